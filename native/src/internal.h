@@ -1,0 +1,128 @@
+// Internal declarations shared by the API layer and the backends. Nothing here crosses the C API.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
+#include <string>
+
+namespace fl {
+
+class ThreadPool;
+
+// What a CPU kernel needs from its context: how many threads, which instruction set.
+struct CpuContext {
+  int threads;
+  int isa;  // FL_ISA_*
+  ThreadPool *pool;
+};
+
+// Runs fn(begin, end) over [0, n) split into chunks of at least `grain` items on the context's
+// threads (the calling thread takes part). Returns when every chunk is done.
+void parallel_for(const CpuContext &ctx, int64_t n, int64_t grain,
+                  const std::function<void(int64_t, int64_t)> &fn);
+
+// Thrown by kernels for failures a caller can see (bad argument, allocation); the API layer turns
+// it into a status code and fl_last_error().
+struct Error : std::runtime_error {
+  int status;
+  Error(int status, const std::string &msg) : std::runtime_error(msg), status(status) {}
+};
+
+// ---- reference backend: plain loops, the oracle for every other backend ------------------
+namespace ref {
+void sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+           int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+void sgemm_bias(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, const float *A,
+                int64_t lda, const float *B, int64_t ldb, const float *bias, float *C, int64_t ldc);
+void bias_backward(float *dbias, const float *dout, int64_t M, int64_t N);
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *weight,
+                       const float *bias, int64_t N, int64_t C, float eps);
+void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                        const float *inp, const float *weight, const float *mean,
+                        const float *rstd, int64_t N, int64_t C);
+void residual_layernorm_forward(float *residual_out, float *out, float *mean, float *rstd,
+                                const float *a, const float *b, const float *weight,
+                                const float *bias, int64_t N, int64_t C, float eps);
+void attention_forward(float *out, float *lse, const float *qkv, const int32_t *key_mask, int64_t B,
+                       int64_t T, int64_t C, int64_t NH, int causal);
+void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out,
+                        const float *lse, const int32_t *key_mask, int64_t B, int64_t T, int64_t C,
+                        int64_t NH, int causal);
+void gelu_forward(float *out, const float *inp, int64_t n);
+void gelu_backward(float *dinp, const float *inp, const float *dout, int64_t n);
+void add(float *out, const float *a, const float *b, int64_t n);
+void scale(float *x, float s, int64_t n);
+void softmax_forward(float *out, const float *inp, int64_t N, int64_t V);
+void softmax_backward(float *dinp, const float *out, const float *dout, int64_t N, int64_t V);
+void cross_entropy_forward(float *mean_loss, int64_t *count, float *losses, float *lse,
+                           const float *logits, const int32_t *targets, int64_t N, int64_t V,
+                           int32_t ignore_index);
+void cross_entropy_backward(float *dlogits, const float *logits, const float *lse,
+                            const int32_t *targets, int64_t N, int64_t V, int32_t ignore_index,
+                            float dloss, int64_t count);
+void embedding_forward(float *out, const int32_t *ids, const float *wte, const float *wpe, int64_t B,
+                       int64_t T, int64_t C);
+void embedding_backward(float *dwte, float *dwpe, const float *dout, const int32_t *ids, int64_t B,
+                        int64_t T, int64_t C);
+void grad_norm(float *out, const float *grads, int64_t n);
+void adamw_step(float *params, const float *grads, float *m, float *v, int64_t n,
+                const int64_t *seg_offsets, const uint8_t *seg_decay, int64_t nseg, float lr,
+                float beta1, float beta2, float eps, float weight_decay, int64_t t,
+                float grad_scale);
+}  // namespace ref
+
+// ---- CPU backend: vectorised (run-time ISA dispatch inside each op) and multi-threaded -----
+namespace cpu {
+void sgemm(const CpuContext &ctx, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
+           float alpha, const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+           float *C, int64_t ldc);
+void sgemm_bias(const CpuContext &ctx, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
+                const float *A, int64_t lda, const float *B, int64_t ldb, const float *bias,
+                float *C, int64_t ldc);
+void bias_backward(const CpuContext &ctx, float *dbias, const float *dout, int64_t M, int64_t N);
+void layernorm_forward(const CpuContext &ctx, float *out, float *mean, float *rstd,
+                       const float *inp, const float *weight, const float *bias, int64_t N,
+                       int64_t C, float eps);
+void layernorm_backward(const CpuContext &ctx, float *dinp, float *dweight, float *dbias,
+                        const float *dout, const float *inp, const float *weight,
+                        const float *mean, const float *rstd, int64_t N, int64_t C);
+void residual_layernorm_forward(const CpuContext &ctx, float *residual_out, float *out,
+                                float *mean, float *rstd, const float *a, const float *b,
+                                const float *weight, const float *bias, int64_t N, int64_t C,
+                                float eps);
+void attention_forward(const CpuContext &ctx, float *out, float *lse, const float *qkv,
+                       const int32_t *key_mask, int64_t B, int64_t T, int64_t C, int64_t NH,
+                       int causal);
+void attention_backward(const CpuContext &ctx, float *dqkv, const float *dout, const float *qkv,
+                        const float *out, const float *lse, const int32_t *key_mask, int64_t B,
+                        int64_t T, int64_t C, int64_t NH, int causal);
+void gelu_forward(const CpuContext &ctx, float *out, const float *inp, int64_t n);
+void gelu_backward(const CpuContext &ctx, float *dinp, const float *inp, const float *dout,
+                   int64_t n);
+void add(const CpuContext &ctx, float *out, const float *a, const float *b, int64_t n);
+void scale(const CpuContext &ctx, float *x, float s, int64_t n);
+void softmax_forward(const CpuContext &ctx, float *out, const float *inp, int64_t N, int64_t V);
+void softmax_backward(const CpuContext &ctx, float *dinp, const float *out, const float *dout,
+                      int64_t N, int64_t V);
+void cross_entropy_forward(const CpuContext &ctx, float *mean_loss, int64_t *count, float *losses,
+                           float *lse, const float *logits, const int32_t *targets, int64_t N,
+                           int64_t V, int32_t ignore_index);
+void cross_entropy_backward(const CpuContext &ctx, float *dlogits, const float *logits,
+                            const float *lse, const int32_t *targets, int64_t N, int64_t V,
+                            int32_t ignore_index, float dloss, int64_t count);
+void embedding_forward(const CpuContext &ctx, float *out, const int32_t *ids, const float *wte,
+                       const float *wpe, int64_t B, int64_t T, int64_t C);
+void embedding_backward(const CpuContext &ctx, float *dwte, float *dwpe, const float *dout,
+                        const int32_t *ids, int64_t B, int64_t T, int64_t C);
+void grad_norm(const CpuContext &ctx, float *out, const float *grads, int64_t n);
+void adamw_step(const CpuContext &ctx, float *params, const float *grads, float *m, float *v,
+                int64_t n, const int64_t *seg_offsets, const uint8_t *seg_decay, int64_t nseg,
+                float lr, float beta1, float beta2, float eps, float weight_decay, int64_t t,
+                float grad_scale);
+}  // namespace cpu
+
+// Which ISA levels this build and this CPU support.
+int cpu_best_isa();
+
+}  // namespace fl

@@ -1,0 +1,24 @@
+// Run-time CPU feature detection: the library is built for baseline x86-64 and picks wider code paths
+// only where the CPU (and the OS, for AVX state) supports them.
+#include "fuselm.h"
+#include "internal.h"
+
+namespace fl {
+
+int cpu_best_isa() {
+#if defined(__x86_64__) && defined(FUSELM_HAVE_X86_SIMD)
+  static const int best = [] {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+      return FL_ISA_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return FL_ISA_AVX2;
+    return FL_ISA_GENERIC;
+  }();
+  return best;
+#else
+  return FL_ISA_GENERIC;
+#endif
+}
+
+}  // namespace fl
