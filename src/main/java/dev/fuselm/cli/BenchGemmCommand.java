@@ -1,0 +1,73 @@
+package dev.fuselm.cli;
+
+import dev.fuselm.ops.GemmOps;
+import dev.fuselm.tensor.ComputeContext;
+import dev.fuselm.tensor.Tensor;
+import java.util.Arrays;
+import java.util.Locale;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code fuselm bench gemm}: times C = op(A) op(B) on the CPU backend and prints one JSON line with
+ * the median GFLOP/s of repeated runs.
+ */
+@Command(name = "gemm", mixinStandardHelpOptions = true, description = "Benchmark sgemm; prints one JSON line.")
+public final class BenchGemmCommand implements Callable<Integer> {
+  @Option(names = "--m", required = true, description = "rows of C") long m;
+  @Option(names = "--n", required = true, description = "columns of C") long n;
+  @Option(names = "--k", required = true, description = "inner dimension") long k;
+  @Option(names = "--threads", description = "kernel threads (default: all cores)") int threads;
+  @Option(names = "--trans-a", description = "A is stored (K, M)") boolean transA;
+  @Option(names = "--trans-b", description = "B is stored (N, K)") boolean transB;
+  @Option(names = "--runs", description = "timed runs (default: ${DEFAULT-VALUE})") int runs = 15;
+  @Option(names = "--backend", description = "cpu or reference (default: cpu)") String backend = "cpu";
+
+  @Override
+  public Integer call() {
+    if (m <= 0 || n <= 0 || k <= 0) {
+      throw new UserInputException("--m, --n and --k must be positive");
+    }
+    if (runs <= 0) {
+      throw new UserInputException("--runs must be positive");
+    }
+    try (ComputeContext ctx = ComputeContext.create(dev.fuselm.tensor.Backend.parse(backend))) {
+      ctx.threads(threads);
+      SplittableRandom rng = new SplittableRandom(1);
+      try (Tensor a = Tensor.of(ctx, random(rng, m * k), transA ? k : m, transA ? m : k);
+          Tensor b = Tensor.of(ctx, random(rng, k * n), transB ? n : k, transB ? k : n);
+          Tensor c = Tensor.zeros(ctx, m, n)) {
+        double flops = 2.0 * m * n * k;
+        // Warm up until at least 0.3 s has passed (page faults, pool start, clocks).
+        long warmEnd = System.nanoTime() + 300_000_000L;
+        do {
+          GemmOps.sgemm(ctx, transA, transB, 1f, a, b, 0f, c);
+        } while (System.nanoTime() < warmEnd);
+        double[] gflops = new double[runs];
+        for (int r = 0; r < runs; r++) {
+          long t0 = System.nanoTime();
+          GemmOps.sgemm(ctx, transA, transB, 1f, a, b, 0f, c);
+          gflops[r] = flops / (System.nanoTime() - t0);
+        }
+        Arrays.sort(gflops);
+        System.out.printf(
+            Locale.ROOT,
+            "{\"impl\":\"fuselm\",\"m\":%d,\"n\":%d,\"k\":%d,\"threads\":%d,\"trans_a\":%b,"
+                + "\"trans_b\":%b,\"isa\":\"%s\",\"runs\":%d,\"gflops\":%.2f}%n",
+            m, n, k, ctx.threads(), transA, transB, ComputeContext.isaName(ctx.isa()), runs,
+            gflops[runs / 2]);
+      }
+    }
+    return 0;
+  }
+
+  private static float[] random(SplittableRandom rng, long count) {
+    float[] x = new float[Math.toIntExact(count)];
+    for (int i = 0; i < x.length; i++) {
+      x[i] = (float) (rng.nextDouble() * 2 - 1);
+    }
+    return x;
+  }
+}

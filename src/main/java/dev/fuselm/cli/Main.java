@@ -1,0 +1,59 @@
+package dev.fuselm.cli;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The {@code fuselm} command. Errors a user can cause print one line and exit with code 2. */
+@Command(
+    name = "fuselm",
+    mixinStandardHelpOptions = true,
+    versionProvider = Main.Version.class,
+    description = "Build, train and run GPT- and BERT-style language models on native kernels.",
+    subcommands = {BenchCommand.class})
+public final class Main implements Runnable {
+  /** Exit code for errors in the user's input (bad file, bad flag value). */
+  public static final int EXIT_USER_ERROR = 2;
+
+  @Override
+  public void run() {
+    CommandLine.usage(this, System.out);
+  }
+
+  public static void main(String[] args) {
+    System.exit(execute(args));
+  }
+
+  /** Runs the command line and returns its exit code (tests call this). */
+  public static int execute(String... args) {
+    CommandLine cli = new CommandLine(new Main());
+    cli.setExecutionExceptionHandler(
+        (ex, commandLine, parseResult) -> {
+          if (isUserError(ex)) {
+            commandLine.getErr().println("fuselm: " + ex.getMessage());
+            if (Boolean.getBoolean("fuselm.debug")) {
+              ex.printStackTrace(commandLine.getErr());
+            }
+            return EXIT_USER_ERROR;
+          }
+          throw ex;
+        });
+    return cli.execute(args);
+  }
+
+  private static boolean isUserError(Exception ex) {
+    return ex instanceof UserInputException
+        || ex instanceof IllegalArgumentException
+        || ex instanceof IOException
+        || ex instanceof UncheckedIOException;
+  }
+
+  static final class Version implements CommandLine.IVersionProvider {
+    @Override
+    public String[] getVersion() {
+      String v = Main.class.getPackage().getImplementationVersion();
+      return new String[] {"fuselm " + (v == null ? "(development build)" : v)};
+    }
+  }
+}

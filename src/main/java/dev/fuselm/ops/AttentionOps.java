@@ -1,0 +1,67 @@
+package dev.fuselm.ops;
+
+import static dev.fuselm.ops.Checks.address;
+
+import dev.fuselm.nativeapi.FuselmNative;
+import dev.fuselm.nativeapi.FuselmNativeException;
+import dev.fuselm.tensor.ComputeContext;
+import dev.fuselm.tensor.DType;
+import dev.fuselm.tensor.Tensor;
+
+/**
+ * Fused multi-head attention on packed qkv (B, T, 3C) with NH heads: out (B, T, C), lse (B, NH, T).
+ * causal for GPT; keyMask (B, T) int32 with 0 for padding keys, or null, for BERT.
+ */
+public final class AttentionOps {
+  private AttentionOps() {}
+
+  public static void forward(
+      ComputeContext ctx, Tensor out, Tensor lse, Tensor qkv, Tensor keyMask, int heads,
+      boolean causal) {
+    String op = "attention_forward";
+    long[] btc = check(op, ctx, qkv, keyMask, heads);
+    long b = btc[0], t = btc[1], c = btc[2];
+    Checks.shape(op, "out", out, ctx, DType.FLOAT32, b, t, c);
+    Checks.shape(op, "lse", lse, ctx, DType.FLOAT32, b, heads, t);
+    FuselmNativeException.check(
+        FuselmNative.fl_attention_forward(
+            ctx.handle(), out.address(), lse.address(), qkv.address(), address(keyMask), b, t, c,
+            heads, causal ? 1 : 0),
+        "fl_attention_forward");
+  }
+
+  /** dqkv (B, T, 3C) += gradient. */
+  public static void backward(
+      ComputeContext ctx, Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor lse,
+      Tensor keyMask, int heads, boolean causal) {
+    String op = "attention_backward";
+    long[] btc = check(op, ctx, qkv, keyMask, heads);
+    long b = btc[0], t = btc[1], c = btc[2];
+    Checks.shape(op, "dqkv", dqkv, ctx, DType.FLOAT32, qkv.shape());
+    Checks.shape(op, "dout", dout, ctx, DType.FLOAT32, b, t, c);
+    Checks.shape(op, "out", out, ctx, DType.FLOAT32, b, t, c);
+    Checks.shape(op, "lse", lse, ctx, DType.FLOAT32, b, heads, t);
+    FuselmNativeException.check(
+        FuselmNative.fl_attention_backward(
+            ctx.handle(), dqkv.address(), dout.address(), qkv.address(), out.address(),
+            lse.address(), address(keyMask), b, t, c, heads, causal ? 1 : 0),
+        "fl_attention_backward");
+  }
+
+  private static long[] check(String op, ComputeContext ctx, Tensor qkv, Tensor keyMask, int heads) {
+    Checks.live(op, "qkv", qkv, ctx, DType.FLOAT32);
+    if (qkv.rank() != 3 || qkv.dim(2) % 3 != 0) {
+      throw new IllegalArgumentException(
+          op + ": qkv must be (B, T, 3C), got " + qkv.describe());
+    }
+    long c = qkv.dim(2) / 3;
+    Checks.positive(op, "heads", heads);
+    if (c % heads != 0) {
+      throw new IllegalArgumentException(
+          op + ": C = " + c + " (from qkv " + qkv.describe() + ") is not divisible by " + heads
+              + " heads");
+    }
+    Checks.optionalShape(op, "key_mask", keyMask, ctx, DType.INT32, qkv.dim(0), qkv.dim(1));
+    return new long[] {qkv.dim(0), qkv.dim(1), c};
+  }
+}

@@ -1,0 +1,88 @@
+package dev.fuselm.ops;
+
+import static dev.fuselm.ops.Checks.address;
+
+import dev.fuselm.nativeapi.FuselmNative;
+import dev.fuselm.nativeapi.FuselmNativeException;
+import dev.fuselm.tensor.ComputeContext;
+import dev.fuselm.tensor.DType;
+import dev.fuselm.tensor.Tensor;
+
+/** Matrix multiplication on 2-D row-major tensors. */
+public final class GemmOps {
+  private GemmOps() {}
+
+  /**
+   * c = alpha * op(a) * op(b) + beta * c. op(a) is (M, K): a is (M, K), or (K, M) when transA.
+   * op(b) is (K, N): b is (K, N), or (N, K) when transB. c is (M, N).
+   */
+  public static void sgemm(
+      ComputeContext ctx,
+      boolean transA,
+      boolean transB,
+      float alpha,
+      Tensor a,
+      Tensor b,
+      float beta,
+      Tensor c) {
+    String op = "sgemm";
+    Dims d = dims(op, ctx, transA, transB, a, b);
+    Checks.shape(op, "c", c, ctx, DType.FLOAT32, d.m, d.n);
+    FuselmNativeException.check(
+        FuselmNative.fl_sgemm(
+            ctx.handle(), transA ? 1 : 0, transB ? 1 : 0, d.m, d.n, d.k, alpha, a.address(),
+            a.dim(1), b.address(), b.dim(1), beta, c.address(), d.n),
+        "fl_sgemm");
+  }
+
+  /** c = op(a) * op(b) + bias, bias (N) broadcast over rows (null: none). */
+  public static void sgemmBias(
+      ComputeContext ctx, boolean transA, boolean transB, Tensor a, Tensor b, Tensor bias, Tensor c) {
+    String op = "sgemm_bias";
+    Dims d = dims(op, ctx, transA, transB, a, b);
+    Checks.shape(op, "c", c, ctx, DType.FLOAT32, d.m, d.n);
+    Checks.optionalShape(op, "bias", bias, ctx, DType.FLOAT32, d.n);
+    FuselmNativeException.check(
+        FuselmNative.fl_sgemm_bias(
+            ctx.handle(), transA ? 1 : 0, transB ? 1 : 0, d.m, d.n, d.k, a.address(), a.dim(1),
+            b.address(), b.dim(1), address(bias), c.address(), d.n),
+        "fl_sgemm_bias");
+  }
+
+  /** dbias (N) += column sums of dout (M, N). */
+  public static void biasBackward(ComputeContext ctx, Tensor dbias, Tensor dout) {
+    String op = "bias_backward";
+    Checks.live(op, "dout", dout, ctx, DType.FLOAT32);
+    if (dout.rank() != 2) {
+      throw new IllegalArgumentException(op + ": dout must be 2-D, got " + dout.describe());
+    }
+    Checks.shape(op, "dbias", dbias, ctx, DType.FLOAT32, dout.dim(1));
+    FuselmNativeException.check(
+        FuselmNative.fl_bias_backward(
+            ctx.handle(), dbias.address(), dout.address(), dout.dim(0), dout.dim(1)),
+        "fl_bias_backward");
+  }
+
+  private record Dims(long m, long n, long k) {}
+
+  private static Dims dims(
+      String op, ComputeContext ctx, boolean transA, boolean transB, Tensor a, Tensor b) {
+    Checks.live(op, "a", a, ctx, DType.FLOAT32);
+    Checks.live(op, "b", b, ctx, DType.FLOAT32);
+    if (a.rank() != 2 || b.rank() != 2) {
+      throw new IllegalArgumentException(
+          op + ": a and b must be 2-D, got a " + a.describe() + " and b " + b.describe());
+    }
+    long m = transA ? a.dim(1) : a.dim(0);
+    long ka = transA ? a.dim(0) : a.dim(1);
+    long kb = transB ? b.dim(1) : b.dim(0);
+    long n = transB ? b.dim(0) : b.dim(1);
+    if (ka != kb) {
+      throw new IllegalArgumentException(
+          op + ": inner dimensions differ: op(a) of " + a.describe() + (transA ? "^T" : "")
+              + " has K = " + ka + ", op(b) of " + b.describe() + (transB ? "^T" : "")
+              + " has K = " + kb);
+    }
+    return new Dims(m, n, ka);
+  }
+}

@@ -1,0 +1,65 @@
+package dev.fuselm.tensor;
+
+import dev.fuselm.nativeapi.FuselmNative;
+import java.util.Locale;
+
+/** Where kernels run. REFERENCE is the plain-loop oracle that every other backend is tested against. */
+public enum Backend {
+  REFERENCE(FuselmNative.FL_BACKEND_REFERENCE),
+  CPU(FuselmNative.FL_BACKEND_CPU),
+  CUDA(FuselmNative.FL_BACKEND_CUDA);
+
+  /** The system property that picks the default backend: {@code -Dfuselm.backend=cpu|cuda|reference}. */
+  public static final String PROPERTY = "fuselm.backend";
+
+  final int code;
+
+  Backend(int code) {
+    this.code = code;
+  }
+
+  /** True when this backend can run in this process (CUDA: compiled in and a device present). */
+  public boolean isAvailable() {
+    FuselmNative.load();
+    int[] out = new int[1];
+    int rc = FuselmNative.fl_backend_available(code, out);
+    return rc == FuselmNative.FL_OK && out[0] != 0;
+  }
+
+  /**
+   * The one place the default backend is chosen: the {@code fuselm.backend} property if set,
+   * otherwise CUDA when available, otherwise CPU.
+   */
+  public static Backend defaultBackend() {
+    String requested = System.getProperty(PROPERTY);
+    if (requested != null && !requested.isBlank()) {
+      Backend b = parse(requested);
+      if (!b.isAvailable()) {
+        throw new IllegalArgumentException(
+            "-D" + PROPERTY + "=" + requested + " is not available in this process (this build/machine"
+                + " has: " + availableNames() + ")");
+      }
+      return b;
+    }
+    return CUDA.isAvailable() ? CUDA : CPU;
+  }
+
+  public static Backend parse(String name) {
+    try {
+      return valueOf(name.trim().toUpperCase(Locale.ROOT));
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(
+          "unknown backend '" + name + "': use cpu, cuda or reference", e);
+    }
+  }
+
+  private static String availableNames() {
+    StringBuilder sb = new StringBuilder();
+    for (Backend b : values()) {
+      if (b.isAvailable()) {
+        sb.append(sb.length() == 0 ? "" : ", ").append(b.name().toLowerCase(Locale.ROOT));
+      }
+    }
+    return sb.toString();
+  }
+}

@@ -1,0 +1,111 @@
+package dev.fuselm.tensor;
+
+import dev.fuselm.nativeapi.FuselmNative;
+import dev.fuselm.nativeapi.FuselmNativeException;
+import org.bytedeco.javacpp.PointerPointer;
+
+/**
+ * A native compute context: one backend and device, its thread pool and its instruction-set level.
+ * Every op runs on a context; every tensor is allocated on one. Close it after every tensor
+ * allocated on it has been closed.
+ *
+ * <p>A context is not thread-safe: use one per thread (they share nothing).
+ */
+public final class ComputeContext implements AutoCloseable {
+  private final Backend backend;
+  private long handle;
+
+  private ComputeContext(Backend backend, long handle) {
+    this.backend = backend;
+    this.handle = handle;
+  }
+
+  /** A context on the default backend ({@link Backend#defaultBackend()}). */
+  public static ComputeContext create() {
+    return create(Backend.defaultBackend());
+  }
+
+  public static ComputeContext create(Backend backend) {
+    FuselmNative.load();
+    try (PointerPointer<?> out = new PointerPointer<>(1)) {
+      FuselmNativeException.check(
+          FuselmNative.fl_context_create(backend.code, 0, out), "fl_context_create");
+      return new ComputeContext(backend, out.get(0).address());
+    }
+  }
+
+  public Backend backend() {
+    return backend;
+  }
+
+  /** The native handle; valid until {@link #close()}. */
+  public long handle() {
+    if (handle == 0) {
+      throw new IllegalStateException("this ComputeContext is closed");
+    }
+    return handle;
+  }
+
+  /** Sets the number of CPU threads kernels use; {@code threads <= 0} means all available cores. */
+  public ComputeContext threads(int threads) {
+    FuselmNativeException.check(
+        FuselmNative.fl_context_set_threads(handle(), threads), "fl_context_set_threads");
+    return this;
+  }
+
+  public int threads() {
+    int[] out = new int[1];
+    FuselmNativeException.check(FuselmNative.fl_context_threads(handle(), out), "fl_context_threads");
+    return out[0];
+  }
+
+  /** Lowers the instruction-set level kernels use (FL_ISA_*); tests use it to cover every path. */
+  public ComputeContext isa(int isa) {
+    FuselmNativeException.check(FuselmNative.fl_context_set_isa(handle(), isa), "fl_context_set_isa");
+    return this;
+  }
+
+  public int isa() {
+    int[] out = new int[1];
+    FuselmNativeException.check(FuselmNative.fl_context_isa(handle(), out), "fl_context_isa");
+    return out[0];
+  }
+
+  /** The best instruction-set level this CPU and build support. */
+  public static int bestIsa() {
+    FuselmNative.load();
+    int[] out = new int[1];
+    FuselmNativeException.check(FuselmNative.fl_cpu_best_isa(out), "fl_cpu_best_isa");
+    return out[0];
+  }
+
+  public static String isaName(int isa) {
+    switch (isa) {
+      case FuselmNative.FL_ISA_AVX512:
+        return "avx512";
+      case FuselmNative.FL_ISA_AVX2:
+        return "avx2";
+      default:
+        return "generic";
+    }
+  }
+
+  public void synchronize() {
+    FuselmNativeException.check(FuselmNative.fl_context_synchronize(handle()), "fl_context_synchronize");
+  }
+
+  @Override
+  public void close() {
+    if (handle != 0) {
+      FuselmNative.fl_context_destroy(handle);
+      handle = 0;
+    }
+  }
+
+  @Override
+  public String toString() {
+    return handle == 0
+        ? "ComputeContext[closed]"
+        : "ComputeContext[" + backend + ", threads=" + threads() + ", isa=" + isaName(isa()) + "]";
+  }
+}
