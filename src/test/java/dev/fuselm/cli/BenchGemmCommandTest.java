@@ -1,0 +1,40 @@
+package dev.fuselm.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import org.junit.jupiter.api.Test;
+
+class BenchGemmCommandTest {
+  @Test
+  void printsOneJsonLineWithGflops() throws Exception {
+    PrintStream old = System.out;
+    ByteArrayOutputStream buf = new ByteArrayOutputStream();
+    int rc;
+    try {
+      System.setOut(new PrintStream(buf, true, StandardCharsets.UTF_8));
+      rc = Main.execute("bench", "gemm", "--m", "16", "--n", "24", "--k", "8", "--threads", "1",
+          "--trans-b", "--runs", "3");
+    } finally {
+      System.setOut(old);
+    }
+    assertEquals(0, rc);
+    String[] lines = buf.toString(StandardCharsets.UTF_8).trim().split("\n");
+    assertEquals(1, lines.length);
+    JsonNode json = new ObjectMapper().readTree(lines[0]);
+    assertEquals(16, json.get("m").asInt());
+    assertEquals(true, json.get("trans_b").asBoolean());
+    assertEquals(1, json.get("threads").asInt());
+    assertTrue(json.get("gflops").asDouble() > 0);
+  }
+
+  @Test
+  void badSizesExitWithCode2() {
+    assertEquals(Main.EXIT_USER_ERROR, Main.execute("bench", "gemm", "--m", "0", "--n", "1", "--k", "1"));
+  }
+}
