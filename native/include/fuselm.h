@@ -120,6 +120,12 @@ int fl_attention_backward(fl_context *ctx, float *dqkv, const float *dout, const
                           const float *out, const float *lse, const int32_t *key_mask,
                           int64_t B, int64_t T, int64_t C, int64_t NH, int causal);
 
+/* Attention for generation with a KV cache. qkv_cache (B, Tmax, 3C) holds the packed q, k, v rows of
+ * positions 0..T-1 (T <= Tmax, rows beyond T are not read). out (B, Tq, C) receives causal attention
+ * for the last Tq positions T-Tq..T-1, each attending to keys 0..its own position. Forward only. */
+int fl_attention_forward_cached(fl_context *ctx, float *out, const float *qkv_cache, int64_t B,
+                                int64_t T, int64_t Tmax, int64_t Tq, int64_t C, int64_t NH);
+
 /* ---- pointwise ---------------------------------------------------------------------------- */
 /* GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
 int fl_gelu_forward(fl_context *ctx, float *out, const float *inp, int64_t n);

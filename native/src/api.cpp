@@ -283,6 +283,22 @@ int fl_attention_backward(fl_context *ctx, float *dqkv, const float *dout, const
   FL_CATCH
 }
 
+int fl_attention_forward_cached(fl_context *ctx, float *out, const float *qkv_cache, int64_t B,
+                                int64_t T, int64_t Tmax, int64_t Tq, int64_t C, int64_t NH) {
+  FL_CHECK_CTX
+  FL_CHECK_NONNEG(B) FL_CHECK_NONNEG(T) FL_CHECK_NONNEG(C) FL_CHECK_NONNEG(Tq)
+  if (NH <= 0 || C % NH != 0)
+    return fail(FL_ERR_INVALID_ARGUMENT, "fl_attention_forward_cached: C = " + std::to_string(C) +
+                                             " is not a positive multiple of NH = " + std::to_string(NH));
+  if (T > Tmax || Tq > T)
+    return fail(FL_ERR_INVALID_ARGUMENT, "fl_attention_forward_cached: need Tq <= T <= Tmax, got Tq = " +
+                                             std::to_string(Tq) + ", T = " + std::to_string(T) +
+                                             ", Tmax = " + std::to_string(Tmax));
+  FL_TRY
+  FL_DISPATCH(attention_forward_cached, out, qkv_cache, B, T, Tmax, Tq, C, NH)
+  FL_CATCH
+}
+
 int fl_gelu_forward(fl_context *ctx, float *out, const float *inp, int64_t n) {
   FL_CHECK_CTX
   FL_CHECK_NONNEG(n)

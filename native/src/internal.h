@@ -49,6 +49,8 @@ void attention_forward(float *out, float *lse, const float *qkv, const int32_t *
 void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out,
                         const float *lse, const int32_t *key_mask, int64_t B, int64_t T, int64_t C,
                         int64_t NH, int causal);
+void attention_forward_cached(float *out, const float *qkv_cache, int64_t B, int64_t T, int64_t Tmax,
+                              int64_t Tq, int64_t C, int64_t NH);
 void gelu_forward(float *out, const float *inp, int64_t n);
 void gelu_backward(float *dinp, const float *inp, const float *dout, int64_t n);
 void add(float *out, const float *a, const float *b, int64_t n);
@@ -97,6 +99,8 @@ void attention_forward(const CpuContext &ctx, float *out, float *lse, const floa
 void attention_backward(const CpuContext &ctx, float *dqkv, const float *dout, const float *qkv,
                         const float *out, const float *lse, const int32_t *key_mask, int64_t B,
                         int64_t T, int64_t C, int64_t NH, int causal);
+void attention_forward_cached(const CpuContext &ctx, float *out, const float *qkv_cache, int64_t B,
+                              int64_t T, int64_t Tmax, int64_t Tq, int64_t C, int64_t NH);
 void gelu_forward(const CpuContext &ctx, float *out, const float *inp, int64_t n);
 void gelu_backward(const CpuContext &ctx, float *dinp, const float *inp, const float *dout,
                    int64_t n);

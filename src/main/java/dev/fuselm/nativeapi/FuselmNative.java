@@ -217,6 +217,17 @@ public final class FuselmNative {
       long nh,
       int causal);
 
+  public static native int fl_attention_forward_cached(
+      @Cast("fl_context*") long ctx,
+      @Cast("float*") long out,
+      @Cast("const float*") long qkvCache,
+      long b,
+      long t,
+      long tmax,
+      long tq,
+      long c,
+      long nh);
+
   // ---- pointwise
   public static native int fl_gelu_forward(
       @Cast("fl_context*") long ctx, @Cast("float*") long out, @Cast("const float*") long inp, long n);

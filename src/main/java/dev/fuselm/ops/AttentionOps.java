@@ -48,6 +48,31 @@ public final class AttentionOps {
         "fl_attention_backward");
   }
 
+  /**
+   * Generation with a KV cache: qkvCache (B, Tmax, 3C) holds the packed q/k/v rows of positions
+   * 0..filled-1; out (B, Tq, C) receives causal attention for the last Tq of those positions.
+   */
+  public static void forwardCached(
+      ComputeContext ctx, Tensor out, Tensor qkvCache, long filled, int heads) {
+    String op = "attention_forward_cached";
+    long[] btc = check(op, ctx, qkvCache, null, heads);
+    long b = btc[0], tmax = btc[1], c = btc[2];
+    Checks.live(op, "out", out, ctx, DType.FLOAT32);
+    if (out.rank() != 3 || out.dim(0) != b || out.dim(2) != c) {
+      throw new IllegalArgumentException(
+          op + ": out has shape " + out.describe() + ", expected (" + b + ", Tq, " + c + ")");
+    }
+    long tq = out.dim(1);
+    if (filled < tq || filled > tmax) {
+      throw new IllegalArgumentException(
+          op + ": the cache holds " + filled + " positions; need " + tq + " <= filled <= " + tmax);
+    }
+    FuselmNativeException.check(
+        FuselmNative.fl_attention_forward_cached(
+            ctx.handle(), out.address(), qkvCache.address(), b, filled, tmax, tq, c, heads),
+        "fl_attention_forward_cached");
+  }
+
   private static long[] check(String op, ComputeContext ctx, Tensor qkv, Tensor keyMask, int heads) {
     Checks.live(op, "qkv", qkv, ctx, DType.FLOAT32);
     if (qkv.rank() != 3 || qkv.dim(2) % 3 != 0) {

@@ -136,6 +136,32 @@ class CpuConformanceTest {
     });
   }
 
+  // Tolerance: the cached kernel sums over at most 40 keys in another order: 1e-5.
+  @Test
+  void cachedAttentionEqualsLastRowsOfFullAttention() {
+    int b = 2, t = 40, tmax = 48, c = 12, nh = 3, tq = 2;
+    float[] cache = random(30, b * tmax * 3 * c);
+    float[] packed = new float[b * t * 3 * c];
+    for (int bb = 0; bb < b; bb++) {
+      System.arraycopy(cache, bb * tmax * 3 * c, packed, bb * t * 3 * c, t * 3 * c);
+    }
+    float[] want = new float[b * tq * c];
+    try (Tensor qkv = Tensor.of(ref, packed, b, t, 3L * c); Tensor out = Tensor.zeros(ref, b, t, c);
+        Tensor lse = Tensor.zeros(ref, b, nh, t)) {
+      AttentionOps.forward(ref, out, lse, qkv, null, nh, true);
+      float[] full = out.toFloatArray();
+      for (int bb = 0; bb < b; bb++) {
+        System.arraycopy(full, (bb * t + t - tq) * c, want, bb * tq * c, tq * c);
+      }
+    }
+    for (ComputeContext ctx : cpus) {
+      try (Tensor tc = Tensor.of(ctx, cache, b, tmax, 3L * c); Tensor out = Tensor.zeros(ctx, b, tq, c)) {
+        AttentionOps.forwardCached(ctx, out, tc, t, nh);
+        assertClose("cached attention on " + ctx, want, out.toFloatArray(), 1e-5, 1e-5);
+      }
+    }
+  }
+
   // Tolerance: the vectorised tanh/exp approximations are accurate to about 1e-6 relative.
   @ParameterizedTest
   @CsvSource({"1", "7", "65", "1029"})
