@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# fuselm sgemm vs OpenBLAS (Debian's libopenblas) on the GPT-2 training shapes, in one run, and the
+# fuselm/OpenBLAS ratio. Each configuration is timed ROUNDS times per implementation, the two
+# alternating (fuselm first in odd rounds, OpenBLAS first in even ones); each timing is itself the
+# median of repeated calls, and the table shows the median over rounds.
+#
+# Shapes (M, N, K) as a linear layer sees them, inp (M x K) -> out (M x N) with W (N x K):
+#   NN   (M, N, K)   C = A B              the listed shape, no transposes
+#   fwd  (M, N, K)   out = inp W^T        trans_b
+#   bwdD (M, K, N)   dinp = dout W        no transposes
+#   bwdW (N, K, M)   dW = dout^T inp      trans_a
+# (duplicates, e.g. for 1024^3, are run once).
+#
+# Usage: benchmarks/gemm/compare.sh                       (threads 1 and 2, 3 rounds)
+#        THREADS="2" ROUNDS=5 benchmarks/gemm/compare.sh
+#        SHAPES="256,2304,768 1024,1024,1024" benchmarks/gemm/compare.sh
+# fuselm is timed with `bin/fuselm bench gemm` when bin/fuselm exists, otherwise with the C++ driver
+# benchmarks/gemm/fuselm_sgemm.cpp linked against a CMake build of native/ (FUSELM_BUILD, default
+# build/native-bench, configured and built here if missing). Needs libopenblas-dev, cmake, ninja.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+HERE="$ROOT/benchmarks/gemm"
+THREADS="${THREADS:-1 2}"
+ROUNDS="${ROUNDS:-3}"
+SHAPES="${SHAPES:-256,2304,768 256,3072,768 256,768,3072 256,50257,768 1024,1024,1024}"
+WORK="${WORK:-$(mktemp -d /tmp/fuselm-gemm-bench.XXXXXX)}"
+
+# ---- the OpenBLAS driver
+if [ ! -e /usr/include/x86_64-linux-gnu/cblas.h ] && [ ! -e /usr/include/cblas.h ] &&
+   ! ls /usr/include/*/cblas.h >/dev/null 2>&1; then
+  echo "cblas.h not found: apt-get install -y libopenblas-dev" >&2
+  exit 1
+fi
+cc -O2 -o "$WORK/openblas_sgemm" "$HERE/openblas_sgemm.c" -lopenblas
+OPENBLAS=("$WORK/openblas_sgemm")
+
+# ---- the fuselm driver
+if [ -x "$ROOT/bin/fuselm" ]; then
+  FUSELM=("$ROOT/bin/fuselm" bench gemm)
+else
+  BUILD="${FUSELM_BUILD:-$ROOT/build/native-bench}"
+  if [ ! -e "$BUILD/libfuselm.so" ]; then
+    cmake -S "$ROOT/native" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFUSELM_BUILD_TESTS=OFF >/dev/null
+    cmake --build "$BUILD" --target fuselm >/dev/null
+  fi
+  c++ -O2 -std=c++17 -I "$ROOT/native/include" -o "$WORK/fuselm_sgemm" "$HERE/fuselm_sgemm.cpp" \
+      -L"$BUILD" -lfuselm -Wl,-rpath,"$BUILD"
+  FUSELM=("$WORK/fuselm_sgemm")
+fi
+
+gflops() { sed -n 's/.*"gflops":\([0-9.]*\).*/\1/p'; }
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+# the configurations: label m n k flags
+CONFIGS=()
+declare -A SEEN
+add() {  # label m n k flags...
+  local key="$2,$3,$4,${*:5}"
+  if [ -z "${SEEN[$key]:-}" ]; then SEEN[$key]=1; CONFIGS+=("$*"); fi
+}
+for s in $SHAPES; do
+  IFS=, read -r M N K <<<"$s"
+  add NN "$M" "$N" "$K"
+  add fwd "$M" "$N" "$K" --trans-b
+  add bwdD "$M" "$K" "$N"
+  add bwdW "$N" "$K" "$M" --trans-a
+done
+
+echo "fuselm: ${FUSELM[*]}"
+echo "openblas: $(ls -l /etc/alternatives/libopenblas.so* 2>/dev/null | head -1 | sed 's/.*-> //') ($(dpkg-query -W -f='${Version}' libopenblas0-pthread 2>/dev/null || echo '?'))"
+echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; rounds: $ROUNDS"
+printf '%-5s %6s %6s %6s %-9s %3s %10s %10s %7s\n' case M N K trans thr fuselm openblas ratio
+for T in $THREADS; do
+  for cfg in "${CONFIGS[@]}"; do
+    read -r label M N K flags <<<"$cfg"
+    flags="${cfg#* * * * }"; [ "$flags" = "$cfg" ] && flags=""
+    args=(--m "$M" --n "$N" --k "$K" --threads "$T")
+    [ -n "$flags" ] && args+=($flags)
+    f=""; o=""
+    for ((r = 1; r <= ROUNDS; r++)); do
+      if ((r % 2)); then
+        f="$f $("${FUSELM[@]}" "${args[@]}" | gflops)"
+        o="$o $("${OPENBLAS[@]}" "${args[@]}" | gflops)"
+      else
+        o="$o $("${OPENBLAS[@]}" "${args[@]}" | gflops)"
+        f="$f $("${FUSELM[@]}" "${args[@]}" | gflops)"
+      fi
+    done
+    fm=$(echo "$f" | median); om=$(echo "$o" | median)
+    trans="NN"; [[ "$flags" == *--trans-a* ]] && trans="TN"; [[ "$flags" == *--trans-b* ]] && trans="NT"
+    printf '%-5s %6s %6s %6s %-9s %3s %10.1f %10.1f %7.2f\n' "$label" "$M" "$N" "$K" "$trans" "$T" \
+      "$fm" "$om" "$(awk -v a="$fm" -v b="$om" 'BEGIN {print a / b}')"
+  done
+done

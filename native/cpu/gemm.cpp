@@ -1,0 +1,376 @@
+// CPU GEMM: C = alpha * op(A) op(B) + beta * C (row-major), the fused-bias variant used by linear
+// layers, and the bias gradient. A packed, cache-blocked GotoBLAS/BLIS design:
+//
+//   for jc over N in nc blocks:                      packed B block (kc x nc) lives in L3
+//     for pc over K in kc blocks:                    pack B once, shared by every thread
+//       for ic over this thread's rows in mc blocks: pack A (per thread), lives in L2
+//         for jr over this thread's NR panels:       B micro-panel (kc x NR) stays in L1
+//           for ir over MR panels of the A block:    micro-kernel: MR x NR tile in registers
+//
+// The micro-kernel and the packing routines come from a per-ISA table (gemm_kernels.h): AVX-512
+// (gemm_avx512.cpp), AVX2 + FMA (gemm_avx2.cpp), or the portable one below. This file is compiled
+// for baseline x86-64 (or any architecture) and only calls into an ISA file after checking ctx.isa.
+//
+// Threads (fl::parallel_for): the threads form a tm x tn grid over (MR panels of M) x (NR panels of
+// the N block). With tm == 1 every thread owns a column slice: it packs its own slice of B and all of
+// A, and the whole K and N loop runs in ONE parallel region with no barrier. With tm > 1 the B block
+// is packed cooperatively first (one extra parallel region per (jc, pc) block) and shared. The grid
+// is picked from a small cost model (work of the most loaded thread + packing + barriers).
+//
+// Edge tiles (M % MR, N % NR) run the same micro-kernel on zero-padded panels into a scratch tile
+// and are written back here. The first K block applies beta and the bias; later ones accumulate.
+// beta == 0 never reads C; K == 0 or alpha == 0 never reads A or B.
+//
+// Scratch: one 64-byte aligned buffer per calling thread (thread_local, grown on demand, freed at
+// thread exit) holds the B block and one A block per task; worker threads allocate nothing.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "fuselm.h"
+#include "gemm_kernels.h"
+#include "internal.h"
+
+namespace fl {
+namespace cpu {
+namespace {
+
+using gemm_detail::GemmKernel;
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
+// ---- portable micro-kernel and packing (also used for every ISA's edge panels) ----------------
+
+constexpr int kGenMR = 4;
+constexpr int kGenNR = 8;
+
+void generic_micro(int64_t kc, const float *__restrict a, const float *__restrict b, float *c,
+                   int64_t ldc, float alpha, float beta, const float *bias) {
+  float acc[kGenMR][kGenNR] = {};
+  for (int64_t p = 0; p < kc; p++, a += kGenMR, b += kGenNR)
+    for (int r = 0; r < kGenMR; r++)
+      for (int j = 0; j < kGenNR; j++) acc[r][j] += a[r] * b[j];
+  for (int r = 0; r < kGenMR; r++) {
+    float *cr = c + r * ldc;
+    for (int j = 0; j < kGenNR; j++) {
+      float x = alpha * acc[r][j];
+      if (beta != 0.f) x += beta * cr[j];
+      if (bias) x += bias[j];
+      cr[j] = x;
+    }
+  }
+}
+
+// Packs one A panel of `rows` <= mr valid rows, zero-padding rows [rows, mr).
+void pack_a_panel_scalar(const float *a, int64_t lda, bool trans, int64_t rows, int64_t kc, int mr,
+                         float *dst) {
+  for (int64_t p = 0; p < kc; p++)
+    for (int r = 0; r < mr; r++)
+      dst[p * mr + r] = r < rows ? (trans ? a[p * lda + r] : a[r * lda + p]) : 0.f;
+}
+
+// Packs one B panel of `cols` <= nr valid columns, zero-padding columns [cols, nr).
+void pack_b_panel_scalar(const float *b, int64_t ldb, bool trans, int64_t cols, int64_t kc, int nr,
+                         float *dst) {
+  for (int64_t p = 0; p < kc; p++)
+    for (int c = 0; c < nr; c++)
+      dst[p * nr + c] = c < cols ? (trans ? b[c * ldb + p] : b[p * ldb + c]) : 0.f;
+}
+
+void generic_pack_a(const float *a, int64_t lda, int trans, int64_t panels, int64_t kc,
+                    float *dst) {
+  for (int64_t q = 0; q < panels; q++)
+    pack_a_panel_scalar(trans ? a + q * kGenMR : a + q * kGenMR * lda, lda, trans != 0, kGenMR, kc,
+                        kGenMR, dst + q * kGenMR * kc);
+}
+
+void generic_pack_b(const float *b, int64_t ldb, int trans, int64_t panels, int64_t kc,
+                    float *dst) {
+  for (int64_t q = 0; q < panels; q++)
+    pack_b_panel_scalar(trans ? b + q * kGenNR * ldb : b + q * kGenNR, ldb, trans != 0, kGenNR, kc,
+                        kGenNR, dst + q * kGenNR * kc);
+}
+
+void generic_colsum(float *dbias, const float *dout, int64_t ld, int64_t m, int64_t n) {
+  constexpr int64_t kBlock = 64;  // column block kept in a local array (vectorised by the compiler)
+  for (int64_t j0 = 0; j0 < n; j0 += kBlock) {
+    int64_t w = std::min(kBlock, n - j0);
+    float s[kBlock] = {};
+    for (int64_t i = 0; i < m; i++) {
+      const float *row = dout + i * ld + j0;
+      for (int64_t j = 0; j < w; j++) s[j] += row[j];
+    }
+    for (int64_t j = 0; j < w; j++) dbias[j0 + j] += s[j];
+  }
+}
+
+const GemmKernel kGenericKernel = {"generic 4x8", kGenMR, kGenNR, 128, 256, 4096,
+                                   generic_micro, generic_pack_a, generic_pack_b, generic_colsum};
+
+const GemmKernel &select_kernel(int isa) {
+#if defined(FUSELM_HAVE_X86_SIMD)
+  if (isa >= FL_ISA_AVX512) return avx512_gemm::kKernel;
+  if (isa >= FL_ISA_AVX2) return avx2_gemm::kKernel;
+#endif
+  (void)isa;
+  return kGenericKernel;
+}
+
+// ---- scratch -----------------------------------------------------------------------------------
+
+struct Scratch {
+  float *data = nullptr;
+  size_t capacity = 0;  // floats
+  Scratch() = default;
+  Scratch(const Scratch &) = delete;
+  Scratch &operator=(const Scratch &) = delete;
+  ~Scratch() { std::free(data); }
+  float *get(size_t floats) {
+    if (floats > capacity) {
+      std::free(data);
+      data = nullptr;
+      capacity = 0;
+      size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
+      data = static_cast<float *>(std::aligned_alloc(64, bytes));
+      if (data == nullptr) throw std::bad_alloc();
+      capacity = floats;
+    }
+    return data;
+  }
+};
+
+thread_local Scratch tl_scratch;
+
+// ---- the driver --------------------------------------------------------------------------------
+
+// Each thread should get at least this much work before another thread is woken (a wake-up and
+// join of the pool costs some microseconds; 1 MFLOP is ~10 us on one AVX2 core).
+constexpr double kMinFlopsPerThread = 1e6;
+// Cost-model weights, in flop-equivalents: packing one float, and one extra parallel region.
+constexpr double kPackCost = 16.0;
+constexpr double kRegionCost = 2e6;
+
+struct Gemm {
+  const GemmKernel &kr;
+  bool ta, tb;
+  int64_t M, N, K;
+  float alpha, beta;
+  const float *A;
+  int64_t lda;
+  const float *B;
+  int64_t ldb;
+  const float *bias;
+  float *C;
+  int64_t ldc;
+
+  // origin of op(A)(i, p) and op(B)(p, j)
+  const float *a_at(int64_t i, int64_t p) const { return ta ? A + p * lda + i : A + i * lda + p; }
+  const float *b_at(int64_t p, int64_t j) const { return tb ? B + j * ldb + p : B + p * ldb + j; }
+
+  // Packs A rows [i0, i0 + rows) x cols [p0, p0 + kc) into MR panels.
+  void pack_a(int64_t i0, int64_t rows, int64_t p0, int64_t kc, float *dst) const {
+    int64_t full = rows / kr.mr;
+    if (full > 0) kr.pack_a(a_at(i0, p0), lda, ta, full, kc, dst);
+    int64_t rest = rows - full * kr.mr;
+    if (rest > 0)
+      pack_a_panel_scalar(a_at(i0 + full * kr.mr, p0), lda, ta, rest, kc, kr.mr,
+                          dst + full * kr.mr * kc);
+  }
+
+  // Packs B panels [q0, q1) of the block starting at column j0 (nc columns) and row p0; panel q
+  // goes to dst + (q - q0) * NR * kc.
+  void pack_b(int64_t j0, int64_t nc, int64_t p0, int64_t kc, int64_t q0, int64_t q1,
+              float *dst) const {
+    int64_t full_end = std::min(q1, nc / kr.nr);
+    if (full_end > q0) kr.pack_b(b_at(p0, j0 + q0 * kr.nr), ldb, tb, full_end - q0, kc, dst);
+    for (int64_t q = std::max(q0, full_end); q < q1; q++)
+      pack_b_panel_scalar(b_at(p0, j0 + q * kr.nr), ldb, tb, nc - q * kr.nr, kc, kr.nr,
+                          dst + (q - q0) * kr.nr * kc);
+  }
+
+  // C rows of MR panels [r0, r1), columns of NR panels [q0, q1) of block (j0, p0). bpack holds
+  // packed B panels [q0, q1) (panel q at bpack + (q - q0) * NR * kc); A is packed into abuf.
+  void compute(int64_t r0, int64_t r1, int64_t q0, int64_t q1, int64_t j0, int64_t nc, int64_t p0,
+               int64_t kc, const float *bpack, float *abuf) const {
+    const int MR = kr.mr, NR = kr.nr;
+    const int64_t mc_panels = kr.mc / MR;
+    const float beta_k = p0 == 0 ? beta : 1.f;
+    const float *bias_k = p0 == 0 ? bias : nullptr;
+    for (int64_t ic = r0; ic < r1; ic += mc_panels) {
+      int64_t ie = std::min(ic + mc_panels, r1);
+      int64_t i0 = ic * MR;
+      pack_a(i0, std::min(ie * MR, M) - i0, p0, kc, abuf);
+      for (int64_t q = q0; q < q1; q++) {
+        const float *bp = bpack + (q - q0) * NR * kc;
+        int64_t j = j0 + q * NR;
+        int64_t cols = std::min<int64_t>(NR, nc - q * NR);
+        const float *bias_j = bias_k ? bias_k + j : nullptr;
+        for (int64_t r = ic; r < ie; r++) {
+          const float *ap = abuf + (r - ic) * MR * kc;
+          int64_t i = r * MR;
+          int64_t rows = std::min<int64_t>(MR, M - i);
+          float *cp = C + i * ldc + j;
+          if (rows == MR && cols == NR) {
+            kr.micro(kc, ap, bp, cp, ldc, alpha, beta_k, bias_j);
+          } else {
+            alignas(64) float tile[32 * 32];  // MR x NR <= 32 x 32 for every kernel
+            kr.micro(kc, ap, bp, tile, NR, 1.f, 0.f, nullptr);
+            for (int64_t y = 0; y < rows; y++)
+              for (int64_t x = 0; x < cols; x++) {
+                float v = alpha * tile[y * NR + x];
+                if (beta_k != 0.f) v += beta_k * cp[y * ldc + x];
+                if (bias_j) v += bias_j[x];
+                cp[y * ldc + x] = v;
+              }
+          }
+        }
+      }
+    }
+  }
+};
+
+// Balanced split of [0, n) into `parts`; the range of part `idx`.
+inline void split(int64_t n, int64_t parts, int64_t idx, int64_t *b, int64_t *e) {
+  *b = n * idx / parts;
+  *e = n * (idx + 1) / parts;
+}
+
+// C = beta * C + bias, without reading A or B (K == 0 or alpha == 0).
+void scale_only(const CpuContext &ctx, int64_t M, int64_t N, float beta, const float *bias,
+                float *C, int64_t ldc) {
+  parallel_for(ctx, M, std::max<int64_t>(1, 65536 / std::max<int64_t>(N, 1)),
+               [&](int64_t b, int64_t e) {
+                 for (int64_t i = b; i < e; i++) {
+                   float *c = C + i * ldc;
+                   for (int64_t j = 0; j < N; j++) {
+                     float v = beta == 0.f ? 0.f : beta * c[j];
+                     c[j] = bias ? v + bias[j] : v;
+                   }
+                 }
+               });
+}
+
+void gemm_driver(const CpuContext &ctx, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
+                 float alpha, const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                 const float *bias, float *C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == 0.f) {
+    scale_only(ctx, M, N, beta, bias, C, ldc);
+    return;
+  }
+  const GemmKernel &kr = select_kernel(ctx.isa);
+  const Gemm g{kr, trans_a != 0, trans_b != 0, M, N, K, alpha, beta, A, lda, B, ldb, bias, C, ldc};
+  const int MR = kr.mr, NR = kr.nr;
+
+  // Even blocks: K = 768 gives 3 x 256 rather than 256 + 256 + 256; N likewise.
+  const int64_t nkb = ceil_div(K, kr.kc);
+  const int64_t kcb = nkb == 1 ? K : round_up(ceil_div(K, nkb), 8);
+  const int64_t njb = ceil_div(N, kr.nc);
+  const int64_t ncb = round_up(ceil_div(N, njb), NR);
+  const int64_t mp = ceil_div(M, MR);           // MR panels of M
+  const int64_t np_blk = ceil_div(ncb, NR);     // NR panels of a full N block
+
+  // Threads and the tm x tn grid.
+  double flops = 2.0 * double(M) * double(N) * double(K);
+  int64_t T = std::min<int64_t>(ctx.threads, std::max<int64_t>(1, int64_t(flops / kMinFlopsPerThread)));
+  T = std::max<int64_t>(1, std::min<int64_t>(T, mp * np_blk));
+  int64_t tm = 1, tn = T;
+  double best = 0;
+  for (int64_t cand = 1; cand <= T; cand++) {
+    if (T % cand) continue;
+    int64_t ctn = T / cand;
+    if (cand > mp || ctn > np_blk) continue;
+    double rows = double(ceil_div(mp, cand) * MR), cols = double(ceil_div(np_blk, ctn) * NR);
+    double per_k = 2.0 * rows * cols;                                   // flops of one thread
+    per_k += kPackCost * (rows + (cand == 1 ? cols : double(ceil_div(np_blk, T) * NR)));
+    per_k += cand == 1 ? 0.0 : kRegionCost / double(kcb);              // B-packing region
+    if (best == 0 || per_k < best) best = per_k, tm = cand, tn = ctn;
+  }
+  if (best == 0) tm = 1, tn = 1, T = 1;  // no factorisation fits (tiny problem)
+  T = tm * tn;
+
+  // Scratch: T packed-A blocks, then either T private B slices (tm == 1) or one shared B block.
+  const int64_t a_stride = round_up(kr.mc * kcb, 16);
+  const int64_t b_slice = round_up(ceil_div(np_blk, T) * NR * kcb, 16);
+  const int64_t b_size = tm == 1 ? T * b_slice : round_up(np_blk * NR * kcb, 16);
+  float *abuf0 = tl_scratch.get(size_t(T * a_stride + b_size));
+  float *bbuf = abuf0 + T * a_stride;
+
+  if (tm == 1) {
+    // Column slices: one parallel region, each thread runs its own blocked GEMM on its slice with
+    // its own packed B (no thread reads another's buffers, so the K and N loops need no barrier).
+    parallel_for(ctx, T, 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; t++) {
+        float *abuf = abuf0 + t * a_stride;
+        float *bslice = bbuf + t * b_slice;
+        for (int64_t jc = 0; jc < N; jc += ncb) {
+          int64_t nc = std::min(ncb, N - jc);
+          int64_t q0, q1;
+          split(ceil_div(nc, NR), T, t, &q0, &q1);  // q1 - q0 <= ceil(np_blk / T): fits bslice
+          if (q0 >= q1) continue;
+          for (int64_t pc = 0; pc < K; pc += kcb) {
+            int64_t kc = std::min(kcb, K - pc);
+            g.pack_b(jc, nc, pc, kc, q0, q1, bslice);
+            g.compute(0, mp, q0, q1, jc, nc, pc, kc, bslice, abuf);
+          }
+        }
+      }
+    });
+    return;
+  }
+
+  for (int64_t jc = 0; jc < N; jc += ncb) {
+    int64_t nc = std::min(ncb, N - jc);
+    int64_t np = ceil_div(nc, NR);
+    for (int64_t pc = 0; pc < K; pc += kcb) {
+      int64_t kc = std::min(kcb, K - pc);
+      parallel_for(ctx, np, 4, [&](int64_t q0, int64_t q1) {
+        g.pack_b(jc, nc, pc, kc, q0, q1, bbuf + q0 * NR * kc);
+      });
+      parallel_for(ctx, T, 1, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; t++) {
+          int64_t r0, r1, q0, q1;
+          split(mp, tm, t / tn, &r0, &r1);
+          split(np, tn, t % tn, &q0, &q1);
+          if (r0 < r1 && q0 < q1)
+            g.compute(r0, r1, q0, q1, jc, nc, pc, kc, bbuf + q0 * NR * kc, abuf0 + t * a_stride);
+        }
+      });
+    }
+  }
+}
+
+}  // namespace
+
+void sgemm(const CpuContext &ctx, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
+           float alpha, const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+           float *C, int64_t ldc) {
+  gemm_driver(ctx, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, nullptr, C, ldc);
+}
+
+void sgemm_bias(const CpuContext &ctx, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
+                const float *A, int64_t lda, const float *B, int64_t ldb, const float *bias,
+                float *C, int64_t ldc) {
+  gemm_driver(ctx, trans_a, trans_b, M, N, K, 1.f, A, lda, B, ldb, 0.f, bias, C, ldc);
+}
+
+// dbias[j] += sum_i dout[i*N + j]: threads own column ranges (no reduction across threads), each
+// sums its columns over all rows with vector accumulators.
+void bias_backward(const CpuContext &ctx, float *dbias, const float *dout, int64_t M, int64_t N) {
+  if (M <= 0 || N <= 0) return;
+  const GemmKernel &kr = select_kernel(ctx.isa);
+  // Chunks of whole 64-column blocks; enough rows x columns per chunk to pay for a thread.
+  int64_t blocks = ceil_div(N, 64);
+  int64_t grain = std::max<int64_t>(1, ceil_div(32768, 64 * M));
+  parallel_for(ctx, blocks, grain, [&](int64_t b, int64_t e) {
+    int64_t j0 = b * 64, j1 = std::min(N, e * 64);
+    kr.colsum(dbias + j0, dout + j0, N, M, j1 - j0);
+  });
+}
+
+}  // namespace cpu
+}  // namespace fl

@@ -1,0 +1,59 @@
+// GEMM micro-kernel and packing for AVX2 + FMA: a 6 x 16 register tile (12 accumulators, 2 B
+// vectors, 1 broadcast A value), 256-bit. Compiled with -mavx2 -mfma; called only after the
+// driver (gemm.cpp) has checked ctx.isa >= FL_ISA_AVX2. Everything here sits in
+// fl::cpu::avx2_gemm, the kernel bodies in an anonymous namespace (see gemm_x86_impl.h).
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "gemm_kernels.h"
+
+namespace fl {
+namespace cpu {
+namespace avx2_gemm {
+namespace {
+
+struct Vec {
+  using T = __m256;
+  static constexpr int W = 8;
+  static T zero() { return _mm256_setzero_ps(); }
+  static T load(const float *p) { return _mm256_loadu_ps(p); }
+  static T bcast(const float *p) { return _mm256_broadcast_ss(p); }
+  static T set1(float x) { return _mm256_set1_ps(x); }
+  static T fma(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
+  static T mul(T a, T b) { return _mm256_mul_ps(a, b); }
+  static T add(T a, T b) { return _mm256_add_ps(a, b); }
+  static void store(float *p, T x) { _mm256_storeu_ps(p, x); }
+};
+
+#include "gemm_x86_impl.h"
+
+constexpr int kMR = 6;
+constexpr int kNV = 2;
+constexpr int kNR = kNV * Vec::W;
+
+void micro(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, float alpha,
+           float beta, const float *bias) {
+  micro_kernel_t<kMR, kNV>(kc, a, b, c, ldc, alpha, beta, bias);
+}
+void pack_a(const float *a, int64_t lda, int trans, int64_t panels, int64_t kc, float *dst) {
+  pack_a_t<kMR>(a, lda, trans, panels, kc, dst);
+}
+void pack_b(const float *b, int64_t ldb, int trans, int64_t panels, int64_t kc, float *dst) {
+  pack_b_t<kNR>(b, ldb, trans, panels, kc, dst);
+}
+void colsum(float *dbias, const float *dout, int64_t ld, int64_t m, int64_t n) {
+  colsum_impl(dbias, dout, ld, m, n);
+}
+
+}  // namespace
+
+// Blocking for a 32 KiB L1d / 512 KiB+ L2 (Zen 2/3, Haswell..Alder Lake): a B micro-panel is
+// 16 x 256 floats = 16 KiB (L1), the packed A block 144 x 256 floats = 144 KiB (L2), the packed
+// B block 256 x 4096 floats = 4 MiB (L3).
+extern const gemm_detail::GemmKernel kKernel = {"avx2 6x16", kMR, kNR, 144, 256, 4096,
+                                                micro, pack_a, pack_b, colsum};
+
+}  // namespace avx2_gemm
+}  // namespace cpu
+}  // namespace fl

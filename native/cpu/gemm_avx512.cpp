@@ -1,0 +1,58 @@
+// GEMM micro-kernel and packing for AVX-512: a 12 x 32 register tile (24 accumulators, 2 B vectors,
+// 1 broadcast A value), 512-bit. The same code as the AVX2 path (gemm_x86_impl.h, instantiated
+// with 16-float vectors); packing uses the shared 256-bit routines. Compiled with AVX-512 F/BW/VL/DQ
+// flags; called only after the driver (gemm.cpp) has checked ctx.isa >= FL_ISA_AVX512.
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "gemm_kernels.h"
+
+namespace fl {
+namespace cpu {
+namespace avx512_gemm {
+namespace {
+
+struct Vec {
+  using T = __m512;
+  static constexpr int W = 16;
+  static T zero() { return _mm512_setzero_ps(); }
+  static T load(const float *p) { return _mm512_loadu_ps(p); }
+  static T bcast(const float *p) { return _mm512_set1_ps(*p); }
+  static T set1(float x) { return _mm512_set1_ps(x); }
+  static T fma(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
+  static T mul(T a, T b) { return _mm512_mul_ps(a, b); }
+  static T add(T a, T b) { return _mm512_add_ps(a, b); }
+  static void store(float *p, T x) { _mm512_storeu_ps(p, x); }
+};
+
+#include "gemm_x86_impl.h"
+
+constexpr int kMR = 12;
+constexpr int kNV = 2;
+constexpr int kNR = kNV * Vec::W;
+
+void micro(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, float alpha,
+           float beta, const float *bias) {
+  micro_kernel_t<kMR, kNV>(kc, a, b, c, ldc, alpha, beta, bias);
+}
+void pack_a(const float *a, int64_t lda, int trans, int64_t panels, int64_t kc, float *dst) {
+  pack_a_t<kMR>(a, lda, trans, panels, kc, dst);
+}
+void pack_b(const float *b, int64_t ldb, int trans, int64_t panels, int64_t kc, float *dst) {
+  pack_b_t<kNR>(b, ldb, trans, panels, kc, dst);
+}
+void colsum(float *dbias, const float *dout, int64_t ld, int64_t m, int64_t n) {
+  colsum_impl(dbias, dout, ld, m, n);
+}
+
+}  // namespace
+
+// A B micro-panel is 32 x 192 floats = 24 KiB (fits a 32 or 48 KiB L1d), the packed A block
+// 240 x 192 floats = 180 KiB (L2 is 1-2 MiB on AVX-512 parts), the B block 192 x 4096 = 3 MiB.
+extern const gemm_detail::GemmKernel kKernel = {"avx512 12x32", kMR, kNR, 240, 192, 4096,
+                                                micro, pack_a, pack_b, colsum};
+
+}  // namespace avx512_gemm
+}  // namespace cpu
+}  // namespace fl

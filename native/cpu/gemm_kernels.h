@@ -1,0 +1,58 @@
+// GEMM building blocks shared by the driver (gemm.cpp, baseline x86-64) and the ISA-specific files
+// (gemm_avx2.cpp, gemm_avx512.cpp). Declarations and plain data only: no inline function or template
+// lives here, so nothing compiled with AVX flags can be picked by the linker for a baseline caller.
+//
+// The design is BLIS/GotoBLAS's. op(A) (M x K) and op(B) (K x N) are copied ("packed") into
+// contiguous buffers, the transposes absorbed in the copy:
+//   packed A: panels of MR rows; panel q holds op(A)(q*MR + r, p) at [q*MR*kc + p*MR + r]
+//   packed B: panels of NR columns; panel q holds op(B)(p, q*NR + c) at [q*NR*kc + p*NR + c]
+// and a register-blocked micro-kernel multiplies one A panel by one B panel into an MR x NR tile of C.
+// The driver blocks K by kc (a B micro-panel stays in L1), M by mc (the packed A block stays in L2)
+// and N by nc (the packed B block stays in L3).
+#pragma once
+
+#include <cstdint>
+
+namespace fl {
+namespace cpu {
+namespace gemm_detail {
+
+// C tile (MR x NR, row stride ldc) = alpha * sum_p a[p*MR + r] * b[p*NR + c]
+//                                    + (beta != 0 ? beta * C : 0)   -- C is not read when beta == 0
+//                                    + (bias ? bias[c] : 0)
+using MicroKernelFn = void (*)(int64_t kc, const float *a, const float *b, float *c, int64_t ldc,
+                               float alpha, float beta, const float *bias);
+// Packs `panels` full A panels: rows [0, panels*MR) x cols [0, kc) of op(A), where op(A)(i, p) is
+// a[i*lda + p], or a[p*lda + i] when trans.
+using PackAFn = void (*)(const float *a, int64_t lda, int trans, int64_t panels, int64_t kc,
+                         float *dst);
+// Packs `panels` full B panels: rows [0, kc) x cols [0, panels*NR) of op(B), where op(B)(p, j) is
+// b[p*ldb + j], or b[j*ldb + p] when trans.
+using PackBFn = void (*)(const float *b, int64_t ldb, int trans, int64_t panels, int64_t kc,
+                         float *dst);
+// dbias[j] += sum over i < m of dout[i*ld + j], for j < n.
+using ColSumFn = void (*)(float *dbias, const float *dout, int64_t ld, int64_t m, int64_t n);
+
+struct GemmKernel {
+  const char *name;
+  int mr, nr;          // register tile
+  int64_t mc, kc, nc;  // cache blocks (mc a multiple of mr, nc of nr)
+  MicroKernelFn micro;
+  PackAFn pack_a;
+  PackBFn pack_b;
+  ColSumFn colsum;
+};
+
+}  // namespace gemm_detail
+
+#if defined(FUSELM_HAVE_X86_SIMD)
+namespace avx2_gemm {
+extern const gemm_detail::GemmKernel kKernel;  // 6 x 16 tile, 256-bit FMA
+}
+namespace avx512_gemm {
+extern const gemm_detail::GemmKernel kKernel;  // 12 x 32 tile, 512-bit FMA
+}
+#endif
+
+}  // namespace cpu
+}  // namespace fl

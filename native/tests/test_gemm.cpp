@@ -1,0 +1,303 @@
+// GEMM, fused-bias GEMM and bias gradient: the CPU backend (every ISA level, 1 and 3 threads, plus a
+// few wider thread counts) against the reference backend.
+//
+// Tolerance. Every optimised path sums the K products in a different order than the reference (FMA,
+// K blocking, vector lanes). For an inner product of length K computed in float in ANY order,
+// |fl(s) - s| <= gamma_K * sum_p |a_p b_p| with gamma_K = K u / (1 - K u), u = 2^-24 (Higham,
+// "Accuracy and Stability of Numerical Algorithms", section 3.1). Scaling by alpha, adding beta*C and
+// the bias, and the reference's own final rounding add a few more roundings, so each element is
+// checked against
+//     |got - want| <= (K + 6) * u * (|alpha| sum_p |a_ip b_pj| + |beta c_ij| + |bias_j|)
+// which is a worst-case bound, not a fudge factor. A wrong index or a missed/double-counted K block
+// gives errors of the order of the magnitude term itself, far above this bound.
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "testing.h"
+
+namespace {
+
+constexpr float kU = 1.0f / 16777216.0f;  // 2^-24, unit roundoff of float
+const float kNaN = std::numeric_limits<float>::quiet_NaN();
+constexpr float kSentinel = 12345.5f;  // fills C's padding columns, which must stay untouched
+
+struct Shape {
+  int64_t M, N, K;
+};
+
+// Shapes: degenerate (1), odd (7, 63, 65, 129), exactly one register tile (6x16, 12x32), K split
+// into several K blocks (257, 300, 520), M over one mc block (150, 300), N over one nc block (4200),
+// and shapes big enough to be split over 3 threads by rows (1000 x 16) or by columns (40 x 1000).
+const Shape kShapes[] = {{1, 1, 1},     {7, 7, 7},      {1, 129, 63},   {129, 1, 65},
+                         {63, 65, 129}, {65, 63, 7},    {6, 16, 256},   {12, 32, 1},
+                         {13, 33, 257}, {150, 17, 300}, {37, 4200, 5},  {300, 40, 520},
+                         {1000, 16, 100}, {40, 1000, 64}};
+
+std::string describe(const std::string &cfg, int ta, int tb, const Shape &s, float alpha,
+                     float beta) {
+  std::ostringstream os;
+  os << cfg << " trans_a=" << ta << " trans_b=" << tb << " M=" << s.M << " N=" << s.N
+     << " K=" << s.K << " alpha=" << alpha << " beta=" << beta;
+  return os.str();
+}
+
+// Operands of one GEMM with padded leading dimensions. Padding of A and B holds NaN (reading it
+// would poison the result); padding of C holds kSentinel (writing it is caught).
+struct Problem {
+  int ta, tb;
+  Shape s;
+  int64_t lda, ldb, ldc;
+  std::vector<float> A, B, C0, bias;
+  std::vector<float> mag;  // |alpha| sum |a||b| + |beta c| + |bias|, per element, for the bound
+
+  Problem(int ta_, int tb_, Shape s_, int64_t pad, uint32_t seed) : ta(ta_), tb(tb_), s(s_) {
+    int64_t a_rows = ta ? s.K : s.M, a_cols = ta ? s.M : s.K;
+    int64_t b_rows = tb ? s.N : s.K, b_cols = tb ? s.K : s.N;
+    lda = a_cols + pad;
+    ldb = b_cols + pad;
+    ldc = s.N + pad;
+    A = padded(a_rows, a_cols, lda, seed, kNaN);
+    B = padded(b_rows, b_cols, ldb, seed + 1, kNaN);
+    C0 = padded(s.M, s.N, ldc, seed + 2, kSentinel);
+    bias = fltest::random_floats(size_t(std::max<int64_t>(s.N, 1)), seed + 3);
+  }
+
+  static std::vector<float> padded(int64_t rows, int64_t cols, int64_t ld, uint32_t seed,
+                                   float pad_value) {
+    std::vector<float> v(size_t(std::max<int64_t>(rows * ld, 1)), pad_value);
+    std::vector<float> r = fltest::random_floats(size_t(rows * cols) + 1, seed);
+    for (int64_t i = 0; i < rows; i++)
+      for (int64_t j = 0; j < cols; j++) v[size_t(i * ld + j)] = r[size_t(i * cols + j)];
+    return v;
+  }
+
+  float a(int64_t i, int64_t p) const { return ta ? A[size_t(p * lda + i)] : A[size_t(i * lda + p)]; }
+  float b(int64_t p, int64_t j) const { return tb ? B[size_t(j * ldb + p)] : B[size_t(p * ldb + j)]; }
+
+  void compute_mag(float alpha, float beta, const float *bias_or_null, const std::vector<float> &c) {
+    mag.assign(size_t(s.M * s.N), 0.f);
+    for (int64_t i = 0; i < s.M; i++)
+      for (int64_t j = 0; j < s.N; j++) {
+        double m = 0;
+        for (int64_t p = 0; p < s.K; p++) m += std::fabs(double(a(i, p)) * double(b(p, j)));
+        m *= std::fabs(alpha);
+        if (beta != 0.f) m += std::fabs(double(beta) * c[size_t(i * ldc + j)]);
+        if (bias_or_null) m += std::fabs(bias_or_null[j]);
+        mag[size_t(i * s.N + j)] = float(m);
+      }
+  }
+
+  // Checks got against want inside the M x N region with the bound above, and that C's padding
+  // columns are untouched.
+  void check(const std::string &what, const std::vector<float> &got,
+             const std::vector<float> &want) const {
+    for (int64_t i = 0; i < s.M; i++)
+      for (int64_t j = 0; j < s.N; j++) {
+        float g = got[size_t(i * ldc + j)], w = want[size_t(i * ldc + j)];
+        float tol = float(s.K + 6) * kU * mag[size_t(i * s.N + j)] + 1e-30f;
+        if (!(std::fabs(g - w) <= tol)) {
+          std::ostringstream os;
+          os << what << ": C[" << i << "][" << j << "] = " << g << ", expected " << w
+             << " (tolerance " << tol << ")";
+          throw fltest::Failure(os.str());
+        }
+      }
+    for (int64_t i = 0; i < s.M; i++)
+      for (int64_t j = s.N; j < ldc; j++)
+        if (!(got[size_t(i * ldc + j)] == kSentinel)) {
+          std::ostringstream os;
+          os << what << ": padding C[" << i << "][" << j << "] was overwritten";
+          throw fltest::Failure(os.str());
+        }
+  }
+};
+
+}  // namespace
+
+TEST(gemm_matches_reference_all_trans_alpha_beta) {
+  struct AB {
+    float alpha, beta;
+  };
+  // beta = 0 runs on a NaN-filled C: a kernel that reads C would produce NaN.
+  const AB kAB[] = {{1.f, 0.f}, {0.5f, 1.f}, {-1.25f, 0.75f}};
+  uint32_t seed = 100;
+  for (const Shape &s : kShapes)
+    for (int ta = 0; ta < 2; ta++)
+      for (int tb = 0; tb < 2; tb++)
+        for (const AB &ab : kAB) {
+          int64_t pad = (seed % 3 == 0) ? 0 : int64_t(seed % 5);  // tight and padded strides
+          Problem pr(ta, tb, s, pad, seed++);
+          std::vector<float> c_init = pr.C0;
+          if (ab.beta == 0.f)
+            for (int64_t i = 0; i < s.M; i++)
+              for (int64_t j = 0; j < s.N; j++) c_init[size_t(i * pr.ldc + j)] = kNaN;
+          pr.compute_mag(ab.alpha, ab.beta, nullptr, pr.C0);
+          std::vector<float> want = c_init;
+          {
+            fltest::Context ref(FL_BACKEND_REFERENCE);
+            CHECK_OK(fl_sgemm(ref, ta, tb, s.M, s.N, s.K, ab.alpha, pr.A.data(), pr.lda,
+                              pr.B.data(), pr.ldb, ab.beta, want.data(), pr.ldc));
+          }
+          fltest::for_each_cpu_config([&](fl_context *ctx, const std::string &cfg) {
+            std::vector<float> got = c_init;
+            CHECK_OK(fl_sgemm(ctx, ta, tb, s.M, s.N, s.K, ab.alpha, pr.A.data(), pr.lda,
+                              pr.B.data(), pr.ldb, ab.beta, got.data(), pr.ldc));
+            pr.check(describe(cfg, ta, tb, s, ab.alpha, ab.beta), got, want);
+          });
+        }
+}
+
+// The tm x tn thread grids other than 1 x 3 and 3 x 1 (4 and 6 threads), and repeated calls that
+// reuse the thread-local packing buffer with different shapes.
+TEST(gemm_wider_thread_grids) {
+  int best = 0;
+  CHECK_OK(fl_cpu_best_isa(&best));
+  const Shape shapes[] = {{200, 200, 64}, {97, 515, 300}, {515, 97, 33}, {64, 64, 64}};
+  uint32_t seed = 900;
+  for (int threads : {2, 4, 6})
+    for (const Shape &s : shapes)
+      for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+          Problem pr(ta, tb, s, 1, seed++);
+          pr.compute_mag(1.f, 1.f, nullptr, pr.C0);
+          std::vector<float> want = pr.C0, got = pr.C0;
+          fltest::Context ref(FL_BACKEND_REFERENCE);
+          CHECK_OK(fl_sgemm(ref, ta, tb, s.M, s.N, s.K, 1.f, pr.A.data(), pr.lda, pr.B.data(),
+                            pr.ldb, 1.f, want.data(), pr.ldc));
+          fltest::Context ctx(FL_BACKEND_CPU);
+          CHECK_OK(fl_context_set_isa(ctx, best));
+          CHECK_OK(fl_context_set_threads(ctx, threads));
+          CHECK_OK(fl_sgemm(ctx, ta, tb, s.M, s.N, s.K, 1.f, pr.A.data(), pr.lda, pr.B.data(),
+                            pr.ldb, 1.f, got.data(), pr.ldc));
+          pr.check(describe("cpu isa=" + std::to_string(best) + " threads=" + std::to_string(threads),
+                            ta, tb, s, 1.f, 1.f),
+                   got, want);
+        }
+}
+
+// K == 0 and alpha == 0: C = beta * C, and A, B are not read (here they are NULL or all NaN).
+// M == 0 or N == 0: nothing is touched (all pointers NULL).
+TEST(gemm_degenerate_sizes) {
+  const int64_t M = 7, N = 65;
+  std::vector<float> c0 = fltest::random_floats(M * N, 5);
+  std::vector<float> nan_ab(M * 3 + N * 3, kNaN);
+  fltest::for_each_cpu_config([&](fl_context *ctx, const std::string &cfg) {
+    for (float beta : {0.f, 1.f, -0.5f}) {
+      std::vector<float> c = c0;
+      if (beta == 0.f) std::fill(c.begin(), c.end(), kNaN);
+      CHECK_OK(fl_sgemm(ctx, 0, 1, M, N, 0, 1.f, nullptr, 1, nullptr, 1, beta, c.data(), N));
+      for (int64_t i = 0; i < M * N; i++) CHECK(c[size_t(i)] == beta * c0[size_t(i)] || beta == 0.f);
+      if (beta == 0.f)
+        for (float x : c) CHECK(x == 0.f);
+      c = c0;
+      CHECK_OK(fl_sgemm(ctx, 1, 0, M, N, 3, 0.f, nan_ab.data(), M, nan_ab.data(), N, beta,
+                        c.data(), N));
+      for (int64_t i = 0; i < M * N; i++) CHECK(c[size_t(i)] == beta * c0[size_t(i)]);
+    }
+    CHECK_OK(fl_sgemm(ctx, 0, 0, 0, 5, 5, 1.f, nullptr, 5, nullptr, 5, 0.f, nullptr, 5));
+    CHECK_OK(fl_sgemm(ctx, 0, 0, 5, 0, 5, 1.f, nullptr, 5, nullptr, 1, 0.f, nullptr, 1));
+    CHECK_OK(fl_sgemm_bias(ctx, 0, 1, 0, 5, 5, nullptr, 5, nullptr, 5, nullptr, nullptr, 5));
+    // sgemm_bias with K == 0: C = bias broadcast (or 0), C not read.
+    std::vector<float> bias = fltest::random_floats(N, 6);
+    std::vector<float> c(M * N, kNaN);
+    CHECK_OK(fl_sgemm_bias(ctx, 0, 1, M, N, 0, nullptr, 1, nullptr, 1, bias.data(), c.data(), N));
+    for (int64_t i = 0; i < M; i++)
+      for (int64_t j = 0; j < N; j++) CHECK(c[size_t(i * N + j)] == bias[size_t(j)]);
+    std::fill(c.begin(), c.end(), kNaN);
+    CHECK_OK(fl_sgemm_bias(ctx, 0, 1, M, N, 0, nullptr, 1, nullptr, 1, nullptr, c.data(), N));
+    for (float x : c) CHECK(x == 0.f);
+    (void)cfg;
+  });
+}
+
+TEST(gemm_bias_matches_reference) {
+  uint32_t seed = 300;
+  for (const Shape &s : kShapes)
+    for (int ta = 0; ta < 2; ta++)
+      for (int tb = 0; tb < 2; tb++)
+        for (int with_bias = 0; with_bias < 2; with_bias++) {
+          Problem pr(ta, tb, s, int64_t(seed % 3), seed);
+          seed++;
+          const float *bias = with_bias ? pr.bias.data() : nullptr;
+          std::vector<float> c_init = pr.C0;  // C is write-only: fill its M x N region with NaN
+          for (int64_t i = 0; i < s.M; i++)
+            for (int64_t j = 0; j < s.N; j++) c_init[size_t(i * pr.ldc + j)] = kNaN;
+          pr.compute_mag(1.f, 0.f, bias, pr.C0);
+          std::vector<float> want = c_init;
+          {
+            fltest::Context ref(FL_BACKEND_REFERENCE);
+            CHECK_OK(fl_sgemm_bias(ref, ta, tb, s.M, s.N, s.K, pr.A.data(), pr.lda, pr.B.data(),
+                                   pr.ldb, bias, want.data(), pr.ldc));
+          }
+          fltest::for_each_cpu_config([&](fl_context *ctx, const std::string &cfg) {
+            std::vector<float> got = c_init;
+            CHECK_OK(fl_sgemm_bias(ctx, ta, tb, s.M, s.N, s.K, pr.A.data(), pr.lda, pr.B.data(),
+                                   pr.ldb, bias, got.data(), pr.ldc));
+            pr.check(describe(cfg + (bias ? " bias" : " no-bias"), ta, tb, s, 1.f, 0.f), got,
+                     want);
+          });
+        }
+}
+
+// The reference against a direct computation, so the oracle itself is checked once.
+TEST(gemm_reference_small_exact) {
+  // A (2x3) = [1 2 3; 4 5 6], B (3x2) = [7 8; 9 10; 11 12] -> A B = [58 64; 139 154]
+  const float A[] = {1, 2, 3, 4, 5, 6}, At[] = {1, 4, 2, 5, 3, 6};
+  const float B[] = {7, 8, 9, 10, 11, 12}, Bt[] = {7, 9, 11, 8, 10, 12};
+  const float bias[] = {0.5f, -1.f};
+  fltest::Context ref(FL_BACKEND_REFERENCE);
+  for (int ta = 0; ta < 2; ta++)
+    for (int tb = 0; tb < 2; tb++) {
+      float C[4] = {1, 1, 1, 1};
+      CHECK_OK(fl_sgemm(ref, ta, tb, 2, 2, 3, 2.f, ta ? At : A, ta ? 2 : 3, tb ? Bt : B,
+                        tb ? 3 : 2, 0.5f, C, 2));
+      CHECK(C[0] == 116.5f && C[1] == 128.5f && C[2] == 278.5f && C[3] == 308.5f);
+      CHECK_OK(fl_sgemm_bias(ref, ta, tb, 2, 2, 3, ta ? At : A, ta ? 2 : 3, tb ? Bt : B,
+                             tb ? 3 : 2, bias, C, 2));
+      CHECK(C[0] == 58.5f && C[1] == 63.f && C[2] == 139.5f && C[3] == 153.f);
+    }
+  float db[2] = {1.f, 2.f};
+  CHECK_OK(fl_bias_backward(ref, db, A, 3, 2));  // dout (3x2) = [1 2; 3 4; 5 6]
+  CHECK(db[0] == 10.f && db[1] == 14.f);
+}
+
+// dbias += column sums: pre-filled dbias (accumulate, not overwrite), awkward widths around the
+// vector and 64-column block sizes, and M == 0 / N == 0 as no-ops. Tolerance: the same
+// any-order summation bound, (M + 2) u (sum_i |dout_ij| + |dbias_j|).
+TEST(gemm_bias_backward_accumulates) {
+  const int64_t shapes[][2] = {{1, 1}, {7, 65}, {129, 63}, {3, 129}, {256, 2305}, {1000, 7}, {65, 200}};
+  uint32_t seed = 500;
+  for (auto &sh : shapes) {
+    int64_t M = sh[0], N = sh[1];
+    std::vector<float> dout = fltest::random_floats(size_t(M * N), seed++);
+    std::vector<float> db0 = fltest::random_floats(size_t(N), seed++, 2.f, 3.f);
+    std::vector<float> want = db0;
+    fltest::Context ref(FL_BACKEND_REFERENCE);
+    CHECK_OK(fl_bias_backward(ref, want.data(), dout.data(), M, N));
+    std::vector<float> tol(static_cast<size_t>(N));
+    for (int64_t j = 0; j < N; j++) {
+      double m = std::fabs(db0[size_t(j)]);
+      for (int64_t i = 0; i < M; i++) m += std::fabs(dout[size_t(i * N + j)]);
+      tol[size_t(j)] = float(M + 2) * kU * float(m);
+    }
+    fltest::for_each_cpu_config([&](fl_context *ctx, const std::string &cfg) {
+      std::vector<float> got = db0;
+      CHECK_OK(fl_bias_backward(ctx, got.data(), dout.data(), M, N));
+      for (int64_t j = 0; j < N; j++)
+        if (!(std::fabs(got[size_t(j)] - want[size_t(j)]) <= tol[size_t(j)])) {
+          std::ostringstream os;
+          os << cfg << " M=" << M << " N=" << N << ": dbias[" << j << "] = " << got[size_t(j)]
+             << ", expected " << want[size_t(j)];
+          throw fltest::Failure(os.str());
+        }
+      std::vector<float> same = db0;
+      CHECK_OK(fl_bias_backward(ctx, same.data(), dout.data(), 0, N));
+      CHECK(same == db0);
+      CHECK_OK(fl_bias_backward(ctx, nullptr, nullptr, M, 0));
+    });
+  }
+}
