@@ -1,0 +1,134 @@
+package dev.fuselm.io;
+
+import dev.fuselm.model.GptConfig;
+import dev.fuselm.model.GptModel;
+import dev.fuselm.tensor.ComputeContext;
+import dev.fuselm.tensor.Tensor;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Map;
+
+/**
+ * A GPT model directory in Hugging Face layout: {@code config.json} + {@code model.safetensors}
+ * with GPT-2 tensor names and Conv1D layouts. Reads Hugging Face's own directories (names with or
+ * without the {@code transformer.} prefix; the causal-mask buffers {@code .attn.bias} and
+ * {@code .attn.masked_bias} of old exports are skipped; F16/BF16 weights are widened) and writes
+ * directories Hugging Face loads unchanged. Writes are atomic per file.
+ */
+public final class GptCheckpoint {
+  public static final String CONFIG = "config.json";
+  public static final String WEIGHTS = "model.safetensors";
+
+  private GptCheckpoint() {}
+
+  /** Reads only the config of a model directory. */
+  public static GptConfig readConfig(Path dir) throws IOException {
+    requireDirectory(dir);
+    Path cfg = dir.resolve(CONFIG);
+    if (!Files.isRegularFile(cfg)) {
+      throw new IOException(dir + ": no " + CONFIG + " (is this a model directory?)");
+    }
+    return GptConfigJson.read(cfg);
+  }
+
+  private static void requireDirectory(Path dir) throws IOException {
+    if (!Files.isDirectory(dir)) {
+      throw new IOException(dir + ": no such model directory");
+    }
+  }
+
+  /** Loads a model directory onto ctx. */
+  public static GptModel load(ComputeContext ctx, Path dir) throws IOException {
+    GptConfig config = readConfig(dir);
+    Path weights = dir.resolve(WEIGHTS);
+    if (!Files.isRegularFile(weights)) {
+      throw new IOException(dir + ": no " + WEIGHTS + " (is this a model directory?)");
+    }
+    GptModel model = GptModel.create(ctx, config);
+    try (SafeTensors.Reader r = SafeTensors.open(weights)) {
+      loadInto(model, r);
+      return model;
+    } catch (IOException | RuntimeException e) {
+      model.close();
+      throw e;
+    }
+  }
+
+  /** Copies every parameter of the model from an open file, checking names and shapes first. */
+  public static void loadInto(GptModel model, SafeTensors.Reader r) throws IOException {
+    Map<String, SafeTensors.Entry> entries = r.entries();
+    boolean prefixed = entries.keySet().stream().anyMatch(k -> k.startsWith(GptModel.PREFIX));
+    // validate everything before copying anything
+    String[] fileNames = new String[model.parameterNames().size()];
+    int i = 0;
+    for (String name : model.parameterNames()) {
+      String fileName = fileName(name, prefixed);
+      SafeTensors.Entry e = entries.get(fileName);
+      if (e == null && name.equals("lm_head.weight")) {
+        throw new IOException(r.path() + ": config.json says the LM head is untied"
+            + " (tie_word_embeddings false) but there is no lm_head.weight");
+      }
+      if (e == null) {
+        throw new IOException(r.path() + ": config/weights mismatch: tensor '" + fileName
+            + "' is missing (the config asks for " + model.config().nLayer() + " layers)");
+      }
+      long[] want = model.params().get(name).shape();
+      if (!Arrays.equals(e.shape(), want)) {
+        throw new IOException(r.path() + ": config/weights mismatch: tensor '" + fileName
+            + "' has shape " + Arrays.toString(e.shape()) + ", the config needs "
+            + Arrays.toString(want));
+      }
+      fileNames[i++] = fileName;
+    }
+    for (String k : entries.keySet()) {
+      String bare = k.startsWith(GptModel.PREFIX) ? k.substring(GptModel.PREFIX.length()) : k;
+      if (bare.startsWith("h.") && (k.endsWith(".attn.bias") || k.endsWith(".attn.masked_bias"))) {
+        continue; // causal-mask buffers of old Hugging Face exports
+      }
+      if (k.equals("lm_head.weight") && model.config().tiedHead()) {
+        continue; // a tied head saved anyway
+      }
+      if (!model.params().contains(prefixed || k.equals("lm_head.weight") ? k
+          : GptModel.PREFIX + k)) {
+        throw new IOException(r.path() + ": config/weights mismatch: unexpected tensor '" + k
+            + "' (the config has " + model.config().nLayer() + " layers)");
+      }
+    }
+    i = 0;
+    for (String name : model.parameterNames()) {
+      model.params().get(name).copyFrom(r.readFloats(fileNames[i++]));
+    }
+  }
+
+  private static String fileName(String name, boolean prefixed) {
+    if (prefixed || !name.startsWith(GptModel.PREFIX)) {
+      return name;
+    }
+    return name.substring(GptModel.PREFIX.length());
+  }
+
+  /**
+   * Writes {@code config.json} and {@code model.safetensors} into dir (created if needed), each
+   * atomically. metadata goes into the safetensors header ({@code format: pt} is always set, as
+   * Hugging Face expects).
+   */
+  public static void save(GptModel model, Path dir, Map<String, String> metadata)
+      throws IOException {
+    Files.createDirectories(dir);
+    SafeTensors.Writer w = new SafeTensors.Writer().metadata("format", "pt");
+    metadata.forEach(w::metadata);
+    for (String name : model.parameterNames()) {
+      Tensor t = model.params().get(name);
+      w.add(name, SafeTensors.DType.F32, t.shape(),
+          ch -> SafeTensors.writeFloats(ch, t.toFloatArray()));
+    }
+    w.write(dir.resolve(WEIGHTS));
+    GptConfigJson.write(dir.resolve(CONFIG), model.config());
+  }
+
+  public static void save(GptModel model, Path dir) throws IOException {
+    save(model, dir, Map.of());
+  }
+}

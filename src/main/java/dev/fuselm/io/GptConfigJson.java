@@ -1,0 +1,113 @@
+package dev.fuselm.io;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.fuselm.model.GptConfig;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+
+/** Hugging Face GPT-2 {@code config.json}: reads theirs and writes one they load. */
+public final class GptConfigJson {
+  private static final ObjectMapper JSON =
+      new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+  private GptConfigJson() {}
+
+  public static GptConfig read(Path file) throws IOException {
+    String text;
+    try {
+      text = Files.readString(file, StandardCharsets.UTF_8);
+    } catch (NoSuchFileException e) {
+      throw new IOException(file + ": no such file", e);
+    }
+    return parse(file.toString(), text);
+  }
+
+  public static GptConfig parse(String where, String text) throws IOException {
+    JsonNode n;
+    try {
+      n = JSON.readTree(text);
+    } catch (JsonProcessingException e) {
+      throw new IOException(where + ": not valid JSON (" + e.getOriginalMessage() + ")");
+    }
+    if (n == null || !n.isObject()) {
+      throw new IOException(where + ": a model config must be a JSON object");
+    }
+    String type = n.path("model_type").asText("gpt2");
+    if (!type.equals("gpt2")) {
+      throw new IOException(where + ": model_type is '" + type + "', fuselm's GPT loads gpt2");
+    }
+    String act = n.path("activation_function").asText("gelu_new");
+    if (!act.equals("gelu_new") && !act.equals("gelu_pytorch_tanh")) {
+      throw new IOException(where + ": activation_function '" + act
+          + "' is not supported (fuselm implements gelu_new, the tanh approximation)");
+    }
+    try {
+      return new GptConfig(
+          intField(where, n, "vocab_size", 50257),
+          intField(where, n, "n_positions", n.has("n_ctx") ? n.get("n_ctx").asInt() : 1024),
+          intField(where, n, "n_embd", 768),
+          intField(where, n, "n_layer", 12),
+          intField(where, n, "n_head", 12),
+          (float) n.path("embd_pdrop").asDouble(0.1),
+          (float) n.path("resid_pdrop").asDouble(0.1),
+          (float) n.path("attn_pdrop").asDouble(0.1),
+          n.path("fuselm_qkv_bias").asBoolean(true),
+          n.path("tie_word_embeddings").asBoolean(true),
+          (float) n.path("layer_norm_epsilon").asDouble(1e-5));
+    } catch (IllegalArgumentException e) {
+      throw new IOException(where + ": " + e.getMessage());
+    }
+  }
+
+  private static int intField(String where, JsonNode n, String name, int dflt) throws IOException {
+    JsonNode v = n.get(name);
+    if (v == null) {
+      return dflt;
+    }
+    if (!v.canConvertToInt() || !v.isIntegralNumber()) {
+      throw new IOException(where + ": " + name + " must be an integer, got " + v);
+    }
+    return v.asInt();
+  }
+
+  public static String toJson(GptConfig c) {
+    ObjectNode n = JSON.createObjectNode();
+    n.putArray("architectures").add("GPT2LMHeadModel");
+    n.put("model_type", "gpt2");
+    n.put("activation_function", "gelu_new");
+    n.put("vocab_size", c.vocabSize());
+    n.put("n_positions", c.contextLength());
+    n.put("n_ctx", c.contextLength());
+    n.put("n_embd", c.dModel());
+    n.put("n_layer", c.nLayer());
+    n.put("n_head", c.nHead());
+    n.putNull("n_inner");
+    n.put("embd_pdrop", c.embdDropout());
+    n.put("resid_pdrop", c.residDropout());
+    n.put("attn_pdrop", c.attnDropout());
+    n.put("layer_norm_epsilon", c.layerNormEps());
+    n.put("initializer_range", 0.02);
+    n.put("tie_word_embeddings", c.tiedHead());
+    n.put("bos_token_id", 50256);
+    n.put("eos_token_id", 50256);
+    if (!c.qkvBias()) {
+      n.put("fuselm_qkv_bias", false);
+    }
+    try {
+      return JSON.writeValueAsString(n) + "\n";
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  public static void write(Path file, GptConfig c) throws IOException {
+    AtomicFiles.writeString(file, toJson(c));
+  }
+}
