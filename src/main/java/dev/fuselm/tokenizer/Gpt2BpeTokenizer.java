@@ -120,6 +120,37 @@ public final class Gpt2BpeTokenizer implements Tokenizer {
         }
     }
 
+    /**
+     * Writes this vocabulary in GPT-2's format: {@code encoder.json} (token to id, special tokens included)
+     * and {@code vocab.bpe} ({@code #version: 0.2}, then one merge per line in rank order). Each file is
+     * written to a temporary name first and then renamed, so a reader never sees half a file.
+     */
+    public void save(Path dir) throws IOException {
+        Files.createDirectories(dir);
+        Map<String, Integer> ordered = new java.util.LinkedHashMap<>();
+        for (int id = 0; id < vocab.size(); id++) {
+            ordered.put(vocab.tokens[id], id);
+        }
+        byte[] json = new com.fasterxml.jackson.databind.ObjectMapper().writeValueAsBytes(ordered);
+        StringBuilder merges = new StringBuilder("#version: 0.2\n");
+        for (int r = 0; r < vocab.mergeCount(); r++) {
+            merges.append(vocab.tokens[vocab.mergeLeft[r]]).append(' ').append(vocab.tokens[vocab.mergeRight[r]]).append('\n');
+        }
+        writeAtomically(dir.resolve("encoder.json"), json);
+        writeAtomically(dir.resolve("vocab.bpe"), merges.toString().getBytes(StandardCharsets.UTF_8));
+    }
+
+    private static void writeAtomically(Path target, byte[] content) throws IOException {
+        Path tmp = target.resolveSibling(target.getFileName() + ".tmp");
+        Files.write(tmp, content);
+        try {
+            Files.move(tmp, target, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+                    java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        } catch (java.nio.file.AtomicMoveNotSupportedException e) {
+            Files.move(tmp, target, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        }
+    }
+
     BpeVocab vocab() {
         return vocab;
     }
