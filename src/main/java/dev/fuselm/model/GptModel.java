@@ -1,0 +1,412 @@
+package dev.fuselm.model;
+
+import dev.fuselm.nn.CausalSelfAttention;
+import dev.fuselm.nn.Dropout;
+import dev.fuselm.nn.FeedForward;
+import dev.fuselm.nn.LayerNorm;
+import dev.fuselm.nn.Linear;
+import dev.fuselm.nn.TensorPool;
+import dev.fuselm.nn.TransformerBlock;
+import dev.fuselm.ops.EmbeddingOps;
+import dev.fuselm.ops.GemmOps;
+import dev.fuselm.ops.SoftmaxOps;
+import dev.fuselm.tensor.ComputeContext;
+import dev.fuselm.tensor.ParameterSlab;
+import dev.fuselm.tensor.Tensor;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+
+/**
+ * A GPT-2 language model with explicit forward and backward passes through the native ops.
+ *
+ * <p>Parameters live in one {@link ParameterSlab} under Hugging Face GPT-2 names and layouts
+ * ({@code transformer.h.0.attn.c_attn.weight} is (C, 3C), Conv1D style), gradients in a second slab
+ * of the same layout (only once {@link #enableGradients()} was called). Activations for a batch
+ * shape (B, T) are allocated on the first step of that shape and reused by every later step, so a
+ * training loop allocates no native memory per step.
+ *
+ * <p>Not thread-safe: one model, one context, one thread.
+ */
+public final class GptModel implements AutoCloseable {
+  /** Prefix of every parameter except an untied {@code lm_head.weight}. */
+  public static final String PREFIX = "transformer.";
+
+  private final ComputeContext ctx;
+  private final GptConfig config;
+  private final ParameterSlab params;
+  private ParameterSlab grads;
+
+  private Tensor wte, wpe, dwte, dwpe, head, dhead;
+  private TransformerBlock[] blocks;
+  private LayerNorm lnf;
+
+  private boolean training;
+  private long dropoutSeed;
+
+  private Acts acts;
+  private boolean haveLossState;
+  private SoftmaxOps.Loss lastLoss;
+
+  private GptModel(ComputeContext ctx, GptConfig config) {
+    this.ctx = ctx;
+    this.config = config;
+    this.params = layout(config).build(ctx);
+    wire();
+  }
+
+  /** A model with zero parameters (call {@link #initialize} or load weights into {@link #params}). */
+  public static GptModel create(ComputeContext ctx, GptConfig config) {
+    return new GptModel(ctx, config);
+  }
+
+  /** A model with GPT-2's random initialisation drawn from {@code seed}. */
+  public static GptModel random(ComputeContext ctx, GptConfig config, long seed) {
+    GptModel m = new GptModel(ctx, config);
+    m.initialize(seed);
+    return m;
+  }
+
+  /** The parameter names, shapes and decay flags of a config, in slab order. */
+  public static ParameterSlab.Builder layout(GptConfig c) {
+    long C = c.dModel();
+    ParameterSlab.Builder b = ParameterSlab.builder();
+    b.add(PREFIX + "wte.weight", true, c.vocabSize(), C);
+    b.add(PREFIX + "wpe.weight", true, c.contextLength(), C);
+    for (int l = 0; l < c.nLayer(); l++) {
+      String p = PREFIX + "h." + l + ".";
+      b.add(p + "ln_1.weight", false, C);
+      b.add(p + "ln_1.bias", false, C);
+      b.add(p + "attn.c_attn.weight", true, C, 3 * C);
+      if (c.qkvBias()) {
+        b.add(p + "attn.c_attn.bias", false, 3 * C);
+      }
+      b.add(p + "attn.c_proj.weight", true, C, C);
+      b.add(p + "attn.c_proj.bias", false, C);
+      b.add(p + "ln_2.weight", false, C);
+      b.add(p + "ln_2.bias", false, C);
+      b.add(p + "mlp.c_fc.weight", true, C, 4 * C);
+      b.add(p + "mlp.c_fc.bias", false, 4 * C);
+      b.add(p + "mlp.c_proj.weight", true, 4 * C, C);
+      b.add(p + "mlp.c_proj.bias", false, C);
+    }
+    b.add(PREFIX + "ln_f.weight", false, C);
+    b.add(PREFIX + "ln_f.bias", false, C);
+    if (!c.tiedHead()) {
+      b.add("lm_head.weight", true, c.vocabSize(), C);
+    }
+    return b;
+  }
+
+  private Tensor grad(String name) {
+    return grads == null ? null : grads.get(name);
+  }
+
+  /** (Re)builds the modules over the parameter (and gradient) views. */
+  private void wire() {
+    wte = params.get(PREFIX + "wte.weight");
+    wpe = params.get(PREFIX + "wpe.weight");
+    dwte = grad(PREFIX + "wte.weight");
+    dwpe = grad(PREFIX + "wpe.weight");
+    head = config.tiedHead() ? wte : params.get("lm_head.weight");
+    dhead = config.tiedHead() ? dwte : grad("lm_head.weight");
+    float eps = config.layerNormEps();
+    blocks = new TransformerBlock[config.nLayer()];
+    for (int l = 0; l < blocks.length; l++) {
+      String p = PREFIX + "h." + l + ".";
+      LayerNorm ln1 = new LayerNorm(params.get(p + "ln_1.weight"), params.get(p + "ln_1.bias"),
+          grad(p + "ln_1.weight"), grad(p + "ln_1.bias"), eps);
+      String qb = p + "attn.c_attn.bias";
+      Linear cAttn = new Linear(params.get(p + "attn.c_attn.weight"),
+          config.qkvBias() ? params.get(qb) : null, grad(p + "attn.c_attn.weight"),
+          config.qkvBias() ? grad(qb) : null);
+      Linear aProj = linear(p + "attn.c_proj");
+      LayerNorm ln2 = new LayerNorm(params.get(p + "ln_2.weight"), params.get(p + "ln_2.bias"),
+          grad(p + "ln_2.weight"), grad(p + "ln_2.bias"), eps);
+      FeedForward mlp = new FeedForward(linear(p + "mlp.c_fc"), linear(p + "mlp.c_proj"));
+      blocks[l] = new TransformerBlock(l, ln1, new CausalSelfAttention(cAttn, aProj, config.nHead()),
+          ln2, mlp);
+    }
+    lnf = new LayerNorm(params.get(PREFIX + "ln_f.weight"), params.get(PREFIX + "ln_f.bias"),
+        grad(PREFIX + "ln_f.weight"), grad(PREFIX + "ln_f.bias"), eps);
+  }
+
+  private Linear linear(String p) {
+    return new Linear(params.get(p + ".weight"), params.get(p + ".bias"), grad(p + ".weight"),
+        grad(p + ".bias"));
+  }
+
+  /**
+   * GPT-2's initialisation (as Hugging Face's {@code _init_weights}): matrices and embeddings
+   * N(0, 0.02), the residual projections ({@code c_proj}) N(0, 0.02 / sqrt(2 n_layer)), layer norms
+   * weight 1 and bias 0, other biases 0. Deterministic in {@code seed}.
+   */
+  public void initialize(long seed) {
+    List<String> names = params.names();
+    double projStd = 0.02 / Math.sqrt(2.0 * config.nLayer());
+    for (int i = 0; i < names.size(); i++) {
+      String name = names.get(i);
+      Tensor t = params.get(name);
+      float[] v = new float[Math.toIntExact(t.numel())];
+      if (name.endsWith(".bias")) {
+        // zeros
+      } else if (name.contains(".ln_")) {
+        java.util.Arrays.fill(v, 1f);
+      } else {
+        double std = name.endsWith("c_proj.weight") ? projStd : 0.02;
+        SplittableRandom r = new SplittableRandom(seed * 1_000_003L + i);
+        for (int j = 0; j < v.length; j++) {
+          v[j] = (float) (r.nextGaussian() * std);
+        }
+      }
+      t.copyFrom(v);
+    }
+  }
+
+  /** Allocates the gradient slab (zeroed) so that {@link #backward} can run. Idempotent. */
+  public GptModel enableGradients() {
+    if (grads == null) {
+      grads = params.sameLayout(ctx);
+      wire();
+    }
+    return this;
+  }
+
+  public ComputeContext context() {
+    return ctx;
+  }
+
+  public GptConfig config() {
+    return config;
+  }
+
+  public ParameterSlab params() {
+    return params;
+  }
+
+  /** The gradient slab, or null before {@link #enableGradients()}. */
+  public ParameterSlab grads() {
+    return grads;
+  }
+
+  public long parameterCount() {
+    return params.size();
+  }
+
+  public TransformerBlock block(int l) {
+    return blocks[l];
+  }
+
+  public LayerNorm finalNorm() {
+    return lnf;
+  }
+
+  public Tensor tokenEmbedding() {
+    return wte;
+  }
+
+  public Tensor positionEmbedding() {
+    return wpe;
+  }
+
+  /** The LM head weight (V, C): the token embedding when tied. */
+  public Tensor headWeight() {
+    return head;
+  }
+
+  /** Training mode applies dropout (if the config has any); evaluation mode never does. */
+  public void setTraining(boolean training) {
+    this.training = training;
+  }
+
+  public boolean isTraining() {
+    return training;
+  }
+
+  /** The seed of the dropout masks of the next forward/backward pair (the trainer sets it per step). */
+  public void setDropoutSeed(long seed) {
+    this.dropoutSeed = seed;
+  }
+
+  public void zeroGrad() {
+    if (grads != null) {
+      grads.flat().zero();
+    }
+  }
+
+  /** Activations, inputs and gradient scratch for one (B, T). */
+  private static final class Acts implements AutoCloseable {
+    final int b, t;
+    final TensorPool pool;
+    final Tensor ids, targets, encoded, lnf, lnfMean, lnfRstd, logits, lse, dres, dlnf;
+    final Tensor[] residual;
+    final TransformerBlock.Activations[] blocks;
+    final TransformerBlock.Scratch scratch;
+
+    Acts(ComputeContext ctx, GptConfig cfg, int b, int t, boolean withGrads) {
+      this.b = b;
+      this.t = t;
+      long n = (long) b * t, c = cfg.dModel();
+      pool = new TensorPool(ctx);
+      ids = pool.ints(b, t);
+      targets = pool.ints(b, t);
+      encoded = pool.floats(b, t, c);
+      residual = new Tensor[cfg.nLayer() + 1];
+      residual[0] = encoded.reshape(n, c);
+      blocks = new TransformerBlock.Activations[cfg.nLayer()];
+      for (int l = 0; l < cfg.nLayer(); l++) {
+        blocks[l] = new TransformerBlock.Activations(pool, b, t, c, cfg.nHead());
+        residual[l + 1] = pool.floats(n, c);
+      }
+      lnf = pool.floats(n, c);
+      lnfMean = pool.floats(n);
+      lnfRstd = pool.floats(n);
+      logits = pool.floats(n, cfg.vocabSize());
+      lse = pool.floats(n);
+      if (withGrads) {
+        dres = pool.floats(n, c);
+        dlnf = pool.floats(n, c);
+        scratch = new TransformerBlock.Scratch(pool, b, t, c);
+      } else {
+        dres = null;
+        dlnf = null;
+        scratch = null;
+      }
+    }
+
+    @Override
+    public void close() {
+      pool.close();
+    }
+  }
+
+  private Acts acts(int b, int t) {
+    if (b <= 0 || t <= 0) {
+      throw new IllegalArgumentException("batch and sequence length must be positive, got B=" + b
+          + " T=" + t);
+    }
+    if (t > config.contextLength()) {
+      throw new IllegalArgumentException("sequence length " + t + " is longer than the model's"
+          + " context window of " + config.contextLength() + " tokens");
+    }
+    boolean wantGrads = grads != null;
+    if (acts == null || acts.b != b || acts.t != t || (wantGrads && acts.dres == null)) {
+      if (acts != null) {
+        acts.close();
+      }
+      acts = new Acts(ctx, config, b, t, wantGrads);
+    }
+    return acts;
+  }
+
+  /** Native bytes held by activations (0 before the first forward). */
+  public long activationBytes() {
+    return acts == null ? 0 : acts.pool.bytes();
+  }
+
+  /**
+   * Runs the model on ids (B*T, row-major). With targets (B*T ids, or {@link
+   * SoftmaxOps#IGNORE_INDEX} to skip a position) returns the mean cross-entropy loss and keeps
+   * what {@link #backward} needs; without (null) returns NaN and only computes logits.
+   */
+  public float forward(int[] ids, int[] targets, int b, int t) {
+    Acts a = acts(b, t);
+    if (ids.length != b * t) {
+      throw new IllegalArgumentException("ids has " + ids.length + " entries, expected B*T = "
+          + (long) b * t);
+    }
+    a.ids.copyFrom(ids);
+    boolean dropout = training && config.hasDropout();
+    EmbeddingOps.forward(ctx, a.encoded, a.ids, wte, wpe);
+    if (dropout && config.embdDropout() > 0) {
+      Dropout.apply(a.encoded, config.embdDropout(), dropoutSeed, -1);
+    }
+    float pResid = dropout ? config.residDropout() : 0f;
+    for (int l = 0; l < blocks.length; l++) {
+      blocks[l].forward(ctx, a.residual[l + 1], a.residual[l], a.blocks[l], pResid, dropoutSeed);
+    }
+    lnf.forward(ctx, a.lnf, a.lnfMean, a.lnfRstd, a.residual[blocks.length]);
+    GemmOps.sgemm(ctx, false, true, 1f, a.lnf, head, 0f, a.logits);
+    haveLossState = false;
+    if (targets == null) {
+      return Float.NaN;
+    }
+    if (targets.length != b * t) {
+      throw new IllegalArgumentException("targets has " + targets.length + " entries, expected"
+          + " B*T = " + (long) b * t);
+    }
+    a.targets.copyFrom(targets);
+    lastLoss = SoftmaxOps.crossEntropyForward(ctx, null, a.lse, a.logits, a.targets);
+    haveLossState = true;
+    return lastLoss.mean();
+  }
+
+  /** The number of non-ignored targets of the last forward. */
+  public long lastTargetCount() {
+    return lastLoss == null ? 0 : lastLoss.count();
+  }
+
+  /** Logits (B*T, V) of the last forward; overwritten by {@link #backward}. */
+  public Tensor logits() {
+    if (acts == null) {
+      throw new IllegalStateException("no forward pass has run yet");
+    }
+    return acts.logits;
+  }
+
+  /**
+   * Adds the gradients of {@code dloss * loss} (the loss of the last forward with targets) into
+   * the gradient slab. dloss = 1 for one batch, 1/k for k accumulated micro-batches.
+   */
+  public void backward(float dloss) {
+    if (grads == null) {
+      throw new IllegalStateException("call enableGradients() before backward()");
+    }
+    if (!haveLossState) {
+      throw new IllegalStateException("backward() needs a forward() with targets just before it");
+    }
+    haveLossState = false;
+    Acts a = acts;
+    boolean dropout = training && config.hasDropout();
+    SoftmaxOps.crossEntropyBackward(ctx, a.logits, a.logits, a.lse, a.targets, dloss,
+        lastLoss.count());
+    GemmOps.sgemm(ctx, false, false, 1f, a.logits, head, 0f, a.dlnf);
+    if (dhead != null) {
+      GemmOps.sgemm(ctx, true, false, 1f, a.logits, a.lnf, 1f, dhead);
+    }
+    a.dres.zero();
+    lnf.backward(ctx, a.dres, a.dlnf, a.residual[blocks.length], a.lnfMean, a.lnfRstd);
+    float pResid = dropout ? config.residDropout() : 0f;
+    for (int l = blocks.length - 1; l >= 0; l--) {
+      blocks[l].backward(ctx, a.dres, a.residual[l], a.blocks[l], a.scratch, pResid, dropoutSeed);
+    }
+    if (dropout && config.embdDropout() > 0) {
+      Dropout.apply(a.dres, config.embdDropout(), dropoutSeed, -1);
+    }
+    EmbeddingOps.backward(ctx, dwte, dwpe, a.dres.reshape(a.b, a.t, config.dModel()), a.ids, wte,
+        wpe);
+  }
+
+  /** Frees the activations (they are rebuilt on the next forward). */
+  public void releaseActivations() {
+    if (acts != null) {
+      acts.close();
+      acts = null;
+    }
+  }
+
+  /** Names of the parameters, in slab order. */
+  public List<String> parameterNames() {
+    return new ArrayList<>(params.names());
+  }
+
+  @Override
+  public void close() {
+    releaseActivations();
+    if (grads != null) {
+      grads.close();
+      grads = null;
+    }
+    params.close();
+  }
+}

@@ -1,0 +1,56 @@
+package dev.fuselm.nn;
+
+import dev.fuselm.ops.AttentionOps;
+import dev.fuselm.tensor.ComputeContext;
+import dev.fuselm.tensor.Tensor;
+
+/**
+ * Causal multi-head self-attention with a fused qkv projection (Hugging Face {@code attn.c_attn},
+ * weight (C, 3C)) and an output projection ({@code attn.c_proj}, (C, C)).
+ */
+public final class CausalSelfAttention {
+  private final Linear cAttn;
+  private final Linear cProj;
+  private final int heads;
+
+  public CausalSelfAttention(Linear cAttn, Linear cProj, int heads) {
+    this.cAttn = cAttn;
+    this.cProj = cProj;
+    this.heads = heads;
+  }
+
+  public Linear cAttn() {
+    return cAttn;
+  }
+
+  public Linear cProj() {
+    return cProj;
+  }
+
+  public int heads() {
+    return heads;
+  }
+
+  /** inp (B*T, C) -> out (B*T, C); saves qkv (B, T, 3C), y (B, T, C) and lse (B, NH, T). */
+  public void forward(
+      ComputeContext ctx, Tensor out, Tensor inp, Tensor qkv, Tensor y, Tensor lse) {
+    long b = qkv.dim(0), t = qkv.dim(1), c3 = qkv.dim(2);
+    cAttn.forward(ctx, qkv.reshape(b * t, c3), inp);
+    AttentionOps.forward(ctx, y, lse, qkv, null, heads, true);
+    cProj.forward(ctx, out, y.reshape(b * t, c3 / 3));
+  }
+
+  /**
+   * dinp (B*T, C) is OVERWRITTEN with the input gradient; parameter gradients are added. dy and
+   * dqkv are scratch of the shapes of y and qkv.
+   */
+  public void backward(
+      ComputeContext ctx, Tensor dinp, Tensor dout, Tensor inp, Tensor qkv, Tensor y, Tensor lse,
+      Tensor dy, Tensor dqkv) {
+    long b = qkv.dim(0), t = qkv.dim(1), c3 = qkv.dim(2);
+    cProj.backward(ctx, dy.reshape(b * t, c3 / 3), dout, y.reshape(b * t, c3 / 3));
+    dqkv.zero();
+    AttentionOps.backward(ctx, dqkv, dy, qkv, y, lse, null, heads, true);
+    cAttn.backward(ctx, dinp, dqkv.reshape(b * t, c3), inp);
+  }
+}

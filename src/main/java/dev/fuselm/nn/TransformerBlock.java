@@ -1,0 +1,123 @@
+package dev.fuselm.nn;
+
+import dev.fuselm.ops.PointwiseOps;
+import dev.fuselm.tensor.ComputeContext;
+import dev.fuselm.tensor.Tensor;
+
+/**
+ * A pre-LN GPT-2 block: {@code x + attn(ln_1(x))}, then {@code + mlp(ln_2(.))}, with optional
+ * residual dropout on both branch outputs.
+ */
+public final class TransformerBlock {
+  private final LayerNorm ln1;
+  private final CausalSelfAttention attn;
+  private final LayerNorm ln2;
+  private final FeedForward mlp;
+  private final int index;
+
+  public TransformerBlock(
+      int index, LayerNorm ln1, CausalSelfAttention attn, LayerNorm ln2, FeedForward mlp) {
+    this.index = index;
+    this.ln1 = ln1;
+    this.attn = attn;
+    this.ln2 = ln2;
+    this.mlp = mlp;
+  }
+
+  public LayerNorm ln1() {
+    return ln1;
+  }
+
+  public CausalSelfAttention attn() {
+    return attn;
+  }
+
+  public LayerNorm ln2() {
+    return ln2;
+  }
+
+  public FeedForward mlp() {
+    return mlp;
+  }
+
+  /** What one block saves in the forward pass for its backward, for one (B, T). */
+  public static final class Activations {
+    final Tensor ln1, ln1Mean, ln1Rstd, qkv, y, lse, attnOut, res2, ln2, ln2Mean, ln2Rstd, h, hGelu,
+        mlpOut;
+
+    public Activations(TensorPool pool, long b, long t, long c, long heads) {
+      long n = b * t;
+      ln1 = pool.floats(n, c);
+      ln1Mean = pool.floats(n);
+      ln1Rstd = pool.floats(n);
+      qkv = pool.floats(b, t, 3 * c);
+      y = pool.floats(b, t, c);
+      lse = pool.floats(b, heads, t);
+      attnOut = pool.floats(n, c);
+      res2 = pool.floats(n, c);
+      ln2 = pool.floats(n, c);
+      ln2Mean = pool.floats(n);
+      ln2Rstd = pool.floats(n);
+      h = pool.floats(n, 4 * c);
+      hGelu = pool.floats(n, 4 * c);
+      mlpOut = pool.floats(n, c);
+    }
+  }
+
+  /** Gradient scratch shared by all blocks of a model, for one (B, T). */
+  public static final class Scratch {
+    final Tensor dln, dy, dqkv, dh, dhGelu, dbranch;
+
+    public Scratch(TensorPool pool, long b, long t, long c) {
+      long n = b * t;
+      dln = pool.floats(n, c);
+      dy = pool.floats(b, t, c);
+      dqkv = pool.floats(b, t, 3 * c);
+      dh = pool.floats(n, 4 * c);
+      dhGelu = pool.floats(n, 4 * c);
+      dbranch = pool.floats(n, c);
+    }
+  }
+
+  /**
+   * out (B*T, C) = block(inp). dropout: residual dropout probability (0 = none); seed picks the
+   * masks of this step.
+   */
+  public void forward(
+      ComputeContext ctx, Tensor out, Tensor inp, Activations a, float dropout, long seed) {
+    ln1.forward(ctx, a.ln1, a.ln1Mean, a.ln1Rstd, inp);
+    attn.forward(ctx, a.attnOut, a.ln1, a.qkv, a.y, a.lse);
+    if (dropout > 0) {
+      Dropout.apply(a.attnOut, dropout, seed, 2L * index);
+    }
+    ln2.residualForward(ctx, a.res2, a.ln2, a.ln2Mean, a.ln2Rstd, inp, a.attnOut);
+    mlp.forward(ctx, a.mlpOut, a.ln2, a.h, a.hGelu);
+    if (dropout > 0) {
+      Dropout.apply(a.mlpOut, dropout, seed, 2L * index + 1);
+    }
+    PointwiseOps.add(ctx, out, a.res2, a.mlpOut);
+  }
+
+  /**
+   * On entry dres holds the gradient of the block's output; on return, that of its input (updated
+   * in place). Parameter gradients are added into the gradient slab.
+   */
+  public void backward(
+      ComputeContext ctx, Tensor dres, Tensor inp, Activations a, Scratch s, float dropout,
+      long seed) {
+    Tensor dMlpOut = dres;
+    if (dropout > 0) {
+      Dropout.apply(s.dbranch, dres, dropout, seed, 2L * index + 1);
+      dMlpOut = s.dbranch;
+    }
+    mlp.backward(ctx, s.dln, dMlpOut, a.ln2, a.h, a.hGelu, s.dh, s.dhGelu);
+    ln2.backward(ctx, dres, s.dln, a.res2, a.ln2Mean, a.ln2Rstd);
+    Tensor dAttnOut = dres;
+    if (dropout > 0) {
+      Dropout.apply(s.dbranch, dres, dropout, seed, 2L * index);
+      dAttnOut = s.dbranch;
+    }
+    attn.backward(ctx, s.dln, dAttnOut, a.ln1, a.qkv, a.y, a.lse, s.dy, s.dqkv);
+    ln1.backward(ctx, dres, s.dln, inp, a.ln1Mean, a.ln1Rstd);
+  }
+}
