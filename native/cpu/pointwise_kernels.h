@@ -1,0 +1,27 @@
+// Pointwise kernels (GELU, add, scale), one table per instruction set (bodies in pointwise_impl.h,
+// threading and dispatch in pointwise.cpp). Each function works on n contiguous elements; callers
+// pass pointers already offset to a chunk.
+#pragma once
+
+#include <cstdint>
+
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
+namespace fl::cpu {
+
+struct PointwiseKernels {
+  void (*gelu_forward)(float *out, const float *inp, int64_t n);
+  void (*gelu_backward)(float *dinp, const float *inp, const float *dout, int64_t n);
+  void (*add)(float *out, const float *a, const float *b, int64_t n);
+  void (*scale)(float *x, float s, int64_t n);
+};
+
+namespace generic_pointwise { extern const PointwiseKernels kernels; }
+#if defined(FUSELM_HAVE_X86_SIMD)
+namespace avx2_pointwise { extern const PointwiseKernels kernels; }
+namespace avx512_pointwise { extern const PointwiseKernels kernels; }
+#endif
+
+}  // namespace fl::cpu
