@@ -35,6 +35,11 @@ public final class Dropout {
     }
   }
 
+  /** A per-step dropout seed from a run seed, a step and a micro-batch. */
+  public static long mixSeed(long seed, long step, int micro) {
+    return mix(mix(seed) + step * 0x632BE59BD9B4E019L + micro);
+  }
+
   /** SplitMix64's finaliser: a good 64-bit hash. */
   static long mix(long z) {
     z += 0x9E3779B97F4A7C15L;
