@@ -41,6 +41,31 @@ public final class CausalSelfAttention {
   }
 
   /**
+   * Decoding with a KV cache: inp (B*Tq, C) holds positions start..start+Tq-1 of B sequences. Their
+   * q, k, v rows are written into cache (B, Tmax, 3C) (through qkvNew (B*Tq, 3C) scratch when
+   * B > 1), then each attends to cache rows 0..its position; out (B*Tq, C). y (B, Tq, C) scratch.
+   */
+  public void forwardCached(ComputeContext ctx, Tensor out, Tensor inp, Tensor cache, long start,
+      Tensor qkvNew, Tensor y) {
+    long b = cache.dim(0), tmax = cache.dim(1), c3 = cache.dim(2);
+    long tq = y.dim(1);
+    if (start + tq > tmax) {
+      throw new IllegalArgumentException("KV cache of " + tmax + " positions is full: cannot add "
+          + tq + " after " + start);
+    }
+    if (b == 1) {
+      cAttn.forward(ctx, cache.view(start * c3, tq, c3), inp);
+    } else {
+      cAttn.forward(ctx, qkvNew, inp);
+      for (long i = 0; i < b; i++) {
+        cache.view((i * tmax + start) * c3, tq * c3).copyFrom(qkvNew.view(i * tq * c3, tq * c3));
+      }
+    }
+    AttentionOps.forwardCached(ctx, y, cache, start + tq, heads);
+    cProj.forward(ctx, out, y.reshape(b * tq, c3 / 3));
+  }
+
+  /**
    * dinp (B*T, C) is OVERWRITTEN with the input gradient; parameter gradients are added. dy and
    * dqkv are scratch of the shapes of y and qkv.
    */

@@ -1,0 +1,259 @@
+package dev.fuselm.generate;
+
+import dev.fuselm.model.GptConfig;
+import dev.fuselm.model.GptModel;
+import dev.fuselm.nn.TensorPool;
+import dev.fuselm.nn.TransformerBlock;
+import dev.fuselm.ops.EmbeddingOps;
+import dev.fuselm.ops.GemmOps;
+import dev.fuselm.ops.PointwiseOps;
+import dev.fuselm.tensor.ComputeContext;
+import dev.fuselm.tensor.Tensor;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * Autoregressive generation with a KV cache: the prompt is run once (prefill), then each new token
+ * costs one position through every layer plus attention over the cached keys and values, so the
+ * per-token cost does not grow with the prompt beyond attention itself.
+ *
+ * <p>A generator owns its cache and scratch for a batch size (allocated once, reused by every
+ * call) and reads the model's weights; it is not thread-safe. Close it before the model.
+ */
+public final class Generator implements AutoCloseable {
+  /** Receives each generated token of sequence {@code row}; return false to stop that sequence. */
+  @FunctionalInterface
+  public interface TokenListener {
+    boolean onToken(int row, int id);
+  }
+
+  /** Why generation ended. */
+  public enum StopReason { BUDGET, STOP_TOKEN, CONTEXT_FULL, LISTENER }
+
+  /** One sequence's generated ids (prompt excluded) and why it stopped. */
+  public record Result(int[] ids, StopReason reason) {}
+
+  private final GptModel model;
+  private final ComputeContext ctx;
+  private final GptConfig cfg;
+  private final int batch;
+  private final int tmax;
+  private final TensorPool pool;
+  private final Tensor[] caches;
+  private final Tensor ids, x, x2, ln, qkvNew, y, attnOut, res2, h, hGelu, mlpOut, last, logits;
+
+  /** A generator for up to {@code batch} sequences of the model's full context. */
+  public Generator(GptModel model, int batch) {
+    this.model = model;
+    this.ctx = model.context();
+    this.cfg = model.config();
+    this.batch = batch;
+    this.tmax = cfg.contextLength();
+    long c = cfg.dModel();
+    long n = (long) batch * tmax;
+    pool = new TensorPool(ctx);
+    caches = new Tensor[cfg.nLayer()];
+    for (int l = 0; l < caches.length; l++) {
+      caches[l] = pool.floats(batch, tmax, 3 * c);
+    }
+    ids = pool.ints(n);
+    x = pool.floats(n * c);
+    x2 = pool.floats(n * c);
+    ln = pool.floats(n * c);
+    qkvNew = pool.floats(n * 3 * c);
+    y = pool.floats(n * c);
+    attnOut = pool.floats(n * c);
+    res2 = pool.floats(n * c);
+    h = pool.floats(n * 4 * c);
+    hGelu = pool.floats(n * 4 * c);
+    mlpOut = pool.floats(n * c);
+    last = pool.floats((long) batch * c);
+    logits = pool.floats((long) batch * cfg.vocabSize());
+  }
+
+  /** Native bytes of the KV cache and scratch. */
+  public long bytes() {
+    return pool.bytes();
+  }
+
+  /**
+   * Runs positions start..start+tq-1 of every row (their ids in tokens, row-major (B, tq)) through
+   * the model, filling the cache, and leaves the logits of the last position in {@link #logits}.
+   */
+  private void step(int b, int[] tokens, int start, int tq) {
+    long c = cfg.dModel();
+    long rows = (long) b * tq;
+    Tensor idv = ids.view(0, b, tq);
+    idv.copyFrom(tokens);
+    Tensor xv = x.view(0, rows, c);
+    Tensor x2v = x2.view(0, rows, c);
+    // token embedding of the ids + position embedding rows start..start+tq-1
+    Tensor wpe = model.positionEmbedding();
+    Tensor wpeSlice = wpe.view(start * c, tq, c);
+    EmbeddingOps.forward(ctx, xv.reshape(b, tq, c), idv, model.tokenEmbedding(), wpeSlice);
+    Tensor lnv = ln.view(0, rows, c);
+    Tensor qkv = qkvNew.view(0, rows, 3 * c);
+    Tensor yv = y.view(0, b, tq, c);
+    Tensor ao = attnOut.view(0, rows, c);
+    Tensor r2 = res2.view(0, rows, c);
+    Tensor hv = h.view(0, rows, 4 * c);
+    Tensor hg = hGelu.view(0, rows, 4 * c);
+    Tensor mo = mlpOut.view(0, rows, c);
+    for (int l = 0; l < cfg.nLayer(); l++) {
+      TransformerBlock blk = model.block(l);
+      blk.ln1().forward(ctx, lnv, null, null, xv);
+      Tensor cache = b == batch ? caches[l] : caches[l].view(0, b, tmax, 3 * c);
+      blk.attn().forwardCached(ctx, ao, lnv, cache, start, qkv, yv);
+      blk.ln2().residualForward(ctx, r2, lnv, null, null, xv, ao);
+      blk.mlp().forward(ctx, mo, lnv, hv, hg);
+      PointwiseOps.add(ctx, x2v, r2, mo);
+      Tensor t = xv;
+      xv = x2v;
+      x2v = t;
+    }
+    // final norm and head on the last position of each row only
+    Tensor lastv = last.view(0, b, c);
+    for (int i = 0; i < b; i++) {
+      lastv.view(i * c, c).copyFrom(xv.view(((long) i * tq + tq - 1) * c, c));
+    }
+    Tensor normed = ln.view(0, b, c);
+    model.finalNorm().forward(ctx, normed, null, null, lastv);
+    GemmOps.sgemm(ctx, false, true, 1f, normed, model.headWeight(), 0f,
+        logits.view(0, b, cfg.vocabSize()));
+  }
+
+  /** Generates from one prompt. */
+  public Result generate(int[] prompt, GenerationConfig gc, TokenListener listener) {
+    return generate(List.of(prompt), gc, listener).get(0);
+  }
+
+  /**
+   * Generates from several prompts. Prompts of equal length run as one batch; others run one after
+   * another (the cached attention kernel has no padding mask). Each row samples with seed
+   * {@code seed + row}.
+   */
+  public List<Result> generate(List<int[]> prompts, GenerationConfig gc, TokenListener listener) {
+    if (prompts.isEmpty()) {
+      return List.of();
+    }
+    List<int[]> fitted = new ArrayList<>();
+    for (int[] p : prompts) {
+      fitted.add(fit(p, gc));
+    }
+    boolean sameLength = fitted.stream().allMatch(p -> p.length == fitted.get(0).length);
+    if (sameLength && fitted.size() <= batch) {
+      return run(fitted, gc, listener, 0);
+    }
+    List<Result> out = new ArrayList<>();
+    for (int i = 0; i < fitted.size(); i++) {
+      out.addAll(run(List.of(fitted.get(i)), gc, listener, i));
+    }
+    return out;
+  }
+
+  private int[] fit(int[] prompt, GenerationConfig gc) {
+    if (prompt.length == 0) {
+      throw new IllegalArgumentException("the prompt is empty: give at least one token");
+    }
+    for (int i = 0; i < prompt.length; i++) {
+      if (prompt[i] < 0 || prompt[i] >= cfg.vocabSize()) {
+        throw new IllegalArgumentException("prompt token " + i + " has id " + prompt[i]
+            + ", outside the model's vocabulary of " + cfg.vocabSize());
+      }
+    }
+    if (prompt.length > tmax) {
+      if (!gc.truncatePrompt()) {
+        throw new IllegalArgumentException("the prompt has " + prompt.length + " tokens, more than"
+            + " the model's context window of " + tmax + " (shorten it, or allow truncation to keep"
+            + " its last " + tmax + " tokens)");
+      }
+      return Arrays.copyOfRange(prompt, prompt.length - tmax, prompt.length);
+    }
+    return prompt;
+  }
+
+  private List<Result> run(List<int[]> prompts, GenerationConfig gc, TokenListener listener,
+      int rowOffset) {
+    int b = prompts.size();
+    int t0 = prompts.get(0).length;
+    int[] flat = new int[b * t0];
+    for (int i = 0; i < b; i++) {
+      System.arraycopy(prompts.get(i), 0, flat, i * t0, t0);
+    }
+    Sampler[] samplers = new Sampler[b];
+    for (int i = 0; i < b; i++) {
+      samplers[i] = new Sampler(new GenerationConfig(gc.maxNewTokens(), gc.temperature(), gc.topK(),
+          gc.topP(), gc.seed() + rowOffset + i, gc.stopToken(), gc.truncatePrompt()));
+    }
+    int v = cfg.vocabSize();
+    int[][] outIds = new int[b][gc.maxNewTokens()];
+    int[] counts = new int[b];
+    StopReason[] reasons = new StopReason[b];
+    int alive = b;
+    int pos = t0;
+    if (gc.maxNewTokens() == 0) {
+      Arrays.fill(reasons, StopReason.BUDGET);
+      alive = 0;
+    } else {
+      step(b, flat, 0, t0);
+    }
+    int[] nextIds = new int[b];
+    while (alive > 0) {
+      float[] lg = logits.view(0, (long) b * v).toFloatArray();
+      for (int i = 0; i < b; i++) {
+        if (reasons[i] != null) {
+          nextIds[i] = 0; // a finished row keeps running (batched) but its tokens are dropped
+          continue;
+        }
+        int id = samplers[i].next(lg, i * v, v);
+        nextIds[i] = id;
+        outIds[i][counts[i]++] = id;
+        boolean keep = listener == null || listener.onToken(rowOffset + i, id);
+        if (id == gc.stopToken()) {
+          reasons[i] = StopReason.STOP_TOKEN;
+        } else if (!keep) {
+          reasons[i] = StopReason.LISTENER;
+        } else if (counts[i] == gc.maxNewTokens()) {
+          reasons[i] = StopReason.BUDGET;
+        } else if (pos >= tmax) {
+          reasons[i] = StopReason.CONTEXT_FULL;
+        }
+        if (reasons[i] != null) {
+          alive--;
+        }
+      }
+      if (alive == 0) {
+        break;
+      }
+      step(b, nextIds, pos, 1);
+      pos++;
+    }
+    List<Result> out = new ArrayList<>();
+    for (int i = 0; i < b; i++) {
+      out.add(new Result(Arrays.copyOf(outIds[i], counts[i]), reasons[i]));
+    }
+    return out;
+  }
+
+  /**
+   * The logits (V) of every position of one sequence computed through the cache, one token at a
+   * time after the first: for tests against the full forward pass.
+   */
+  public float[][] cachedLogits(int[] tokens, int prefill) {
+    int v = cfg.vocabSize();
+    float[][] out = new float[tokens.length - prefill + 1][];
+    step(1, Arrays.copyOf(tokens, prefill), 0, prefill);
+    out[0] = logits.view(0, v).toFloatArray();
+    for (int p = prefill; p < tokens.length; p++) {
+      step(1, new int[] {tokens[p]}, p, 1);
+      out[p - prefill + 1] = logits.view(0, v).toFloatArray();
+    }
+    return out;
+  }
+
+  @Override
+  public void close() {
+    pool.close();
+  }
+}
