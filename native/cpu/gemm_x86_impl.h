@@ -129,7 +129,7 @@ inline void copy_floats(const float *s, float *d) {
   }
   if (n - i >= 2) {
     _mm_storel_pi(reinterpret_cast<__m64 *>(d + i),
-                  _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double *>(s + i))));
+                  _mm_loadl_pi(_mm_setzero_ps(), reinterpret_cast<const __m64 *>(s + i)));
     i += 2;
   }
   if (n - i >= 1) d[i] = s[i];
