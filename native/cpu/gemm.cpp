@@ -111,10 +111,17 @@ void generic_colsum(float *dbias, const float *dout, int64_t ld, int64_t m, int6
 const GemmKernel kGenericKernel = {"generic 4x8", kGenMR, kGenNR, 128, 256, 4096,
                                    generic_micro, generic_pack_a, generic_pack_b, generic_colsum};
 
+// FUSELM_GEMM_AVX512_LAYOUT=1 (a test aid) makes the AVX2 level run the AVX-512 kernel's 12 x 32
+// tile, packing and blocking with 256-bit vectors, so machines without AVX-512 still test all of
+// that path but its 512-bit vector wrapper.
 const GemmKernel &select_kernel(int isa) {
 #if defined(FUSELM_HAVE_X86_SIMD)
   if (isa >= FL_ISA_AVX512) return avx512_gemm::kKernel;
-  if (isa >= FL_ISA_AVX2) return avx2_gemm::kKernel;
+  if (isa >= FL_ISA_AVX2) {
+    const char *layout = std::getenv("FUSELM_GEMM_AVX512_LAYOUT");
+    if (layout != nullptr && layout[0] == '1') return avx2_gemm::kKernelAvx512Layout;
+    return avx2_gemm::kKernel;
+  }
 #endif
   (void)isa;
   return kGenericKernel;

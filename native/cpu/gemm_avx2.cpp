@@ -46,6 +46,19 @@ void colsum(float *dbias, const float *dout, int64_t ld, int64_t m, int64_t n) {
   colsum_impl(dbias, dout, ld, m, n);
 }
 
+// The AVX-512 kernel's layout (12 x 32 tile, 12-row A panels, 32-column B panels, its blocking)
+// run with 256-bit vectors: lets the tests exercise that packing and blocking on AVX2 machines.
+void micro_12x32(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, float alpha,
+                 float beta, const float *bias) {
+  micro_kernel_t<12, 4>(kc, a, b, c, ldc, alpha, beta, bias);
+}
+void pack_a_12(const float *a, int64_t lda, int trans, int64_t panels, int64_t kc, float *dst) {
+  pack_a_t<12>(a, lda, trans, panels, kc, dst);
+}
+void pack_b_32(const float *b, int64_t ldb, int trans, int64_t panels, int64_t kc, float *dst) {
+  pack_b_t<32>(b, ldb, trans, panels, kc, dst);
+}
+
 }  // namespace
 
 // Blocking for a 32 KiB L1d / 512 KiB+ L2 (Zen 2/3, Haswell..Alder Lake): a B micro-panel is
@@ -53,6 +66,8 @@ void colsum(float *dbias, const float *dout, int64_t ld, int64_t m, int64_t n) {
 // B block 256 x 4096 floats = 4 MiB (L3).
 extern const gemm_detail::GemmKernel kKernel = {"avx2 6x16", kMR, kNR, 144, 256, 4096,
                                                 micro, pack_a, pack_b, colsum};
+extern const gemm_detail::GemmKernel kKernelAvx512Layout = {
+    "avx2 12x32 (avx512 layout)", 12, 32, 240, 192, 4096, micro_12x32, pack_a_12, pack_b_32, colsum};
 
 }  // namespace avx2_gemm
 }  // namespace cpu

@@ -48,6 +48,8 @@ struct GemmKernel {
 #if defined(FUSELM_HAVE_X86_SIMD)
 namespace avx2_gemm {
 extern const gemm_detail::GemmKernel kKernel;  // 6 x 16 tile, 256-bit FMA
+// The AVX-512 kernel's tile, panels and blocking with 256-bit vectors (a test aid, see gemm.cpp).
+extern const gemm_detail::GemmKernel kKernelAvx512Layout;
 }
 namespace avx512_gemm {
 extern const gemm_detail::GemmKernel kKernel;  // 12 x 32 tile, 512-bit FMA

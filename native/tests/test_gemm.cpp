@@ -11,6 +11,7 @@
 // which is a worst-case bound, not a fudge factor. A wrong index or a missed/double-counted K block
 // gives errors of the order of the magnitude term itself, far above this bound.
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <sstream>
@@ -324,4 +325,51 @@ TEST(gemm_bias_backward_accumulates) {
       CHECK_OK(fl_bias_backward(ctx, nullptr, nullptr, M, 0));
     });
   }
+}
+
+// The AVX-512 kernel cannot run on AVX2-only machines. FUSELM_GEMM_AVX512_LAYOUT=1 runs its 12 x 32
+// tile, 12-row / 32-column packing and blocking (mc 240, kc 192) with 256-bit vectors at the AVX2
+// level, so everything but the 512-bit vector wrapper is tested here too.
+TEST(gemm_avx512_layout_on_avx2) {
+  int best = 0;
+  CHECK_OK(fl_cpu_best_isa(&best));
+  if (best < FL_ISA_AVX2) return;
+  setenv("FUSELM_GEMM_AVX512_LAYOUT", "1", 1);
+  try {
+    const Shape shapes[] = {{1, 1, 1},    {12, 32, 192}, {13, 33, 193}, {63, 65, 129},
+                            {250, 70, 400}, {37, 4200, 5}, {900, 32, 20}, {30, 700, 50}};
+    uint32_t seed = 1300;
+    for (const Shape &s : shapes)
+      for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+          Problem pr(ta, tb, s, int64_t(seed % 3), seed);
+          seed++;
+          std::vector<float> want = pr.C0, want_bias = pr.C0;
+          fltest::Context ref(FL_BACKEND_REFERENCE);
+          CHECK_OK(fl_sgemm(ref, ta, tb, s.M, s.N, s.K, 0.5f, pr.A.data(), pr.lda, pr.B.data(),
+                            pr.ldb, 1.f, want.data(), pr.ldc));
+          CHECK_OK(fl_sgemm_bias(ref, ta, tb, s.M, s.N, s.K, pr.A.data(), pr.lda, pr.B.data(),
+                                 pr.ldb, pr.bias.data(), want_bias.data(), pr.ldc));
+          for (int threads : {1, 3}) {
+            fltest::Context ctx(FL_BACKEND_CPU);
+            CHECK_OK(fl_context_set_isa(ctx, FL_ISA_AVX2));
+            CHECK_OK(fl_context_set_threads(ctx, threads));
+            std::string cfg = "avx512 layout threads=" + std::to_string(threads);
+            std::vector<float> got = pr.C0;
+            CHECK_OK(fl_sgemm(ctx, ta, tb, s.M, s.N, s.K, 0.5f, pr.A.data(), pr.lda, pr.B.data(),
+                              pr.ldb, 1.f, got.data(), pr.ldc));
+            pr.compute_mag(0.5f, 1.f, nullptr, pr.C0);
+            pr.check(describe(cfg, ta, tb, s, 0.5f, 1.f), got, want);
+            got = pr.C0;
+            CHECK_OK(fl_sgemm_bias(ctx, ta, tb, s.M, s.N, s.K, pr.A.data(), pr.lda, pr.B.data(),
+                                   pr.ldb, pr.bias.data(), got.data(), pr.ldc));
+            pr.compute_mag(1.f, 0.f, pr.bias.data(), pr.C0);
+            pr.check(describe(cfg + " bias", ta, tb, s, 1.f, 0.f), got, want_bias);
+          }
+        }
+  } catch (...) {
+    unsetenv("FUSELM_GEMM_AVX512_LAYOUT");
+    throw;
+  }
+  unsetenv("FUSELM_GEMM_AVX512_LAYOUT");
 }
