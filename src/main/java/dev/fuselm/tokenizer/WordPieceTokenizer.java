@@ -119,6 +119,30 @@ public final class WordPieceTokenizer implements Tokenizer {
         }
     }
 
+    /**
+     * Loads the WordPiece model of a Hugging Face {@code tokenizer.json} (already parsed); lower-cases when its
+     * BERT normalizer says {@code lowercase: true} (the default).
+     */
+    static WordPieceTokenizer fromTokenizerJson(Path file, com.fasterxml.jackson.databind.JsonNode root) throws IOException {
+        com.fasterxml.jackson.databind.JsonNode v = root.path("model").path("vocab");
+        if (!v.isObject() || v.size() == 0) {
+            throw new IOException(file + ": model.vocab is missing or empty");
+        }
+        String[] tokens = new String[v.size()];
+        Map<String, Integer> vocab = new HashMap<>(v.size() * 2);
+        for (var it = v.fields(); it.hasNext(); ) {
+            var e = it.next();
+            int id = e.getValue().asInt(-1);
+            if (id < 0 || id >= tokens.length || tokens[id] != null) {
+                throw new IOException(file + ": model.vocab: bad or repeated id " + e.getValue() + " for " + BpeVocab.quote(e.getKey()));
+            }
+            tokens[id] = e.getKey();
+            vocab.put(e.getKey(), id);
+        }
+        boolean lowercase = root.path("normalizer").path("lowercase").asBoolean(true);
+        return new WordPieceTokenizer(file.toString(), tokens, vocab, lowercase);
+    }
+
     static WordPieceTokenizer read(String name, InputStream in, boolean lowercase) throws IOException {
         List<String> lines = new ArrayList<>(32_000);
         try (BufferedReader r = new BufferedReader(BpeVocab.strictUtf8(in))) {
