@@ -1,7 +1,9 @@
 // Timing driver for the fused attention kernels (fl_attention_forward / fl_attention_backward),
 // GPT-2 small head layout: B = 4, NH = 12, hs = 64 (C = 768), T = 64 .. 1024, causal.
-// Prints one JSON line per T: median milliseconds of the forward and of forward + backward, and the
-// peak scratch memory the kernels allocate (measured, see below) next to the size of the T x T
+// Prints one JSON line per T: median wall milliseconds of the forward and of forward + backward
+// (fwd_ms, fwd_bwd_ms), the median process CPU time of the same (fwd_cpu_ms, fwd_bwd_cpu_ms: on a
+// shared machine, wall time includes waiting for a core), nominal GFLOP/s of forward + backward, and
+// the peak scratch memory the kernels allocate (measured, see below) next to the size of the T x T
 // score matrices a non-fused implementation would store (B * NH * T * T * 4 bytes).
 //
 // Build (after building libfuselm into $BUILD, e.g. /tmp/nb):
@@ -21,6 +23,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <random>
 #include <string>
 #include <vector>
@@ -91,21 +94,34 @@ double now_ms() {
       .count();
 }
 
-// Median of repeated runs; repeats until min_ms of total time and at least 5 runs.
+// CPU time of the whole process (all threads), for reading timings taken on a busy machine.
+double cpu_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+struct Timing {
+  double wall_ms, cpu_ms;  // medians
+};
+
+// Median wall and CPU time of repeated runs; repeats until min_ms of total time, 5 runs at least.
 template <class F>
-double median_ms(F f, double min_ms) {
+Timing median_ms(F f, double min_ms) {
   f();  // warm-up
-  std::vector<double> t;
+  std::vector<double> wall, cpu;
   double total = 0;
-  while (t.size() < 5 || (total < min_ms && t.size() < 200)) {
-    double t0 = now_ms();
+  while (wall.size() < 5 || (total < min_ms && wall.size() < 200)) {
+    const double t0 = now_ms(), c0 = cpu_ms();
     f();
-    double dt = now_ms() - t0;
-    t.push_back(dt);
+    const double dt = now_ms() - t0;
+    cpu.push_back(cpu_ms() - c0);
+    wall.push_back(dt);
     total += dt;
   }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
+  std::sort(wall.begin(), wall.end());
+  std::sort(cpu.begin(), cpu.end());
+  return {wall[wall.size() / 2], cpu[cpu.size() / 2]};
 }
 
 template <class F>
@@ -153,18 +169,22 @@ int main(int argc, char **argv) {
       OK(fl_attention_backward(ctx, dqkv.data(), dout.data(), qkv.data(), out.data(), lse.data(),
                                nullptr, B, T, C, NH, causal));
     };
-    const double fwd_ms = median_ms(fwd, min_ms);
-    const double fwdbwd_ms = median_ms([&] { fwd(); bwd(); }, min_ms);
+    const Timing tf = median_ms(fwd, min_ms);
+    const Timing tfb = median_ms([&] { fwd(); bwd(); }, min_ms);
     const long long peak_fwd = peak_scratch(fwd), peak_bwd = peak_scratch(bwd);
     const long long peak = std::max(peak_fwd, peak_bwd);
     const long long scores = B * NH * T * T * 4;
+    // nominal flops of forward (QK^T, PV) + backward (QK^T, dO V^T, P^T dO, dS^T Q, dS K):
+    // 7 matmuls of (T x T x hs) per head, halved when causal
+    const double flops = 7.0 * 2.0 * B * NH * T * T * hs * (causal ? 0.5 : 1.0);
     std::printf(
         "{\"op\":\"attention\",\"B\":%lld,\"NH\":%lld,\"hs\":%lld,\"T\":%lld,\"causal\":%d,"
         "\"threads\":%d,\"isa\":%d,\"fwd_ms\":%.3f,\"fwd_bwd_ms\":%.3f,"
+        "\"fwd_cpu_ms\":%.3f,\"fwd_bwd_cpu_ms\":%.3f,\"fwd_bwd_gflops\":%.2f,"
         "\"scratch_peak_bytes_fwd\":%lld,\"scratch_peak_bytes_bwd\":%lld,"
         "\"scores_bytes_BxNHxTxTx4\":%lld,\"scratch_over_scores\":%.4f}\n",
-        (long long)B, (long long)NH, (long long)hs, (long long)T, causal, nthreads, isa, fwd_ms,
-        fwdbwd_ms, peak_fwd, peak_bwd, scores, static_cast<double>(peak) / scores);
+        (long long)B, (long long)NH, (long long)hs, (long long)T, causal, nthreads, isa,
+        tf.wall_ms, tfb.wall_ms, tf.cpu_ms, tfb.cpu_ms, flops / (tfb.wall_ms * 1e6), peak_fwd, peak_bwd, scores, static_cast<double>(peak) / scores);
     std::fflush(stdout);
   }
   fl_context_destroy(ctx);

@@ -142,9 +142,14 @@ void attention_forward(const CpuContext &ctx, float *out, float *lse, const floa
   AttnArgs a = make_args(k, qkv, key_mask, B, T, C, NH, causal);
   a.out = out;
   a.lse = lse;
-  const int64_t nqb = (T + kAttnBlock - 1) / kAttnBlock;
+  // Up to 4 query blocks per task (fewer packings of each key block), but keep >= 4 tasks per thread.
+  const int64_t nqb = (T + kAttnBlockQ - 1) / kAttnBlockQ;
+  a.qgroup = nqb < 4 ? nqb : 4;
+  while (a.qgroup > 1 && B * NH * ((nqb + a.qgroup - 1) / a.qgroup) < 4 * int64_t{ctx.threads})
+    a.qgroup--;
+  const int64_t tasks = B * NH * ((nqb + a.qgroup - 1) / a.qgroup);
   const int64_t floats = k.forward_scratch_floats(a);
-  parallel_for(ctx, B * NH * nqb, 1, [&](int64_t begin, int64_t end) {
+  parallel_for(ctx, tasks, 1, [&](int64_t begin, int64_t end) {
     auto ws = scratch(floats);
     k.forward_tasks(a, ws.get(), begin, end);
   });
@@ -160,7 +165,8 @@ void attention_backward(const CpuContext &ctx, float *dqkv, const float *dout, c
   a.dout = dout;
   a.fout = out;
   a.flse = lse;
-  const int64_t heads = B * NH, nblk = (T + kAttnBlock - 1) / kAttnBlock;
+  const int64_t heads = B * NH;
+  const int64_t nqb = (T + kAttnBlockQ - 1) / kAttnBlockQ, nkb = (T + kAttnBlockK - 1) / kAttnBlockK;
   auto run = [&](int mode, int64_t tasks) {
     const int64_t floats = k.backward_scratch_floats(a, mode);
     parallel_for(ctx, tasks, 1, [&](int64_t begin, int64_t end) {
@@ -175,8 +181,8 @@ void attention_backward(const CpuContext &ctx, float *dqkv, const float *dout, c
   } else {
     // Few heads: parallelise within a head. Pass 1 owns key blocks (dK, dV), pass 2 owns query
     // blocks (dQ); pass 2 recomputes the tiles' P and dP, the price of having no shared writes.
-    run(kAttnBwdKeyBlocks, heads * nblk);
-    run(kAttnBwdQueryBlocks, heads * nblk);
+    run(kAttnBwdKeyBlocks, heads * nkb);
+    run(kAttnBwdQueryBlocks, heads * nqb);
   }
 }
 

@@ -12,9 +12,15 @@
 namespace fl {
 namespace cpu {
 
-// Query block (Bq) and key block (Bk) size. Per-thread tiles are Bq x Bk floats; 64 keeps the whole
-// working set of a (query block, key block) step (~80 KiB at hs = 64) within L2.
-constexpr int64_t kAttnBlock = 64;
+// Query block (Bq) and key block (Bk) sizes. Per-thread tiles are Bq x Bk floats.
+#ifndef FL_ATTN_BQ
+#define FL_ATTN_BQ 64
+#endif
+#ifndef FL_ATTN_BK
+#define FL_ATTN_BK 64
+#endif
+constexpr int64_t kAttnBlockQ = FL_ATTN_BQ;
+constexpr int64_t kAttnBlockK = FL_ATTN_BK;
 
 // Everything a task needs. Shapes as in fuselm.h; hs = C / NH, hsp = hs rounded up to the vector width.
 struct AttnArgs {
@@ -27,6 +33,7 @@ struct AttnArgs {
   const float *fout;         // backward: forward's out (B, T, C)
   const float *flse;         // backward: forward's lse (B, NH, T)
   int64_t B, T, C, NH, hs, hsp;
+  int64_t qgroup;            // forward: query blocks per task (each key block is packed once per task)
   int causal;
   float scale;               // 1 / sqrt(hs)
 };
@@ -40,7 +47,7 @@ enum AttnBwdMode { kAttnBwdPerHead = 0, kAttnBwdKeyBlocks = 1, kAttnBwdQueryBloc
   int64_t vector_width();                                                                          \
   int64_t forward_scratch_floats(const AttnArgs &a);                                               \
   int64_t backward_scratch_floats(const AttnArgs &a, int mode);                                    \
-  /* tasks [begin, end) of (b, h, query block), row-major */                                       \
+  /* tasks [begin, end) of (b, h, group of a.qgroup query blocks), row-major */                                       \
   void forward_tasks(const AttnArgs &a, float *scratch, int64_t begin, int64_t end);               \
   /* mode 0: tasks (b, h); mode 1: (b, h, key block); mode 2: (b, h, query block) */               \
   void backward_tasks(const AttnArgs &a, float *scratch, int mode, int64_t begin, int64_t end);   \

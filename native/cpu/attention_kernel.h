@@ -10,7 +10,7 @@
 // Everything below except the five exported functions at the end has internal linkage.
 //
 // Layout: qkv (B, T, 3C); head h of q, k, v is the hs columns at h*hs, C + h*hs, 2C + h*hs of each
-// row. The scratch tiles use a column stride of kAttnBlock for score tiles and hsp (hs rounded up to
+// row. The scratch tiles use a column stride of BK for score tiles and hsp (hs rounded up to
 // W, zero padded) for row tiles, so every vector loop runs over whole vectors without tails.
 //
 // Forward, per task (b, h, query block of Bq rows): for each key block (Bk keys; blocks right of the
@@ -26,8 +26,8 @@
 namespace {
 
 const float kNegInf = -__builtin_inff();
-constexpr int64_t BQ = kAttnBlock;  // query rows per block
-constexpr int64_t BK = kAttnBlock;  // keys per block; also the column stride of score tiles
+constexpr int64_t BQ = kAttnBlockQ;  // query rows per block
+constexpr int64_t BK = kAttnBlockK;  // keys per block; also the column stride of score tiles
 
 inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 inline int64_t round_up_w(int64_t x) { return (x + W - 1) / W * W; }
@@ -137,6 +137,14 @@ void pack_transposed(const float *src, int64_t ld, int64_t n, int64_t np, int64_
     for (int64_t r = n; r < np; r++) dst[c * BK + r] = 0.f;
 }
 
+// Asks for the n rows of hs floats at src (row stride ld) to be brought into cache: rows of q/k/v
+// sit 3C floats apart, a stride the hardware prefetchers do not follow, so the next key block is
+// requested while the current one is being used.
+void prefetch_rows(const float *src, int64_t ld, int64_t n, int64_t hs) {
+  for (int64_t r = 0; r < n; r++)
+    for (int64_t c = 0; c < hs; c += 16) __builtin_prefetch(src + r * ld + c);
+}
+
 // kb[j] = 0 for a visible key k0 + j (j < nk), -inf for a masked key or padding (nk <= j < nkp).
 // Returns whether any key of the block is visible.
 bool key_bias(const AttnArgs &a, int64_t b, int64_t k0, int64_t nk, int64_t nkp, float *kb) {
@@ -165,66 +173,83 @@ void add_rows(float *dst, int64_t ld, const float *src, int64_t hsp, int64_t n, 
 
 // ---- forward ----------------------------------------------------------------------------------------
 
-void forward_one(const AttnArgs &a, float *ws, int64_t b, int64_t h, int64_t qb) {
-  const int64_t T = a.T, C = a.C, C3 = 3 * C, hs = a.hs, hsp = a.hsp;
+// Online-softmax update of one query block (rows q0.., nq of them) against the key block at k0
+// whose scores are in S; m, l, O are that block's running max, sum and unnormalised output.
+void online_softmax_block(const AttnArgs &a, float *S, const float *kb, int64_t q0, int64_t nq,
+                          int64_t k0, int64_t nkp, float *m, float *l, float *O) {
+  const int64_t hsp = a.hsp;
+  const V vscale = vset1(a.scale);
+  for (int64_t i = 0; i < nq; i++) {
+    float *s = S + i * BK;
+    const int64_t lim = row_limit(a, q0 + i, k0, nkp);
+    for (int64_t j = lim < 0 ? 0 : lim; j < nkp; j++) s[j] = kNegInf;  // causal: future keys
+    V vmx = vset1(kNegInf);
+    for (int64_t j = 0; j < nkp; j += W) {
+      V x = vfma(vload(s + j), vscale, vload(kb + j));
+      vstore(s + j, x);
+      vmx = vmax(vmx, x);
+    }
+    const float bmax = vhmax(vmx);
+    const float mnew = bmax > m[i] ? bmax : m[i];
+    if (mnew == kNegInf) {  // nothing visible to this row yet: P row is 0
+      for (int64_t j = 0; j < nkp; j++) s[j] = 0.f;
+      continue;
+    }
+    const float alpha = m[i] == kNegInf ? 0.f : expf(m[i] - mnew);
+    const V vm = vset1(mnew);
+    V vsum = vzero();
+    for (int64_t j = 0; j < nkp; j += W) {
+      V p = vexp(vsub(vload(s + j), vm));
+      vstore(s + j, p);
+      vsum = vadd(vsum, p);
+    }
+    l[i] = l[i] * alpha + vhsum(vsum);
+    m[i] = mnew;
+    if (alpha != 1.f) {
+      const V va = vset1(alpha);
+      for (int64_t c = 0; c < hsp; c += W) vstore(O + i * hsp + c, vmul(vload(O + i * hsp + c), va));
+    }
+  }
+}
+
+// Rows [q0, q0 + nrows) of head (b, h); nrows <= a.qgroup * BQ. Each key block is packed once and
+// used by every BQ-row query block of the group (packing costs O(Bk * hs) per key block).
+void forward_rows(const AttnArgs &a, float *ws, int64_t b, int64_t h, int64_t q0, int64_t nrows) {
+  const int64_t T = a.T, C = a.C, C3 = 3 * C, hs = a.hs, hsp = a.hsp, G = a.qgroup * BQ;
   float *S = ws;                 // BQ x BK scores, then probabilities
   float *Kt = S + BQ * BK;       // hs x BK
   float *Vp = Kt + hs * BK;      // BK x hsp
-  float *O = Vp + BK * hsp;      // BQ x hsp unnormalised output
-  float *m = O + BQ * hsp;       // BQ running max
-  float *l = m + BQ;             // BQ running sum
-  float *kb = l + BQ;            // BK key bias
+  float *kb = Vp + BK * hsp;     // BK key bias
+  float *O = kb + BK;            // G x hsp unnormalised output
+  float *m = O + G * hsp;        // G running max
+  float *l = m + G;              // G running sum
 
-  const int64_t q0 = qb * BQ, nq = imin(BQ, T - q0);
   const float *Q = a.qkv + (b * T + q0) * C3 + h * hs;
-  for (int64_t i = 0; i < nq * hsp; i++) O[i] = 0.f;
-  for (int64_t i = 0; i < nq; i++) {
+  for (int64_t i = 0; i < nrows * hsp; i++) O[i] = 0.f;
+  for (int64_t i = 0; i < nrows; i++) {
     m[i] = kNegInf;
     l[i] = 0.f;
   }
-  const V vscale = vset1(a.scale);
-  const int64_t kend = a.causal ? q0 + nq : T;  // key blocks right of the diagonal: never visited
+  const int64_t kend = a.causal ? q0 + nrows : T;  // key blocks right of the diagonal: never visited
   for (int64_t k0 = 0; k0 < kend; k0 += BK) {
     const int64_t nk = imin(BK, T - k0), nkp = round_up_w(nk);
     if (!key_bias(a, b, k0, nk, nkp, kb)) continue;  // every key of the block is padding
     const float *K = a.qkv + (b * T + k0) * C3 + C + h * hs;
     pack_transposed(K, C3, nk, nkp, hs, Kt);
     pack_rows(K + C, C3, nk, hs, hsp, Vp);
-    gemm_nt(nq, nkp, hs, Q, C3, Kt, BK, S, BK);
-    for (int64_t i = 0; i < nq; i++) {
-      float *s = S + i * BK;
-      const int64_t lim = row_limit(a, q0 + i, k0, nkp);
-      for (int64_t j = lim < 0 ? 0 : lim; j < nkp; j++) s[j] = kNegInf;  // causal: future keys
-      V vmx = vset1(kNegInf);
-      for (int64_t j = 0; j < nkp; j += W) {
-        V x = vfma(vload(s + j), vscale, vload(kb + j));
-        vstore(s + j, x);
-        vmx = vmax(vmx, x);
-      }
-      const float bmax = vhmax(vmx);
-      const float mnew = bmax > m[i] ? bmax : m[i];
-      if (mnew == kNegInf) {  // nothing visible to this row yet: P row is 0
-        for (int64_t j = 0; j < nkp; j++) s[j] = 0.f;
-        continue;
-      }
-      const float alpha = m[i] == kNegInf ? 0.f : expf(m[i] - mnew);
-      const V vm = vset1(mnew);
-      V vsum = vzero();
-      for (int64_t j = 0; j < nkp; j += W) {
-        V p = vexp(vsub(vload(s + j), vm));
-        vstore(s + j, p);
-        vsum = vadd(vsum, p);
-      }
-      l[i] = l[i] * alpha + vhsum(vsum);
-      m[i] = mnew;
-      if (alpha != 1.f) {
-        const V va = vset1(alpha);
-        for (int64_t c = 0; c < hsp; c += W) vstore(O + i * hsp + c, vmul(vload(O + i * hsp + c), va));
-      }
+    if (k0 + BK < kend) {  // next key block's k and v rows
+      prefetch_rows(K + BK * C3, C3, imin(BK, T - k0 - BK), hs);
+      prefetch_rows(K + BK * C3 + C, C3, imin(BK, T - k0 - BK), hs);
     }
-    gemm_nn_acc(nq, hsp, nk, S, BK, 1, Vp, hsp, O, hsp);  // O += P V
+    for (int64_t r0 = 0; r0 < nrows; r0 += BQ) {
+      const int64_t nq = imin(BQ, nrows - r0);
+      if (a.causal && q0 + r0 + nq <= k0) continue;  // the whole query block is left of the keys
+      gemm_nt(nq, nkp, hs, Q + r0 * C3, C3, Kt, BK, S, BK);  // S = Q K^T
+      online_softmax_block(a, S, kb, q0 + r0, nq, k0, nkp, m + r0, l + r0, O + r0 * hsp);
+      gemm_nn_acc(nq, hsp, nk, S, BK, 1, Vp, hsp, O + r0 * hsp, hsp);  // O += P V
+    }
   }
-  for (int64_t i = 0; i < nq; i++) {
+  for (int64_t i = 0; i < nrows; i++) {
     float *o = a.out + (b * T + q0 + i) * C + h * hs;
     float lse;
     if (l[i] > 0.f) {  // m finite implies l >= 1 (the max entry contributes exp(0))
@@ -242,7 +267,7 @@ void forward_one(const AttnArgs &a, float *ws, int64_t b, int64_t h, int64_t qb)
 // ---- backward ---------------------------------------------------------------------------------------
 
 struct BwdScratch {
-  float *P, *dP, *Kt, *Vt, *Kp, *Qp, *dOp, *dK, *dV, *kb, *dQ;
+  float *P, *dP, *Kt, *Vt, *Kp, *Qp, *dOp, *dK, *dV, *kb, *D, *dQ;
 };
 
 BwdScratch carve_backward(const AttnArgs &a, float *ws) {
@@ -258,7 +283,8 @@ BwdScratch carve_backward(const AttnArgs &a, float *ws) {
   s.dK = s.dOp + BQ * hsp;   // BK x hsp
   s.dV = s.dK + BK * hsp;    // BK x hsp
   s.kb = s.dV + BK * hsp;    // BK
-  s.dQ = s.kb + BK;          // T x hsp (per-head mode) or BQ x hsp (query-block mode)
+  s.D = s.kb + BK;           // T: rowsum(dO * O) of every query row of the head
+  s.dQ = s.D + a.T;          // T x hsp (per-head mode) or BQ x hsp (query-block mode)
   return s;
 }
 
@@ -271,7 +297,27 @@ bool prepare_keys(const AttnArgs &a, const BwdScratch &s, int64_t b, int64_t h, 
   pack_transposed(K, C3, nk, nkp, a.hs, s.Kt);
   pack_transposed(K + a.C, C3, nk, nkp, a.hs, s.Vt);
   pack_rows(K, C3, nk, a.hs, a.hsp, s.Kp);
+  if (k0 + BK < a.T) {  // next key block's k and v rows
+    prefetch_rows(K + BK * C3, C3, imin(BK, a.T - k0 - BK), a.hs);
+    prefetch_rows(K + BK * C3 + a.C, C3, imin(BK, a.T - k0 - BK), a.hs);
+  }
   return true;
+}
+
+// D[i] = rowsum(dO * O) for rows q0 .. q0 + n - 1 of head (b, h), indexed by row.
+void row_dots(const AttnArgs &a, int64_t b, int64_t h, int64_t q0, int64_t n, float *D) {
+  const int64_t C = a.C, hs = a.hs;
+  const float *dO = a.dout + (b * a.T + q0) * C + h * hs;
+  const float *O = a.fout + (b * a.T + q0) * C + h * hs;
+  for (int64_t i = 0; i < n; i++) {
+    const float *x = dO + i * C, *y = O + i * C;
+    V acc = vzero();
+    int64_t c = 0;
+    for (; c + W <= hs; c += W) acc = vfma(vload(x + c), vload(y + c), acc);
+    float d = vhsum(acc);
+    for (; c < hs; c++) d += x[c] * y[c];
+    D[q0 + i] = d;
+  }
 }
 
 // One (query block, key block) tile. Adds into s.dK / s.dV (unscaled dK) when want_dkv, and into
@@ -281,8 +327,8 @@ void backward_tile(const AttnArgs &a, const BwdScratch &s, int64_t b, int64_t h,
   const int64_t T = a.T, C = a.C, C3 = 3 * C, hs = a.hs, hsp = a.hsp;
   const float *Q = a.qkv + (b * T + q0) * C3 + h * hs;
   const float *dO = a.dout + (b * T + q0) * C + h * hs;
-  const float *O = a.fout + (b * T + q0) * C + h * hs;
   const float *L = a.flse + (b * a.NH + h) * T + q0;
+  const float *Drow = s.D + q0;
 
   gemm_nt(nq, nkp, hs, Q, C3, s.Kt, BK, s.P, BK);  // S = Q K^T
   const V vscale = vset1(a.scale);
@@ -309,9 +355,7 @@ void backward_tile(const AttnArgs &a, const BwdScratch &s, int64_t b, int64_t h,
     gemm_nn_acc(nk, hsp, nq, s.P, 1, BK, s.dOp, hsp, s.dV, hsp);  // dV += P^T dO
   }
   for (int64_t i = 0; i < nq; i++) {  // dS = P * (dP - D), D = rowsum(dO * O)
-    float D = 0.f;
-    for (int64_t c = 0; c < hs; c++) D += dO[i * C + c] * O[i * C + c];
-    const V vD = vset1(D);
+    const V vD = vset1(Drow[i]);
     float *p = s.P + i * BK, *dp = s.dP + i * BK;
     for (int64_t j = 0; j < nkp; j += W) vstore(dp + j, vmul(vload(p + j), vsub(vload(dp + j), vD)));
   }
@@ -347,41 +391,46 @@ void backward_key_block(const AttnArgs &a, const BwdScratch &s, int64_t b, int64
 int64_t vector_width() { return W; }
 
 int64_t forward_scratch_floats(const AttnArgs &a) {
-  return BQ * BK + a.hs * BK + BK * a.hsp + BQ * a.hsp + 2 * BQ + BK;
+  const int64_t G = a.qgroup * BQ;
+  return BQ * BK + a.hs * BK + BK * a.hsp + BK + G * a.hsp + 2 * G;
 }
 
 int64_t backward_scratch_floats(const AttnArgs &a, int mode) {
   const int64_t dq_rows = mode == kAttnBwdPerHead ? a.T : mode == kAttnBwdQueryBlocks ? BQ : 0;
-  return 2 * BQ * BK + 2 * a.hs * BK + BK * a.hsp + 2 * BQ * a.hsp + 2 * BK * a.hsp + BK +
+  return 2 * BQ * BK + 2 * a.hs * BK + BK * a.hsp + 2 * BQ * a.hsp + 2 * BK * a.hsp + BK + a.T +
          dq_rows * a.hsp;
 }
 
 void forward_tasks(const AttnArgs &a, float *scratch, int64_t begin, int64_t end) {
-  const int64_t nqb = (a.T + BQ - 1) / BQ;
+  const int64_t G = a.qgroup * BQ, ngroups = (a.T + G - 1) / G;
   for (int64_t t = begin; t < end; t++) {
-    const int64_t qb = t % nqb, bh = t / nqb;
-    forward_one(a, scratch, bh / a.NH, bh % a.NH, qb);
+    const int64_t g = t % ngroups, bh = t / ngroups;
+    forward_rows(a, scratch, bh / a.NH, bh % a.NH, g * G, imin(G, a.T - g * G));
   }
 }
 
 void backward_tasks(const AttnArgs &a, float *scratch, int mode, int64_t begin, int64_t end) {
   const int64_t T = a.T, C3 = 3 * a.C, hsp = a.hsp;
-  const int64_t nblk = (T + BQ - 1) / BQ;  // BQ == BK: same count of query and key blocks
+  const int64_t nqb = (T + BQ - 1) / BQ, nkb = (T + BK - 1) / BK;
   const BwdScratch s = carve_backward(a, scratch);
   for (int64_t t = begin; t < end; t++) {
     if (mode == kAttnBwdPerHead) {
       // one task owns all of head (b, h): dK/dV per key block, dQ accumulated over all of them
       const int64_t b = t / a.NH, h = t % a.NH;
+      row_dots(a, b, h, 0, T, s.D);
       for (int64_t i = 0; i < T * hsp; i++) s.dQ[i] = 0.f;
       for (int64_t k0 = 0; k0 < T; k0 += BK) backward_key_block(a, s, b, h, k0, s.dQ);
       add_rows(a.dqkv + b * T * C3 + h * a.hs, C3, s.dQ, hsp, T, a.hs, a.scale);
     } else if (mode == kAttnBwdKeyBlocks) {
-      const int64_t kbi = t % nblk, bh = t / nblk;
-      backward_key_block(a, s, bh / a.NH, bh % a.NH, kbi * BK, nullptr);
+      const int64_t kbi = t % nkb, bh = t / nkb, b = bh / a.NH, h = bh % a.NH;
+      const int64_t qstart = a.causal ? kbi * BK / BQ * BQ : 0;  // rows backward_key_block reads
+      row_dots(a, b, h, qstart, T - qstart, s.D);
+      backward_key_block(a, s, b, h, kbi * BK, nullptr);
     } else {
       // dQ of one query block: stream over the key blocks it can see
-      const int64_t qbi = t % nblk, bh = t / nblk, b = bh / a.NH, h = bh % a.NH;
+      const int64_t qbi = t % nqb, bh = t / nqb, b = bh / a.NH, h = bh % a.NH;
       const int64_t q0 = qbi * BQ, nq = imin(BQ, T - q0);
+      row_dots(a, b, h, q0, nq, s.D);
       for (int64_t i = 0; i < nq * hsp; i++) s.dQ[i] = 0.f;
       const int64_t kend = a.causal ? q0 + nq : T;
       for (int64_t k0 = 0; k0 < kend; k0 += BK) {
