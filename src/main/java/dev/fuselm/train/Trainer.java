@@ -32,7 +32,7 @@ public final class Trainer implements AutoCloseable {
   private final GptModel model;
   private final int[] tokens;
   private final TrainConfig cfg;
-  private final Listener listener;
+  private Listener listener;
   private final AdamW opt;
   private final WindowLoader loader;
   private final LrSchedule schedule;
@@ -71,6 +71,11 @@ public final class Trainer implements AutoCloseable {
     model.enableGradients();
     this.opt = new AdamW(model.context(), model.params(), model.grads(), 0.9f, 0.95f, 1e-8f,
         cfg.weightDecay(), cfg.clip());
+  }
+
+  /** Replaces the listener (null: none). */
+  public void setListener(Listener l) {
+    this.listener = l == null ? new Listener() {} : l;
   }
 
   /** Extra entries for the checkpoint metadata (for example the tokenizer used). */

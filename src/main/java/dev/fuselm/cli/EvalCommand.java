@@ -1,0 +1,59 @@
+package dev.fuselm.cli;
+
+import dev.fuselm.io.GptCheckpoint;
+import dev.fuselm.io.TokenizerFiles;
+import dev.fuselm.model.GptConfig;
+import dev.fuselm.model.GptModel;
+import dev.fuselm.tensor.ComputeContext;
+import dev.fuselm.tokenizer.Tokenizer;
+import dev.fuselm.train.Evaluator;
+import dev.fuselm.train.TokenData;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code fuselm eval}: the loss and perplexity of a model on a text or token-id file. */
+@Command(name = "eval", mixinStandardHelpOptions = true, sortOptions = false,
+    description = "Mean next-token loss of a model on a file, in non-overlapping windows of --ctx"
+        + " tokens; prints {\"tokens\":N,\"loss\":L,\"perplexity\":P}.")
+public final class EvalCommand implements Callable<Integer> {
+  @Option(names = "--model", required = true, description = "model directory") Path model;
+  @Option(names = "--data", required = true, description = "FILE.txt or FILE.ids") Path data;
+  @Option(names = "--ctx", description = "window length (default: the model's context)") Integer ctx;
+  @Option(names = "--batch", description = "windows per forward pass (default: ${DEFAULT-VALUE})")
+  int batch = 4;
+  @Option(names = "--threads", description = "kernel threads (default: all cores)") int threads;
+
+  @Override
+  public Integer call() throws IOException {
+    GptConfig cfg = GptCheckpoint.readConfig(model);
+    int t = ctx == null ? cfg.contextLength() : ctx;
+    if (t <= 0 || t > cfg.contextLength()) {
+      throw new UserInputException("--ctx " + t + " must be between 1 and the model's context"
+          + " window of " + cfg.contextLength());
+    }
+    if (batch <= 0) {
+      throw new UserInputException("--batch must be positive");
+    }
+    boolean ids = data.getFileName().toString().endsWith(".ids");
+    Tokenizer tok = ids ? null : TokenizerFiles.forModel(model, cfg.vocabSize());
+    int[] tokens = TokenData.load(data, tok);
+    TokenData.checkVocab(data.toString(), tokens, cfg.vocabSize());
+    if (tokens.length < 2) {
+      throw new UserInputException(data + ": needs at least 2 tokens to score a prediction");
+    }
+    try (ComputeContext c = ComputeContext.create()) {
+      c.threads(threads);
+      try (GptModel m = GptCheckpoint.load(c, model)) {
+        int b = Math.min(batch, (tokens.length - 1 + t - 1) / t);
+        Evaluator.Result r = Evaluator.evaluate(m, tokens, 0, tokens.length, Math.max(1, b), t, 0);
+        System.out.printf(Locale.ROOT, "{\"tokens\":%d,\"loss\":%s,\"perplexity\":%s}%n",
+            r.tokens(), (float) r.loss(), (float) r.perplexity());
+      }
+    }
+    return 0;
+  }
+}

@@ -1,0 +1,107 @@
+package dev.fuselm.cli;
+
+import dev.fuselm.generate.GenerationConfig;
+import dev.fuselm.generate.Generator;
+import dev.fuselm.io.GptCheckpoint;
+import dev.fuselm.io.TokenizerFiles;
+import dev.fuselm.model.GptConfig;
+import dev.fuselm.model.GptModel;
+import dev.fuselm.tensor.ComputeContext;
+import dev.fuselm.tokenizer.Gpt2BpeTokenizer;
+import dev.fuselm.tokenizer.StreamingDecoder;
+import dev.fuselm.tokenizer.Tokenizer;
+import dev.fuselm.train.TokenData;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.StringJoiner;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code fuselm generate}: continues a prompt with a model directory. */
+@Command(name = "generate", mixinStandardHelpOptions = true, sortOptions = false,
+    description = "Continue a prompt. Prints the generated text as it is produced (or, with --ids,"
+        + " the generated token ids). --temperature 0 is greedy decoding.")
+public final class GenerateCommand implements Callable<Integer> {
+  @Option(names = "--model", required = true, description = "model directory (config.json +"
+      + " model.safetensors)") Path model;
+
+  static final class Prompt {
+    @Option(names = "--prompt", description = "prompt text") String text;
+    @Option(names = "--prompt-ids", description = "prompt token ids, e.g. \"1 2 3\"") String ids;
+  }
+
+  @ArgGroup(exclusive = true, multiplicity = "1") Prompt prompt;
+  @Option(names = "--max-new-tokens", required = true, description = "token budget") int maxNew;
+  @Option(names = "--temperature", description = "0 = greedy (default: ${DEFAULT-VALUE})")
+  float temperature = 1.0f;
+  @Option(names = "--top-k", description = "sample from the k most likely (default: all)") int topK;
+  @Option(names = "--top-p", description = "nucleus sampling mass (default: ${DEFAULT-VALUE})")
+  float topP = 1.0f;
+  @Option(names = "--seed", description = "sampling seed (default: ${DEFAULT-VALUE})") long seed = 42;
+  @Option(names = "--ids", description = "print the generated ids instead of text") boolean printIds;
+  @Option(names = "--truncate", description = "keep the end of a prompt longer than the context")
+  boolean truncate;
+  @Option(names = "--no-stop", description = "do not stop at <|endoftext|>") boolean noStop;
+  @Option(names = "--threads", description = "kernel threads (default: all cores)") int threads;
+
+  @Override
+  public Integer call() throws IOException {
+    GptConfig cfg = GptCheckpoint.readConfig(model);
+    Tokenizer tok = null;
+    int[] ids;
+    if (prompt.text != null) {
+      tok = TokenizerFiles.forModel(model, cfg.vocabSize());
+      ids = tok.encode(prompt.text);
+    } else {
+      ids = TokenData.parseIds("--prompt-ids", prompt.ids);
+      if (!printIds) {
+        if (!TokenizerFiles.present(model) && cfg.vocabSize() != 50257) {
+          throw new UserInputException(model + " has no tokenizer files to turn the output into"
+              + " text: add --ids to print the generated token ids");
+        }
+        tok = TokenizerFiles.forModel(model, cfg.vocabSize());
+      }
+    }
+    if (ids.length == 0) {
+      throw new UserInputException("the prompt is empty: give at least one token");
+    }
+    int eos = -1;
+    if (!noStop) {
+      Tokenizer t = tok != null ? tok
+          : (TokenizerFiles.present(model) ? Gpt2BpeTokenizer.fromDirectory(model) : null);
+      eos = t != null ? t.specialTokenId(Gpt2BpeTokenizer.END_OF_TEXT).orElse(-1)
+          : (cfg.vocabSize() == 50257 ? 50256 : -1);
+    }
+    GenerationConfig gc = new GenerationConfig(maxNew, temperature, topK, topP, seed, eos, truncate);
+    PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+    try (ComputeContext ctx = ComputeContext.create()) {
+      ctx.threads(threads);
+      try (GptModel m = GptCheckpoint.load(ctx, model); Generator g = new Generator(m, 1)) {
+        if (printIds) {
+          int[] gen = g.generate(ids, gc, null).ids();
+          StringJoiner j = new StringJoiner(" ");
+          for (int id : gen) {
+            j.add(Integer.toString(id));
+          }
+          out.println(j);
+        } else {
+          StreamingDecoder dec = ((Gpt2BpeTokenizer) tok).streamingDecoder();
+          int stop = eos;
+          g.generate(ids, gc, (row, id) -> {
+            if (id != stop) {
+              out.print(dec.push(id));
+              out.flush();
+            }
+            return true;
+          });
+          out.println(dec.finish());
+        }
+      }
+    }
+    return 0;
+  }
+}

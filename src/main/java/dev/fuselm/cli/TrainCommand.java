@@ -1,0 +1,152 @@
+package dev.fuselm.cli;
+
+import dev.fuselm.io.GptCheckpoint;
+import dev.fuselm.io.GptConfigJson;
+import dev.fuselm.io.TokenizerFiles;
+import dev.fuselm.model.GptConfig;
+import dev.fuselm.model.GptModel;
+import dev.fuselm.tensor.ComputeContext;
+import dev.fuselm.tokenizer.Gpt2BpeTokenizer;
+import dev.fuselm.tokenizer.Tokenizer;
+import dev.fuselm.train.TokenData;
+import dev.fuselm.train.TrainConfig;
+import dev.fuselm.train.Trainer;
+import dev.fuselm.train.TrainingState;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code fuselm train}: pretrains a GPT on a text or token-id file. */
+@Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
+    description = "Pretrain a GPT on a text (.txt) or token-id (.ids) file. Prints one JSON line per"
+        + " step and per evaluation on stdout, a progress bar on stderr.")
+public final class TrainCommand implements Callable<Integer> {
+  @Option(names = "--data", required = true, description = "training data: FILE.txt or FILE.ids")
+  Path data;
+  @Option(names = "--tokenizer", description = "gpt2 (default), a tokenizer directory or"
+      + " tokenizer.json (for .txt data)")
+  String tokenizer;
+  @Option(names = "--init", description = "start from this model directory")
+  Path init;
+  @Option(names = "--config", description = "a new model: gpt2, gpt2-medium, gpt2-large, gpt2-xl"
+      + " or a config.json file")
+  String config;
+  @Option(names = "--out", required = true, description = "checkpoint directory")
+  Path out;
+  @Option(names = "--steps", required = true, description = "optimizer steps from the start of"
+      + " training") int steps;
+  @Option(names = "--batch", required = true, description = "windows per micro-batch") int batch;
+  @Option(names = "--ctx", required = true, description = "tokens per window") int ctx;
+  @Option(names = "--stride", description = "distance between windows (default: ctx)") Integer stride;
+  @Option(names = "--lr", description = "peak learning rate (default: ${DEFAULT-VALUE})") float lr = 6e-4f;
+  @Option(names = "--min-lr", description = "final cosine rate (default: lr / 10)") Float minLr;
+  @Option(names = "--warmup", description = "linear warmup steps (default: ${DEFAULT-VALUE})") int warmup;
+  @Option(names = "--schedule", description = "cosine or constant (default: ${DEFAULT-VALUE})")
+  String schedule = "cosine";
+  @Option(names = "--weight-decay", description = "AdamW decay of matrices (default: ${DEFAULT-VALUE})")
+  float weightDecay = 0.1f;
+  @Option(names = "--clip", description = "gradient-norm clipping, 0 = off (default: ${DEFAULT-VALUE})")
+  float clip = 1.0f;
+  @Option(names = "--grad-accum", description = "micro-batches per step (default: ${DEFAULT-VALUE})")
+  int gradAccum = 1;
+  @Option(names = "--no-shuffle", description = "batches in data order") boolean noShuffle;
+  @Option(names = "--seed", description = "seed of init, shuffling and dropout (default: ${DEFAULT-VALUE})")
+  long seed = 1337;
+  @Option(names = "--eval-every", description = "validate every N steps (default: only at the end)")
+  int evalEvery;
+  @Option(names = "--eval-batches", description = "validation batches per evaluation, 0 = all"
+      + " (default: ${DEFAULT-VALUE})") int evalBatches = 50;
+  @Option(names = "--val-fraction", description = "held-out tail of the data (default: ${DEFAULT-VALUE})")
+  float valFraction = 0.1f;
+  @Option(names = "--save-every", description = "checkpoint every N steps (default: only at the end)")
+  int saveEvery;
+  @Option(names = "--resume", description = "continue exactly from this checkpoint directory")
+  Path resume;
+  @Option(names = "--log-json", description = "also append the JSON lines to this file")
+  Path logJson;
+  @Option(names = "--dropout", description = "dropout for a new model (default: 0)") float dropout;
+  @Option(names = "--sample-every", description = "print a generated sample every N steps") int sampleEvery;
+  @Option(names = "--sample-prompt", description = "prompt of the samples (default: ${DEFAULT-VALUE})")
+  String samplePrompt = "\n";
+  @Option(names = "--threads", description = "kernel threads (default: all cores)") int threads;
+  @Option(names = "--quiet", description = "no JSON step lines on stdout (evaluations still print)")
+  boolean quiet;
+
+  @Override
+  public Integer call() throws IOException {
+    TrainConfig cfg = trainConfig();
+    int sources = (init != null ? 1 : 0) + (config != null ? 1 : 0) + (resume != null ? 1 : 0);
+    if (sources != 1) {
+      throw new UserInputException("give exactly one of --init MODEL_DIR, --config NAME|JSON or"
+          + " --resume DIR");
+    }
+    if (resume == null && Files.isRegularFile(out.resolve(TrainingState.FILE))) {
+      throw new UserInputException(out + " already holds a training checkpoint: continue it with"
+          + " --resume " + out + " or choose another --out");
+    }
+    Path modelDir = init != null ? init : resume;
+    Tokenizer tok = null;
+    if (modelDir != null && TokenizerFiles.present(modelDir) && tokenizer == null) {
+      tok = Gpt2BpeTokenizer.fromDirectory(modelDir);
+    } else if (!data.getFileName().toString().endsWith(".ids") || tokenizer != null) {
+      tok = TokenizerFiles.resolve(tokenizer);
+    }
+    int[] ids = TokenData.load(data, tok);
+    try (ComputeContext cctx = ComputeContext.create()) {
+      cctx.threads(threads);
+      GptModel model = modelDir != null ? GptCheckpoint.load(cctx, modelDir)
+          : GptModel.random(cctx, newConfig(tok), seed);
+      try (model; Trainer trainer = new Trainer(model, ids, cfg, null)) {
+        return run(model, trainer, cfg, tok, ids);
+      }
+    }
+  }
+
+  private TrainConfig trainConfig() {
+    boolean cosine;
+    if (schedule.equals("cosine")) {
+      cosine = true;
+    } else if (schedule.equals("constant")) {
+      cosine = false;
+    } else {
+      throw new UserInputException("--schedule must be cosine or constant, got " + schedule);
+    }
+    return new TrainConfig(steps, batch, ctx, stride == null ? ctx : stride, lr,
+        minLr == null ? lr / 10 : minLr, warmup, cosine, weightDecay, clip, gradAccum, !noShuffle,
+        seed, evalEvery, valFraction, saveEvery, evalBatches, out);
+  }
+
+  private GptConfig newConfig(Tokenizer tok) throws IOException {
+    GptConfig c;
+    Path file = Path.of(config);
+    if (Files.isRegularFile(file)) {
+      c = GptConfigJson.read(file);
+    } else if (config.endsWith(".json")) {
+      throw new UserInputException("--config " + config + ": no such file");
+    } else {
+      c = GptConfig.preset(config);
+    }
+    if (tok != null && tok.vocabSize() > c.vocabSize()) {
+      throw new UserInputException("the tokenizer has " + tok.vocabSize() + " ids but the config's"
+          + " vocab_size is " + c.vocabSize());
+    }
+    return dropout > 0 ? c.withDropout(dropout) : c;
+  }
+
+  private int run(GptModel model, Trainer trainer, TrainConfig cfg, Tokenizer tok, int[] ids)
+      throws IOException {
+    if (resume != null) {
+      trainer.resume(resume);
+    }
+    if (tok instanceof Gpt2BpeTokenizer g && !TokenizerFiles.present(out)) {
+      Files.createDirectories(out);
+      g.save(out);
+    }
+    TrainingConsole.run(model, trainer, cfg, tok, logJson, quiet, sampleEvery, samplePrompt,
+        resume != null ? "resumed at step " + trainer.step() : "from step 0");
+    return 0;
+  }
+}
