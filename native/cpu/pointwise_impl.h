@@ -4,7 +4,7 @@
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC push_options
-#pragma GCC optimize("no-trapping-math", "no-math-errno")
+#pragma GCC optimize("no-trapping-math", "no-math-errno", "fp-contract=off")
 #endif
 
 #include "pointwise_math.h"

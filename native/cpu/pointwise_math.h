@@ -6,10 +6,14 @@
 // purpose: one inclusion per namespace. Only builtins are used here, never std:: inline functions.
 //
 // The loops that call these are plain `for` loops that GCC/Clang auto-vectorise for the ISA of the
-// including TU. Two things make that work:
-//  * branch-free selects (a < b ? a : b) that GCC if-converts once FP compares are declared
-//    non-trapping (the kernel headers wrap their bodies in `no-trapping-math`; we never read FP
-//    exception flags, so results are unchanged);
+// including TU. The kernel headers wrap their bodies in
+//   #pragma GCC optimize("no-trapping-math", "no-math-errno", "fp-contract=off")
+// no-trapping-math lets GCC if-convert the branch-free selects (a < b ? a : b) below (we never read
+// FP exception flags, so results are unchanged); no-math-errno is for completeness (GCC still keeps
+// sqrtf's errno path, hence fl_sqrt16); fp-contract=off stops GCC fusing a*b+c into FMA in the AVX2
+// and AVX-512 builds, so every ISA computes the same IEEE operations in the same order: the CPU
+// backend gives bitwise the same results at every ISA level, and elementwise ops (AdamW, add, scale)
+// bitwise the same as the reference. Further:
 //  * reductions written as kFlLanes independent accumulators (acc[j] += x[i + j]): each lane is a
 //    separate sum, so vectorising them needs no reassociation (we build without -ffast-math) and the
 //    result does not depend on the vector width: the same numbers on every ISA and thread count.
@@ -185,6 +189,19 @@ static inline float fl_sum_exp_shifted(const float *x, float m, int64_t n) {
     for (int j = 0; j < kFlLanes; j++) acc[j] += fl_expf(x[i + j] - m);
   float s = 0.0f;
   for (; i < n; i++) s += fl_expf(x[i] - m);
+  for (int j = 0; j < kFlLanes; j++) s += acc[j];
+  return s;
+}
+
+// sum of a * b * (x - m) in float lanes
+static inline float fl_dot_shifted(const float *a, const float *b, const float *x, float m,
+                                   int64_t n) {
+  float acc[kFlLanes] = {};
+  int64_t i = 0;
+  for (; i + kFlLanes <= n; i += kFlLanes)
+    for (int j = 0; j < kFlLanes; j++) acc[j] += a[i + j] * b[i + j] * (x[i + j] - m);
+  float s = 0.0f;
+  for (; i < n; i++) s += a[i] * b[i] * (x[i] - m);
   for (int j = 0; j < kFlLanes; j++) s += acc[j];
   return s;
 }

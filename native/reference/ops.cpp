@@ -32,7 +32,7 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, c
 void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                         const float *inp, const float *weight, const float *mean,
                         const float *rstd, int64_t N, int64_t C) {
-  if (C == 0) return;
+  if (N == 0 || C == 0) return;
   std::vector<double> dw(static_cast<size_t>(C), 0.0), db(static_cast<size_t>(C), 0.0);
   for (int64_t r = 0; r < N; r++) {
     const float *x = inp + r * C;
