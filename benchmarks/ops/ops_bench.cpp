@@ -4,8 +4,9 @@
 // measurement: median wall time of the repetitions and the bytes the op must move divided by it.
 //
 // Build against a built libfuselm (cmake --build BUILD) and run, from the repository root:
-//   g++ -O2 -std=c++17 benchmarks/ops/ops_bench.cpp -Inative/include -LBUILD -lfuselm \
-//       -Wl,-rpath,BUILD -o /tmp/ops_bench && /tmp/ops_bench [--threads N] [--reps R] [--quick]
+//   g++ -O2 -std=c++17 benchmarks/ops/ops_bench.cpp -Inative/include -LBUILD -lfuselm
+//       -Wl,-rpath,BUILD -o /tmp/ops_bench   (one line)
+//   /tmp/ops_bench [--threads N] [--reps R] [--quick]
 // --threads 0 (default) uses every core; --quick shrinks the AdamW slab for a smoke run.
 #include <algorithm>
 #include <chrono>

@@ -704,6 +704,80 @@ TEST(ops_adamw_decay_mask_and_grad_scale) {
   });
 }
 
+// ---- every ISA level computes the same numbers -------------------------------------------------
+
+// The kernels are built with fp-contract=off and fixed 16-lane reductions (see
+// native/cpu/pointwise_math.h), so every ISA level performs the same IEEE operations in the same
+// order: outputs are bitwise equal to the generic build's. Checkpoints and resumed runs therefore do
+// not depend on which machine (AVX2 or AVX-512) computed them. The guarantee rests on GCC's
+// per-function fp-contract=off, so the test is GCC-only.
+TEST(ops_cpu_results_identical_across_isa) {
+#if !defined(__clang__)
+  int best = 0;
+  CHECK_OK(fl_cpu_best_isa(&best));
+  const int64_t N = 65, C = 768, n = 100003, R = 9, V = 4099;
+  auto x = random_floats(N * C, 1000, -3.f, 3.f), dy = random_floats(N * C, 1001);
+  auto w = random_floats(C, 1002, 0.5f, 1.5f), b = random_floats(C, 1003);
+  auto big = random_floats(n, 1004, -6.f, 6.f), big2 = random_floats(n, 1005);
+  auto logits = random_floats(R * V, 1006, -9.f, 9.f), dlog = random_floats(R * V, 1007);
+  auto targets = random_ints(R, 1008, 0, static_cast<int32_t>(V - 1));
+  targets[3] = -100;
+  const int64_t seg[] = {0, 1000, 1768, n};
+  const uint8_t dec[] = {1, 0, 1};
+  auto results = [&](fl_context *ctx) {
+    std::vector<std::vector<float>> r;
+    std::vector<float> out(N * C), mean(N), rstd(N), res(N * C), dx(N * C, 0.5f), dw(C, 0.f),
+        db(C, 0.f);
+    CHECK_OK(fl_layernorm_forward(ctx, out.data(), mean.data(), rstd.data(), x.data(), w.data(),
+                                  b.data(), N, C, 1e-5f));
+    CHECK_OK(fl_layernorm_backward(ctx, dx.data(), dw.data(), db.data(), dy.data(), x.data(),
+                                   w.data(), mean.data(), rstd.data(), N, C));
+    r.insert(r.end(), {out, mean, rstd, dx, dw, db});
+    CHECK_OK(fl_residual_layernorm_forward(ctx, res.data(), out.data(), mean.data(), rstd.data(),
+                                           x.data(), dy.data(), w.data(), b.data(), N, C, 1e-5f));
+    r.insert(r.end(), {res, out, mean, rstd});
+    std::vector<float> g(n), dg(n, 0.25f);
+    CHECK_OK(fl_gelu_forward(ctx, g.data(), big.data(), n));
+    CHECK_OK(fl_gelu_backward(ctx, dg.data(), big.data(), big2.data(), n));
+    r.insert(r.end(), {g, dg});
+    std::vector<float> y(R * V), dsm(R * V, 0.f), losses(R), lse(R), d(R * V);
+    CHECK_OK(fl_softmax_forward(ctx, y.data(), logits.data(), R, V));
+    CHECK_OK(fl_softmax_backward(ctx, dsm.data(), y.data(), dlog.data(), R, V));
+    float mean_loss = 0.f;
+    int64_t count = 0;
+    CHECK_OK(fl_cross_entropy_forward(ctx, &mean_loss, &count, losses.data(), lse.data(),
+                                      logits.data(), targets.data(), R, V, -100));
+    CHECK_OK(fl_cross_entropy_backward(ctx, d.data(), logits.data(), lse.data(), targets.data(), R,
+                                       V, -100, 1.f, count));
+    r.insert(r.end(), {y, dsm, losses, lse, d, {mean_loss}});
+    auto p = big2;
+    std::vector<float> m(n, 0.f), v(n, 0.f), norm(1);
+    for (int64_t t = 1; t <= 3; t++)
+      CHECK_OK(fl_adamw_step(ctx, p.data(), big.data(), m.data(), v.data(), n, seg, dec, 3, 1e-3f,
+                             0.9f, 0.95f, 1e-8f, 0.1f, t, 0.7f));
+    CHECK_OK(fl_grad_norm(ctx, norm.data(), big.data(), n));
+    r.insert(r.end(), {p, m, v, norm});
+    return r;
+  };
+  Context generic(FL_BACKEND_CPU);
+  CHECK_OK(fl_context_set_isa(generic, FL_ISA_GENERIC));
+  CHECK_OK(fl_context_set_threads(generic, 3));
+  const auto want = results(generic);
+  for (int isa = FL_ISA_GENERIC + 1; isa <= best; isa++) {
+    Context ctx(FL_BACKEND_CPU);
+    CHECK_OK(fl_context_set_isa(ctx, isa));
+    CHECK_OK(fl_context_set_threads(ctx, 2));
+    const auto got = results(ctx);
+    CHECK(got.size() == want.size());
+    for (size_t i = 0; i < got.size(); i++) {
+      if (!bitwise_equal(got[i], want[i]))
+        throw fltest::Failure("isa " + std::to_string(isa) + ": output " + std::to_string(i) +
+                              " differs from the generic build");
+    }
+  }
+#endif
+}
+
 // ---- zero sizes -------------------------------------------------------------------------------
 
 TEST(ops_zero_sizes_are_noops) {
