@@ -25,7 +25,12 @@ namespace attn_generic {
 namespace {
 
 // Portable vector of 4 floats; plain loops the compiler may vectorise for the baseline ISA.
-constexpr int W = 4;
+// FL_ATTN_GENERIC_W=16 (or 8) builds the generic path with the AVX-512 (AVX2) tile geometry, which
+// lets the 16-lane padding and blocking logic be tested on a machine without AVX-512.
+#ifndef FL_ATTN_GENERIC_W
+#define FL_ATTN_GENERIC_W 4
+#endif
+constexpr int W = FL_ATTN_GENERIC_W;
 struct V {
   float v[W];
 };
@@ -63,7 +68,11 @@ inline V vmax(V a, V b) {
   for (int i = 0; i < W; i++) a.v[i] = a.v[i] > b.v[i] ? a.v[i] : b.v[i];
   return a;
 }
-inline float vhsum(V a) { return (a.v[0] + a.v[1]) + (a.v[2] + a.v[3]); }
+inline float vhsum(V a) {
+  float s = 0.f;
+  for (int i = 0; i < W; i++) s += a.v[i];
+  return s;
+}
 inline float vhmax(V a) {
   float m = a.v[0];
   for (int i = 1; i < W; i++) m = a.v[i] > m ? a.v[i] : m;
