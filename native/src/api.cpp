@@ -9,6 +9,9 @@
 
 #include "internal.h"
 #include "threads.h"
+#ifdef FUSELM_HAVE_CUDA
+#include "cuda_internal.h"
+#endif
 
 #ifndef FUSELM_VERSION
 #define FUSELM_VERSION "0.0.0"
@@ -19,6 +22,9 @@ struct fl_context {
   int device;
   fl::CpuContext cpu;
   fl::ThreadPool *pool;
+#ifdef FUSELM_HAVE_CUDA
+  fl::cuda::CudaContext *cuda = nullptr;  // set for FL_BACKEND_CUDA
+#endif
 };
 
 namespace {
@@ -71,7 +77,15 @@ void set_threads(fl_context *ctx, int threads) {
     return fail(FL_ERR_INVALID_ARGUMENT,                                       \
                 std::string(__func__) + ": " #x " = " + std::to_string(x) + " is negative");
 
-// Calls the op of the context's backend. The CUDA backend is not part of this build yet.
+// Calls the op of the context's backend.
+#ifdef FUSELM_HAVE_CUDA
+#define FL_CUDA_CASE(op, ...)                                                  \
+    case FL_BACKEND_CUDA:                                                      \
+      fl::cuda::op(*ctx->cuda, __VA_ARGS__);                                   \
+      break;
+#else
+#define FL_CUDA_CASE(op, ...)
+#endif
 #define FL_DISPATCH(op, ...)                                                   \
   switch (ctx->backend) {                                                      \
     case FL_BACKEND_REFERENCE:                                                 \
@@ -80,6 +94,7 @@ void set_threads(fl_context *ctx, int threads) {
     case FL_BACKEND_CPU:                                                       \
       fl::cpu::op(ctx->cpu, __VA_ARGS__);                                      \
       break;                                                                   \
+    FL_CUDA_CASE(op, __VA_ARGS__)                                              \
     default:                                                                   \
       return fail(FL_ERR_UNSUPPORTED, std::string(__func__) + ": backend " +   \
                                           std::to_string(ctx->backend) + " is not available"); \
@@ -94,6 +109,9 @@ const char *fl_version(void) { return FUSELM_VERSION; }
 int fl_backend_available(int backend, int *out) {
   if (out == nullptr) return fail(FL_ERR_INVALID_ARGUMENT, "fl_backend_available: null out");
   *out = backend == FL_BACKEND_REFERENCE || backend == FL_BACKEND_CPU;
+#ifdef FUSELM_HAVE_CUDA
+  if (backend == FL_BACKEND_CUDA) *out = fl::cuda::device_count(nullptr) > 0;
+#endif
   return FL_OK;
 }
 
@@ -106,6 +124,21 @@ int fl_cpu_best_isa(int *out) {
 int fl_context_create(int backend, int device, fl_context **out) {
   if (out == nullptr) return fail(FL_ERR_INVALID_ARGUMENT, "fl_context_create: null out");
   *out = nullptr;
+#ifdef FUSELM_HAVE_CUDA
+  if (backend == FL_BACKEND_CUDA) {
+    FL_TRY
+    // a CUDA context keeps one CPU thread (the caller); its kernels run on the device
+    fl_context *ctx = new fl_context{backend, device, fl::CpuContext{1, fl::cpu_best_isa(), nullptr}, nullptr};
+    try {
+      ctx->cuda = fl::cuda::context_create(device);
+    } catch (...) {
+      delete ctx;
+      throw;
+    }
+    *out = ctx;
+    FL_CATCH
+  }
+#endif
   if (backend != FL_BACKEND_REFERENCE && backend != FL_BACKEND_CPU)
     return fail(FL_ERR_UNSUPPORTED, "fl_context_create: backend " + std::to_string(backend) +
                                         " is not available in this build");
@@ -121,6 +154,9 @@ int fl_context_create(int backend, int device, fl_context **out) {
 
 int fl_context_destroy(fl_context *ctx) {
   if (ctx == nullptr) return FL_OK;
+#ifdef FUSELM_HAVE_CUDA
+  fl::cuda::context_destroy(ctx->cuda);
+#endif
   delete ctx->pool;
   delete ctx;
   return FL_OK;
@@ -159,6 +195,13 @@ int fl_context_isa(const fl_context *ctx, int *out) {
 
 int fl_context_synchronize(fl_context *ctx) {
   FL_CHECK_CTX
+#ifdef FUSELM_HAVE_CUDA
+  if (ctx->backend == FL_BACKEND_CUDA) {
+    FL_TRY
+    fl::cuda::synchronize(*ctx->cuda);
+    FL_CATCH
+  }
+#endif
   return FL_OK;
 }
 
@@ -167,6 +210,13 @@ int fl_malloc(fl_context *ctx, int64_t bytes, void **out) {
   if (out == nullptr) return fail(FL_ERR_INVALID_ARGUMENT, "fl_malloc: null out");
   *out = nullptr;
   FL_CHECK_NONNEG(bytes)
+#ifdef FUSELM_HAVE_CUDA
+  if (ctx->backend == FL_BACKEND_CUDA) {
+    FL_TRY
+    *out = fl::cuda::malloc_zeroed(*ctx->cuda, bytes);
+    FL_CATCH
+  }
+#endif
   // aligned_alloc needs a size that is a multiple of the alignment; never ask for 0 bytes.
   size_t size = static_cast<size_t>((bytes + 63) / 64 * 64);
   if (size == 0) size = 64;
@@ -180,6 +230,13 @@ int fl_malloc(fl_context *ctx, int64_t bytes, void **out) {
 
 int fl_free(fl_context *ctx, void *ptr) {
   FL_CHECK_CTX
+#ifdef FUSELM_HAVE_CUDA
+  if (ctx->backend == FL_BACKEND_CUDA) {
+    FL_TRY
+    fl::cuda::free(*ctx->cuda, ptr);
+    FL_CATCH
+  }
+#endif
   std::free(ptr);
   return FL_OK;
 }
@@ -187,6 +244,13 @@ int fl_free(fl_context *ctx, void *ptr) {
 int fl_memset_zero(fl_context *ctx, void *ptr, int64_t bytes) {
   FL_CHECK_CTX
   FL_CHECK_NONNEG(bytes)
+#ifdef FUSELM_HAVE_CUDA
+  if (ctx->backend == FL_BACKEND_CUDA) {
+    FL_TRY
+    fl::cuda::memset_zero(*ctx->cuda, ptr, bytes);
+    FL_CATCH
+  }
+#endif
   if (bytes > 0) std::memset(ptr, 0, static_cast<size_t>(bytes));
   return FL_OK;
 }
@@ -196,6 +260,13 @@ int fl_memcpy(fl_context *ctx, void *dst, const void *src, int64_t bytes, int ki
   FL_CHECK_NONNEG(bytes)
   if (kind < 0 || kind > 2)
     return fail(FL_ERR_INVALID_ARGUMENT, "fl_memcpy: kind must be 0, 1 or 2, got " + std::to_string(kind));
+#ifdef FUSELM_HAVE_CUDA
+  if (ctx->backend == FL_BACKEND_CUDA) {
+    FL_TRY
+    fl::cuda::memcpy(*ctx->cuda, dst, src, bytes, kind);
+    FL_CATCH
+  }
+#endif
   if (bytes > 0) std::memmove(dst, src, static_cast<size_t>(bytes));
   return FL_OK;
 }

@@ -30,6 +30,12 @@ struct Failure : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Thrown by skip(): the runner reports the test as SKIP with the reason, never as PASS.
+struct Skipped : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+[[noreturn]] inline void skip(const std::string &reason) { throw Skipped(reason); }
+
 #define FL_CONCAT2(a, b) a##b
 #define FL_CONCAT(a, b) FL_CONCAT2(a, b)
 #define TEST(name)                                                           \

@@ -1,0 +1,490 @@
+// CUDA conformance: every op on the CUDA backend against the REFERENCE backend (plain loops, double
+// accumulation) on awkward shapes, through the public API only. Gradient outputs are pre-filled with
+// random values, so "+=" versus "=" is checked too.
+//
+// Where no CUDA device is usable (no driver, no GPU, or a build without CUDA) every cuda_* test
+// reports SKIP with the reason; `fuselm_tests cuda_` then exits 77, which CTest shows as Skipped.
+//
+// Tolerances (|got - want| <= atol + rtol |want|), from the error of fp32 arithmetic (u = 2^-24 ~ 6e-8)
+// against double references:
+//   sgemm fp32   atol = max(1e-5, 2 u K sqrt(K)): a K-term fp32 dot product of values in [-1, 1] has
+//                partial sums up to ~sqrt(K) and accumulates ~K roundings of that size (a bound; typical
+//                errors are sqrt(K) smaller). rtol 1e-4.
+//   sgemm TF32   atol = 4e-3 sqrt(K), rtol 1e-2: each TF32 operand keeps 10 explicit mantissa bits,
+//                a product is off by up to ~2^-10 relative; K products with random signs add up to
+//                ~2^-10 sqrt(K) |product|, and 4e-3 is about 4 standard deviations of that.
+//   layer norm   1e-4 / 1e-4: fp32 row statistics over C <= 1600 values (two-pass variance).
+//   attention    out, lse 2e-4 / 2e-4 (online softmax rescaling, fp32 dots over hs <= 200, exp2f);
+//                dqkv 5e-4 / 5e-4 (fp32 sums over up to 129 keys of products of the above).
+//   pointwise    GELU 1e-5 / 1e-6 (expf, a few ulp); add/scale exact up to 1 ulp.
+//   softmax, CE  2e-5 / 1e-6: double row sums, expf; the mean loss 1e-5 relative.
+//   embedding    1e-5 / 1e-6: the same rows summed in the same (row) order, grouped differently.
+//   grad norm    1e-6 relative: double accumulation on both sides.
+//   AdamW        1e-6 / 1e-7: elementwise float, same order as the reference; FMA contraction on the
+//                GPU moves results by at most an ulp or two.
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "testing.h"
+
+namespace {
+
+// Skips the calling test when the CUDA backend cannot run here, with the reason.
+void require_cuda() {
+  int avail = 0;
+  CHECK_OK(fl_backend_available(FL_BACKEND_CUDA, &avail));
+  if (avail) return;
+  fl_context *c = nullptr;
+  std::string reason = "no CUDA device";
+  if (fl_context_create(FL_BACKEND_CUDA, 0, &c) != FL_OK) {
+    reason = fl_last_error();
+  } else {
+    fl_context_destroy(c);
+  }
+  fltest::skip(reason);
+}
+
+// A buffer on a context's device (host memory for the reference backend), freed at scope exit.
+struct Buf {
+  fl_context *ctx;
+  void *p = nullptr;
+  size_t bytes;
+  Buf(fl_context *c, size_t nbytes) : ctx(c), bytes(nbytes) { CHECK_OK(fl_malloc(c, static_cast<int64_t>(nbytes), &p)); }
+  template <typename T>
+  Buf(fl_context *c, const std::vector<T> &host) : Buf(c, host.size() * sizeof(T)) {
+    CHECK_OK(fl_memcpy(c, p, host.data(), static_cast<int64_t>(bytes), 0));
+  }
+  ~Buf() { fl_free(ctx, p); }
+  Buf(const Buf &) = delete;
+  Buf &operator=(const Buf &) = delete;
+  float *f() const { return static_cast<float *>(p); }
+  int32_t *i() const { return static_cast<int32_t *>(p); }
+  template <typename T = float>
+  std::vector<T> get() const {
+    std::vector<T> h(bytes / sizeof(T));
+    CHECK_OK(fl_memcpy(ctx, h.data(), p, static_cast<int64_t>(h.size() * sizeof(T)), 1));
+    return h;
+  }
+};
+
+// check_close that also accepts equal infinities (lse of a row with no visible key is -inf).
+void expect_close(const std::string &what, const std::vector<float> &got, const std::vector<float> &want,
+                  float rtol, float atol) {
+  CHECK(got.size() == want.size());
+  for (size_t i = 0; i < got.size(); i++) {
+    const float g = got[i], w = want[i];
+    if (std::isinf(w) && g == w) continue;
+    if (!(std::fabs(g - w) <= atol + rtol * std::fabs(w))) {
+      std::ostringstream os;
+      os << what << ": element " << i << " of " << got.size() << " is " << g << ", expected " << w
+         << " (rtol " << rtol << ", atol " << atol << ")";
+      throw fltest::Failure(os.str());
+    }
+  }
+}
+
+std::vector<float> concat(std::initializer_list<std::vector<float>> parts) {
+  std::vector<float> out;
+  for (const auto &p : parts) out.insert(out.end(), p.begin(), p.end());
+  return out;
+}
+
+// Runs fn on the reference backend and on a CUDA context (created with the given TF32 setting) and
+// compares the returned vectors.
+template <typename Fn>
+void compare(const std::string &what, float rtol, float atol, Fn fn, bool tf32 = false) {
+  fltest::Context ref(FL_BACKEND_REFERENCE);
+  const std::vector<float> want = fn(static_cast<fl_context *>(ref));
+  if (tf32) setenv("FUSELM_CUDA_TF32", "1", 1);
+  std::unique_ptr<fltest::Context> gpu;
+  try {
+    gpu.reset(new fltest::Context(FL_BACKEND_CUDA));
+  } catch (...) {
+    unsetenv("FUSELM_CUDA_TF32");
+    throw;
+  }
+  unsetenv("FUSELM_CUDA_TF32");
+  const std::vector<float> got = fn(static_cast<fl_context *>(*gpu));
+  CHECK_OK(fl_context_synchronize(*gpu));
+  expect_close(what, got, want, rtol, atol);
+}
+
+std::string dims(std::initializer_list<int64_t> xs) {
+  std::string s;
+  for (int64_t x : xs) s += (s.empty() ? "" : "x") + std::to_string(x);
+  return s;
+}
+
+}  // namespace
+
+// Runs everywhere: without a device the CUDA backend must fail cleanly and the CPU one still work.
+TEST(api_gpu_backend_availability_is_reported_cleanly) {
+  int avail = -1;
+  CHECK_OK(fl_backend_available(FL_BACKEND_CUDA, &avail));
+  CHECK(avail == 0 || avail == 1);
+  fl_context *c = nullptr;
+  const int st = fl_context_create(FL_BACKEND_CUDA, 0, &c);
+  if (avail) {
+    CHECK(st == FL_OK && c != nullptr);
+    fl_context *bad = nullptr;
+    CHECK(fl_context_create(FL_BACKEND_CUDA, 1 << 20, &bad) == FL_ERR_INVALID_ARGUMENT);
+    CHECK(bad == nullptr);
+    fl_context_destroy(c);
+  } else {
+    CHECK(st == FL_ERR_UNSUPPORTED);
+    CHECK(c == nullptr);
+    CHECK(std::string(fl_last_error()).size() > 10);
+  }
+  fltest::Context cpu(FL_BACKEND_CPU);
+  float x[3] = {1, 2, 3};
+  CHECK_OK(fl_scale(cpu, x, 2.f, 3));
+  CHECK(x[2] == 6.f);
+}
+
+TEST(cuda_memory_roundtrip) {
+  require_cuda();
+  fltest::Context gpu(FL_BACKEND_CUDA);
+  for (size_t n : {size_t(0), size_t(1), size_t(7), size_t(1000), size_t(1) << 20}) {
+    Buf zero(gpu, n * 4 + 4);
+    for (float v : zero.get()) CHECK(v == 0.f);  // fl_malloc zero-fills
+    std::vector<float> h = fltest::random_floats(n, 3);
+    Buf a(gpu, h), b(gpu, n * 4);
+    CHECK_OK(fl_memcpy(gpu, b.p, a.p, static_cast<int64_t>(n * 4), 2));
+    CHECK(b.get() == h);
+    CHECK_OK(fl_memset_zero(gpu, a.p, static_cast<int64_t>(n * 4)));
+    for (float v : a.get()) CHECK(v == 0.f);
+  }
+  void *p = nullptr;
+  CHECK(fl_malloc(gpu, -1, &p) == FL_ERR_INVALID_ARGUMENT);
+  CHECK_OK(fl_context_synchronize(gpu));
+}
+
+TEST(cuda_sgemm_matches_reference) {
+  require_cuda();
+  struct Case { int64_t M, N, K; int ta, tb; int64_t pad; };
+  const Case cases[] = {{1, 1, 1, 0, 0, 0},     {7, 63, 65, 0, 1, 0},  {65, 7, 129, 1, 0, 3},
+                        {63, 129, 7, 1, 1, 1},  {129, 65, 63, 0, 1, 0}, {256, 96, 200, 1, 0, 0},
+                        {300, 257, 1000, 0, 1, 5}, {513, 1030, 129, 0, 0, 0}, {5, 3, 0, 0, 0, 0},
+                        // enough 128 x 128 tiles to fill an A100 / H100: the large SIMT tile
+                        {2048, 1100, 40, 0, 1, 0}, {1200, 2100, 33, 1, 0, 2}};
+  for (bool tf32 : {false, true}) {
+    for (const Case &c : cases) {
+      const int64_t ar = c.ta ? c.K : c.M, ac = c.ta ? c.M : c.K;
+      const int64_t br = c.tb ? c.N : c.K, bc = c.tb ? c.K : c.N;
+      const int64_t lda = ac + c.pad, ldb = bc + c.pad, ldc = c.N + c.pad;
+      const auto A = fltest::random_floats(ar * lda, 1), B = fltest::random_floats(br * ldb, 2);
+      const auto C0 = fltest::random_floats(c.M * ldc, 3), bias = fltest::random_floats(c.N, 4);
+      std::vector<float> nan_c(c.M * ldc, std::numeric_limits<float>::quiet_NaN());
+      const double K = static_cast<double>(c.K);
+      const float atol = tf32 ? static_cast<float>(4e-3 * std::sqrt(K) + 1e-5)
+                              : static_cast<float>(std::fmax(1e-5, 2 * 6e-8 * K * std::sqrt(K)));
+      const float rtol = tf32 ? 1e-2f : 1e-4f;
+      const std::string name = std::string(tf32 ? "tf32 " : "fp32 ") +
+                               dims({c.M, c.N, c.K}) + " ta=" + std::to_string(c.ta) +
+                               " tb=" + std::to_string(c.tb) + " pad=" + std::to_string(c.pad);
+      compare("sgemm " + name, rtol, atol, [&](fl_context *ctx) {
+        Buf a(ctx, A), b(ctx, B), cc(ctx, C0), cz(ctx, nan_c);
+        CHECK_OK(fl_sgemm(ctx, c.ta, c.tb, c.M, c.N, c.K, 0.5f, a.f(), lda, b.f(), ldb, 0.25f, cc.f(), ldc));
+        // beta = 0: C holds NaN and must not be read
+        CHECK_OK(fl_sgemm(ctx, c.ta, c.tb, c.M, c.N, c.K, 1.f, a.f(), lda, b.f(), ldb, 0.f, cz.f(), ldc));
+        std::vector<float> r1 = cc.get(), r2 = cz.get();
+        // padding columns keep their input (NaN for cz): compare the M x N part only
+        std::vector<float> out;
+        for (int64_t m = 0; m < c.M; m++)
+          for (int64_t n = 0; n < c.N; n++) {
+            out.push_back(r1[m * ldc + n]);
+            out.push_back(r2[m * ldc + n]);
+          }
+        return out;
+      }, tf32);
+      compare("sgemm_bias " + name, rtol, atol, [&](fl_context *ctx) {
+        Buf a(ctx, A), b(ctx, B), tb(ctx, bias), cz(ctx, nan_c), cn(ctx, nan_c);
+        CHECK_OK(fl_sgemm_bias(ctx, c.ta, c.tb, c.M, c.N, c.K, a.f(), lda, b.f(), ldb, tb.f(), cz.f(), ldc));
+        CHECK_OK(fl_sgemm_bias(ctx, c.ta, c.tb, c.M, c.N, c.K, a.f(), lda, b.f(), ldb, nullptr, cn.f(), ldc));
+        std::vector<float> r1 = cz.get(), r2 = cn.get(), out;
+        for (int64_t m = 0; m < c.M; m++)
+          for (int64_t n = 0; n < c.N; n++) {
+            out.push_back(r1[m * ldc + n]);
+            out.push_back(r2[m * ldc + n]);
+          }
+        return out;
+      }, tf32);
+    }
+  }
+  // alpha = 0: A and B are not read (NaN inputs must not leak), C = beta C
+  compare("sgemm alpha=0", 0.f, 0.f, [&](fl_context *ctx) {
+    std::vector<float> nan_ab(7 * 9, std::numeric_limits<float>::quiet_NaN());
+    Buf a(ctx, nan_ab), b(ctx, nan_ab), cc(ctx, fltest::random_floats(7 * 7, 5));
+    CHECK_OK(fl_sgemm(ctx, 0, 1, 7, 7, 9, 0.f, a.f(), 9, b.f(), 9, 0.5f, cc.f(), 7));
+    return cc.get();
+  });
+}
+
+TEST(cuda_bias_backward_matches_reference) {
+  require_cuda();
+  for (auto mn : {std::pair<int64_t, int64_t>{1, 1}, {7, 63}, {65, 129}, {1000, 7}, {4096, 768}}) {
+    const int64_t M = mn.first, N = mn.second;
+    const auto dout = fltest::random_floats(M * N, 6), db0 = fltest::random_floats(N, 7);
+    // Tolerance: fp32 column sums of M <= 4096 values in [-1, 1] (slices of rows, then in order).
+    compare("bias_backward " + dims({M, N}), 1e-4f, static_cast<float>(1e-6 * M + 1e-5), [&](fl_context *ctx) {
+      Buf d(ctx, dout), db(ctx, db0);
+      CHECK_OK(fl_bias_backward(ctx, db.f(), d.f(), M, N));
+      return db.get();
+    });
+  }
+}
+
+TEST(cuda_layernorm_matches_reference) {
+  require_cuda();
+  for (auto nc : {std::pair<int64_t, int64_t>{1, 1}, {7, 63}, {65, 129}, {3, 768}, {33, 1600}, {300, 65}}) {
+    const int64_t N = nc.first, C = nc.second;
+    const auto x = fltest::random_floats(N * C, 8), w = fltest::random_floats(C, 9),
+               b = fltest::random_floats(C, 10), dy = fltest::random_floats(N * C, 11),
+               x2 = fltest::random_floats(N * C, 12), dx0 = fltest::random_floats(N * C, 13),
+               dw0 = fltest::random_floats(C, 14), db0 = fltest::random_floats(C, 15);
+    compare("layernorm " + dims({N, C}), 1e-4f, 1e-4f, [&](fl_context *ctx) {
+      Buf inp(ctx, x), tw(ctx, w), tb(ctx, b), out(ctx, N * C * 4), mean(ctx, N * 4), rstd(ctx, N * 4),
+          dout(ctx, dy), dx(ctx, dx0), dw(ctx, dw0), dbias(ctx, db0);
+      CHECK_OK(fl_layernorm_forward(ctx, out.f(), mean.f(), rstd.f(), inp.f(), tw.f(), tb.f(), N, C, 1e-5f));
+      CHECK_OK(fl_layernorm_backward(ctx, dx.f(), dw.f(), dbias.f(), dout.f(), inp.f(), tw.f(), mean.f(),
+                                     rstd.f(), N, C));
+      // inference form: no saved statistics; backward wanting only dinp
+      Buf out2(ctx, N * C * 4), dx2(ctx, dx0);
+      CHECK_OK(fl_layernorm_forward(ctx, out2.f(), nullptr, nullptr, inp.f(), tw.f(), tb.f(), N, C, 1e-5f));
+      CHECK_OK(fl_layernorm_backward(ctx, dx2.f(), nullptr, nullptr, dout.f(), inp.f(), tw.f(), mean.f(),
+                                     rstd.f(), N, C));
+      return concat({out.get(), mean.get(), rstd.get(), dx.get(), dw.get(), dbias.get(), out2.get(), dx2.get()});
+    });
+    compare("residual layernorm " + dims({N, C}), 1e-4f, 1e-4f, [&](fl_context *ctx) {
+      Buf a(ctx, x), bb(ctx, x2), tw(ctx, w), tb(ctx, b), res(ctx, N * C * 4), out(ctx, N * C * 4),
+          mean(ctx, N * 4), rstd(ctx, N * 4);
+      CHECK_OK(fl_residual_layernorm_forward(ctx, res.f(), out.f(), mean.f(), rstd.f(), a.f(), bb.f(), tw.f(),
+                                             tb.f(), N, C, 1e-5f));
+      // in place: residual_out aliases a
+      Buf a2(ctx, x), out2(ctx, N * C * 4);
+      CHECK_OK(fl_residual_layernorm_forward(ctx, a2.f(), out2.f(), nullptr, nullptr, a2.f(), bb.f(), tw.f(),
+                                             tb.f(), N, C, 1e-5f));
+      return concat({res.get(), out.get(), mean.get(), rstd.get(), a2.get(), out2.get()});
+    });
+  }
+}
+
+TEST(cuda_attention_matches_reference) {
+  require_cuda();
+  struct Case { int64_t B, T, C, NH; int causal, masked; };
+  // head sizes 1, 3, 7, 32, 8, 64 (GPT-2), 100 and 128 (D = 128 kernels), 200 (D = 256)
+  const Case cases[] = {{1, 1, 3, 3, 1, 0},     {1, 1, 3, 1, 1, 0},    {2, 7, 21, 3, 1, 0},
+                        {1, 65, 12, 4, 0, 1},   {2, 63, 64, 2, 1, 1},  {1, 129, 24, 3, 0, 0},
+                        {2, 97, 768, 12, 1, 0}, {2, 70, 200, 2, 0, 1}, {1, 33, 256, 2, 1, 1},
+                        {2, 40, 400, 2, 1, 0},  {2, 45, 400, 2, 0, 1}};
+  for (const Case &c : cases) {
+    const auto qkv = fltest::random_floats(c.B * c.T * 3 * c.C, 16),
+               dy = fltest::random_floats(c.B * c.T * c.C, 17),
+               dq0 = fltest::random_floats(c.B * c.T * 3 * c.C, 18);
+    // later positions padded, more of them in later batches; batch 1 fully padded (rows with no key)
+    std::vector<int32_t> mask(c.B * c.T);
+    for (int64_t b = 0; b < c.B; b++)
+      for (int64_t t = 0; t < c.T; t++) mask[b * c.T + t] = b == 1 ? 0 : t < c.T - 2 * b - 1 ? 1 : 0;
+    if (c.T == 1) mask[0] = 1;
+    const std::string name = dims({c.B, c.T, c.C, c.NH}) + (c.causal ? " causal" : "") + (c.masked ? " masked" : "");
+    std::vector<float> lse_want;
+    compare("attention forward " + name, 2e-4f, 2e-4f, [&](fl_context *ctx) {
+      Buf tq(ctx, qkv), out(ctx, c.B * c.T * c.C * 4), lse(ctx, c.B * c.NH * c.T * 4), km(ctx, mask);
+      CHECK_OK(fl_attention_forward(ctx, out.f(), lse.f(), tq.f(), c.masked ? km.i() : nullptr, c.B, c.T, c.C,
+                                    c.NH, c.causal));
+      // lse may be NULL in the forward
+      Buf out2(ctx, c.B * c.T * c.C * 4);
+      CHECK_OK(fl_attention_forward(ctx, out2.f(), nullptr, tq.f(), c.masked ? km.i() : nullptr, c.B, c.T, c.C,
+                                    c.NH, c.causal));
+      return concat({out.get(), lse.get(), out2.get()});
+    });
+    // The backward takes the reference's out and lse on both sides, so it is checked on its own.
+    fltest::Context ref(FL_BACKEND_REFERENCE);
+    std::vector<float> out_ref(c.B * c.T * c.C), lse_ref(c.B * c.NH * c.T);
+    CHECK_OK(fl_attention_forward(ref, out_ref.data(), lse_ref.data(), qkv.data(), c.masked ? mask.data() : nullptr,
+                                  c.B, c.T, c.C, c.NH, c.causal));
+    compare("attention backward " + name, 5e-4f, 5e-4f, [&](fl_context *ctx) {
+      Buf tq(ctx, qkv), out(ctx, out_ref), lse(ctx, lse_ref), km(ctx, mask), dout(ctx, dy), dq(ctx, dq0);
+      CHECK_OK(fl_attention_backward(ctx, dq.f(), dout.f(), tq.f(), out.f(), lse.f(), c.masked ? km.i() : nullptr,
+                                     c.B, c.T, c.C, c.NH, c.causal));
+      return dq.get();
+    });
+  }
+}
+
+TEST(cuda_attention_cached_matches_reference) {
+  require_cuda();
+  struct Case { int64_t B, T, Tmax, Tq, C, NH; };
+  for (Case c : {Case{1, 1, 4, 1, 3, 1}, Case{2, 7, 9, 1, 9, 3}, Case{2, 40, 48, 2, 12, 3},
+                 Case{2, 65, 65, 5, 24, 2}, Case{1, 129, 200, 129, 16, 4}, Case{3, 100, 128, 1, 768, 12},
+                 Case{1, 50, 64, 3, 256, 2}}) {
+    const auto cache = fltest::random_floats(c.B * c.Tmax * 3 * c.C, 19);
+    compare("attention cached " + dims({c.B, c.T, c.Tmax, c.Tq, c.C, c.NH}), 2e-4f, 2e-4f, [&](fl_context *ctx) {
+      Buf tc(ctx, cache), out(ctx, c.B * c.Tq * c.C * 4);
+      CHECK_OK(fl_attention_forward_cached(ctx, out.f(), tc.f(), c.B, c.T, c.Tmax, c.Tq, c.C, c.NH));
+      return out.get();
+    });
+  }
+}
+
+TEST(cuda_attention_rejects_unsupported_head_size) {
+  require_cuda();
+  fltest::Context gpu(FL_BACKEND_CUDA);
+  Buf qkv(gpu, 3 * 300 * 4), out(gpu, 300 * 4), lse(gpu, 4);
+  CHECK(fl_attention_forward(gpu, out.f(), lse.f(), qkv.f(), nullptr, 1, 1, 300, 1, 1) == FL_ERR_UNSUPPORTED);
+  CHECK(std::string(fl_last_error()).find("head size") != std::string::npos);
+  CHECK_OK(fl_context_synchronize(gpu));  // the context is still usable
+}
+
+TEST(cuda_pointwise_matches_reference) {
+  require_cuda();
+  for (int64_t n : {1, 7, 65, 1029, 100003}) {
+    auto x = fltest::random_floats(n, 20, -6.f, 6.f);  // the tails of GELU
+    if (n > 3) { x[0] = -30.f; x[1] = 30.f; x[2] = 0.f; }
+    const auto y = fltest::random_floats(n, 21), dy = fltest::random_floats(n, 22);
+    compare("gelu/add/scale n=" + std::to_string(n), 1e-5f, 1e-6f, [&](fl_context *ctx) {
+      Buf tx(ctx, x), ty(ctx, y), out(ctx, n * 4), dx(ctx, y), dout(ctx, dy), sum(ctx, n * 4), inplace(ctx, x);
+      CHECK_OK(fl_gelu_forward(ctx, out.f(), tx.f(), n));
+      CHECK_OK(fl_gelu_backward(ctx, dx.f(), tx.f(), dout.f(), n));
+      CHECK_OK(fl_add(ctx, sum.f(), tx.f(), ty.f(), n));
+      CHECK_OK(fl_scale(ctx, sum.f(), 0.5f, n));
+      CHECK_OK(fl_add(ctx, inplace.f(), inplace.f(), ty.f(), n));  // out aliases a
+      return concat({out.get(), dx.get(), sum.get(), inplace.get()});
+    });
+  }
+}
+
+TEST(cuda_softmax_and_cross_entropy_match_reference) {
+  require_cuda();
+  for (auto nv : {std::pair<int64_t, int64_t>{1, 1}, {7, 63}, {65, 129}, {3, 1000}, {4, 50257}}) {
+    const int64_t N = nv.first, V = nv.second;
+    auto logits = fltest::random_floats(N * V, 23, -8.f, 8.f);
+    const auto dy = fltest::random_floats(N * V, 24), dx0 = fltest::random_floats(N * V, 25);
+    auto targets = fltest::random_ints(N, 26, 0, static_cast<int32_t>(V - 1));
+    if (N > 2) targets[1] = -100;
+    const std::string name = dims({N, V});
+    compare("softmax " + name, 2e-5f, 1e-6f, [&](fl_context *ctx) {
+      Buf x(ctx, logits), out(ctx, N * V * 4), dout(ctx, dy), dx(ctx, dx0), inplace(ctx, logits);
+      CHECK_OK(fl_softmax_forward(ctx, out.f(), x.f(), N, V));
+      CHECK_OK(fl_softmax_backward(ctx, dx.f(), out.f(), dout.f(), N, V));
+      CHECK_OK(fl_softmax_forward(ctx, inplace.f(), inplace.f(), N, V));
+      return concat({out.get(), dx.get(), inplace.get()});
+    });
+    compare("cross entropy " + name, 2e-5f, 1e-6f, [&](fl_context *ctx) {
+      Buf x(ctx, logits), tt(ctx, targets), lse(ctx, N * 4), losses(ctx, N * 4), lse2(ctx, N * 4);
+      float mean = -1.f, mean2 = -1.f;
+      int64_t count = -1, count2 = -1;
+      CHECK_OK(fl_cross_entropy_forward(ctx, &mean, &count, losses.f(), lse.f(), x.f(), tt.i(), N, V, -100));
+      CHECK_OK(fl_cross_entropy_forward(ctx, &mean2, &count2, nullptr, lse2.f(), x.f(), tt.i(), N, V, -100));
+      CHECK(count == count2 && mean == mean2);
+      // the backward in place (dlogits == logits), then with count = 0 (all zeros)
+      Buf x2(ctx, logits);
+      CHECK_OK(fl_cross_entropy_backward(ctx, x.f(), x.f(), lse.f(), tt.i(), N, V, -100, 1.f, count));
+      CHECK_OK(fl_cross_entropy_backward(ctx, x2.f(), x2.f(), lse.f(), tt.i(), N, V, -100, 1.f, 0));
+      return concat({{mean, static_cast<float>(count)}, losses.get(), lse.get(), lse2.get(), x.get(), x2.get()});
+    });
+  }
+  // the scalar results may also be device memory
+  fltest::Context gpu(FL_BACKEND_CUDA);
+  const auto logits = fltest::random_floats(5 * 17, 27);
+  const std::vector<int32_t> targets = {1, -100, 16, 0, 3};
+  Buf x(gpu, logits), tt(gpu, targets), lse(gpu, 5 * 4), dmean(gpu, 4), dcount(gpu, 8);
+  float mean = 0.f;
+  int64_t count = 0;
+  CHECK_OK(fl_cross_entropy_forward(gpu, &mean, &count, nullptr, lse.f(), x.f(), tt.i(), 5, 17, -100));
+  CHECK_OK(fl_cross_entropy_forward(gpu, dmean.f(), static_cast<int64_t *>(dcount.p), nullptr, lse.f(), x.f(),
+                                    tt.i(), 5, 17, -100));
+  CHECK(count == 4 && dcount.get<int64_t>()[0] == 4 && dmean.get()[0] == mean);
+}
+
+TEST(cuda_embedding_matches_reference) {
+  require_cuda();
+  struct Case { int64_t B, T, C, V; };
+  for (Case c : {Case{1, 1, 1, 1}, Case{2, 7, 13, 5}, Case{3, 65, 129, 7}, Case{4, 64, 768, 50257},
+                 Case{2, 300, 64, 3}}) {
+    const auto wte = fltest::random_floats(c.V * c.C, 28), wpe = fltest::random_floats(c.T * c.C, 29),
+               dy = fltest::random_floats(c.B * c.T * c.C, 30), dwte0 = fltest::random_floats(c.V * c.C, 31),
+               dwpe0 = fltest::random_floats(c.T * c.C, 32);
+    const auto ids = fltest::random_ints(c.B * c.T, 33, 0, static_cast<int32_t>(c.V - 1));
+    compare("embedding " + dims({c.B, c.T, c.C, c.V}), 1e-5f, 1e-6f, [&](fl_context *ctx) {
+      Buf tids(ctx, ids), twte(ctx, wte), twpe(ctx, wpe), out(ctx, c.B * c.T * c.C * 4),
+          out2(ctx, c.B * c.T * c.C * 4), dout(ctx, dy), dwte(ctx, dwte0), dwpe(ctx, dwpe0), dwte2(ctx, dwte0);
+      CHECK_OK(fl_embedding_forward(ctx, out.f(), tids.i(), twte.f(), twpe.f(), c.B, c.T, c.C));
+      CHECK_OK(fl_embedding_forward(ctx, out2.f(), tids.i(), twte.f(), nullptr, c.B, c.T, c.C));
+      CHECK_OK(fl_embedding_backward(ctx, dwte.f(), dwpe.f(), dout.f(), tids.i(), c.B, c.T, c.C));
+      CHECK_OK(fl_embedding_backward(ctx, dwte2.f(), nullptr, dout.f(), tids.i(), c.B, c.T, c.C));
+      return concat({out.get(), out2.get(), dwte.get(), dwpe.get(), dwte2.get()});
+    });
+  }
+}
+
+TEST(cuda_grad_norm_and_adamw_match_reference) {
+  require_cuda();
+  for (int64_t n : {0, 1, 7, 1029, (1 << 20) + 3}) {
+    const auto g = fltest::random_floats(n, 34);
+    compare("grad_norm n=" + std::to_string(n), 1e-6f, 0.f, [&](fl_context *ctx) {
+      Buf tg(ctx, g);
+      float norm = -1.f;
+      CHECK_OK(fl_grad_norm(ctx, &norm, tg.f(), n));
+      return std::vector<float>{norm};
+    });
+  }
+  // segments: decay, decay, no decay, empty, no decay, decay, then many small alternating ones
+  std::vector<int64_t> offsets = {0, 7, 137, 138, 138, 638, 702};
+  std::vector<uint8_t> decay = {1, 1, 0, 0, 0, 1};
+  for (int s = 0; s < 300; s++) {
+    offsets.push_back(offsets.back() + 1 + (s * 37) % 1000);
+    decay.push_back(static_cast<uint8_t>(s % 3 != 0));
+  }
+  const int64_t n = offsets.back(), nseg = static_cast<int64_t>(decay.size());
+  const auto p0 = fltest::random_floats(n, 35), g = fltest::random_floats(n, 36);
+  compare("adamw n=" + std::to_string(n), 1e-6f, 1e-7f, [&](fl_context *ctx) {
+    Buf params(ctx, p0), grads(ctx, g), m(ctx, n * 4), v(ctx, n * 4);
+    for (int64_t t = 1; t <= 3; t++)
+      CHECK_OK(fl_adamw_step(ctx, params.f(), grads.f(), m.f(), v.f(), n, offsets.data(), decay.data(), nseg,
+                             1e-2f, 0.9f, 0.999f, 1e-8f, 0.1f, t, 0.5f));
+    return concat({params.get(), m.get(), v.get()});
+  });
+}
+
+TEST(cuda_reductions_are_deterministic) {
+  require_cuda();
+  fltest::Context gpu(FL_BACKEND_CUDA);
+  const int64_t n = 3000001;
+  Buf g(gpu, fltest::random_floats(n, 37));
+  float a = 0.f, b = 1.f;
+  CHECK_OK(fl_grad_norm(gpu, &a, g.f(), n));
+  CHECK_OK(fl_grad_norm(gpu, &b, g.f(), n));
+  CHECK(a == b);
+  const int64_t B = 8, T = 256, C = 64, V = 11;  // few ids: long runs of repeats
+  const auto ids = fltest::random_ints(B * T, 38, 0, V - 1);
+  Buf tids(gpu, ids), dout(gpu, fltest::random_floats(B * T * C, 39)), d1(gpu, V * C * 4), d2(gpu, V * C * 4);
+  CHECK_OK(fl_embedding_backward(gpu, d1.f(), nullptr, dout.f(), tids.i(), B, T, C));
+  CHECK_OK(fl_embedding_backward(gpu, d2.f(), nullptr, dout.f(), tids.i(), B, T, C));
+  CHECK(d1.get() == d2.get());
+}
+
+TEST(cuda_zero_sizes_are_no_ops) {
+  require_cuda();
+  fltest::Context gpu(FL_BACKEND_CUDA);
+  Buf x(gpu, 64);
+  CHECK_OK(fl_sgemm(gpu, 0, 0, 0, 5, 3, 1.f, x.f(), 3, x.f(), 5, 0.f, x.f(), 5));
+  CHECK_OK(fl_sgemm(gpu, 0, 0, 5, 0, 3, 1.f, x.f(), 3, x.f(), 1, 0.f, x.f(), 1));
+  CHECK_OK(fl_gelu_forward(gpu, x.f(), x.f(), 0));
+  CHECK_OK(fl_layernorm_forward(gpu, x.f(), nullptr, nullptr, x.f(), x.f(), x.f(), 0, 5, 1e-5f));
+  CHECK_OK(fl_softmax_forward(gpu, x.f(), x.f(), 0, 5));
+  CHECK_OK(fl_attention_forward(gpu, x.f(), x.f(), x.f(), nullptr, 0, 5, 6, 2, 1));
+  CHECK_OK(fl_embedding_forward(gpu, x.f(), x.i(), x.f(), nullptr, 0, 3, 4));
+  CHECK_OK(fl_adamw_step(gpu, x.f(), x.f(), x.f(), x.f(), 0, std::vector<int64_t>{0, 0}.data(),
+                         std::vector<uint8_t>{1}.data(), 1, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.f, 1, 1.f));
+  float mean = -1.f;
+  int64_t count = -1;
+  CHECK_OK(fl_cross_entropy_forward(gpu, &mean, &count, nullptr, x.f(), x.f(), x.i(), 0, 5, -100));
+  CHECK(mean == 0.f && count == 0);
+  CHECK_OK(fl_context_synchronize(gpu));
+}
