@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <functional>
 #include <random>
 #include <string>
@@ -50,24 +51,41 @@ void fill(float *x, int64_t n, uint32_t seed, float lo, float hi) {
   for (int64_t i = 0; i < n; i++) x[i] = d(rng);
 }
 
-// median seconds of `reps` timed runs after one warm-up run
-double time_median(int reps, const std::function<void()> &fn) {
-  fn();
-  std::vector<double> t;
-  for (int r = 0; r < reps; r++) {
-    auto t0 = std::chrono::steady_clock::now();
-    fn();
-    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
+double process_cpu_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
 
+struct Timing {
+  double wall;  // median wall seconds per call
+  double cpu;   // median CPU seconds per call, summed over all threads of the process
+};
+
+// medians over `reps` timed runs after one warm-up run. On a shared machine the wall time includes
+// time the threads spent descheduled; the CPU time does not (idle pool workers sleep, not spin).
+Timing time_median(int reps, const std::function<void()> &fn) {
+  fn();
+  std::vector<double> wall, cpu;
+  for (int r = 0; r < reps; r++) {
+    const double c0 = process_cpu_seconds();
+    const auto t0 = std::chrono::steady_clock::now();
+    fn();
+    wall.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    cpu.push_back(process_cpu_seconds() - c0);
+  }
+  std::sort(wall.begin(), wall.end());
+  std::sort(cpu.begin(), cpu.end());
+  return {wall[wall.size() / 2], cpu[cpu.size() / 2]};
+}
+
+// gbps = bytes / median wall time
 void report(const char *op, const char *backend, int threads, int isa, const std::string &shape,
-            double seconds, double bytes) {
+            Timing t, double bytes) {
   std::printf("{\"op\":\"%s\",\"backend\":\"%s\",\"threads\":%d,\"isa\":%d,%s,\"ms\":%.3f,"
-              "\"gbps\":%.2f}\n",
-              op, backend, threads, isa, shape.c_str(), seconds * 1e3, bytes / seconds / 1e9);
+              "\"cpu_ms\":%.3f,\"gbps\":%.2f}\n",
+              op, backend, threads, isa, shape.c_str(), t.wall * 1e3, t.cpu * 1e3,
+              bytes / t.wall / 1e9);
   std::fflush(stdout);
 }
 
@@ -106,7 +124,7 @@ int main(int argc, char **argv) {
       const int r = reps > 0 ? reps : (backend == FL_BACKEND_CPU ? 50 : 5);
       const std::string shape = "\"N\":4096,\"C\":768";
       // forward: read inp, write out, mean, rstd (weight/bias are 6 KiB, left out)
-      double s = time_median(r, [&] {
+      Timing s = time_median(r, [&] {
         check(fl_layernorm_forward(ctx, out.p, mean.p, rstd.p, inp.p, w.p, b.p, N, C, 1e-5f),
               "fl_layernorm_forward");
       });
@@ -137,7 +155,7 @@ int main(int argc, char **argv) {
       const int r = reps > 0 ? reps : (backend == FL_BACKEND_CPU ? 10 : 3);
       const std::string shape = "\"n\":" + std::to_string(n);
       int64_t t = 0;
-      double s = time_median(r, [&] {
+      Timing s = time_median(r, [&] {
         check(fl_adamw_step(ctx, p.p, g.p, m.p, v.p, n, seg.data(), dec.data(), nseg, 6e-4f, 0.9f,
                             0.95f, 1e-8f, 0.1f, ++t, 1.0f),
               "fl_adamw_step");
