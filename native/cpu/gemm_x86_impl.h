@@ -136,46 +136,66 @@ inline void copy_floats(const float *s, float *d) {
 }
 
 // ---- packing -------------------------------------------------------------------------------
+// When a panel is a strip of a few columns of a row-major source (A transposed, B not), reading
+// one panel after the other walks down the rows at a large stride, which defeats the hardware
+// prefetchers and the TLB. Groups of panels covering ~128 floats of each row are packed together,
+// row by row: the reads become 512-byte runs, the writes a few sequential streams.
+template <int W>
+constexpr int64_t strip_group() {
+  return 128 / W > 0 ? 128 / W : 1;
+}
+
 template <int MR>
 void pack_a_t(const float *a, int64_t lda, int trans, int64_t panels, int64_t kc, float *dst) {
-  for (int64_t q = 0; q < panels; q++, dst += MR * kc) {
-    if (trans) {
-      // op(A)(i, p) = a[p*lda + i]: each p contributes MR contiguous floats.
-      const float *s = a + q * MR;
-      for (int64_t p = 0; p < kc; p++) copy_floats<MR>(s + p * lda, dst + p * MR);
-    } else {
-      // op(A)(i, p) = a[i*lda + p]: transpose row groups of 4 (then 2, 1) in 8-column steps.
-      const float *s = a + q * MR * lda;
-      int64_t p = 0;
-      for (; p + 8 <= kc; p += 8) {
-        int r = 0;
-        for (; r + 4 <= MR; r += 4) transpose_4x8(s + r * lda + p, lda, dst + p * MR + r, MR);
-        for (; r + 2 <= MR; r += 2) transpose_2x8(s + r * lda + p, lda, dst + p * MR + r, MR);
-        for (; r < MR; r++)
-          for (int k = 0; k < 8; k++) dst[(p + k) * MR + r] = s[r * lda + p + k];
-      }
-      for (; p < kc; p++)
-        for (int r = 0; r < MR; r++) dst[p * MR + r] = s[r * lda + p];
+  if (trans) {
+    // op(A)(i, p) = a[p*lda + i]: each p contributes MR contiguous floats to a panel.
+    constexpr int64_t G = strip_group<MR>();
+    for (int64_t q0 = 0; q0 < panels; q0 += G) {
+      int64_t q1 = q0 + G < panels ? q0 + G : panels;
+      for (int64_t p = 0; p < kc; p++)
+        for (int64_t q = q0; q < q1; q++)
+          copy_floats<MR>(a + p * lda + q * MR, dst + q * MR * kc + p * MR);
     }
+    return;
+  }
+  // op(A)(i, p) = a[i*lda + p]: transpose row groups of 4 (then 2, 1) in 8-column steps.
+  for (int64_t q = 0; q < panels; q++, dst += MR * kc) {
+    const float *s = a + q * MR * lda;
+    int64_t p = 0;
+    for (; p + 8 <= kc; p += 8) {
+      int r = 0;
+      for (; r + 4 <= MR; r += 4) transpose_4x8(s + r * lda + p, lda, dst + p * MR + r, MR);
+      for (; r + 2 <= MR; r += 2) transpose_2x8(s + r * lda + p, lda, dst + p * MR + r, MR);
+      for (; r < MR; r++)
+        for (int k = 0; k < 8; k++) dst[(p + k) * MR + r] = s[r * lda + p + k];
+    }
+    for (; p < kc; p++)
+      for (int r = 0; r < MR; r++) dst[p * MR + r] = s[r * lda + p];
   }
 }
 
 template <int NR>
 void pack_b_t(const float *b, int64_t ldb, int trans, int64_t panels, int64_t kc, float *dst) {
   static_assert(NR % 8 == 0, "B panels are whole 8-float vectors");
-  for (int64_t q = 0; q < panels; q++, dst += NR * kc) {
-    if (trans) {
-      // op(B)(p, j) = b[j*ldb + p]: transpose 8 x 8 blocks (rows of b are columns of op(B)).
-      const float *s = b + q * NR * ldb;
-      int64_t p = 0;
-      for (; p + 8 <= kc; p += 8)
-        for (int c = 0; c < NR; c += 8) transpose_8x8(s + c * ldb + p, ldb, dst + p * NR + c, NR);
-      for (; p < kc; p++)
-        for (int c = 0; c < NR; c++) dst[p * NR + c] = s[c * ldb + p];
-    } else {
-      const float *s = b + q * NR;
-      for (int64_t p = 0; p < kc; p++) copy_floats<NR>(s + p * ldb, dst + p * NR);
+  if (!trans) {
+    // op(B)(p, j) = b[p*ldb + j]: each p contributes NR contiguous floats to a panel.
+    constexpr int64_t G = strip_group<NR>();
+    for (int64_t q0 = 0; q0 < panels; q0 += G) {
+      int64_t q1 = q0 + G < panels ? q0 + G : panels;
+      for (int64_t p = 0; p < kc; p++)
+        for (int64_t q = q0; q < q1; q++)
+          copy_floats<NR>(b + p * ldb + q * NR, dst + q * NR * kc + p * NR);
     }
+    return;
+  }
+  // op(B)(p, j) = b[j*ldb + p]: transpose 8 x 8 blocks (rows of b are columns of op(B)).
+  for (int64_t q = 0; q < panels; q++, dst += NR * kc) {
+    const float *s = b + q * NR * ldb;
+    int64_t p = 0;
+    for (; p + 8 <= kc; p += 8)
+      for (int c = 0; c < NR; c += 8) transpose_8x8(s + c * ldb + p, ldb, dst + p * NR + c, NR);
+    for (; p < kc; p++)
+      for (int c = 0; c < NR; c++) dst[p * NR + c] = s[c * ldb + p];
   }
 }
 
