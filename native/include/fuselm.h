@@ -110,12 +110,13 @@ int fl_residual_layernorm_forward(fl_context *ctx, float *residual_out, float *o
  * slices of each row, head h owns columns [h*hs, (h+1)*hs) of each slice, hs = C / NH.
  * out (B, T, C); lse (B, NH, T) is the log-sum-exp of each softmax row, saved for backward.
  * causal != 0: position t attends to 0..t. key_mask (B, T) int32, may be NULL: 0 marks a padding
- * key that no query attends to (BERT). A row with no key to attend to outputs zeros.
+ * key that no query attends to (BERT). A row with no key to attend to outputs zeros, its lse is
+ * -inf and it gets zero gradient (never NaN). lse may be NULL in inference.
  * Streaming (online) softmax: the (T, T) score matrix of all heads is never stored. */
 int fl_attention_forward(fl_context *ctx, float *out, float *lse, const float *qkv,
                          const int32_t *key_mask, int64_t B, int64_t T, int64_t C, int64_t NH,
                          int causal);
-/* dqkv (B, T, 3C) += gradient, recomputing probabilities from qkv and lse. */
+/* dqkv (B, T, 3C) += gradient, recomputing probabilities from qkv and lse (dqkv NULL: no-op). */
 int fl_attention_backward(fl_context *ctx, float *dqkv, const float *dout, const float *qkv,
                           const float *out, const float *lse, const int32_t *key_mask,
                           int64_t B, int64_t T, int64_t C, int64_t NH, int causal);
