@@ -10,7 +10,8 @@ import dev.fuselm.tensor.Tensor;
 
 /**
  * Fused multi-head attention on packed qkv (B, T, 3C) with NH heads: out (B, T, C), lse (B, NH, T).
- * causal for GPT; keyMask (B, T) int32 with 0 for padding keys, or null, for BERT.
+ * causal for GPT; keyMask (B, T) int32 with 0 for padding keys, or null, for BERT. lse may be null
+ * in inference (no backward).
  */
 public final class AttentionOps {
   private AttentionOps() {}
@@ -22,10 +23,10 @@ public final class AttentionOps {
     long[] btc = check(op, ctx, qkv, keyMask, heads);
     long b = btc[0], t = btc[1], c = btc[2];
     Checks.shape(op, "out", out, ctx, DType.FLOAT32, b, t, c);
-    Checks.shape(op, "lse", lse, ctx, DType.FLOAT32, b, heads, t);
+    Checks.optionalShape(op, "lse", lse, ctx, DType.FLOAT32, b, heads, t);
     FuselmNativeException.check(
         FuselmNative.fl_attention_forward(
-            ctx.handle(), out.address(), lse.address(), qkv.address(), address(keyMask), b, t, c,
+            ctx.handle(), out.address(), address(lse), qkv.address(), address(keyMask), b, t, c,
             heads, causal ? 1 : 0),
         "fl_attention_forward");
   }
