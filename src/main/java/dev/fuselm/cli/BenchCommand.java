@@ -8,7 +8,7 @@ import picocli.CommandLine.Command;
     name = "bench",
     mixinStandardHelpOptions = true,
     description = "Measure kernels and tokenizers; each prints JSON lines.",
-    subcommands = {BenchGemmCommand.class})
+    subcommands = {BenchGemmCommand.class, BenchTokenizeCommand.class})
 public final class BenchCommand implements Runnable {
   @Override
   public void run() {

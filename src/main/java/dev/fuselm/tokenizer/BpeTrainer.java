@@ -41,12 +41,26 @@ public final class BpeTrainer {
      * @throws IllegalArgumentException if {@code vocabSize} leaves no room for the bytes and special tokens
      */
     public static Gpt2BpeTokenizer train(String text, int vocabSize, List<String> specialTokens) {
+        return trainCounting(text, vocabSize, specialTokens).tokenizer();
+    }
+
+    /** The trained tokenizer and the number of tokens the training text came out as at the end of training. */
+    record Result(Gpt2BpeTokenizer tokenizer, long trainingTokens) {
+    }
+
+    static Result trainCounting(String text, int vocabSize, List<String> specialTokens) {
         int minSize = 256 + specialTokens.size();
         if (vocabSize < minSize) {
             throw new IllegalArgumentException("vocabulary size " + vocabSize + " is too small: a byte-level BPE needs "
                     + "256 byte tokens + " + specialTokens.size() + " special token(s) = " + minSize + " at least");
         }
-        return new Run(text).train(vocabSize - specialTokens.size(), specialTokens);
+        Run run = new Run(text);
+        Gpt2BpeTokenizer t = run.train(vocabSize - specialTokens.size(), specialTokens);
+        long tokens = 0;
+        for (int w = 0; w < run.words.length; w++) {
+            tokens += run.wordLen[w] * run.freq[w];
+        }
+        return new Result(t, tokens);
     }
 
     private static final class Pair {

@@ -151,6 +151,14 @@ public final class Gpt2BpeTokenizer implements Tokenizer {
         }
     }
 
+    /**
+     * A tokenizer sharing this one's vocabulary but with empty per-thread piece caches; benchmarks use it to
+     * measure a first pass over a text.
+     */
+    public Gpt2BpeTokenizer withFreshCache() {
+        return new Gpt2BpeTokenizer(vocab);
+    }
+
     BpeVocab vocab() {
         return vocab;
     }
