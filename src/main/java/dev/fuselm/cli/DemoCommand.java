@@ -59,7 +59,7 @@ public final class DemoCommand implements Callable<Integer> {
         + " -> %,d tokens) in %.1f s%n", tok.vocabSize(), text == null ? "The Verdict" : text,
         corpus.length(), ids.length, (System.nanoTime() - t0) / 1e9);
     GptConfig cfg = GptConfig.of(tok.vocabSize(), 128, 128, 4, 4).withDropout(0.1f);
-    TrainConfig tc = TrainConfig.defaults(steps, 8, 64, out).withLr(2e-3f, 1e-4f, 20, true)
+    TrainConfig tc = TrainConfig.defaults(steps, 8, 64, out).withLr(1e-3f, 1e-4f, 40, true)
         .withData(32, true, 0.1f, 1).withSchedule(Math.max(1, steps / 5), 0, 0)
         .withOptimizer(0.1f, 1.0f, seed);
     Files.createDirectories(out);

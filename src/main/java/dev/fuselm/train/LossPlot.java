@@ -21,7 +21,7 @@ public final class LossPlot {
 
   public static void write(Path file, LossHistory h) throws IOException {
     System.setProperty("java.awt.headless", "true");
-    int w = 800, ht = 480, left = 70, right = 20, top = 40, bottom = 50;
+    int w = 800, ht = 480, left = 70, right = 40, top = 40, bottom = 50;
     BufferedImage img = new BufferedImage(w, ht, BufferedImage.TYPE_INT_RGB);
     Graphics2D g = img.createGraphics();
     g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);

@@ -1,0 +1,72 @@
+package dev.fuselm.cli;
+
+import dev.fuselm.generate.GenerationConfig;
+import dev.fuselm.generate.Generator;
+import dev.fuselm.model.GptConfig;
+import dev.fuselm.model.GptModel;
+import dev.fuselm.tensor.ComputeContext;
+import java.io.IOException;
+import java.util.Arrays;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code fuselm bench generate}: tokens per second of KV-cache decoding after a prompt. */
+@Command(name = "generate", mixinStandardHelpOptions = true, sortOptions = false,
+    description = "Time greedy generation with a KV cache; prints one JSON line with medians.")
+public final class BenchGenerateCommand implements Callable<Integer> {
+  @Option(names = "--config", description = "gpt2, ... or a config.json (default: ${DEFAULT-VALUE})")
+  String config = "gpt2";
+  @Option(names = "--batch", description = "sequences (default: ${DEFAULT-VALUE})") int batch = 1;
+  @Option(names = "--ctx", description = "prompt length (default: ${DEFAULT-VALUE})") int ctx = 16;
+  @Option(names = "--steps", description = "new tokens per run (default: ${DEFAULT-VALUE})") int steps = 32;
+  @Option(names = "--runs", description = "timed runs (default: ${DEFAULT-VALUE})") int runs = 3;
+  @Option(names = "--threads", description = "kernel threads (default: all cores)") int threads;
+
+  @Override
+  public Integer call() throws IOException {
+    GptConfig cfg = BenchTrainCommand.config(config);
+    if (batch <= 0 || ctx <= 0 || steps <= 0 || runs <= 0 || ctx + steps > cfg.contextLength()) {
+      throw new UserInputException("need positive --batch, --ctx, --steps, --runs and --ctx +"
+          + " --steps <= " + cfg.contextLength());
+    }
+    try (ComputeContext c = ComputeContext.create()) {
+      c.threads(threads);
+      try (GptModel m = GptModel.random(c, cfg, 1); Generator g = new Generator(m, batch)) {
+        int[] prompt = new int[ctx];
+        for (int i = 0; i < ctx; i++) {
+          prompt[i] = (i * 31 + 7) % cfg.vocabSize();
+        }
+        java.util.List<int[]> prompts = java.util.Collections.nCopies(batch, prompt);
+        double[] tps = new double[runs];
+        long[] firstNs = new long[1];
+        for (int r = 0; r <= runs; r++) {
+          long t0 = System.nanoTime();
+          firstNs[0] = 0;
+          g.generate(prompts, GenerationConfig.greedy(steps), (row, id) -> {
+            if (firstNs[0] == 0) {
+              firstNs[0] = System.nanoTime();
+            }
+            return true;
+          });
+          long end = System.nanoTime();
+          if (r > 0) {
+            // decode rate: tokens after the first (the first one includes the prefill)
+            tps[r - 1] = batch * (steps - 1) / ((end - firstNs[0]) / 1e9);
+          }
+          if (r == 0) {
+            t0 = end;
+          }
+        }
+        Arrays.sort(tps);
+        double med = tps[runs / 2];
+        System.out.printf(Locale.ROOT, "{\"bench\":\"generate\",\"config\":\"%s\",\"batch\":%d,"
+            + "\"prompt\":%d,\"new_tokens\":%d,\"threads\":%d,\"ms_per_token\":%.2f,"
+            + "\"tokens_per_s\":%.2f,\"weight_bytes\":%d}%n", config, batch, ctx, steps,
+            c.threads(), 1e3 * batch / med, med, 4L * m.parameterCount());
+      }
+    }
+    return 0;
+  }
+}

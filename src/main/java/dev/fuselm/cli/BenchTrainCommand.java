@@ -1,0 +1,78 @@
+package dev.fuselm.cli;
+
+import dev.fuselm.model.GptConfig;
+import dev.fuselm.model.GptModel;
+import dev.fuselm.tensor.ComputeContext;
+import dev.fuselm.train.AdamW;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Locale;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code fuselm bench train}: median time of a full GPT training step (forward, backward, AdamW). */
+@Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
+    description = "Time GPT training steps on random data; prints one JSON line with medians.")
+public final class BenchTrainCommand implements Callable<Integer> {
+  @Option(names = "--config", description = "gpt2, gpt2-medium, ... or a config.json"
+      + " (default: ${DEFAULT-VALUE})") String config = "gpt2";
+  @Option(names = "--batch", required = true) int batch;
+  @Option(names = "--ctx", required = true) int ctx;
+  @Option(names = "--steps", description = "timed steps (default: ${DEFAULT-VALUE})") int steps = 5;
+  @Option(names = "--threads", description = "kernel threads (default: all cores)") int threads;
+
+  static GptConfig config(String spec) throws IOException {
+    Path p = Path.of(spec);
+    return Files.isRegularFile(p) ? dev.fuselm.io.GptConfigJson.read(p) : GptConfig.preset(spec);
+  }
+
+  @Override
+  public Integer call() throws IOException {
+    GptConfig cfg = config(config);
+    if (batch <= 0 || ctx <= 0 || ctx > cfg.contextLength() || steps <= 0) {
+      throw new UserInputException("need --batch > 0, 0 < --ctx <= " + cfg.contextLength()
+          + " and --steps > 0");
+    }
+    try (ComputeContext c = ComputeContext.create()) {
+      c.threads(threads);
+      try (GptModel m = GptModel.random(c, cfg, 1).enableGradients();
+          AdamW opt = new AdamW(c, m.params(), m.grads(), 0.9f, 0.95f, 1e-8f, 0.1f, 1f)) {
+        SplittableRandom r = new SplittableRandom(2);
+        int[] x = new int[batch * ctx], y = new int[batch * ctx];
+        for (int i = 0; i < x.length; i++) {
+          x[i] = r.nextInt(cfg.vocabSize());
+          y[i] = r.nextInt(cfg.vocabSize());
+        }
+        double[] ms = new double[steps];
+        for (int s = 0; s <= steps; s++) {
+          long t0 = System.nanoTime();
+          m.zeroGrad();
+          m.forward(x, y, batch, ctx);
+          m.backward(1f);
+          opt.step(s + 1, 1e-4f, opt.gradNorm());
+          if (s > 0) {
+            ms[s - 1] = (System.nanoTime() - t0) / 1e6;
+          }
+        }
+        Arrays.sort(ms);
+        double med = ms[steps / 2];
+        System.out.printf(Locale.ROOT, "{\"bench\":\"train\",\"config\":\"%s\",\"parameters\":%d,"
+            + "\"batch\":%d,\"ctx\":%d,\"threads\":%d,\"steps\":%d,\"ms_per_step\":%.1f,"
+            + "\"tokens_per_s\":%.1f,\"gflops\":%.1f}%n", config, m.parameterCount(), batch, ctx,
+            c.threads(), steps, med, batch * ctx / (med / 1e3),
+            flopsPerStep(cfg, batch, ctx) / (med / 1e3) / 1e9);
+      }
+    }
+    return 0;
+  }
+
+  /** 6 N per token for the matrices plus attention's 12 L T C per token (forward + backward). */
+  static double flopsPerStep(GptConfig c, int b, int t) {
+    double n = c.parameterCount() - (double) c.contextLength() * c.dModel();
+    return b * (double) t * (6 * n + 6.0 * c.nLayer() * t * c.dModel());
+  }
+}
