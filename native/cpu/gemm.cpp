@@ -201,10 +201,13 @@ struct Gemm {
 
   // C rows of MR panels [r0, r1), columns of NR panels [q0, q1) of block (j0, p0). bpack holds
   // packed B panels [q0, q1) (panel q at bpack + (q - q0) * NR * kc); A is packed into abuf.
+  // pack_b_here: bpack is still empty and this call packs it, a group of panels just before the
+  // first row block uses them (while they are still in L2), instead of in a separate pass.
   void compute(int64_t r0, int64_t r1, int64_t q0, int64_t q1, int64_t j0, int64_t nc, int64_t p0,
-               int64_t kc, const float *bpack, float *abuf) const {
+               int64_t kc, float *bpack, float *abuf, bool pack_b_here) const {
     const int MR = kr.mr, NR = kr.nr;
     const int64_t mc_panels = kr.mc / MR;
+    const int64_t group = std::max(1, 128 / NR);  // panels packed together (see gemm_x86_impl.h)
     const float beta_k = p0 == 0 ? beta : 1.f;
     const float *bias_k = p0 == 0 ? bias : nullptr;
     for (int64_t ic = r0; ic < r1; ic += mc_panels) {
@@ -212,6 +215,8 @@ struct Gemm {
       int64_t i0 = ic * MR;
       pack_a(i0, std::min(ie * MR, M) - i0, p0, kc, abuf);
       for (int64_t q = q0; q < q1; q++) {
+        if (pack_b_here && ic == r0 && (q - q0) % group == 0)
+          pack_b(j0, nc, p0, kc, q, std::min(q + group, q1), bpack + (q - q0) * NR * kc);
         const float *bp = bpack + (q - q0) * NR * kc;
         int64_t j = j0 + q * NR;
         int64_t cols = std::min<int64_t>(NR, nc - q * NR);
@@ -321,8 +326,7 @@ void gemm_driver(const CpuContext &ctx, int trans_a, int trans_b, int64_t M, int
           if (q0 >= q1) continue;
           for (int64_t pc = 0; pc < K; pc += kcb) {
             int64_t kc = std::min(kcb, K - pc);
-            g.pack_b(jc, nc, pc, kc, q0, q1, bslice);
-            g.compute(0, mp, q0, q1, jc, nc, pc, kc, bslice, abuf);
+            g.compute(0, mp, q0, q1, jc, nc, pc, kc, bslice, abuf, true);
           }
         }
       }
@@ -344,7 +348,8 @@ void gemm_driver(const CpuContext &ctx, int trans_a, int trans_b, int64_t M, int
           split(mp, tm, t / tn, &r0, &r1);
           split(np, tn, t % tn, &q0, &q1);
           if (r0 < r1 && q0 < q1)
-            g.compute(r0, r1, q0, q1, jc, nc, pc, kc, bbuf + q0 * NR * kc, abuf0 + t * a_stride);
+            g.compute(r0, r1, q0, q1, jc, nc, pc, kc, bbuf + q0 * NR * kc, abuf0 + t * a_stride,
+                      false);
         }
       });
     }
