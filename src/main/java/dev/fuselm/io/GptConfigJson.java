@@ -48,6 +48,20 @@ public final class GptConfigJson {
       throw new IOException(where + ": activation_function '" + act
           + "' is not supported (fuselm implements gelu_new, the tanh approximation)");
     }
+    JsonNode inner = n.get("n_inner");
+    if (inner != null && !inner.isNull()
+        && inner.asInt() != 4 * n.path("n_embd").asInt(768)) {
+      throw new IOException(where + ": n_inner = " + inner + " is not supported (fuselm's MLP is"
+          + " 4 * n_embd wide)");
+    }
+    for (String flag : new String[] {"scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn"}) {
+      if (n.path(flag).asBoolean(false)) {
+        throw new IOException(where + ": " + flag + " = true is not supported");
+      }
+    }
+    if (!n.path("scale_attn_weights").asBoolean(true)) {
+      throw new IOException(where + ": scale_attn_weights = false is not supported");
+    }
     try {
       return new GptConfig(
           intField(where, n, "vocab_size", 50257),
