@@ -62,17 +62,16 @@ public final class GptCheckpoint {
     boolean prefixed = entries.keySet().stream().anyMatch(k -> k.startsWith(GptModel.PREFIX));
     // validate everything before copying anything
     String[] fileNames = new String[model.parameterNames().size()];
+    java.util.List<String> missing = new java.util.ArrayList<>();
+    java.util.List<String> unexpected = new java.util.ArrayList<>();
     int i = 0;
     for (String name : model.parameterNames()) {
       String fileName = fileName(name, prefixed);
       SafeTensors.Entry e = entries.get(fileName);
-      if (e == null && name.equals("lm_head.weight")) {
-        throw new IOException(r.path() + ": config.json says the LM head is untied"
-            + " (tie_word_embeddings false) but there is no lm_head.weight");
-      }
+      fileNames[i++] = fileName;
       if (e == null) {
-        throw new IOException(r.path() + ": config/weights mismatch: tensor '" + fileName
-            + "' is missing (the config asks for " + model.config().nLayer() + " layers)");
+        missing.add(fileName);
+        continue;
       }
       long[] want = model.params().get(name).shape();
       if (!Arrays.equals(e.shape(), want)) {
@@ -80,7 +79,6 @@ public final class GptCheckpoint {
             + "' has shape " + Arrays.toString(e.shape()) + ", the config needs "
             + Arrays.toString(want));
       }
-      fileNames[i++] = fileName;
     }
     for (String k : entries.keySet()) {
       String bare = k.startsWith(GptModel.PREFIX) ? k.substring(GptModel.PREFIX.length()) : k;
@@ -92,14 +90,27 @@ public final class GptCheckpoint {
       }
       if (!model.params().contains(prefixed || k.equals("lm_head.weight") ? k
           : GptModel.PREFIX + k)) {
-        throw new IOException(r.path() + ": config/weights mismatch: unexpected tensor '" + k
-            + "' (the config has " + model.config().nLayer() + " layers)");
+        unexpected.add(k);
       }
+    }
+    if (!missing.isEmpty() || !unexpected.isEmpty()) {
+      String hint = missing.contains("lm_head.weight")
+          ? " (config.json says tie_word_embeddings is false but there is no lm_head.weight)"
+          : " (the config asks for " + model.config().nLayer() + " layers)";
+      throw new IOException(r.path() + ": config/weights mismatch" + hint
+          + (missing.isEmpty() ? "" : "; missing " + missing.size() + ": " + list(missing))
+          + (unexpected.isEmpty() ? "" : "; unexpected " + unexpected.size() + ": "
+              + list(unexpected)));
     }
     i = 0;
     for (String name : model.parameterNames()) {
       model.params().get(name).copyFrom(r.readFloats(fileNames[i++]));
     }
+  }
+
+  private static String list(java.util.List<String> names) {
+    int n = Math.min(names.size(), 6);
+    return String.join(", ", names.subList(0, n)) + (names.size() > n ? ", ..." : "");
   }
 
   private static String fileName(String name, boolean prefixed) {

@@ -85,6 +85,11 @@ class GptCheckpointTest {
     IOException e = assertThrows(IOException.class, () -> GptCheckpoint.load(ctx, d));
     assertTrue(e.getMessage().contains("config/weights mismatch") && e.getMessage()
         .contains("transformer.h.2.ln_1.weight"), e.getMessage());
+    // a config with fewer layers than the weights
+    GptConfigJson.write(d.resolve("config.json"), GptConfig.of(29, 12, 16, 1, 4));
+    e = assertThrows(IOException.class, () -> GptCheckpoint.load(ctx, d));
+    assertTrue(e.getMessage().contains("unexpected 12: transformer.h.1.ln_1.weight"),
+        e.getMessage());
     // a wider config
     GptConfigJson.write(d.resolve("config.json"), GptConfig.of(29, 12, 32, 2, 4));
     e = assertThrows(IOException.class, () -> GptCheckpoint.load(ctx, d));
