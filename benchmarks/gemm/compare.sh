@@ -14,7 +14,8 @@
 # Usage: benchmarks/gemm/compare.sh                       (threads 1 and 2, 3 rounds)
 #        THREADS="2" ROUNDS=5 benchmarks/gemm/compare.sh
 #        SHAPES="256,2304,768 1024,1024,1024" benchmarks/gemm/compare.sh
-# fuselm is timed with `bin/fuselm bench gemm` when bin/fuselm exists, otherwise with the C++ driver
+# fuselm is timed with `bin/fuselm bench gemm` when bin/fuselm exists (the JSON is timed inside the
+# JVM, around the native call), otherwise, or with FUSELM_DRIVER=cpp, with the C++ driver
 # benchmarks/gemm/fuselm_sgemm.cpp linked against a CMake build of native/ (FUSELM_BUILD, default
 # build/native-bench, configured and built here if missing). Needs libopenblas-dev, cmake, ninja.
 set -euo pipefail
@@ -24,7 +25,10 @@ HERE="$ROOT/benchmarks/gemm"
 THREADS="${THREADS:-1 2}"
 ROUNDS="${ROUNDS:-3}"
 SHAPES="${SHAPES:-256,2304,768 256,3072,768 256,768,3072 256,50257,768 1024,1024,1024}"
-WORK="${WORK:-$(mktemp -d /tmp/fuselm-gemm-bench.XXXXXX)}"
+if [ -z "${WORK:-}" ]; then
+  WORK="$(mktemp -d /tmp/fuselm-gemm-bench.XXXXXX)"
+  trap 'rm -rf "$WORK"' EXIT
+fi
 
 # ---- the OpenBLAS driver
 if [ ! -e /usr/include/x86_64-linux-gnu/cblas.h ] && [ ! -e /usr/include/cblas.h ] &&
@@ -36,7 +40,8 @@ cc -O2 -o "$WORK/openblas_sgemm" "$HERE/openblas_sgemm.c" -lopenblas
 OPENBLAS=("$WORK/openblas_sgemm")
 
 # ---- the fuselm driver
-if [ -x "$ROOT/bin/fuselm" ]; then
+if [ -x "$ROOT/bin/fuselm" ] && [ "${FUSELM_DRIVER:-bin}" != cpp ]; then
+  "$ROOT/bin/fuselm" bench gemm --m 8 --n 8 --k 8 >/dev/null  # builds the project on first use
   FUSELM=("$ROOT/bin/fuselm" bench gemm)
 else
   BUILD="${FUSELM_BUILD:-$ROOT/build/native-bench}"
@@ -52,19 +57,19 @@ fi
 gflops() { sed -n 's/.*"gflops":\([0-9.]*\).*/\1/p'; }
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
-# the configurations: label m n k flags
+# the configurations: "label m n k trans"
 CONFIGS=()
 declare -A SEEN
-add() {  # label m n k flags...
-  local key="$2,$3,$4,${*:5}"
+add() {
+  local key="$2,$3,$4,$5"
   if [ -z "${SEEN[$key]:-}" ]; then SEEN[$key]=1; CONFIGS+=("$*"); fi
 }
 for s in $SHAPES; do
   IFS=, read -r M N K <<<"$s"
-  add NN "$M" "$N" "$K"
-  add fwd "$M" "$N" "$K" --trans-b
-  add bwdD "$M" "$K" "$N"
-  add bwdW "$N" "$K" "$M" --trans-a
+  add NN "$M" "$N" "$K" NN
+  add fwd "$M" "$N" "$K" NT
+  add bwdD "$M" "$K" "$N" NN
+  add bwdW "$N" "$K" "$M" TN
 done
 
 echo "fuselm: ${FUSELM[*]}"
@@ -73,10 +78,10 @@ echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc
 printf '%-5s %6s %6s %6s %-9s %3s %10s %10s %7s\n' case M N K trans thr fuselm openblas ratio
 for T in $THREADS; do
   for cfg in "${CONFIGS[@]}"; do
-    read -r label M N K flags <<<"$cfg"
-    flags="${cfg#* * * * }"; [ "$flags" = "$cfg" ] && flags=""
+    read -r label M N K trans <<<"$cfg"
     args=(--m "$M" --n "$N" --k "$K" --threads "$T")
-    [ -n "$flags" ] && args+=($flags)
+    [ "${trans:0:1}" = T ] && args+=(--trans-a)
+    [ "${trans:1:1}" = T ] && args+=(--trans-b)
     f=""; o=""
     for ((r = 1; r <= ROUNDS; r++)); do
       if ((r % 2)); then
@@ -88,7 +93,6 @@ for T in $THREADS; do
       fi
     done
     fm=$(echo "$f" | median); om=$(echo "$o" | median)
-    trans="NN"; [[ "$flags" == *--trans-a* ]] && trans="TN"; [[ "$flags" == *--trans-b* ]] && trans="NT"
     printf '%-5s %6s %6s %6s %-9s %3s %10.1f %10.1f %7.2f\n' "$label" "$M" "$N" "$K" "$trans" "$T" \
       "$fm" "$om" "$(awk -v a="$fm" -v b="$om" 'BEGIN {print a / b}')"
   done
