@@ -33,9 +33,12 @@ struct CudaContext {
   bool sync_each_launch = false; // FUSELM_CUDA_SYNC=1: synchronise after every kernel (debugging)
 };
 
-// *out = 1 when the runtime finds at least one device; never throws. reason (if non-null) receives
-// a short explanation when it returns 0.
+// The number of CUDA devices the runtime sees (0 without a driver or GPU); never throws. reason (if
+// non-null) receives a short explanation when it returns 0.
 int device_count(const char **reason);
+// True when device 0 exists and this build can run on it (compute capability 8.0 or newer): what
+// fl_backend_available(FL_BACKEND_CUDA) reports. Never throws.
+bool available();
 
 // Creates a context on the given device; throws fl::Error(FL_ERR_UNSUPPORTED) when there is no
 // driver or device, FL_ERR_INVALID_ARGUMENT for a bad device index.

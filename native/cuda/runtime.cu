@@ -34,6 +34,16 @@ int device_count(const char **reason) {
   return n;
 }
 
+bool available() {
+  if (device_count(nullptr) == 0) return false;
+  int major = 0;
+  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0) != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
+  return major >= 8;
+}
+
 CudaContext *context_create(int device) {
   const char *reason = nullptr;
   const int n = device_count(&reason);

@@ -110,7 +110,7 @@ int fl_backend_available(int backend, int *out) {
   if (out == nullptr) return fail(FL_ERR_INVALID_ARGUMENT, "fl_backend_available: null out");
   *out = backend == FL_BACKEND_REFERENCE || backend == FL_BACKEND_CPU;
 #ifdef FUSELM_HAVE_CUDA
-  if (backend == FL_BACKEND_CUDA) *out = fl::cuda::device_count(nullptr) > 0;
+  if (backend == FL_BACKEND_CUDA) *out = fl::cuda::available();
 #endif
   return FL_OK;
 }

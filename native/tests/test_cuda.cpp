@@ -32,10 +32,22 @@
 
 #include "testing.h"
 
+// Harness self-check: compiled with -DFUSELM_TEST_CUDA_ON_CPU, these tests run the CPU backend where
+// they would run CUDA, which checks the test code itself (buffer sizes, indexing, tolerances) on a
+// machine without a GPU. Never a substitute for running them on a GPU.
+#ifdef FUSELM_TEST_CUDA_ON_CPU
+#define FL_TEST_GPU FL_BACKEND_CPU
+#else
+#define FL_TEST_GPU FL_BACKEND_CUDA
+#endif
+
 namespace {
 
 // Skips the calling test when the CUDA backend cannot run here, with the reason.
 void require_cuda() {
+#ifdef FUSELM_TEST_CUDA_ON_CPU
+  return;
+#endif
   int avail = 0;
   CHECK_OK(fl_backend_available(FL_BACKEND_CUDA, &avail));
   if (avail) return;
@@ -103,7 +115,7 @@ void compare(const std::string &what, float rtol, float atol, Fn fn, bool tf32 =
   if (tf32) setenv("FUSELM_CUDA_TF32", "1", 1);
   std::unique_ptr<fltest::Context> gpu;
   try {
-    gpu.reset(new fltest::Context(FL_BACKEND_CUDA));
+    gpu.reset(new fltest::Context(FL_TEST_GPU));
   } catch (...) {
     unsetenv("FUSELM_CUDA_TF32");
     throw;
@@ -148,7 +160,7 @@ TEST(api_gpu_backend_availability_is_reported_cleanly) {
 
 TEST(cuda_memory_roundtrip) {
   require_cuda();
-  fltest::Context gpu(FL_BACKEND_CUDA);
+  fltest::Context gpu(FL_TEST_GPU);
   for (size_t n : {size_t(0), size_t(1), size_t(7), size_t(1000), size_t(1) << 20}) {
     Buf zero(gpu, n * 4 + 4);
     for (float v : zero.get()) CHECK(v == 0.f);  // fl_malloc zero-fills
@@ -334,7 +346,10 @@ TEST(cuda_attention_cached_matches_reference) {
 
 TEST(cuda_attention_rejects_unsupported_head_size) {
   require_cuda();
-  fltest::Context gpu(FL_BACKEND_CUDA);
+#ifdef FUSELM_TEST_CUDA_ON_CPU
+  return;  // the CPU backend takes any head size
+#endif
+  fltest::Context gpu(FL_TEST_GPU);
   Buf qkv(gpu, 3 * 300 * 4), out(gpu, 300 * 4), lse(gpu, 4);
   CHECK(fl_attention_forward(gpu, out.f(), lse.f(), qkv.f(), nullptr, 1, 1, 300, 1, 1) == FL_ERR_UNSUPPORTED);
   CHECK(std::string(fl_last_error()).find("head size") != std::string::npos);
@@ -390,7 +405,7 @@ TEST(cuda_softmax_and_cross_entropy_match_reference) {
     });
   }
   // the scalar results may also be device memory
-  fltest::Context gpu(FL_BACKEND_CUDA);
+  fltest::Context gpu(FL_TEST_GPU);
   const auto logits = fltest::random_floats(5 * 17, 27);
   const std::vector<int32_t> targets = {1, -100, 16, 0, 3};
   Buf x(gpu, logits), tt(gpu, targets), lse(gpu, 5 * 4), dmean(gpu, 4), dcount(gpu, 8);
@@ -454,7 +469,7 @@ TEST(cuda_grad_norm_and_adamw_match_reference) {
 
 TEST(cuda_reductions_are_deterministic) {
   require_cuda();
-  fltest::Context gpu(FL_BACKEND_CUDA);
+  fltest::Context gpu(FL_TEST_GPU);
   const int64_t n = 3000001;
   Buf g(gpu, fltest::random_floats(n, 37));
   float a = 0.f, b = 1.f;
@@ -471,7 +486,7 @@ TEST(cuda_reductions_are_deterministic) {
 
 TEST(cuda_zero_sizes_are_no_ops) {
   require_cuda();
-  fltest::Context gpu(FL_BACKEND_CUDA);
+  fltest::Context gpu(FL_TEST_GPU);
   Buf x(gpu, 64);
   CHECK_OK(fl_sgemm(gpu, 0, 0, 0, 5, 3, 1.f, x.f(), 3, x.f(), 5, 0.f, x.f(), 5));
   CHECK_OK(fl_sgemm(gpu, 0, 0, 5, 0, 3, 1.f, x.f(), 3, x.f(), 1, 0.f, x.f(), 1));
