@@ -21,149 +21,149 @@ import picocli.CommandLine.Option;
  * called through reflection so it stays out of fuselm's runtime dependencies.
  */
 @Command(name = "tokenize", mixinStandardHelpOptions = true,
-    description = "GPT-2 BPE encode/decode MB/s and tokens/s, fuselm vs JTokkit on the same text; prints JSON lines.")
+  description = "GPT-2 BPE encode/decode MB/s and tokens/s, fuselm vs JTokkit on the same text; prints JSON lines.")
 public final class BenchTokenizeCommand implements Callable<Integer> {
 
-    @Option(names = "--input", paramLabel = "FILE",
-        description = "UTF-8 text to tokenize (default: ../shared/data/tokenizer-corpus.txt)")
-    Path input;
+  @Option(names = "--input", paramLabel = "FILE",
+    description = "UTF-8 text to tokenize (default: ../shared/data/tokenizer-corpus.txt)")
+  Path input;
 
-    @Option(names = "--runs", description = "timed passes per measurement (default: ${DEFAULT-VALUE})")
-    int runs = 7;
+  @Option(names = "--runs", description = "timed passes per measurement (default: ${DEFAULT-VALUE})")
+  int runs = 7;
 
-    @Option(names = "--warmup", description = "untimed passes first (default: ${DEFAULT-VALUE})")
-    int warmup = 5;
+  @Option(names = "--warmup", description = "untimed passes first (default: ${DEFAULT-VALUE})")
+  int warmup = 5;
 
-    @Option(names = "--jtokkit-jar", paramLabel = "JAR", description = "JTokkit jar, if it is not on the class path")
-    Path jtokkitJar;
+  @Option(names = "--jtokkit-jar", paramLabel = "JAR", description = "JTokkit jar, if it is not on the class path")
+  Path jtokkitJar;
 
-    @Override
-    public Integer call() throws Exception {
-        if (runs < 1 || warmup < 0) {
-            throw new UserInputException("--runs must be >= 1 and --warmup >= 0");
-        }
-        if (input == null) {
-            input = Path.of("..", "shared", "data", "tokenizer-corpus.txt");
-            if (!Files.isRegularFile(input)) {
-                throw new UserInputException("no --input given and " + input.toAbsolutePath().normalize() + " does not exist");
-            }
-        }
-        String text = TokenizeCommand.decodeUtf8(TokenizeCommand.read(input), input);
-        double mb = text.getBytes(StandardCharsets.UTF_8).length / 1e6;
-        Gpt2BpeTokenizer gpt2 = Gpt2BpeTokenizer.gpt2();
+  @Override
+  public Integer call() throws Exception {
+    if (runs < 1 || warmup < 0) {
+      throw new UserInputException("--runs must be >= 1 and --warmup >= 0");
+    }
+    if (input == null) {
+      input = Path.of("..", "shared", "data", "tokenizer-corpus.txt");
+      if (!Files.isRegularFile(input)) {
+        throw new UserInputException("no --input given and " + input.toAbsolutePath().normalize() + " does not exist");
+      }
+    }
+    String text = TokenizeCommand.decodeUtf8(TokenizeCommand.read(input), input);
+    double mb = text.getBytes(StandardCharsets.UTF_8).length / 1e6;
+    Gpt2BpeTokenizer gpt2 = Gpt2BpeTokenizer.gpt2();
 
-        // fuselm: first pass with empty caches, then steady state.
-        Gpt2BpeTokenizer fresh = gpt2.withFreshCache();
-        long t0 = System.nanoTime();
-        int[] ids = fresh.encode(text);
-        double cold = (System.nanoTime() - t0) / 1e9;
-        report("fuselm", "encode_first_pass", 1, mb, ids.length, cold);
-        double enc = median(() -> gpt2.encode(text));
-        report("fuselm", "encode", 1, mb, ids.length, enc);
-        double dec = median(() -> gpt2.decode(ids));
-        report("fuselm", "decode", 1, mb, ids.length, dec);
-        int cores = Runtime.getRuntime().availableProcessors();
-        double par = median(() -> gpt2.encodeParallel(text));
-        report("fuselm", "encode_parallel", cores, mb, ids.length, par);
+    // fuselm: first pass with empty caches, then steady state.
+    Gpt2BpeTokenizer fresh = gpt2.withFreshCache();
+    long t0 = System.nanoTime();
+    int[] ids = fresh.encode(text);
+    double cold = (System.nanoTime() - t0) / 1e9;
+    report("fuselm", "encode_first_pass", 1, mb, ids.length, cold);
+    double enc = median(() -> gpt2.encode(text));
+    report("fuselm", "encode", 1, mb, ids.length, enc);
+    double dec = median(() -> gpt2.decode(ids));
+    report("fuselm", "decode", 1, mb, ids.length, dec);
+    int cores = Runtime.getRuntime().availableProcessors();
+    double par = median(() -> gpt2.encodeParallel(text));
+    report("fuselm", "encode_parallel", cores, mb, ids.length, par);
 
-        JTokkit jt = JTokkit.find(jtokkitJar);
-        if (jt == null) {
-            System.out.println("{\"bench\":\"tokenize\",\"impl\":\"jtokkit\",\"error\":\"JTokkit not found: put com.knuddels:jtokkit"
-                + " on the class path or pass --jtokkit-jar\"}");
-            return 0;
-        }
-        int[] ref = jt.encode(text);
-        boolean same = Arrays.equals(ids, ref);
-        double jenc = median(() -> jt.encode(text));
-        report("jtokkit", "encode", 1, mb, ref.length, jenc);
-        Object refList = jt.encodeRaw(text);
-        double jdec = median(() -> jt.decode(refList));
-        report("jtokkit", "decode", 1, mb, ref.length, jdec);
-        System.out.printf(Locale.ROOT, "{\"bench\":\"tokenize\",\"ratio\":\"fuselm/jtokkit\",\"encode\":%.2f,\"decode\":%.2f,"
-            + "\"encode_parallel_vs_jtokkit_single\":%.2f,\"ids_equal\":%b,\"input\":\"%s\",\"mb\":%.3f}%n",
-            jenc / enc, jdec / dec, jenc / par, same, json(input.toString()), mb);
-        return same ? 0 : 1;
+    JTokkit jt = JTokkit.find(jtokkitJar);
+    if (jt == null) {
+      System.out.println("{\"bench\":\"tokenize\",\"impl\":\"jtokkit\",\"error\":\"JTokkit not found: put com.knuddels:jtokkit"
+        + " on the class path or pass --jtokkit-jar\"}");
+      return 0;
+    }
+    int[] ref = jt.encode(text);
+    boolean same = Arrays.equals(ids, ref);
+    double jenc = median(() -> jt.encode(text));
+    report("jtokkit", "encode", 1, mb, ref.length, jenc);
+    Object refList = jt.encodeRaw(text);
+    double jdec = median(() -> jt.decode(refList));
+    report("jtokkit", "decode", 1, mb, ref.length, jdec);
+    System.out.printf(Locale.ROOT, "{\"bench\":\"tokenize\",\"ratio\":\"fuselm/jtokkit\",\"encode\":%.2f,\"decode\":%.2f,"
+      + "\"encode_parallel_vs_jtokkit_single\":%.2f,\"ids_equal\":%b,\"input\":\"%s\",\"mb\":%.3f}%n",
+      jenc / enc, jdec / dec, jenc / par, same, json(input.toString()), mb);
+    return same ? 0 : 1;
+  }
+
+  private static void report(String impl, String op, int threads, double mb, int tokens, double seconds) {
+    System.out.printf(Locale.ROOT, "{\"bench\":\"tokenize\",\"impl\":\"%s\",\"op\":\"%s\",\"threads\":%d,"
+      + "\"mb_per_s\":%.2f,\"tokens_per_s\":%.0f,\"seconds\":%.4f}%n", impl, op, threads, mb / seconds, tokens / seconds, seconds);
+  }
+
+  private static String json(String s) {
+    return s.replace("\\", "\\\\").replace("\"", "\\\"");
+  }
+
+  @FunctionalInterface
+  private interface Pass {
+    Object run() throws Exception;
+  }
+
+  private volatile Object sink;
+
+  private double median(Pass p) throws Exception {
+    for (int i = 0; i < warmup; i++) {
+      sink = p.run();
+    }
+    double[] t = new double[runs];
+    for (int i = 0; i < runs; i++) {
+      long s = System.nanoTime();
+      sink = p.run();
+      t[i] = (System.nanoTime() - s) / 1e9;
+    }
+    Arrays.sort(t);
+    return t[runs / 2];
+  }
+
+  /** JTokkit's r50k_base through reflection. */
+  static final class JTokkit {
+    private final Object encoding;
+    private final Method encodeOrdinary;
+    private final Method toArray;
+    private final Method decode;
+
+    private JTokkit(ClassLoader cl) throws ReflectiveOperationException {
+      Class<?> encodings = Class.forName("com.knuddels.jtokkit.Encodings", true, cl);
+      Object registry = encodings.getMethod("newDefaultEncodingRegistry").invoke(null);
+      Class<?> type = Class.forName("com.knuddels.jtokkit.api.EncodingType", true, cl);
+      Object r50k = type.getField("R50K_BASE").get(null);
+      Class<?> encodingClass = Class.forName("com.knuddels.jtokkit.api.Encoding", true, cl);
+      Class<?> intList = Class.forName("com.knuddels.jtokkit.api.IntArrayList", true, cl);
+      encoding = registry.getClass().getMethod("getEncoding", type).invoke(registry, r50k);
+      encodeOrdinary = encodingClass.getMethod("encodeOrdinary", String.class);
+      decode = encodingClass.getMethod("decode", intList);
+      toArray = intList.getMethod("toArray");
     }
 
-    private static void report(String impl, String op, int threads, double mb, int tokens, double seconds) {
-        System.out.printf(Locale.ROOT, "{\"bench\":\"tokenize\",\"impl\":\"%s\",\"op\":\"%s\",\"threads\":%d,"
-            + "\"mb_per_s\":%.2f,\"tokens_per_s\":%.0f,\"seconds\":%.4f}%n", impl, op, threads, mb / seconds, tokens / seconds, seconds);
+    static JTokkit find(Path jar) throws Exception {
+      ClassLoader cl = BenchTokenizeCommand.class.getClassLoader();
+      try {
+        Class.forName("com.knuddels.jtokkit.Encodings", false, cl);
+        return new JTokkit(cl);
+      } catch (ClassNotFoundException e) {
+        // not on the class path: try a jar
+      }
+      Path candidate = jar != null ? jar
+        : Path.of(System.getProperty("user.home"), ".m2", "repository", "com", "knuddels", "jtokkit", "1.1.0", "jtokkit-1.1.0.jar");
+      if (!Files.isRegularFile(candidate)) {
+        if (jar != null) {
+          throw new UserInputException("--jtokkit-jar " + jar + ": no such file");
+        }
+        return null;
+      }
+      return new JTokkit(new URLClassLoader(new URL[] {candidate.toUri().toURL()}, cl));
     }
 
-    private static String json(String s) {
-        return s.replace("\\", "\\\\").replace("\"", "\\\"");
+    Object encodeRaw(String text) throws ReflectiveOperationException {
+      return encodeOrdinary.invoke(encoding, text);
     }
 
-    @FunctionalInterface
-    private interface Pass {
-        Object run() throws Exception;
+    int[] encode(String text) throws ReflectiveOperationException {
+      return (int[]) toArray.invoke(encodeRaw(text));
     }
 
-    private volatile Object sink;
-
-    private double median(Pass p) throws Exception {
-        for (int i = 0; i < warmup; i++) {
-            sink = p.run();
-        }
-        double[] t = new double[runs];
-        for (int i = 0; i < runs; i++) {
-            long s = System.nanoTime();
-            sink = p.run();
-            t[i] = (System.nanoTime() - s) / 1e9;
-        }
-        Arrays.sort(t);
-        return t[runs / 2];
+    String decode(Object ids) throws ReflectiveOperationException {
+      return (String) decode.invoke(encoding, ids);
     }
-
-    /** JTokkit's r50k_base through reflection. */
-    static final class JTokkit {
-        private final Object encoding;
-        private final Method encodeOrdinary;
-        private final Method toArray;
-        private final Method decode;
-
-        private JTokkit(ClassLoader cl) throws ReflectiveOperationException {
-            Class<?> encodings = Class.forName("com.knuddels.jtokkit.Encodings", true, cl);
-            Object registry = encodings.getMethod("newDefaultEncodingRegistry").invoke(null);
-            Class<?> type = Class.forName("com.knuddels.jtokkit.api.EncodingType", true, cl);
-            Object r50k = type.getField("R50K_BASE").get(null);
-            Class<?> encodingClass = Class.forName("com.knuddels.jtokkit.api.Encoding", true, cl);
-            Class<?> intList = Class.forName("com.knuddels.jtokkit.api.IntArrayList", true, cl);
-            encoding = registry.getClass().getMethod("getEncoding", type).invoke(registry, r50k);
-            encodeOrdinary = encodingClass.getMethod("encodeOrdinary", String.class);
-            decode = encodingClass.getMethod("decode", intList);
-            toArray = intList.getMethod("toArray");
-        }
-
-        static JTokkit find(Path jar) throws Exception {
-            ClassLoader cl = BenchTokenizeCommand.class.getClassLoader();
-            try {
-                Class.forName("com.knuddels.jtokkit.Encodings", false, cl);
-                return new JTokkit(cl);
-            } catch (ClassNotFoundException e) {
-                // not on the class path: try a jar
-            }
-            Path candidate = jar != null ? jar
-                : Path.of(System.getProperty("user.home"), ".m2", "repository", "com", "knuddels", "jtokkit", "1.1.0", "jtokkit-1.1.0.jar");
-            if (!Files.isRegularFile(candidate)) {
-                if (jar != null) {
-                    throw new UserInputException("--jtokkit-jar " + jar + ": no such file");
-                }
-                return null;
-            }
-            return new JTokkit(new URLClassLoader(new URL[] {candidate.toUri().toURL()}, cl));
-        }
-
-        Object encodeRaw(String text) throws ReflectiveOperationException {
-            return encodeOrdinary.invoke(encoding, text);
-        }
-
-        int[] encode(String text) throws ReflectiveOperationException {
-            return (int[]) toArray.invoke(encodeRaw(text));
-        }
-
-        String decode(Object ids) throws ReflectiveOperationException {
-            return (String) decode.invoke(encoding, ids);
-        }
-    }
+  }
 }

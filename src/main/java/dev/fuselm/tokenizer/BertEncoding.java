@@ -10,7 +10,7 @@ package dev.fuselm.tokenizer;
  */
 public record BertEncoding(int[] ids, int[] typeIds, int[] attentionMask) {
 
-    public int length() {
-        return ids.length;
-    }
+  public int length() {
+    return ids.length;
+  }
 }

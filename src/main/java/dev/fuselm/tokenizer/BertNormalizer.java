@@ -13,63 +13,63 @@ package dev.fuselm.tokenizer;
  */
 public final class BertNormalizer {
 
-    private final boolean cleanText;
-    private final boolean handleChineseChars;
-    private final boolean stripAccents;
-    private final boolean lowercase;
+  private final boolean cleanText;
+  private final boolean handleChineseChars;
+  private final boolean stripAccents;
+  private final boolean lowercase;
 
-    /** BERT's defaults for an uncased ({@code lowercase = true}, accents stripped) or cased vocabulary. */
-    public BertNormalizer(boolean lowercase) {
-        this(true, true, lowercase, lowercase);
-    }
+  /** BERT's defaults for an uncased ({@code lowercase = true}, accents stripped) or cased vocabulary. */
+  public BertNormalizer(boolean lowercase) {
+    this(true, true, lowercase, lowercase);
+  }
 
-    public BertNormalizer(boolean cleanText, boolean handleChineseChars, boolean stripAccents, boolean lowercase) {
-        this.cleanText = cleanText;
-        this.handleChineseChars = handleChineseChars;
-        this.stripAccents = stripAccents;
-        this.lowercase = lowercase;
-    }
+  public BertNormalizer(boolean cleanText, boolean handleChineseChars, boolean stripAccents, boolean lowercase) {
+    this.cleanText = cleanText;
+    this.handleChineseChars = handleChineseChars;
+    this.stripAccents = stripAccents;
+    this.lowercase = lowercase;
+  }
 
-    public boolean lowercase() {
-        return lowercase;
-    }
+  public boolean lowercase() {
+    return lowercase;
+  }
 
-    public String normalize(String text) {
-        StringBuilder a = new StringBuilder(text.length() + 16);
-        for (int i = 0; i < text.length(); ) {
-            int c = text.codePointAt(i);
-            i += Character.charCount(c);
-            if (cleanText) {
-                if (BertUnicode.REMOVED.get(c)) {
-                    continue;
-                }
-                if (BertUnicode.isWhitespace(c)) {
-                    c = ' ';
-                }
-            }
-            if (handleChineseChars && BertUnicode.isChinese(c)) {
-                a.append(' ').appendCodePoint(c).append(' ');
-            } else {
-                a.appendCodePoint(c);
-            }
+  public String normalize(String text) {
+    StringBuilder a = new StringBuilder(text.length() + 16);
+    for (int i = 0; i < text.length(); ) {
+      int c = text.codePointAt(i);
+      i += Character.charCount(c);
+      if (cleanText) {
+        if (BertUnicode.REMOVED.get(c)) {
+          continue;
         }
-        if (!stripAccents && !lowercase) {
-            return a.toString();
+        if (BertUnicode.isWhitespace(c)) {
+          c = ' ';
         }
-        String s = stripAccents ? BertUnicode.nfd(a.toString()) : a.toString();
-        StringBuilder b = new StringBuilder(s.length());
-        for (int i = 0; i < s.length(); ) {
-            int c = s.codePointAt(i);
-            i += Character.charCount(c);
-            if (stripAccents && BertUnicode.NONSPACING_MARK.get(c)) {
-                continue;
-            }
-            if (lowercase) {
-                BertUnicode.appendLower(b, c);
-            } else {
-                b.appendCodePoint(c);
-            }
-        }
-        return b.toString();
+      }
+      if (handleChineseChars && BertUnicode.isChinese(c)) {
+        a.append(' ').appendCodePoint(c).append(' ');
+      } else {
+        a.appendCodePoint(c);
+      }
     }
+    if (!stripAccents && !lowercase) {
+      return a.toString();
+    }
+    String s = stripAccents ? BertUnicode.nfd(a.toString()) : a.toString();
+    StringBuilder b = new StringBuilder(s.length());
+    for (int i = 0; i < s.length(); ) {
+      int c = s.codePointAt(i);
+      i += Character.charCount(c);
+      if (stripAccents && BertUnicode.NONSPACING_MARK.get(c)) {
+        continue;
+      }
+      if (lowercase) {
+        BertUnicode.appendLower(b, c);
+      } else {
+        b.appendCodePoint(c);
+      }
+    }
+    return b.toString();
+  }
 }

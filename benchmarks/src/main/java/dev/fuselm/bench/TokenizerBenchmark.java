@@ -43,56 +43,56 @@ import org.openjdk.jmh.annotations.Warmup;
 @Threads(1)
 public class TokenizerBenchmark {
 
-    @Param({"../shared/data/tokenizer-corpus.txt"})
-    public String input;
+  @Param({"../shared/data/tokenizer-corpus.txt"})
+  public String input;
 
-    private String text;
-    private int[] ids;
-    private IntArrayList jtokkitIds;
-    private Gpt2BpeTokenizer fuselm;
-    private Encoding jtokkit;
-    private WordPieceTokenizer bert;
+  private String text;
+  private int[] ids;
+  private IntArrayList jtokkitIds;
+  private Gpt2BpeTokenizer fuselm;
+  private Encoding jtokkit;
+  private WordPieceTokenizer bert;
 
-    @Setup(Level.Trial)
-    public void setup() throws IOException {
-        text = Files.readString(Path.of(input));
-        fuselm = Gpt2BpeTokenizer.gpt2();
-        jtokkit = Encodings.newDefaultEncodingRegistry().getEncoding(EncodingType.R50K_BASE);
-        bert = WordPieceTokenizer.bertBaseUncased();
-        ids = fuselm.encode(text);
-        jtokkitIds = jtokkit.encodeOrdinary(text);
-        if (!java.util.Arrays.equals(ids, jtokkitIds.toArray())) {
-            throw new IllegalStateException("fuselm and JTokkit disagree on " + input + "; the comparison would be meaningless");
-        }
+  @Setup(Level.Trial)
+  public void setup() throws IOException {
+    text = Files.readString(Path.of(input));
+    fuselm = Gpt2BpeTokenizer.gpt2();
+    jtokkit = Encodings.newDefaultEncodingRegistry().getEncoding(EncodingType.R50K_BASE);
+    bert = WordPieceTokenizer.bertBaseUncased();
+    ids = fuselm.encode(text);
+    jtokkitIds = jtokkit.encodeOrdinary(text);
+    if (!java.util.Arrays.equals(ids, jtokkitIds.toArray())) {
+      throw new IllegalStateException("fuselm and JTokkit disagree on " + input + "; the comparison would be meaningless");
     }
+  }
 
-    @Benchmark
-    public int[] fuselmEncode() {
-        return fuselm.encode(text);
-    }
+  @Benchmark
+  public int[] fuselmEncode() {
+    return fuselm.encode(text);
+  }
 
-    @Benchmark
-    public int[] fuselmEncodeParallel() {
-        return fuselm.encodeParallel(text);
-    }
+  @Benchmark
+  public int[] fuselmEncodeParallel() {
+    return fuselm.encodeParallel(text);
+  }
 
-    @Benchmark
-    public String fuselmDecode() {
-        return fuselm.decode(ids);
-    }
+  @Benchmark
+  public String fuselmDecode() {
+    return fuselm.decode(ids);
+  }
 
-    @Benchmark
-    public IntArrayList jtokkitEncode() {
-        return jtokkit.encodeOrdinary(text);
-    }
+  @Benchmark
+  public IntArrayList jtokkitEncode() {
+    return jtokkit.encodeOrdinary(text);
+  }
 
-    @Benchmark
-    public String jtokkitDecode() {
-        return jtokkit.decode(jtokkitIds);
-    }
+  @Benchmark
+  public String jtokkitDecode() {
+    return jtokkit.decode(jtokkitIds);
+  }
 
-    @Benchmark
-    public int[] bertUncasedEncode() {
-        return bert.encode(text);
-    }
+  @Benchmark
+  public int[] bertUncasedEncode() {
+    return bert.encode(text);
+  }
 }
