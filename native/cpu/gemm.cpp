@@ -288,22 +288,21 @@ void gemm_driver(const CpuContext &ctx, int trans_a, int trans_b, int64_t M, int
 
   // Threads and the tm x tn grid.
   double flops = 2.0 * double(M) * double(N) * double(K);
-  int64_t T = std::min<int64_t>(ctx.threads, std::max<int64_t>(1, int64_t(flops / kMinFlopsPerThread)));
-  T = std::max<int64_t>(1, std::min<int64_t>(T, mp * np_blk));
-  int64_t tm = 1, tn = T;
-  double best = 0;
-  for (int64_t cand = 1; cand <= T; cand++) {
-    if (T % cand) continue;
-    int64_t ctn = T / cand;
-    if (cand > mp || ctn > np_blk) continue;
-    double rows = double(ceil_div(mp, cand) * MR), cols = double(ceil_div(np_blk, ctn) * NR);
-    double per_k = 2.0 * rows * cols;                                   // flops of one thread
-    per_k += kPackCost * (rows + (cand == 1 ? cols : double(ceil_div(np_blk, T) * NR)));
-    per_k += cand == 1 ? 0.0 : kRegionCost / double(kcb);              // B-packing region
-    if (best == 0 || per_k < best) best = per_k, tm = cand, tn = ctn;
-  }
-  if (best == 0) tm = 1, tn = 1, T = 1;  // no factorisation fits (tiny problem)
-  T = tm * tn;
+  const int64_t max_t = std::max<int64_t>(
+      1, std::min<int64_t>(ctx.threads, int64_t(flops / kMinFlopsPerThread)));
+  // Every grid with tm * tn <= max_t, tm <= mp, tn <= np_blk; the cheapest per k step for the most
+  // loaded thread wins (so a prime thread count may leave a thread idle rather than split badly).
+  int64_t tm = 1, tn = 1;
+  double best = -1;
+  for (int64_t ctm = 1; ctm <= std::min(max_t, mp); ctm++)
+    for (int64_t ctn = 1; ctm * ctn <= max_t && ctn <= np_blk; ctn++) {
+      double rows = double(ceil_div(mp, ctm) * MR), cols = double(ceil_div(np_blk, ctn) * NR);
+      double cost = 2.0 * rows * cols;  // flops of the most loaded thread
+      cost += kPackCost * (rows + (ctm == 1 ? cols : double(ceil_div(np_blk, ctm * ctn) * NR)));
+      cost += ctm == 1 ? 0.0 : kRegionCost / double(kcb);  // the shared B-packing region
+      if (best < 0 || cost < best) best = cost, tm = ctm, tn = ctn;
+    }
+  const int64_t T = tm * tn;
 
   // Scratch: T packed-A blocks, then either T private B slices (tm == 1) or one shared B block.
   const int64_t a_stride = round_up(kr.mc * kcb, 16);
