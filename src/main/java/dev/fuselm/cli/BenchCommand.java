@@ -8,7 +8,12 @@ import picocli.CommandLine.Command;
     name = "bench",
     mixinStandardHelpOptions = true,
     description = "Measure kernels and tokenizers; each prints JSON lines.",
-    subcommands = {BenchGemmCommand.class, BenchTokenizeCommand.class})
+    subcommands = {
+      BenchGemmCommand.class,
+      BenchTokenizeCommand.class,
+      BenchTrainCommand.class,
+      BenchGenerateCommand.class
+    })
 public final class BenchCommand implements Runnable {
   @Override
   public void run() {
