@@ -32,17 +32,31 @@ public enum Backend {
    */
   public static Backend defaultBackend() {
     String requested = System.getProperty(PROPERTY);
+    Backend chosen;
     if (requested != null && !requested.isBlank()) {
-      Backend b = parse(requested);
-      if (!b.isAvailable()) {
+      chosen = parse(requested);
+      if (!chosen.isAvailable()) {
         throw new IllegalArgumentException(
             "-D" + PROPERTY + "=" + requested + " is not available in this process (this build/machine"
                 + " has: " + availableNames() + ")");
       }
-      return b;
+    } else {
+      chosen = CUDA.isAvailable() ? CUDA : CPU;
     }
-    return CUDA.isAvailable() ? CUDA : CPU;
+    if (LOGGED.compareAndSet(false, true)) {
+      LOG.log(
+          System.Logger.Level.INFO,
+          "fuselm backend: {0} ({1}; -D{2}=cpu|cuda|reference overrides)",
+          chosen.name().toLowerCase(Locale.ROOT),
+          requested == null ? "default" : "requested",
+          PROPERTY);
+    }
+    return chosen;
   }
+
+  private static final System.Logger LOG = System.getLogger("dev.fuselm");
+  private static final java.util.concurrent.atomic.AtomicBoolean LOGGED =
+      new java.util.concurrent.atomic.AtomicBoolean();
 
   public static Backend parse(String name) {
     try {
