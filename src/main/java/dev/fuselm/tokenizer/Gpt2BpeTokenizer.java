@@ -11,8 +11,6 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.OptionalInt;
-import java.util.concurrent.ForkJoinPool;
-import java.util.concurrent.ForkJoinTask;
 
 /**
  * GPT-2's byte-level BPE, token for token: GPT-2's pre-tokenisation ({@link Gpt2PreTokenizer}), UTF-8
@@ -45,11 +43,24 @@ public final class Gpt2BpeTokenizer implements Tokenizer {
   private static volatile Gpt2BpeTokenizer gpt2;
 
   private final BpeVocab vocab;
+  private final byte[] flatBytes;    // every token's bytes, back to back
+  private final int[] flatStart;     // id -> start in flatBytes; flatStart[size] = flatBytes.length
   private final String[] specialsByLength;   // special tokens, longest first, for allowSpecial matching
   private final ThreadLocal<Worker> workers = ThreadLocal.withInitial(() -> new Worker(this));
 
   Gpt2BpeTokenizer(BpeVocab vocab) {
     this.vocab = vocab;
+    int total = 0;
+    for (byte[] b : vocab.tokenBytes) {
+      total += b.length;
+    }
+    flatBytes = new byte[total];
+    flatStart = new int[vocab.size() + 1];
+    for (int id = 0; id < vocab.size(); id++) {
+      byte[] b = vocab.tokenBytes[id];
+      System.arraycopy(b, 0, flatBytes, flatStart[id], b.length);
+      flatStart[id + 1] = flatStart[id] + b.length;
+    }
     this.specialsByLength = vocab.specials.keySet().stream()
         .sorted((a, b) -> b.length() - a.length()).toArray(String[]::new);
   }
@@ -275,19 +286,14 @@ public final class Gpt2BpeTokenizer implements Tokenizer {
     if (bounds.size() == 1) {
       return encodeOrdinary(text);
     }
-    List<ForkJoinTask<int[]>> tasks = new ArrayList<>();
-    for (int[] b : bounds) {
-      tasks.add(ForkJoinPool.commonPool().submit(() -> {
-        IntList out = new IntList((b[1] - b[0]) / 3 + 8);
-        workers.get().encodeChars(s, b[0], b[1], out);
-        return out.toArray();
-      }));
-    }
+    // A parallel stream lets the calling thread work too (a plain join() from outside the pool would idle).
+    List<int[]> parts = bounds.parallelStream().map(b -> {
+      IntList out = new IntList((b[1] - b[0]) / 3 + 8);
+      workers.get().encodeChars(s, b[0], b[1], out);
+      return out.toArray();
+    }).toList();
     int total = 0;
-    List<int[]> parts = new ArrayList<>();
-    for (ForkJoinTask<int[]> t : tasks) {
-      int[] p = t.join();
-      parts.add(p);
+    for (int[] p : parts) {
       total += p.length;
     }
     int[] ids = new int[total];
@@ -311,17 +317,32 @@ public final class Gpt2BpeTokenizer implements Tokenizer {
 
   /** The exact bytes the ids stand for. */
   public byte[] decodeBytes(int[] ids) {
+    // All token bytes sit in one flat array (better locality than 50k small arrays); short tokens are
+    // copied with a plain loop, which beats System.arraycopy's call overhead at 1-8 bytes.
+    byte[] flat = flatBytes;
+    int[] start = flatStart;
     int n = 0;
+    int size = vocab.size();
     for (int i = 0; i < ids.length; i++) {
-      checkId(ids[i], i);
-      n += vocab.tokenBytes[ids[i]].length;
+      int id = ids[i];
+      if (id < 0 || id >= size) {
+        checkId(id, i);
+      }
+      n += start[id + 1] - start[id];
     }
     byte[] out = new byte[n];
     int at = 0;
     for (int id : ids) {
-      byte[] b = vocab.tokenBytes[id];
-      System.arraycopy(b, 0, out, at, b.length);
-      at += b.length;
+      int from = start[id];
+      int len = start[id + 1] - from;
+      if (len <= 16) {
+        for (int k = 0; k < len; k++) {
+          out[at + k] = flat[from + k];
+        }
+      } else {
+        System.arraycopy(flat, from, out, at, len);
+      }
+      at += len;
     }
     return out;
   }
