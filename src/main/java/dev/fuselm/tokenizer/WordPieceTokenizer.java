@@ -47,6 +47,9 @@ public final class WordPieceTokenizer implements Tokenizer {
   private final String[] specialsByLength;
   private final BertNormalizer normalizer;
   private final int unkId;
+  private final int maxTokenChars;   // longest vocabulary entry ("##" included): no longer piece can match
+  private final CharTable initialPieces;        // vocabulary entries, looked up by char range
+  private final CharTable continuationPieces;   // entries starting with "##", keyed without it
 
   private WordPieceTokenizer(String source, String[] tokens, Map<String, Integer> vocab, boolean lowercase) throws IOException {
     this.tokens = tokens;
@@ -57,6 +60,13 @@ public final class WordPieceTokenizer implements Tokenizer {
       throw new IOException(source + ": the vocabulary has no " + UNK + " token; not a BERT vocab.txt");
     }
     this.unkId = unk;
+    int longest = 0;
+    for (String t : tokens) {
+      longest = Math.max(longest, t == null ? 0 : t.length());
+    }
+    this.maxTokenChars = longest;
+    this.initialPieces = new CharTable(vocab, "");
+    this.continuationPieces = new CharTable(vocab, PREFIX);
     Map<String, Integer> sp = new LinkedHashMap<>();
     for (String s : new String[] {PAD, UNK, CLS, SEP, MASK}) {
       if (vocab.containsKey(s)) {
@@ -293,19 +303,19 @@ public final class WordPieceTokenizer implements Tokenizer {
     }
     int mark = out.size;
     int start = from;
-    StringBuilder key = new StringBuilder(to - from + 2);
     while (start < to) {
-      int end = to;
+      // Candidates longer than the longest vocabulary entry cannot match; start below that length (on a
+      // code point boundary) instead of at the end of the word. Same result, O(n * longest) lookups.
+      boolean continuation = start > from;
+      int end = Math.min(to, start + maxTokenChars - (continuation ? PREFIX.length() : 0));
+      if (end < to && end > start && Character.isLowSurrogate(s.charAt(end)) && Character.isHighSurrogate(s.charAt(end - 1))) {
+        end--;
+      }
+      CharTable table = continuation ? continuationPieces : initialPieces;
       int found = -1;
       while (start < end) {
-        key.setLength(0);
-        if (start > from) {
-          key.append(PREFIX);
-        }
-        key.append(s, start, end);
-        Integer id = vocab.get(key.toString());
-        if (id != null) {
-          found = id;
+        found = table.get(s, start, end);
+        if (found >= 0) {
           break;
         }
         end = Character.isLowSurrogate(s.charAt(end - 1)) && end - 2 >= start ? end - 2 : end - 1;
