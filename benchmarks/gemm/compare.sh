@@ -2,7 +2,9 @@
 # fuselm sgemm vs OpenBLAS (Debian's libopenblas) on the GPT-2 training shapes, in one run, and the
 # fuselm/OpenBLAS ratio. Each configuration is timed ROUNDS times per implementation, the two
 # alternating (fuselm first in odd rounds, OpenBLAS first in even ones); each timing is itself the
-# median of repeated calls, and the table shows the median over rounds.
+# median of repeated calls, and the table shows the median over rounds (fuselm, openblas, ratio),
+# then the single best call over all rounds (fl_max, ob_max, ratio): on a shared machine the best
+# call is the least disturbed one.
 #
 # Shapes (M, N, K) as a linear layer sees them, inp (M x K) -> out (M x N) with W (N x K):
 #   NN   (M, N, K)   C = A B              the listed shape, no transposes
@@ -55,6 +57,7 @@ else
 fi
 
 gflops() { sed -n 's/.*"gflops":\([0-9.]*\).*/\1/p'; }
+gflops_max() { sed -n 's/.*"gflops_max":\([0-9.]*\).*/\1/p'; }
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 # the configurations: "label m n k trans"
@@ -75,25 +78,29 @@ done
 echo "fuselm: ${FUSELM[*]}"
 echo "openblas: $(ls -l /etc/alternatives/libopenblas.so* 2>/dev/null | head -1 | sed 's/.*-> //') ($(dpkg-query -W -f='${Version}' libopenblas0-pthread 2>/dev/null || echo '?'))"
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; rounds: $ROUNDS"
-printf '%-5s %6s %6s %6s %-9s %3s %10s %10s %7s\n' case M N K trans thr fuselm openblas ratio
+printf '%-5s %6s %6s %6s %-5s %3s %8s %8s %6s   %8s %8s %6s\n' case M N K trans thr \
+  fuselm openblas ratio fl_max ob_max ratio
 for T in $THREADS; do
   for cfg in "${CONFIGS[@]}"; do
     read -r label M N K trans <<<"$cfg"
     args=(--m "$M" --n "$N" --k "$K" --threads "$T")
     [ "${trans:0:1}" = T ] && args+=(--trans-a)
     [ "${trans:1:1}" = T ] && args+=(--trans-b)
-    f=""; o=""
+    f=""; o=""; fx=""; ox=""
     for ((r = 1; r <= ROUNDS; r++)); do
-      if ((r % 2)); then
-        f="$f $("${FUSELM[@]}" "${args[@]}" | gflops)"
-        o="$o $("${OPENBLAS[@]}" "${args[@]}" | gflops)"
-      else
-        o="$o $("${OPENBLAS[@]}" "${args[@]}" | gflops)"
-        f="$f $("${FUSELM[@]}" "${args[@]}" | gflops)"
-      fi
+      for who in $( ((r % 2)) && echo "fl ob" || echo "ob fl"); do
+        if [ "$who" = fl ]; then
+          line=$("${FUSELM[@]}" "${args[@]}"); f="$f $(gflops <<<"$line")"; fx="$fx $(gflops_max <<<"$line")"
+        else
+          line=$("${OPENBLAS[@]}" "${args[@]}"); o="$o $(gflops <<<"$line")"; ox="$ox $(gflops_max <<<"$line")"
+        fi
+      done
     done
     fm=$(echo "$f" | median); om=$(echo "$o" | median)
-    printf '%-5s %6s %6s %6s %-9s %3s %10.1f %10.1f %7.2f\n' "$label" "$M" "$N" "$K" "$trans" "$T" \
-      "$fm" "$om" "$(awk -v a="$fm" -v b="$om" 'BEGIN {print a / b}')"
+    # best single call over all rounds (the Java command reports no maximum: shown as 0)
+    fb=$(echo "$fx 0" | tr ' ' '\n' | sort -g | tail -1); ob=$(echo "$ox 0" | tr ' ' '\n' | sort -g | tail -1)
+    printf '%-5s %6s %6s %6s %-5s %3s %8.1f %8.1f %6.2f   %8.1f %8.1f %6.2f\n' "$label" "$M" "$N" "$K" \
+      "$trans" "$T" "$fm" "$om" "$(awk -v a="$fm" -v b="$om" 'BEGIN {print a / b}')" \
+      "$fb" "$ob" "$(awk -v a="$fb" -v b="$ob" 'BEGIN {print (b > 0 ? a / b : 0)}')"
   done
 done
