@@ -22,25 +22,47 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * {@code fuselm demo}: the whole pipeline in a couple of minutes on a laptop: trains a byte-level
- * BPE tokenizer and a small GPT on Edith Wharton's "The Verdict" (bundled, public domain), prints
- * progress and the validation loss, saves the model with its loss plot, and generates text.
+ * {@code fuselm demo}: the whole pipeline in a few minutes on a laptop: trains a byte-level BPE
+ * tokenizer and a small GPT on TinyShakespeare (bundled, 1.1 MB, public domain), prints progress
+ * and the validation loss, saves the model with its loss plot, and generates text.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true, sortOptions = false,
-    description = "Train a BPE tokenizer and a small GPT on a bundled short story (The Verdict),"
+    description = "Train a BPE tokenizer and a small GPT on the bundled TinyShakespeare text,"
         + " then generate text. Deterministic for a given --seed.")
 public final class DemoCommand implements Callable<Integer> {
+  static final String BUNDLED = "/dev/fuselm/demo/tinyshakespeare.txt";
+  static final int STEPS = 1000;
+  static final int VOCAB = 1024;
+  static final int LAYERS = 4;
+  static final int D_MODEL = 128;
+  static final int HEADS = 4;
+  static final int CTX = 64;
+  static final int BATCH = 16;
+  static final float LR = 2e-3f;
+
   @Option(names = "--out", description = "model directory to write (default: ${DEFAULT-VALUE})")
   Path out = Path.of("fuselm-demo");
-  @Option(names = "--text", description = "train on this UTF-8 text file instead of The Verdict")
+  @Option(names = "--text", description = "train on this UTF-8 text file instead of TinyShakespeare")
   Path text;
-  @Option(names = "--steps", description = "training steps (default: ${DEFAULT-VALUE})") int steps = 400;
+  @Option(names = "--steps", description = "training steps (default: ${DEFAULT-VALUE})") int steps = STEPS;
   @Option(names = "--vocab-size", description = "BPE vocabulary (default: ${DEFAULT-VALUE})")
-  int vocabSize = 512;
+  int vocabSize = VOCAB;
+  @Option(names = "--layers", description = "transformer blocks (default: ${DEFAULT-VALUE})")
+  int layers = LAYERS;
+  @Option(names = "--d-model", description = "model width (default: ${DEFAULT-VALUE})")
+  int dModel = D_MODEL;
+  @Option(names = "--heads", description = "attention heads (default: ${DEFAULT-VALUE})")
+  int heads = HEADS;
+  @Option(names = "--ctx", description = "training context in tokens (default: ${DEFAULT-VALUE})")
+  int ctx = CTX;
+  @Option(names = "--batch", description = "windows per step (default: ${DEFAULT-VALUE})")
+  int batch = BATCH;
+  @Option(names = "--lr", description = "peak learning rate (default: ${DEFAULT-VALUE})")
+  float lr = LR;
   @Option(names = "--prompt", description = "generation prompt (default: ${DEFAULT-VALUE})")
-  String prompt = "Every effort moves you";
+  String prompt = "ROMEO:";
   @Option(names = "--max-new-tokens", description = "generated tokens (default: ${DEFAULT-VALUE})")
-  int maxNew = 60;
+  int maxNew = 100;
   @Option(names = "--seed", description = "seed of everything (default: ${DEFAULT-VALUE})") long seed = 123;
   @Option(names = "--threads", description = "kernel threads (default: all cores)") int threads;
   @Option(names = "--log-json", description = "also append the JSON lines to this file") Path logJson;
@@ -56,16 +78,18 @@ public final class DemoCommand implements Callable<Integer> {
     Gpt2BpeTokenizer tok = BpeTrainer.train(corpus, vocabSize);
     int[] ids = tok.encode(corpus);
     err.printf(Locale.ROOT, "fuselm demo: trained a %d-token BPE vocabulary on %s (%,d characters"
-        + " -> %,d tokens) in %.1f s%n", tok.vocabSize(), text == null ? "The Verdict" : text,
+        + " -> %,d tokens) in %.1f s%n", tok.vocabSize(), text == null ? "TinyShakespeare" : text,
         corpus.length(), ids.length, (System.nanoTime() - t0) / 1e9);
-    GptConfig cfg = GptConfig.of(tok.vocabSize(), 128, 128, 4, 4).withDropout(0.1f);
-    TrainConfig tc = TrainConfig.defaults(steps, 8, 64, out).withLr(1e-3f, 1e-4f, 40, true)
-        .withData(32, true, 0.1f, 1).withSchedule(Math.max(1, steps / 5), 0, 0)
+    // no dropout: the demo sees each token about once, so it underfits rather than overfits
+    GptConfig cfg = GptConfig.of(tok.vocabSize(), ctx, dModel, layers, heads);
+    TrainConfig tc = TrainConfig.defaults(steps, batch, ctx, out)
+        .withLr(lr, lr / 10, Math.min(100, steps / 10), true)
+        .withData(ctx, true, 0.1f, 1).withSchedule(Math.max(1, steps / 5), 0, 16)
         .withOptimizer(0.1f, 1.0f, seed);
     Files.createDirectories(out);
-    try (ComputeContext ctx = ComputeContext.create()) {
-      ctx.threads(threads);
-      try (GptModel model = GptModel.random(ctx, cfg, seed);
+    try (ComputeContext cc = ComputeContext.create()) {
+      cc.threads(threads);
+      try (GptModel model = GptModel.random(cc, cfg, seed);
           Trainer trainer = new Trainer(model, ids, tc, null)) {
         tok.save(out);
         TrainingConsole.run(model, trainer, tc, tok, logJson, true, 0, "",
@@ -94,7 +118,7 @@ public final class DemoCommand implements Callable<Integer> {
   }
 
   private static String bundled() throws IOException {
-    try (InputStream in = DemoCommand.class.getResourceAsStream("/dev/fuselm/demo/the-verdict.txt")) {
+    try (InputStream in = DemoCommand.class.getResourceAsStream(BUNDLED)) {
       if (in == null) {
         throw new IOException("the bundled demo text is missing from the classpath");
       }
