@@ -36,14 +36,11 @@ class BpeTrainerTest {
   }
 
   @Test
-  void corpusTrainsInSecondsSavesReloadsAndRoundTrips(@TempDir Path dir) throws IOException {
+  // Training speed is measured by `time bin/fuselm bpe-train` (README), not asserted here.
+  void corpusTrainsSavesReloadsAndRoundTrips(@TempDir Path dir) throws IOException {
     String text = TestData.corpus().substring(0, 2_000_000);
-    long t0 = System.nanoTime();
     Gpt2BpeTokenizer t = BpeTrainer.train(text, 4096);
-    double seconds = (System.nanoTime() - t0) / 1e9;
     assertEquals(4096, t.vocabSize());
-    // "Seconds, not minutes": about 2 s on a quiet core; the bound leaves room for a loaded CI machine.
-    assertTrue(seconds < 60, "training took " + seconds + " s");
     t.save(dir);
     Gpt2BpeTokenizer back = Gpt2BpeTokenizer.fromDirectory(dir);
     assertEquals(t.vocabSize(), back.vocabSize());
