@@ -39,32 +39,36 @@ public final class BenchGenerateCommand implements Callable<Integer> {
           prompt[i] = (i * 31 + 7) % cfg.vocabSize();
         }
         java.util.List<int[]> prompts = java.util.Collections.nCopies(batch, prompt);
-        double[] tps = new double[runs];
-        long[] firstNs = new long[1];
+        double[] tps = new double[runs], cpuMs = new double[runs];
+        long[] firstNs = new long[2];
         for (int r = 0; r <= runs; r++) {
           long t0 = System.nanoTime();
           firstNs[0] = 0;
           g.generate(prompts, GenerationConfig.greedy(steps), (row, id) -> {
             if (firstNs[0] == 0) {
               firstNs[0] = System.nanoTime();
+              firstNs[1] = BenchTrainCommand.processCpuNs();
             }
             return true;
           });
-          long end = System.nanoTime();
+          long end = System.nanoTime(), cpuEnd = BenchTrainCommand.processCpuNs();
           if (r > 0) {
             // decode rate: tokens after the first (the first one includes the prefill)
             tps[r - 1] = batch * (steps - 1) / ((end - firstNs[0]) / 1e9);
+            cpuMs[r - 1] = (cpuEnd - firstNs[1]) / 1e6 / (batch * (steps - 1));
           }
           if (r == 0) {
             t0 = end;
           }
         }
         Arrays.sort(tps);
+        Arrays.sort(cpuMs);
         double med = tps[runs / 2];
         System.out.printf(Locale.ROOT, "{\"bench\":\"generate\",\"config\":\"%s\",\"batch\":%d,"
             + "\"prompt\":%d,\"new_tokens\":%d,\"threads\":%d,\"ms_per_token\":%.2f,"
-            + "\"tokens_per_s\":%.2f,\"weight_bytes\":%d}%n", config, batch, ctx, steps,
-            c.threads(), 1e3 * batch / med, med, 4L * m.parameterCount());
+            + "\"tokens_per_s\":%.2f,\"weight_bytes\":%d,\"cpu_ms_per_token\":%.2f}%n", config,
+            batch, ctx, steps, c.threads(), 1e3 * batch / med, med, 4L * m.parameterCount(),
+            cpuMs[runs / 2]);
       }
     }
     return 0;

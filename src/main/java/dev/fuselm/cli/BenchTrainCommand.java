@@ -5,6 +5,7 @@ import dev.fuselm.model.GptModel;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.train.AdamW;
 import java.io.IOException;
+import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -14,9 +15,13 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-/** {@code fuselm bench train}: median time of a full GPT training step (forward, backward, AdamW). */
+/**
+ * {@code fuselm bench train}: median time of a full GPT training step (forward, backward, AdamW),
+ * or with {@code --forward} of an inference forward pass (logits for every position, no gradients).
+ */
 @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
-    description = "Time GPT training steps on random data; prints one JSON line with medians.")
+    description = "Time GPT training steps (or, with --forward, inference forward passes) on random"
+        + " data; prints one JSON line with medians.")
 public final class BenchTrainCommand implements Callable<Integer> {
   @Option(names = "--config", description = "gpt2, gpt2-medium, ... or a config.json"
       + " (default: ${DEFAULT-VALUE})") String config = "gpt2";
@@ -24,6 +29,8 @@ public final class BenchTrainCommand implements Callable<Integer> {
   @Option(names = "--ctx", required = true) int ctx;
   @Option(names = "--steps", description = "timed steps (default: ${DEFAULT-VALUE})") int steps = 5;
   @Option(names = "--threads", description = "kernel threads (default: all cores)") int threads;
+  @Option(names = "--forward", description = "time the inference forward pass (logits of all B*T"
+      + " positions, no targets, no gradients) instead of a training step") boolean forwardOnly;
 
   static GptConfig config(String spec) throws IOException {
     Path p = Path.of(spec);
@@ -39,6 +46,9 @@ public final class BenchTrainCommand implements Callable<Integer> {
     }
     try (ComputeContext c = ComputeContext.create()) {
       c.threads(threads);
+      if (forwardOnly) {
+        return forward(c, cfg);
+      }
       try (GptModel m = GptModel.random(c, cfg, 1).enableGradients();
           AdamW opt = new AdamW(c, m.params(), m.grads(), 0.9f, 0.95f, 1e-8f, 0.1f, 1f)) {
         SplittableRandom r = new SplittableRandom(2);
@@ -47,27 +57,67 @@ public final class BenchTrainCommand implements Callable<Integer> {
           x[i] = r.nextInt(cfg.vocabSize());
           y[i] = r.nextInt(cfg.vocabSize());
         }
-        double[] ms = new double[steps];
+        double[] ms = new double[steps], cpu = new double[steps];
         for (int s = 0; s <= steps; s++) {
-          long t0 = System.nanoTime();
+          long t0 = System.nanoTime(), c0 = processCpuNs();
           m.zeroGrad();
           m.forward(x, y, batch, ctx);
           m.backward(1f);
           opt.step(s + 1, 1e-4f, opt.gradNorm());
           if (s > 0) {
             ms[s - 1] = (System.nanoTime() - t0) / 1e6;
+            cpu[s - 1] = (processCpuNs() - c0) / 1e6;
           }
         }
         Arrays.sort(ms);
+        Arrays.sort(cpu);
         double med = ms[steps / 2];
         System.out.printf(Locale.ROOT, "{\"bench\":\"train\",\"config\":\"%s\",\"parameters\":%d,"
             + "\"batch\":%d,\"ctx\":%d,\"threads\":%d,\"steps\":%d,\"ms_per_step\":%.1f,"
-            + "\"tokens_per_s\":%.1f,\"gflops\":%.1f}%n", config, m.parameterCount(), batch, ctx,
-            c.threads(), steps, med, batch * ctx / (med / 1e3),
-            flopsPerStep(cfg, batch, ctx) / (med / 1e3) / 1e9);
+            + "\"tokens_per_s\":%.1f,\"gflops\":%.1f,\"cpu_ms_per_step\":%.1f}%n", config,
+            m.parameterCount(), batch, ctx, c.threads(), steps, med, batch * ctx / (med / 1e3),
+            flopsPerStep(cfg, batch, ctx) / (med / 1e3) / 1e9, cpu[steps / 2]);
       }
     }
     return 0;
+  }
+
+  private int forward(ComputeContext c, GptConfig cfg) {
+    try (GptModel m = GptModel.random(c, cfg, 1)) {
+      m.setTraining(false);
+      SplittableRandom r = new SplittableRandom(2);
+      int[] x = new int[batch * ctx];
+      for (int i = 0; i < x.length; i++) {
+        x[i] = r.nextInt(cfg.vocabSize());
+      }
+      double[] ms = new double[steps], cpu = new double[steps];
+      for (int s = 0; s <= steps; s++) {
+        long t0 = System.nanoTime(), c0 = processCpuNs();
+        m.forward(x, null, batch, ctx);
+        if (s > 0) {
+          ms[s - 1] = (System.nanoTime() - t0) / 1e6;
+          cpu[s - 1] = (processCpuNs() - c0) / 1e6;
+        }
+      }
+      Arrays.sort(ms);
+      Arrays.sort(cpu);
+      double med = ms[steps / 2];
+      System.out.printf(Locale.ROOT, "{\"bench\":\"forward\",\"config\":\"%s\",\"parameters\":%d,"
+          + "\"batch\":%d,\"ctx\":%d,\"threads\":%d,\"steps\":%d,\"ms_per_step\":%.1f,"
+          + "\"tokens_per_s\":%.1f,\"gflops\":%.1f,\"cpu_ms_per_step\":%.1f}%n", config,
+          m.parameterCount(), batch, ctx, c.threads(), steps, med, batch * ctx / (med / 1e3),
+          flopsPerStep(cfg, batch, ctx) / 3 / (med / 1e3) / 1e9, cpu[steps / 2]);
+    }
+    return 0;
+  }
+
+  /**
+   * CPU time of the whole process (all threads) in ns, or 0 where the JVM cannot tell. On a shared
+   * machine, wall time depends on the other processes' load; CPU time much less.
+   */
+  static long processCpuNs() {
+    return ManagementFactory.getOperatingSystemMXBean()
+        instanceof com.sun.management.OperatingSystemMXBean os ? os.getProcessCpuTime() : 0;
   }
 
   /** 6 N per token for the matrices plus attention's 12 L T C per token (forward + backward). */
