@@ -21,6 +21,11 @@
 // and are written back here. The first K block applies beta and the bias; later ones accumulate.
 // beta == 0 never reads C; K == 0 or alpha == 0 never reads A or B.
 //
+// Small M (M <= kSmallM = 8: KV-cached generation, one token per sequence) skips all of the above:
+// packing B would cost as much as the whole multiply, which is bound by reading B once from memory.
+// gemm_small_impl.h streams B straight from its storage (dot products with rows of B for trans_b,
+// axpys over rows of B otherwise), threads owning 64-column units of N; see small_m_driver.
+//
 // Scratch: one 64-byte aligned buffer per calling thread (thread_local, grown on demand, freed at
 // thread exit) holds the B block and one A block per task; worker threads allocate nothing. For the
 // AVX2 blocking that is about 4 MiB + 144 KiB per thread of a call.
@@ -121,8 +126,55 @@ void generic_colsum(float *dbias, const float *dout, int64_t ld, int64_t m, int6
   }
 }
 
+// The small-M path (gemm_small_impl.h) over 8-float "vectors" of plain arrays: the compiler maps
+// them onto the baseline's SSE registers.
+struct Vec {
+  struct T {
+    float v[8];
+  };
+  static constexpr int W = 8;
+  static T zero() { return T{}; }
+  static T load(const float *p) {
+    T r;
+    for (int l = 0; l < W; l++) r.v[l] = p[l];
+    return r;
+  }
+  static T set1(float x) {
+    T r;
+    for (int l = 0; l < W; l++) r.v[l] = x;
+    return r;
+  }
+  static T fma(T a, T b, T c) {
+    for (int l = 0; l < W; l++) c.v[l] += a.v[l] * b.v[l];
+    return c;
+  }
+  static T mul(T a, T b) {
+    for (int l = 0; l < W; l++) a.v[l] *= b.v[l];
+    return a;
+  }
+  static T add(T a, T b) {
+    for (int l = 0; l < W; l++) a.v[l] += b.v[l];
+    return a;
+  }
+  static void store(float *p, T x) {
+    for (int l = 0; l < W; l++) p[l] = x.v[l];
+  }
+  static float hsum(T x) {
+    return ((x.v[0] + x.v[4]) + (x.v[1] + x.v[5])) + ((x.v[2] + x.v[6]) + (x.v[3] + x.v[7]));
+  }
+};
+
+#include "gemm_small_impl.h"
+
+void generic_small_m(int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *x,
+                     int64_t ldx, const float *b, int64_t ldb, float beta, const float *bias,
+                     float *c, int64_t ldc) {
+  small_m_impl(trans_b, m, n, k, alpha, x, ldx, b, ldb, beta, bias, c, ldc);
+}
+
 const GemmKernel kGenericKernel = {"generic 4x8", kGenMR, kGenNR, 128, 256, 4096,
-                                   generic_micro, generic_pack_a, generic_pack_b, generic_colsum};
+                                   generic_micro, generic_pack_a, generic_pack_b, generic_colsum,
+                                   generic_small_m};
 
 // FUSELM_GEMM_AVX512_LAYOUT=1 (a test aid) makes the AVX2 level run the AVX-512 kernel's 12 x 32
 // tile, packing and blocking with 256-bit vectors, so machines without AVX-512 still test all of
@@ -164,6 +216,21 @@ struct Scratch {
 };
 
 thread_local Scratch tl_scratch;
+
+// ---- the small-M threshold ----------------------------------------------------------------------
+
+// M <= kSmallM takes the small-M path (gemm_small_impl.h). FUSELM_GEMM_SMALL_M=<n> overrides it
+// (a measurement aid: the path is correct for any M; 0 disables it). Measured on the 2-core Zen 3,
+// 2 threads, (M, 2304, 768) trans_b: small-M 44-57 GFLOP/s vs packed 18-35 for M = 4..8; at
+// M = 12..16 the two are within the noise of each other (50-63 vs 36-53), so 8 it is.
+// (M = 1: 2.0-2.5 -> 5.5-6.0 GFLOP/s on (1, 50257, 768), i.e. ~12 GB/s of W against 13.1 GB/s
+// measured read bandwidth (benchmarks/gpt/machine_peak.c); (1, 2304, 768): 5.3-6.8 -> 25-30.)
+constexpr int64_t kSmallM = 8;
+int64_t small_m_limit() {
+  const char *e = std::getenv("FUSELM_GEMM_SMALL_M");
+  if (e == nullptr || e[0] == 0) return kSmallM;
+  return std::atoll(e);
+}
 
 // ---- the driver --------------------------------------------------------------------------------
 
@@ -279,6 +346,34 @@ void scale_only(const CpuContext &ctx, int64_t M, int64_t N, float beta, const f
                });
 }
 
+// Small M (M <= kSmallM): no packing of B, threads own 64-column units of N (a multiple of every
+// kernel's column tile, so the tiling of each column, hence its arithmetic, is the same for every
+// thread count). op(A) is made dense first when transposed (M x K floats, a copy on the caller).
+void small_m_driver(const CpuContext &ctx, const GemmKernel &kr, int trans_a, int trans_b,
+                    int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                    const float *B, int64_t ldb, float beta, const float *bias, float *C,
+                    int64_t ldc) {
+  const float *x = A;
+  int64_t ldx = lda;
+  if (trans_a) {
+    float *xd = tl_scratch.get(size_t(M * K));
+    for (int64_t p = 0; p < K; p++)
+      for (int64_t i = 0; i < M; i++) xd[i * K + p] = A[p * lda + i];
+    x = xd;
+    ldx = K;
+  }
+  constexpr int64_t kUnit = 64;
+  const int64_t units = ceil_div(N, kUnit);
+  // At least ~256 KiB of B per chunk: a wake-up of the pool costs some microseconds, in which a
+  // core streams about that much at memory speed.
+  const int64_t grain = std::max<int64_t>(1, ceil_div(65536, kUnit * K));
+  parallel_for(ctx, units, grain, [&](int64_t u0, int64_t u1) {
+    int64_t j0 = u0 * kUnit, j1 = std::min(N, u1 * kUnit);
+    kr.small_m(trans_b, M, j1 - j0, K, alpha, x, ldx, trans_b ? B + j0 * ldb : B + j0, ldb, beta,
+               bias ? bias + j0 : nullptr, C + j0, ldc);
+  });
+}
+
 void gemm_driver(const CpuContext &ctx, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
                  float alpha, const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                  const float *bias, float *C, int64_t ldc) {
@@ -288,6 +383,10 @@ void gemm_driver(const CpuContext &ctx, int trans_a, int trans_b, int64_t M, int
     return;
   }
   const GemmKernel &kr = select_kernel(ctx.isa);
+  if (M <= small_m_limit()) {
+    small_m_driver(ctx, kr, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc);
+    return;
+  }
   const Gemm g{kr, trans_a != 0, trans_b != 0, M, N, K, alpha, beta, A, lda, B, ldb, bias, C, ldc};
   const int MR = kr.mr, NR = kr.nr;
 

@@ -23,10 +23,17 @@ struct Vec {
   static T fma(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
   static T mul(T a, T b) { return _mm256_mul_ps(a, b); }
   static T add(T a, T b) { return _mm256_add_ps(a, b); }
+  static float hsum(T x) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
   static void store(float *p, T x) { _mm256_storeu_ps(p, x); }
 };
 
 #include "gemm_x86_impl.h"
+#include "gemm_small_impl.h"
 
 constexpr int kMR = 6;
 constexpr int kNV = 2;
@@ -44,6 +51,10 @@ void pack_b(const float *b, int64_t ldb, int trans, int64_t panels, int64_t kc, 
 }
 void colsum(float *dbias, const float *dout, int64_t ld, int64_t m, int64_t n) {
   colsum_impl(dbias, dout, ld, m, n);
+}
+void small_m(int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *x, int64_t ldx,
+             const float *b, int64_t ldb, float beta, const float *bias, float *c, int64_t ldc) {
+  small_m_impl(trans_b, m, n, k, alpha, x, ldx, b, ldb, beta, bias, c, ldc);
 }
 
 // The AVX-512 kernel's layout (12 x 32 tile, 12-row A panels, 32-column B panels, its blocking)
@@ -65,9 +76,10 @@ void pack_b_32(const float *b, int64_t ldb, int trans, int64_t panels, int64_t k
 // 16 x 256 floats = 16 KiB (L1), the packed A block 144 x 256 floats = 144 KiB (L2), the packed
 // B block 256 x 4096 floats = 4 MiB (L3).
 extern const gemm_detail::GemmKernel kKernel = {"avx2 6x16", kMR, kNR, 144, 256, 4096,
-                                                micro, pack_a, pack_b, colsum};
+                                                micro, pack_a, pack_b, colsum, small_m};
 extern const gemm_detail::GemmKernel kKernelAvx512Layout = {
-    "avx2 12x32 (avx512 layout)", 12, 32, 240, 192, 4096, micro_12x32, pack_a_12, pack_b_32, colsum};
+    "avx2 12x32 (avx512 layout)", 12, 32, 240, 192, 4096, micro_12x32, pack_a_12, pack_b_32, colsum,
+    small_m};
 
 }  // namespace avx2_gemm
 }  // namespace cpu

@@ -23,10 +23,18 @@ struct Vec {
   static T fma(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
   static T mul(T a, T b) { return _mm512_mul_ps(a, b); }
   static T add(T a, T b) { return _mm512_add_ps(a, b); }
+  static float hsum(T x) {
+    __m256 h = _mm256_add_ps(_mm512_maskz_extractf32x8_ps(0xFF, x, 0), _mm512_maskz_extractf32x8_ps(0xFF, x, 1));
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
   static void store(float *p, T x) { _mm512_storeu_ps(p, x); }
 };
 
 #include "gemm_x86_impl.h"
+#include "gemm_small_impl.h"
 
 constexpr int kMR = 12;
 constexpr int kNV = 2;
@@ -45,13 +53,17 @@ void pack_b(const float *b, int64_t ldb, int trans, int64_t panels, int64_t kc, 
 void colsum(float *dbias, const float *dout, int64_t ld, int64_t m, int64_t n) {
   colsum_impl(dbias, dout, ld, m, n);
 }
+void small_m(int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *x, int64_t ldx,
+             const float *b, int64_t ldb, float beta, const float *bias, float *c, int64_t ldc) {
+  small_m_impl(trans_b, m, n, k, alpha, x, ldx, b, ldb, beta, bias, c, ldc);
+}
 
 }  // namespace
 
 // A B micro-panel is 32 x 192 floats = 24 KiB (fits a 32 or 48 KiB L1d), the packed A block
 // 240 x 192 floats = 180 KiB (L2 is 1-2 MiB on AVX-512 parts), the B block 192 x 4096 = 3 MiB.
 extern const gemm_detail::GemmKernel kKernel = {"avx512 12x32", kMR, kNR, 240, 192, 4096,
-                                                micro, pack_a, pack_b, colsum};
+                                                micro, pack_a, pack_b, colsum, small_m};
 
 }  // namespace avx512_gemm
 }  // namespace cpu

@@ -32,6 +32,12 @@ using PackBFn = void (*)(const float *b, int64_t ldb, int trans, int64_t panels,
                          float *dst);
 // dbias[j] += sum over i < m of dout[i*ld + j], for j < n.
 using ColSumFn = void (*)(float *dbias, const float *dout, int64_t ld, int64_t m, int64_t n);
+// The small-M path (gemm_small_impl.h), no packing: C(m, n) = alpha * X op(B) (+ beta C) (+ bias)
+// for m <= kSmallM, X (m, k) dense with row stride ldx, op(B)(p, j) = b[j*ldb + p] when trans_b,
+// else b[p*ldb + j]. C is not read when beta == 0.
+using SmallMFn = void (*)(int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *x,
+                          int64_t ldx, const float *b, int64_t ldb, float beta, const float *bias,
+                          float *c, int64_t ldc);
 
 struct GemmKernel {
   const char *name;
@@ -41,6 +47,7 @@ struct GemmKernel {
   PackAFn pack_a;
   PackBFn pack_b;
   ColSumFn colsum;
+  SmallMFn small_m;
 };
 
 }  // namespace gemm_detail

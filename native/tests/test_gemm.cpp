@@ -373,3 +373,87 @@ TEST(gemm_avx512_layout_on_avx2) {
   }
   unsetenv("FUSELM_GEMM_AVX512_LAYOUT");
 }
+
+// The small-M path (M <= 8, no packing; gemm_small_impl.h): M = 1..8 against every N, K in
+// {1, 7, 63, 65, 129, 3001} (3001 x 3001 left out), all four trans combinations, padded leading
+// dimensions, sgemm with alpha/beta (beta == 0 on a NaN-filled C) and sgemm_bias with and without a
+// bias. Each (N, K) runs M = 1 and one of 2..8 (cycled), which keeps the ASan build quick.
+// Tolerance: the any-order inner-product bound of the header comment.
+TEST(gemm_small_m_matches_reference) {
+  const int64_t sizes[] = {1, 7, 63, 65, 129, 3001};
+  struct AB {
+    float alpha, beta;
+  };
+  const AB kAB[] = {{1.f, 0.f}, {-1.25f, 0.75f}, {0.5f, 1.f}};
+  uint32_t seed = 2000;
+  int idx = 0;
+  for (int64_t N : sizes)
+    for (int64_t K : sizes) {
+      if (N == 3001 && K == 3001) continue;
+      for (int64_t M : {int64_t(1), int64_t(2 + idx % 7)}) {
+        idx++;
+        for (int ta = 0; ta < 2; ta++)
+          for (int tb = 0; tb < 2; tb++) {
+            const Shape s{M, N, K};
+            Problem pr(ta, tb, s, int64_t(seed % 4), seed);
+            const AB ab = kAB[seed % 3];
+            const float *bias = (seed % 2) ? pr.bias.data() : nullptr;
+            seed++;
+            std::vector<float> c_nan = pr.C0;  // M x N region NaN, padding kSentinel
+            for (int64_t i = 0; i < M; i++)
+              for (int64_t j = 0; j < N; j++) c_nan[size_t(i * pr.ldc + j)] = kNaN;
+            const std::vector<float> &c_init = ab.beta == 0.f ? c_nan : pr.C0;
+            std::vector<float> want = c_init, want_bias = c_nan;
+            {
+              fltest::Context ref(FL_BACKEND_REFERENCE);
+              CHECK_OK(fl_sgemm(ref, ta, tb, M, N, K, ab.alpha, pr.A.data(), pr.lda, pr.B.data(),
+                                pr.ldb, ab.beta, want.data(), pr.ldc));
+              CHECK_OK(fl_sgemm_bias(ref, ta, tb, M, N, K, pr.A.data(), pr.lda, pr.B.data(),
+                                     pr.ldb, bias, want_bias.data(), pr.ldc));
+            }
+            fltest::for_each_cpu_config([&](fl_context *ctx, const std::string &cfg) {
+              std::vector<float> got = c_init;
+              CHECK_OK(fl_sgemm(ctx, ta, tb, M, N, K, ab.alpha, pr.A.data(), pr.lda, pr.B.data(),
+                                pr.ldb, ab.beta, got.data(), pr.ldc));
+              pr.compute_mag(ab.alpha, ab.beta, nullptr, pr.C0);
+              pr.check(describe(cfg + " small-M", ta, tb, s, ab.alpha, ab.beta), got, want);
+              got = c_nan;
+              CHECK_OK(fl_sgemm_bias(ctx, ta, tb, M, N, K, pr.A.data(), pr.lda, pr.B.data(),
+                                     pr.ldb, bias, got.data(), pr.ldc));
+              pr.compute_mag(1.f, 0.f, bias, pr.C0);
+              pr.check(describe(cfg + (bias ? " small-M bias" : " small-M no-bias"), ta, tb, s,
+                                1.f, 0.f),
+                       got, want_bias);
+            });
+          }
+      }
+    }
+}
+
+// The small-M path splits N into 64-column units over the threads and computes each output the
+// same way whatever its unit's position: results are bit-identical for 1, 2 and 3 threads. The
+// shapes are large enough (N * K) to be split.
+TEST(gemm_small_m_thread_count_invariant) {
+  int best = 0;
+  CHECK_OK(fl_cpu_best_isa(&best));
+  const Shape shapes[] = {{1, 3001, 768}, {5, 2049, 300}, {8, 777, 1025}};
+  uint32_t seed = 3000;
+  for (int isa = FL_ISA_GENERIC; isa <= best; isa++)
+    for (const Shape &s : shapes)
+      for (int tb = 0; tb < 2; tb++) {
+        Problem pr(0, tb, s, 3, seed++);
+        std::vector<float> first;
+        for (int threads : {1, 2, 3}) {
+          fltest::Context ctx(FL_BACKEND_CPU);
+          CHECK_OK(fl_context_set_isa(ctx, isa));
+          CHECK_OK(fl_context_set_threads(ctx, threads));
+          std::vector<float> got = pr.C0;
+          CHECK_OK(fl_sgemm_bias(ctx, 0, tb, s.M, s.N, s.K, pr.A.data(), pr.lda, pr.B.data(),
+                                 pr.ldb, pr.bias.data(), got.data(), pr.ldc));
+          if (first.empty())
+            first = got;
+          else
+            CHECK(std::memcmp(first.data(), got.data(), got.size() * sizeof(float)) == 0);
+        }
+      }
+}
