@@ -46,7 +46,7 @@ public enum Backend {
     if (LOGGED.compareAndSet(false, true)) {
       LOG.log(
           System.Logger.Level.INFO,
-          "fuselm backend: {0} ({1}; -D{2}=cpu|cuda|reference overrides)",
+          "backend {0} ({1}; -D{2}=cpu|cuda|reference overrides)",
           chosen.name().toLowerCase(Locale.ROOT),
           requested == null ? "default" : "requested",
           PROPERTY);
