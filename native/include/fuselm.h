@@ -77,7 +77,8 @@ int fl_memcpy(fl_context *ctx, void *dst, const void *src, int64_t bytes, int ki
 /* ---- GEMM --------------------------------------------------------------------------------- */
 /* C(M,N) = alpha * op(A) * op(B) + beta * C, row-major. op(A) is (M,K): A is (M,K) with leading
  * dimension lda, or (K,M) when trans_a. op(B) is (K,N): B is (K,N), or (N,K) when trans_b.
- * beta == 0 means C is not read (may hold garbage/NaN). */
+ * beta == 0 means C is not read (may hold garbage/NaN); as in BLAS, alpha == 0 or K == 0 means A and
+ * B are not read. */
 int fl_sgemm(fl_context *ctx, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
              float alpha, const float *A, int64_t lda, const float *B, int64_t ldb,
              float beta, float *C, int64_t ldc);
