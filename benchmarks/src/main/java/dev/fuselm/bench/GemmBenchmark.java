@@ -18,7 +18,7 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
-/** sgemm on GPT-2 training shapes "M,N,K" (C = A * B^T as in a linear layer's forward). */
+/** sgemm on GPT-2 training shapes "MxNxK" (C = A * B^T as in a linear layer's forward). */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
@@ -26,7 +26,7 @@ import org.openjdk.jmh.annotations.Warmup;
 @Measurement(iterations = 5, time = 1)
 @Fork(1)
 public class GemmBenchmark {
-  @Param({"256,2304,768", "256,3072,768", "256,768,3072", "256,50257,768", "1024,1024,1024"})
+  @Param({"256x2304x768", "256x3072x768", "256x768x3072", "256x50257x768", "1024x1024x1024"})
   public String shape;
 
   private ComputeContext ctx;
@@ -34,7 +34,7 @@ public class GemmBenchmark {
 
   @Setup(Level.Trial)
   public void setUp() {
-    String[] p = shape.split(",");
+    String[] p = shape.split("x");
     long m = Long.parseLong(p[0]), n = Long.parseLong(p[1]), k = Long.parseLong(p[2]);
     ctx = KernelState.context();
     a = KernelState.random(ctx, 1, m, k);
