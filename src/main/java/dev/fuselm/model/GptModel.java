@@ -46,6 +46,7 @@ public final class GptModel implements AutoCloseable {
 
   private Acts acts;
   private boolean haveLossState;
+  private boolean haveHiddenState;
   private SoftmaxOps.Loss lastLoss;
 
   private GptModel(ComputeContext ctx, GptConfig config) {
@@ -315,17 +316,7 @@ public final class GptModel implements AutoCloseable {
       throw new IllegalArgumentException("ids has " + ids.length + " entries, expected B*T = "
           + (long) b * t);
     }
-    a.ids.copyFrom(ids);
-    boolean dropout = training && config.hasDropout();
-    EmbeddingOps.forward(ctx, a.encoded, a.ids, wte, wpe);
-    if (dropout && config.embdDropout() > 0) {
-      Dropout.apply(a.encoded, config.embdDropout(), dropoutSeed, -1);
-    }
-    float pResid = dropout ? config.residDropout() : 0f;
-    for (int l = 0; l < blocks.length; l++) {
-      blocks[l].forward(ctx, a.residual[l + 1], a.residual[l], a.blocks[l], pResid, dropoutSeed);
-    }
-    lnf.forward(ctx, a.lnf, a.lnfMean, a.lnfRstd, a.residual[blocks.length]);
+    encode(a, ids);
     GemmOps.sgemm(ctx, false, true, 1f, a.lnf, head, 0f, a.logits);
     haveLossState = false;
     if (targets == null) {
@@ -339,6 +330,79 @@ public final class GptModel implements AutoCloseable {
     lastLoss = SoftmaxOps.crossEntropyForward(ctx, null, a.lse, a.logits, a.targets);
     haveLossState = true;
     return lastLoss.mean();
+  }
+
+  /** Embeddings, blocks and the final layer norm of ids into a.lnf (dropout as in training). */
+  private void encode(Acts a, int[] ids) {
+    a.ids.copyFrom(ids);
+    haveHiddenState = false;
+    boolean dropout = training && config.hasDropout();
+    EmbeddingOps.forward(ctx, a.encoded, a.ids, wte, wpe);
+    if (dropout && config.embdDropout() > 0) {
+      Dropout.apply(a.encoded, config.embdDropout(), dropoutSeed, -1);
+    }
+    float pResid = dropout ? config.residDropout() : 0f;
+    for (int l = 0; l < blocks.length; l++) {
+      blocks[l].forward(ctx, a.residual[l + 1], a.residual[l], a.blocks[l], pResid, dropoutSeed);
+    }
+    lnf.forward(ctx, a.lnf, a.lnfMean, a.lnfRstd, a.residual[blocks.length]);
+  }
+
+  /**
+   * Runs the model on ids (B*T, row-major) up to and including the final layer norm, without the
+   * LM head, and returns those hidden states (B*T, C): a view that the next forward overwrites. Keeps
+   * what {@link #backwardHidden} needs (for task heads such as classification).
+   */
+  public Tensor forwardHidden(int[] ids, int b, int t) {
+    Acts a = acts(b, t);
+    if (ids.length != b * t) {
+      throw new IllegalArgumentException("ids has " + ids.length + " entries, expected B*T = "
+          + (long) b * t);
+    }
+    haveLossState = false;
+    encode(a, ids);
+    haveHiddenState = true;
+    return a.lnf;
+  }
+
+  /**
+   * Adds into the gradient slab the gradients of a loss whose gradient with respect to the hidden
+   * states of the last {@link #forwardHidden} is dHidden (B*T*C, row-major). Backpropagates through
+   * the final layer norm and blocks {@code fromBlock..nLayer-1} only (no gradient work is done for
+   * the blocks below), and into the embeddings only when fromBlock is 0. The LM head gets nothing.
+   */
+  public void backwardHidden(float[] dHidden, int fromBlock) {
+    if (grads == null) {
+      throw new IllegalStateException("call enableGradients() before backwardHidden()");
+    }
+    if (!haveHiddenState) {
+      throw new IllegalStateException("backwardHidden() needs a forwardHidden() just before it");
+    }
+    if (fromBlock < 0 || fromBlock > blocks.length) {
+      throw new IllegalArgumentException("fromBlock " + fromBlock + " is outside 0.."
+          + blocks.length);
+    }
+    Acts a = acts;
+    if (dHidden.length != a.dlnf.numel()) {
+      throw new IllegalArgumentException("dHidden has " + dHidden.length + " entries, expected"
+          + " B*T*C = " + a.dlnf.numel());
+    }
+    haveHiddenState = false;
+    boolean dropout = training && config.hasDropout();
+    a.dlnf.copyFrom(dHidden);
+    a.dres.zero();
+    lnf.backward(ctx, a.dres, a.dlnf, a.residual[blocks.length], a.lnfMean, a.lnfRstd);
+    float pResid = dropout ? config.residDropout() : 0f;
+    for (int l = blocks.length - 1; l >= fromBlock; l--) {
+      blocks[l].backward(ctx, a.dres, a.residual[l], a.blocks[l], a.scratch, pResid, dropoutSeed);
+    }
+    if (fromBlock == 0) {
+      if (dropout && config.embdDropout() > 0) {
+        Dropout.apply(a.dres, config.embdDropout(), dropoutSeed, -1);
+      }
+      EmbeddingOps.backward(ctx, dwte, dwpe, a.dres.reshape(a.b, a.t, config.dModel()), a.ids,
+          wte, wpe);
+    }
   }
 
   /** The number of non-ignored targets of the last forward. */
@@ -366,6 +430,7 @@ public final class GptModel implements AutoCloseable {
       throw new IllegalStateException("backward() needs a forward() with targets just before it");
     }
     haveLossState = false;
+    haveHiddenState = false;
     Acts a = acts;
     boolean dropout = training && config.hasDropout();
     SoftmaxOps.crossEntropyBackward(ctx, a.logits, a.logits, a.lse, a.targets, dloss,
@@ -393,6 +458,8 @@ public final class GptModel implements AutoCloseable {
       acts.close();
       acts = null;
     }
+    haveLossState = false;
+    haveHiddenState = false;
   }
 
   /** Names of the parameters, in slab order. */

@@ -1,0 +1,94 @@
+package dev.fuselm.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.fuselm.finetune.ClassifierCheckpoint;
+import dev.fuselm.finetune.SequenceClassifier;
+import dev.fuselm.io.GptCheckpoint;
+import dev.fuselm.io.TokenizerFiles;
+import dev.fuselm.model.GptConfig;
+import dev.fuselm.tensor.ComputeContext;
+import dev.fuselm.tokenizer.Tokenizer;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code fuselm classify}: labels texts with a classifier from finetune-classify. */
+@Command(name = "classify", mixinStandardHelpOptions = true, sortOptions = false,
+    description = "Classifies --text, or each non-blank line of --input; prints one JSON line per"
+        + " input: {\"label\":L,\"probabilities\":{label:p,...}}.")
+public final class ClassifyCommand implements Callable<Integer> {
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  @Option(names = "--model", required = true, description = "classifier directory") Path model;
+
+  static final class Input {
+    @Option(names = "--text", required = true, description = "one text") String text;
+    @Option(names = "--input", required = true, description = "a file, one text a line") Path file;
+  }
+
+  @ArgGroup(exclusive = true, multiplicity = "1") Input input;
+  @Option(names = "--threads", description = "kernel threads (default: all cores)") int threads;
+
+  @Override
+  public Integer call() throws IOException {
+    ClassifierCheckpoint.Meta meta = ClassifierCheckpoint.readMeta(model);
+    GptConfig cfg = GptCheckpoint.readConfig(model);
+    Tokenizer tok = TokenizerFiles.forModel(model, cfg.vocabSize());
+    List<String> texts = new ArrayList<>();
+    if (input.text != null) {
+      texts.add(input.text);
+    } else {
+      if (!Files.isRegularFile(input.file)) {
+        throw new UserInputException(input.file + ": no such file");
+      }
+      for (String line : Files.readString(input.file, StandardCharsets.UTF_8).split("\n")) {
+        String s = line.endsWith("\r") ? line.substring(0, line.length() - 1) : line;
+        if (!s.isBlank()) {
+          texts.add(s);
+        }
+      }
+    }
+    List<int[]> seqs = new ArrayList<>();
+    for (String t : texts) {
+      int[] ids = tok.encode(t);
+      if (ids.length == 0) {
+        throw new UserInputException("the text '" + t + "' encodes to no tokens");
+      }
+      seqs.add(ids.length > meta.maxLength() ? Arrays.copyOf(ids, meta.maxLength()) : ids);
+    }
+    if (seqs.isEmpty()) {
+      throw new UserInputException(input.file + ": no texts to classify");
+    }
+    try (ComputeContext c = ComputeContext.create()) {
+      c.threads(threads);
+      try (SequenceClassifier clf = ClassifierCheckpoint.load(c, model)) {
+        int k = clf.numLabels();
+        for (int[] ids : seqs) {
+          double[] p = clf.probabilities(SequenceClassifier.collate(List.of(ids), clf.padId()));
+          int best = 0;
+          ObjectNode n = JSON.createObjectNode();
+          ObjectNode probs = JSON.createObjectNode();
+          for (int j = 0; j < k; j++) {
+            probs.put(clf.labels().get(j), p[j]);
+            if (p[j] > p[best]) {
+              best = j;
+            }
+          }
+          n.put("label", clf.labels().get(best));
+          n.set("probabilities", probs);
+          System.out.println(JSON.writeValueAsString(n));
+        }
+      }
+    }
+    return 0;
+  }
+}

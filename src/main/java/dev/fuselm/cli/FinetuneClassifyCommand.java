@@ -1,0 +1,153 @@
+package dev.fuselm.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.fuselm.finetune.ClassificationData;
+import dev.fuselm.finetune.ClassifierCheckpoint;
+import dev.fuselm.finetune.ClassifierTrainer;
+import dev.fuselm.finetune.SequenceClassifier;
+import dev.fuselm.io.GptCheckpoint;
+import dev.fuselm.io.TokenizerFiles;
+import dev.fuselm.model.GptConfig;
+import dev.fuselm.model.GptModel;
+import dev.fuselm.tensor.ComputeContext;
+import dev.fuselm.tokenizer.Tokenizer;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.stream.Stream;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code fuselm finetune-classify}: a GPT model fine-tuned as a text classifier. */
+@Command(name = "finetune-classify", mixinStandardHelpOptions = true, sortOptions = false,
+    description = "Fine-tunes a GPT model directory as a text classifier on a TSV/CSV file (head on"
+        + " the last token's final hidden state); prints and logs JSON metrics.")
+public final class FinetuneClassifyCommand implements Callable<Integer> {
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  @Option(names = "--init", required = true, description = "pretrained model directory") Path init;
+  @Option(names = "--data", required = true, description = "TSV/CSV file, one example a line")
+  Path data;
+  @Option(names = "--text-column", required = true,
+      description = "text column: header name or 0-based index") String textColumn;
+  @Option(names = "--label-column", required = true,
+      description = "label column: header name or 0-based index") String labelColumn;
+  @Option(names = "--out", required = true, description = "new classifier directory") Path out;
+  @Option(names = "--epochs", description = "passes over the training split (default: ${DEFAULT-VALUE})")
+  int epochs = 5;
+  @Option(names = "--batch", description = "examples per step (default: ${DEFAULT-VALUE})")
+  int batch = 8;
+  @Option(names = "--lr", description = "AdamW learning rate (default: ${DEFAULT-VALUE})")
+  float lr = 5e-5f;
+  @Option(names = "--weight-decay", description = "AdamW decay of matrices (default: ${DEFAULT-VALUE})")
+  float weightDecay = 0.1f;
+  @Option(names = "--train-all", description = "train every block and the embeddings (default:"
+      + " only the last block, the final norm and the head)") boolean trainAll;
+  @Option(names = "--balance", description = "down-sample every label to the rarest one's count")
+  boolean balance;
+  @Option(names = "--val-ratio", description = "validation share (default: ${DEFAULT-VALUE})")
+  double valRatio = 0.1;
+  @Option(names = "--test-ratio", description = "test share (default: ${DEFAULT-VALUE})")
+  double testRatio = 0.2;
+  @Option(names = "--max-length", description = "truncate texts to this many tokens (default: the"
+      + " model's context)") Integer maxLength;
+  @Option(names = "--seed", description = "seed of balancing, split, head and shuffling"
+      + " (default: ${DEFAULT-VALUE})") long seed = 123;
+  @Option(names = "--threads", description = "kernel threads (default: all cores)") int threads;
+
+  @Override
+  public Integer call() throws IOException {
+    GptConfig cfg = GptCheckpoint.readConfig(init);
+    int maxLen = maxLength == null ? cfg.contextLength() : maxLength;
+    if (maxLen < 1 || maxLen > cfg.contextLength()) {
+      throw new UserInputException("--max-length " + maxLen + " must be between 1 and the model's"
+          + " context window of " + cfg.contextLength());
+    }
+    ClassifierTrainer.Config tc;
+    try {
+      tc = new ClassifierTrainer.Config(epochs, batch, lr, weightDecay, 1f, trainAll, seed);
+    } catch (IllegalArgumentException e) {
+      throw new UserInputException(e.getMessage());
+    }
+    if (Files.exists(out)) {
+      try (Stream<Path> s = Files.list(out)) {
+        if (!Files.isDirectory(out) || s.findAny().isPresent()) {
+          throw new UserInputException("--out " + out + " exists and is not an empty directory;"
+              + " choose a new one (nothing is overwritten)");
+        }
+      }
+    }
+    Tokenizer tok = TokenizerFiles.forModel(init, cfg.vocabSize());
+    ClassificationData ds = ClassificationData.read(data, textColumn, labelColumn);
+    if (balance) {
+      ds = ds.balanced(seed);
+    }
+    ClassificationData.Split split = ds.split(valRatio, testRatio, seed);
+    List<String> labels = ds.labels();
+    int padId = tok.tokenToId("<|endoftext|>").orElse(0);
+    int[] truncated = new int[1];
+    ClassifierTrainer.Examples train = encode(split.train(), tok, labels, maxLen, truncated);
+    ClassifierTrainer.Examples val = encode(split.validation(), tok, labels, maxLen, truncated);
+    ClassifierTrainer.Examples test = encode(split.test(), tok, labels, maxLen, truncated);
+    Path logFile = out.resolve("log.jsonl");
+    List<String> logLines = new ArrayList<>();
+    ObjectNode start = JSON.createObjectNode();
+    start.put("event", "start").put("examples", ds.examples().size())
+        .put("train", train.size()).put("validation", val.size()).put("test", test.size())
+        .put("truncated", truncated[0]).put("max_length", maxLen).put("train_all", trainAll);
+    start.set("labels", JSON.valueToTree(ds.counts()));
+    emit(start, logLines);
+    try (ComputeContext c = ComputeContext.create()) {
+      c.threads(threads);
+      try (SequenceClassifier clf = SequenceClassifier.create(GptCheckpoint.load(c, init), labels,
+          padId, seed)) {
+        Files.createDirectories(out);
+        ClassifierTrainer.train(clf, train, val, tc, n -> emit(n, logLines));
+        ObjectNode fin = JSON.createObjectNode();
+        fin.put("event", "final");
+        fin.set("train", ClassifierTrainer.evaluate(clf, train, batch).toJson(labels, true));
+        fin.set("validation", ClassifierTrainer.evaluate(clf, val, batch).toJson(labels, true));
+        fin.set("test", ClassifierTrainer.evaluate(clf, test, batch).toJson(labels, true));
+        emit(fin, logLines);
+        ClassifierCheckpoint.save(clf, maxLen, out, init);
+        dev.fuselm.io.AtomicFiles.writeString(logFile, String.join("\n", logLines) + "\n");
+      }
+    }
+    return 0;
+  }
+
+  private static void emit(ObjectNode n, List<String> lines) {
+    try {
+      String s = JSON.writeValueAsString(n);
+      lines.add(s);
+      System.out.println(s);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  static ClassifierTrainer.Examples encode(List<ClassificationData.Example> ex, Tokenizer tok,
+      List<String> labels, int maxLen, int[] truncated) throws IOException {
+    List<int[]> seqs = new ArrayList<>();
+    int[] y = new int[ex.size()];
+    for (int i = 0; i < ex.size(); i++) {
+      ClassificationData.Example e = ex.get(i);
+      int[] ids = tok.encode(e.text());
+      if (ids.length == 0) {
+        throw new IOException("line " + e.line() + ": the text encodes to no tokens");
+      }
+      if (ids.length > maxLen) {
+        ids = java.util.Arrays.copyOf(ids, maxLen);
+        truncated[0]++;
+      }
+      seqs.add(ids);
+      y[i] = labels.indexOf(e.label());
+    }
+    return new ClassifierTrainer.Examples(seqs, y);
+  }
+}

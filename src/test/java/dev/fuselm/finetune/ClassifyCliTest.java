@@ -1,0 +1,146 @@
+package dev.fuselm.finetune;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.fuselm.cli.Main;
+import dev.fuselm.io.GptCheckpoint;
+import dev.fuselm.model.GptConfig;
+import dev.fuselm.model.GptModel;
+import dev.fuselm.tensor.ComputeContext;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** finetune-classify then classify through Main, on a tiny GPT-2-vocabulary model. */
+class ClassifyCliTest {
+  @TempDir Path tmp;
+  static final ObjectMapper JSON = new ObjectMapper();
+
+  record Run(int code, String out, String err) {}
+
+  static Run run(String... args) {
+    PrintStream oldOut = System.out, oldErr = System.err;
+    ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
+    System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+    System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+    try {
+      int code = Main.execute(args);
+      return new Run(code, out.toString(StandardCharsets.UTF_8),
+          err.toString(StandardCharsets.UTF_8));
+    } finally {
+      System.setOut(oldOut);
+      System.setErr(oldErr);
+    }
+  }
+
+  Path initModel() throws IOException {
+    Path dir = tmp.resolve("init");
+    try (ComputeContext c = ComputeContext.create();
+        GptModel m = GptModel.random(c, GptConfig.of(50257, 32, 16, 2, 2).withDropout(0f), 3)) {
+      GptCheckpoint.save(m, dir);
+    }
+    return dir;
+  }
+
+  Path data() throws IOException {
+    String[] pos = {"good", "great", "nice", "lovely"}, neg = {"bad", "awful", "poor", "ugly"};
+    String[] noise = {"the", "film", "was", "very", "a", "day", "and"};
+    Random r = new Random(1);
+    StringBuilder sb = new StringBuilder("label,text\n");
+    for (int i = 0; i < 120; i++) {
+      boolean p = i % 2 == 0;
+      StringBuilder t = new StringBuilder();
+      int len = 2 + r.nextInt(4);
+      int at = r.nextInt(len);
+      for (int j = 0; j < len; j++) {
+        t.append(j == at ? (p ? pos : neg)[r.nextInt(4)] : noise[r.nextInt(noise.length)])
+            .append(' ');
+      }
+      sb.append(p ? "pos" : "neg").append(',').append(t.toString().trim()).append('\n');
+    }
+    Path f = tmp.resolve("reviews.csv");
+    Files.writeString(f, sb.toString());
+    return f;
+  }
+
+  @Test
+  void finetuneThenClassify() throws IOException {
+    Path init = initModel(), data = data(), out = tmp.resolve("clf");
+    Run ft = run("finetune-classify", "--init", init.toString(), "--data", data.toString(),
+        "--text-column", "text", "--label-column", "label", "--out", out.toString(),
+        "--epochs", "8", "--batch", "8", "--lr", "5e-3", "--train-all");
+    assertEquals(0, ft.code(), ft.err());
+    List<String> log = Files.readAllLines(out.resolve("log.jsonl"));
+    JsonNode fin = JSON.readTree(log.get(log.size() - 1));
+    assertEquals("final", fin.get("event").asText());
+    for (String part : new String[] {"train", "validation", "test"}) {
+      assertTrue(fin.get(part).has("accuracy"), part);
+      assertTrue(fin.get(part).get("per_class").get("pos").has("f1"), part);
+    }
+    assertEquals(10, log.size(), "start, 8 epochs, final");
+    double acc = fin.get("test").get("accuracy").asDouble();
+    assertTrue(acc >= 0.9, "test accuracy " + acc + "\n" + ft.out());
+    assertTrue(Files.isRegularFile(out.resolve(ClassifierCheckpoint.HEAD_FILE)));
+    assertEquals(List.of("neg", "pos"), ClassifierCheckpoint.readMeta(out).labels());
+
+    Run one = run("classify", "--model", out.toString(), "--text", "the film was great");
+    assertEquals(0, one.code(), one.err());
+    JsonNode n = JSON.readTree(one.out().trim());
+    assertEquals("pos", n.get("label").asText());
+    double sum = n.get("probabilities").get("pos").asDouble()
+        + n.get("probabilities").get("neg").asDouble();
+    assertEquals(1.0, sum, 1e-9);
+
+    Path in = tmp.resolve("in.txt");
+    Files.writeString(in, "a very bad day\n\nthe film was nice\n");
+    Run many = run("classify", "--model", out.toString(), "--input", in.toString());
+    assertEquals(0, many.code(), many.err());
+    String[] lines = many.out().trim().split("\n");
+    assertEquals(2, lines.length);
+    assertEquals("neg", JSON.readTree(lines[0]).get("label").asText());
+    assertEquals("pos", JSON.readTree(lines[1]).get("label").asText());
+
+    // nothing is overwritten
+    Run again = run("finetune-classify", "--init", init.toString(), "--data", data.toString(),
+        "--text-column", "text", "--label-column", "label", "--out", out.toString());
+    assertEquals(2, again.code());
+    assertTrue(again.err().contains("not an empty directory"), again.err());
+  }
+
+  @Test
+  void badInputIsOneLineAndExitTwo() throws IOException {
+    Path init = initModel(), out = tmp.resolve("clf");
+    Path bad = tmp.resolve("bad.tsv");
+    Files.writeString(bad, "ham\thello\n\tno label here\nspam\twin\n");
+    Run r = run("finetune-classify", "--init", init.toString(), "--data", bad.toString(),
+        "--text-column", "1", "--label-column", "0", "--out", out.toString());
+    assertEquals(2, r.code());
+    assertTrue(r.err().contains("bad.tsv:2: the label is missing"), r.err());
+    assertEquals(1, r.err().trim().split("\n").length, r.err());
+    assertFalse(Files.exists(out), "nothing written on bad input");
+
+    Path empty = tmp.resolve("empty.tsv");
+    Files.writeString(empty, "");
+    r = run("finetune-classify", "--init", init.toString(), "--data", empty.toString(),
+        "--text-column", "1", "--label-column", "0", "--out", out.toString());
+    assertEquals(2, r.code());
+    assertTrue(r.err().contains("empty"), r.err());
+
+    r = run("classify", "--model", init.toString(), "--text", "hi");
+    assertEquals(2, r.code());
+    assertTrue(r.err().contains("classifier.json"), r.err());
+    r = run("classify", "--model", init.toString());
+    assertEquals(2, r.code());
+  }
+}
