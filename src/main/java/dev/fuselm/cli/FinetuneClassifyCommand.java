@@ -6,6 +6,7 @@ import dev.fuselm.finetune.ClassificationData;
 import dev.fuselm.finetune.ClassifierCheckpoint;
 import dev.fuselm.finetune.ClassifierTrainer;
 import dev.fuselm.finetune.SequenceClassifier;
+import dev.fuselm.finetune.TfidfLogisticBaseline;
 import dev.fuselm.io.GptCheckpoint;
 import dev.fuselm.io.TokenizerFiles;
 import dev.fuselm.model.GptConfig;
@@ -59,6 +60,9 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
   @Option(names = "--seed", description = "seed of balancing, split, head and shuffling"
       + " (default: ${DEFAULT-VALUE})") long seed = 123;
   @Option(names = "--threads", description = "kernel threads (default: all cores)") int threads;
+  @Option(names = "--baseline", description = "after fine-tuning, also train a TF-IDF + logistic"
+      + " regression baseline on the same training split and print (and log) its metrics as an"
+      + " {\"event\":\"baseline\"} line") boolean baseline;
 
   @Override
   public Integer call() throws IOException {
@@ -114,6 +118,17 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
         fin.set("validation", ClassifierTrainer.evaluate(clf, val, batch).toJson(labels, true));
         fin.set("test", ClassifierTrainer.evaluate(clf, test, batch).toJson(labels, true));
         emit(fin, logLines);
+        if (baseline) {
+          TfidfLogisticBaseline bl = TfidfLogisticBaseline.train(split.train(), labels,
+              TfidfLogisticBaseline.Config.defaults());
+          ObjectNode b = JSON.createObjectNode();
+          b.put("event", "baseline").put("model", "tfidf-logreg");
+          b.set("test", bl.evaluate(split.test()).toJson(labels, true));
+          b.set("validation", bl.evaluate(split.validation()).toJson(labels, false));
+          b.set("train", bl.evaluate(split.train()).toJson(labels, false));
+          b.put("vocabulary", bl.vocabulary().size());
+          emit(b, logLines);
+        }
         ClassifierCheckpoint.save(clf, maxLen, out, init);
         dev.fuselm.io.AtomicFiles.writeString(logFile, String.join("\n", logLines) + "\n");
       }
