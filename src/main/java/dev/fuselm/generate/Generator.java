@@ -2,7 +2,7 @@ package dev.fuselm.generate;
 
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
-import dev.fuselm.nn.TensorPool;
+import dev.fuselm.tensor.Arena;
 import dev.fuselm.nn.TransformerBlock;
 import dev.fuselm.ops.EmbeddingOps;
 import dev.fuselm.ops.GemmOps;
@@ -39,7 +39,7 @@ public final class Generator implements AutoCloseable {
   private final GptConfig cfg;
   private final int batch;
   private final int tmax;
-  private final TensorPool pool;
+  private final Arena pool;
   private final Tensor[] caches;
   private final Tensor ids, x, x2, ln, qkvNew, y, attnOut, res2, h, hGelu, mlpOut, last, logits;
 
@@ -52,29 +52,29 @@ public final class Generator implements AutoCloseable {
     this.tmax = cfg.contextLength();
     long c = cfg.dModel();
     long n = (long) batch * tmax;
-    pool = new TensorPool(ctx);
+    pool = new Arena(ctx, 1 << 20);
     caches = new Tensor[cfg.nLayer()];
     for (int l = 0; l < caches.length; l++) {
-      caches[l] = pool.floats(batch, tmax, 3 * c);
+      caches[l] = pool.zeros(batch, tmax, 3 * c);
     }
     ids = pool.ints(n);
-    x = pool.floats(n * c);
-    x2 = pool.floats(n * c);
-    ln = pool.floats(n * c);
-    qkvNew = pool.floats(n * 3 * c);
-    y = pool.floats(n * c);
-    attnOut = pool.floats(n * c);
-    res2 = pool.floats(n * c);
-    h = pool.floats(n * 4 * c);
-    hGelu = pool.floats(n * 4 * c);
-    mlpOut = pool.floats(n * c);
-    last = pool.floats((long) batch * c);
-    logits = pool.floats((long) batch * cfg.vocabSize());
+    x = pool.zeros(n * c);
+    x2 = pool.zeros(n * c);
+    ln = pool.zeros(n * c);
+    qkvNew = pool.zeros(n * 3 * c);
+    y = pool.zeros(n * c);
+    attnOut = pool.zeros(n * c);
+    res2 = pool.zeros(n * c);
+    h = pool.zeros(n * 4 * c);
+    hGelu = pool.zeros(n * 4 * c);
+    mlpOut = pool.zeros(n * c);
+    last = pool.zeros((long) batch * c);
+    logits = pool.zeros((long) batch * cfg.vocabSize());
   }
 
   /** Native bytes of the KV cache and scratch. */
   public long bytes() {
-    return pool.bytes();
+    return pool.highWater();
   }
 
   /**

@@ -5,7 +5,7 @@ import dev.fuselm.nn.Dropout;
 import dev.fuselm.nn.FeedForward;
 import dev.fuselm.nn.LayerNorm;
 import dev.fuselm.nn.Linear;
-import dev.fuselm.nn.TensorPool;
+import dev.fuselm.tensor.Arena;
 import dev.fuselm.nn.TransformerBlock;
 import dev.fuselm.ops.EmbeddingOps;
 import dev.fuselm.ops.GemmOps;
@@ -238,7 +238,7 @@ public final class GptModel implements AutoCloseable {
   /** Activations, inputs and gradient scratch for one (B, T). */
   private static final class Acts implements AutoCloseable {
     final int b, t;
-    final TensorPool pool;
+    final Arena pool;
     final Tensor ids, targets, encoded, lnf, lnfMean, lnfRstd, logits, lse, dres, dlnf;
     final Tensor[] residual;
     final TransformerBlock.Activations[] blocks;
@@ -248,25 +248,25 @@ public final class GptModel implements AutoCloseable {
       this.b = b;
       this.t = t;
       long n = (long) b * t, c = cfg.dModel();
-      pool = new TensorPool(ctx);
+      pool = new Arena(ctx, 1 << 20);
       ids = pool.ints(b, t);
       targets = pool.ints(b, t);
-      encoded = pool.floats(b, t, c);
+      encoded = pool.zeros(b, t, c);
       residual = new Tensor[cfg.nLayer() + 1];
       residual[0] = encoded.reshape(n, c);
       blocks = new TransformerBlock.Activations[cfg.nLayer()];
       for (int l = 0; l < cfg.nLayer(); l++) {
         blocks[l] = new TransformerBlock.Activations(pool, b, t, c, cfg.nHead());
-        residual[l + 1] = pool.floats(n, c);
+        residual[l + 1] = pool.zeros(n, c);
       }
-      lnf = pool.floats(n, c);
-      lnfMean = pool.floats(n);
-      lnfRstd = pool.floats(n);
-      logits = pool.floats(n, cfg.vocabSize());
-      lse = pool.floats(n);
+      lnf = pool.zeros(n, c);
+      lnfMean = pool.zeros(n);
+      lnfRstd = pool.zeros(n);
+      logits = pool.zeros(n, cfg.vocabSize());
+      lse = pool.zeros(n);
       if (withGrads) {
-        dres = pool.floats(n, c);
-        dlnf = pool.floats(n, c);
+        dres = pool.zeros(n, c);
+        dlnf = pool.zeros(n, c);
         scratch = new TransformerBlock.Scratch(pool, b, t, c);
       } else {
         dres = null;
@@ -302,7 +302,7 @@ public final class GptModel implements AutoCloseable {
 
   /** Native bytes held by activations (0 before the first forward). */
   public long activationBytes() {
-    return acts == null ? 0 : acts.pool.bytes();
+    return acts == null ? 0 : acts.pool.highWater();
   }
 
   /**

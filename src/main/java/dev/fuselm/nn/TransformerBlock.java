@@ -1,6 +1,7 @@
 package dev.fuselm.nn;
 
 import dev.fuselm.ops.PointwiseOps;
+import dev.fuselm.tensor.Arena;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tensor.Tensor;
 
@@ -45,22 +46,22 @@ public final class TransformerBlock {
     final Tensor ln1, ln1Mean, ln1Rstd, qkv, y, lse, attnOut, res2, ln2, ln2Mean, ln2Rstd, h, hGelu,
         mlpOut;
 
-    public Activations(TensorPool pool, long b, long t, long c, long heads) {
+    public Activations(Arena pool, long b, long t, long c, long heads) {
       long n = b * t;
-      ln1 = pool.floats(n, c);
-      ln1Mean = pool.floats(n);
-      ln1Rstd = pool.floats(n);
-      qkv = pool.floats(b, t, 3 * c);
-      y = pool.floats(b, t, c);
-      lse = pool.floats(b, heads, t);
-      attnOut = pool.floats(n, c);
-      res2 = pool.floats(n, c);
-      ln2 = pool.floats(n, c);
-      ln2Mean = pool.floats(n);
-      ln2Rstd = pool.floats(n);
-      h = pool.floats(n, 4 * c);
-      hGelu = pool.floats(n, 4 * c);
-      mlpOut = pool.floats(n, c);
+      ln1 = pool.zeros(n, c);
+      ln1Mean = pool.zeros(n);
+      ln1Rstd = pool.zeros(n);
+      qkv = pool.zeros(b, t, 3 * c);
+      y = pool.zeros(b, t, c);
+      lse = pool.zeros(b, heads, t);
+      attnOut = pool.zeros(n, c);
+      res2 = pool.zeros(n, c);
+      ln2 = pool.zeros(n, c);
+      ln2Mean = pool.zeros(n);
+      ln2Rstd = pool.zeros(n);
+      h = pool.zeros(n, 4 * c);
+      hGelu = pool.zeros(n, 4 * c);
+      mlpOut = pool.zeros(n, c);
     }
   }
 
@@ -68,14 +69,14 @@ public final class TransformerBlock {
   public static final class Scratch {
     final Tensor dln, dy, dqkv, dh, dhGelu, dbranch;
 
-    public Scratch(TensorPool pool, long b, long t, long c) {
+    public Scratch(Arena pool, long b, long t, long c) {
       long n = b * t;
-      dln = pool.floats(n, c);
-      dy = pool.floats(b, t, c);
-      dqkv = pool.floats(b, t, 3 * c);
-      dh = pool.floats(n, 4 * c);
-      dhGelu = pool.floats(n, 4 * c);
-      dbranch = pool.floats(n, c);
+      dln = pool.zeros(n, c);
+      dy = pool.zeros(b, t, c);
+      dqkv = pool.zeros(b, t, 3 * c);
+      dh = pool.zeros(n, 4 * c);
+      dhGelu = pool.zeros(n, 4 * c);
+      dbranch = pool.zeros(n, c);
     }
   }
 

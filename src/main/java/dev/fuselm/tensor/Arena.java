@@ -9,6 +9,9 @@ import java.util.List;
  * than the block holds, another block is added; at the next reset the blocks are merged into one
  * of the high-water size, so after the first step a steady loop allocates nothing.
  *
+ * <p>An arena that is never reset is the owner of long-lived tensors (a model's activations for one
+ * batch shape, a KV cache), all freed together by {@link #close()}.
+ *
  * <p>Tensors from an arena are views: they are invalid after {@link #reset()} (their memory is
  * reused) and must not be closed individually.
  */
