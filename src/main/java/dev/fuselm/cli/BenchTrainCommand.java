@@ -57,26 +57,19 @@ public final class BenchTrainCommand implements Callable<Integer> {
           x[i] = r.nextInt(cfg.vocabSize());
           y[i] = r.nextInt(cfg.vocabSize());
         }
-        double[] ms = new double[steps], cpu = new double[steps];
-        for (int s = 0; s <= steps; s++) {
-          long t0 = System.nanoTime(), c0 = processCpuNs();
+        long[] step = {0};
+        Timing timing = time(() -> {
           m.zeroGrad();
           m.forward(x, y, batch, ctx);
           m.backward(1f);
-          opt.step(s + 1, 1e-4f, opt.gradNorm());
-          if (s > 0) {
-            ms[s - 1] = (System.nanoTime() - t0) / 1e6;
-            cpu[s - 1] = (processCpuNs() - c0) / 1e6;
-          }
-        }
-        Arrays.sort(ms);
-        Arrays.sort(cpu);
-        double med = ms[steps / 2];
+          opt.step(++step[0], 1e-4f, opt.gradNorm());
+        });
+        double med = timing.ms();
         System.out.printf(Locale.ROOT, "{\"bench\":\"train\",\"config\":\"%s\",\"parameters\":%d,"
             + "\"batch\":%d,\"ctx\":%d,\"threads\":%d,\"steps\":%d,\"ms_per_step\":%.1f,"
             + "\"tokens_per_s\":%.1f,\"gflops\":%.1f,\"cpu_ms_per_step\":%.1f}%n", config,
             m.parameterCount(), batch, ctx, c.threads(), steps, med, batch * ctx / (med / 1e3),
-            flopsPerStep(cfg, batch, ctx) / (med / 1e3) / 1e9, cpu[steps / 2]);
+            flopsPerStep(cfg, batch, ctx) / (med / 1e3) / 1e9, timing.cpuMs());
       }
     }
     return 0;
@@ -90,25 +83,33 @@ public final class BenchTrainCommand implements Callable<Integer> {
       for (int i = 0; i < x.length; i++) {
         x[i] = r.nextInt(cfg.vocabSize());
       }
-      double[] ms = new double[steps], cpu = new double[steps];
-      for (int s = 0; s <= steps; s++) {
-        long t0 = System.nanoTime(), c0 = processCpuNs();
-        m.forward(x, null, batch, ctx);
-        if (s > 0) {
-          ms[s - 1] = (System.nanoTime() - t0) / 1e6;
-          cpu[s - 1] = (processCpuNs() - c0) / 1e6;
-        }
-      }
-      Arrays.sort(ms);
-      Arrays.sort(cpu);
-      double med = ms[steps / 2];
+      Timing timing = time(() -> m.forward(x, null, batch, ctx));
+      double med = timing.ms();
       System.out.printf(Locale.ROOT, "{\"bench\":\"forward\",\"config\":\"%s\",\"parameters\":%d,"
           + "\"batch\":%d,\"ctx\":%d,\"threads\":%d,\"steps\":%d,\"ms_per_step\":%.1f,"
           + "\"tokens_per_s\":%.1f,\"gflops\":%.1f,\"cpu_ms_per_step\":%.1f}%n", config,
           m.parameterCount(), batch, ctx, c.threads(), steps, med, batch * ctx / (med / 1e3),
-          flopsPerStep(cfg, batch, ctx) / 3 / (med / 1e3) / 1e9, cpu[steps / 2]);
+          flopsPerStep(cfg, batch, ctx) / 3 / (med / 1e3) / 1e9, timing.cpuMs());
     }
     return 0;
+  }
+
+  /** Median wall and process-CPU milliseconds of {@code steps} runs, after one untimed warm-up run. */
+  private record Timing(double ms, double cpuMs) {}
+
+  private Timing time(Runnable step) {
+    double[] ms = new double[steps], cpu = new double[steps];
+    for (int s = 0; s <= steps; s++) {
+      long t0 = System.nanoTime(), c0 = processCpuNs();
+      step.run();
+      if (s > 0) {
+        ms[s - 1] = (System.nanoTime() - t0) / 1e6;
+        cpu[s - 1] = (processCpuNs() - c0) / 1e6;
+      }
+    }
+    Arrays.sort(ms);
+    Arrays.sort(cpu);
+    return new Timing(ms[steps / 2], cpu[steps / 2]);
   }
 
   /**
