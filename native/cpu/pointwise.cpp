@@ -1,4 +1,4 @@
-// Pointwise ops on the CPU backend: GELU forward/backward, add, scale. Parallel over elements in
+// Pointwise ops on the CPU backend: GELU (tanh and erf forms) forward/backward, add, scale. Parallel over elements in
 // chunks of at least 16K floats (64 KiB), vectorised per ISA (pointwise_impl.h).
 #include "fuselm.h"
 #include "internal.h"
@@ -37,6 +37,21 @@ void gelu_backward(const CpuContext &ctx, float *dinp, const float *inp, const f
   const PointwiseKernels &k = kernels_for(ctx.isa);
   parallel_for(ctx, n, kGrain, [&](int64_t i0, int64_t i1) {
     k.gelu_backward(dinp + i0, inp + i0, dout + i0, i1 - i0);
+  });
+}
+
+void gelu_erf_forward(const CpuContext &ctx, float *out, const float *inp, int64_t n) {
+  const PointwiseKernels &k = kernels_for(ctx.isa);
+  parallel_for(ctx, n, kGrain, [&](int64_t i0, int64_t i1) {
+    k.gelu_erf_forward(out + i0, inp + i0, i1 - i0);
+  });
+}
+
+void gelu_erf_backward(const CpuContext &ctx, float *dinp, const float *inp, const float *dout,
+                       int64_t n) {
+  const PointwiseKernels &k = kernels_for(ctx.isa);
+  parallel_for(ctx, n, kGrain, [&](int64_t i0, int64_t i1) {
+    k.gelu_erf_backward(dinp + i0, inp + i0, dout + i0, i1 - i0);
   });
 }
 

@@ -1,4 +1,4 @@
-// Pointwise kernels (GELU, add, scale), one table per instruction set (bodies in pointwise_impl.h,
+// Pointwise kernels (GELU tanh and erf forms, add, scale), one table per instruction set (bodies in pointwise_impl.h,
 // threading and dispatch in pointwise.cpp). Each function works on n contiguous elements; callers
 // pass pointers already offset to a chunk.
 #pragma once
@@ -14,6 +14,8 @@ namespace fl::cpu {
 struct PointwiseKernels {
   void (*gelu_forward)(float *out, const float *inp, int64_t n);
   void (*gelu_backward)(float *dinp, const float *inp, const float *dout, int64_t n);
+  void (*gelu_erf_forward)(float *out, const float *inp, int64_t n);
+  void (*gelu_erf_backward)(float *dinp, const float *inp, const float *dout, int64_t n);
   void (*add)(float *out, const float *a, const float *b, int64_t n);
   void (*scale)(float *x, float s, int64_t n);
 };

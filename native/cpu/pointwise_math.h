@@ -71,6 +71,45 @@ static inline void fl_tanh_sech2(float u, float *th, float *sech2) {
   *sech2 = 4.0f * e * inv * inv;
 }
 
+// Phi(x) = (1 + erf(x / sqrt 2)) / 2, the standard normal CDF, for the exact GELU. With z = x/sqrt 2:
+//  * |z| < 1: erf(z) = z P(z^2), P of degree 6;
+//  * |z| >= 1: erfc(|z|) = exp(-z^2) R(1/|z|), R of degree 10 fitted on 1/|z| in [1/8, 1] (beyond
+//    |z| = 8, exp(-z^2) < 2e-28, so R is clamped there), and Phi = erfc(|z|)/2 for z < 0 and
+//    1 - erfc(|z|)/2 for z > 0: no cancellation in the left tail, where 1 + erf(z) would lose it.
+// Both polynomials are least-squares fits to double erf/erfc reweighted toward minimax relative error
+// (1.2e-9 and 8.2e-9 in double). Measured in float against double erfc over x in [-12, 12]
+// (2e6 points): |error| <= 1.1e-7 absolute; relative error <= 5e-6 down to Phi = 1e-15 (the rounding
+// of z^2 inside exp dominates there). Branch-free (both halves computed, then selected), so loops
+// calling it vectorise.
+static inline float fl_normal_cdf(float x) {
+  const float z = x * 0.70710678118654752f;
+  const float az = __builtin_fabsf(z);
+  const float t = z * z;
+  float p = 7.8538503391e-05f;
+  p = p * t + -8.0101902903e-04f;
+  p = p * t + 5.1883273062e-03f;
+  p = p * t + -2.6853811736e-02f;
+  p = p * t + 1.1283585144e-01f;
+  p = p * t + -3.7612625824e-01f;
+  p = p * t + 1.1283791657e+00f;
+  const float near = 0.5f + 0.5f * (z * p);
+  const float s = fl_maxf(1.0f / fl_maxf(az, 1.0f), 0.125f);
+  float r = -5.1928977539e-02f;
+  r = r * s + 3.4828562394e-01f;
+  r = r * s + -1.0349836107e+00f;
+  r = r * s + 1.7722969125e+00f;
+  r = r * s + -1.8698839341e+00f;
+  r = r * s + 1.1286651255e+00f;
+  r = r * s + -1.7178328529e-01f;
+  r = r * s + -2.5465788369e-01f;
+  r = r * s + -2.7720903755e-03f;
+  r = r * s + 5.6434970385e-01f;
+  r = r * s + -4.0113767569e-06f;
+  const float half_erfc = 0.5f * fl_expf(-t) * r;
+  const float far = z > 0.0f ? 1.0f - half_erfc : half_erfc;
+  return az < 1.0f ? near : far;
+}
+
 // ---- lane-split reductions (results independent of vector width, see above) ----------------
 
 // sum of x[0..n) in double

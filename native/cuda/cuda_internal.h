@@ -78,6 +78,8 @@ void attention_forward_cached(CudaContext &ctx, float *out, const float *qkv_cac
                               int64_t T, int64_t Tmax, int64_t Tq, int64_t C, int64_t NH);
 void gelu_forward(CudaContext &ctx, float *out, const float *inp, int64_t n);
 void gelu_backward(CudaContext &ctx, float *dinp, const float *inp, const float *dout, int64_t n);
+void gelu_erf_forward(CudaContext &ctx, float *out, const float *inp, int64_t n);
+void gelu_erf_backward(CudaContext &ctx, float *dinp, const float *inp, const float *dout, int64_t n);
 void add(CudaContext &ctx, float *out, const float *a, const float *b, int64_t n);
 void scale(CudaContext &ctx, float *x, float s, int64_t n);
 void softmax_forward(CudaContext &ctx, float *out, const float *inp, int64_t N, int64_t V);

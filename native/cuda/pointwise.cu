@@ -1,4 +1,4 @@
-// Pointwise ops: GELU (tanh approximation) forward and backward, add, scale. Grid-stride loops,
+// Pointwise ops: GELU (tanh approximation and exact erf form) forward and backward, add, scale. Grid-stride loops,
 // memory bound; nothing to tile.
 //
 // GELU is evaluated as x * sigmoid(2u) with u = sqrt(2/pi) (x + 0.044715 x^3), which equals
@@ -13,6 +13,8 @@ namespace cuda {
 namespace {
 
 constexpr float kGeluK = 0.7978845608028654f;  // sqrt(2 / pi)
+constexpr float kSqrtHalf = 0.70710678118654752f;   // 1 / sqrt(2)
+constexpr float kInvSqrt2Pi = 0.39894228040143268f;  // 1 / sqrt(2 pi)
 constexpr int kThreads = 256;
 
 __device__ __forceinline__ float sigmoid_2u(float x) {
@@ -43,6 +45,24 @@ __global__ void gelu_backward_kernel(float *dinp, const float *inp, const float 
   }
 }
 
+// exact GELU: Phi(x) = erfc(-x / sqrt 2) / 2 with CUDA's erfcf (max 4 ulp), no cancellation for x < 0
+__global__ void gelu_erf_forward_kernel(float *out, const float *inp, int64_t n) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const float x = inp[i];
+    out[i] = x * 0.5f * erfcf(-x * kSqrtHalf);
+  }
+}
+
+__global__ void gelu_erf_backward_kernel(float *dinp, const float *inp, const float *dout, int64_t n) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const float x = inp[i];
+    const float d = 0.5f * erfcf(-x * kSqrtHalf) + x * expf(-0.5f * x * x) * kInvSqrt2Pi;
+    dinp[i] += dout[i] * d;
+  }
+}
+
 __global__ void add_kernel(float *out, const float *a, const float *b, int64_t n) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
@@ -69,6 +89,21 @@ void gelu_backward(CudaContext &ctx, float *dinp, const float *inp, const float 
   activate(ctx);
   gelu_backward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream_of(ctx)>>>(dinp, inp, dout, n);
   check_launch(ctx, "fl_gelu_backward/gelu_backward_kernel");
+}
+
+void gelu_erf_forward(CudaContext &ctx, float *out, const float *inp, int64_t n) {
+  if (n == 0) return;
+  activate(ctx);
+  gelu_erf_forward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream_of(ctx)>>>(out, inp, n);
+  check_launch(ctx, "fl_gelu_erf_forward/gelu_erf_forward_kernel");
+}
+
+void gelu_erf_backward(CudaContext &ctx, float *dinp, const float *inp, const float *dout, int64_t n) {
+  if (n == 0 || dinp == nullptr) return;
+  activate(ctx);
+  gelu_erf_backward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream_of(ctx)>>>(dinp, inp, dout,
+                                                                                      n);
+  check_launch(ctx, "fl_gelu_erf_backward/gelu_erf_backward_kernel");
 }
 
 void add(CudaContext &ctx, float *out, const float *a, const float *b, int64_t n) {

@@ -132,6 +132,11 @@ int fl_attention_forward_cached(fl_context *ctx, float *out, const float *qkv_ca
 /* GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
 int fl_gelu_forward(fl_context *ctx, float *out, const float *inp, int64_t n);
 int fl_gelu_backward(fl_context *ctx, float *dinp, const float *inp, const float *dout, int64_t n);
+/* GELU, exact (erf) form as in BERT: x * Phi(x) = 0.5 x (1 + erf(x / sqrt(2))).
+ * Backward: dinp += dout * (Phi(x) + x * exp(-x^2 / 2) / sqrt(2 pi)). out may alias inp. */
+int fl_gelu_erf_forward(fl_context *ctx, float *out, const float *inp, int64_t n);
+int fl_gelu_erf_backward(fl_context *ctx, float *dinp, const float *inp, const float *dout,
+                         int64_t n);
 /* out = a + b (out may alias a or b) */
 int fl_add(fl_context *ctx, float *out, const float *a, const float *b, int64_t n);
 /* x *= s */

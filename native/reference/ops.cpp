@@ -73,6 +73,8 @@ void residual_layernorm_forward(float *residual_out, float *out, float *mean, fl
 
 namespace {
 constexpr double kGeluK = 0.79788456080286535588;  // sqrt(2 / pi)
+constexpr double kSqrtHalf = 0.70710678118654752440;     // 1 / sqrt(2)
+constexpr double kInvSqrt2Pi = 0.39894228040143267794;  // 1 / sqrt(2 pi)
 }
 
 void gelu_forward(float *out, const float *inp, int64_t n) {
@@ -87,6 +89,22 @@ void gelu_backward(float *dinp, const float *inp, const float *dout, int64_t n) 
     const double x = inp[i];
     const double th = std::tanh(kGeluK * (x + 0.044715 * x * x * x));
     const double d = 0.5 * (1.0 + th) + 0.5 * x * (1.0 - th * th) * kGeluK * (1.0 + 3.0 * 0.044715 * x * x);
+    dinp[i] += static_cast<float>(dout[i] * d);
+  }
+}
+
+// exact GELU x * Phi(x), Phi(x) = erfc(-x / sqrt 2) / 2 (no cancellation for negative x)
+void gelu_erf_forward(float *out, const float *inp, int64_t n) {
+  for (int64_t i = 0; i < n; i++) {
+    const double x = inp[i];
+    out[i] = static_cast<float>(x * 0.5 * std::erfc(-x * kSqrtHalf));
+  }
+}
+
+void gelu_erf_backward(float *dinp, const float *inp, const float *dout, int64_t n) {
+  for (int64_t i = 0; i < n; i++) {
+    const double x = inp[i];
+    const double d = 0.5 * std::erfc(-x * kSqrtHalf) + x * std::exp(-0.5 * x * x) * kInvSqrt2Pi;
     dinp[i] += static_cast<float>(dout[i] * d);
   }
 }

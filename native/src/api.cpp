@@ -386,6 +386,23 @@ int fl_gelu_backward(fl_context *ctx, float *dinp, const float *inp, const float
   FL_CATCH
 }
 
+int fl_gelu_erf_forward(fl_context *ctx, float *out, const float *inp, int64_t n) {
+  FL_CHECK_CTX
+  FL_CHECK_NONNEG(n)
+  FL_TRY
+  FL_DISPATCH(gelu_erf_forward, out, inp, n)
+  FL_CATCH
+}
+
+int fl_gelu_erf_backward(fl_context *ctx, float *dinp, const float *inp, const float *dout,
+                         int64_t n) {
+  FL_CHECK_CTX
+  FL_CHECK_NONNEG(n)
+  FL_TRY
+  FL_DISPATCH(gelu_erf_backward, dinp, inp, dout, n)
+  FL_CATCH
+}
+
 int fl_add(fl_context *ctx, float *out, const float *a, const float *b, int64_t n) {
   FL_CHECK_CTX
   FL_CHECK_NONNEG(n)

@@ -53,6 +53,8 @@ void attention_forward_cached(float *out, const float *qkv_cache, int64_t B, int
                               int64_t Tq, int64_t C, int64_t NH);
 void gelu_forward(float *out, const float *inp, int64_t n);
 void gelu_backward(float *dinp, const float *inp, const float *dout, int64_t n);
+void gelu_erf_forward(float *out, const float *inp, int64_t n);
+void gelu_erf_backward(float *dinp, const float *inp, const float *dout, int64_t n);
 void add(float *out, const float *a, const float *b, int64_t n);
 void scale(float *x, float s, int64_t n);
 void softmax_forward(float *out, const float *inp, int64_t N, int64_t V);
@@ -104,6 +106,9 @@ void attention_forward_cached(const CpuContext &ctx, float *out, const float *qk
 void gelu_forward(const CpuContext &ctx, float *out, const float *inp, int64_t n);
 void gelu_backward(const CpuContext &ctx, float *dinp, const float *inp, const float *dout,
                    int64_t n);
+void gelu_erf_forward(const CpuContext &ctx, float *out, const float *inp, int64_t n);
+void gelu_erf_backward(const CpuContext &ctx, float *dinp, const float *inp, const float *dout,
+                       int64_t n);
 void add(const CpuContext &ctx, float *out, const float *a, const float *b, int64_t n);
 void scale(const CpuContext &ctx, float *x, float s, int64_t n);
 void softmax_forward(const CpuContext &ctx, float *out, const float *inp, int64_t N, int64_t V);

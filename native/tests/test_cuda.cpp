@@ -366,10 +366,13 @@ TEST(cuda_pointwise_matches_reference) {
       Buf tx(ctx, x), ty(ctx, y), out(ctx, n * 4), dx(ctx, y), dout(ctx, dy), sum(ctx, n * 4), inplace(ctx, x);
       CHECK_OK(fl_gelu_forward(ctx, out.f(), tx.f(), n));
       CHECK_OK(fl_gelu_backward(ctx, dx.f(), tx.f(), dout.f(), n));
+      Buf erf_out(ctx, n * 4), erf_dx(ctx, y);
+      CHECK_OK(fl_gelu_erf_forward(ctx, erf_out.f(), tx.f(), n));
+      CHECK_OK(fl_gelu_erf_backward(ctx, erf_dx.f(), tx.f(), dout.f(), n));
       CHECK_OK(fl_add(ctx, sum.f(), tx.f(), ty.f(), n));
       CHECK_OK(fl_scale(ctx, sum.f(), 0.5f, n));
       CHECK_OK(fl_add(ctx, inplace.f(), inplace.f(), ty.f(), n));  // out aliases a
-      return concat({out.get(), dx.get(), sum.get(), inplace.get()});
+      return concat({out.get(), dx.get(), erf_out.get(), erf_dx.get(), sum.get(), inplace.get()});
     });
   }
 }
@@ -491,6 +494,7 @@ TEST(cuda_zero_sizes_are_no_ops) {
   CHECK_OK(fl_sgemm(gpu, 0, 0, 0, 5, 3, 1.f, x.f(), 3, x.f(), 5, 0.f, x.f(), 5));
   CHECK_OK(fl_sgemm(gpu, 0, 0, 5, 0, 3, 1.f, x.f(), 3, x.f(), 1, 0.f, x.f(), 1));
   CHECK_OK(fl_gelu_forward(gpu, x.f(), x.f(), 0));
+  CHECK_OK(fl_gelu_erf_forward(gpu, x.f(), x.f(), 0));
   CHECK_OK(fl_layernorm_forward(gpu, x.f(), nullptr, nullptr, x.f(), x.f(), x.f(), 0, 5, 1e-5f));
   CHECK_OK(fl_softmax_forward(gpu, x.f(), x.f(), 0, 5));
   CHECK_OK(fl_attention_forward(gpu, x.f(), x.f(), x.f(), nullptr, 0, 5, 6, 2, 1));

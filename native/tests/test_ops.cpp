@@ -1,5 +1,5 @@
-// Every op except GEMM and attention: layer norm (+ fused residual), GELU, add, scale, softmax,
-// cross-entropy, embeddings, gradient norm, AdamW.
+// Every op except GEMM and attention: layer norm (+ fused residual), GELU (tanh, erf), add, scale,
+// softmax, cross-entropy, embeddings, gradient norm, AdamW.
 //
 // For each op: the CPU backend in every configuration (each ISA level this machine runs x 1 and 3
 // threads) against the reference backend on awkward sizes, with the tolerance written at the check;
@@ -257,6 +257,69 @@ TEST(ops_gelu_backward_finite_difference) {
   CHECK_OK(fl_gelu_backward(ref, dinp.data(), x.data(), dout.data(), n));
   // h = 1e-2: GELU's third derivative is O(1), so truncation ~2e-5; outputs rounded to float
   check_fd("gelu dinp", x, dinp, 1e-2f, loss, 1e-3, 1e-4);
+}
+
+TEST(ops_gelu_erf_matches_reference) {
+  Context ref(FL_BACKEND_REFERENCE);
+  uint32_t seed = 320;
+  for (int64_t n : {0, 1, 7, 63, 65, 129, 100003}) {
+    auto x = random_floats(n, seed++, -8.f, 8.f);
+    if (n > 5) { x[0] = -30.f; x[1] = 30.f; x[2] = 0.f; x[3] = -1e-30f; x[4] = 1.4142135f; }
+    auto dout = random_floats(n, seed++);
+    const auto dinp0 = random_floats(n, seed++);
+    std::vector<float> out_r(n);
+    auto dinp_r = dinp0;
+    CHECK_OK(fl_gelu_erf_forward(ref, out_r.data(), x.data(), n));
+    CHECK_OK(fl_gelu_erf_backward(ref, dinp_r.data(), x.data(), dout.data(), n));
+    for_each_cpu_config([&](fl_context *ctx, const std::string &cfg) {
+      std::vector<float> out(n);
+      auto dinp = dinp0;
+      CHECK_OK(fl_gelu_erf_forward(ctx, out.data(), x.data(), n));
+      // Phi within 1.1e-7 absolute, times |x| <= 30, plus the float rounding of the product
+      check_close(tag(cfg, "gelu_erf forward", n).c_str(), out, out_r, 1e-6f, 1e-6f);
+      CHECK_OK(fl_gelu_erf_backward(ctx, dinp.data(), x.data(), dout.data(), n));
+      // derivative |error| <= 1.8e-7, times |dout| <= 1, added into O(1) values
+      check_close(tag(cfg, "gelu_erf backward", n).c_str(), dinp, dinp_r, 1e-6f, 1e-6f);
+      auto inplace = x;  // out may alias inp
+      CHECK_OK(fl_gelu_erf_forward(ctx, inplace.data(), inplace.data(), n));
+      CHECK(bitwise_equal(inplace, out));
+    });
+  }
+}
+
+// The vectorised normal CDF inside the CPU kernel against std::erfc on a dense grid: x Phi(x) is
+// divided back by x, so this checks Phi itself to 1.5e-7 absolute (fit error 1.1e-7 plus rounding).
+TEST(ops_gelu_erf_cdf_accuracy_dense_grid) {
+  const int64_t n = 240001;
+  std::vector<float> x(n), out(n);
+  for (int64_t i = 0; i < n; i++) x[i] = -12.f + 24.f * static_cast<float>(i) / (n - 1);
+  for_each_cpu_config([&](fl_context *ctx, const std::string &cfg) {
+    CHECK_OK(fl_gelu_erf_forward(ctx, out.data(), x.data(), n));
+    double worst = 0;
+    for (int64_t i = 0; i < n; i++) {
+      if (std::fabs(x[i]) < 0.25f) continue;  // dividing by a small x would amplify rounding
+      const double want = 0.5 * std::erfc(-static_cast<double>(x[i]) / std::sqrt(2.0));
+      const double got = static_cast<double>(out[i]) / x[i];
+      worst = std::max(worst, std::fabs(got - want));
+    }
+    // out[i] = x * Phi rounded to float: |x| ulp / 2 relative, i.e. 6e-8 on Phi; total <= 1.8e-7
+    if (!(worst <= 1.8e-7)) throw fltest::Failure(cfg + ": Phi error " + std::to_string(worst));
+  });
+}
+
+TEST(ops_gelu_erf_backward_finite_difference) {
+  Context ref(FL_BACKEND_REFERENCE);
+  const int64_t n = 129;
+  auto x = random_floats(n, 330, -4.f, 4.f);
+  auto dout = random_floats(n, 331);
+  std::vector<float> out(n), dinp(n, 0.f);
+  auto loss = [&] {
+    CHECK_OK(fl_gelu_erf_forward(ref, out.data(), x.data(), n));
+    return dot(dout, out);
+  };
+  CHECK_OK(fl_gelu_erf_backward(ref, dinp.data(), x.data(), dout.data(), n));
+  // h = 1e-2: the third derivative is O(1), so truncation ~2e-5; outputs rounded to float
+  check_fd("gelu_erf dinp", x, dinp, 1e-2f, loss, 1e-3, 1e-4);
 }
 
 TEST(ops_add_and_scale) {
@@ -740,6 +803,10 @@ TEST(ops_cpu_results_identical_across_isa) {
     CHECK_OK(fl_gelu_forward(ctx, g.data(), big.data(), n));
     CHECK_OK(fl_gelu_backward(ctx, dg.data(), big.data(), big2.data(), n));
     r.insert(r.end(), {g, dg});
+    std::vector<float> ge(n), dge(n, 0.25f);
+    CHECK_OK(fl_gelu_erf_forward(ctx, ge.data(), big.data(), n));
+    CHECK_OK(fl_gelu_erf_backward(ctx, dge.data(), big.data(), big2.data(), n));
+    r.insert(r.end(), {ge, dge});
     std::vector<float> y(R * V), dsm(R * V, 0.f), losses(R), lse(R), d(R * V);
     CHECK_OK(fl_softmax_forward(ctx, y.data(), logits.data(), R, V));
     CHECK_OK(fl_softmax_backward(ctx, dsm.data(), y.data(), dlog.data(), R, V));
@@ -794,6 +861,8 @@ TEST(ops_zero_sizes_are_noops) {
                                            nullptr, nullptr, 0, 7, 1e-5f));
     CHECK_OK(fl_gelu_forward(ctx, nullptr, nullptr, 0));
     CHECK_OK(fl_gelu_backward(ctx, nullptr, nullptr, nullptr, 0));
+    CHECK_OK(fl_gelu_erf_forward(ctx, nullptr, nullptr, 0));
+    CHECK_OK(fl_gelu_erf_backward(ctx, nullptr, nullptr, nullptr, 0));
     CHECK_OK(fl_add(ctx, nullptr, nullptr, nullptr, 0));
     CHECK_OK(fl_scale(ctx, nullptr, 2.f, 0));
     CHECK_OK(fl_softmax_forward(ctx, nullptr, nullptr, 0, 50257));

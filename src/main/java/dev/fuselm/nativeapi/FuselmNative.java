@@ -239,6 +239,16 @@ public final class FuselmNative {
       @Cast("const float*") long dout,
       long n);
 
+  public static native int fl_gelu_erf_forward(
+      @Cast("fl_context*") long ctx, @Cast("float*") long out, @Cast("const float*") long inp, long n);
+
+  public static native int fl_gelu_erf_backward(
+      @Cast("fl_context*") long ctx,
+      @Cast("float*") long dinp,
+      @Cast("const float*") long inp,
+      @Cast("const float*") long dout,
+      long n);
+
   public static native int fl_add(
       @Cast("fl_context*") long ctx,
       @Cast("float*") long out,

@@ -6,7 +6,7 @@ import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tensor.DType;
 import dev.fuselm.tensor.Tensor;
 
-/** Elementwise ops: GELU (tanh approximation), residual add, scaling. */
+/** Elementwise ops: GELU (tanh approximation and exact erf form), residual add, scaling. */
 public final class PointwiseOps {
   private PointwiseOps() {}
 
@@ -29,6 +29,28 @@ public final class PointwiseOps {
         FuselmNative.fl_gelu_backward(
             ctx.handle(), dinp.address(), inp.address(), dout.address(), inp.numel()),
         "fl_gelu_backward");
+  }
+
+  /** out = x Phi(x) = 0.5 x (1 + erf(x / sqrt 2)), the exact GELU of BERT (out may be inp). */
+  public static void geluErfForward(ComputeContext ctx, Tensor out, Tensor inp) {
+    String op = "gelu_erf_forward";
+    Checks.live(op, "inp", inp, ctx, DType.FLOAT32);
+    Checks.shape(op, "out", out, ctx, DType.FLOAT32, inp.shape());
+    FuselmNativeException.check(
+        FuselmNative.fl_gelu_erf_forward(ctx.handle(), out.address(), inp.address(), inp.numel()),
+        "fl_gelu_erf_forward");
+  }
+
+  /** dinp += (Phi(inp) + inp phi(inp)) * dout, the exact GELU's derivative. */
+  public static void geluErfBackward(ComputeContext ctx, Tensor dinp, Tensor inp, Tensor dout) {
+    String op = "gelu_erf_backward";
+    Checks.live(op, "inp", inp, ctx, DType.FLOAT32);
+    Checks.shape(op, "dinp", dinp, ctx, DType.FLOAT32, inp.shape());
+    Checks.shape(op, "dout", dout, ctx, DType.FLOAT32, inp.shape());
+    FuselmNativeException.check(
+        FuselmNative.fl_gelu_erf_backward(
+            ctx.handle(), dinp.address(), inp.address(), dout.address(), inp.numel()),
+        "fl_gelu_erf_backward");
   }
 
   /** out = a + b (out may be a or b). */

@@ -178,7 +178,11 @@ class CpuConformanceTest {
         PointwiseOps.geluBackward(ctx, dx, tx, dout);
         PointwiseOps.add(ctx, sum, tx, ty);
         PointwiseOps.scale(ctx, sum, 0.5f);
-        return concat(out.toFloatArray(), dx.toFloatArray(), sum.toFloatArray());
+        float[] tanhForm = concat(out.toFloatArray(), dx.toFloatArray(), sum.toFloatArray());
+        dx.copyFrom(y);
+        PointwiseOps.geluErfForward(ctx, out, tx);
+        PointwiseOps.geluErfBackward(ctx, dx, tx, dout);
+        return concat(tanhForm, out.toFloatArray(), dx.toFloatArray());
       }
     });
   }

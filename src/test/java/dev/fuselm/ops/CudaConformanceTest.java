@@ -198,7 +198,11 @@ class CudaConformanceTest {
         PointwiseOps.geluBackward(ctx, dx, tx, dout);
         PointwiseOps.add(ctx, sum, tx, ty);
         PointwiseOps.scale(ctx, sum, 0.5f);
-        return CpuConformanceTest.concat(out.toFloatArray(), dx.toFloatArray(), sum.toFloatArray());
+        float[] tanhForm = CpuConformanceTest.concat(out.toFloatArray(), dx.toFloatArray(), sum.toFloatArray());
+        dx.copyFrom(y);
+        PointwiseOps.geluErfForward(ctx, out, tx);
+        PointwiseOps.geluErfBackward(ctx, dx, tx, dout);
+        return CpuConformanceTest.concat(tanhForm, out.toFloatArray(), dx.toFloatArray());
       }
     });
   }

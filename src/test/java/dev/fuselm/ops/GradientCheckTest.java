@@ -192,6 +192,18 @@ class GradientCheckTest {
         return dot(out.toFloatArray(), r);
       }
     }, 36);
+    float[] dgeluErf;
+    try (Tensor tx = Tensor.of(c, x, n, v); Tensor dout = Tensor.of(c, r, n, v);
+        Tensor dx = Tensor.zeros(c, n, v)) {
+      PointwiseOps.geluErfBackward(c, dx, tx, dout);
+      dgeluErf = dx.toFloatArray();
+    }
+    check("gelu_erf " + backend, x, dgeluErf, xx -> {
+      try (Tensor tx = Tensor.of(c, xx, n, v); Tensor out = Tensor.zeros(c, n, v)) {
+        PointwiseOps.geluErfForward(c, out, tx);
+        return dot(out.toFloatArray(), r);
+      }
+    }, 36);
     check("softmax " + backend, x, dsoft, xx -> {
       try (Tensor tx = Tensor.of(c, xx, n, v); Tensor out = Tensor.zeros(c, n, v)) {
         SoftmaxOps.softmaxForward(c, out, tx);

@@ -138,6 +138,18 @@ class ReferenceOracleTest {
     }
   }
 
+  // x Phi(x) = 0.5 x erfc(-x / sqrt 2), values from Python's math.erfc in double
+  @Test
+  void geluErfIsTheExactForm() {
+    float[] x = {-6f, -1.5f, -0.1f, 0f, 0.3f, 1f, 4f};
+    float[] want = {-5.919525870226207e-09f, -0.10021080190328713f, -0.0460172162722971f, 0f,
+        0.18537342665668577f, 0.8413447460685429f, 3.9998733150326675f};
+    try (Tensor tx = Tensor.of(ref, x, x.length); Tensor out = Tensor.zeros(ref, x.length)) {
+      PointwiseOps.geluErfForward(ref, out, tx);
+      assertClose("gelu_erf", want, out.toFloatArray(), 1e-6, 1e-12);
+    }
+  }
+
   @Test
   void crossEntropyIsMeanNegativeLogLikelihoodOverKeptRows() {
     int n = 4, v = 6;

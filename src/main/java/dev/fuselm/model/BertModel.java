@@ -1,0 +1,741 @@
+package dev.fuselm.model;
+
+import dev.fuselm.nn.BertLayer;
+import dev.fuselm.nn.Dense;
+import dev.fuselm.nn.Dropout;
+import dev.fuselm.nn.LayerNorm;
+import dev.fuselm.ops.EmbeddingOps;
+import dev.fuselm.ops.GemmOps;
+import dev.fuselm.ops.PointwiseOps;
+import dev.fuselm.ops.SoftmaxOps;
+import dev.fuselm.tensor.Arena;
+import dev.fuselm.tensor.ComputeContext;
+import dev.fuselm.tensor.ParameterSlab;
+import dev.fuselm.tensor.Tensor;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+
+/**
+ * A BERT encoder as published (Devlin et al. 2018; Hugging Face {@code BertForPreTraining}) with
+ * explicit forward and backward passes through the native ops: word + position + token-type
+ * embeddings with layer norm, post-LN encoder blocks ({@link BertLayer}: bidirectional attention
+ * with a padding mask, exact erf GELU), the pooler (dense + tanh on [CLS]) and, optionally, the
+ * pre-training heads: MLM (dense + GELU + layer norm + decoder tied to the word embeddings + bias)
+ * and NSP (dense to 2).
+ *
+ * <p>Parameters live in one {@link ParameterSlab} under Hugging Face names and {@code nn.Linear}
+ * (out, in) layouts, in Hugging Face order except that each block's query, key and value weights
+ * (and biases) sit back to back, so the three projections are one (3C, C) GEMM. Gradients live in
+ * a second slab of the same layout once {@link #enableGradients()} was called. Activations for one
+ * (B, T) are allocated on the first pass of that shape and reused; without gradients the blocks
+ * share one set of activations, so inference memory does not grow with depth.
+ *
+ * <p>Use: {@link #forward} (hidden states), then any of {@link #pooled}, {@link #mlmLoss},
+ * {@link #nspLoss}, then {@link #backward} with the weights of the two losses and optional
+ * gradients of the hidden states or pooled output from a task head of one's own.
+ *
+ * <p>Not thread-safe: one model, one context, one thread at a time.
+ */
+public final class BertModel implements AutoCloseable {
+  /** Prefix of every encoder and pooler parameter; the heads are {@code cls.*}. */
+  public static final String PREFIX = "bert.";
+
+  private final ComputeContext ctx;
+  private final BertConfig config;
+  private final boolean hasPooler;
+  private final boolean hasHeads;
+  private final ParameterSlab params;
+  private ParameterSlab grads;
+
+  private Tensor wordEmb, posEmb, typeEmb, dWordEmb, dPosEmb, dTypeEmb;
+  private LayerNorm embLn;
+  private BertLayer[] layers;
+  private Dense pooler, mlmTransform, nsp;
+  private LayerNorm mlmLn;
+  private Tensor mlmBias, dMlmBias;
+
+  private boolean training;
+  private long dropoutSeed;
+
+  private Acts acts;
+  private final Arena headPool;
+  private State state = State.NONE;
+  private boolean pooledDone;
+  private boolean padded;
+  private MlmState mlm;
+  private NspState nspState;
+
+  private enum State { NONE, FORWARD }
+
+  private BertModel(ComputeContext ctx, BertConfig config, boolean hasPooler, boolean hasHeads) {
+    if (hasHeads && !hasPooler) {
+      throw new IllegalArgumentException("the NSP head needs the pooler");
+    }
+    this.ctx = ctx;
+    this.config = config;
+    this.hasPooler = hasPooler;
+    this.hasHeads = hasHeads;
+    this.params = layout(config, hasPooler, hasHeads).build(ctx);
+    this.headPool = new Arena(ctx, 1 << 16);
+    wire();
+  }
+
+  /**
+   * A model with zero parameters (call {@link #initialize} or load weights into {@link #params}).
+   * hasPooler: {@code bert.pooler.*}; hasHeads: the MLM and NSP heads ({@code cls.*}).
+   */
+  public static BertModel create(
+      ComputeContext ctx, BertConfig config, boolean hasPooler, boolean hasHeads) {
+    return new BertModel(ctx, config, hasPooler, hasHeads);
+  }
+
+  /** A full pre-training model (pooler and heads) with BERT's random initialisation. */
+  public static BertModel random(ComputeContext ctx, BertConfig config, long seed) {
+    BertModel m = new BertModel(ctx, config, true, true);
+    m.initialize(seed);
+    return m;
+  }
+
+  /** The parameter names, shapes and decay flags, in slab order (see the class comment). */
+  public static ParameterSlab.Builder layout(BertConfig c, boolean hasPooler, boolean hasHeads) {
+    long C = c.hiddenSize(), I = c.intermediateSize();
+    ParameterSlab.Builder b = ParameterSlab.builder();
+    String e = PREFIX + "embeddings.";
+    b.add(e + "word_embeddings.weight", true, c.vocabSize(), C);
+    b.add(e + "position_embeddings.weight", true, c.maxPositions(), C);
+    b.add(e + "token_type_embeddings.weight", true, c.typeVocabSize(), C);
+    b.add(e + "LayerNorm.weight", false, C);
+    b.add(e + "LayerNorm.bias", false, C);
+    for (int l = 0; l < c.numLayers(); l++) {
+      String p = layerPrefix(l);
+      for (String n : new String[] {"query", "key", "value"}) {
+        b.add(p + "attention.self." + n + ".weight", true, C, C);
+      }
+      for (String n : new String[] {"query", "key", "value"}) {
+        b.add(p + "attention.self." + n + ".bias", false, C);
+      }
+      b.add(p + "attention.output.dense.weight", true, C, C);
+      b.add(p + "attention.output.dense.bias", false, C);
+      b.add(p + "attention.output.LayerNorm.weight", false, C);
+      b.add(p + "attention.output.LayerNorm.bias", false, C);
+      b.add(p + "intermediate.dense.weight", true, I, C);
+      b.add(p + "intermediate.dense.bias", false, I);
+      b.add(p + "output.dense.weight", true, C, I);
+      b.add(p + "output.dense.bias", false, C);
+      b.add(p + "output.LayerNorm.weight", false, C);
+      b.add(p + "output.LayerNorm.bias", false, C);
+    }
+    if (hasPooler) {
+      b.add(PREFIX + "pooler.dense.weight", true, C, C);
+      b.add(PREFIX + "pooler.dense.bias", false, C);
+    }
+    if (hasHeads) {
+      b.add("cls.predictions.bias", false, c.vocabSize());
+      b.add("cls.predictions.transform.dense.weight", true, C, C);
+      b.add("cls.predictions.transform.dense.bias", false, C);
+      b.add("cls.predictions.transform.LayerNorm.weight", false, C);
+      b.add("cls.predictions.transform.LayerNorm.bias", false, C);
+      b.add("cls.seq_relationship.weight", true, 2, C);
+      b.add("cls.seq_relationship.bias", false, 2);
+    }
+    return b;
+  }
+
+  static String layerPrefix(int l) {
+    return PREFIX + "encoder.layer." + l + ".";
+  }
+
+  private Tensor grad(String name) {
+    return grads == null ? null : grads.get(name);
+  }
+
+  /** (Re)builds the modules over the parameter (and gradient) views. */
+  private void wire() {
+    String e = PREFIX + "embeddings.";
+    wordEmb = params.get(e + "word_embeddings.weight");
+    posEmb = params.get(e + "position_embeddings.weight");
+    typeEmb = params.get(e + "token_type_embeddings.weight");
+    dWordEmb = grad(e + "word_embeddings.weight");
+    dPosEmb = grad(e + "position_embeddings.weight");
+    dTypeEmb = grad(e + "token_type_embeddings.weight");
+    embLn = layerNorm(e + "LayerNorm");
+    long C = config.hiddenSize();
+    layers = new BertLayer[config.numLayers()];
+    for (int l = 0; l < layers.length; l++) {
+      String p = layerPrefix(l);
+      String q = p + "attention.self.query.";
+      // query, key and value weights (and biases) are adjacent in the slab: one (3C, C) view
+      Dense qkv = new Dense(adjacent(params, q + "weight", 3 * C, C),
+          adjacent(params, q + "bias", 3 * C),
+          grads == null ? null : adjacent(grads, q + "weight", 3 * C, C),
+          grads == null ? null : adjacent(grads, q + "bias", 3 * C));
+      layers[l] = new BertLayer(l, qkv, dense(p + "attention.output.dense"),
+          layerNorm(p + "attention.output.LayerNorm"), dense(p + "intermediate.dense"),
+          dense(p + "output.dense"), layerNorm(p + "output.LayerNorm"), config.numHeads());
+    }
+    pooler = hasPooler ? dense(PREFIX + "pooler.dense") : null;
+    if (hasHeads) {
+      mlmTransform = dense("cls.predictions.transform.dense");
+      mlmLn = layerNorm("cls.predictions.transform.LayerNorm");
+      mlmBias = params.get("cls.predictions.bias");
+      dMlmBias = grad("cls.predictions.bias");
+      nsp = dense("cls.seq_relationship");
+    }
+  }
+
+  /** A view of the slab starting at parameter first and spanning shape (several adjacent tensors). */
+  private static Tensor adjacent(ParameterSlab slab, String first, long... shape) {
+    long offset = (slab.get(first).address() - slab.flat().address()) / Float.BYTES;
+    return slab.flat().view(offset, shape);
+  }
+
+  private Dense dense(String p) {
+    return new Dense(params.get(p + ".weight"), params.get(p + ".bias"), grad(p + ".weight"),
+        grad(p + ".bias"));
+  }
+
+  private LayerNorm layerNorm(String p) {
+    return new LayerNorm(params.get(p + ".weight"), params.get(p + ".bias"), grad(p + ".weight"),
+        grad(p + ".bias"), config.layerNormEps());
+  }
+
+  /**
+   * BERT's initialisation (Hugging Face {@code BertPreTrainedModel._init_weights}): dense weights
+   * and embeddings N(0, 0.02), biases 0, layer norms weight 1 and bias 0. Deterministic in seed.
+   */
+  public void initialize(long seed) {
+    List<String> names = params.names();
+    for (int i = 0; i < names.size(); i++) {
+      String name = names.get(i);
+      Tensor t = params.get(name);
+      float[] v = new float[Math.toIntExact(t.numel())];
+      if (name.endsWith("LayerNorm.weight")) {
+        Arrays.fill(v, 1f);
+      } else if (!name.endsWith("bias")) {
+        SplittableRandom r = new SplittableRandom(seed * 1_000_003L + i);
+        for (int j = 0; j < v.length; j++) {
+          v[j] = (float) (r.nextGaussian() * 0.02);
+        }
+      }
+      t.copyFrom(v);
+    }
+  }
+
+  /** Allocates the gradient slab (zeroed) so that {@link #backward} can run. Idempotent. */
+  public BertModel enableGradients() {
+    if (grads == null) {
+      grads = params.sameLayout(ctx);
+      wire();
+      releaseActivations(); // inference activations are shared between blocks
+    }
+    return this;
+  }
+
+  public ComputeContext context() {
+    return ctx;
+  }
+
+  public BertConfig config() {
+    return config;
+  }
+
+  public boolean hasPooler() {
+    return hasPooler;
+  }
+
+  /** Whether the MLM and NSP heads are present. */
+  public boolean hasHeads() {
+    return hasHeads;
+  }
+
+  public ParameterSlab params() {
+    return params;
+  }
+
+  /** The gradient slab, or null before {@link #enableGradients()}. */
+  public ParameterSlab grads() {
+    return grads;
+  }
+
+  public long parameterCount() {
+    return params.size();
+  }
+
+  /** Names of the parameters, in slab order. */
+  public List<String> parameterNames() {
+    return new ArrayList<>(params.names());
+  }
+
+  /** The word embeddings (V, C), also the MLM decoder weight. */
+  public Tensor wordEmbeddings() {
+    return wordEmb;
+  }
+
+  /** Training mode applies hidden dropout (if the config has any); evaluation mode never does. */
+  public void setTraining(boolean training) {
+    this.training = training;
+  }
+
+  public boolean isTraining() {
+    return training;
+  }
+
+  /** The seed of the dropout masks of the next forward/backward pair (the trainer sets it per step). */
+  public void setDropoutSeed(long seed) {
+    this.dropoutSeed = seed;
+  }
+
+  public void zeroGrad() {
+    if (grads != null) {
+      grads.flat().zero();
+    }
+  }
+
+  private float dropout() {
+    return training ? config.hiddenDropout() : 0f;
+  }
+
+  /** Activations, inputs and gradient scratch for one (B, T). */
+  private static final class Acts implements AutoCloseable {
+    final int b, t;
+    final boolean withGrads;
+    final Arena pool;
+    final Tensor ids, types, mask, cls, typeSum, embSum, embMean, embRstd, clsHidden, pooledPre,
+        pooled, nspLabels, nspLogits, nspLse, dHidden, dPooled, dEmb, dCls;
+    final Tensor[] residual;
+    final BertLayer.Activations[] layers;
+    final BertLayer.Scratch scratch;
+
+    Acts(ComputeContext ctx, BertConfig cfg, int b, int t, boolean withGrads) {
+      this.b = b;
+      this.t = t;
+      this.withGrads = withGrads;
+      long n = (long) b * t, c = cfg.hiddenSize(), inter = cfg.intermediateSize();
+      pool = new Arena(ctx, 1 << 20);
+      ids = pool.ints(b, t);
+      types = pool.ints(b, t);
+      mask = pool.ints(b, t);
+      cls = pool.ints(1, b);
+      int[] rows = new int[b];
+      for (int i = 0; i < b; i++) {
+        rows[i] = i * t;
+      }
+      cls.copyFrom(rows);
+      typeSum = pool.zeros(b, t, c);
+      embSum = pool.zeros(n, c);
+      embMean = pool.zeros(n);
+      embRstd = pool.zeros(n);
+      residual = new Tensor[cfg.numLayers() + 1];
+      layers = new BertLayer.Activations[cfg.numLayers()];
+      residual[0] = pool.zeros(n, c);
+      if (withGrads) {
+        for (int l = 0; l < layers.length; l++) {
+          layers[l] = new BertLayer.Activations(pool, b, t, c, inter, cfg.numHeads());
+          residual[l + 1] = pool.zeros(n, c);
+        }
+      } else {
+        // inference: the blocks take turns with one set of activations and two residual buffers
+        BertLayer.Activations shared = new BertLayer.Activations(pool, b, t, c, inter, cfg.numHeads());
+        Tensor other = pool.zeros(n, c);
+        for (int l = 0; l < layers.length; l++) {
+          layers[l] = shared;
+          residual[l + 1] = l % 2 == 0 ? other : residual[0];
+        }
+      }
+      clsHidden = pool.zeros(1, b, c);
+      pooledPre = pool.zeros(b, c);
+      pooled = pool.zeros(b, c);
+      nspLabels = pool.ints(b);
+      nspLogits = pool.zeros(b, 2);
+      nspLse = pool.zeros(b);
+      if (withGrads) {
+        dHidden = pool.zeros(n, c);
+        dPooled = pool.zeros(b, c);
+        dEmb = pool.zeros(n, c);
+        dCls = pool.zeros(b, c);
+        scratch = new BertLayer.Scratch(pool, b, t, c, inter);
+      } else {
+        dHidden = dPooled = dEmb = dCls = null;
+        scratch = null;
+      }
+    }
+
+    Tensor hidden() {
+      return residual[residual.length - 1];
+    }
+
+    @Override
+    public void close() {
+      pool.close();
+    }
+  }
+
+  private Acts acts(int b, int t) {
+    if (b <= 0 || t <= 0) {
+      throw new IllegalArgumentException("batch and sequence length must be positive, got B=" + b
+          + " T=" + t);
+    }
+    if (t > config.maxPositions()) {
+      throw new IllegalArgumentException("sequence length " + t + " is longer than the model's "
+          + config.maxPositions() + " positions (max_position_embeddings)");
+    }
+    boolean wantGrads = grads != null;
+    if (acts == null || acts.b != b || acts.t != t || acts.withGrads != wantGrads) {
+      releaseActivations();
+      acts = new Acts(ctx, config, b, t, wantGrads);
+    }
+    return acts;
+  }
+
+  /** Native bytes held by activations (0 before the first forward). */
+  public long activationBytes() {
+    return acts == null ? 0 : acts.pool.highWater();
+  }
+
+  /**
+   * Runs the encoder on B sequences of T tokens and returns the hidden states (B*T, C) of the last
+   * block: a view that the next forward overwrites.
+   *
+   * @param ids (B*T) token ids in [0, V), row-major
+   * @param tokenTypes (B*T) segment ids in [0, type_vocab_size), or null for all 0
+   * @param attentionMask (B*T) 1 for a real token, 0 for padding (no query attends to it), or null
+   *     for no padding. Padding positions still get hidden states (they attend to the real tokens).
+   */
+  public Tensor forward(int[] ids, int[] tokenTypes, int[] attentionMask, int b, int t) {
+    Acts a = acts(b, t);
+    long n = (long) b * t;
+    length("ids", ids, n);
+    a.ids.copyFrom(ids);
+    if (tokenTypes == null) {
+      a.types.zero();
+    } else {
+      length("tokenTypes", tokenTypes, n);
+      a.types.copyFrom(tokenTypes);
+    }
+    boolean padded = false;
+    if (attentionMask != null) {
+      length("attentionMask", attentionMask, n);
+      for (int v : attentionMask) {
+        if (v != 0 && v != 1) {
+          throw new IllegalArgumentException("attentionMask holds " + v + "; only 0 (padding) and"
+              + " 1 (token) are allowed");
+        }
+        padded |= v == 0;
+      }
+      a.mask.copyFrom(attentionMask);
+    }
+    Tensor keyMask = padded ? a.mask : null;
+    this.padded = padded;
+    state = State.NONE;
+    mlm = null;
+    nspState = null;
+    pooledDone = false;
+    long c = config.hiddenSize();
+    float p = dropout();
+    EmbeddingOps.forward(ctx, a.embSum.reshape(b, t, c), a.ids, wordEmb, posEmb);
+    EmbeddingOps.forward(ctx, a.typeSum, a.types, typeEmb, null);
+    embLn.residualForward(ctx, a.embSum, a.residual[0], a.embMean, a.embRstd, a.embSum,
+        a.typeSum.reshape(n, c));
+    if (p > 0) {
+      Dropout.apply(a.residual[0], p, dropoutSeed, -1);
+    }
+    for (int l = 0; l < layers.length; l++) {
+      layers[l].forward(ctx, a.residual[l + 1], a.residual[l], keyMask, a.layers[l], p,
+          dropoutSeed);
+    }
+    if (a.withGrads) {
+      a.dHidden.zero();
+      a.dPooled.zero();
+    }
+    state = State.FORWARD;
+    return a.hidden();
+  }
+
+  private static void length(String what, int[] v, long n) {
+    if (v.length != n) {
+      throw new IllegalArgumentException(what + " has " + v.length + " entries, expected B*T = "
+          + n);
+    }
+  }
+
+  private Acts requireForward(String what) {
+    if (state != State.FORWARD) {
+      throw new IllegalStateException(what + " needs a forward() first");
+    }
+    return acts;
+  }
+
+  /** The hidden states (B*T, C) of the last forward. */
+  public Tensor hidden() {
+    return requireForward("hidden()").hidden();
+  }
+
+  /** The pooler output tanh(dense(hidden[:, 0])) (B, C) of the last forward (computed once). */
+  public Tensor pooled() {
+    Acts a = requireForward("pooled()");
+    if (!hasPooler) {
+      throw new IllegalStateException("this model has no pooler (bert.pooler.* was not loaded)");
+    }
+    if (!pooledDone) {
+      long c = config.hiddenSize();
+      EmbeddingOps.forward(ctx, a.clsHidden, a.cls, a.hidden(), null);
+      pooler.forward(ctx, a.pooledPre, a.clsHidden.reshape(a.b, c));
+      // tanh of (B, C) values on the host: small next to the encoder, and no native tanh op
+      float[] v = a.pooledPre.toFloatArray();
+      for (int i = 0; i < v.length; i++) {
+        v[i] = (float) Math.tanh(v[i]);
+      }
+      a.pooled.copyFrom(v);
+      pooledDone = true;
+    }
+    return a.pooled;
+  }
+
+  private void requireHeads() {
+    if (!hasHeads) {
+      throw new IllegalStateException("this model has no MLM/NSP heads (cls.* was not loaded)");
+    }
+  }
+
+  /** What the MLM head saved for its backward. */
+  private static final class MlmState {
+    Tensor rows, labels, selected, t1, t2, t3, mean, rstd, logits, lse;
+    SoftmaxOps.Loss loss;
+  }
+
+  /**
+   * The masked-LM loss of the last forward: mean cross-entropy over the positions whose label is
+   * not {@link SoftmaxOps#IGNORE_INDEX} (-100). labels (B*T). The head runs on those positions only;
+   * their logits (M, V), in row-major position order, are {@link #mlmLogits()}. 0 when no position
+   * is labelled.
+   */
+  public float mlmLoss(int[] labels) {
+    Acts a = requireForward("mlmLoss()");
+    requireHeads();
+    long n = (long) a.b * a.t, c = config.hiddenSize(), v = config.vocabSize();
+    length("labels", labels, n);
+    int m = 0;
+    for (int i = 0; i < labels.length; i++) {
+      if (labels[i] != SoftmaxOps.IGNORE_INDEX) {
+        if (labels[i] < 0 || labels[i] >= v) {
+          throw new IllegalArgumentException("MLM label " + labels[i] + " at position " + i
+              + " is outside the vocabulary [0, " + v + ") and is not " + SoftmaxOps.IGNORE_INDEX);
+        }
+        m++;
+      }
+    }
+    int[] rows = new int[m];
+    int[] kept = new int[m];
+    for (int i = 0, j = 0; i < labels.length; i++) {
+      if (labels[i] != SoftmaxOps.IGNORE_INDEX) {
+        rows[j] = i;
+        kept[j++] = labels[i];
+      }
+    }
+    headPool.reset();
+    MlmState s = new MlmState();
+    mlm = s;
+    if (m == 0) {
+      s.loss = new SoftmaxOps.Loss(0f, 0);
+      return 0f;
+    }
+    s.rows = headPool.ints(1, m);
+    s.rows.copyFrom(rows);
+    s.labels = headPool.ints(m);
+    s.labels.copyFrom(kept);
+    s.selected = headPool.floats(1, m, c);
+    s.t1 = headPool.floats(m, c);
+    s.t2 = headPool.floats(m, c);
+    s.t3 = headPool.floats(m, c);
+    s.mean = headPool.floats(m);
+    s.rstd = headPool.floats(m);
+    s.logits = headPool.floats(m, v);
+    s.lse = headPool.floats(m);
+    EmbeddingOps.forward(ctx, s.selected, s.rows, a.hidden(), null); // gather the labelled rows
+    mlmTransform.forward(ctx, s.t1, s.selected.reshape(m, c));
+    PointwiseOps.geluErfForward(ctx, s.t2, s.t1);
+    mlmLn.forward(ctx, s.t3, s.mean, s.rstd, s.t2);
+    GemmOps.sgemmBias(ctx, false, true, s.t3, wordEmb, mlmBias, s.logits);
+    s.loss = SoftmaxOps.crossEntropyForward(ctx, null, s.lse, s.logits, s.labels);
+    return s.loss.mean();
+  }
+
+  /** The MLM logits (M, V) of the labelled positions of the last {@link #mlmLoss}. */
+  public Tensor mlmLogits() {
+    if (mlm == null || mlm.logits == null) {
+      throw new IllegalStateException("no mlmLoss() with labelled positions since the last forward");
+    }
+    return mlm.logits;
+  }
+
+  /** What the NSP head saved for its backward. */
+  private static final class NspState {
+    Tensor labels, logits, lse;
+    SoftmaxOps.Loss loss;
+  }
+
+  /** The next-sentence logits (B, 2) of the last forward (index 0: B follows A). */
+  public float[] nspLogits() {
+    requireHeads();
+    Acts a = requireForward("nspLogits()");
+    NspState s = nspForward(a);
+    return s.logits.toFloatArray();
+  }
+
+  private NspState nspForward(Acts a) {
+    if (nspState == null) {
+      NspState s = new NspState();
+      s.labels = a.nspLabels;
+      s.logits = a.nspLogits;
+      s.lse = a.nspLse;
+      nsp.forward(ctx, s.logits, pooled());
+      nspState = s;
+    }
+    return nspState;
+  }
+
+  /** The next-sentence loss: mean cross-entropy of the NSP logits against labels (B) in {0, 1}. */
+  public float nspLoss(int[] labels) {
+    requireHeads();
+    Acts a = requireForward("nspLoss()");
+    length("NSP labels", labels, a.b);
+    for (int i = 0; i < labels.length; i++) {
+      if (labels[i] != 0 && labels[i] != 1) {
+        throw new IllegalArgumentException("NSP label " + labels[i] + " of sequence " + i
+            + " is not 0 (next) or 1 (random)");
+      }
+    }
+    NspState s = nspForward(a);
+    s.labels.copyFrom(labels);
+    s.loss = SoftmaxOps.crossEntropyForward(ctx, null, s.lse, s.logits, s.labels);
+    return s.loss.mean();
+  }
+
+  /**
+   * Adds into the gradient slab the gradients of {@code dMlm * mlmLoss + dNsp * nspLoss} plus those
+   * of any task loss whose gradient with respect to the hidden states (B*T*C) or the pooled output
+   * (B*C) of the last forward is given (null: none). A loss weight must be 0 unless that loss was
+   * computed since the forward. The MLM logits are overwritten. One backward per forward.
+   */
+  public void backward(float dMlm, float dNsp, float[] dHidden, float[] dPooled) {
+    if (grads == null) {
+      throw new IllegalStateException("call enableGradients() before backward()");
+    }
+    Acts a = requireForward("backward()");
+    long c = config.hiddenSize();
+    if (dMlm != 0 && mlm == null) {
+      throw new IllegalStateException("backward() with an MLM weight needs mlmLoss() first");
+    }
+    if (dNsp != 0 && (nspState == null || nspState.loss == null)) {
+      throw new IllegalStateException("backward() with an NSP weight needs nspLoss() first");
+    }
+    if (dHidden != null) {
+      if (dHidden.length != a.dHidden.numel()) {
+        throw new IllegalArgumentException("dHidden has " + dHidden.length + " entries, expected"
+            + " B*T*C = " + a.dHidden.numel());
+      }
+      a.dHidden.copyFrom(dHidden);
+    }
+    if (dPooled != null) {
+      if (!hasPooler) {
+        throw new IllegalStateException("this model has no pooler");
+      }
+      if (dPooled.length != a.dPooled.numel()) {
+        throw new IllegalArgumentException("dPooled has " + dPooled.length + " entries, expected"
+            + " B*C = " + a.dPooled.numel());
+      }
+      a.dPooled.copyFrom(dPooled);
+    }
+    if ((dNsp != 0 || dPooled != null) && !pooledDone) {
+      throw new IllegalStateException("backward() with a pooled-output gradient needs pooled()");
+    }
+    state = State.NONE;
+    if (dMlm != 0 && mlm.loss.count() > 0) {
+      MlmState s = mlm;
+      long m = s.labels.numel();
+      SoftmaxOps.crossEntropyBackward(ctx, s.logits, s.logits, s.lse, s.labels, dMlm,
+          s.loss.count());
+      if (dMlmBias != null) {
+        GemmOps.biasBackward(ctx, dMlmBias, s.logits);
+      }
+      if (dWordEmb != null) {
+        GemmOps.sgemm(ctx, true, false, 1f, s.logits, s.t3, 1f, dWordEmb);
+      }
+      Tensor dt3 = s.t3; // t3 is not needed any more: reuse it for its gradient
+      Tensor dt2 = headPool.zeros(m, c);
+      GemmOps.sgemm(ctx, false, false, 1f, s.logits, wordEmb, 0f, dt3);
+      mlmLn.backward(ctx, dt2, dt3, s.t2, s.mean, s.rstd);
+      Tensor dt1 = s.t2; // t2 consumed by the layer norm backward above
+      dt1.zero();
+      PointwiseOps.geluErfBackward(ctx, dt1, s.t1, dt2);
+      Tensor dsel = dt3;
+      mlmTransform.backward(ctx, dsel, dt1, s.selected.reshape(m, c), false);
+      // scatter-add the rows back: the embedding backward is exactly that
+      EmbeddingOps.backward(ctx, a.dHidden, null, dsel.reshape(1, m, c), s.rows, a.hidden(), null);
+    }
+    mlm = null;
+    if (dNsp != 0) {
+      NspState s = nspState;
+      Tensor dlogits = s.logits;
+      SoftmaxOps.crossEntropyBackward(ctx, dlogits, s.logits, s.lse, s.labels, dNsp,
+          s.loss.count());
+      nsp.backward(ctx, a.dPooled, dlogits, a.pooled, true);
+    }
+    nspState = null;
+    if (dNsp != 0 || dPooled != null) {
+      // pooled = tanh(pre): dpre = dpooled * (1 - pooled^2), on the host like the forward
+      float[] y = a.pooled.toFloatArray();
+      float[] d = a.dPooled.toFloatArray();
+      for (int i = 0; i < d.length; i++) {
+        d[i] *= 1f - y[i] * y[i];
+      }
+      a.dPooled.copyFrom(d);
+      pooler.backward(ctx, a.dCls, a.dPooled, a.clsHidden.reshape(a.b, c), false);
+      EmbeddingOps.backward(ctx, a.dHidden, null, a.dCls.reshape(1, a.b, c), a.cls, a.hidden(),
+          null);
+    }
+    encoderBackward(a);
+  }
+
+  private void encoderBackward(Acts a) {
+    long c = config.hiddenSize();
+    float p = dropout();
+    Tensor keyMask = padded ? a.mask : null;
+    Tensor dres = a.dHidden;
+    for (int l = layers.length - 1; l >= 0; l--) {
+      layers[l].backward(ctx, dres, a.residual[l], keyMask, a.layers[l], a.scratch, p, dropoutSeed);
+    }
+    if (p > 0) {
+      Dropout.apply(dres, p, dropoutSeed, -1);
+    }
+    a.dEmb.zero();
+    embLn.backward(ctx, a.dEmb, dres, a.embSum, a.embMean, a.embRstd);
+    Tensor dEmb = a.dEmb.reshape(a.b, a.t, c);
+    EmbeddingOps.backward(ctx, dWordEmb, dPosEmb, dEmb, a.ids, wordEmb, posEmb);
+    EmbeddingOps.backward(ctx, dTypeEmb, null, dEmb, a.types, typeEmb, null);
+  }
+
+  /** Frees the activations (they are rebuilt on the next forward). */
+  public void releaseActivations() {
+    if (acts != null) {
+      acts.close();
+      acts = null;
+    }
+    state = State.NONE;
+    mlm = null;
+    nspState = null;
+  }
+
+  @Override
+  public void close() {
+    releaseActivations();
+    headPool.close();
+    if (grads != null) {
+      grads.close();
+      grads = null;
+    }
+    params.close();
+  }
+}

@@ -1,0 +1,66 @@
+package dev.fuselm.nn;
+
+import dev.fuselm.ops.GemmOps;
+import dev.fuselm.tensor.ComputeContext;
+import dev.fuselm.tensor.Tensor;
+
+/**
+ * A linear layer in PyTorch {@code nn.Linear} layout, as Hugging Face BERT stores it: weight
+ * (out, in), bias (out) or none, {@code out = inp * weight^T + bias}. (GPT-2's Conv1D layout, weight
+ * (in, out), is {@link Linear}.) Inputs and outputs are 2-D (rows, features) views.
+ */
+public final class Dense {
+  private final Tensor weight;
+  private final Tensor bias;
+  private final Tensor dweight;
+  private final Tensor dbias;
+
+  /** dweight/dbias may be null (frozen, or inference only); bias may be null (no bias). */
+  public Dense(Tensor weight, Tensor bias, Tensor dweight, Tensor dbias) {
+    if (weight.rank() != 2) {
+      throw new IllegalArgumentException("Dense weight must be (out, in), got " + weight.describe());
+    }
+    this.weight = weight;
+    this.bias = bias;
+    this.dweight = dweight;
+    this.dbias = bias == null ? null : dbias;
+  }
+
+  public long in() {
+    return weight.dim(1);
+  }
+
+  public long out() {
+    return weight.dim(0);
+  }
+
+  public Tensor weight() {
+    return weight;
+  }
+
+  public Tensor bias() {
+    return bias;
+  }
+
+  /** out (M, out) = inp (M, in) * weight^T + bias. */
+  public void forward(ComputeContext ctx, Tensor out, Tensor inp) {
+    GemmOps.sgemmBias(ctx, false, true, inp, weight, bias, out);
+  }
+
+  /**
+   * Parameter gradients are ADDED (dweight += dout^T inp, dbias += column sums of dout). The input
+   * gradient dinp (M, in) = dout * weight is OVERWRITTEN, or ADDED when accumulate is set (a
+   * residual branch); null: not wanted.
+   */
+  public void backward(ComputeContext ctx, Tensor dinp, Tensor dout, Tensor inp, boolean accumulate) {
+    if (dweight != null) {
+      GemmOps.sgemm(ctx, true, false, 1f, dout, inp, 1f, dweight);
+    }
+    if (dbias != null) {
+      GemmOps.biasBackward(ctx, dbias, dout);
+    }
+    if (dinp != null) {
+      GemmOps.sgemm(ctx, false, false, 1f, dout, weight, accumulate ? 1f : 0f, dinp);
+    }
+  }
+}
