@@ -1,0 +1,272 @@
+package dev.fuselm.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.fuselm.data.MlmDataset;
+import dev.fuselm.io.AtomicFiles;
+import dev.fuselm.io.BertCheckpoint;
+import dev.fuselm.io.BertConfigJson;
+import dev.fuselm.model.BertConfig;
+import dev.fuselm.model.BertModel;
+import dev.fuselm.tensor.ComputeContext;
+import dev.fuselm.tokenizer.WordPieceTokenizer;
+import dev.fuselm.train.MlmTrainer;
+import dev.fuselm.train.ProgressBar;
+import dev.fuselm.train.TrainConfig;
+import dev.fuselm.train.TrainingDivergedException;
+import dev.fuselm.train.TrainingState;
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code fuselm train-mlm}: pretrains a BERT with masked-language modelling (and NSP). */
+@Command(name = "train-mlm", mixinStandardHelpOptions = true, sortOptions = false,
+    description = "Pretrain a BERT on text with the masked-language-model loss (15% of the tokens"
+        + " chosen, 80% [MASK] / 10% random / 10% kept), optionally with next-sentence pairs."
+        + " Prints one JSON line per step and per evaluation on stdout, a progress bar on stderr.")
+public final class TrainMlmCommand implements Callable<Integer> {
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  @Option(names = "--data", required = true, description = "UTF-8 text file, one sentence or"
+      + " paragraph a line (repeat for several files; they are joined in order)")
+  List<Path> data;
+  @Option(names = "--tokenizer", description = "bert-base-uncased (default for a new model),"
+      + " bert-base-cased, a vocab.txt file or a BERT model directory")
+  String tokenizer;
+  @Option(names = "--config", description = "a new model: bert-tiny, bert-mini, bert-base-uncased,"
+      + " bert-base-cased, bert-large or a config.json file")
+  String config;
+  @Option(names = "--init", description = "start from this BERT model directory (with cls.* heads)")
+  Path init;
+  @Option(names = "--out", required = true, description = "checkpoint directory") Path out;
+  @Option(names = "--steps", required = true, description = "optimizer steps from the start of"
+      + " training") int steps;
+  @Option(names = "--batch", required = true, description = "sequences per micro-batch") int batch;
+  @Option(names = {"--seq-len", "--ctx"}, required = true, description = "tokens per sequence,"
+      + " [CLS] and [SEP] included") int seqLen;
+  @Option(names = "--lr", description = "peak learning rate (default: ${DEFAULT-VALUE})") float lr = 1e-4f;
+  @Option(names = "--min-lr", description = "final cosine rate (default: lr / 10)") Float minLr;
+  @Option(names = "--warmup", description = "linear warmup steps (default: ${DEFAULT-VALUE})") int warmup;
+  @Option(names = "--schedule", description = "cosine or constant (default: ${DEFAULT-VALUE})")
+  String schedule = "cosine";
+  @Option(names = "--weight-decay", description = "AdamW decay of matrices (default: ${DEFAULT-VALUE})")
+  float weightDecay = 0.01f;
+  @Option(names = "--clip", description = "gradient-norm clipping, 0 = off (default: ${DEFAULT-VALUE})")
+  float clip = 1.0f;
+  @Option(names = "--grad-accum", description = "micro-batches per step (default: ${DEFAULT-VALUE})")
+  int gradAccum = 1;
+  @Option(names = "--no-shuffle", description = "sequences in data order") boolean noShuffle;
+  @Option(names = "--seed", description = "seed of init, masking, pairs, shuffling and dropout"
+      + " (default: ${DEFAULT-VALUE})") long seed = 1337;
+  @Option(names = "--eval-every", description = "validate every N steps (default: only at the end)")
+  int evalEvery;
+  @Option(names = "--eval-batches", description = "validation batches per evaluation, 0 = all"
+      + " (default: ${DEFAULT-VALUE})") int evalBatches = 20;
+  @Option(names = "--val-fraction", description = "held-out tail of the lines (default: ${DEFAULT-VALUE})")
+  float valFraction = 0.1f;
+  @Option(names = "--save-every", description = "checkpoint every N steps (default: only at the end)")
+  int saveEvery;
+  @Option(names = "--resume", description = "continue exactly from this checkpoint directory")
+  Path resume;
+  @Option(names = "--log-json", description = "also append the JSON lines to this file")
+  Path logJson;
+  @Option(names = "--nsp", description = "sentence pairs (50% true next, 50% random) with the"
+      + " next-sentence loss") boolean nsp;
+  @Option(names = "--whole-word", description = "mask whole words (a piece and its ## pieces)")
+  boolean wholeWord;
+  @Option(names = "--dropout", description = "hidden dropout of a new model (default: the"
+      + " config's)") Float dropout;
+  @Option(names = "--threads", description = "kernel threads (default: all cores)") int threads;
+  @Option(names = "--quiet", description = "no JSON step lines on stdout (evaluations still print)")
+  boolean quiet;
+
+  @Override
+  public Integer call() throws IOException {
+    TrainConfig cfg = trainConfig();
+    int sources = (init != null ? 1 : 0) + (config != null ? 1 : 0) + (resume != null ? 1 : 0);
+    if (sources != 1) {
+      throw new UserInputException("give exactly one of --init MODEL_DIR, --config NAME|JSON or"
+          + " --resume DIR");
+    }
+    if (resume == null && Files.isRegularFile(out.resolve(TrainingState.FILE))) {
+      throw new UserInputException(out + " already holds a training checkpoint: continue it with"
+          + " --resume " + out + " or choose another --out");
+    }
+    Path modelDir = init != null ? init : resume;
+    WordPieceTokenizer tok = tokenizer != null ? resolveTokenizer(tokenizer)
+        : modelDir != null ? BertCheckpoint.tokenizer(modelDir)
+        : WordPieceTokenizer.bertBaseUncased();
+    List<int[]> sentences = new ArrayList<>();
+    for (Path f : data) {
+      sentences.addAll(MlmDataset.sentences(readText(f), tok));
+    }
+    try (ComputeContext cctx = ComputeContext.create()) {
+      cctx.threads(threads);
+      BertModel model = modelDir != null ? BertCheckpoint.load(cctx, modelDir)
+          : BertModel.random(cctx, newConfig(tok), seed);
+      try (model; MlmTrainer trainer = new MlmTrainer(model, tok, sentences, nsp, wholeWord, cfg,
+          null)) {
+        if (resume != null) {
+          trainer.resume(resume);
+        }
+        Files.createDirectories(out);
+        writeTokenizer(tok, out);
+        run(model, trainer, cfg);
+      }
+    }
+    return 0;
+  }
+
+  private TrainConfig trainConfig() {
+    boolean cosine;
+    if (schedule.equals("cosine")) {
+      cosine = true;
+    } else if (schedule.equals("constant")) {
+      cosine = false;
+    } else {
+      throw new UserInputException("--schedule must be cosine or constant, got " + schedule);
+    }
+    return new TrainConfig(steps, batch, seqLen, seqLen, lr, minLr == null ? lr / 10 : minLr,
+        warmup, cosine, weightDecay, clip, gradAccum, !noShuffle, seed, evalEvery, valFraction,
+        saveEvery, evalBatches, out);
+  }
+
+  private BertConfig newConfig(WordPieceTokenizer tok) throws IOException {
+    BertConfig c;
+    Path file = Path.of(config);
+    if (Files.isRegularFile(file)) {
+      c = BertConfigJson.read(file);
+    } else if (config.endsWith(".json")) {
+      throw new UserInputException("--config " + config + ": no such file");
+    } else {
+      c = BertConfig.preset(config);
+    }
+    if (tok.vocabSize() > c.vocabSize()) {
+      throw new UserInputException("the tokenizer has " + tok.vocabSize() + " ids but the config's"
+          + " vocab_size is " + c.vocabSize());
+    }
+    return dropout != null ? c.withDropout(dropout, c.attentionDropout()) : c;
+  }
+
+  /** Reads a UTF-8 text file; a missing or undecodable file is a one-line error. */
+  static String readText(Path f) throws IOException {
+    if (!Files.isRegularFile(f)) {
+      throw new UserInputException("--data " + f + ": no such file");
+    }
+    try {
+      return Files.readString(f, StandardCharsets.UTF_8);
+    } catch (CharacterCodingException e) {
+      throw new UserInputException("--data " + f + ": not valid UTF-8 text");
+    }
+  }
+
+  /**
+   * bert-base-uncased / bert-base-cased (shipped in the jar), a BERT model directory, or a
+   * vocab.txt file (lower-casing when no entry outside [SPECIAL] tokens has an upper-case letter).
+   */
+  static WordPieceTokenizer resolveTokenizer(String spec) throws IOException {
+    if (spec.equals("bert-base-uncased")) {
+      return WordPieceTokenizer.bertBaseUncased();
+    }
+    if (spec.equals("bert-base-cased")) {
+      return WordPieceTokenizer.bertBaseCased();
+    }
+    Path p = Path.of(spec);
+    if (Files.isDirectory(p)) {
+      return BertCheckpoint.tokenizer(p);
+    }
+    if (!Files.isRegularFile(p)) {
+      throw new UserInputException("--tokenizer " + spec + ": not bert-base-uncased,"
+          + " bert-base-cased, a vocab.txt file or a model directory");
+    }
+    boolean lower = true;
+    for (String line : Files.readAllLines(p, StandardCharsets.UTF_8)) {
+      if (!(line.startsWith("[") && line.endsWith("]"))
+          && !line.equals(line.toLowerCase(Locale.ROOT))) {
+        lower = false;
+        break;
+      }
+    }
+    return WordPieceTokenizer.fromVocab(p, lower);
+  }
+
+  /** vocab.txt and tokenizer_config.json (do_lower_case), as Hugging Face reads them. */
+  static void writeTokenizer(WordPieceTokenizer tok, Path dir) throws IOException {
+    BertCheckpoint.saveVocab(tok, dir);
+    ObjectNode n = JSON.createObjectNode();
+    n.put("do_lower_case", tok.normalizer().lowercase());
+    n.put("tokenizer_class", "BertTokenizer");
+    AtomicFiles.writeString(dir.resolve("tokenizer_config.json"), n.toPrettyString() + "\n");
+  }
+
+  private void run(BertModel model, MlmTrainer trainer, TrainConfig cfg) throws IOException {
+    BufferedWriter log = logJson == null ? null : Files.newBufferedWriter(logJson,
+        StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+    ProgressBar bar = new ProgressBar(System.err, trainer.step(), cfg.steps(),
+        ProgressBar.stderrIsTerminal());
+    bar.message(String.format(Locale.ROOT,
+        "fuselm train-mlm: %,d parameters, %,d training + %,d validation sequences of %d tokens"
+            + " (%s), %,d positions/step, %s",
+        model.parameterCount(), trainer.trainSequences(), trainer.valSequences(), cfg.ctx(),
+        nsp ? "sentence pairs, MLM + NSP" : "MLM", trainer.tokensPerStep(),
+        resume != null ? "resumed at step " + trainer.step() : "from step 0"));
+    trainer.setListener(new MlmTrainer.Listener() {
+      @Override
+      public void onStep(long step, float loss, float mlmLoss, float nspLoss, float lr,
+          float gradNorm, double tps) {
+        ObjectNode n = JSON.createObjectNode();
+        n.put("step", step);
+        n.put("loss", loss);
+        n.put("mlm_loss", mlmLoss);
+        if (nsp) {
+          n.put("nsp_loss", nspLoss);
+        }
+        n.put("lr", lr);
+        n.put("grad_norm", gradNorm);
+        n.put("tokens_per_s", Math.round(tps * 10) / 10.0);
+        TrainingConsole.emit(n, log, !quiet);
+        bar.update(step, loss, tps);
+      }
+
+      @Override
+      public void onEval(long step, MlmTrainer.Eval r) {
+        ObjectNode n = JSON.createObjectNode();
+        n.put("step", step);
+        n.put("val_loss", (float) r.loss());
+        n.put("val_mlm_loss", (float) r.mlmLoss());
+        n.put("val_mlm_accuracy", (float) r.mlmAccuracy());
+        n.put("val_masked_tokens", r.maskedTokens());
+        if (nsp) {
+          n.put("val_nsp_loss", (float) r.nspLoss());
+          n.put("val_nsp_accuracy", (float) r.nspAccuracy());
+        }
+        TrainingConsole.emit(n, log, true);
+      }
+
+      @Override
+      public void onSave(long step, Path dir) {
+        bar.message("saved checkpoint of step " + step + " to " + dir);
+      }
+    });
+    try {
+      trainer.run();
+    } catch (TrainingDivergedException e) {
+      throw new UserInputException(e.getMessage());
+    } finally {
+      trainer.setListener(null);
+      if (log != null) {
+        log.close();
+      }
+    }
+  }
+}

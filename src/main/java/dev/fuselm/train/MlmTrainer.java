@@ -1,0 +1,370 @@
+package dev.fuselm.train;
+
+import dev.fuselm.data.MlmBatches;
+import dev.fuselm.data.MlmDataset;
+import dev.fuselm.data.MlmMasking;
+import dev.fuselm.io.BertCheckpoint;
+import dev.fuselm.io.SafeTensors;
+import dev.fuselm.model.BertModel;
+import dev.fuselm.nn.Dropout;
+import dev.fuselm.tokenizer.WordPieceTokenizer;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * BERT pretraining: masked-language-model loss (plus the next-sentence loss with sentence pairs)
+ * with the features of the GPT {@link Trainer}: gradient accumulation, AdamW with clipping, warmup
+ * + cosine (or constant) schedule, periodic validation on fixed masked batches, atomic checkpoints
+ * (a Hugging Face BERT directory + {@code training_state.safetensors}) and exact resume.
+ *
+ * <p>The config's {@code ctx} is the sequence length T; {@code stride} is not used. Validation
+ * uses the last {@code valFraction} of the sentences (lines), cut and masked the same way but with
+ * fixed masks, so every evaluation scores the same positions. As in {@link Trainer}, everything a
+ * step depends on is a function of the saved state, so interrupted + resumed runs give the losses
+ * of the uninterrupted run bit for bit; a NaN or infinite loss or gradient norm stops the loop
+ * before the weights are touched.
+ */
+public final class MlmTrainer implements AutoCloseable {
+  /** Callbacks for progress, logging and saves; every method is optional. */
+  public interface Listener {
+    /** loss = mlmLoss + nspLoss (nspLoss is NaN without sentence pairs). */
+    default void onStep(long step, float loss, float mlmLoss, float nspLoss, float lr,
+        float gradNorm, double tokensPerSecond) {}
+
+    default void onEval(long step, Eval result) {}
+
+    default void onSave(long step, Path dir) {}
+  }
+
+  /**
+   * A validation result: mean MLM loss and accuracy over the masked positions, and (with sentence
+   * pairs) the mean NSP loss and accuracy over the sequences; NaN where not applicable.
+   */
+  public record Eval(long maskedTokens, double mlmLoss, double mlmAccuracy, long sequences,
+      double nspLoss, double nspAccuracy) {
+    public double loss() {
+      return Double.isNaN(nspLoss) ? mlmLoss : mlmLoss + nspLoss;
+    }
+  }
+
+  private final BertModel model;
+  private final TrainConfig cfg;
+  private final boolean nsp;
+  private final MlmMasking masking;
+  private final MlmBatches loader;
+  private final MlmBatches valLoader;
+  private final MlmBatches.Batch batch;
+  private final LrSchedule schedule;
+  private final AdamW opt;
+  private final long fingerprint;
+  private final long dataTokens;
+  private final Map<String, String> extraMetadata = new LinkedHashMap<>();
+  private Listener listener;
+  private LossHistory history = new LossHistory();
+  private long step;
+  private long lastSaved = -1;
+
+  /**
+   * @param sentences the corpus as WordPiece ids per line ({@link MlmDataset#sentences})
+   * @param nsp sentence pairs with the next-sentence loss, else contiguous MLM-only blocks
+   */
+  public MlmTrainer(BertModel model, WordPieceTokenizer tok, List<int[]> sentences, boolean nsp,
+      boolean wholeWord, TrainConfig cfg, Listener listener) {
+    if (!model.hasHeads()) {
+      throw new IllegalArgumentException("MLM pretraining needs a model with the pre-training"
+          + " heads (cls.*); this one has none");
+    }
+    if (cfg.ctx() > model.config().maxPositions()) {
+      throw new IllegalArgumentException("--seq-len " + cfg.ctx() + " is longer than the model's"
+          + " max_position_embeddings of " + model.config().maxPositions());
+    }
+    if (tok.vocabSize() > model.config().vocabSize()) {
+      throw new IllegalArgumentException("the tokenizer has " + tok.vocabSize() + " ids but the"
+          + " model's vocab_size is " + model.config().vocabSize());
+    }
+    if (nsp && model.config().typeVocabSize() < 2) {
+      throw new IllegalArgumentException("--nsp needs type_vocab_size >= 2 (segments A and B)");
+    }
+    this.model = model;
+    this.cfg = cfg;
+    this.nsp = nsp;
+    this.listener = listener == null ? new Listener() {} : listener;
+    this.masking = MlmMasking.forTokenizer(tok, wholeWord);
+    int val = (int) Math.round(sentences.size() * (double) cfg.valFraction());
+    List<int[]> trainPart = sentences.subList(0, sentences.size() - val);
+    List<int[]> valPart = sentences.subList(sentences.size() - val, sentences.size());
+    this.loader = new MlmBatches(dataset(trainPart, tok), masking, cfg.batch(), cfg.shuffle(),
+        cfg.seed());
+    MlmBatches v = null;
+    if (val > 0) {
+      try {
+        v = new MlmBatches(dataset(valPart, tok), masking, cfg.batch(), false, cfg.seed() + 1);
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException("--val-fraction " + cfg.valFraction() + " holds out "
+            + val + " lines, too few for one validation batch: raise it or use 0 ("
+            + e.getMessage() + ")");
+      }
+    }
+    this.valLoader = v;
+    this.batch = loader.newBatch();
+    this.schedule = new LrSchedule(cfg.lr(), cfg.minLr(), cfg.warmup(), cfg.steps(),
+        cfg.cosine());
+    int n = 0;
+    for (int[] s : sentences) {
+      n += s.length + 1;
+    }
+    int[] flat = new int[n];
+    int at = 0;
+    for (int[] s : sentences) {
+      System.arraycopy(s, 0, flat, at, s.length);
+      at += s.length;
+      flat[at++] = -1; // line boundary: the same ids split differently are different data
+    }
+    this.fingerprint = TokenData.fingerprint(flat);
+    this.dataTokens = n - sentences.size();
+    model.enableGradients();
+    // BERT's optimizer settings (Devlin et al.: beta2 = 0.999, eps 1e-6 in the reference code).
+    this.opt = new AdamW(model.context(), model.params(), model.grads(), 0.9f, 0.999f, 1e-6f,
+        cfg.weightDecay(), cfg.clip());
+  }
+
+  private MlmDataset dataset(List<int[]> sentences, WordPieceTokenizer tok) {
+    return nsp ? MlmDataset.sentencePairs(sentences, cfg.ctx(), tok)
+        : MlmDataset.contiguous(sentences, cfg.ctx(), tok);
+  }
+
+  /** Replaces the listener (null: none). */
+  public void setListener(Listener l) {
+    this.listener = l == null ? new Listener() {} : l;
+  }
+
+  /** Extra entries for the checkpoint metadata (for example the tokenizer used). */
+  public void putMetadata(String key, String value) {
+    extraMetadata.put(key, value);
+  }
+
+  public long step() {
+    return step;
+  }
+
+  public LossHistory history() {
+    return history;
+  }
+
+  public MlmBatches loader() {
+    return loader;
+  }
+
+  /** Training sequences (one epoch), and validation sequences (0 without validation). */
+  public int trainSequences() {
+    return loader.dataset().size();
+  }
+
+  public int valSequences() {
+    return valLoader == null ? 0 : valLoader.dataset().size();
+  }
+
+  /** Sequence positions (padding included) per optimizer step. */
+  public long tokensPerStep() {
+    return (long) cfg.batch() * cfg.ctx() * cfg.gradAccum();
+  }
+
+  private Map<String, String> runMetadata() {
+    Map<String, String> m = new LinkedHashMap<>();
+    m.put("batch", Integer.toString(cfg.batch()));
+    m.put("seq_len", Integer.toString(cfg.ctx()));
+    m.put("grad_accum", Integer.toString(cfg.gradAccum()));
+    m.put("shuffle", Boolean.toString(cfg.shuffle()));
+    m.put("seed", Long.toString(cfg.seed()));
+    m.put("val_fraction", Float.toString(cfg.valFraction()));
+    m.put("nsp", Boolean.toString(nsp));
+    m.put("whole_word", Boolean.toString(masking.wholeWord()));
+    m.put("data_tokens", Long.toString(dataTokens));
+    m.put("data_fingerprint", Long.toHexString(fingerprint));
+    return m;
+  }
+
+  /**
+   * Continues from a checkpoint directory whose weights are already in the model: restores the
+   * optimizer moments, step, data position and loss history, after checking that the run matches.
+   */
+  public void resume(Path dir) throws IOException {
+    TrainingState.Loaded s = TrainingState.load(dir, model.parameterCount());
+    try (SafeTensors.Reader r = SafeTensors.open(dir.resolve(BertCheckpoint.WEIGHTS))) {
+      String modelStep = r.metadata().get("fuselm.step");
+      if (modelStep != null && !modelStep.equals(Long.toString(s.step()))) {
+        throw new IOException(dir + ": " + BertCheckpoint.WEIGHTS + " is from step " + modelStep
+            + " but " + TrainingState.FILE + " from step " + s.step()
+            + " (a save was interrupted); cannot resume exactly");
+      }
+    }
+    for (Map.Entry<String, String> e : runMetadata().entrySet()) {
+      String was = s.metadata().get(e.getKey());
+      if (was != null && !was.equals(e.getValue())) {
+        String what = e.getKey().startsWith("data") ? "different data (" + e.getKey() + " was "
+            + was + ", now " + e.getValue() + ")"
+            : "--" + e.getKey().replace('_', '-') + " " + was + " (this run has " + e.getValue()
+                + ")";
+        throw new IllegalArgumentException("cannot resume exactly from " + dir
+            + ": it was trained with " + what);
+      }
+    }
+    if (s.step() > cfg.steps()) {
+      throw new IllegalArgumentException(dir + " is at step " + s.step() + ", past --steps "
+          + cfg.steps());
+    }
+    opt.firstMoment().flat().copyFrom(s.m());
+    opt.secondMoment().flat().copyFrom(s.v());
+    loader.seek(s.epoch(), s.batchInEpoch());
+    step = s.step();
+    history = s.history();
+    lastSaved = step;
+  }
+
+  /** Writes the model directory and the training state into dir. */
+  public void save(Path dir) throws IOException {
+    Map<String, String> meta = new LinkedHashMap<>(extraMetadata);
+    meta.put("fuselm.step", Long.toString(step));
+    BertCheckpoint.save(model, dir, meta);
+    Map<String, String> state = new LinkedHashMap<>(extraMetadata);
+    state.putAll(runMetadata());
+    TrainingState.save(dir, step, loader.position(), opt, state, history);
+    LossPlot.write(dir.resolve("loss.png"), history);
+    lastSaved = step;
+    listener.onSave(step, dir);
+  }
+
+  /** Runs until step == cfg.steps(); returns the last training loss (NaN if no step ran). */
+  public float run() throws IOException {
+    float last = Float.NaN;
+    model.setTraining(true);
+    while (step < cfg.steps()) {
+      long t0 = System.nanoTime();
+      long s = step + 1;
+      float lr = schedule.at(step);
+      model.zeroGrad();
+      double mlmSum = 0, nspSum = 0;
+      float w = 1f / cfg.gradAccum();
+      boolean finite = true;
+      for (int micro = 0; micro < cfg.gradAccum(); micro++) {
+        loader.next(batch);
+        model.setDropoutSeed(Dropout.mixSeed(cfg.seed(), s, micro));
+        model.forward(batch.ids, nsp ? batch.typeIds : null, nsp ? batch.attentionMask : null,
+            batch.b, batch.t);
+        float mlm = model.mlmLoss(batch.labels);
+        float ns = nsp ? model.nspLoss(batch.nextSentenceLabels) : 0f;
+        mlmSum += mlm;
+        nspSum += ns;
+        if (!Float.isFinite(mlm) || !Float.isFinite(ns)) {
+          finite = false;
+          break;
+        }
+        model.backward(w, nsp ? w : 0f, null, null);
+      }
+      float mlmLoss = (float) (mlmSum / cfg.gradAccum());
+      float nspLoss = nsp ? (float) (nspSum / cfg.gradAccum()) : Float.NaN;
+      float loss = nsp ? mlmLoss + nspLoss : mlmLoss;
+      float norm = finite ? opt.gradNorm() : Float.NaN;
+      if (!finite || !Float.isFinite(loss) || !Float.isFinite(norm)) {
+        model.setTraining(false);
+        throw new TrainingDivergedException(String.format(Locale.ROOT,
+            "training stopped at step %d: the %s is %s (lr %.3g); the weights were not updated. %s",
+            s, finite ? "gradient norm" : "loss", finite ? norm : loss, lr,
+            lastSaved >= 0 && cfg.out() != null
+                ? "The last good checkpoint is " + cfg.out() + " (step " + lastSaved + ")."
+                : "No checkpoint was saved before it.")
+            + " Try a lower --lr or a --clip value.");
+      }
+      opt.step(s, lr, norm);
+      step = s;
+      last = loss;
+      double seconds = (System.nanoTime() - t0) / 1e9;
+      history.addTrain(step * tokensPerStep(), loss);
+      listener.onStep(step, loss, mlmLoss, nspLoss, lr, norm, tokensPerStep() / seconds);
+      boolean end = step == cfg.steps();
+      if (valLoader != null && ((cfg.evalEvery() > 0 && step % cfg.evalEvery() == 0) || end)) {
+        Eval r = evaluate();
+        history.addVal(step * tokensPerStep(), (float) r.loss());
+        listener.onEval(step, r);
+        model.setTraining(true);
+      }
+      if (cfg.out() != null && ((cfg.saveEvery() > 0 && step % cfg.saveEvery() == 0) || end)) {
+        save(cfg.out());
+      }
+    }
+    model.setTraining(false);
+    return last;
+  }
+
+  /**
+   * Validation on the held-out lines: the first cfg.evalBatches() fixed batches (0: all), in
+   * evaluation mode. Null without validation data.
+   */
+  public Eval evaluate() {
+    if (valLoader == null) {
+      return null;
+    }
+    boolean was = model.isTraining();
+    model.setTraining(false);
+    try {
+      int batches = valLoader.batchesPerEpoch();
+      if (cfg.evalBatches() > 0) {
+        batches = Math.min(batches, cfg.evalBatches());
+      }
+      MlmBatches.Batch vb = valLoader.newBatch();
+      double mlmSum = 0, nspSum = 0;
+      long masked = 0, mlmCorrect = 0, seqs = 0, nspCorrect = 0;
+      int v = model.config().vocabSize();
+      for (int k = 0; k < batches; k++) {
+        valLoader.fixed(vb, k);
+        model.forward(vb.ids, nsp ? vb.typeIds : null, nsp ? vb.attentionMask : null, vb.b, vb.t);
+        int m = vb.maskedCount();
+        float loss = model.mlmLoss(vb.labels);
+        if (m > 0) {
+          mlmSum += (double) loss * m;
+          masked += m;
+          float[] logits = model.mlmLogits().toFloatArray();
+          for (int i = 0, row = 0; i < vb.labels.length; i++) {
+            if (vb.labels[i] != MlmMasking.IGNORE) {
+              mlmCorrect += argmax(logits, row * v, v) == vb.labels[i] ? 1 : 0;
+              row++;
+            }
+          }
+        }
+        if (nsp) {
+          nspSum += (double) model.nspLoss(vb.nextSentenceLabels) * vb.b;
+          float[] z = model.nspLogits();
+          for (int i = 0; i < vb.b; i++) {
+            int pred = z[2 * i + 1] > z[2 * i] ? 1 : 0;
+            nspCorrect += pred == vb.nextSentenceLabels[i] ? 1 : 0;
+          }
+          seqs += vb.b;
+        }
+      }
+      return new Eval(masked, masked == 0 ? Double.NaN : mlmSum / masked,
+          masked == 0 ? Double.NaN : (double) mlmCorrect / masked, seqs,
+          nsp ? nspSum / seqs : Double.NaN, nsp ? (double) nspCorrect / seqs : Double.NaN);
+    } finally {
+      model.setTraining(was);
+    }
+  }
+
+  private static int argmax(float[] z, int from, int n) {
+    int best = 0;
+    for (int j = 1; j < n; j++) {
+      if (z[from + j] > z[from + best]) {
+        best = j;
+      }
+    }
+    return best;
+  }
+
+  @Override
+  public void close() {
+    opt.close();
+  }
+}
