@@ -2,13 +2,18 @@ package dev.fuselm.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.fuselm.finetune.BertClassifierCheckpoint;
+import dev.fuselm.finetune.BertSequenceClassifier;
 import dev.fuselm.finetune.ClassifierCheckpoint;
 import dev.fuselm.finetune.SequenceClassifier;
+import dev.fuselm.io.BertCheckpoint;
 import dev.fuselm.io.GptCheckpoint;
 import dev.fuselm.io.TokenizerFiles;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.tensor.ComputeContext;
+import dev.fuselm.tokenizer.BertEncoding;
 import dev.fuselm.tokenizer.Tokenizer;
+import dev.fuselm.tokenizer.WordPieceTokenizer;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -32,31 +37,27 @@ public final class ClassifyCommand implements Callable<Integer> {
 
   static final class Input {
     @Option(names = "--text", required = true, description = "one text") String text;
-    @Option(names = "--input", required = true, description = "a file, one text a line") Path file;
+    @Option(names = "--input", required = true, description = "a file, one text a line (for a"
+        + " sentence-pair classifier: first TAB second)") Path file;
   }
 
   @ArgGroup(exclusive = true, multiplicity = "1") Input input;
+  @Option(names = "--text-pair", description = "second text of the pair, with --text (sentence-pair"
+      + " classifiers only)") String textPair;
   @Option(names = "--threads", description = "kernel threads (default: all cores)") int threads;
 
   @Override
   public Integer call() throws IOException {
+    if (BertClassifierCheckpoint.isBertModel(model)) {
+      return callBert();
+    }
+    if (textPair != null) {
+      throw new UserInputException("--text-pair needs a BERT sentence-pair classifier");
+    }
     ClassifierCheckpoint.Meta meta = ClassifierCheckpoint.readMeta(model);
     GptConfig cfg = GptCheckpoint.readConfig(model);
     Tokenizer tok = TokenizerFiles.forModel(model, cfg.vocabSize());
-    List<String> texts = new ArrayList<>();
-    if (input.text != null) {
-      texts.add(input.text);
-    } else {
-      if (!Files.isRegularFile(input.file)) {
-        throw new UserInputException(input.file + ": no such file");
-      }
-      for (String line : Files.readString(input.file, StandardCharsets.UTF_8).split("\n")) {
-        String s = line.endsWith("\r") ? line.substring(0, line.length() - 1) : line;
-        if (!s.isBlank()) {
-          texts.add(s);
-        }
-      }
-    }
+    List<String> texts = texts();
     List<int[]> seqs = new ArrayList<>();
     for (String t : texts) {
       int[] ids = tok.encode(t);
@@ -71,24 +72,87 @@ public final class ClassifyCommand implements Callable<Integer> {
     try (ComputeContext c = ComputeContext.create()) {
       c.threads(threads);
       try (SequenceClassifier clf = ClassifierCheckpoint.load(c, model)) {
-        int k = clf.numLabels();
         for (int[] ids : seqs) {
           double[] p = clf.probabilities(SequenceClassifier.collate(List.of(ids), clf.padId()));
-          int best = 0;
-          ObjectNode n = JSON.createObjectNode();
-          ObjectNode probs = JSON.createObjectNode();
-          for (int j = 0; j < k; j++) {
-            probs.put(clf.labels().get(j), p[j]);
-            if (p[j] > p[best]) {
-              best = j;
-            }
-          }
-          n.put("label", clf.labels().get(best));
-          n.set("probabilities", probs);
-          System.out.println(JSON.writeValueAsString(n));
+          printPrediction(clf.labels(), p);
         }
       }
     }
     return 0;
+  }
+
+  /** --text, or the non-blank lines of --input. */
+  private List<String> texts() throws IOException {
+    List<String> texts = new ArrayList<>();
+    if (input.text != null) {
+      texts.add(input.text);
+    } else {
+      if (!Files.isRegularFile(input.file)) {
+        throw new UserInputException(input.file + ": no such file");
+      }
+      for (String line : Files.readString(input.file, StandardCharsets.UTF_8).split("\n")) {
+        String s = line.endsWith("\r") ? line.substring(0, line.length() - 1) : line;
+        if (!s.isBlank()) {
+          texts.add(s);
+        }
+      }
+    }
+    return texts;
+  }
+
+  private int callBert() throws IOException {
+    ClassifierCheckpoint.Meta meta = ClassifierCheckpoint.readMeta(model);
+    boolean pairs = BertClassifierCheckpoint.sentencePairs(model);
+    WordPieceTokenizer tok = BertCheckpoint.tokenizer(model);
+    List<BertEncoding> seqs = new ArrayList<>();
+    for (String t : texts()) {
+      String first = t, second = null;
+      if (pairs) {
+        if (input.text != null) {
+          second = textPair;
+        } else {
+          int tab = t.indexOf('\t');
+          if (tab >= 0) {
+            first = t.substring(0, tab);
+            second = t.substring(tab + 1);
+          }
+        }
+        if (second == null || second.isBlank()) {
+          throw new UserInputException("this is a sentence-pair classifier: give --text A"
+              + " --text-pair B, or lines 'A<TAB>B' in --input");
+        }
+      } else if (textPair != null) {
+        throw new UserInputException("--text-pair: this classifier takes single texts");
+      }
+      seqs.add(BertSequenceClassifier.encode(tok, first, second, meta.maxLength()));
+    }
+    if (seqs.isEmpty()) {
+      throw new UserInputException(input.file + ": no texts to classify");
+    }
+    try (ComputeContext c = ComputeContext.create()) {
+      c.threads(threads);
+      try (BertSequenceClassifier clf = BertClassifierCheckpoint.load(c, model)) {
+        for (BertEncoding e : seqs) {
+          double[] p = clf.probabilities(BertSequenceClassifier.collate(List.of(e), clf.padId()));
+          printPrediction(clf.labels(), p);
+        }
+      }
+    }
+    return 0;
+  }
+
+  private static void printPrediction(List<String> labels, double[] p) throws IOException {
+    int best = 0;
+    ObjectNode n = JSON.createObjectNode();
+    ObjectNode probs = JSON.createObjectNode();
+    for (int j = 0; j < labels.size(); j++) {
+      probs.put(labels.get(j), p[j]);
+      if (p[j] > p[best]) {
+        best = j;
+      }
+    }
+    n.put("label", labels.get(best));
+    n.set("probabilities", probs);
+    System.out.println(JSON.writeValueAsString(n));
   }
 }

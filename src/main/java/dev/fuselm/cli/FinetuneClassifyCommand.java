@@ -2,17 +2,24 @@ package dev.fuselm.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.fuselm.finetune.BertClassifierCheckpoint;
+import dev.fuselm.finetune.BertClassifierTrainer;
+import dev.fuselm.finetune.BertSequenceClassifier;
 import dev.fuselm.finetune.ClassificationData;
 import dev.fuselm.finetune.ClassifierCheckpoint;
 import dev.fuselm.finetune.ClassifierTrainer;
 import dev.fuselm.finetune.SequenceClassifier;
 import dev.fuselm.finetune.TfidfLogisticBaseline;
+import dev.fuselm.io.BertCheckpoint;
 import dev.fuselm.io.GptCheckpoint;
 import dev.fuselm.io.TokenizerFiles;
+import dev.fuselm.model.BertConfig;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
 import dev.fuselm.tensor.ComputeContext;
+import dev.fuselm.tokenizer.BertEncoding;
 import dev.fuselm.tokenizer.Tokenizer;
+import dev.fuselm.tokenizer.WordPieceTokenizer;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -24,10 +31,14 @@ import java.util.stream.Stream;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-/** {@code fuselm finetune-classify}: a GPT model fine-tuned as a text classifier. */
+/**
+ * {@code fuselm finetune-classify}: a GPT or BERT model fine-tuned as a text classifier (the kind
+ * is read from the {@code model_type} of the model's config.json).
+ */
 @Command(name = "finetune-classify", mixinStandardHelpOptions = true, sortOptions = false,
-    description = "Fine-tunes a GPT model directory as a text classifier on a TSV/CSV file (head on"
-        + " the last token's final hidden state); prints and logs JSON metrics.")
+    description = "Fine-tunes a GPT model directory (head on the last token's final hidden state)"
+        + " or a BERT model directory (pooled [CLS] + dropout + linear; single texts or sentence"
+        + " pairs) as a text classifier on a TSV/CSV file; prints and logs JSON metrics.")
 public final class FinetuneClassifyCommand implements Callable<Integer> {
   private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -38,6 +49,8 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
       description = "text column: header name or 0-based index") String textColumn;
   @Option(names = "--label-column", required = true,
       description = "label column: header name or 0-based index") String labelColumn;
+  @Option(names = "--text-pair-column", description = "second text of a sentence pair: header"
+      + " name or 0-based index (BERT models only)") String textPairColumn;
   @Option(names = "--out", required = true, description = "new classifier directory") Path out;
   @Option(names = "--epochs", description = "passes over the training split (default: ${DEFAULT-VALUE})")
   int epochs = 5;
@@ -47,8 +60,9 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
   float lr = 5e-5f;
   @Option(names = "--weight-decay", description = "AdamW decay of matrices (default: ${DEFAULT-VALUE})")
   float weightDecay = 0.1f;
-  @Option(names = "--train-all", description = "train every block and the embeddings (default:"
-      + " only the last block, the final norm and the head)") boolean trainAll;
+  @Option(names = "--train-all", description = "train every block and the embeddings (default for"
+      + " GPT: only the last block, the final norm and the head; BERT always trains everything)")
+  boolean trainAll;
   @Option(names = "--balance", description = "down-sample every label to the rarest one's count")
   boolean balance;
   @Option(names = "--val-ratio", description = "validation share (default: ${DEFAULT-VALUE})")
@@ -66,26 +80,21 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws IOException {
+    if (BertClassifierCheckpoint.isBertModel(init)) {
+      return callBert();
+    }
+    if (textPairColumn != null) {
+      throw new UserInputException("--text-pair-column needs a BERT model; " + init
+          + " is a GPT model");
+    }
     GptConfig cfg = GptCheckpoint.readConfig(init);
     int maxLen = maxLength == null ? cfg.contextLength() : maxLength;
     if (maxLen < 1 || maxLen > cfg.contextLength()) {
       throw new UserInputException("--max-length " + maxLen + " must be between 1 and the model's"
           + " context window of " + cfg.contextLength());
     }
-    ClassifierTrainer.Config tc;
-    try {
-      tc = new ClassifierTrainer.Config(epochs, batch, lr, weightDecay, 1f, trainAll, seed);
-    } catch (IllegalArgumentException e) {
-      throw new UserInputException(e.getMessage());
-    }
-    if (Files.exists(out)) {
-      try (Stream<Path> s = Files.list(out)) {
-        if (!Files.isDirectory(out) || s.findAny().isPresent()) {
-          throw new UserInputException("--out " + out + " exists and is not an empty directory;"
-              + " choose a new one (nothing is overwritten)");
-        }
-      }
-    }
+    ClassifierTrainer.Config tc = trainerConfig(trainAll);
+    requireNewOut();
     Tokenizer tok = TokenizerFiles.forModel(init, cfg.vocabSize());
     ClassificationData ds = ClassificationData.read(data, textColumn, labelColumn);
     if (balance) {
@@ -119,21 +128,124 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
         fin.set("test", ClassifierTrainer.evaluate(clf, test, batch).toJson(labels, true));
         emit(fin, logLines);
         if (baseline) {
-          TfidfLogisticBaseline bl = TfidfLogisticBaseline.train(split.train(), labels,
-              TfidfLogisticBaseline.Config.defaults());
-          ObjectNode b = JSON.createObjectNode();
-          b.put("event", "baseline").put("model", "tfidf-logreg");
-          b.set("test", bl.evaluate(split.test()).toJson(labels, true));
-          b.set("validation", bl.evaluate(split.validation()).toJson(labels, false));
-          b.set("train", bl.evaluate(split.train()).toJson(labels, false));
-          b.put("vocabulary", bl.vocabulary().size());
-          emit(b, logLines);
+          baseline(split, labels, logLines);
         }
         ClassifierCheckpoint.save(clf, maxLen, out, init);
         dev.fuselm.io.AtomicFiles.writeString(logFile, String.join("\n", logLines) + "\n");
       }
     }
     return 0;
+  }
+
+  private ClassifierTrainer.Config trainerConfig(boolean all) {
+    try {
+      return new ClassifierTrainer.Config(epochs, batch, lr, weightDecay, 1f, all, seed);
+    } catch (IllegalArgumentException e) {
+      throw new UserInputException(e.getMessage());
+    }
+  }
+
+  private void requireNewOut() throws IOException {
+    if (Files.exists(out)) {
+      try (Stream<Path> s = Files.list(out)) {
+        if (!Files.isDirectory(out) || s.findAny().isPresent()) {
+          throw new UserInputException("--out " + out + " exists and is not an empty directory;"
+              + " choose a new one (nothing is overwritten)");
+        }
+      }
+    }
+  }
+
+  /** The TF-IDF + logistic regression baseline on the same split (first texts only). */
+  private static void baseline(ClassificationData.Split split, List<String> labels,
+      List<String> logLines) {
+    TfidfLogisticBaseline bl = TfidfLogisticBaseline.train(split.train(), labels,
+        TfidfLogisticBaseline.Config.defaults());
+    ObjectNode b = JSON.createObjectNode();
+    b.put("event", "baseline").put("model", "tfidf-logreg");
+    b.set("test", bl.evaluate(split.test()).toJson(labels, true));
+    b.set("validation", bl.evaluate(split.validation()).toJson(labels, false));
+    b.set("train", bl.evaluate(split.train()).toJson(labels, false));
+    b.put("vocabulary", bl.vocabulary().size());
+    emit(b, logLines);
+  }
+
+  /**
+   * The BERT path. The whole encoder always trains (BERT's fine-tuning recipe; --train-all is
+   * implied): the encoder backward runs through every layer anyway, so freezing saves no work.
+   */
+  private int callBert() throws IOException {
+    BertConfig cfg = BertCheckpoint.readConfig(init);
+    int maxLen = maxLength == null ? cfg.maxPositions() : maxLength;
+    boolean pairs = textPairColumn != null;
+    if (maxLen < (pairs ? 3 : 2) + 1 || maxLen > cfg.maxPositions()) {
+      throw new UserInputException("--max-length " + maxLen + " must be between " + (pairs ? 4 : 3)
+          + " and the model's max_position_embeddings of " + cfg.maxPositions());
+    }
+    ClassifierTrainer.Config tc = trainerConfig(true);
+    requireNewOut();
+    WordPieceTokenizer tok = BertCheckpoint.tokenizer(init);
+    ClassificationData ds = ClassificationData.read(data, textColumn, textPairColumn,
+        labelColumn);
+    if (balance) {
+      ds = ds.balanced(seed);
+    }
+    ClassificationData.Split split = ds.split(valRatio, testRatio, seed);
+    List<String> labels = ds.labels();
+    int padId = tok.specialTokenId(WordPieceTokenizer.PAD).orElse(0);
+    int[] truncated = new int[1];
+    BertClassifierTrainer.Examples train = encodeBert(split.train(), tok, labels, maxLen,
+        truncated);
+    BertClassifierTrainer.Examples val = encodeBert(split.validation(), tok, labels, maxLen,
+        truncated);
+    BertClassifierTrainer.Examples test = encodeBert(split.test(), tok, labels, maxLen, truncated);
+    Path logFile = out.resolve("log.jsonl");
+    List<String> logLines = new ArrayList<>();
+    ObjectNode start = JSON.createObjectNode();
+    start.put("event", "start").put("model_type", "bert").put("sentence_pairs", pairs)
+        .put("examples", ds.examples().size()).put("train", train.size())
+        .put("validation", val.size()).put("test", test.size()).put("truncated", truncated[0])
+        .put("max_length", maxLen).put("train_all", true);
+    start.set("labels", JSON.valueToTree(ds.counts()));
+    emit(start, logLines);
+    try (ComputeContext c = ComputeContext.create()) {
+      c.threads(threads);
+      try (BertSequenceClassifier clf = BertSequenceClassifier.create(
+          BertCheckpoint.load(c, init), labels, padId, seed)) {
+        Files.createDirectories(out);
+        BertClassifierTrainer.train(clf, train, val, tc, n -> emit(n, logLines));
+        ObjectNode fin = JSON.createObjectNode();
+        fin.put("event", "final");
+        fin.set("train", BertClassifierTrainer.evaluate(clf, train, batch).toJson(labels, true));
+        fin.set("validation",
+            BertClassifierTrainer.evaluate(clf, val, batch).toJson(labels, true));
+        fin.set("test", BertClassifierTrainer.evaluate(clf, test, batch).toJson(labels, true));
+        emit(fin, logLines);
+        if (baseline) {
+          baseline(split, labels, logLines);
+        }
+        BertClassifierCheckpoint.save(clf, maxLen, pairs, out, init);
+        dev.fuselm.io.AtomicFiles.writeString(logFile, String.join("\n", logLines) + "\n");
+      }
+    }
+    return 0;
+  }
+
+  static BertClassifierTrainer.Examples encodeBert(List<ClassificationData.Example> ex,
+      WordPieceTokenizer tok, List<String> labels, int maxLen, int[] truncated) {
+    List<BertEncoding> seqs = new ArrayList<>();
+    int[] y = new int[ex.size()];
+    for (int i = 0; i < ex.size(); i++) {
+      ClassificationData.Example e = ex.get(i);
+      BertEncoding enc = BertSequenceClassifier.encode(tok, e.text(), e.textPair(), maxLen);
+      if (enc.length() == maxLen
+          && BertSequenceClassifier.encode(tok, e.text(), e.textPair(), 0).length() > maxLen) {
+        truncated[0]++;
+      }
+      seqs.add(enc);
+      y[i] = labels.indexOf(e.label());
+    }
+    return new BertClassifierTrainer.Examples(seqs, y);
   }
 
   private static void emit(ObjectNode n, List<String> lines) {

@@ -24,8 +24,15 @@ import java.util.TreeSet;
  * contain the separator (the SMS Spam Collection is {@code label<TAB>text}).
  */
 public final class ClassificationData {
-  /** One labelled text; line is the 1-based line of the file it came from. */
-  public record Example(String text, String label, int line) {}
+  /**
+   * One labelled text (with textPair, a labelled sentence pair; null for a single text); line is
+   * the 1-based line of the file it came from.
+   */
+  public record Example(String text, String textPair, String label, int line) {
+    public Example(String text, String label, int line) {
+      this(text, null, label, line);
+    }
+  }
 
   /** Train, validation and test examples. */
   public record Split(List<Example> train, List<Example> validation, List<Example> test) {}
@@ -57,16 +64,28 @@ public final class ClassificationData {
   /** Reads a file; every problem is an IOException naming the file and line. */
   public static ClassificationData read(Path file, String textColumn, String labelColumn)
       throws IOException {
+    return read(file, textColumn, null, labelColumn);
+  }
+
+  /** Reads a file of sentence pairs (pairColumn null: single texts). */
+  public static ClassificationData read(Path file, String textColumn, String pairColumn,
+      String labelColumn) throws IOException {
     if (!Files.isRegularFile(file)) {
       throw new IOException(file + ": no such file");
     }
     String content = Files.readString(file, StandardCharsets.UTF_8);
-    return parse(file.toString(), content, textColumn, labelColumn);
+    return parse(file.toString(), content, textColumn, pairColumn, labelColumn);
   }
 
   /** Parses file content (source names the file in error messages). */
   public static ClassificationData parse(String source, String content, String textColumn,
       String labelColumn) throws IOException {
+    return parse(source, content, textColumn, null, labelColumn);
+  }
+
+  /** Parses file content of sentence pairs (pairColumn null: single texts). */
+  public static ClassificationData parse(String source, String content, String textColumn,
+      String pairColumn, String labelColumn) throws IOException {
     if (textColumn == null || textColumn.isBlank() || labelColumn == null
         || labelColumn.isBlank()) {
       throw new IOException("the text and label columns must be given (a name or a 0-based index)");
@@ -83,7 +102,9 @@ public final class ClassificationData {
     String sep = source.endsWith(".tsv") || head.contains("\t") ? "\t"
         : source.endsWith(".csv") || head.contains(",") ? "," : "\t";
     Integer ti = index(textColumn), li = index(labelColumn);
-    boolean header = ti == null || li == null;
+    Integer pi = pairColumn == null ? null : index(pairColumn);
+    boolean header = ti == null || li == null || (pairColumn != null && pi == null);
+    int pairIdx = -1;
     int width;
     int textIdx, labelIdx;
     int start;
@@ -98,16 +119,28 @@ public final class ClassificationData {
       if (labelIdx < 0 || labelIdx >= names.size()) {
         throw new IOException(source + ": no column '" + labelColumn + "' in the header " + names);
       }
+      if (pairColumn != null) {
+        pairIdx = pi != null ? pi : names.indexOf(pairColumn);
+        if (pairIdx < 0 || pairIdx >= names.size()) {
+          throw new IOException(source + ": no column '" + pairColumn + "' in the header "
+              + names);
+        }
+      }
       width = names.size();
       start = first + 1;
     } else {
       textIdx = ti;
       labelIdx = li;
-      width = Math.max(textIdx, labelIdx) + 1;
+      pairIdx = pi == null ? -1 : pi;
+      width = Math.max(Math.max(textIdx, labelIdx), pairIdx) + 1;
       start = first;
     }
     if (textIdx == labelIdx) {
       throw new IOException("the text and label columns are the same column (" + textIdx + ")");
+    }
+    if (pairIdx == textIdx || pairIdx == labelIdx) {
+      throw new IOException("the text-pair column is the same column as the text or the label ("
+          + pairIdx + ")");
     }
     List<Example> out = new ArrayList<>();
     for (int i = start; i < lines.length; i++) {
@@ -129,7 +162,11 @@ public final class ClassificationData {
       if (text.isBlank()) {
         throw new IOException(source + ":" + lineNo + ": the text is empty");
       }
-      out.add(new Example(text, label, lineNo));
+      String pair = pairIdx < 0 ? null : f[pairIdx];
+      if (pair != null && pair.isBlank()) {
+        throw new IOException(source + ":" + lineNo + ": the second text of the pair is empty");
+      }
+      out.add(new Example(text, pair, label, lineNo));
     }
     if (out.isEmpty()) {
       throw new IOException(source + ": the dataset has no rows");
