@@ -153,13 +153,22 @@ public final class Generator implements AutoCloseable {
   }
 
   private int[] fit(int[] prompt, GenerationConfig gc) {
+    return fitPrompt(prompt, gc, cfg.vocabSize(), tmax);
+  }
+
+  /**
+   * Checks a prompt for a model of vocabulary {@code vocabSize} and context {@code tmax}: non-empty,
+   * every id in range, and no longer than the context (or, when the config allows truncation, its
+   * last tmax ids). Throws IllegalArgumentException naming the problem.
+   */
+  public static int[] fitPrompt(int[] prompt, GenerationConfig gc, int vocabSize, int tmax) {
     if (prompt.length == 0) {
       throw new IllegalArgumentException("the prompt is empty: give at least one token");
     }
     for (int i = 0; i < prompt.length; i++) {
-      if (prompt[i] < 0 || prompt[i] >= cfg.vocabSize()) {
+      if (prompt[i] < 0 || prompt[i] >= vocabSize) {
         throw new IllegalArgumentException("prompt token " + i + " has id " + prompt[i]
-            + ", outside the model's vocabulary of " + cfg.vocabSize());
+            + ", outside the model's vocabulary of " + vocabSize);
       }
     }
     if (prompt.length > tmax) {

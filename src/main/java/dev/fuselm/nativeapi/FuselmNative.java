@@ -14,8 +14,41 @@ import org.bytedeco.javacpp.annotation.Platform;
  */
 @Platform(include = "fuselm.h", link = "fuselm")
 public final class FuselmNative {
+  /** The platforms fuselm ships a native library for (one classifier jar each). */
+  public static final String SUPPORTED_PLATFORMS = "linux-x86_64";
+
   static {
-    Loader.load();
+    try {
+      Loader.load();
+    } catch (UnsatisfiedLinkError e) {
+      throw new UnsatisfiedLinkError(missingLibraryMessage(Loader.getPlatform(), e));
+    }
+  }
+
+  /**
+   * Says which artifact is missing: the native library comes in the classifier jar
+   * {@code dev.fuselm:fuselm:<version>:<platform>} (or through {@code dev.fuselm:fuselm-platform}).
+   */
+  static String missingLibraryMessage(String platform, Throwable cause) {
+    String version = "<version>";
+    try (java.io.InputStream in = FuselmNative.class.getResourceAsStream(
+        "/META-INF/maven/dev.fuselm/fuselm/pom.properties")) {
+      if (in != null) {
+        java.util.Properties p = new java.util.Properties();
+        p.load(in);
+        version = p.getProperty("version", version);
+      }
+    } catch (java.io.IOException ignored) {
+      // keep the placeholder
+    }
+    boolean supported = java.util.Arrays.asList(SUPPORTED_PLATFORMS.split(",")).contains(platform);
+    return "fuselm: no native library for platform " + platform + " on the class path: add the"
+        + " dependency dev.fuselm:fuselm:" + version + ":" + platform + " (classifier " + platform
+        + "), or dev.fuselm:fuselm-platform, which adds the classifier of the build platform"
+        + " (-Djavacpp.platform=... picks another)."
+        + (supported ? "" : " Note: fuselm ships native libraries only for " + SUPPORTED_PLATFORMS
+            + ", so " + platform + " is not supported.")
+        + " (" + cause.getMessage() + ")";
   }
 
   private FuselmNative() {}

@@ -2,6 +2,7 @@ package dev.fuselm.tensor;
 
 import dev.fuselm.nativeapi.FuselmNative;
 import dev.fuselm.nativeapi.FuselmNativeException;
+import java.util.concurrent.atomic.AtomicLong;
 import org.bytedeco.javacpp.PointerPointer;
 
 /**
@@ -9,6 +10,9 @@ import org.bytedeco.javacpp.PointerPointer;
  * {@link #close()}. Tensors are views of buffers; only the buffer owns memory.
  */
 public final class NativeBuffer implements AutoCloseable {
+  /** Bytes of every buffer allocated and not yet closed, process-wide (tests watch it for leaks). */
+  private static final AtomicLong LIVE_BYTES = new AtomicLong();
+
   private final ComputeContext context;
   private final long bytes;
   private long address;
@@ -26,6 +30,7 @@ public final class NativeBuffer implements AutoCloseable {
     try (PointerPointer<?> out = new PointerPointer<>(1)) {
       FuselmNativeException.check(
           FuselmNative.fl_malloc(context.handle(), bytes, out), "fl_malloc(" + bytes + " bytes)");
+      LIVE_BYTES.addAndGet(bytes);
       return new NativeBuffer(context, out.get(0).address(), bytes);
     }
   }
@@ -55,7 +60,13 @@ public final class NativeBuffer implements AutoCloseable {
     if (address != 0) {
       long a = address;
       address = 0;
+      LIVE_BYTES.addAndGet(-bytes);
       FuselmNativeException.check(FuselmNative.fl_free(context.handle(), a), "fl_free");
     }
+  }
+
+  /** Native bytes held by all open buffers of this process. */
+  public static long liveBytes() {
+    return LIVE_BYTES.get();
   }
 }
