@@ -67,6 +67,7 @@ public final class SentenceEmbedder implements AutoCloseable {
    */
   public static SentenceEmbedder open(ComputeContext ctx, Path dir, int maxLength, int batchSize)
       throws IOException {
+    BertCheckpoint.readConfig(dir); // a missing directory or config first, then the vocabulary
     WordPieceTokenizer tok = BertCheckpoint.tokenizer(dir);
     BertModel m = BertCheckpoint.load(ctx, dir);
     try {

@@ -41,6 +41,10 @@ class BertModelTest {
 
   /** Scales every weight up from BERT's 0.02 so that gradients are large enough to difference. */
   static BertModel model(BertConfig c, long seed) {
+    return model(ctx, c, seed);
+  }
+
+  static BertModel model(ComputeContext ctx, BertConfig c, long seed) {
     BertModel m = BertModel.random(ctx, c, seed);
     for (String name : m.parameterNames()) {
       Tensor t = m.params().get(name);
