@@ -13,7 +13,8 @@ import picocli.CommandLine.Command;
       BenchTokenizeCommand.class,
       BenchTrainCommand.class,
       BenchGenerateCommand.class,
-      BenchServeCommand.class
+      BenchServeCommand.class,
+      BenchEmbedCommand.class
     })
 public final class BenchCommand implements Runnable {
   @Override
