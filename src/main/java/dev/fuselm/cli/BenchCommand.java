@@ -12,7 +12,8 @@ import picocli.CommandLine.Command;
       BenchGemmCommand.class,
       BenchTokenizeCommand.class,
       BenchTrainCommand.class,
-      BenchGenerateCommand.class
+      BenchGenerateCommand.class,
+      BenchEmbedCommand.class
     })
 public final class BenchCommand implements Runnable {
   @Override

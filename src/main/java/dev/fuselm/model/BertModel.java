@@ -332,12 +332,13 @@ public final class BertModel implements AutoCloseable {
       residual[0] = pool.zeros(n, c);
       if (withGrads) {
         for (int l = 0; l < layers.length; l++) {
-          layers[l] = new BertLayer.Activations(pool, b, t, c, inter, cfg.numHeads());
+          layers[l] = new BertLayer.Activations(pool, b, t, c, inter, cfg.numHeads(), true);
           residual[l + 1] = pool.zeros(n, c);
         }
       } else {
         // inference: the blocks take turns with one set of activations and two residual buffers
-        BertLayer.Activations shared = new BertLayer.Activations(pool, b, t, c, inter, cfg.numHeads());
+        BertLayer.Activations shared =
+            new BertLayer.Activations(pool, b, t, c, inter, cfg.numHeads(), false);
         Tensor other = pool.zeros(n, c);
         for (int l = 0; l < layers.length; l++) {
           layers[l] = shared;

@@ -46,12 +46,15 @@ public final class BertLayer {
     final Tensor qkv, y, lse, attnDense, res1, x1, ln1Mean, ln1Rstd, h, g, outDense, res2, ln2Mean,
         ln2Rstd;
 
-    /** c hidden size, i intermediate size. */
-    public Activations(Arena pool, long b, long t, long c, long i, long heads) {
+    /**
+     * c hidden size, i intermediate size; forBackward: also keep the softmax statistics the
+     * attention backward needs (inference skips them).
+     */
+    public Activations(Arena pool, long b, long t, long c, long i, long heads, boolean forBackward) {
       long n = b * t;
       qkv = pool.zeros(b, t, 3 * c);
       y = pool.zeros(b, t, c);
-      lse = pool.zeros(b, heads, t);
+      lse = forBackward ? pool.zeros(b, heads, t) : null;
       attnDense = pool.zeros(n, c);
       res1 = pool.zeros(n, c);
       x1 = pool.zeros(n, c);

@@ -1,0 +1,189 @@
+package dev.fuselm.model;
+
+import dev.fuselm.io.BertCheckpoint;
+import dev.fuselm.tensor.ComputeContext;
+import dev.fuselm.tokenizer.BertEncoding;
+import dev.fuselm.tokenizer.WordPieceTokenizer;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.List;
+import java.util.stream.IntStream;
+
+/**
+ * Sentence embeddings from a BERT encoder: each text is tokenized ({@code [CLS] text [SEP]},
+ * truncated to maxLength tokens), texts are batched by similar length and padded, the encoder runs
+ * with the padding mask, and each embedding is the mean of the last hidden states over the text's
+ * non-padding tokens ([CLS] and [SEP] included, as sentence-transformers' mean pooling does),
+ * optionally L2-normalised.
+ *
+ * <p>Uses all cores: tokenization runs on a parallel stream and the encoder's kernels on the
+ * context's threads. Safe to share between threads: calls are serialised on the model (it has one
+ * set of activations), which loses nothing because one call already keeps every core busy.
+ */
+public final class SentenceEmbedder implements AutoCloseable {
+  private final BertModel model;
+  private final WordPieceTokenizer tokenizer;
+  private final int maxLength;
+  private final int batchSize;
+  private final int padId;
+  private final boolean ownsModel;
+
+  /**
+   * @param maxLength the longest input in tokens including [CLS] and [SEP] (longer texts are
+   *     truncated); at most the model's max_position_embeddings
+   * @param batchSize texts per encoder pass
+   */
+  public SentenceEmbedder(BertModel model, WordPieceTokenizer tokenizer, int maxLength,
+      int batchSize) {
+    this(model, tokenizer, maxLength, batchSize, false);
+  }
+
+  private SentenceEmbedder(BertModel model, WordPieceTokenizer tokenizer, int maxLength,
+      int batchSize, boolean ownsModel) {
+    if (maxLength < 2 || maxLength > model.config().maxPositions()) {
+      throw new IllegalArgumentException("max length must be in [2, " + model.config()
+          .maxPositions() + "] (the model's positions), got " + maxLength);
+    }
+    if (batchSize <= 0) {
+      throw new IllegalArgumentException("batch size must be positive, got " + batchSize);
+    }
+    if (tokenizer.vocabSize() > model.config().vocabSize()) {
+      throw new IllegalArgumentException("the tokenizer has " + tokenizer.vocabSize()
+          + " tokens but the model only " + model.config().vocabSize());
+    }
+    this.model = model;
+    this.tokenizer = tokenizer;
+    this.maxLength = maxLength;
+    this.batchSize = batchSize;
+    this.padId = tokenizer.tokenToId(WordPieceTokenizer.PAD).orElse(0);
+    this.ownsModel = ownsModel;
+  }
+
+  /**
+   * Loads a BERT model directory (config.json, model.safetensors, vocab.txt) for embedding; the
+   * embedder owns the model and closes it.
+   */
+  public static SentenceEmbedder open(ComputeContext ctx, Path dir, int maxLength, int batchSize)
+      throws IOException {
+    BertCheckpoint.readConfig(dir); // a missing directory or config first, then the vocabulary
+    WordPieceTokenizer tok = BertCheckpoint.tokenizer(dir);
+    BertModel m = BertCheckpoint.load(ctx, dir);
+    try {
+      return new SentenceEmbedder(m, tok, Math.min(maxLength, m.config().maxPositions()),
+          batchSize, true);
+    } catch (RuntimeException e) {
+      m.close();
+      throw e;
+    }
+  }
+
+  /** The embedding width C. */
+  public int dimension() {
+    return model.config().hiddenSize();
+  }
+
+  public int maxLength() {
+    return maxLength;
+  }
+
+  public float[] embed(String text, boolean normalize) {
+    return embed(List.of(text), normalize)[0];
+  }
+
+  /** One embedding (C floats) per text, in the order of texts. */
+  public float[][] embed(List<String> texts, boolean normalize) {
+    int n = texts.size();
+    int[][] ids = new int[n][];
+    IntStream.range(0, n).parallel().forEach(i -> {
+      BertEncoding e = tokenizer.encodeForModel(texts.get(i), null, maxLength, 0);
+      ids[i] = e.ids();
+    });
+    return embedIds(ids, normalize);
+  }
+
+  /**
+   * Embeddings of already tokenized inputs (each with its [CLS] and [SEP], at most maxLength ids),
+   * in the given order.
+   */
+  public float[][] embedIds(int[][] ids, boolean normalize) {
+    int n = ids.length;
+    for (int i = 0; i < n; i++) {
+      if (ids[i].length == 0 || ids[i].length > maxLength) {
+        throw new IllegalArgumentException("input " + i + " has " + ids[i].length
+            + " tokens; need 1.." + maxLength);
+      }
+    }
+    // batch texts of similar length together, so little compute goes to padding
+    Integer[] order = new Integer[n];
+    for (int i = 0; i < n; i++) {
+      order[i] = i;
+    }
+    Arrays.sort(order, Comparator.comparingInt(i -> ids[i].length));
+    float[][] out = new float[n][];
+    synchronized (model) {
+      for (int start = 0; start < n; start += batchSize) {
+        int b = Math.min(batchSize, n - start);
+        int longest = ids[order[start + b - 1]].length;
+        // pad to a multiple of 8 so that similar batches share one activation shape
+        int t = Math.min(maxLength, (longest + 7) / 8 * 8);
+        int[] batchIds = new int[b * t];
+        int[] mask = new int[b * t];
+        Arrays.fill(batchIds, padId);
+        for (int j = 0; j < b; j++) {
+          int[] x = ids[order[start + j]];
+          System.arraycopy(x, 0, batchIds, j * t, x.length);
+          Arrays.fill(mask, j * t, j * t + x.length, 1);
+        }
+        float[] hidden = model.forward(batchIds, null, mask, b, t).toFloatArray();
+        int c = dimension();
+        for (int j = 0; j < b; j++) {
+          int len = ids[order[start + j]].length;
+          float[] e = meanPool(hidden, j * t * c, len, c);
+          if (normalize) {
+            l2Normalize(e);
+          }
+          out[order[start + j]] = e;
+        }
+      }
+    }
+    return out;
+  }
+
+  /** The mean of rows [0, len) of the (len, c) block of hidden starting at offset, in double. */
+  static float[] meanPool(float[] hidden, int offset, int len, int c) {
+    double[] sum = new double[c];
+    for (int r = 0; r < len; r++) {
+      int base = offset + r * c;
+      for (int k = 0; k < c; k++) {
+        sum[k] += hidden[base + k];
+      }
+    }
+    float[] e = new float[c];
+    for (int k = 0; k < c; k++) {
+      e[k] = (float) (sum[k] / len);
+    }
+    return e;
+  }
+
+  /** e /= max(|e|, 1e-12), as torch.nn.functional.normalize. */
+  static void l2Normalize(float[] e) {
+    double s = 0;
+    for (float v : e) {
+      s += (double) v * v;
+    }
+    double norm = Math.max(Math.sqrt(s), 1e-12);
+    for (int k = 0; k < e.length; k++) {
+      e[k] = (float) (e[k] / norm);
+    }
+  }
+
+  /** Closes the model if this embedder loaded it ({@link #open}). */
+  @Override
+  public void close() {
+    if (ownsModel) {
+      model.close();
+    }
+  }
+}
