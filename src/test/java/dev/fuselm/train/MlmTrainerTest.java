@@ -19,6 +19,7 @@ import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -137,6 +138,25 @@ class MlmTrainerTest {
       float first = r.losses.get(0), last = r.losses.get(r.losses.size() - 1);
       assertTrue(last < first - 3, "train loss " + first + " -> " + last);
     }
+  }
+
+  /**
+   * Past the unigram stage: with enough steps the model predicts masked tokens from their context
+   * (the six sentences fix every token given the others). Measured: validation MLM accuracy 0.29
+   * after 200 steps (the unigram plateau), 0.98 after 2,000 (15 s here).
+   */
+  @Test
+  @Tag("slow")
+  void mlmLearnsToUseContext() throws IOException {
+    Recorder r = new Recorder();
+    TrainConfig cfg = TrainConfig.defaults(2000, 4, 24, null).withLr(3e-3f, 3e-4f, 4, true)
+        .withData(24, true, 0.2f, 1).withSchedule(0, 0, 0).withOptimizer(0.01f, 1f, 7);
+    try (BertModel m = BertModel.random(ctx, TINY.withDropout(0f, 0f), 1);
+        MlmTrainer t = new MlmTrainer(m, TOK, sentences, false, false, cfg, r)) {
+      t.run();
+    }
+    MlmTrainer.Eval end = r.evals.get(0);
+    assertTrue(end.mlmAccuracy() > 0.9, end.toString());
   }
 
   @Test
