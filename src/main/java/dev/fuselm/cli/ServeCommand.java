@@ -44,6 +44,11 @@ public final class ServeCommand implements Callable<Integer> {
       throw new UserInputException(e.getMessage());
     }
     InferenceSession session = InferenceSession.open(model, sessionOptions);
+    if (session.tokenizer().isEmpty()) {
+      session.close();
+      throw new UserInputException(model + " has no tokenizer files (encoder.json + vocab.bpe or"
+          + " tokenizer.json) and its vocabulary is not GPT-2's: the server needs a tokenizer");
+    }
     InferenceServer server;
     try {
       server = InferenceServer.start(session, null, serverOptions);
