@@ -11,7 +11,7 @@ import picocli.CommandLine.Command;
     mixinStandardHelpOptions = true,
     versionProvider = Main.Version.class,
     description = "Build, train and run GPT- and BERT-style language models on native kernels.",
-    subcommands = {BenchCommand.class, DemoCommand.class, TrainCommand.class, GenerateCommand.class, EvalCommand.class, TokenizeCommand.class, BpeTrainCommand.class, FinetuneClassifyCommand.class, ClassifyCommand.class})
+    subcommands = {BenchCommand.class, DemoCommand.class, TrainCommand.class, GenerateCommand.class, EvalCommand.class, TokenizeCommand.class, BpeTrainCommand.class, FinetuneClassifyCommand.class, ClassifyCommand.class, FinetuneInstructCommand.class, ChatCommand.class})
 public final class Main implements Runnable {
   /** Exit code for errors in the user's input (bad file, bad flag value). */
   public static final int EXIT_USER_ERROR = 2;
