@@ -91,6 +91,10 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
     try {
       tc = new ClassifierTrainer.Config(epochs, batch, lr, weightDecay, 1f, trainAll, seed, padTo);
       if (loraRank != null) {
+        if (trainAll) {
+          throw new IllegalArgumentException("--lora trains adapters on a frozen model; it cannot"
+              + " be combined with --train-all");
+        }
         lc = new LoraAdapters.Config(loraRank, loraAlpha == null ? 2f * loraRank : loraAlpha,
             LoraAdapters.DEFAULT_TARGETS);
       }

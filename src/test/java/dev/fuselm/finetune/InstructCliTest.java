@@ -143,6 +143,43 @@ class InstructCliTest {
     assertTrue(a.out().endsWith("\n\n") && a.out().length() > 4, a.out());
   }
 
+  /** finetune-classify --lora --padding fixed: adapters saved, merged classifier still classifies. */
+  @Test
+  void finetuneClassifyWithLoraAndFixedPadding() throws IOException {
+    Path init = initModel(32), out = tmp.resolve("clf");
+    StringBuilder sb = new StringBuilder();
+    for (int i = 0; i < 80; i++) {
+      sb.append(i % 2 == 0 ? "red sun tree\tpos\n" : "dog car sea\tneg\n");
+    }
+    Path data = tmp.resolve("pairs.tsv");
+    Files.writeString(data, sb.toString());
+    ClassifyCliTest.Run r = ClassifyCliTest.run("finetune-classify", "--init", init.toString(),
+        "--data", data.toString(), "--text-column", "0", "--label-column", "1", "--out",
+        out.toString(), "--lora", "2", "--padding", "fixed", "--max-length", "16", "--epochs",
+        "3", "--lr", "1e-2");
+    assertEquals(0, r.code(), r.err());
+    JsonNode start = JSON.readTree(r.out().split("\n")[0]);
+    assertEquals("fixed", start.get("padding").asText());
+    assertEquals(2, start.get("lora_rank").asInt());
+    assertTrue(Files.isRegularFile(out.resolve(LoraCheckpoint.WEIGHTS)));
+    assertTrue(Files.isRegularFile(out.resolve(ClassifierCheckpoint.HEAD_FILE)));
+    ClassifyCliTest.Run c = ClassifyCliTest.run("classify", "--model", out.toString(), "--text",
+        "red sun tree");
+    assertEquals(0, c.code(), c.err());
+    assertEquals("pos", JSON.readTree(c.out().trim()).get("label").asText());
+
+    r = ClassifyCliTest.run("finetune-classify", "--init", init.toString(), "--data",
+        data.toString(), "--text-column", "0", "--label-column", "1", "--out",
+        tmp.resolve("clf2").toString(), "--lora", "2", "--train-all");
+    assertEquals(2, r.code());
+    assertTrue(r.err().contains("--train-all"), r.err());
+    r = ClassifyCliTest.run("finetune-classify", "--init", init.toString(), "--data",
+        data.toString(), "--text-column", "0", "--label-column", "1", "--out",
+        tmp.resolve("clf2").toString(), "--padding", "ragged");
+    assertEquals(2, r.code());
+    assertFalse(Files.exists(tmp.resolve("clf2")));
+  }
+
   @Test
   void fullFineTuneAndBadInput() throws IOException {
     Path init = initModel(96), data = data(), out = tmp.resolve("full");
