@@ -23,6 +23,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermission;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -221,15 +222,30 @@ public final class FinetuneInstructCommand implements Callable<Integer> {
   }
 
   /** data's directory if writable (as the issue asks), else --out; says so on stderr. */
-  private Path responsesPath() {
+  private Path responsesPath() throws IOException {
     String base = data.getFileName().toString();
     base = base.endsWith(".json") ? base.substring(0, base.length() - 5) : base;
     Path dir = data.toAbsolutePath().getParent();
-    if (dir != null && Files.isWritable(dir)) {
+    if (dir != null && writable(dir)) {
       return dir.resolve(base + "-responses.json");
     }
     System.err.println("fuselm: " + dir + " is read-only; the test responses go to " + out);
     return out.resolve(base + "-responses.json");
+  }
+
+  /**
+   * Whether dir may be written: the process can, and (on POSIX file systems) the directory is not
+   * marked read-only, which root's access check would ignore.
+   */
+  private static boolean writable(Path dir) throws IOException {
+    if (!Files.isWritable(dir)) {
+      return false;
+    }
+    try {
+      return Files.getPosixFilePermissions(dir).contains(PosixFilePermission.OWNER_WRITE);
+    } catch (UnsupportedOperationException e) {
+      return true;
+    }
   }
 
   private static void emit(ObjectNode n, List<String> lines, boolean print) {

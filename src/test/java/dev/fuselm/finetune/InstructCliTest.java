@@ -189,6 +189,25 @@ class InstructCliTest {
     assertEquals(0, r.code(), r.err());
     assertTrue(Files.isRegularFile(out.resolve(GptCheckpoint.WEIGHTS)));
     assertFalse(Files.exists(out.resolve(LoraCheckpoint.CONFIG)));
+    assertTrue(Files.isRegularFile(tmp.resolve("tasks-responses.json")), "beside the data");
+
+    // data in a read-only directory: the responses go to --out instead
+    Path ro = tmp.resolve("ro");
+    Files.createDirectories(ro);
+    Files.copy(data, ro.resolve("tasks.json"));
+    ro.toFile().setWritable(false, false);
+    try {
+      Path out3 = tmp.resolve("out3");
+      r = ClassifyCliTest.run("finetune-instruct", "--init", init.toString(), "--data",
+          ro.resolve("tasks.json").toString(), "--out", out3.toString(), "--epochs", "1",
+          "--max-new-tokens", "2", "--quiet");
+      assertEquals(0, r.code(), r.err());
+      assertTrue(Files.isRegularFile(out3.resolve("tasks-responses.json")));
+      assertFalse(Files.exists(ro.resolve("tasks-responses.json")));
+      assertTrue(r.err().contains("read-only"), r.err());
+    } finally {
+      ro.toFile().setWritable(true, false);
+    }
     assertFalse(r.out().contains("\"event\":\"step\""), "--quiet");
 
     // not an empty --out: refused, nothing overwritten
