@@ -8,6 +8,7 @@ import dev.fuselm.finetune.BertSequenceClassifier;
 import dev.fuselm.finetune.ClassificationData;
 import dev.fuselm.finetune.ClassifierCheckpoint;
 import dev.fuselm.finetune.ClassifierTrainer;
+import dev.fuselm.finetune.LoraCheckpoint;
 import dev.fuselm.finetune.SequenceClassifier;
 import dev.fuselm.finetune.TfidfLogisticBaseline;
 import dev.fuselm.io.BertCheckpoint;
@@ -16,6 +17,7 @@ import dev.fuselm.io.TokenizerFiles;
 import dev.fuselm.model.BertConfig;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
+import dev.fuselm.nn.LoraAdapters;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tokenizer.BertEncoding;
 import dev.fuselm.tokenizer.Tokenizer;
@@ -77,6 +79,14 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
   @Option(names = "--baseline", description = "after fine-tuning, also train a TF-IDF + logistic"
       + " regression baseline on the same training split and print (and log) its metrics as an"
       + " {\"event\":\"baseline\"} line") boolean baseline;
+  @Option(names = "--padding", description = "longest: pad each batch to its longest text;"
+      + " fixed: pad every batch to --max-length (GPT models; default: ${DEFAULT-VALUE})")
+  String padding = "longest";
+  @Option(names = "--lora", description = "train rank-R LoRA adapters (attention and MLP"
+      + " projections) and the head instead of model weights; the adapters are saved in PEFT"
+      + " format and merged into the saved model (GPT models)") Integer loraRank;
+  @Option(names = "--lora-alpha", description = "LoRA scale numerator: updates are scaled by"
+      + " alpha / R (default: 2 R)") Float loraAlpha;
 
   @Override
   public Integer call() throws IOException {
@@ -93,7 +103,24 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
       throw new UserInputException("--max-length " + maxLen + " must be between 1 and the model's"
           + " context window of " + cfg.contextLength());
     }
-    ClassifierTrainer.Config tc = trainerConfig(trainAll);
+    if (!padding.equals("longest") && !padding.equals("fixed")) {
+      throw new UserInputException("--padding must be 'longest' or 'fixed', got '" + padding + "'");
+    }
+    int padTo = padding.equals("fixed") ? maxLen : 0;
+    ClassifierTrainer.Config tc = trainerConfig(trainAll, padTo);
+    LoraAdapters.Config lc = null;
+    if (loraRank != null) {
+      if (trainAll) {
+        throw new UserInputException("--lora trains adapters on a frozen model; it cannot"
+            + " be combined with --train-all");
+      }
+      try {
+        lc = new LoraAdapters.Config(loraRank, loraAlpha == null ? 2f * loraRank : loraAlpha,
+            LoraAdapters.DEFAULT_TARGETS);
+      } catch (IllegalArgumentException e) {
+        throw new UserInputException(e.getMessage());
+      }
+    }
     requireNewOut();
     Tokenizer tok = TokenizerFiles.forModel(init, cfg.vocabSize());
     ClassificationData ds = ClassificationData.read(data, textColumn, labelColumn);
@@ -112,21 +139,33 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
     ObjectNode start = JSON.createObjectNode();
     start.put("event", "start").put("examples", ds.examples().size())
         .put("train", train.size()).put("validation", val.size()).put("test", test.size())
-        .put("truncated", truncated[0]).put("max_length", maxLen).put("train_all", trainAll);
+        .put("truncated", truncated[0]).put("max_length", maxLen).put("train_all", trainAll)
+        .put("padding", padding);
+    if (lc != null) {
+      start.put("lora_rank", lc.rank()).put("lora_alpha", lc.alpha());
+    }
     start.set("labels", JSON.valueToTree(ds.counts()));
     emit(start, logLines);
     try (ComputeContext c = ComputeContext.create()) {
       c.threads(threads);
       try (SequenceClassifier clf = SequenceClassifier.create(GptCheckpoint.load(c, init), labels,
-          padId, seed)) {
+          padId, seed);
+          LoraAdapters lora = lc == null ? null : LoraAdapters.create(c, lc,
+              cfg.nLayer(), cfg.dModel(), seed, true)) {
         Files.createDirectories(out);
-        ClassifierTrainer.train(clf, train, val, tc, n -> emit(n, logLines));
+        ClassifierTrainer.train(clf, train, val, tc, lora, n -> emit(n, logLines));
         ObjectNode fin = JSON.createObjectNode();
         fin.put("event", "final");
-        fin.set("train", ClassifierTrainer.evaluate(clf, train, batch).toJson(labels, true));
-        fin.set("validation", ClassifierTrainer.evaluate(clf, val, batch).toJson(labels, true));
-        fin.set("test", ClassifierTrainer.evaluate(clf, test, batch).toJson(labels, true));
+        fin.set("train", ClassifierTrainer.evaluate(clf, train, batch, padTo).toJson(labels, true));
+        fin.set("validation",
+            ClassifierTrainer.evaluate(clf, val, batch, padTo).toJson(labels, true));
+        fin.set("test", ClassifierTrainer.evaluate(clf, test, batch, padTo).toJson(labels, true));
         emit(fin, logLines);
+        if (lora != null) {
+          // adapters on their own (PEFT layout), then folded in so `classify` needs no LoRA
+          LoraCheckpoint.save(lora, out, init.toAbsolutePath().toString());
+          clf.model().mergeLora();
+        }
         if (baseline) {
           baseline(split, labels, logLines);
         }
@@ -137,9 +176,9 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
     return 0;
   }
 
-  private ClassifierTrainer.Config trainerConfig(boolean all) {
+  private ClassifierTrainer.Config trainerConfig(boolean all, int padTo) {
     try {
-      return new ClassifierTrainer.Config(epochs, batch, lr, weightDecay, 1f, all, seed);
+      return new ClassifierTrainer.Config(epochs, batch, lr, weightDecay, 1f, all, seed, padTo);
     } catch (IllegalArgumentException e) {
       throw new UserInputException(e.getMessage());
     }
@@ -182,7 +221,11 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
       throw new UserInputException("--max-length " + maxLen + " must be between " + (pairs ? 4 : 3)
           + " and the model's max_position_embeddings of " + cfg.maxPositions());
     }
-    ClassifierTrainer.Config tc = trainerConfig(true);
+    if (loraRank != null || !padding.equals("longest")) {
+      throw new UserInputException("--lora and --padding fixed are implemented for GPT models;"
+          + " " + init + " is a BERT model");
+    }
+    ClassifierTrainer.Config tc = trainerConfig(true, 0);
     requireNewOut();
     WordPieceTokenizer tok = BertCheckpoint.tokenizer(init);
     ClassificationData ds = ClassificationData.read(data, textColumn, textPairColumn,

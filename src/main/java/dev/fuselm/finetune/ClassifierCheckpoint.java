@@ -47,13 +47,21 @@ public final class ClassifierCheckpoint {
     meta.put("pad_token_id", clf.padId()).put("max_length", maxLength);
     AtomicFiles.writeString(dir.resolve(META_FILE),
         JSON.writerWithDefaultPrettyPrinter().writeValueAsString(meta) + "\n");
-    if (tokenizerFrom != null && !tokenizerFrom.toAbsolutePath().equals(dir.toAbsolutePath())) {
-      for (String f : TOKENIZER_FILES) {
-        Path src = tokenizerFrom.resolve(f);
-        if (Files.isRegularFile(src)) {
-          byte[] bytes = Files.readAllBytes(src);
-          AtomicFiles.write(dir.resolve(f), ch -> ch.write(java.nio.ByteBuffer.wrap(bytes)));
-        }
+    if (tokenizerFrom != null) {
+      copyTokenizerFiles(tokenizerFrom, dir);
+    }
+  }
+
+  /** Copies the tokenizer files of a model directory (those present) into dir, atomically. */
+  public static void copyTokenizerFiles(Path from, Path dir) throws IOException {
+    if (from.toAbsolutePath().equals(dir.toAbsolutePath())) {
+      return;
+    }
+    for (String f : TOKENIZER_FILES) {
+      Path src = from.resolve(f);
+      if (Files.isRegularFile(src)) {
+        byte[] bytes = Files.readAllBytes(src);
+        AtomicFiles.write(dir.resolve(f), ch -> ch.write(java.nio.ByteBuffer.wrap(bytes)));
       }
     }
   }

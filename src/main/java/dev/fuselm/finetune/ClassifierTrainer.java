@@ -3,6 +3,7 @@ package dev.fuselm.finetune;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.fuselm.model.GptModel;
+import dev.fuselm.nn.LoraAdapters;
 import dev.fuselm.tensor.ParameterSlab;
 import dev.fuselm.train.AdamW;
 import java.util.ArrayList;
@@ -22,10 +23,18 @@ import java.util.function.Consumer;
 public final class ClassifierTrainer {
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  /** Training settings. */
+  /** Training settings; padTo 0 pads each batch to its longest text, else to padTo tokens. */
   public record Config(int epochs, int batch, float lr, float weightDecay, float clip,
-      boolean trainAll, long seed) {
+      boolean trainAll, long seed, int padTo) {
+    public Config(int epochs, int batch, float lr, float weightDecay, float clip, boolean trainAll,
+        long seed) {
+      this(epochs, batch, lr, weightDecay, clip, trainAll, seed, 0);
+    }
+
     public Config {
+      if (padTo < 0) {
+        throw new IllegalArgumentException("the padding length must be >= 0, got " + padTo);
+      }
       if (epochs < 1 || batch < 1) {
         throw new IllegalArgumentException("epochs and batch must be positive, got " + epochs
             + " and " + batch);
@@ -105,15 +114,20 @@ public final class ClassifierTrainer {
     return out;
   }
 
-  /** Metrics of a set in evaluation mode, in batches of batch. */
+  /** Metrics of a set in evaluation mode, in batches of batch padded to their longest text. */
   public static Metrics evaluate(SequenceClassifier clf, Examples set, int batch) {
+    return evaluate(clf, set, batch, 0);
+  }
+
+  /** Metrics of a set in evaluation mode, in batches of batch padded to padTo (0: longest). */
+  public static Metrics evaluate(SequenceClassifier clf, Examples set, int batch, int padTo) {
     int k = clf.numLabels();
     int[][] confusion = new int[k][k];
     double lossSum = 0;
     for (int s = 0; s < set.size(); s += batch) {
       int e = Math.min(set.size(), s + batch);
       SequenceClassifier.Batch b = SequenceClassifier.collate(set.tokens().subList(s, e),
-          clf.padId());
+          clf.padId(), padTo);
       double[] p = clf.probabilities(b);
       for (int i = 0; i < b.b(); i++) {
         int y = set.labels()[s + i];
@@ -136,16 +150,43 @@ public final class ClassifierTrainer {
    */
   public static void train(SequenceClassifier clf, Examples train, Examples val, Config cfg,
       Consumer<ObjectNode> log) {
+    train(clf, train, val, cfg, null, log);
+  }
+
+  /**
+   * As {@link #train(SequenceClassifier, Examples, Examples, Config, Consumer)}; with lora (trainable
+   * adapters, attached here) the head and the adapters train and every model weight stays frozen
+   * (the model gets no gradient slab; cfg.trainAll is ignored).
+   */
+  public static void train(SequenceClassifier clf, Examples train, Examples val, Config cfg,
+      LoraAdapters lora, Consumer<ObjectNode> log) {
     GptModel model = clf.model();
-    model.enableGradients();
     int nLayer = model.config().nLayer();
-    int fromBlock = cfg.trainAll() ? 0 : nLayer - 1;
-    List<String> names = trainableNames(model, cfg.trainAll());
+    int fromBlock;
+    List<String> names;
+    ParameterSlab source;
+    ParameterSlab sourceGrads;
+    if (lora != null) {
+      if (!lora.trainable()) {
+        throw new IllegalArgumentException("the LoRA adapters were made without gradients");
+      }
+      model.setLora(lora);
+      fromBlock = 0;
+      names = lora.params().names();
+      source = lora.params();
+      sourceGrads = lora.grads();
+    } else {
+      model.enableGradients();
+      fromBlock = cfg.trainAll() ? 0 : nLayer - 1;
+      names = trainableNames(model, cfg.trainAll());
+      source = model.params();
+      sourceGrads = model.grads();
+    }
     int k = clf.numLabels(), c = model.config().dModel();
     ParameterSlab.Builder lb = ParameterSlab.builder();
     lb.add(SequenceClassifier.HEAD, true, k, c);
     for (String name : names) {
-      lb.add(name, model.params().decays(name), model.params().get(name).shape());
+      lb.add(name, source.decays(name), source.get(name).shape());
     }
     try (ParameterSlab p = lb.build(model.context());
         ParameterSlab g = p.sameLayout(model.context());
@@ -153,7 +194,7 @@ public final class ClassifierTrainer {
             cfg.clip())) {
       p.get(SequenceClassifier.HEAD).copyFrom(clf.headWeight());
       for (String name : names) {
-        p.get(name).copyFrom(model.params().get(name));
+        p.get(name).copyFrom(source.get(name));
       }
       float[] dHead = new float[k * c];
       Random rng = new Random(cfg.seed());
@@ -178,9 +219,12 @@ public final class ClassifierTrainer {
           step++;
           model.setDropoutSeed(cfg.seed() * 1_000_003L + step);
           model.zeroGrad();
+          if (lora != null) {
+            lora.zeroGrad();
+          }
           java.util.Arrays.fill(dHead, 0f);
           ClassificationHead.Result r = clf.forwardBackward(
-              SequenceClassifier.collate(seqs, clf.padId()), y, dHead, fromBlock);
+              SequenceClassifier.collate(seqs, clf.padId(), cfg.padTo()), y, dHead, fromBlock);
           if (!Double.isFinite(r.loss())) {
             throw new IllegalStateException("the training loss is " + r.loss() + " at step "
                 + step + "; try a lower --lr");
@@ -189,11 +233,11 @@ public final class ClassifierTrainer {
           seen += y.length;
           g.get(SequenceClassifier.HEAD).copyFrom(dHead);
           for (String name : names) {
-            g.get(name).copyFrom(model.grads().get(name));
+            g.get(name).copyFrom(sourceGrads.get(name));
           }
           opt.step(step, cfg.lr(), opt.gradNorm());
           for (String name : names) {
-            model.params().get(name).copyFrom(p.get(name));
+            source.get(name).copyFrom(p.get(name));
           }
           float[] w = p.get(SequenceClassifier.HEAD).toFloatArray();
           System.arraycopy(w, 0, clf.headWeight(), 0, w.length);
@@ -202,9 +246,10 @@ public final class ClassifierTrainer {
         ObjectNode n = JSON.createObjectNode();
         n.put("event", "epoch").put("epoch", epoch).put("step", step)
             .put("train_batch_loss", lossSum / seen);
-        n.set("train", evaluate(clf, train, cfg.batch()).toJson(clf.labels(), false));
+        n.set("train", evaluate(clf, train, cfg.batch(), cfg.padTo()).toJson(clf.labels(), false));
         if (val != null && val.size() > 0) {
-          n.set("validation", evaluate(clf, val, cfg.batch()).toJson(clf.labels(), false));
+          n.set("validation",
+              evaluate(clf, val, cfg.batch(), cfg.padTo()).toJson(clf.labels(), false));
         }
         log.accept(n);
       }

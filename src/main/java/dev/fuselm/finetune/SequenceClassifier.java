@@ -73,6 +73,14 @@ public final class SequenceClassifier implements AutoCloseable {
 
   /** Pads seqs with padId to the longest of them. Every sequence needs at least one token. */
   public static Batch collate(List<int[]> seqs, int padId) {
+    return collate(seqs, padId, 0);
+  }
+
+  /**
+   * Pads seqs with padId to padTo tokens (0: to the longest of them; else every sequence must fit).
+   * Every sequence needs at least one token.
+   */
+  public static Batch collate(List<int[]> seqs, int padId, int padTo) {
     if (seqs.isEmpty()) {
       throw new IllegalArgumentException("an empty batch");
     }
@@ -82,6 +90,13 @@ public final class SequenceClassifier implements AutoCloseable {
         throw new IllegalArgumentException("a sequence with no tokens");
       }
       t = Math.max(t, s.length);
+    }
+    if (padTo > 0) {
+      if (padTo < t) {
+        throw new IllegalArgumentException("a sequence of " + t + " tokens does not fit the"
+            + " fixed length " + padTo);
+      }
+      t = padTo;
     }
     int b = seqs.size();
     int[] ids = new int[b * t];

@@ -5,6 +5,7 @@ import dev.fuselm.nn.Dropout;
 import dev.fuselm.nn.FeedForward;
 import dev.fuselm.nn.LayerNorm;
 import dev.fuselm.nn.Linear;
+import dev.fuselm.nn.LoraAdapters;
 import dev.fuselm.tensor.Arena;
 import dev.fuselm.nn.TransformerBlock;
 import dev.fuselm.ops.EmbeddingOps;
@@ -40,6 +41,7 @@ public final class GptModel implements AutoCloseable {
   private Tensor wte, wpe, dwte, dwpe, head, dhead;
   private TransformerBlock[] blocks;
   private LayerNorm lnf;
+  private LoraAdapters lora;
 
   private boolean training;
   private long dropoutSeed;
@@ -130,6 +132,60 @@ public final class GptModel implements AutoCloseable {
     }
     lnf = new LayerNorm(params.get(PREFIX + "ln_f.weight"), params.get(PREFIX + "ln_f.bias"),
         grad(PREFIX + "ln_f.weight"), grad(PREFIX + "ln_f.bias"), eps);
+    attachLora();
+  }
+
+  /** Hooks each block projection to its adapter in {@link #lora} (none when lora is null). */
+  private void attachLora() {
+    for (int l = 0; l < blocks.length; l++) {
+      String p = PREFIX + "h." + l + ".";
+      TransformerBlock blk = blocks[l];
+      blk.attn().cAttn().setAdapter(lora == null ? null : lora.adapter(p + "attn.c_attn"));
+      blk.attn().cProj().setAdapter(lora == null ? null : lora.adapter(p + "attn.c_proj"));
+      blk.mlp().cFc().setAdapter(lora == null ? null : lora.adapter(p + "mlp.c_fc"));
+      blk.mlp().cProj().setAdapter(lora == null ? null : lora.adapter(p + "mlp.c_proj"));
+    }
+  }
+
+  /**
+   * Adds LoRA adapters to the block projections (null removes them). The caller keeps ownership.
+   * With trainable adapters, {@link #backward} and {@link #backwardHidden} work without {@link
+   * #enableGradients()}: the base weights then get no gradient work at all (only input gradients
+   * flow through them) and only the adapters' gradient slab is written.
+   */
+  public void setLora(LoraAdapters adapters) {
+    if (adapters != null) {
+      for (LoraAdapters.Module m : adapters.modules()) {
+        String w = m.name() + ".weight";
+        if (!params.contains(w) || !java.util.Arrays.equals(params.get(w).shape(),
+            new long[] {m.in(), m.out()})) {
+          throw new IllegalArgumentException("LoRA adapter " + m.name() + " (" + m.in() + " -> "
+              + m.out() + ") does not fit this model (" + config.nLayer() + " layers, d_model "
+              + config.dModel() + ")");
+        }
+      }
+    }
+    this.lora = adapters;
+    attachLora();
+  }
+
+  /** The attached LoRA adapters, or null. */
+  public LoraAdapters lora() {
+    return lora;
+  }
+
+  /** Folds the attached adapters into the base weights and detaches them. */
+  public void mergeLora() {
+    if (lora == null) {
+      throw new IllegalStateException("no LoRA adapters are attached");
+    }
+    lora.mergeInto(ctx, params);
+    setLora(null);
+  }
+
+  /** True when a backward pass has somewhere to put gradients. */
+  private boolean backwardable() {
+    return grads != null || (lora != null && lora.trainable());
   }
 
   private Linear linear(String p) {
@@ -290,7 +346,7 @@ public final class GptModel implements AutoCloseable {
       throw new IllegalArgumentException("sequence length " + t + " is longer than the model's"
           + " context window of " + config.contextLength() + " tokens");
     }
-    boolean wantGrads = grads != null;
+    boolean wantGrads = backwardable();
     if (acts == null || acts.b != b || acts.t != t || (wantGrads && acts.dres == null)) {
       if (acts != null) {
         acts.close();
@@ -372,8 +428,9 @@ public final class GptModel implements AutoCloseable {
    * the blocks below), and into the embeddings only when fromBlock is 0. The LM head gets nothing.
    */
   public void backwardHidden(float[] dHidden, int fromBlock) {
-    if (grads == null) {
-      throw new IllegalStateException("call enableGradients() before backwardHidden()");
+    if (!backwardable()) {
+      throw new IllegalStateException("call enableGradients() (or attach trainable LoRA adapters)"
+          + " before backwardHidden()");
     }
     if (!haveHiddenState) {
       throw new IllegalStateException("backwardHidden() needs a forwardHidden() just before it");
@@ -396,7 +453,7 @@ public final class GptModel implements AutoCloseable {
     for (int l = blocks.length - 1; l >= fromBlock; l--) {
       blocks[l].backward(ctx, a.dres, a.residual[l], a.blocks[l], a.scratch, pResid, dropoutSeed);
     }
-    if (fromBlock == 0) {
+    if (fromBlock == 0 && grads != null) {
       if (dropout && config.embdDropout() > 0) {
         Dropout.apply(a.dres, config.embdDropout(), dropoutSeed, -1);
       }
@@ -423,8 +480,9 @@ public final class GptModel implements AutoCloseable {
    * the gradient slab. dloss = 1 for one batch, 1/k for k accumulated micro-batches.
    */
   public void backward(float dloss) {
-    if (grads == null) {
-      throw new IllegalStateException("call enableGradients() before backward()");
+    if (!backwardable()) {
+      throw new IllegalStateException("call enableGradients() (or attach trainable LoRA adapters)"
+          + " before backward()");
     }
     if (!haveLossState) {
       throw new IllegalStateException("backward() needs a forward() with targets just before it");
@@ -444,6 +502,9 @@ public final class GptModel implements AutoCloseable {
     float pResid = dropout ? config.residDropout() : 0f;
     for (int l = blocks.length - 1; l >= 0; l--) {
       blocks[l].backward(ctx, a.dres, a.residual[l], a.blocks[l], a.scratch, pResid, dropoutSeed);
+    }
+    if (grads == null) {
+      return; // frozen base (LoRA): nothing to add into the embeddings
     }
     if (dropout && config.embdDropout() > 0) {
       Dropout.apply(a.dres, config.embdDropout(), dropoutSeed, -1);

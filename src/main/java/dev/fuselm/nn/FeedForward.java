@@ -14,6 +14,14 @@ public final class FeedForward {
     this.cProj = cProj;
   }
 
+  public Linear cFc() {
+    return cFc;
+  }
+
+  public Linear cProj() {
+    return cProj;
+  }
+
   /** inp (N, C) -> out (N, C); saves h (N, 4C) before and hGelu after the GELU. */
   public void forward(ComputeContext ctx, Tensor out, Tensor inp, Tensor h, Tensor hGelu) {
     cFc.forward(ctx, h, inp);

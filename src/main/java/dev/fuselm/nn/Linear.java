@@ -7,13 +7,15 @@ import dev.fuselm.tensor.Tensor;
 /**
  * A linear layer in Hugging Face GPT-2's Conv1D layout: weight (in, out), bias (out) or none, so
  * {@code out = inp * weight + bias} is a GEMM without transposes and checkpoints load as stored.
- * Inputs and outputs are 2-D (rows, features) views.
+ * Inputs and outputs are 2-D (rows, features) views. An optional {@link LoraAdapter} adds its
+ * low-rank update to the output (and its gradients in backward).
  */
 public final class Linear {
   private final Tensor weight;
   private final Tensor bias;
   private final Tensor dweight;
   private final Tensor dbias;
+  private LoraAdapter adapter;
 
   /** dweight/dbias may be null (frozen, or inference only); bias may be null (no bias). */
   public Linear(Tensor weight, Tensor bias, Tensor dweight, Tensor dbias) {
@@ -38,9 +40,21 @@ public final class Linear {
     return weight;
   }
 
+  /** Adds a LoRA adapter to this projection's forward and backward (null: none, the default). */
+  public void setAdapter(LoraAdapter adapter) {
+    this.adapter = adapter;
+  }
+
+  public LoraAdapter adapter() {
+    return adapter;
+  }
+
   /** out (M, out) = inp (M, in) * weight + bias. */
   public void forward(ComputeContext ctx, Tensor out, Tensor inp) {
     GemmOps.sgemmBias(ctx, false, false, inp, weight, bias, out);
+    if (adapter != null) {
+      adapter.forward(ctx, out, inp);
+    }
   }
 
   /**
@@ -56,6 +70,9 @@ public final class Linear {
     }
     if (dinp != null) {
       GemmOps.sgemm(ctx, false, true, 1f, dout, weight, 0f, dinp);
+    }
+    if (adapter != null) {
+      adapter.backward(ctx, dinp, dout, inp);
     }
   }
 }

@@ -1,0 +1,152 @@
+package dev.fuselm.finetune;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.fuselm.io.AtomicFiles;
+import dev.fuselm.io.GptCheckpoint;
+import dev.fuselm.io.TokenizerFiles;
+import dev.fuselm.model.GptModel;
+import dev.fuselm.nn.LoraAdapters;
+import dev.fuselm.tensor.ComputeContext;
+import dev.fuselm.tokenizer.Gpt2BpeTokenizer;
+import dev.fuselm.tokenizer.Tokenizer;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * An instruction-tuned model directory as {@code finetune-instruct} writes it, loaded for chat: a
+ * plain model ({@code config.json} + {@code model.safetensors}, also what {@code --merge} writes),
+ * or LoRA adapters ({@code adapter_config.json} + {@code adapter_model.safetensors}) on the base
+ * model that {@code base_model_name_or_path} names. {@code instruction.json} records the prompt
+ * template (Alpaca when absent); the tokenizer files sit beside them.
+ */
+public final class InstructionModel implements AutoCloseable {
+  public static final String META_FILE = "instruction.json";
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  private final GptModel model;
+  private final LoraAdapters lora;
+  private final Tokenizer tokenizer;
+  private final PromptTemplate template;
+  private final int eot;
+
+  private InstructionModel(GptModel model, LoraAdapters lora, Tokenizer tokenizer,
+      PromptTemplate template, int eot) {
+    this.model = model;
+    this.lora = lora;
+    this.tokenizer = tokenizer;
+    this.template = template;
+    this.eot = eot;
+  }
+
+  /** The end-of-text id of a tokenizer, or an IOException saying the model cannot stop. */
+  public static int endOfText(Tokenizer tok, Path dir) throws IOException {
+    return tok.specialTokenId(Gpt2BpeTokenizer.END_OF_TEXT).orElseThrow(() -> new IOException(dir
+        + ": the tokenizer has no " + Gpt2BpeTokenizer.END_OF_TEXT + " token, which instruction"
+        + " fine-tuning pads with and stops at"));
+  }
+
+  /** Writes instruction.json: the template's name ("alpaca", "phi3" or "custom" + its text). */
+  public static void saveMeta(Path dir, String templateSpec, boolean maskPrompt)
+      throws IOException {
+    ObjectNode n = JSON.createObjectNode();
+    if (templateSpec == null || templateSpec.equals("alpaca") || templateSpec.equals("phi3")) {
+      n.put("template", templateSpec == null ? "alpaca" : templateSpec);
+    } else {
+      n.put("template", "custom").put("template_text", Files.readString(Path.of(templateSpec)));
+    }
+    n.put("mask_prompt", maskPrompt);
+    AtomicFiles.writeString(dir.resolve(META_FILE),
+        JSON.writerWithDefaultPrettyPrinter().writeValueAsString(n) + "\n");
+  }
+
+  /** The template recorded in dir (Alpaca when dir has no instruction.json). */
+  public static PromptTemplate readTemplate(Path dir) throws IOException {
+    Path f = dir.resolve(META_FILE);
+    if (!Files.isRegularFile(f)) {
+      return PromptTemplate.alpaca();
+    }
+    JsonNode n;
+    try {
+      n = JSON.readTree(f.toFile());
+    } catch (IOException e) {
+      throw new IOException(f + ": not valid JSON: " + e.getMessage());
+    }
+    String t = n == null ? "" : n.path("template").asText();
+    switch (t) {
+      case "alpaca":
+        return PromptTemplate.alpaca();
+      case "phi3":
+        return PromptTemplate.phi3();
+      case "custom":
+        try {
+          return PromptTemplate.of(n.path("template_text").asText());
+        } catch (IllegalArgumentException e) {
+          throw new IOException(f + ": " + e.getMessage());
+        }
+      default:
+        throw new IOException(f + ": unknown template '" + t + "'");
+    }
+  }
+
+  /** Loads dir onto ctx (see the class comment for the two layouts). */
+  public static InstructionModel load(ComputeContext ctx, Path dir) throws IOException {
+    PromptTemplate template = readTemplate(dir);
+    boolean plain = Files.isRegularFile(dir.resolve(GptCheckpoint.WEIGHTS));
+    Path base = dir;
+    if (!plain) {
+      if (!LoraCheckpoint.present(dir)) {
+        throw new IOException(dir + ": neither " + GptCheckpoint.WEIGHTS + " nor "
+            + LoraCheckpoint.CONFIG + " (is this a model directory?)");
+      }
+      String b = LoraCheckpoint.readMeta(dir).baseModel();
+      if (b == null) {
+        throw new IOException(dir.resolve(LoraCheckpoint.CONFIG)
+            + ": base_model_name_or_path is not set, so the base model is unknown");
+      }
+      base = dir.resolve(b);
+    }
+    var cfg = GptCheckpoint.readConfig(base);
+    Tokenizer tok = TokenizerFiles.forModel(TokenizerFiles.present(dir) ? dir : base,
+        cfg.vocabSize());
+    int eot = endOfText(tok, dir);
+    GptModel model = GptCheckpoint.load(ctx, base);
+    LoraAdapters lora = null;
+    try {
+      if (!plain) {
+        lora = LoraCheckpoint.load(ctx, dir, cfg, false);
+        model.setLora(lora);
+      }
+      return new InstructionModel(model, lora, tok, template, eot);
+    } catch (IOException | RuntimeException e) {
+      model.close();
+      throw e;
+    }
+  }
+
+  public GptModel model() {
+    return model;
+  }
+
+  public Tokenizer tokenizer() {
+    return tokenizer;
+  }
+
+  public PromptTemplate template() {
+    return template;
+  }
+
+  public int endOfText() {
+    return eot;
+  }
+
+  @Override
+  public void close() {
+    model.close();
+    if (lora != null) {
+      lora.close();
+    }
+  }
+}
