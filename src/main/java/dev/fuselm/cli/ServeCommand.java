@@ -1,5 +1,6 @@
 package dev.fuselm.cli;
 
+import dev.fuselm.serve.BertEmbeddingModel;
 import dev.fuselm.serve.InferenceServer;
 import dev.fuselm.serve.InferenceSession;
 import java.io.IOException;
@@ -28,6 +29,8 @@ public final class ServeCommand implements Callable<Integer> {
   @Option(names = "--max-body-bytes", description = "largest request body; more get HTTP 413"
       + " (default: ${DEFAULT-VALUE})") int maxBodyBytes = 1 << 20;
   @Option(names = "--threads", description = "kernel threads (default: all cores)") int threads;
+  @Option(names = "--embedding-model", description = "BERT model directory (config.json +"
+      + " model.safetensors + vocab.txt) that answers POST /v1/embeddings") Path embeddingModel;
 
   @Override
   public Integer call() throws IOException, InterruptedException {
@@ -49,23 +52,40 @@ public final class ServeCommand implements Callable<Integer> {
       throw new UserInputException(model + " has no tokenizer files (encoder.json + vocab.bpe or"
           + " tokenizer.json) and its vocabulary is not GPT-2's: the server needs a tokenizer");
     }
+    BertEmbeddingModel embedder = null;
+    if (embeddingModel != null) {
+      try {
+        embedder = BertEmbeddingModel.open(embeddingModel, threads, 32);
+      } catch (IOException | IllegalArgumentException e) {
+        session.close();
+        throw new UserInputException("--embedding-model " + embeddingModel + ": " + e.getMessage());
+      }
+    }
     InferenceServer server;
     try {
-      server = InferenceServer.start(session, null, serverOptions);
+      server = InferenceServer.start(session, embedder, serverOptions);
     } catch (IOException e) {
       session.close();
+      if (embedder != null) {
+        embedder.close();
+      }
       throw new UserInputException("cannot listen on port " + port + ": " + e.getMessage());
     }
+    BertEmbeddingModel embedderToClose = embedder;
     CountDownLatch stopped = new CountDownLatch(1);
     Thread hook = new Thread(() -> {
       System.err.println("fuselm: shutting down (finishing requests in flight)");
       server.close();
       session.close();
+      if (embedderToClose != null) {
+        embedderToClose.close();
+      }
       stopped.countDown();
     }, "fuselm-serve-shutdown");
     Runtime.getRuntime().addShutdownHook(hook);
-    System.err.printf("fuselm: serving %s on http://localhost:%d (POST /v1/completions,"
-        + " GET /health)%n", model, server.port());
+    System.err.printf("fuselm: serving %s on http://localhost:%d (POST /v1/completions,%s"
+        + " GET /health)%n", model, server.port(),
+        embedder == null ? "" : " POST /v1/embeddings with " + embeddingModel + ",");
     stopped.await();
     return 0;
   }
