@@ -120,7 +120,8 @@ int main(int argc, char **argv) {
               "\"fp32_ms_per_token\":%.2f,\"fp32_gbs\":%.2f,\"fp32_cpu_ms\":%.2f,"
               "\"bf16_ms_per_token\":%.2f,\"bf16_gbs\":%.2f,\"bf16_cpu_ms\":%.2f}\n",
               threads, tokens, rounds, weight_floats * 4 / 1e6, f32, weight_floats * 4 / f32 / 1e6,
-              median(cpu_ms[0]), b16, weight_floats * 2 / b16 / 1e6, median(cpu_ms[1]));
+              median(cpu_ms[0]), b16, b16 > 0 ? weight_floats * 2 / b16 / 1e6 : 0.0,
+              median(cpu_ms[1]));
   for (Mat &m : mats) {
     fl_free(ctx, m.w);
     fl_free(ctx, m.w16);
