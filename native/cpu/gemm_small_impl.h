@@ -78,7 +78,7 @@ void small_axpy_scalar(int64_t m, int64_t cols, int64_t k, const float *x, int64
 // Columns of one block, `nv` vectors wide (nv * W <= kAxpyCols), all m <= kAxpyRows rows of X:
 // acc[i][j] = sum over p of x[i][p] * b[p][j], one fused chain per column in order of p.
 constexpr int kAxpyRows = 8;
-constexpr int kAxpyCols = 512;
+constexpr int kAxpyCols = 1024;  // 4 KiB of accumulators per row of X (32 KiB at 8 rows)
 template <typename BT>
 void small_axpy_block(int64_t m, int64_t nv, int64_t k, const float *x, int64_t ldx, const BT *b,
                       int64_t ldb, float alpha, float beta, const float *bias, float *c,
@@ -163,8 +163,11 @@ void small_m_impl(int trans_b, int64_t m, int64_t n, int64_t k, float alpha, con
     const int64_t mb = m - i0 < kAxpyRows ? m - i0 : kAxpyRows;
     const float *xb = x + i0 * ldx;
     float *cb = c + i0 * ldc;
-    for (int64_t j = 0; j < vec_cols; j += kAxpyCols) {
-      const int64_t cols = vec_cols - j < kAxpyCols ? vec_cols - j : kAxpyCols;
+    // equal blocks (1152 columns: 2 x 576, not 1024 + 128): every row run of B stays long
+    const int64_t blocks = (vec_cols + kAxpyCols - 1) / kAxpyCols;
+    const int64_t width = blocks == 0 ? 0 : ((vec_cols + blocks - 1) / blocks + W - 1) / W * W;
+    for (int64_t j = 0; j < vec_cols; j += width) {
+      const int64_t cols = vec_cols - j < width ? vec_cols - j : width;
       small_axpy_block(mb, cols / W, k, xb, ldx, b + j, ldb, alpha, beta,
                        bias ? bias + j : nullptr, cb + j, ldc);
     }
