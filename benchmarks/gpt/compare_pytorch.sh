@@ -6,6 +6,8 @@
 #   train B=4 T=256     the same
 #   forward B=4 T=256   inference forward, logits of all positions  tokens/s
 #   generate B=1        greedy, 16-token prompt, KV cache            decode tokens/s
+#   gen16               the same with fuselm on bf16 weights (--weights bf16; PyTorch stays fp32):
+#                       bound = read bandwidth / bytes of the weights as stored (bf16 matrices)
 # fuselm runs `fuselm bench train|generate` (its JSON, timed inside the JVM); PyTorch runs
 # gpt2_torch_bench.py beside this script (a plain-PyTorch GPT-2, Debian's python3-torch, run with
 # /usr/bin/python3). Each case is run ROUNDS times per implementation, alternating (fuselm first in
@@ -57,6 +59,7 @@ args() {  # case -> "mode batch ctx steps [runs]"
     train256) echo "train 4 256 1" ;;
     fwd256)   echo "forward 4 256 2" ;;
     gen)      echo "generate 1 16 16 2" ;;  # 16-token prompt, 16 new tokens, 2 timed runs
+    gen16)    echo "generate 1 16 16 2" ;;  # the same, fuselm with bf16 weights
     *) echo "unknown case $1" >&2; exit 2 ;;
   esac
 }
@@ -70,6 +73,7 @@ run_one() {  # impl case round -> appends "case impl round rss_kb json" to $WORK
       forward)  cmd=("${FUSELM[@]}" train --forward --config "$CONFIG" --batch "$b" --ctx "$t" --steps "$s") ;;
       generate) cmd=("${FUSELM[@]}" generate --config "$CONFIG" --batch "$b" --ctx "$t" --steps "$s" --runs "$r") ;;
     esac
+    [ "$c" = gen16 ] && cmd+=(--weights bf16)
   else
     cmd=("${TORCH[@]}" "$mode" --config "$CONFIG" --batch "$b" --ctx "$t" --steps "$s" --runs "${r:-3}")
   fi
@@ -112,20 +116,23 @@ print(f"machine ({peaks[0]['threads']} threads, {peaks[0]['fma_isa']} FMA loop):
       f" read {read:.1f} GB/s, copy {copy:.1f} GB/s (best of the runs before and after the cases)")
 L, C, NP = 12, 768, 124439808
 N = NP - 1024 * C  # flops count the matrices (tied head included), not the position table
+MP = L * 12 * C * C + 50257 * C  # the matrices multiplied per decoded token (the LM head included)
 label = {"train64": "train step B=4 T=64", "train256": "train step B=4 T=256",
-         "fwd256": "forward B=4 T=256", "gen": "generate B=1 (KV cache)"}
+         "fwd256": "forward B=4 T=256", "gen": "generate B=1 (KV cache)",
+         "gen16": "generate B=1 bf16 weights"}
 print("tokens/s are medians over rounds; ratio = fuselm/PyTorch tokens/s (wall time), median of the"
       " per-round ratios [min-max]; cpu ratio = PyTorch/fuselm CPU time for the same work")
 print(f"{'case':<24} {'fuselm tok/s':>12} {'PyTorch tok/s':>13} {'ratio':>6} {'[range]':>11}"
       f" {'cpu ratio':>9} {'fuselm ms':>9} {'PyTorch ms':>10} {'fuselm':>9} {'PyTorch':>9}"
       f" {'fuselm RSS':>10} {'PyTorch RSS':>11}")
-for c in ["train64", "train256", "fwd256", "gen"]:
+gen_cases = ("gen", "gen16")
+for c in ["train64", "train256", "fwd256", "gen", "gen16"]:
     if (c, "fuselm") not in rows or (c, "pytorch") not in rows:
         continue
     f, p = rows[(c, "fuselm")], rows[(c, "pytorch")]
     rounds = sorted(set(f) & set(p))
     ratios = [f[r][0]["tokens_per_s"] / p[r][0]["tokens_per_s"] for r in rounds]
-    key = "cpu_ms_per_token" if c == "gen" else "cpu_ms_per_step"
+    key = "cpu_ms_per_token" if c in gen_cases else "cpu_ms_per_step"
     cpu = [p[r][0][key] / f[r][0][key] for r in rounds if f[r][0].get(key, 0) > 0]
     cpu_ratio = f"{statistics.median(cpu):.2f}" if cpu else "-"
     med = {}
@@ -133,9 +140,12 @@ for c in ["train64", "train256", "fwd256", "gen"]:
         tps = statistics.median(v[0]["tokens_per_s"] for v in rs.values())
         rss = statistics.median(v[1] for v in rs.values()) / 1024
         j = next(iter(rs.values()))[0]
-        tokens = j["batch"] * (j["ctx"] if c != "gen" else 1)
-        if c == "gen":
-            util = f"{100 * tps / (read * 1e9 / (4 * NP)):.0f}% bw"
+        tokens = j["batch"] * (j["ctx"] if c not in gen_cases else 1)
+        if c in gen_cases:
+            # every weight read once per token as stored: fuselm gen16 holds the matrices in bf16
+            per_matrix_weight = 2 if (c == "gen16" and impl == "fuselm") else 4
+            stored = per_matrix_weight * MP + 4 * (NP - MP)
+            util = f"{100 * tps / (read * 1e9 / stored):.0f}% bw"
         else:
             t = j["ctx"]
             flops = (6 * N + 6 * L * t * C) if c != "fwd256" else (2 * N + 2 * L * t * C)
@@ -145,6 +155,13 @@ for c in ["train64", "train256", "fwd256", "gen"]:
     rng = f"[{min(ratios):.2f}-{max(ratios):.2f}]"
     print(f"{label[c]:<24} {fm[0]:>12.1f} {pm[0]:>13.1f} {statistics.median(ratios):>6.2f} {rng:>11}"
           f" {cpu_ratio:>9} {fm[2]:>9.0f} {pm[2]:>10.0f} {fm[3]:>9} {pm[3]:>9} {fm[1]:>8.0f}MB {pm[1]:>9.0f}MB")
+if ("gen", "fuselm") in rows and ("gen16", "fuselm") in rows:
+    f32, f16 = rows[("gen", "fuselm")], rows[("gen16", "fuselm")]
+    both = sorted(set(f32) & set(f16))
+    r16 = [f16[r][0]["tokens_per_s"] / f32[r][0]["tokens_per_s"] for r in both]
+    print(f"fuselm bf16 / fp32 weights, decode tokens/s: {statistics.median(r16):.2f}"
+          f" [{min(r16):.2f}-{max(r16):.2f}] (median of per-round ratios); bf16 bound"
+          f" {read * 1e9 / (2 * MP + 4 * (NP - MP)):.1f} tokens/s")
 print(f"ms: per step (train, forward) or per token (generate). % pk: GFLOP/s (6N + 6LTC flops per"
       f" token for a training step, a third of that forward) over the fp32 peak; % bw: tokens/s over"
       f" the bandwidth bound read / fp32 weights = {read * 1e9 / (4 * NP):.1f} tokens/s. RSS: peak"

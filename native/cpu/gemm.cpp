@@ -26,6 +26,10 @@
 // gemm_small_impl.h streams B straight from its storage (dot products with rows of B for trans_b,
 // axpys over rows of B otherwise), threads owning 64-column units of N; see small_m_driver.
 //
+// bf16 weights (fl_sgemm_bf16w, see sgemm_bf16w below): the small-M kernels are templates over B's
+// element type, so M <= kSmallM streams the bf16 B directly (half the bytes); larger M widens column
+// blocks of B into scratch and runs the packed path above on them.
+//
 // Scratch: one 64-byte aligned buffer per calling thread (thread_local, grown on demand, freed at
 // thread exit) holds the B block and one A block per task; worker threads allocate nothing. For the
 // AVX2 blocking that is about 4 MiB + 144 KiB per thread of a call.
@@ -48,6 +52,7 @@
 #include <cstring>
 #include <new>
 
+#include "bf16.h"
 #include "fuselm.h"
 #include "gemm_kernels.h"
 #include "internal.h"
@@ -139,6 +144,7 @@ struct Vec {
     for (int l = 0; l < W; l++) r.v[l] = p[l];
     return r;
   }
+  static T load(const uint16_t *p);  // after gemm_small_impl.h's b_value
   static T set1(float x) {
     T r;
     for (int l = 0; l < W; l++) r.v[l] = x;
@@ -166,6 +172,18 @@ struct Vec {
 
 #include "gemm_small_impl.h"
 
+Vec::T Vec::load(const uint16_t *p) {
+  T r;
+  for (int l = 0; l < W; l++) r.v[l] = b_value(p[l]);
+  return r;
+}
+
+void generic_small_m_bf16(int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                          const float *x, int64_t ldx, const uint16_t *b, int64_t ldb, float beta,
+                          const float *bias, float *c, int64_t ldc) {
+  small_m_impl(trans_b, m, n, k, alpha, x, ldx, b, ldb, beta, bias, c, ldc);
+}
+
 void generic_small_m(int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *x,
                      int64_t ldx, const float *b, int64_t ldb, float beta, const float *bias,
                      float *c, int64_t ldc) {
@@ -174,7 +192,7 @@ void generic_small_m(int trans_b, int64_t m, int64_t n, int64_t k, float alpha, 
 
 const GemmKernel kGenericKernel = {"generic 4x8", kGenMR, kGenNR, 128, 256, 4096,
                                    generic_micro, generic_pack_a, generic_pack_b, generic_colsum,
-                                   generic_small_m};
+                                   generic_small_m, generic_small_m_bf16};
 
 // FUSELM_GEMM_AVX512_LAYOUT=1 (a test aid) makes the AVX2 level run the AVX-512 kernel's 12 x 32
 // tile, packing and blocking with 256-bit vectors, so machines without AVX-512 still test all of
@@ -346,12 +364,25 @@ void scale_only(const CpuContext &ctx, int64_t M, int64_t N, float beta, const f
                });
 }
 
+inline void small_m_call(const GemmKernel &kr, int trans_b, int64_t m, int64_t n, int64_t k,
+                         float alpha, const float *x, int64_t ldx, const float *b, int64_t ldb,
+                         float beta, const float *bias, float *c, int64_t ldc) {
+  kr.small_m(trans_b, m, n, k, alpha, x, ldx, b, ldb, beta, bias, c, ldc);
+}
+inline void small_m_call(const GemmKernel &kr, int trans_b, int64_t m, int64_t n, int64_t k,
+                         float alpha, const float *x, int64_t ldx, const uint16_t *b, int64_t ldb,
+                         float beta, const float *bias, float *c, int64_t ldc) {
+  kr.small_m_bf16(trans_b, m, n, k, alpha, x, ldx, b, ldb, beta, bias, c, ldc);
+}
+
 // Small M (M <= kSmallM): no packing of B, threads own 64-column units of N (a multiple of every
 // kernel's column tile, so the tiling of each column, hence its arithmetic, is the same for every
 // thread count). op(A) is made dense first when transposed (M x K floats, a copy on the caller).
+// BT is float, or uint16_t for bf16 weights (fl_sgemm_bf16w).
+template <typename BT>
 void small_m_driver(const CpuContext &ctx, const GemmKernel &kr, int trans_a, int trans_b,
                     int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
-                    const float *B, int64_t ldb, float beta, const float *bias, float *C,
+                    const BT *B, int64_t ldb, float beta, const float *bias, float *C,
                     int64_t ldc) {
   const float *x = A;
   int64_t ldx = lda;
@@ -365,12 +396,15 @@ void small_m_driver(const CpuContext &ctx, const GemmKernel &kr, int trans_a, in
   constexpr int64_t kUnit = 64;
   const int64_t units = ceil_div(N, kUnit);
   // At least ~256 KiB of B per chunk: a wake-up of the pool costs some microseconds, in which a
-  // core streams about that much at memory speed.
-  const int64_t grain = std::max<int64_t>(1, ceil_div(65536, kUnit * K));
+  // core streams about that much at memory speed. B (K, N) is read in row runs as wide as a chunk,
+  // so there each thread takes one contiguous chunk (longer runs stream better: (1, 768, 3072)
+  // would otherwise read 96-column pieces of each row with 2 threads).
+  int64_t grain = std::max<int64_t>(1, ceil_div(65536, kUnit * K));
+  if (!trans_b) grain = std::max(grain, ceil_div(units, int64_t(std::max(1, ctx.threads))));
   parallel_for(ctx, units, grain, [&](int64_t u0, int64_t u1) {
     int64_t j0 = u0 * kUnit, j1 = std::min(N, u1 * kUnit);
-    kr.small_m(trans_b, M, j1 - j0, K, alpha, x, ldx, trans_b ? B + j0 * ldb : B + j0, ldb, beta,
-               bias ? bias + j0 : nullptr, C + j0, ldc);
+    small_m_call(kr, trans_b, M, j1 - j0, K, alpha, x, ldx, trans_b ? B + j0 * ldb : B + j0, ldb,
+                 beta, bias ? bias + j0 : nullptr, C + j0, ldc);
   });
 }
 
@@ -467,6 +501,9 @@ void gemm_driver(const CpuContext &ctx, int trans_a, int trans_b, int64_t M, int
   }
 }
 
+// B widened to float32 for the packed path of fl_sgemm_bf16w (per calling thread, like tl_scratch).
+thread_local Scratch tl_widened;
+
 }  // namespace
 
 void sgemm(const CpuContext &ctx, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
@@ -479,6 +516,45 @@ void sgemm_bias(const CpuContext &ctx, int trans_a, int trans_b, int64_t M, int6
                 const float *A, int64_t lda, const float *B, int64_t ldb, const float *bias,
                 float *C, int64_t ldc) {
   gemm_driver(ctx, trans_a, trans_b, M, N, K, 1.f, A, lda, B, ldb, 0.f, bias, C, ldc);
+}
+
+// C = alpha * op(A) op(B) + beta * C (+ bias) with B in bf16. M <= kSmallM (generation) streams the
+// bf16 weights through the small-M kernels, widening each vector as it is loaded: half the bytes of
+// float32 weights for the same arithmetic. Larger M (a prompt's prefill) runs the packed float32
+// GEMM on column blocks of op(B) widened into scratch (about 4 MiB at a time): the widening is one
+// pass over B, small next to the M x N x K multiply.
+void sgemm_bf16w(const CpuContext &ctx, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
+                 float alpha, const float *A, int64_t lda, const uint16_t *B, int64_t ldb,
+                 float beta, const float *bias, float *C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == 0.f) {
+    scale_only(ctx, M, N, beta, bias, C, ldc);
+    return;
+  }
+  const GemmKernel &kr = select_kernel(ctx.isa);
+  if (M <= small_m_limit()) {
+    small_m_driver(ctx, kr, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc);
+    return;
+  }
+  const int64_t nb = std::min(N, std::max<int64_t>(256, round_up(ceil_div(int64_t(1) << 20, K), 64)));
+  float *w = tl_widened.get(size_t(nb * K));
+  for (int64_t j0 = 0; j0 < N; j0 += nb) {
+    const int64_t nc = std::min(nb, N - j0);
+    // op(B)(:, j0 : j0 + nc) in B's own orientation: (nc, K) rows when trans_b, else (K, nc)
+    if (trans_b) {
+      parallel_for(ctx, nc, std::max<int64_t>(1, 65536 / K), [&](int64_t b, int64_t e) {
+        for (int64_t j = b; j < e; j++)
+          for (int64_t p = 0; p < K; p++) w[j * K + p] = bf16_to_f32(B[(j0 + j) * ldb + p]);
+      });
+    } else {
+      parallel_for(ctx, K, std::max<int64_t>(1, 65536 / nc), [&](int64_t b, int64_t e) {
+        for (int64_t p = b; p < e; p++)
+          for (int64_t j = 0; j < nc; j++) w[p * nc + j] = bf16_to_f32(B[p * ldb + j0 + j]);
+      });
+    }
+    gemm_driver(ctx, trans_a, trans_b, M, nc, K, alpha, A, lda, w, trans_b ? K : nc, beta,
+                bias ? bias + j0 : nullptr, C + j0, ldc);
+  }
 }
 
 // dbias[j] += sum_i dout[i*N + j]: threads own column ranges (no reduction across threads), each

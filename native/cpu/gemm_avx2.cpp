@@ -18,6 +18,11 @@ struct Vec {
   static constexpr int W = 8;
   static T zero() { return _mm256_setzero_ps(); }
   static T load(const float *p) { return _mm256_loadu_ps(p); }
+  // 8 bf16 -> float32: zero-extend to 32 bits, shift into the high half
+  static T load(const uint16_t *p) {
+    __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i *>(p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  }
   static T bcast(const float *p) { return _mm256_broadcast_ss(p); }
   static T set1(float x) { return _mm256_set1_ps(x); }
   static T fma(T a, T b, T c) { return _mm256_fmadd_ps(a, b, c); }
@@ -56,6 +61,11 @@ void small_m(int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const fl
              const float *b, int64_t ldb, float beta, const float *bias, float *c, int64_t ldc) {
   small_m_impl(trans_b, m, n, k, alpha, x, ldx, b, ldb, beta, bias, c, ldc);
 }
+void small_m_bf16(int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *x,
+                  int64_t ldx, const uint16_t *b, int64_t ldb, float beta, const float *bias,
+                  float *c, int64_t ldc) {
+  small_m_impl(trans_b, m, n, k, alpha, x, ldx, b, ldb, beta, bias, c, ldc);
+}
 
 // The AVX-512 kernel's layout (12 x 32 tile, 12-row A panels, 32-column B panels, its blocking)
 // run with 256-bit vectors: lets the tests exercise that packing and blocking on AVX2 machines.
@@ -76,10 +86,11 @@ void pack_b_32(const float *b, int64_t ldb, int trans, int64_t panels, int64_t k
 // 16 x 256 floats = 16 KiB (L1), the packed A block 144 x 256 floats = 144 KiB (L2), the packed
 // B block 256 x 4096 floats = 4 MiB (L3).
 extern const gemm_detail::GemmKernel kKernel = {"avx2 6x16", kMR, kNR, 144, 256, 4096,
-                                                micro, pack_a, pack_b, colsum, small_m};
+                                                micro, pack_a, pack_b, colsum, small_m,
+                                                small_m_bf16};
 extern const gemm_detail::GemmKernel kKernelAvx512Layout = {
     "avx2 12x32 (avx512 layout)", 12, 32, 240, 192, 4096, micro_12x32, pack_a_12, pack_b_32, colsum,
-    small_m};
+    small_m, small_m_bf16};
 
 }  // namespace avx2_gemm
 }  // namespace cpu

@@ -18,6 +18,13 @@ struct Vec {
   static constexpr int W = 16;
   static T zero() { return _mm512_setzero_ps(); }
   static T load(const float *p) { return _mm512_loadu_ps(p); }
+  // 16 bf16 -> float32: zero-extend to 32 bits, shift into the high half (the maskz forms with a
+  // full mask: GCC 12 warns about the undefined source operand of the unmasked intrinsics)
+  static T load(const uint16_t *p) {
+    __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(p));
+    __m512i w = _mm512_maskz_cvtepu16_epi32(0xFFFF, h);
+    return _mm512_castsi512_ps(_mm512_maskz_slli_epi32(0xFFFF, w, 16));
+  }
   static T bcast(const float *p) { return _mm512_set1_ps(*p); }
   static T set1(float x) { return _mm512_set1_ps(x); }
   static T fma(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
@@ -57,13 +64,19 @@ void small_m(int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const fl
              const float *b, int64_t ldb, float beta, const float *bias, float *c, int64_t ldc) {
   small_m_impl(trans_b, m, n, k, alpha, x, ldx, b, ldb, beta, bias, c, ldc);
 }
+void small_m_bf16(int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *x,
+                  int64_t ldx, const uint16_t *b, int64_t ldb, float beta, const float *bias,
+                  float *c, int64_t ldc) {
+  small_m_impl(trans_b, m, n, k, alpha, x, ldx, b, ldb, beta, bias, c, ldc);
+}
 
 }  // namespace
 
 // A B micro-panel is 32 x 192 floats = 24 KiB (fits a 32 or 48 KiB L1d), the packed A block
 // 240 x 192 floats = 180 KiB (L2 is 1-2 MiB on AVX-512 parts), the B block 192 x 4096 = 3 MiB.
 extern const gemm_detail::GemmKernel kKernel = {"avx512 12x32", kMR, kNR, 240, 192, 4096,
-                                                micro, pack_a, pack_b, colsum, small_m};
+                                                micro, pack_a, pack_b, colsum, small_m,
+                                                small_m_bf16};
 
 }  // namespace avx512_gemm
 }  // namespace cpu

@@ -38,6 +38,10 @@ using ColSumFn = void (*)(float *dbias, const float *dout, int64_t ld, int64_t m
 using SmallMFn = void (*)(int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *x,
                           int64_t ldx, const float *b, int64_t ldb, float beta, const float *bias,
                           float *c, int64_t ldc);
+// The same with B in bf16 (uint16_t, the high half of a float32; widened exactly before use).
+using SmallMBf16Fn = void (*)(int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                              const float *x, int64_t ldx, const uint16_t *b, int64_t ldb,
+                              float beta, const float *bias, float *c, int64_t ldc);
 
 struct GemmKernel {
   const char *name;
@@ -48,6 +52,7 @@ struct GemmKernel {
   PackBFn pack_b;
   ColSumFn colsum;
   SmallMFn small_m;
+  SmallMBf16Fn small_m_bf16;
 };
 
 }  // namespace gemm_detail

@@ -101,5 +101,12 @@ void adamw_step(CudaContext &ctx, float *params, const float *grads, float *m, f
                 float beta1, float beta2, float eps, float weight_decay, int64_t t,
                 float grad_scale);
 
+// bf16 weights (fuselm.h "bf16 weights")
+void f32_to_bf16(CudaContext &ctx, uint16_t *dst, const float *src, int64_t n);
+void bf16_to_f32(CudaContext &ctx, float *dst, const uint16_t *src, int64_t n);
+void sgemm_bf16w(CudaContext &ctx, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
+                 float alpha, const float *A, int64_t lda, const uint16_t *B, int64_t ldb,
+                 float beta, const float *bias, float *C, int64_t ldc);
+
 }  // namespace cuda
 }  // namespace fl

@@ -17,11 +17,16 @@
 // bounds-checks every element (awkward M, N, K need no padding) and uses scalar loads, so any lda is
 // accepted. The epilogue applies alpha, beta (C not read when beta == 0) and the bias.
 //
+// sgemm_bf16w (bf16 weights for generation): the same kernels, B read as bf16 (uint16_t) and widened
+// exactly (a 16-bit shift) by the tile loader, so the products and sums are those of the fp32 path
+// on the widened B (under TF32, bf16's 8 significant bits are kept exactly; A is rounded as usual).
+//
 // bias_backward: dbias(N) += column sums of dout(M,N), deterministic: blocks of 32 columns x a slice
 // of rows write partial sums, a second kernel adds the slices in order.
 //
 // Not done (perf): 16-byte vectorised global loads when lda/ldb allow, cp.async pipelines, a GELU
-// epilogue (no op in fuselm.h asks for it yet), split-K for small M*N with large K, bf16 operands.
+// epilogue (no op in fuselm.h asks for it yet), split-K for small M*N with large K, a GEMV kernel for
+// M = 1 (generation: the tiled kernels leave most of a 64 x 64 tile idle there), bf16 A operands.
 #include <cstdint>
 
 #include "common.cuh"
@@ -39,7 +44,12 @@ struct GemmArgs {
   int64_t M, N, K, lda, ldb, ldc;
   float alpha, beta;
   int trans_a, trans_b;
+  const uint16_t *B16;  // non-null: B is bf16 (fl_sgemm_bf16w) and g.B is unused
 };
+
+__device__ __forceinline__ float widen_bf16(uint16_t h) {
+  return __uint_as_float(static_cast<unsigned>(h) << 16);
+}
 
 // Loads the (BK x BM) slice of op(A) at (m0, k0) and the (BK x BN) slice of op(B) at (k0, n0) into
 // registers; stores them k-major into shared memory.
@@ -69,7 +79,10 @@ struct TileLoader {
       if (g.trans_b) { k = e % BK; n = e / BK; } else { n = e % BN; k = e / BN; }
       const int64_t gn = n0 + n, gk = k0 + k;
       float v = 0.0f;
-      if (gn < g.N && gk < g.K) v = g.trans_b ? g.B[gn * g.ldb + gk] : g.B[gk * g.ldb + gn];
+      if (gn < g.N && gk < g.K) {
+        const int64_t at = g.trans_b ? gn * g.ldb + gk : gk * g.ldb + gn;
+        v = g.B16 != nullptr ? widen_bf16(g.B16[at]) : g.B[at];
+      }
       b[i] = v;
     }
   }
@@ -332,6 +345,14 @@ void sgemm_bias(CudaContext &ctx, int trans_a, int trans_b, int64_t M, int64_t N
                 float *C, int64_t ldc) {
   run_gemm(ctx, GemmArgs{A, B, C, bias, M, N, K, lda, ldb, ldc, 1.0f, 0.0f, trans_a != 0, trans_b != 0},
            "fl_sgemm_bias");
+}
+
+void sgemm_bf16w(CudaContext &ctx, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
+                 float alpha, const float *A, int64_t lda, const uint16_t *B, int64_t ldb,
+                 float beta, const float *bias, float *C, int64_t ldc) {
+  run_gemm(ctx, GemmArgs{A, nullptr, C, bias, M, N, K, lda, ldb, ldc, alpha, beta, trans_a != 0,
+                         trans_b != 0, B},
+           "fl_sgemm_bf16w");
 }
 
 void bias_backward(CudaContext &ctx, float *dbias, const float *dout, int64_t M, int64_t N) {

@@ -183,6 +183,22 @@ int fl_adamw_step(fl_context *ctx, float *params, const float *grads, float *m, 
                   float lr, float beta1, float beta2, float eps, float weight_decay,
                   int64_t t, float grad_scale);
 
+/* ---- bf16 weights (generation) ---------------------------------------------------------- */
+/* A bf16 value is a uint16_t holding the high 16 bits of a float32 (sign, 8 exponent bits, 7
+ * mantissa bits): the float32 range at ~3 significant digits, half the bytes. */
+/* dst(n) = src rounded to bf16, to nearest, ties to even (finite values beyond the largest bf16
+ * become infinities; NaN stays NaN). */
+int fl_f32_to_bf16(fl_context *ctx, uint16_t *dst, const float *src, int64_t n);
+/* dst(n) = src widened to float32 (exact). */
+int fl_bf16_to_f32(fl_context *ctx, float *dst, const uint16_t *src, int64_t n);
+/* C(M,N) = alpha * op(A) * op(B) + beta * C (+ bias) as fl_sgemm, with B in bf16 (leading
+ * dimension ldb in elements), A, C and the optional bias (N, NULL = none) float32. Each element of B
+ * is widened exactly to float32 and the products are summed in float32, so the result is fl_sgemm's
+ * on the widened B up to the order of the sums. beta == 0 means C is not read. */
+int fl_sgemm_bf16w(fl_context *ctx, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
+                   float alpha, const float *A, int64_t lda, const uint16_t *B, int64_t ldb,
+                   float beta, const float *bias, float *C, int64_t ldc);
+
 #if defined(__GNUC__)
 #pragma GCC visibility pop
 #endif

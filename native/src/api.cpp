@@ -500,4 +500,32 @@ int fl_adamw_step(fl_context *ctx, float *params, const float *grads, float *m, 
   FL_CATCH
 }
 
+// ---- bf16 weights -----------------------------------------------------------------------------
+
+int fl_f32_to_bf16(fl_context *ctx, uint16_t *dst, const float *src, int64_t n) {
+  FL_CHECK_CTX
+  FL_CHECK_NONNEG(n)
+  FL_TRY
+  FL_DISPATCH(f32_to_bf16, dst, src, n)
+  FL_CATCH
+}
+
+int fl_bf16_to_f32(fl_context *ctx, float *dst, const uint16_t *src, int64_t n) {
+  FL_CHECK_CTX
+  FL_CHECK_NONNEG(n)
+  FL_TRY
+  FL_DISPATCH(bf16_to_f32, dst, src, n)
+  FL_CATCH
+}
+
+int fl_sgemm_bf16w(fl_context *ctx, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
+                   float alpha, const float *A, int64_t lda, const uint16_t *B, int64_t ldb,
+                   float beta, const float *bias, float *C, int64_t ldc) {
+  FL_CHECK_CTX
+  FL_CHECK_NONNEG(M) FL_CHECK_NONNEG(N) FL_CHECK_NONNEG(K)
+  FL_TRY
+  FL_DISPATCH(sgemm_bf16w, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc)
+  FL_CATCH
+}
+
 }  // extern "C"

@@ -74,6 +74,12 @@ void adamw_step(float *params, const float *grads, float *m, float *v, int64_t n
                 const int64_t *seg_offsets, const uint8_t *seg_decay, int64_t nseg, float lr,
                 float beta1, float beta2, float eps, float weight_decay, int64_t t,
                 float grad_scale);
+// bf16 weights (fuselm.h "bf16 weights")
+void f32_to_bf16(uint16_t *dst, const float *src, int64_t n);
+void bf16_to_f32(float *dst, const uint16_t *src, int64_t n);
+void sgemm_bf16w(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                 const float *A, int64_t lda, const uint16_t *B, int64_t ldb, float beta,
+                 const float *bias, float *C, int64_t ldc);
 }  // namespace ref
 
 // ---- CPU backend: vectorised (run-time ISA dispatch inside each op) and multi-threaded -----
@@ -129,6 +135,12 @@ void adamw_step(const CpuContext &ctx, float *params, const float *grads, float 
                 int64_t n, const int64_t *seg_offsets, const uint8_t *seg_decay, int64_t nseg,
                 float lr, float beta1, float beta2, float eps, float weight_decay, int64_t t,
                 float grad_scale);
+// bf16 weights (fuselm.h "bf16 weights")
+void f32_to_bf16(const CpuContext &ctx, uint16_t *dst, const float *src, int64_t n);
+void bf16_to_f32(const CpuContext &ctx, float *dst, const uint16_t *src, int64_t n);
+void sgemm_bf16w(const CpuContext &ctx, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
+                 float alpha, const float *A, int64_t lda, const uint16_t *B, int64_t ldb,
+                 float beta, const float *bias, float *C, int64_t ldc);
 }  // namespace cpu
 
 // Which ISA levels this build and this CPU support.

@@ -24,6 +24,7 @@
 //                GPU moves results by at most an ulp or two.
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <sstream>
@@ -506,4 +507,63 @@ TEST(cuda_zero_sizes_are_no_ops) {
   CHECK_OK(fl_cross_entropy_forward(gpu, &mean, &count, nullptr, x.f(), x.f(), x.i(), 0, 5, -100));
   CHECK(mean == 0.f && count == 0);
   CHECK_OK(fl_context_synchronize(gpu));
+}
+
+// bf16 weights: the conversions bit-exact against the reference (random bit patterns, NaNs
+// compared as NaN), and fl_sgemm_bf16w against the reference on the same widened weights with the
+// fp32 sgemm tolerance above (the products are exact in fp32; only the order of the sums differs).
+TEST(cuda_bf16_conversion_and_gemm_match_reference) {
+  require_cuda();
+  const size_t n = 100003;
+  std::mt19937 rng(91);
+  std::vector<uint32_t> bits(n);
+  for (auto &b : bits) b = static_cast<uint32_t>(rng());
+  std::vector<float> x(n);
+  std::memcpy(x.data(), bits.data(), n * 4);
+  auto narrow = [&](fl_context *ctx) {
+    Buf src(ctx, x), dst(ctx, n * 2);
+    CHECK_OK(fl_f32_to_bf16(ctx, static_cast<uint16_t *>(dst.p), src.f(), static_cast<int64_t>(n)));
+    return dst.get<uint16_t>();
+  };
+  fltest::Context ref(FL_BACKEND_REFERENCE), gpu(FL_TEST_GPU);
+  const std::vector<uint16_t> want = narrow(ref), got = narrow(gpu);
+  for (size_t i = 0; i < n; i++) {
+    if (std::isnan(x[i])) {
+      CHECK((got[i] & 0x7f80) == 0x7f80 && (got[i] & 0x7f) != 0);
+    } else if (got[i] != want[i]) {
+      throw fltest::Failure("f32_to_bf16 differs from the reference at element " + std::to_string(i));
+    }
+  }
+  {
+    Buf src(gpu, want), dst(gpu, n * 4);
+    CHECK_OK(fl_bf16_to_f32(gpu, dst.f(), static_cast<const uint16_t *>(src.p), static_cast<int64_t>(n)));
+    const std::vector<uint32_t> wide = dst.get<uint32_t>();
+    for (size_t i = 0; i < n; i++) CHECK(wide[i] == static_cast<uint32_t>(want[i]) << 16);
+  }
+  struct Case { int64_t M, N, K; int ta, tb; int64_t pad; };
+  const Case cases[] = {{1, 2304, 768, 0, 0, 0}, {1, 3001, 65, 0, 1, 0}, {7, 63, 65, 1, 0, 3},
+                        {129, 65, 63, 0, 1, 1}, {300, 257, 1000, 0, 0, 5}};
+  for (const Case &c : cases) {
+    const int64_t ar = c.ta ? c.K : c.M, ac = c.ta ? c.M : c.K;
+    const int64_t br = c.tb ? c.N : c.K, bc = c.tb ? c.K : c.N;
+    const int64_t lda = ac + c.pad, ldb = bc + c.pad, ldc = c.N + c.pad;
+    const auto A = fltest::random_floats(ar * lda, 11), Bf = fltest::random_floats(br * ldb, 12);
+    const auto C0 = fltest::random_floats(c.M * ldc, 13), bias = fltest::random_floats(c.N, 14);
+    std::vector<uint16_t> B(Bf.size());
+    CHECK_OK(fl_f32_to_bf16(ref, B.data(), Bf.data(), static_cast<int64_t>(B.size())));
+    const double K = static_cast<double>(c.K);
+    const float atol = static_cast<float>(std::fmax(1e-5, 2 * 6e-8 * K * std::sqrt(K)));
+    compare("sgemm_bf16w " + dims({c.M, c.N, c.K}) + " ta=" + std::to_string(c.ta) +
+                " tb=" + std::to_string(c.tb),
+            1e-4f, atol, [&](fl_context *ctx) {
+              Buf a(ctx, A), b(ctx, B), cc(ctx, C0), tbias(ctx, bias);
+              CHECK_OK(fl_sgemm_bf16w(ctx, c.ta, c.tb, c.M, c.N, c.K, 0.5f, a.f(), lda,
+                                      static_cast<const uint16_t *>(b.p), ldb, 0.25f, tbias.f(),
+                                      cc.f(), ldc));
+              std::vector<float> r = cc.get(), out;
+              for (int64_t m = 0; m < c.M; m++)
+                for (int64_t j = 0; j < c.N; j++) out.push_back(r[m * ldc + j]);
+              return out;
+            });
+  }
 }

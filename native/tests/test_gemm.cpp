@@ -457,3 +457,213 @@ TEST(gemm_small_m_thread_count_invariant) {
         }
       }
 }
+
+// ---- bf16 weights: conversions and fl_sgemm_bf16w ---------------------------------------------
+
+namespace {
+
+float bits_to_f32(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+uint16_t to_bf16(fl_context *ctx, float x) {
+  uint16_t h = 0;
+  CHECK_OK(fl_f32_to_bf16(ctx, &h, &x, 1));
+  return h;
+}
+
+// B of a Problem rounded to bf16 (NaN padding stays NaN), and B replaced by its widened values, so
+// the Problem's float helpers (magnitudes for the bound) see exactly what the bf16 GEMM multiplies.
+std::vector<uint16_t> narrow_b(Problem &pr) {
+  fltest::Context ref(FL_BACKEND_REFERENCE);
+  std::vector<uint16_t> b16(pr.B.size());
+  CHECK_OK(fl_f32_to_bf16(ref, b16.data(), pr.B.data(), int64_t(b16.size())));
+  CHECK_OK(fl_bf16_to_f32(ref, pr.B.data(), b16.data(), int64_t(b16.size())));
+  return b16;
+}
+
+}  // namespace
+
+// Round to nearest, ties to even, on the values where it matters, for every backend: ties at 1
+// (between 1 and 1 + 2^-7, even is 1; between 1 + 2^-7 and 1 + 2^-6, even is 1 + 2^-6), just
+// below/above a tie, overflow of the largest floats to infinity, subnormals, signed zero, inf, NaN.
+TEST(bf16_conversion_rounds_to_nearest_even) {
+  struct Case {
+    uint32_t in;
+    uint16_t out;
+  };
+  const Case cases[] = {
+      {0x3f800000u, 0x3f80},  // 1
+      {0x3f808000u, 0x3f80},  // 1 + 2^-8: tie, down to even
+      {0x3f818000u, 0x3f82},  // 1 + 3 * 2^-8: tie, up to even
+      {0x3f807fffu, 0x3f80},  // just below a tie
+      {0x3f808001u, 0x3f81},  // just above a tie
+      {0xbf808001u, 0xbf81},  // the same, negative
+      {0x7f7fffffu, 0x7f80},  // largest float: rounds to inf
+      {0x7f7f7fffu, 0x7f7f},  // just below the tie with 2^128: largest bf16
+      {0x7f7f8000u, 0x7f80},  // the tie, odd mantissa: up, to inf
+      {0x00000001u, 0x0000},  // smallest subnormal float: to +0
+      {0x00008000u, 0x0000},  // subnormal tie, down to even
+      {0x00018000u, 0x0002},  // subnormal tie, up to even
+      {0x80000000u, 0x8000},  // -0
+      {0x7f800000u, 0x7f80},  // inf
+      {0xff800000u, 0xff80},  // -inf
+  };
+  for (int backend : {FL_BACKEND_REFERENCE, FL_BACKEND_CPU}) {
+    fltest::Context ctx(backend);
+    for (const Case &c : cases) {
+      const uint16_t got = to_bf16(ctx, bits_to_f32(c.in));
+      if (got != c.out) {
+        std::ostringstream os;
+        os << "backend " << backend << ": bf16(0x" << std::hex << c.in << ") = 0x" << got
+           << ", expected 0x" << c.out;
+        throw fltest::Failure(os.str());
+      }
+    }
+    for (uint32_t nan : {0x7fc00000u, 0x7f800001u, 0xffc00001u, 0x7fff0000u}) {
+      const uint16_t h = to_bf16(ctx, bits_to_f32(nan));
+      CHECK((h & 0x7f80) == 0x7f80 && (h & 0x7f) != 0);  // still NaN
+      CHECK((h & 0x8000) == ((nan >> 16) & 0x8000));     // same sign
+    }
+  }
+}
+
+// The CPU conversions against the reference on random bit patterns (every exponent, NaNs
+// included): narrowing bit-identical, widening exact, and narrowing within half a bf16 ulp.
+TEST(bf16_conversion_matches_reference_on_random_bits) {
+  const size_t n = 200003;
+  std::mt19937 rng(77);
+  std::vector<float> x(n);
+  for (size_t i = 0; i < n; i++) x[i] = bits_to_f32(uint32_t(rng()));
+  std::vector<uint16_t> want(n), got(n);
+  std::vector<float> wide_want(n), wide_got(n);
+  fltest::Context ref(FL_BACKEND_REFERENCE);
+  CHECK_OK(fl_f32_to_bf16(ref, want.data(), x.data(), int64_t(n)));
+  CHECK_OK(fl_bf16_to_f32(ref, wide_want.data(), want.data(), int64_t(n)));
+  for (int threads : {1, 3}) {
+    fltest::Context cpu(FL_BACKEND_CPU);
+    CHECK_OK(fl_context_set_threads(cpu, threads));
+    CHECK_OK(fl_f32_to_bf16(cpu, got.data(), x.data(), int64_t(n)));
+    CHECK_OK(fl_bf16_to_f32(cpu, wide_got.data(), want.data(), int64_t(n)));
+    for (size_t i = 0; i < n; i++) {
+      if (std::isnan(x[i])) {
+        CHECK((got[i] & 0x7f80) == 0x7f80 && (got[i] & 0x7f) != 0);
+        continue;
+      }
+      if (got[i] != want[i]) {
+        std::ostringstream os;
+        os << "f32_to_bf16 element " << i << ": cpu 0x" << std::hex << got[i] << ", reference 0x"
+           << want[i];
+        throw fltest::Failure(os.str());
+      }
+      CHECK(std::memcmp(&wide_got[i], &wide_want[i], 4) == 0);
+      uint32_t u;
+      std::memcpy(&u, &wide_want[i], 4);
+      CHECK(u == uint32_t(want[i]) << 16);
+      // normal results: |widen(narrow(x)) - x| <= 2^-8 |x| (bf16's unit roundoff: 8 significant bits)
+      if (std::isfinite(wide_want[i]) && std::fabs(x[i]) >= 1.2e-38f)
+        CHECK(std::fabs(double(wide_want[i]) - double(x[i])) <= std::ldexp(std::fabs(double(x[i])), -8));
+    }
+  }
+}
+
+// fl_sgemm_bf16w on every CPU configuration against the reference (which multiplies the same
+// widened bf16 weights in double), small M (the generation path) and packed M, all transposes,
+// alpha/beta, with and without bias, NaN in the padding of A and B and in C when beta == 0.
+// Tolerance: the any-order inner-product bound of this file's header, with |b| the widened weights.
+TEST(gemm_bf16w_matches_reference) {
+  const Shape shapes[] = {{1, 1, 1},    {1, 129, 63},  {1, 3001, 65},  {3, 65, 300},
+                          {8, 777, 129}, {9, 63, 7},   {13, 33, 257},  {40, 1000, 64},
+                          {65, 300, 129}};
+  struct AB {
+    float alpha, beta;
+  };
+  const AB kAB[] = {{1.f, 0.f}, {-1.25f, 0.75f}, {0.5f, 1.f}};
+  uint32_t seed = 5000;
+  for (const Shape &s : shapes)
+    for (int ta = 0; ta < 2; ta++)
+      for (int tb = 0; tb < 2; tb++) {
+        Problem pr(ta, tb, s, int64_t(seed % 4), seed);
+        const std::vector<uint16_t> b16 = narrow_b(pr);
+        const AB ab = kAB[seed % 3];
+        const float *bias = (seed % 2) ? pr.bias.data() : nullptr;
+        seed++;
+        std::vector<float> c_init = pr.C0;
+        if (ab.beta == 0.f)
+          for (int64_t i = 0; i < s.M; i++)
+            for (int64_t j = 0; j < s.N; j++) c_init[size_t(i * pr.ldc + j)] = kNaN;
+        std::vector<float> want = c_init;
+        {
+          fltest::Context ref(FL_BACKEND_REFERENCE);
+          CHECK_OK(fl_sgemm_bf16w(ref, ta, tb, s.M, s.N, s.K, ab.alpha, pr.A.data(), pr.lda,
+                                  b16.data(), pr.ldb, ab.beta, bias, want.data(), pr.ldc));
+        }
+        pr.compute_mag(ab.alpha, ab.beta, bias, pr.C0);
+        fltest::for_each_cpu_config([&](fl_context *ctx, const std::string &cfg) {
+          std::vector<float> got = c_init;
+          CHECK_OK(fl_sgemm_bf16w(ctx, ta, tb, s.M, s.N, s.K, ab.alpha, pr.A.data(), pr.lda,
+                                  b16.data(), pr.ldb, ab.beta, bias, got.data(), pr.ldc));
+          pr.check(describe(cfg + " bf16w", ta, tb, s, ab.alpha, ab.beta), got, want);
+        });
+      }
+}
+
+// The small-M bf16 path computes exactly what the float32 small-M path computes on the widened
+// weights: bit-identical results (same ISA, same threads), and the same for 1, 2 and 3 threads.
+TEST(gemm_bf16w_small_m_equals_sgemm_on_widened_weights) {
+  int best = 0;
+  CHECK_OK(fl_cpu_best_isa(&best));
+  const Shape shapes[] = {{1, 2304, 768}, {1, 3001, 65}, {5, 2049, 300}, {8, 777, 1025}};
+  uint32_t seed = 6000;
+  for (int isa = FL_ISA_GENERIC; isa <= best; isa++)
+    for (const Shape &s : shapes)
+      for (int tb = 0; tb < 2; tb++) {
+        Problem pr(0, tb, s, 3, seed++);
+        const std::vector<uint16_t> b16 = narrow_b(pr);  // pr.B now holds the widened weights
+        std::vector<float> first;
+        for (int threads : {1, 2, 3}) {
+          fltest::Context ctx(FL_BACKEND_CPU);
+          CHECK_OK(fl_context_set_isa(ctx, isa));
+          CHECK_OK(fl_context_set_threads(ctx, threads));
+          std::vector<float> got = pr.C0, want = pr.C0;
+          CHECK_OK(fl_sgemm_bf16w(ctx, 0, tb, s.M, s.N, s.K, 1.f, pr.A.data(), pr.lda, b16.data(),
+                                  pr.ldb, 0.f, pr.bias.data(), got.data(), pr.ldc));
+          CHECK_OK(fl_sgemm_bias(ctx, 0, tb, s.M, s.N, s.K, pr.A.data(), pr.lda, pr.B.data(),
+                                 pr.ldb, pr.bias.data(), want.data(), pr.ldc));
+          for (size_t i = 0; i < got.size(); i++)
+            if (std::memcmp(&got[i], &want[i], 4) != 0) {
+              std::ostringstream os;
+              os << "isa " << isa << " threads " << threads << " tb " << tb << " M " << s.M
+                 << " N " << s.N << " K " << s.K << ": element " << i << " bf16w " << got[i]
+                 << ", sgemm on widened " << want[i];
+              throw fltest::Failure(os.str());
+            }
+          if (first.empty())
+            first = got;
+          else
+            CHECK(std::memcmp(first.data(), got.data(), got.size() * sizeof(float)) == 0);
+        }
+      }
+}
+
+TEST(gemm_bf16w_degenerate_sizes) {
+  fltest::Context cpu(FL_BACKEND_CPU);
+  std::vector<uint16_t> nan_b(64, 0x7fc0);
+  std::vector<float> nan_a(64, kNaN), c(16, 2.f), bias(4, 1.f);
+  // K == 0: C = beta C + bias, A and B not read
+  CHECK_OK(fl_sgemm_bf16w(cpu, 0, 0, 4, 4, 0, 1.f, nan_a.data(), 1, nan_b.data(), 4, 0.5f,
+                          bias.data(), c.data(), 4));
+  for (float v : c) CHECK(v == 2.f);
+  // alpha == 0 likewise
+  CHECK_OK(fl_sgemm_bf16w(cpu, 0, 1, 4, 4, 8, 0.f, nan_a.data(), 8, nan_b.data(), 8, 0.f, nullptr,
+                          c.data(), 4));
+  for (float v : c) CHECK(v == 0.f);
+  // M == 0 / N == 0: nothing happens; negative sizes are rejected
+  CHECK_OK(fl_sgemm_bf16w(cpu, 0, 0, 0, 4, 4, 1.f, nan_a.data(), 4, nan_b.data(), 4, 0.f, nullptr,
+                          c.data(), 4));
+  CHECK(fl_sgemm_bf16w(cpu, 0, 0, 4, -1, 4, 1.f, nan_a.data(), 4, nan_b.data(), 4, 0.f, nullptr,
+                       c.data(), 4) == FL_ERR_INVALID_ARGUMENT);
+  CHECK(fl_f32_to_bf16(cpu, nan_b.data(), nan_a.data(), -1) == FL_ERR_INVALID_ARGUMENT);
+}

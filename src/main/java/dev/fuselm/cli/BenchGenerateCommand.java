@@ -5,6 +5,7 @@ import dev.fuselm.generate.Generator;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
 import dev.fuselm.tensor.ComputeContext;
+import dev.fuselm.tensor.DType;
 import java.io.IOException;
 import java.util.Arrays;
 import java.util.Locale;
@@ -23,9 +24,12 @@ public final class BenchGenerateCommand implements Callable<Integer> {
   @Option(names = "--steps", description = "new tokens per run (default: ${DEFAULT-VALUE})") int steps = 32;
   @Option(names = "--runs", description = "timed runs (default: ${DEFAULT-VALUE})") int runs = 3;
   @Option(names = "--threads", description = "kernel threads (default: all cores)") int threads;
+  @Option(names = "--weights", description = "matrix weights: fp32 or bf16 (default: ${DEFAULT-VALUE})")
+  String weights = "fp32";
 
   @Override
   public Integer call() throws IOException {
+    DType weightType = GenerateCommand.weightType(weights);
     GptConfig cfg = BenchTrainCommand.config(config);
     if (batch <= 0 || ctx <= 0 || steps <= 0 || runs <= 0 || ctx + steps > cfg.contextLength()) {
       throw new UserInputException("need positive --batch, --ctx, --steps, --runs and --ctx +"
@@ -33,7 +37,8 @@ public final class BenchGenerateCommand implements Callable<Integer> {
     }
     try (ComputeContext c = ComputeContext.create()) {
       c.threads(threads);
-      try (GptModel m = GptModel.random(c, cfg, 1); Generator g = new Generator(m, batch)) {
+      try (GptModel m = GptModel.random(c, cfg, 1);
+          Generator g = new Generator(m, batch, weightType)) {
         int[] prompt = new int[ctx];
         for (int i = 0; i < ctx; i++) {
           prompt[i] = (i * 31 + 7) % cfg.vocabSize();
@@ -66,9 +71,10 @@ public final class BenchGenerateCommand implements Callable<Integer> {
         double med = tps[runs / 2];
         System.out.printf(Locale.ROOT, "{\"bench\":\"generate\",\"config\":\"%s\",\"batch\":%d,"
             + "\"prompt\":%d,\"new_tokens\":%d,\"threads\":%d,\"ms_per_token\":%.2f,"
-            + "\"tokens_per_s\":%.2f,\"weight_bytes\":%d,\"cpu_ms_per_token\":%.2f}%n", config,
+            + "\"tokens_per_s\":%.2f,\"weight_bytes\":%d,\"cpu_ms_per_token\":%.2f,"
+            + "\"weights\":\"%s\",\"matmul_weight_bytes_per_token\":%d}%n", config,
             batch, ctx, steps, c.threads(), 1e3 * batch / med, med, 4L * m.parameterCount(),
-            cpuMs[runs / 2]);
+            cpuMs[runs / 2], weights, g.matmulWeightBytesPerToken());
       }
     }
     return 0;

@@ -374,4 +374,30 @@ public final class FuselmNative {
       float weightDecay,
       long t,
       float gradScale);
+
+  // ---- bf16 weights
+  public static native int fl_f32_to_bf16(
+      @Cast("fl_context*") long ctx, @Cast("uint16_t*") long dst, @Cast("const float*") long src,
+      long n);
+
+  public static native int fl_bf16_to_f32(
+      @Cast("fl_context*") long ctx, @Cast("float*") long dst, @Cast("const uint16_t*") long src,
+      long n);
+
+  public static native int fl_sgemm_bf16w(
+      @Cast("fl_context*") long ctx,
+      int transA,
+      int transB,
+      long m,
+      long n,
+      long k,
+      float alpha,
+      @Cast("const float*") long a,
+      long lda,
+      @Cast("const uint16_t*") long b,
+      long ldb,
+      float beta,
+      @Cast("const float*") long bias,
+      @Cast("float*") long c,
+      long ldc);
 }

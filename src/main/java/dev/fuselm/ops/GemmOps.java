@@ -26,7 +26,7 @@ public final class GemmOps {
       float beta,
       Tensor c) {
     String op = "sgemm";
-    Dims d = dims(op, ctx, transA, transB, a, b);
+    Dims d = dims(op, ctx, transA, transB, a, b, DType.FLOAT32);
     Checks.shape(op, "c", c, ctx, DType.FLOAT32, d.m, d.n);
     FuselmNativeException.check(
         FuselmNative.fl_sgemm(
@@ -39,7 +39,7 @@ public final class GemmOps {
   public static void sgemmBias(
       ComputeContext ctx, boolean transA, boolean transB, Tensor a, Tensor b, Tensor bias, Tensor c) {
     String op = "sgemm_bias";
-    Dims d = dims(op, ctx, transA, transB, a, b);
+    Dims d = dims(op, ctx, transA, transB, a, b, DType.FLOAT32);
     Checks.shape(op, "c", c, ctx, DType.FLOAT32, d.m, d.n);
     Checks.optionalShape(op, "bias", bias, ctx, DType.FLOAT32, d.n);
     FuselmNativeException.check(
@@ -47,6 +47,32 @@ public final class GemmOps {
             ctx.handle(), transA ? 1 : 0, transB ? 1 : 0, d.m, d.n, d.k, a.address(), a.dim(1),
             b.address(), b.dim(1), address(bias), c.address(), d.n),
         "fl_sgemm_bias");
+  }
+
+  /**
+   * c = alpha * op(a) * op(b) + beta * c (+ bias) with b in bfloat16 (weights for generation: half
+   * the bytes to read), a, c and the optional bias (N) float32; the products and sums are float32's
+   * on b widened exactly. Shapes as {@link #sgemm}.
+   */
+  public static void sgemmBf16w(
+      ComputeContext ctx,
+      boolean transA,
+      boolean transB,
+      float alpha,
+      Tensor a,
+      Tensor b,
+      float beta,
+      Tensor bias,
+      Tensor c) {
+    String op = "sgemm_bf16w";
+    Dims d = dims(op, ctx, transA, transB, a, b, DType.BFLOAT16);
+    Checks.shape(op, "c", c, ctx, DType.FLOAT32, d.m, d.n);
+    Checks.optionalShape(op, "bias", bias, ctx, DType.FLOAT32, d.n);
+    FuselmNativeException.check(
+        FuselmNative.fl_sgemm_bf16w(
+            ctx.handle(), transA ? 1 : 0, transB ? 1 : 0, d.m, d.n, d.k, alpha, a.address(),
+            a.dim(1), b.address(), b.dim(1), beta, address(bias), c.address(), d.n),
+        "fl_sgemm_bf16w");
   }
 
   /** dbias (N) += column sums of dout (M, N). */
@@ -65,10 +91,10 @@ public final class GemmOps {
 
   private record Dims(long m, long n, long k) {}
 
-  private static Dims dims(
-      String op, ComputeContext ctx, boolean transA, boolean transB, Tensor a, Tensor b) {
+  private static Dims dims(String op, ComputeContext ctx, boolean transA, boolean transB, Tensor a,
+      Tensor b, DType bType) {
     Checks.live(op, "a", a, ctx, DType.FLOAT32);
-    Checks.live(op, "b", b, ctx, DType.FLOAT32);
+    Checks.live(op, "b", b, ctx, bType);
     if (a.rank() != 2 || b.rank() != 2) {
       throw new IllegalArgumentException(
           op + ": a and b must be 2-D, got a " + a.describe() + " and b " + b.describe());

@@ -5,7 +5,8 @@ import dev.fuselm.nativeapi.FuselmNativeException;
 import java.util.Arrays;
 
 /**
- * A dense, contiguous, row-major array of float32 or int32 in native memory on one context's device.
+ * A dense, contiguous, row-major array of float32, int32 or bfloat16 in native memory on one
+ * context's device.
  *
  * <p>A tensor either owns its buffer ({@link #zeros}, {@link #of}: close it) or is a view of
  * someone else's (a parameter slab, an arena, another tensor: closing a view does nothing). Host

@@ -1,0 +1,70 @@
+// Reference bf16 conversions and the bf16-weight GEMM: plain loops, the oracle for the other
+// backends. The rounding is written independently of the CPU backend's bit trick: the two bf16
+// neighbours of x are compared by distance in double, a tie going to the even one.
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "internal.h"
+
+namespace fl {
+namespace ref {
+
+namespace {
+float widen(uint16_t h) {
+  uint32_t u = uint32_t(h) << 16;
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+uint16_t narrow(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof u);
+  if (std::isnan(x)) return uint16_t((u >> 16) | 0x0040u);
+  if (std::isinf(x)) return uint16_t(u >> 16);
+  const uint16_t lo = uint16_t(u >> 16);  // truncation: the neighbour towards zero
+  const uint32_t exp = (uint32_t(lo) >> 7) & 0xffu;
+  // the spacing of bf16 values at lo's exponent (subnormals share the smallest normal's)
+  const double ulp = std::ldexp(1.0, (exp == 0 ? 1 : int(exp)) - 127 - 7);
+  const double below = std::fabs(double(widen(lo)));
+  const double above = below + ulp;  // the neighbour away from zero (2^128 for the largest: inf)
+  const double ax = std::fabs(double(x));
+  const double to_below = ax - below, to_above = above - ax;  // both exact in double
+  if (to_below < to_above) return lo;
+  if (to_below > to_above) return uint16_t(lo + 1);
+  return (lo & 1u) ? uint16_t(lo + 1) : lo;  // a tie: the even neighbour
+}
+}  // namespace
+
+void f32_to_bf16(uint16_t *dst, const float *src, int64_t n) {
+  for (int64_t i = 0; i < n; i++) dst[i] = narrow(src[i]);
+}
+
+void bf16_to_f32(float *dst, const uint16_t *src, int64_t n) {
+  for (int64_t i = 0; i < n; i++) dst[i] = widen(src[i]);
+}
+
+// C = alpha * op(A) op(B) + beta * C (+ bias), B in bf16; double accumulation. beta == 0: C is not
+// read. alpha == 0 or K == 0: A and B are not read.
+void sgemm_bf16w(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                 const float *A, int64_t lda, const uint16_t *B, int64_t ldb, float beta,
+                 const float *bias, float *C, int64_t ldc) {
+  for (int64_t i = 0; i < M; i++)
+    for (int64_t j = 0; j < N; j++) {
+      double s = 0.0;
+      if (alpha != 0.f)
+        for (int64_t p = 0; p < K; p++) {
+          float a = trans_a ? A[p * lda + i] : A[i * lda + p];
+          float b = widen(trans_b ? B[j * ldb + p] : B[p * ldb + j]);
+          s += double(a) * double(b);
+        }
+      double v = double(alpha) * s;
+      if (beta != 0.f) v += double(beta) * double(C[i * ldc + j]);
+      if (bias) v += double(bias[j]);
+      C[i * ldc + j] = float(v);
+    }
+}
+
+}  // namespace ref
+}  // namespace fl

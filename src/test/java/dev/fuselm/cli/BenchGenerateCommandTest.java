@@ -1,0 +1,57 @@
+package dev.fuselm.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.fuselm.io.GptConfigJson;
+import dev.fuselm.model.GptConfig;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class BenchGenerateCommandTest {
+  @TempDir Path tmp;
+
+  private JsonNode bench(String config, String weights) throws Exception {
+    PrintStream old = System.out;
+    ByteArrayOutputStream buf = new ByteArrayOutputStream();
+    int rc;
+    try {
+      System.setOut(new PrintStream(buf, true, StandardCharsets.UTF_8));
+      rc = Main.execute("bench", "generate", "--config", config, "--ctx", "4", "--steps", "5",
+          "--runs", "1", "--threads", "1", "--weights", weights);
+    } finally {
+      System.setOut(old);
+    }
+    assertEquals(0, rc);
+    String[] lines = buf.toString(StandardCharsets.UTF_8).trim().split("\n");
+    assertEquals(1, lines.length);
+    return new ObjectMapper().readTree(lines[0]);
+  }
+
+  @Test
+  void bf16WeightsHalveTheMatmulBytesPerToken() throws Exception {
+    Path cfg = tmp.resolve("config.json");
+    GptConfigJson.write(cfg, GptConfig.of(97, 16, 32, 2, 4));
+    JsonNode fp32 = bench(cfg.toString(), "fp32");
+    JsonNode bf16 = bench(cfg.toString(), "bf16");
+    assertEquals("bf16", bf16.get("weights").asText());
+    long matmul = 4L * (2 * (32 * 96 + 32 * 32 + 2 * 32 * 128) + 97 * 32); // tied head included
+    assertEquals(matmul, fp32.get("matmul_weight_bytes_per_token").asLong());
+    assertEquals(matmul / 2, bf16.get("matmul_weight_bytes_per_token").asLong());
+    assertTrue(bf16.get("tokens_per_s").asDouble() > 0);
+  }
+
+  @Test
+  void unknownWeightTypeExitsWithCode2() {
+    assertEquals(Main.EXIT_USER_ERROR,
+        Main.execute("bench", "generate", "--config", "gpt2", "--weights", "fp16"));
+    assertEquals(Main.EXIT_USER_ERROR, Main.execute("generate", "--model", tmp.toString(),
+        "--prompt-ids", "1", "--max-new-tokens", "1", "--weights", "int8"));
+  }
+}
