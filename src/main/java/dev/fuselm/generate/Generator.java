@@ -3,6 +3,7 @@ package dev.fuselm.generate;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
 import dev.fuselm.tensor.Arena;
+import dev.fuselm.nn.Linear;
 import dev.fuselm.nn.TransformerBlock;
 import dev.fuselm.ops.AttentionOps;
 import dev.fuselm.ops.Bf16Ops;
@@ -43,14 +44,18 @@ public final class Generator implements AutoCloseable {
   /** One sequence's generated ids (prompt excluded) and why it stopped. */
   public record Result(int[] ids, StopReason reason) {}
 
-  /** One linear layer as generation runs it: weight (in, out) float32 or bf16, bias or null. */
-  private record DecodeLinear(Tensor weight, Tensor bias) {
+  /**
+   * One linear layer as generation runs it: weight (in, out) float32 or bf16, bias or null, plus
+   * the LoRA adapter the model's layer carries at call time (fp32, added to the output).
+   */
+  private record DecodeLinear(Linear layer, Tensor weight, Tensor bias) {
     void forward(ComputeContext ctx, Tensor out, Tensor inp) {
       if (weight.dtype() == DType.BFLOAT16) {
         GemmOps.sgemmBf16w(ctx, false, false, 1f, inp, weight, 0f, bias, out);
       } else {
         GemmOps.sgemmBias(ctx, false, false, inp, weight, bias, out);
       }
+      layer.addAdapterUpdate(ctx, out, inp);
     }
   }
 
@@ -115,10 +120,9 @@ public final class Generator implements AutoCloseable {
     try {
       linears = new DecodeLinear[cfg.nLayer()][];
       for (int l = 0; l < linears.length; l++) {
-        String p = GptModel.PREFIX + "h." + l + ".";
-        linears[l] = new DecodeLinear[] {linear(p + "attn.c_attn", cfg.qkvBias()),
-            linear(p + "attn.c_proj", true), linear(p + "mlp.c_fc", true),
-            linear(p + "mlp.c_proj", true)};
+        TransformerBlock blk = model.block(l);
+        linears[l] = new DecodeLinear[] {linear(blk.attn().cAttn()), linear(blk.attn().cProj()),
+            linear(blk.mlp().cFc()), linear(blk.mlp().cProj())};
       }
       head = decodeWeight(model.headWeight());
     } catch (RuntimeException e) {
@@ -127,9 +131,8 @@ public final class Generator implements AutoCloseable {
     }
   }
 
-  private DecodeLinear linear(String name, boolean hasBias) {
-    Tensor w = decodeWeight(model.params().get(name + ".weight"));
-    return new DecodeLinear(w, hasBias ? model.params().get(name + ".bias") : null);
+  private DecodeLinear linear(Linear layer) {
+    return new DecodeLinear(layer, decodeWeight(layer.weight()), layer.bias());
   }
 
   /** The model's matrix itself (float32), or a bf16 copy owned by this generator. */
