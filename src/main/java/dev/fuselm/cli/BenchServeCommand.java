@@ -65,8 +65,10 @@ public final class BenchServeCommand implements Callable<Integer> {
     try (ComputeContext ctx = ComputeContext.create()) {
       ctx.threads(threads);
       String name = model != null ? model.toString() : config;
-      try (GptModel m = model != null ? GptCheckpoint.load(ctx, model)
-          : GptModel.random(ctx, config(config), 1)) {
+      // a directory to decode with bf16 weights loads its block matrices straight to bf16
+      try (GptModel m = model == null ? GptModel.random(ctx, config(config), 1)
+          : weightType == DType.BFLOAT16 ? GptCheckpoint.loadBf16Matrices(ctx, model)
+          : GptCheckpoint.load(ctx, model)) {
         GptConfig cfg = m.config();
         if (promptTokens + newTokens > cfg.contextLength()) {
           throw new UserInputException("--prompt-tokens + --new-tokens must fit the context of "

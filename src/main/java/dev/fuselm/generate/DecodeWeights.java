@@ -14,7 +14,9 @@ import java.util.List;
  * The matrices a decoding forward pass multiplies with, in one weight type: the four linear layers
  * of each block (Conv1D layout (in, out)) and the LM head (V, C). float32 reads the model's own
  * matrices; bfloat16 makes bf16 copies now, owned (and freed) by this object, and multiplies with
- * {@link GemmOps#sgemmBf16w} (float32 activations and sums). Embeddings, layer norms and biases are
+ * {@link GemmOps#sgemmBf16w} (float32 activations and sums). A model loaded with bf16 block
+ * matrices ({@link GptModel#createWithBf16Matrices}) is read as it is: only its head (the tied
+ * token embedding, float32 for the embedding lookup) gets a bf16 copy. Embeddings, layer norms and biases are
  * always the model's float32 ones. Shared by {@link Generator} and the serving session's decoder so
  * that both run the same arithmetic. The copies are not refreshed if the model's weights change.
  */
@@ -43,6 +45,10 @@ public final class DecodeWeights implements AutoCloseable {
       throw new IllegalArgumentException("generation weights must be float32 or bfloat16, got "
           + type);
     }
+    if (type == DType.FLOAT32 && model.hasBf16Matrices()) {
+      throw new IllegalArgumentException("this model holds its block matrices in bf16: decode it"
+          + " with bf16 weights");
+    }
     this.ctx = model.context();
     this.type = type;
     GptConfig cfg = model.config();
@@ -62,12 +68,13 @@ public final class DecodeWeights implements AutoCloseable {
   }
 
   private DecodeLinear linear(GptModel model, String name, boolean hasBias) {
-    Tensor w = weight(model.params().get(name + ".weight"));
+    Tensor w = weight(model.parameter(name + ".weight"));
     return new DecodeLinear(w, hasBias ? model.params().get(name + ".bias") : null);
   }
 
+  /** The matrix itself when it has the wanted type (the model's), else a bf16 copy owned here. */
   private Tensor weight(Tensor w) {
-    if (type == DType.FLOAT32) {
+    if (w.dtype() == type) {
       return w;
     }
     Tensor t = Bf16Ops.toBf16(ctx, w);
@@ -99,7 +106,10 @@ public final class DecodeWeights implements AutoCloseable {
     }
   }
 
-  /** Native bytes of the copies this object owns (0 for float32). */
+  /**
+   * Native bytes of the copies this object owns: 0 for float32, only the head's for a model with
+   * bf16 matrices.
+   */
   public long ownedBytes() {
     long n = 0;
     for (Tensor t : owned) {

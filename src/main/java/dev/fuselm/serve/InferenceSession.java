@@ -170,7 +170,9 @@ public final class InferenceSession implements AutoCloseable {
 
   /**
    * Loads a model directory (config.json + model.safetensors, and its tokenizer when present) on a
-   * new context of the default backend; the session owns both and frees them on close.
+   * new context of the default backend; the session owns both and frees them on close. With bf16
+   * weights the block matrices are loaded straight to bf16 ({@link
+   * GptCheckpoint#loadBf16Matrices}), so no float32 copy of them stays resident.
    */
   public static InferenceSession open(Path modelDir, Options options) throws IOException {
     GptConfig cfg = GptCheckpoint.readConfig(modelDir);
@@ -180,7 +182,9 @@ public final class InferenceSession implements AutoCloseable {
     GptModel model = null;
     try {
       ctx.threads(options.threads());
-      model = GptCheckpoint.load(ctx, modelDir);
+      // decoding with bf16 weights never needs the float32 block matrices: load them as bf16
+      model = options.weights() == DType.BFLOAT16 ? GptCheckpoint.loadBf16Matrices(ctx, modelDir)
+          : GptCheckpoint.load(ctx, modelDir);
       return new InferenceSession(model, ctx, true, tok, options);
     } catch (IOException | RuntimeException | Error e) {
       if (model != null) {
@@ -217,7 +221,11 @@ public final class InferenceSession implements AutoCloseable {
     return decoder.bytes();
   }
 
-  /** Native bytes of the bf16 weight copies the session owns (0 with float32 weights). */
+  /**
+   * Native bytes of the bf16 weight copies the session owns: 0 with float32 weights; with bf16,
+   * every matrix's copy for a caller's float32 model, only the head's for a directory {@link #open}
+   * loaded with bf16 matrices.
+   */
   public long weightCopyBytes() {
     return decoder.weightBytes();
   }
