@@ -2,6 +2,8 @@ package dev.fuselm.generate;
 
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
+import dev.fuselm.nn.Linear;
+import dev.fuselm.nn.TransformerBlock;
 import dev.fuselm.ops.Bf16Ops;
 import dev.fuselm.ops.GemmOps;
 import dev.fuselm.tensor.ComputeContext;
@@ -30,8 +32,11 @@ public final class DecodeWeights implements AutoCloseable {
   /** Index of the MLP output projection. */
   public static final int MLP_PROJ = 3;
 
-  /** One linear layer as decoding runs it: weight (in, out) float32 or bf16, bias or null. */
-  private record DecodeLinear(Tensor weight, Tensor bias) {}
+  /**
+   * One linear layer as decoding runs it: weight (in, out) float32 or bf16, bias or null, and the
+   * model's own module (for its LoRA adapter, which can be attached at any time).
+   */
+  private record DecodeLinear(Tensor weight, Tensor bias, Linear module) {}
 
   private final ComputeContext ctx;
   private final DType type;
@@ -56,9 +61,12 @@ public final class DecodeWeights implements AutoCloseable {
       linears = new DecodeLinear[cfg.nLayer()][];
       for (int l = 0; l < linears.length; l++) {
         String p = GptModel.PREFIX + "h." + l + ".";
-        linears[l] = new DecodeLinear[] {linear(model, p + "attn.c_attn", cfg.qkvBias()),
-            linear(model, p + "attn.c_proj", true), linear(model, p + "mlp.c_fc", true),
-            linear(model, p + "mlp.c_proj", true)};
+        TransformerBlock blk = model.block(l);
+        linears[l] = new DecodeLinear[] {
+            linear(model, p + "attn.c_attn", cfg.qkvBias(), blk.attn().cAttn()),
+            linear(model, p + "attn.c_proj", true, blk.attn().cProj()),
+            linear(model, p + "mlp.c_fc", true, blk.mlp().cFc()),
+            linear(model, p + "mlp.c_proj", true, blk.mlp().cProj())};
       }
       head = weight(model.headWeight());
     } catch (RuntimeException | Error e) {
@@ -67,9 +75,9 @@ public final class DecodeWeights implements AutoCloseable {
     }
   }
 
-  private DecodeLinear linear(GptModel model, String name, boolean hasBias) {
+  private DecodeLinear linear(GptModel model, String name, boolean hasBias, Linear module) {
     Tensor w = weight(model.parameter(name + ".weight"));
-    return new DecodeLinear(w, hasBias ? model.params().get(name + ".bias") : null);
+    return new DecodeLinear(w, hasBias ? model.params().get(name + ".bias") : null, module);
   }
 
   /** The matrix itself when it has the wanted type (the model's), else a bf16 copy owned here. */
@@ -87,13 +95,20 @@ public final class DecodeWeights implements AutoCloseable {
     return type;
   }
 
-  /** out (rows, out) = inp (rows, in) x weight + bias of linear {@code which} of layer {@code l}. */
+  /**
+   * out (rows, out) = inp (rows, in) x weight + bias of linear {@code which} of layer {@code l}
+   * (float32: plus the model's LoRA adapter's update, when one is attached).
+   */
   public void linear(int l, int which, Tensor out, Tensor inp) {
     DecodeLinear lin = linears[l][which];
     if (type == DType.BFLOAT16) {
+      if (lin.module().adapter() != null) {
+        throw new IllegalStateException("LoRA adapters are attached: merge them into the model"
+            + " (mergeLora) before decoding with bf16 weights");
+      }
       GemmOps.sgemmBf16w(ctx, false, false, 1f, inp, lin.weight(), 0f, lin.bias(), out);
     } else {
-      GemmOps.sgemmBias(ctx, false, false, inp, lin.weight(), lin.bias(), out);
+      lin.module().forward(ctx, out, inp); // the same GEMM, plus the adapter
     }
   }
 
