@@ -7,6 +7,7 @@ import dev.fuselm.io.GptCheckpoint;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
 import dev.fuselm.serve.InferenceSession;
+import dev.fuselm.tensor.DType;
 import dev.fuselm.tensor.ComputeContext;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -50,6 +51,8 @@ public final class BenchServeCommand implements Callable<Integer> {
   @Option(names = "--rounds", description = "alternating peer/session rounds per client count"
       + " (default: ${DEFAULT-VALUE})") int rounds = 3;
   @Option(names = "--threads", description = "kernel threads (default: all cores)") int threads;
+  @Option(names = "--weights", description = "matrix weights of the session and its peer: fp32 or"
+      + " bf16 (default: ${DEFAULT-VALUE})") String weights = "fp32";
 
   @Override
   public Integer call() throws Exception {
@@ -58,11 +61,14 @@ public final class BenchServeCommand implements Callable<Integer> {
       throw new UserInputException("--clients, --requests, --rounds, --prompt-tokens,"
           + " --new-tokens and --slots must be positive");
     }
+    DType weightType = GenerateCommand.weightType(weights);
     try (ComputeContext ctx = ComputeContext.create()) {
       ctx.threads(threads);
       String name = model != null ? model.toString() : config;
-      try (GptModel m = model != null ? GptCheckpoint.load(ctx, model)
-          : GptModel.random(ctx, config(config), 1)) {
+      // a directory to decode with bf16 weights loads its block matrices straight to bf16
+      try (GptModel m = model == null ? GptModel.random(ctx, config(config), 1)
+          : weightType == DType.BFLOAT16 ? GptCheckpoint.loadBf16Matrices(ctx, model)
+          : GptCheckpoint.load(ctx, model)) {
         GptConfig cfg = m.config();
         if (promptTokens + newTokens > cfg.contextLength()) {
           throw new UserInputException("--prompt-tokens + --new-tokens must fit the context of "
@@ -77,9 +83,10 @@ public final class BenchServeCommand implements Callable<Integer> {
           List<double[]> latencies = new ArrayList<>();
           List<double[]> firsts = new ArrayList<>();
           for (int round = 0; round < rounds; round++) {
-            generatorTps[round] = generatorBaseline(m, cfg, Math.max(2, requests), round);
+            generatorTps[round] = generatorBaseline(m, cfg, Math.max(2, requests), round,
+                weightType);
             try (InferenceSession s = InferenceSession.of(m, null,
-                InferenceSession.Options.defaults().withSlots(slots))) {
+                InferenceSession.Options.defaults().withSlots(slots).withWeights(weightType))) {
               run(s, cfg, 1, 1, new Random(0)); // warm-up
               Stats st = run(s, cfg, c, requests, new Random(c * 100 + round));
               sessionTps[round] = st.tokensPerS;
@@ -96,11 +103,12 @@ public final class BenchServeCommand implements Callable<Integer> {
               + "\"requests_per_round\":%d,\"rounds\":%d,\"prompt_tokens\":%d,\"new_tokens\":%d,"
               + "\"slots\":%d,\"threads\":%d,\"tokens_per_s\":%.1f,\"p50_ms\":%.1f,"
               + "\"p99_ms\":%.1f,\"first_token_p50_ms\":%.1f,\"generator_tokens_per_s\":%.1f,"
-              + "\"vs_generator\":%.2f,\"vs_generator_range\":[%.2f,%.2f]}%n", name, c,
+              + "\"vs_generator\":%.2f,\"vs_generator_range\":[%.2f,%.2f],\"weights\":\"%s\"}%n",
+              name, c,
               c * requests, rounds, promptTokens, newTokens, slots, ctx.threads(),
               median(sessionTps), percentile(lat, 0.50), percentile(lat, 0.99),
               percentile(fst, 0.50), median(generatorTps), median(ratios), sortedRatios[0],
-              sortedRatios[rounds - 1]);
+              sortedRatios[rounds - 1], weights);
         }
       }
     }
@@ -171,9 +179,9 @@ public final class BenchServeCommand implements Callable<Integer> {
   }
 
   /** Tokens per second of {@code n} requests run one after another on a batch-1 Generator. */
-  private double generatorBaseline(GptModel m, GptConfig cfg, int n, int round) {
+  private double generatorBaseline(GptModel m, GptConfig cfg, int n, int round, DType type) {
     Random r = new Random(99 + round);
-    try (Generator g = new Generator(m, 1)) {
+    try (Generator g = new Generator(m, 1, type)) {
       long tokens = 0;
       long t0 = 0;
       for (int k = 0; k <= n; k++) { // request 0 is a warm-up

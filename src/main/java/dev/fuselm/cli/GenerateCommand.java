@@ -97,7 +97,9 @@ public final class GenerateCommand implements Callable<Integer> {
     PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
     try (ComputeContext ctx = ComputeContext.create()) {
       ctx.threads(threads);
-      try (GptModel m = GptCheckpoint.load(ctx, model); Generator g = new Generator(m, 1, weightType)) {
+      // bf16 decoding never needs the float32 block matrices: load them straight to bf16
+      try (GptModel m = weightType == DType.BFLOAT16 ? GptCheckpoint.loadBf16Matrices(ctx, model)
+          : GptCheckpoint.load(ctx, model); Generator g = new Generator(m, 1, weightType)) {
         if (printIds) {
           int[] gen = g.generate(ids, gc, null).ids();
           StringJoiner j = new StringJoiner(" ");

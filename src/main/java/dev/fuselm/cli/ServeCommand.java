@@ -31,6 +31,9 @@ public final class ServeCommand implements Callable<Integer> {
   @Option(names = "--threads", description = "kernel threads (default: all cores)") int threads;
   @Option(names = "--embedding-model", description = "BERT model directory (config.json +"
       + " model.safetensors + vocab.txt) that answers POST /v1/embeddings") Path embeddingModel;
+  @Option(names = "--weights", description = "matrix weights used for decoding: fp32, or bf16"
+      + " (about 1.3x faster per token, bf16 rounding) (default: ${DEFAULT-VALUE})")
+  String weights = "fp32";
 
   @Override
   public Integer call() throws IOException, InterruptedException {
@@ -42,7 +45,8 @@ public final class ServeCommand implements Callable<Integer> {
     try {
       serverOptions = new InferenceServer.Options(port, maxBodyBytes, maxTokens, maxConcurrent,
           model.toAbsolutePath().normalize().getFileName().toString());
-      sessionOptions = new InferenceSession.Options(slots, maxConcurrent, threads);
+      sessionOptions = new InferenceSession.Options(slots, maxConcurrent, threads,
+          GenerateCommand.weightType(weights));
     } catch (IllegalArgumentException e) {
       throw new UserInputException(e.getMessage());
     }

@@ -3,12 +3,9 @@ package dev.fuselm.generate;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
 import dev.fuselm.tensor.Arena;
-import dev.fuselm.nn.Linear;
 import dev.fuselm.nn.TransformerBlock;
 import dev.fuselm.ops.AttentionOps;
-import dev.fuselm.ops.Bf16Ops;
 import dev.fuselm.ops.EmbeddingOps;
-import dev.fuselm.ops.GemmOps;
 import dev.fuselm.ops.PointwiseOps;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tensor.DType;
@@ -28,7 +25,7 @@ import java.util.List;
  * <p>Weights: float32 reads the model's own matrices. bfloat16 makes a bf16 copy of every matrix
  * multiplied per token (the four linear layers of each block and the LM head; embeddings, layer
  * norms and biases stay float32) when the generator is built, and multiplies with it
- * ({@link GemmOps#sgemmBf16w}: float32 activations and sums): half the bytes to read per token,
+ * ({@link DecodeWeights}: float32 activations and sums): half the bytes to read per token,
  * which is what bounds decoding speed. The copy is not refreshed if the model's weights change later.
  */
 public final class Generator implements AutoCloseable {
@@ -44,31 +41,8 @@ public final class Generator implements AutoCloseable {
   /** One sequence's generated ids (prompt excluded) and why it stopped. */
   public record Result(int[] ids, StopReason reason) {}
 
-  /**
-   * One linear layer as generation runs it: weight (in, out) float32 or bf16, bias or null, plus
-   * the LoRA adapter the model's layer carries at call time (fp32, added to the output).
-   */
-  private record DecodeLinear(Linear layer, Tensor weight, Tensor bias) {
-    void forward(ComputeContext ctx, Tensor out, Tensor inp) {
-      if (weight.dtype() == DType.BFLOAT16) {
-        GemmOps.sgemmBf16w(ctx, false, false, 1f, inp, weight, 0f, bias, out);
-      } else {
-        GemmOps.sgemmBias(ctx, false, false, inp, weight, bias, out);
-      }
-      layer.addAdapterUpdate(ctx, out, inp);
-    }
-  }
-
-  private static final int QKV = 0;
-  private static final int ATTN_PROJ = 1;
-  private static final int FC = 2;
-  private static final int MLP_PROJ = 3;
-
   private final GptModel model;
-  private final DType weightType;
-  private final DecodeLinear[][] linears; // [layer][QKV, ATTN_PROJ, FC, MLP_PROJ]
-  private final Tensor head;
-  private final List<Tensor> ownedWeights = new ArrayList<>();
+  private final DecodeWeights weights;
   private final ComputeContext ctx;
   private final GptConfig cfg;
   private final int batch;
@@ -87,12 +61,7 @@ public final class Generator implements AutoCloseable {
    * weights}: {@link DType#FLOAT32} (the model's own) or {@link DType#BFLOAT16} (a copy made now).
    */
   public Generator(GptModel model, int batch, DType weights) {
-    if (weights != DType.FLOAT32 && weights != DType.BFLOAT16) {
-      throw new IllegalArgumentException("generation weights must be float32 or bfloat16, got "
-          + weights);
-    }
     this.model = model;
-    this.weightType = weights;
     this.ctx = model.context();
     this.cfg = model.config();
     this.batch = batch;
@@ -118,36 +87,16 @@ public final class Generator implements AutoCloseable {
     last = pool.zeros((long) batch * c);
     logits = pool.zeros((long) batch * cfg.vocabSize());
     try {
-      linears = new DecodeLinear[cfg.nLayer()][];
-      for (int l = 0; l < linears.length; l++) {
-        TransformerBlock blk = model.block(l);
-        linears[l] = new DecodeLinear[] {linear(blk.attn().cAttn()), linear(blk.attn().cProj()),
-            linear(blk.mlp().cFc()), linear(blk.mlp().cProj())};
-      }
-      head = decodeWeight(model.headWeight());
-    } catch (RuntimeException e) {
-      close();
+      this.weights = new DecodeWeights(model, weights);
+    } catch (RuntimeException | Error e) {
+      pool.close();
       throw e;
     }
   }
 
-  private DecodeLinear linear(Linear layer) {
-    return new DecodeLinear(layer, decodeWeight(layer.weight()), layer.bias());
-  }
-
-  /** The model's matrix itself (float32), or a bf16 copy owned by this generator. */
-  private Tensor decodeWeight(Tensor w) {
-    if (weightType == DType.FLOAT32) {
-      return w;
-    }
-    Tensor t = Bf16Ops.toBf16(ctx, w);
-    ownedWeights.add(t);
-    return t;
-  }
-
   /** The type of the matrices this generator multiplies with. */
   public DType weightType() {
-    return weightType;
+    return weights.type();
   }
 
   /** Native bytes of the KV cache and scratch. */
@@ -157,22 +106,12 @@ public final class Generator implements AutoCloseable {
 
   /** Native bytes of the weight copies this generator owns (0 for float32 weights). */
   public long weightBytes() {
-    long n = 0;
-    for (Tensor t : ownedWeights) {
-      n += t.bytes();
-    }
-    return n;
+    return weights.ownedBytes();
   }
 
   /** Bytes of matrix weights read per decoded token: every linear layer's and the LM head's. */
   public long matmulWeightBytesPerToken() {
-    long n = head.bytes();
-    for (DecodeLinear[] layer : linears) {
-      for (DecodeLinear lin : layer) {
-        n += lin.weight().bytes();
-      }
-    }
-    return n;
+    return weights.bytesPerToken();
   }
 
   /**
@@ -200,25 +139,24 @@ public final class Generator implements AutoCloseable {
     Tensor mo = mlpOut.view(0, rows, c);
     for (int l = 0; l < cfg.nLayer(); l++) {
       TransformerBlock blk = model.block(l);
-      DecodeLinear[] w = linears[l];
       blk.ln1().forward(ctx, lnv, null, null, xv);
       Tensor cache = b == batch ? caches[l] : caches[l].view(0, b, tmax, 3 * c);
       // attention: q, k, v of the new positions into the cache, attend over it, project
       if (b == 1) {
-        w[QKV].forward(ctx, cache.view(start * 3 * c, tq, 3 * c), lnv);
+        weights.linear(l, DecodeWeights.QKV, cache.view(start * 3 * c, tq, 3 * c), lnv);
       } else {
-        w[QKV].forward(ctx, qkv, lnv);
+        weights.linear(l, DecodeWeights.QKV, qkv, lnv);
         for (long i = 0; i < b; i++) {
           cache.view((i * tmax + start) * 3 * c, tq * 3 * c)
               .copyFrom(qkv.view(i * tq * 3 * c, tq * 3 * c));
         }
       }
       AttentionOps.forwardCached(ctx, yv, cache, start + tq, blk.attn().heads());
-      w[ATTN_PROJ].forward(ctx, ao, yv.reshape(rows, c));
+      weights.linear(l, DecodeWeights.ATTN_PROJ, ao, yv.reshape(rows, c));
       blk.ln2().residualForward(ctx, r2, lnv, null, null, xv, ao);
-      w[FC].forward(ctx, hv, lnv);
+      weights.linear(l, DecodeWeights.FC, hv, lnv);
       PointwiseOps.geluForward(ctx, hg, hv);
-      w[MLP_PROJ].forward(ctx, mo, hg);
+      weights.linear(l, DecodeWeights.MLP_PROJ, mo, hg);
       PointwiseOps.add(ctx, x2v, r2, mo);
       Tensor t = xv;
       xv = x2v;
@@ -232,11 +170,7 @@ public final class Generator implements AutoCloseable {
     Tensor normed = ln.view(0, b, c);
     model.finalNorm().forward(ctx, normed, null, null, lastv);
     Tensor lg = logits.view(0, b, cfg.vocabSize());
-    if (head.dtype() == DType.BFLOAT16) {
-      GemmOps.sgemmBf16w(ctx, false, true, 1f, normed, head, 0f, null, lg);
-    } else {
-      GemmOps.sgemm(ctx, false, true, 1f, normed, head, 0f, lg);
-    }
+    weights.head(lg, normed);
   }
 
   /** Generates from one prompt. */
@@ -377,16 +311,9 @@ public final class Generator implements AutoCloseable {
     return out;
   }
 
-  private void closeWeights() {
-    for (Tensor t : ownedWeights) {
-      t.close();
-    }
-    ownedWeights.clear();
-  }
-
   @Override
   public void close() {
     pool.close();
-    closeWeights();
+    weights.close();
   }
 }

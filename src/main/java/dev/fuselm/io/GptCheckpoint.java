@@ -2,7 +2,9 @@ package dev.fuselm.io;
 
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
+import dev.fuselm.ops.Bf16Ops;
 import dev.fuselm.tensor.ComputeContext;
+import dev.fuselm.tensor.DType;
 import dev.fuselm.tensor.Tensor;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -56,7 +58,31 @@ public final class GptCheckpoint {
     }
   }
 
-  /** Copies every parameter of the model from an open file, checking names and shapes first. */
+  /**
+   * Loads a model directory onto ctx for decoding with bf16 weights only ({@link
+   * GptModel#createWithBf16Matrices}): each block matrix is read and rounded to bf16 one at a time,
+   * so its float32 values are never all resident; embeddings, norms and biases load as float32.
+   */
+  public static GptModel loadBf16Matrices(ComputeContext ctx, Path dir) throws IOException {
+    GptConfig config = readConfig(dir);
+    Path weights = dir.resolve(WEIGHTS);
+    if (!Files.isRegularFile(weights)) {
+      throw new IOException(dir + ": no " + WEIGHTS + " (is this a model directory?)");
+    }
+    GptModel model = GptModel.createWithBf16Matrices(ctx, config);
+    try (SafeTensors.Reader r = SafeTensors.open(weights)) {
+      loadInto(model, r);
+      return model;
+    } catch (IOException | RuntimeException e) {
+      model.close();
+      throw e;
+    }
+  }
+
+  /**
+   * Copies every parameter of the model from an open file, checking names and shapes first (a
+   * bf16 parameter of a bf16-matrix model gets the file's values rounded to bf16).
+   */
   public static void loadInto(GptModel model, SafeTensors.Reader r) throws IOException {
     Map<String, SafeTensors.Entry> entries = r.entries();
     boolean prefixed = entries.keySet().stream().anyMatch(k -> k.startsWith(GptModel.PREFIX));
@@ -73,13 +99,14 @@ public final class GptCheckpoint {
         missing.add(fileName);
         continue;
       }
-      long[] want = model.params().get(name).shape();
+      long[] want = model.parameter(name).shape();
       if (!Arrays.equals(e.shape(), want)) {
         throw new IOException(r.path() + ": config/weights mismatch: tensor '" + fileName
             + "' has shape " + Arrays.toString(e.shape()) + ", the config needs "
             + Arrays.toString(want));
       }
     }
+    java.util.Set<String> known = new java.util.HashSet<>(model.parameterNames());
     for (String k : entries.keySet()) {
       String bare = k.startsWith(GptModel.PREFIX) ? k.substring(GptModel.PREFIX.length()) : k;
       if (bare.startsWith("h.") && (k.endsWith(".attn.bias") || k.endsWith(".attn.masked_bias"))) {
@@ -88,7 +115,7 @@ public final class GptCheckpoint {
       if (k.equals("lm_head.weight") && model.config().tiedHead()) {
         continue; // a tied head saved anyway
       }
-      if (!model.params().contains(prefixed || k.equals("lm_head.weight") ? k
+      if (!known.contains(prefixed || k.equals("lm_head.weight") ? k
           : GptModel.PREFIX + k)) {
         unexpected.add(k);
       }
@@ -104,7 +131,15 @@ public final class GptCheckpoint {
     }
     i = 0;
     for (String name : model.parameterNames()) {
-      model.params().get(name).copyFrom(r.readFloats(fileNames[i++]));
+      Tensor t = model.parameter(name);
+      float[] values = r.readFloats(fileNames[i++]);
+      if (t.dtype() == DType.BFLOAT16) {
+        try (Tensor f32 = Tensor.of(model.context(), values, t.shape())) {
+          Bf16Ops.narrow(model.context(), t, f32);
+        }
+      } else {
+        t.copyFrom(values);
+      }
     }
   }
 
@@ -127,6 +162,10 @@ public final class GptCheckpoint {
    */
   public static void save(GptModel model, Path dir, Map<String, String> metadata)
       throws IOException {
+    if (model.hasBf16Matrices()) {
+      throw new IllegalArgumentException("this model holds its block matrices in bf16 (loaded for"
+          + " decoding only): saving it would lose their float32 values");
+    }
     Files.createDirectories(dir);
     SafeTensors.Writer w = new SafeTensors.Writer().metadata("format", "pt");
     metadata.forEach(w::metadata);

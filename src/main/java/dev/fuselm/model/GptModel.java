@@ -12,10 +12,13 @@ import dev.fuselm.ops.EmbeddingOps;
 import dev.fuselm.ops.GemmOps;
 import dev.fuselm.ops.SoftmaxOps;
 import dev.fuselm.tensor.ComputeContext;
+import dev.fuselm.tensor.DType;
 import dev.fuselm.tensor.ParameterSlab;
 import dev.fuselm.tensor.Tensor;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
@@ -37,6 +40,10 @@ public final class GptModel implements AutoCloseable {
   private final GptConfig config;
   private final ParameterSlab params;
   private ParameterSlab grads;
+  // bf16-matrix models only (else null): every parameter's shape in file order, and the block
+  // matrices, which live here in bf16 instead of in the slab
+  private final Map<String, long[]> allShapes;
+  private final Map<String, Tensor> bf16Matrices;
 
   private Tensor wte, wpe, dwte, dwpe, head, dhead;
   private TransformerBlock[] blocks;
@@ -55,7 +62,70 @@ public final class GptModel implements AutoCloseable {
     this.ctx = ctx;
     this.config = config;
     this.params = layout(config).build(ctx);
+    this.allShapes = null;
+    this.bf16Matrices = null;
     wire();
+  }
+
+  private GptModel(ComputeContext ctx, GptConfig config, Map<String, long[]> allShapes) {
+    this.ctx = ctx;
+    this.config = config;
+    this.params = layout(config, false, allShapes).build(ctx);
+    this.allShapes = allShapes;
+    this.bf16Matrices = new LinkedHashMap<>();
+    try {
+      for (Map.Entry<String, long[]> e : allShapes.entrySet()) {
+        if (isBlockMatrix(e.getKey())) {
+          bf16Matrices.put(e.getKey(), Tensor.zeros(ctx, DType.BFLOAT16, e.getValue()));
+        }
+      }
+      wire();
+    } catch (RuntimeException | Error e) {
+      close();
+      throw e;
+    }
+  }
+
+  /**
+   * A model for decoding with bf16 matrices, zero-filled: the four linear-layer matrices of every
+   * block are bfloat16 tensors of their own (load them with {@link
+   * dev.fuselm.io.GptCheckpoint#loadBf16Matrices}); embeddings, layer norms, biases and an untied
+   * head stay float32 in the slab. The block matrices then take half the memory and are never held
+   * in float32. Only decoding through bf16 weights ({@code generate.DecodeWeights}) can run such a
+   * model: its own forward pass and gradients refuse.
+   */
+  public static GptModel createWithBf16Matrices(ComputeContext ctx, GptConfig config) {
+    return new GptModel(ctx, config, new LinkedHashMap<>());
+  }
+
+  /** True for the weight of a block's qkv, attention projection or MLP layer. */
+  public static boolean isBlockMatrix(String name) {
+    return name.startsWith(PREFIX + "h.") && (name.endsWith(".attn.c_attn.weight")
+        || name.endsWith(".attn.c_proj.weight") || name.endsWith(".mlp.c_fc.weight")
+        || name.endsWith(".mlp.c_proj.weight"));
+  }
+
+  /** True when the block matrices are bf16 (see {@link #createWithBf16Matrices}). */
+  public boolean hasBf16Matrices() {
+    return bf16Matrices != null;
+  }
+
+  /**
+   * A parameter by name: a view into {@link #params()}, or for a bf16-matrix model's block matrix
+   * its bfloat16 tensor.
+   */
+  public Tensor parameter(String name) {
+    if (bf16Matrices != null && bf16Matrices.containsKey(name)) {
+      return bf16Matrices.get(name);
+    }
+    return params.get(name);
+  }
+
+  private void requireFloat32Matrices(String what) {
+    if (bf16Matrices != null) {
+      throw new IllegalStateException(what + " needs float32 weights, but this model holds its"
+          + " block matrices in bf16 (loaded for bf16 decoding only)");
+    }
   }
 
   /** A model with zero parameters (call {@link #initialize} or load weights into {@link #params}). */
@@ -72,8 +142,30 @@ public final class GptModel implements AutoCloseable {
 
   /** The parameter names, shapes and decay flags of a config, in slab order. */
   public static ParameterSlab.Builder layout(GptConfig c) {
+    return layout(c, true, null);
+  }
+
+  /**
+   * The layout, with the block matrices left out of the slab unless blockMatrices; every name and
+   * shape (matrices included) also goes into allShapes when it is not null.
+   */
+  private static ParameterSlab.Builder layout(GptConfig c, boolean blockMatrices,
+      Map<String, long[]> allShapes) {
     long C = c.dModel();
-    ParameterSlab.Builder b = ParameterSlab.builder();
+    ParameterSlab.Builder slab = ParameterSlab.builder();
+    // b.add(name, decay, shape) as below, filtered and recorded
+    record Adder(ParameterSlab.Builder slab, boolean blockMatrices, Map<String, long[]> all) {
+      Adder add(String name, boolean decay, long... shape) {
+        if (all != null) {
+          all.put(name, shape);
+        }
+        if (blockMatrices || !isBlockMatrix(name)) {
+          slab.add(name, decay, shape);
+        }
+        return this;
+      }
+    }
+    Adder b = new Adder(slab, blockMatrices, allShapes);
     b.add(PREFIX + "wte.weight", true, c.vocabSize(), C);
     b.add(PREFIX + "wpe.weight", true, c.contextLength(), C);
     for (int l = 0; l < c.nLayer(); l++) {
@@ -98,7 +190,7 @@ public final class GptModel implements AutoCloseable {
     if (!c.tiedHead()) {
       b.add("lm_head.weight", true, c.vocabSize(), C);
     }
-    return b;
+    return slab;
   }
 
   private Tensor grad(String name) {
@@ -120,7 +212,7 @@ public final class GptModel implements AutoCloseable {
       LayerNorm ln1 = new LayerNorm(params.get(p + "ln_1.weight"), params.get(p + "ln_1.bias"),
           grad(p + "ln_1.weight"), grad(p + "ln_1.bias"), eps);
       String qb = p + "attn.c_attn.bias";
-      Linear cAttn = new Linear(params.get(p + "attn.c_attn.weight"),
+      Linear cAttn = new Linear(parameter(p + "attn.c_attn.weight"),
           config.qkvBias() ? params.get(qb) : null, grad(p + "attn.c_attn.weight"),
           config.qkvBias() ? grad(qb) : null);
       Linear aProj = linear(p + "attn.c_proj");
@@ -189,7 +281,7 @@ public final class GptModel implements AutoCloseable {
   }
 
   private Linear linear(String p) {
-    return new Linear(params.get(p + ".weight"), params.get(p + ".bias"), grad(p + ".weight"),
+    return new Linear(parameter(p + ".weight"), params.get(p + ".bias"), grad(p + ".weight"),
         grad(p + ".bias"));
   }
 
@@ -222,6 +314,7 @@ public final class GptModel implements AutoCloseable {
 
   /** Allocates the gradient slab (zeroed) so that {@link #backward} can run. Idempotent. */
   public GptModel enableGradients() {
+    requireFloat32Matrices("training");
     if (grads == null) {
       grads = params.sameLayout(ctx);
       wire();
@@ -247,7 +340,13 @@ public final class GptModel implements AutoCloseable {
   }
 
   public long parameterCount() {
-    return params.size();
+    long n = params.size();
+    if (bf16Matrices != null) {
+      for (Tensor t : bf16Matrices.values()) {
+        n += t.numel();
+      }
+    }
+    return n;
   }
 
   public TransformerBlock block(int l) {
@@ -367,6 +466,7 @@ public final class GptModel implements AutoCloseable {
    * what {@link #backward} needs; without (null) returns NaN and only computes logits.
    */
   public float forward(int[] ids, int[] targets, int b, int t) {
+    requireFloat32Matrices("the model's forward pass");
     Acts a = acts(b, t);
     if (ids.length != b * t) {
       throw new IllegalArgumentException("ids has " + ids.length + " entries, expected B*T = "
@@ -410,6 +510,7 @@ public final class GptModel implements AutoCloseable {
    * what {@link #backwardHidden} needs (for task heads such as classification).
    */
   public Tensor forwardHidden(int[] ids, int b, int t) {
+    requireFloat32Matrices("the model's forward pass");
     Acts a = acts(b, t);
     if (ids.length != b * t) {
       throw new IllegalArgumentException("ids has " + ids.length + " entries, expected B*T = "
@@ -523,9 +624,9 @@ public final class GptModel implements AutoCloseable {
     haveHiddenState = false;
   }
 
-  /** Names of the parameters, in slab order. */
+  /** Names of the parameters, in slab order (for a bf16-matrix model, with its matrices). */
   public List<String> parameterNames() {
-    return new ArrayList<>(params.names());
+    return new ArrayList<>(allShapes != null ? allShapes.keySet() : params.names());
   }
 
   @Override
@@ -536,5 +637,10 @@ public final class GptModel implements AutoCloseable {
       grads = null;
     }
     params.close();
+    if (bf16Matrices != null) {
+      for (Tensor t : bf16Matrices.values()) {
+        t.close();
+      }
+    }
   }
 }

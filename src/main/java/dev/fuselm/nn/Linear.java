@@ -40,11 +40,6 @@ public final class Linear {
     return weight;
   }
 
-  /** The bias (out), or null when the layer has none. */
-  public Tensor bias() {
-    return bias;
-  }
-
   /** Adds a LoRA adapter to this projection's forward and backward (null: none, the default). */
   public void setAdapter(LoraAdapter adapter) {
     this.adapter = adapter;
@@ -57,14 +52,6 @@ public final class Linear {
   /** out (M, out) = inp (M, in) * weight + bias. */
   public void forward(ComputeContext ctx, Tensor out, Tensor inp) {
     GemmOps.sgemmBias(ctx, false, false, inp, weight, bias, out);
-    addAdapterUpdate(ctx, out, inp);
-  }
-
-  /**
-   * out += the LoRA adapter's update of inp, when one is attached; for callers that run the base
-   * product themselves (generation with bf16 weights).
-   */
-  public void addAdapterUpdate(ComputeContext ctx, Tensor out, Tensor inp) {
     if (adapter != null) {
       adapter.forward(ctx, out, inp);
     }

@@ -10,6 +10,7 @@ import dev.fuselm.io.TokenizerFiles;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
 import dev.fuselm.tensor.ComputeContext;
+import dev.fuselm.tensor.DType;
 import dev.fuselm.tokenizer.Tokenizer;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -48,8 +49,11 @@ public final class InferenceSession implements AutoCloseable {
    * @param slots requests generating at once (each holds a KV cache of the full context)
    * @param maxQueued requests waiting for a slot before {@link #submit} refuses more
    * @param threads kernel threads when the session creates the context (0: all cores)
+   * @param weights type of the matrices decoding multiplies with: {@link DType#FLOAT32} (the
+   *     model's own) or {@link DType#BFLOAT16} (bf16 copies the session makes and owns; about 1.3x
+   *     faster per token on CPU, with bf16 rounding of the weights)
    */
-  public record Options(int slots, int maxQueued, int threads) {
+  public record Options(int slots, int maxQueued, int threads, DType weights) {
     public Options {
       if (slots < 1) {
         throw new IllegalArgumentException("slots must be >= 1, got " + slots);
@@ -57,23 +61,35 @@ public final class InferenceSession implements AutoCloseable {
       if (maxQueued < 0) {
         throw new IllegalArgumentException("maxQueued must be >= 0, got " + maxQueued);
       }
+      if (weights != DType.FLOAT32 && weights != DType.BFLOAT16) {
+        throw new IllegalArgumentException("weights must be float32 or bfloat16, got " + weights);
+      }
     }
 
-    /** 8 slots (one full decode step), 256 waiting requests, all cores. */
+    /** Float32 weights. */
+    public Options(int slots, int maxQueued, int threads) {
+      this(slots, maxQueued, threads, DType.FLOAT32);
+    }
+
+    /** 8 slots (one full decode step), 256 waiting requests, all cores, float32 weights. */
     public static Options defaults() {
-      return new Options(SlotDecoder.MAX_DECODE_ROWS, 256, 0);
+      return new Options(SlotDecoder.MAX_DECODE_ROWS, 256, 0, DType.FLOAT32);
     }
 
     public Options withSlots(int n) {
-      return new Options(n, maxQueued, threads);
+      return new Options(n, maxQueued, threads, weights);
     }
 
     public Options withMaxQueued(int n) {
-      return new Options(slots, n, threads);
+      return new Options(slots, n, threads, weights);
     }
 
     public Options withThreads(int n) {
-      return new Options(slots, maxQueued, n);
+      return new Options(slots, maxQueued, n, weights);
+    }
+
+    public Options withWeights(DType type) {
+      return new Options(slots, maxQueued, threads, type);
     }
   }
 
@@ -146,7 +162,7 @@ public final class InferenceSession implements AutoCloseable {
     this.ownsModel = ownsModel;
     this.tokenizer = tokenizer;
     this.options = options;
-    this.decoder = new SlotDecoder(model, options.slots());
+    this.decoder = new SlotDecoder(model, options.slots(), options.weights());
     this.scheduler = new Thread(this::schedule, "fuselm-session-scheduler");
     scheduler.setDaemon(true);
     scheduler.start();
@@ -154,7 +170,9 @@ public final class InferenceSession implements AutoCloseable {
 
   /**
    * Loads a model directory (config.json + model.safetensors, and its tokenizer when present) on a
-   * new context of the default backend; the session owns both and frees them on close.
+   * new context of the default backend; the session owns both and frees them on close. With bf16
+   * weights the block matrices are loaded straight to bf16 ({@link
+   * GptCheckpoint#loadBf16Matrices}), so no float32 copy of them stays resident.
    */
   public static InferenceSession open(Path modelDir, Options options) throws IOException {
     GptConfig cfg = GptCheckpoint.readConfig(modelDir);
@@ -164,7 +182,9 @@ public final class InferenceSession implements AutoCloseable {
     GptModel model = null;
     try {
       ctx.threads(options.threads());
-      model = GptCheckpoint.load(ctx, modelDir);
+      // decoding with bf16 weights never needs the float32 block matrices: load them as bf16
+      model = options.weights() == DType.BFLOAT16 ? GptCheckpoint.loadBf16Matrices(ctx, modelDir)
+          : GptCheckpoint.load(ctx, modelDir);
       return new InferenceSession(model, ctx, true, tok, options);
     } catch (IOException | RuntimeException | Error e) {
       if (model != null) {
@@ -199,6 +219,15 @@ public final class InferenceSession implements AutoCloseable {
   /** Native bytes of the KV-cache slots and scratch (the weights not included). */
   public long cacheBytes() {
     return decoder.bytes();
+  }
+
+  /**
+   * Native bytes of the bf16 weight copies the session owns: 0 with float32 weights; with bf16,
+   * every matrix's copy for a caller's float32 model, only the head's for a directory {@link #open}
+   * loaded with bf16 matrices.
+   */
+  public long weightCopyBytes() {
+    return decoder.weightBytes();
   }
 
   /**

@@ -1,13 +1,14 @@
 package dev.fuselm.serve;
 
+import dev.fuselm.generate.DecodeWeights;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
 import dev.fuselm.nn.TransformerBlock;
 import dev.fuselm.ops.AttentionOps;
 import dev.fuselm.ops.EmbeddingOps;
-import dev.fuselm.ops.GemmOps;
 import dev.fuselm.ops.PointwiseOps;
 import dev.fuselm.tensor.Arena;
+import dev.fuselm.tensor.DType;
 import dev.fuselm.tensor.Tensor;
 
 /**
@@ -22,6 +23,8 @@ import dev.fuselm.tensor.Tensor;
  * decode step gives exactly the bits of the same row decoded alone with
  * {@link dev.fuselm.generate.Generator} (the session test checks this). A prefill runs one slot at
  * a time with all its prompt positions, the same computation as the Generator's batch-1 prefill.
+ * The matrices are multiplied through {@link DecodeWeights} of the session's weight type, as the
+ * Generator does, so this holds for float32 and bf16 weights alike.
  *
  * <p>Not thread-safe: only the session's scheduler thread calls it.
  */
@@ -36,18 +39,21 @@ final class SlotDecoder implements AutoCloseable {
   private final GptModel model;
   private final GptConfig cfg;
   private final int tmax;
+  private final DecodeWeights weights;
   private final Arena[] slotArenas;
   private final Tensor[][] caches; // [slot][layer] (1, Tmax, 3C)
   private final Arena scratch;
   private final Tensor ids, x, x2, ln, qkv, y, attnOut, res2, h, hGelu, mlpOut, last, normed, logits;
 
-  SlotDecoder(GptModel model, int slots) {
+  /** A decoder of {@code slots} slots multiplying with matrices of type {@code weightType}. */
+  SlotDecoder(GptModel model, int slots, DType weightType) {
     this.model = model;
     this.cfg = model.config();
     this.tmax = cfg.contextLength();
     long c = cfg.dModel();
     slotArenas = new Arena[slots];
     caches = new Tensor[slots][cfg.nLayer()];
+    weights = new DecodeWeights(model, weightType);
     try {
       for (int s = 0; s < slots; s++) {
         slotArenas[s] = new Arena(model.context(), (long) cfg.nLayer() * tmax * 3 * c * 4);
@@ -80,6 +86,11 @@ final class SlotDecoder implements AutoCloseable {
 
   int slots() {
     return slotArenas.length;
+  }
+
+  /** Native bytes of the bf16 weight copies (0 for float32 weights). */
+  long weightBytes() {
+    return weights.ownedBytes();
   }
 
   /** Native bytes of the caches and the scratch. */
@@ -145,16 +156,18 @@ final class SlotDecoder implements AutoCloseable {
     for (int l = 0; l < cfg.nLayer(); l++) {
       TransformerBlock blk = model.block(l);
       blk.ln1().forward(ctx, lnv, null, null, xv);
-      blk.attn().cAttn().forward(ctx, qkvv, lnv);
+      weights.linear(l, DecodeWeights.QKV, qkvv, lnv);
       for (int i = 0; i < b; i++) {
         Tensor cache = caches[slots[i]][l];
         cache.view(starts[i] * 3 * c, tq * 3 * c).copyFrom(qkvv.view(i * tq * 3 * c, tq * 3 * c));
         AttentionOps.forwardCached(ctx, yv.view(i * tq * c, 1, tq, c), cache, starts[i] + tq,
             blk.attn().heads());
       }
-      blk.attn().cProj().forward(ctx, ao, yv);
+      weights.linear(l, DecodeWeights.ATTN_PROJ, ao, yv);
       blk.ln2().residualForward(ctx, r2, lnv, null, null, xv, ao);
-      blk.mlp().forward(ctx, mo, lnv, hv, hg);
+      weights.linear(l, DecodeWeights.FC, hv, lnv);
+      PointwiseOps.geluForward(ctx, hg, hv);
+      weights.linear(l, DecodeWeights.MLP_PROJ, mo, hg);
       PointwiseOps.add(ctx, x2v, r2, mo);
       Tensor t = xv;
       xv = x2v;
@@ -167,8 +180,7 @@ final class SlotDecoder implements AutoCloseable {
     }
     Tensor normedv = normed.view(0, b, c);
     model.finalNorm().forward(ctx, normedv, null, null, lastv);
-    GemmOps.sgemm(ctx, false, true, 1f, normedv, model.headWeight(), 0f,
-        logits.view(0, b, cfg.vocabSize()));
+    weights.head(logits.view(0, b, cfg.vocabSize()), normedv);
   }
 
   @Override
@@ -181,5 +193,6 @@ final class SlotDecoder implements AutoCloseable {
     if (scratch != null) {
       scratch.close();
     }
+    weights.close();
   }
 }

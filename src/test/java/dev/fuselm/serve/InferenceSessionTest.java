@@ -14,6 +14,7 @@ import dev.fuselm.io.GptCheckpoint;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
 import dev.fuselm.tensor.ComputeContext;
+import dev.fuselm.tensor.DType;
 import dev.fuselm.tensor.NativeBuffer;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -33,6 +34,8 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.api.io.TempDir;
 
 class InferenceSessionTest {
@@ -69,6 +72,75 @@ class InferenceSessionTest {
       gc = gc.withStopToken(r.nextInt(CFG.vocabSize()));
     }
     return new Spec(p, gc.withTruncation(len > CFG.contextLength()));
+  }
+
+  @Test
+  void bf16SessionGivesExactlyTheOneAtATimeBf16GeneratorOutputs() throws Exception {
+    int threads = 4;
+    int perThread = 30;
+    try (ComputeContext ctx = ComputeContext.create(); GptModel m = model(ctx)) {
+      Random r = new Random(9);
+      Spec[][] specs = new Spec[threads][perThread];
+      Result[][] expected = new Result[threads][perThread];
+      long fp32MatrixBytes;
+      try (Generator g = new Generator(m, 1, DType.BFLOAT16); Generator f = new Generator(m, 1)) {
+        fp32MatrixBytes = f.matmulWeightBytesPerToken();
+        for (int t = 0; t < threads; t++) {
+          for (int i = 0; i < perThread; i++) {
+            Spec sp = randomSpec(r);
+            specs[t][i] = new Spec(sp.prompt(), GenerationConfig.greedy(sp.gc().maxNewTokens())
+                .withStopToken(sp.gc().stopToken()).withTruncation(sp.gc().truncatePrompt()));
+            expected[t][i] = g.generate(specs[t][i].prompt(), specs[t][i].gc(), null);
+          }
+        }
+      }
+      long baseline = NativeBuffer.liveBytes();
+      // 6 slots with 4 clients of bursts: steps of varying row counts
+      InferenceSession.Options opts = InferenceSession.Options.defaults().withSlots(6)
+          .withMaxQueued(threads * perThread).withWeights(DType.BFLOAT16);
+      try (InferenceSession s = InferenceSession.of(m, null, opts)) {
+        // the session multiplies with its own bf16 copies: half the bytes of the fp32 matrices
+        assertEquals(fp32MatrixBytes / 2, s.weightCopyBytes());
+        ExecutorService pool = Executors.newFixedThreadPool(threads);
+        List<Future<?>> done = new ArrayList<>();
+        for (int t = 0; t < threads; t++) {
+          int thread = t;
+          done.add(pool.submit(() -> {
+            Random tr = new Random(thread);
+            int i = 0;
+            while (i < perThread) {
+              int burst = Math.min(perThread - i, 1 + tr.nextInt(4));
+              List<CompletableFuture<Result>> futures = new ArrayList<>();
+              for (int k = 0; k < burst; k++) {
+                Spec sp = specs[thread][i + k];
+                futures.add(s.submit(sp.prompt(), sp.gc(), null));
+              }
+              for (int k = 0; k < burst; k++) {
+                Result got = futures.get(k).get();
+                Result want = expected[thread][i + k];
+                String where = "thread " + thread + " request " + (i + k);
+                assertArrayEquals(want.ids(), got.ids(), where);
+                assertEquals(want.reason(), got.reason(), where);
+              }
+              i += burst;
+            }
+            return null;
+          }));
+        }
+        for (Future<?> f : done) {
+          f.get(5, TimeUnit.MINUTES);
+        }
+        pool.shutdown();
+      }
+      assertEquals(baseline, NativeBuffer.liveBytes());
+    }
+  }
+
+  @Test
+  void optionsRejectWeightTypesOtherThanFloat32AndBf16() {
+    assertThrows(IllegalArgumentException.class,
+        () -> InferenceSession.Options.defaults().withWeights(DType.INT32));
+    assertEquals(DType.FLOAT32, InferenceSession.Options.defaults().weights());
   }
 
   @Test
@@ -162,12 +234,13 @@ class InferenceSessionTest {
     }
   }
 
-  @Test
-  void aBatchedDecodeRowHasTheBitsOfTheSameRowDecodedAlone() {
+  @ParameterizedTest
+  @EnumSource(value = DType.class, names = {"FLOAT32", "BFLOAT16"})
+  void aBatchedDecodeRowHasTheBitsOfTheSameRowDecodedAlone(DType weights) {
     // on the model's own init (near-uniform logits), where any change in the last bits shows
     try (ComputeContext ctx = ComputeContext.create();
         GptModel m = GptModel.random(ctx, CFG, 29);
-        SlotDecoder d = new SlotDecoder(m, SlotDecoder.MAX_DECODE_ROWS)) {
+        SlotDecoder d = new SlotDecoder(m, SlotDecoder.MAX_DECODE_ROWS, weights)) {
       Random r = new Random(7);
       int n = SlotDecoder.MAX_DECODE_ROWS;
       int[] slots = new int[n];
