@@ -11,7 +11,6 @@ import dev.fuselm.tokenizer.Tokenizer;
 import dev.fuselm.train.TokenData;
 import dev.fuselm.train.TrainConfig;
 import dev.fuselm.train.Trainer;
-import dev.fuselm.train.TrainingState;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -78,15 +77,7 @@ public final class TrainCommand implements Callable<Integer> {
   @Override
   public Integer call() throws IOException {
     TrainConfig cfg = trainConfig();
-    int sources = (init != null ? 1 : 0) + (config != null ? 1 : 0) + (resume != null ? 1 : 0);
-    if (sources != 1) {
-      throw new UserInputException("give exactly one of --init MODEL_DIR, --config NAME|JSON or"
-          + " --resume DIR");
-    }
-    if (resume == null && Files.isRegularFile(out.resolve(TrainingState.FILE))) {
-      throw new UserInputException(out + " already holds a training checkpoint: continue it with"
-          + " --resume " + out + " or choose another --out");
-    }
+    TrainingOptions.checkModelSource(init, config, resume, out);
     Path modelDir = init != null ? init : resume;
     Tokenizer tok = null;
     if (modelDir != null && TokenizerFiles.present(modelDir) && tokenizer == null) {
@@ -106,32 +97,16 @@ public final class TrainCommand implements Callable<Integer> {
   }
 
   private TrainConfig trainConfig() {
-    boolean cosine;
-    if (schedule.equals("cosine")) {
-      cosine = true;
-    } else if (schedule.equals("constant")) {
-      cosine = false;
-    } else {
-      throw new UserInputException("--schedule must be cosine or constant, got " + schedule);
-    }
+    boolean cosine = TrainingOptions.cosine(schedule);
     return new TrainConfig(steps, batch, ctx, stride == null ? ctx : stride, lr,
         minLr == null ? lr / 10 : minLr, warmup, cosine, weightDecay, clip, gradAccum, !noShuffle,
         seed, evalEvery, valFraction, saveEvery, evalBatches, out);
   }
 
   private GptConfig newConfig(Tokenizer tok) throws IOException {
-    GptConfig c;
-    Path file = Path.of(config);
-    if (Files.isRegularFile(file)) {
-      c = GptConfigJson.read(file);
-    } else if (config.endsWith(".json")) {
-      throw new UserInputException("--config " + config + ": no such file");
-    } else {
-      c = GptConfig.preset(config);
-    }
-    if (tok != null && tok.vocabSize() > c.vocabSize()) {
-      throw new UserInputException("the tokenizer has " + tok.vocabSize() + " ids but the config's"
-          + " vocab_size is " + c.vocabSize());
+    GptConfig c = TrainingOptions.config(config, GptConfigJson::read, GptConfig::preset);
+    if (tok != null) {
+      TrainingOptions.checkVocab(tok.vocabSize(), c.vocabSize());
     }
     return dropout > 0 ? c.withDropout(dropout) : c;
   }

@@ -11,17 +11,12 @@ import dev.fuselm.model.BertModel;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tokenizer.WordPieceTokenizer;
 import dev.fuselm.train.MlmTrainer;
-import dev.fuselm.train.ProgressBar;
 import dev.fuselm.train.TrainConfig;
-import dev.fuselm.train.TrainingDivergedException;
-import dev.fuselm.train.TrainingState;
-import java.io.BufferedWriter;
 import java.io.IOException;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -93,15 +88,7 @@ public final class TrainMlmCommand implements Callable<Integer> {
   @Override
   public Integer call() throws IOException {
     TrainConfig cfg = trainConfig();
-    int sources = (init != null ? 1 : 0) + (config != null ? 1 : 0) + (resume != null ? 1 : 0);
-    if (sources != 1) {
-      throw new UserInputException("give exactly one of --init MODEL_DIR, --config NAME|JSON or"
-          + " --resume DIR");
-    }
-    if (resume == null && Files.isRegularFile(out.resolve(TrainingState.FILE))) {
-      throw new UserInputException(out + " already holds a training checkpoint: continue it with"
-          + " --resume " + out + " or choose another --out");
-    }
+    TrainingOptions.checkModelSource(init, config, resume, out);
     Path modelDir = init != null ? init : resume;
     WordPieceTokenizer tok = tokenizer != null ? resolveTokenizer(tokenizer)
         : modelDir != null ? BertCheckpoint.tokenizer(modelDir)
@@ -128,33 +115,15 @@ public final class TrainMlmCommand implements Callable<Integer> {
   }
 
   private TrainConfig trainConfig() {
-    boolean cosine;
-    if (schedule.equals("cosine")) {
-      cosine = true;
-    } else if (schedule.equals("constant")) {
-      cosine = false;
-    } else {
-      throw new UserInputException("--schedule must be cosine or constant, got " + schedule);
-    }
+    boolean cosine = TrainingOptions.cosine(schedule);
     return new TrainConfig(steps, batch, seqLen, seqLen, lr, minLr == null ? lr / 10 : minLr,
         warmup, cosine, weightDecay, clip, gradAccum, !noShuffle, seed, evalEvery, valFraction,
         saveEvery, evalBatches, out);
   }
 
   private BertConfig newConfig(WordPieceTokenizer tok) throws IOException {
-    BertConfig c;
-    Path file = Path.of(config);
-    if (Files.isRegularFile(file)) {
-      c = BertConfigJson.read(file);
-    } else if (config.endsWith(".json")) {
-      throw new UserInputException("--config " + config + ": no such file");
-    } else {
-      c = BertConfig.preset(config);
-    }
-    if (tok.vocabSize() > c.vocabSize()) {
-      throw new UserInputException("the tokenizer has " + tok.vocabSize() + " ids but the config's"
-          + " vocab_size is " + c.vocabSize());
-    }
+    BertConfig c = TrainingOptions.config(config, BertConfigJson::read, BertConfig::preset);
+    TrainingOptions.checkVocab(tok.vocabSize(), c.vocabSize());
     return dropout != null ? c.withDropout(dropout, c.attentionDropout()) : c;
   }
 
@@ -210,62 +179,48 @@ public final class TrainMlmCommand implements Callable<Integer> {
   }
 
   private void run(BertModel model, MlmTrainer trainer, TrainConfig cfg) throws IOException {
-    BufferedWriter log = logJson == null ? null : Files.newBufferedWriter(logJson,
-        StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
-    ProgressBar bar = new ProgressBar(System.err, trainer.step(), cfg.steps(),
-        ProgressBar.stderrIsTerminal());
-    bar.message(String.format(Locale.ROOT,
-        "fuselm train-mlm: %,d parameters, %,d training + %,d validation sequences of %d tokens"
-            + " (%s), %,d positions/step, %s",
-        model.parameterCount(), trainer.trainSequences(), trainer.valSequences(), cfg.ctx(),
-        nsp ? "sentence pairs, MLM + NSP" : "MLM", trainer.tokensPerStep(),
-        resume != null ? "resumed at step " + trainer.step() : "from step 0"));
-    trainer.setListener(new MlmTrainer.Listener() {
-      @Override
-      public void onStep(long step, float loss, float mlmLoss, float nspLoss, float lr,
-          float gradNorm, double tps) {
-        ObjectNode n = JSON.createObjectNode();
-        n.put("step", step);
-        n.put("loss", loss);
-        n.put("mlm_loss", mlmLoss);
-        if (nsp) {
-          n.put("nsp_loss", nspLoss);
+    try (TrainingConsole.Session console = new TrainingConsole.Session(logJson, trainer.step(),
+        cfg.steps())) {
+      console.bar.message(String.format(Locale.ROOT,
+          "fuselm train-mlm: %,d parameters, %,d training + %,d validation sequences of %d tokens"
+              + " (%s), %,d positions/step, %s",
+          model.parameterCount(), trainer.trainSequences(), trainer.valSequences(), cfg.ctx(),
+          nsp ? "sentence pairs, MLM + NSP" : "MLM", trainer.tokensPerStep(),
+          resume != null ? "resumed at step " + trainer.step() : "from step 0"));
+      trainer.setListener(new MlmTrainer.Listener() {
+        @Override
+        public void onStep(long step, float loss, float mlmLoss, float nspLoss, float lr,
+            float gradNorm, double tps) {
+          console.step(step, loss, n -> {
+            n.put("mlm_loss", mlmLoss);
+            if (nsp) {
+              n.put("nsp_loss", nspLoss);
+            }
+          }, lr, gradNorm, tps, !quiet);
         }
-        n.put("lr", lr);
-        n.put("grad_norm", gradNorm);
-        n.put("tokens_per_s", Math.round(tps * 10) / 10.0);
-        TrainingConsole.emit(n, log, !quiet);
-        bar.update(step, loss, tps);
-      }
 
-      @Override
-      public void onEval(long step, MlmTrainer.Eval r) {
-        ObjectNode n = JSON.createObjectNode();
-        n.put("step", step);
-        n.put("val_loss", (float) r.loss());
-        n.put("val_mlm_loss", (float) r.mlmLoss());
-        n.put("val_mlm_accuracy", (float) r.mlmAccuracy());
-        n.put("val_masked_tokens", r.maskedTokens());
-        if (nsp) {
-          n.put("val_nsp_loss", (float) r.nspLoss());
-          n.put("val_nsp_accuracy", (float) r.nspAccuracy());
+        @Override
+        public void onEval(long step, MlmTrainer.Eval r) {
+          ObjectNode n = TrainingConsole.evalLine(step, r.loss());
+          n.put("val_mlm_loss", (float) r.mlmLoss());
+          n.put("val_mlm_accuracy", (float) r.mlmAccuracy());
+          n.put("val_masked_tokens", r.maskedTokens());
+          if (nsp) {
+            n.put("val_nsp_loss", (float) r.nspLoss());
+            n.put("val_nsp_accuracy", (float) r.nspAccuracy());
+          }
+          console.emit(n, true);
         }
-        TrainingConsole.emit(n, log, true);
-      }
 
-      @Override
-      public void onSave(long step, Path dir) {
-        bar.message("saved checkpoint of step " + step + " to " + dir);
-      }
-    });
-    try {
-      trainer.run();
-    } catch (TrainingDivergedException e) {
-      throw new UserInputException(e.getMessage());
-    } finally {
-      trainer.setListener(null);
-      if (log != null) {
-        log.close();
+        @Override
+        public void onSave(long step, Path dir) {
+          console.saved(step, dir);
+        }
+      });
+      try {
+        console.train(trainer::run);
+      } finally {
+        trainer.setListener(null);
       }
     }
   }

@@ -19,6 +19,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.Locale;
+import java.util.function.Consumer;
 
 /** Runs a Trainer with the console contract: JSON lines on stdout (and --log-json), a bar on stderr. */
 final class TrainingConsole {
@@ -31,63 +32,117 @@ final class TrainingConsole {
 
   static void run(GptModel model, Trainer trainer, TrainConfig cfg, Tokenizer tok, Path logJson,
       boolean quiet, int sampleEvery, String samplePrompt, String startedHow) throws IOException {
-    BufferedWriter log = logJson == null ? null : Files.newBufferedWriter(logJson,
-        StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
-    ProgressBar bar = new ProgressBar(System.err, trainer.step(), cfg.steps(),
-        ProgressBar.stderrIsTerminal());
-    bar.message(String.format(Locale.ROOT,
-        "fuselm train: %,d parameters, %,d training + %,d validation tokens, %,d tokens/step, %s",
-        model.parameterCount(), trainer.trainTokens(), trainer.valTokens(), trainer.tokensPerStep(),
-        startedHow));
-    Generator[] sampler = new Generator[1];
-    trainer.setListener(new Trainer.Listener() {
-      @Override
-      public void onStep(long step, float loss, float lr, float gradNorm, double tps) {
-        ObjectNode n = JSON.createObjectNode();
-        n.put("step", step);
-        n.put("loss", loss);
-        n.put("lr", lr);
-        n.put("grad_norm", gradNorm);
-        n.put("tokens_per_s", Math.round(tps * 10) / 10.0);
-        emit(n, log, !quiet);
-        bar.update(step, loss, tps);
-        if (sampleEvery > 0 && step % sampleEvery == 0 && tok != null) {
-          if (sampler[0] == null) {
-            sampler[0] = new Generator(model, 1);
+    try (Session console = new Session(logJson, trainer.step(), cfg.steps())) {
+      console.bar.message(String.format(Locale.ROOT,
+          "fuselm train: %,d parameters, %,d training + %,d validation tokens, %,d tokens/step, %s",
+          model.parameterCount(), trainer.trainTokens(), trainer.valTokens(),
+          trainer.tokensPerStep(), startedHow));
+      Generator[] sampler = new Generator[1];
+      trainer.setListener(new Trainer.Listener() {
+        @Override
+        public void onStep(long step, float loss, float lr, float gradNorm, double tps) {
+          console.step(step, loss, n -> {}, lr, gradNorm, tps, !quiet);
+          if (sampleEvery > 0 && step % sampleEvery == 0 && tok != null) {
+            if (sampler[0] == null) {
+              sampler[0] = new Generator(model, 1);
+            }
+            console.bar.message("--- sample at step " + step + " ---\n"
+                + sample(sampler[0], tok, samplePrompt, 60, 0.8f, 1) + "\n---");
           }
-          bar.message("--- sample at step " + step + " ---\n"
-              + sample(sampler[0], tok, samplePrompt, 60, 0.8f, 1) + "\n---");
+        }
+
+        @Override
+        public void onEval(long step, Evaluator.Result r) {
+          lastEval = r;
+          ObjectNode n = evalLine(step, r.loss());
+          n.put("val_perplexity", (float) r.perplexity());
+          console.emit(n, true);
+        }
+
+        @Override
+        public void onSave(long step, Path dir) {
+          console.saved(step, dir);
+        }
+      });
+      try {
+        console.train(trainer::run);
+      } finally {
+        trainer.setListener(null);
+        if (sampler[0] != null) {
+          sampler[0].close();
         }
       }
+    }
+  }
 
-      @Override
-      public void onEval(long step, Evaluator.Result r) {
-        lastEval = r;
-        ObjectNode n = JSON.createObjectNode();
-        n.put("step", step);
-        n.put("val_loss", (float) r.loss());
-        n.put("val_perplexity", (float) r.perplexity());
-        emit(n, log, true);
-      }
+  /** A training run: its run() may stop with a {@link TrainingDivergedException}. */
+  interface TrainingAction {
+    void run() throws IOException;
+  }
 
-      @Override
-      public void onSave(long step, Path dir) {
-        bar.message("saved checkpoint of step " + step + " to " + dir);
+  /**
+   * The console of one training command: the --log-json file (appended, closed with this) and the
+   * progress bar on stderr.
+   */
+  static final class Session implements AutoCloseable {
+    final BufferedWriter log;
+    final ProgressBar bar;
+
+    Session(Path logJson, long firstStep, long steps) throws IOException {
+      log = logJson == null ? null : Files.newBufferedWriter(logJson, StandardCharsets.UTF_8,
+          StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+      bar = new ProgressBar(System.err, firstStep, steps, ProgressBar.stderrIsTerminal());
+    }
+
+    /** A JSON line to the log, and to stdout too when asked. */
+    void emit(ObjectNode n, boolean stdout) {
+      TrainingConsole.emit(n, log, stdout);
+    }
+
+    /**
+     * Emits a step's JSON line (step, loss, the fields lossParts adds, lr, grad_norm,
+     * tokens_per_s) and moves the bar.
+     */
+    void step(long step, float loss, Consumer<ObjectNode> lossParts, float lr, float gradNorm,
+        double tps, boolean stdout) {
+      ObjectNode n = JSON.createObjectNode();
+      n.put("step", step);
+      n.put("loss", loss);
+      lossParts.accept(n);
+      n.put("lr", lr);
+      n.put("grad_norm", gradNorm);
+      n.put("tokens_per_s", Math.round(tps * 10) / 10.0);
+      emit(n, stdout);
+      bar.update(step, loss, tps);
+    }
+
+    void saved(long step, Path dir) {
+      bar.message("saved checkpoint of step " + step + " to " + dir);
+    }
+
+    /** Runs the training; a divergence becomes a one-line CLI error. */
+    void train(TrainingAction run) throws IOException {
+      try {
+        run.run();
+      } catch (TrainingDivergedException e) {
+        throw new UserInputException(e.getMessage());
       }
-    });
-    try {
-      trainer.run();
-    } catch (TrainingDivergedException e) {
-      throw new UserInputException(e.getMessage());
-    } finally {
-      trainer.setListener(null);
-      if (sampler[0] != null) {
-        sampler[0].close();
-      }
+    }
+
+    @Override
+    public void close() throws IOException {
       if (log != null) {
         log.close();
       }
     }
+  }
+
+  /** The start of an evaluation's JSON line: step and validation loss. */
+  static ObjectNode evalLine(long step, double valLoss) {
+    ObjectNode n = JSON.createObjectNode();
+    n.put("step", step);
+    n.put("val_loss", (float) valLoss);
+    return n;
   }
 
   /** A short sample: the prompt and its continuation. */

@@ -1,6 +1,7 @@
 package dev.fuselm.data;
 
 import java.util.SplittableRandom;
+import java.util.function.IntUnaryOperator;
 
 /**
  * Masked batches of B examples from an {@link MlmDataset}. An epoch is every full batch (a last
@@ -37,12 +38,8 @@ public final class MlmBatches {
   private final MlmDataset data;
   private final MlmMasking masking;
   private final int b;
-  private final boolean shuffle;
   private final long seed;
-  private final int batchesPerEpoch;
-  private int[] order;
-  private long epoch;
-  private int batch;
+  private final EpochOrder order;
 
   public MlmBatches(MlmDataset data, MlmMasking masking, int b, boolean shuffle, long seed) {
     if (b <= 0) {
@@ -51,19 +48,17 @@ public final class MlmBatches {
     this.data = data;
     this.masking = masking;
     this.b = b;
-    this.shuffle = shuffle;
     this.seed = seed;
-    this.batchesPerEpoch = data.size() / b;
-    if (batchesPerEpoch == 0) {
+    if (data.size() / b == 0) {
       throw new IllegalArgumentException("the data makes " + data.size() + " sequences of "
           + data.seqLen() + " tokens: too few for one batch of " + b
           + " (use a smaller --batch or --seq-len, or more data)");
     }
-    seek(0, 0);
+    this.order = new EpochOrder(data.size(), b, shuffle, e -> MlmDataset.mix(seed, e, 0, 3));
   }
 
   public int batchesPerEpoch() {
-    return batchesPerEpoch;
+    return order.batchesPerEpoch();
   }
 
   public MlmDataset dataset() {
@@ -77,48 +72,17 @@ public final class MlmBatches {
 
   /** {epoch, batch index within the epoch} of the next batch. */
   public long[] position() {
-    return new long[] {epoch, batch};
+    return order.position();
   }
 
   public void seek(long epoch, long batch) {
-    if (batch < 0 || batch >= batchesPerEpoch || epoch < 0) {
-      throw new IllegalArgumentException("data position (epoch " + epoch + ", batch " + batch
-          + ") is outside this data set of " + batchesPerEpoch + " batches per epoch");
-    }
-    if (order == null || this.epoch != epoch) {
-      order = order(epoch);
-    }
-    this.epoch = epoch;
-    this.batch = (int) batch;
-  }
-
-  private int[] order(long e) {
-    int n = data.size();
-    int[] o = new int[n];
-    for (int i = 0; i < n; i++) {
-      o[i] = i;
-    }
-    if (shuffle) {
-      SplittableRandom r = new SplittableRandom(MlmDataset.mix(seed, e, 0, 3));
-      for (int i = n - 1; i > 0; i--) {
-        int j = r.nextInt(i + 1);
-        int tmp = o[i];
-        o[i] = o[j];
-        o[j] = tmp;
-      }
-    }
-    return o;
+    order.seek(epoch, batch);
   }
 
   /** Fills out with the next batch and advances. */
   public void next(Batch out) {
-    fill(out, epoch, batch, order);
-    batch++;
-    if (batch == batchesPerEpoch) {
-      batch = 0;
-      epoch++;
-      order = order(epoch);
-    }
+    fill(out, order.epoch(), order::item);
+    order.advance();
   }
 
   /**
@@ -126,24 +90,21 @@ public final class MlmBatches {
    * batches of a validation set (the same masks at every evaluation).
    */
   public void fixed(Batch out, int k) {
-    if (k < 0 || k >= batchesPerEpoch) {
-      throw new IndexOutOfBoundsException("batch " + k + " of " + batchesPerEpoch);
+    if (k < 0 || k >= order.batchesPerEpoch()) {
+      throw new IndexOutOfBoundsException("batch " + k + " of " + order.batchesPerEpoch());
     }
-    int[] identity = new int[data.size()];
-    for (int i = 0; i < identity.length; i++) {
-      identity[i] = i;
-    }
-    fill(out, 0, k, identity);
+    fill(out, 0, r -> k * b + r);
   }
 
-  private void fill(Batch out, long e, int k, int[] ord) {
+  /** Fills out with the examples rowItem(0 .. b-1), masked for epoch e. */
+  private void fill(Batch out, long e, IntUnaryOperator rowItem) {
     if (out.b != b || out.t != data.seqLen()) {
       throw new IllegalArgumentException("batch buffer is (" + out.b + ", " + out.t
           + "), expected (" + b + ", " + data.seqLen() + ")");
     }
     int t = data.seqLen();
     for (int r = 0; r < b; r++) {
-      int i = ord[k * b + r];
+      int i = rowItem.applyAsInt(r);
       int[] info = data.fill(i, e, seed, out.ids, out.typeIds, out.attentionMask, r * t);
       if (out.nextSentenceLabels != null) {
         out.nextSentenceLabels[r] = info[1];

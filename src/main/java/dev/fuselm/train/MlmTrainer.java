@@ -4,7 +4,6 @@ import dev.fuselm.data.MlmBatches;
 import dev.fuselm.data.MlmDataset;
 import dev.fuselm.data.MlmMasking;
 import dev.fuselm.io.BertCheckpoint;
-import dev.fuselm.io.SafeTensors;
 import dev.fuselm.model.BertModel;
 import dev.fuselm.nn.Dropout;
 import dev.fuselm.tokenizer.WordPieceTokenizer;
@@ -12,7 +11,6 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 
 /**
@@ -58,15 +56,10 @@ public final class MlmTrainer implements AutoCloseable {
   private final MlmBatches loader;
   private final MlmBatches valLoader;
   private final MlmBatches.Batch batch;
-  private final LrSchedule schedule;
-  private final AdamW opt;
+  private final TrainingRun training;
   private final long fingerprint;
   private final long dataTokens;
-  private final Map<String, String> extraMetadata = new LinkedHashMap<>();
   private Listener listener;
-  private LossHistory history = new LossHistory();
-  private long step;
-  private long lastSaved = -1;
 
   /**
    * @param sentences the corpus as WordPiece ids per line ({@link MlmDataset#sentences})
@@ -111,8 +104,6 @@ public final class MlmTrainer implements AutoCloseable {
     }
     this.valLoader = v;
     this.batch = loader.newBatch();
-    this.schedule = new LrSchedule(cfg.lr(), cfg.minLr(), cfg.warmup(), cfg.steps(),
-        cfg.cosine());
     int n = 0;
     for (int[] s : sentences) {
       n += s.length + 1;
@@ -128,8 +119,8 @@ public final class MlmTrainer implements AutoCloseable {
     this.dataTokens = n - sentences.size();
     model.enableGradients();
     // BERT's optimizer settings (Devlin et al.: beta2 = 0.999, eps 1e-6 in the reference code).
-    this.opt = new AdamW(model.context(), model.params(), model.grads(), 0.9f, 0.999f, 1e-6f,
-        cfg.weightDecay(), cfg.clip());
+    this.training = new TrainingRun(cfg, new AdamW(model.context(), model.params(),
+        model.grads(), 0.9f, 0.999f, 1e-6f, cfg.weightDecay(), cfg.clip()));
   }
 
   private MlmDataset dataset(List<int[]> sentences, WordPieceTokenizer tok) {
@@ -144,15 +135,15 @@ public final class MlmTrainer implements AutoCloseable {
 
   /** Extra entries for the checkpoint metadata (for example the tokenizer used). */
   public void putMetadata(String key, String value) {
-    extraMetadata.put(key, value);
+    training.putMetadata(key, value);
   }
 
   public long step() {
-    return step;
+    return training.step();
   }
 
   public LossHistory history() {
-    return history;
+    return training.history();
   }
 
   public MlmBatches loader() {
@@ -170,7 +161,7 @@ public final class MlmTrainer implements AutoCloseable {
 
   /** Sequence positions (padding included) per optimizer step. */
   public long tokensPerStep() {
-    return (long) cfg.batch() * cfg.ctx() * cfg.gradAccum();
+    return training.tokensPerStep();
   }
 
   private Map<String, String> runMetadata() {
@@ -193,59 +184,25 @@ public final class MlmTrainer implements AutoCloseable {
    * optimizer moments, step, data position and loss history, after checking that the run matches.
    */
   public void resume(Path dir) throws IOException {
-    TrainingState.Loaded s = TrainingState.load(dir, model.parameterCount());
-    try (SafeTensors.Reader r = SafeTensors.open(dir.resolve(BertCheckpoint.WEIGHTS))) {
-      String modelStep = r.metadata().get("fuselm.step");
-      if (modelStep != null && !modelStep.equals(Long.toString(s.step()))) {
-        throw new IOException(dir + ": " + BertCheckpoint.WEIGHTS + " is from step " + modelStep
-            + " but " + TrainingState.FILE + " from step " + s.step()
-            + " (a save was interrupted); cannot resume exactly");
-      }
-    }
-    for (Map.Entry<String, String> e : runMetadata().entrySet()) {
-      String was = s.metadata().get(e.getKey());
-      if (was != null && !was.equals(e.getValue())) {
-        String what = e.getKey().startsWith("data") ? "different data (" + e.getKey() + " was "
-            + was + ", now " + e.getValue() + ")"
-            : "--" + e.getKey().replace('_', '-') + " " + was + " (this run has " + e.getValue()
-                + ")";
-        throw new IllegalArgumentException("cannot resume exactly from " + dir
-            + ": it was trained with " + what);
-      }
-    }
-    if (s.step() > cfg.steps()) {
-      throw new IllegalArgumentException(dir + " is at step " + s.step() + ", past --steps "
-          + cfg.steps());
-    }
-    opt.firstMoment().flat().copyFrom(s.m());
-    opt.secondMoment().flat().copyFrom(s.v());
-    loader.seek(s.epoch(), s.batchInEpoch());
-    step = s.step();
-    history = s.history();
-    lastSaved = step;
+    training.resume(dir, model.parameterCount(), BertCheckpoint.WEIGHTS, runMetadata(),
+        loader::seek);
   }
 
   /** Writes the model directory and the training state into dir. */
   public void save(Path dir) throws IOException {
-    Map<String, String> meta = new LinkedHashMap<>(extraMetadata);
-    meta.put("fuselm.step", Long.toString(step));
-    BertCheckpoint.save(model, dir, meta);
-    Map<String, String> state = new LinkedHashMap<>(extraMetadata);
-    state.putAll(runMetadata());
-    TrainingState.save(dir, step, loader.position(), opt, state, history);
-    LossPlot.write(dir.resolve("loss.png"), history);
-    lastSaved = step;
-    listener.onSave(step, dir);
+    training.save(dir, (d, meta) -> BertCheckpoint.save(model, d, meta), runMetadata(),
+        loader.position());
+    listener.onSave(training.step(), dir);
   }
 
   /** Runs until step == cfg.steps(); returns the last training loss (NaN if no step ran). */
   public float run() throws IOException {
     float last = Float.NaN;
     model.setTraining(true);
-    while (step < cfg.steps()) {
+    while (training.step() < cfg.steps()) {
       long t0 = System.nanoTime();
-      long s = step + 1;
-      float lr = schedule.at(step);
+      long s = training.step() + 1;
+      float lr = training.lr();
       model.zeroGrad();
       double mlmSum = 0, nspSum = 0;
       float w = 1f / cfg.gradAccum();
@@ -268,31 +225,22 @@ public final class MlmTrainer implements AutoCloseable {
       float mlmLoss = (float) (mlmSum / cfg.gradAccum());
       float nspLoss = nsp ? (float) (nspSum / cfg.gradAccum()) : Float.NaN;
       float loss = nsp ? mlmLoss + nspLoss : mlmLoss;
-      float norm = finite ? opt.gradNorm() : Float.NaN;
-      if (!finite || !Float.isFinite(loss) || !Float.isFinite(norm)) {
+      float norm = finite ? training.gradNorm() : Float.NaN;
+      if (!TrainingRun.finite(finite, loss, norm)) {
         model.setTraining(false);
-        throw new TrainingDivergedException(String.format(Locale.ROOT,
-            "training stopped at step %d: the %s is %s (lr %.3g); the weights were not updated. %s",
-            s, finite ? "gradient norm" : "loss", finite ? norm : loss, lr,
-            lastSaved >= 0 && cfg.out() != null
-                ? "The last good checkpoint is " + cfg.out() + " (step " + lastSaved + ")."
-                : "No checkpoint was saved before it.")
-            + " Try a lower --lr or a --clip value.");
+        throw training.diverged(s, finite, loss, norm, lr);
       }
-      opt.step(s, lr, norm);
-      step = s;
+      training.finishStep(s, lr, norm, loss);
       last = loss;
       double seconds = (System.nanoTime() - t0) / 1e9;
-      history.addTrain(step * tokensPerStep(), loss);
-      listener.onStep(step, loss, mlmLoss, nspLoss, lr, norm, tokensPerStep() / seconds);
-      boolean end = step == cfg.steps();
-      if (valLoader != null && ((cfg.evalEvery() > 0 && step % cfg.evalEvery() == 0) || end)) {
+      listener.onStep(s, loss, mlmLoss, nspLoss, lr, norm, tokensPerStep() / seconds);
+      if (valLoader != null && training.evalDue()) {
         Eval r = evaluate();
-        history.addVal(step * tokensPerStep(), (float) r.loss());
-        listener.onEval(step, r);
+        training.addVal((float) r.loss());
+        listener.onEval(s, r);
         model.setTraining(true);
       }
-      if (cfg.out() != null && ((cfg.saveEvery() > 0 && step % cfg.saveEvery() == 0) || end)) {
+      if (training.saveDue()) {
         save(cfg.out());
       }
     }
@@ -365,6 +313,6 @@ public final class MlmTrainer implements AutoCloseable {
 
   @Override
   public void close() {
-    opt.close();
+    training.close();
   }
 }

@@ -1,13 +1,11 @@
 package dev.fuselm.train;
 
 import dev.fuselm.io.GptCheckpoint;
-import dev.fuselm.io.SafeTensors;
 import dev.fuselm.model.GptModel;
 import dev.fuselm.nn.Dropout;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
-import java.util.Locale;
 import java.util.Map;
 
 /**
@@ -33,15 +31,10 @@ public final class Trainer implements AutoCloseable {
   private final int[] tokens;
   private final TrainConfig cfg;
   private Listener listener;
-  private final AdamW opt;
+  private final TrainingRun training;
   private final WindowLoader loader;
-  private final LrSchedule schedule;
   private final int trainEnd;
   private final long fingerprint;
-  private final Map<String, String> extraMetadata = new LinkedHashMap<>();
-  private LossHistory history = new LossHistory();
-  private long step;
-  private long lastSaved = -1;
 
   public Trainer(GptModel model, int[] tokens, TrainConfig cfg, Listener listener) {
     if (cfg.ctx() > model.config().contextLength()) {
@@ -66,11 +59,10 @@ public final class Trainer implements AutoCloseable {
     }
     this.loader = new WindowLoader(tokens, 0, trainEnd, cfg.batch(), cfg.ctx(), cfg.stride(),
         cfg.shuffle(), cfg.seed());
-    this.schedule = new LrSchedule(cfg.lr(), cfg.minLr(), cfg.warmup(), cfg.steps(), cfg.cosine());
     this.fingerprint = TokenData.fingerprint(tokens);
     model.enableGradients();
-    this.opt = new AdamW(model.context(), model.params(), model.grads(), 0.9f, 0.95f, 1e-8f,
-        cfg.weightDecay(), cfg.clip());
+    this.training = new TrainingRun(cfg, new AdamW(model.context(), model.params(),
+        model.grads(), 0.9f, 0.95f, 1e-8f, cfg.weightDecay(), cfg.clip()));
   }
 
   /** Replaces the listener (null: none). */
@@ -80,15 +72,15 @@ public final class Trainer implements AutoCloseable {
 
   /** Extra entries for the checkpoint metadata (for example the tokenizer used). */
   public void putMetadata(String key, String value) {
-    extraMetadata.put(key, value);
+    training.putMetadata(key, value);
   }
 
   public long step() {
-    return step;
+    return training.step();
   }
 
   public LossHistory history() {
-    return history;
+    return training.history();
   }
 
   public int trainTokens() {
@@ -122,55 +114,20 @@ public final class Trainer implements AutoCloseable {
    * optimizer moments, step and data position, after checking that the run matches.
    */
   public void resume(Path dir) throws IOException {
-    TrainingState.Loaded s = TrainingState.load(dir, model.parameterCount());
-    try (SafeTensors.Reader r = SafeTensors.open(dir.resolve(GptCheckpoint.WEIGHTS))) {
-      String modelStep = r.metadata().get("fuselm.step");
-      if (modelStep != null && !modelStep.equals(Long.toString(s.step()))) {
-        throw new IOException(dir + ": " + GptCheckpoint.WEIGHTS + " is from step " + modelStep
-            + " but " + TrainingState.FILE + " from step " + s.step()
-            + " (a save was interrupted); cannot resume exactly");
-      }
-    }
-    Map<String, String> now = runMetadata();
-    for (Map.Entry<String, String> e : now.entrySet()) {
-      String was = s.metadata().get(e.getKey());
-      if (was != null && !was.equals(e.getValue())) {
-        String what = e.getKey().startsWith("data") ? "different data (" + e.getKey() + " was "
-            + was + ", now " + e.getValue() + ")"
-            : "--" + e.getKey().replace('_', '-') + " " + was + " (this run has " + e.getValue()
-                + ")";
-        throw new IllegalArgumentException("cannot resume exactly from " + dir
-            + ": it was trained with " + what);
-      }
-    }
-    if (s.step() > cfg.steps()) {
-      throw new IllegalArgumentException(dir + " is at step " + s.step() + ", past --steps "
-          + cfg.steps());
-    }
-    opt.firstMoment().flat().copyFrom(s.m());
-    opt.secondMoment().flat().copyFrom(s.v());
-    loader.seek(s.epoch(), s.batchInEpoch());
-    step = s.step();
-    history = s.history();
-    lastSaved = step;
+    training.resume(dir, model.parameterCount(), GptCheckpoint.WEIGHTS, runMetadata(),
+        loader::seek);
   }
 
   /** Writes the model directory and the training state into dir. */
   public void save(Path dir) throws IOException {
-    Map<String, String> meta = new LinkedHashMap<>(extraMetadata);
-    meta.put("fuselm.step", Long.toString(step));
-    GptCheckpoint.save(model, dir, meta);
-    Map<String, String> state = new LinkedHashMap<>(extraMetadata);
-    state.putAll(runMetadata());
-    TrainingState.save(dir, step, loader.position(), opt, state, history);
-    LossPlot.write(dir.resolve("loss.png"), history);
-    lastSaved = step;
-    listener.onSave(step, dir);
+    training.save(dir, (d, meta) -> GptCheckpoint.save(model, d, meta), runMetadata(),
+        loader.position());
+    listener.onSave(training.step(), dir);
   }
 
   /** Tokens consumed per optimizer step. */
   public long tokensPerStep() {
-    return (long) cfg.batch() * cfg.ctx() * cfg.gradAccum();
+    return training.tokensPerStep();
   }
 
   /** Runs until step == cfg.steps(); returns the last training loss (NaN if no step ran). */
@@ -180,10 +137,10 @@ public final class Trainer implements AutoCloseable {
     int[] y = new int[b * t];
     float last = Float.NaN;
     model.setTraining(true);
-    while (step < cfg.steps()) {
+    while (training.step() < cfg.steps()) {
       long t0 = System.nanoTime();
-      long s = step + 1;
-      float lr = schedule.at(step);
+      long s = training.step() + 1;
+      float lr = training.lr();
       model.zeroGrad();
       double lossSum = 0;
       for (int micro = 0; micro < cfg.gradAccum(); micro++) {
@@ -197,32 +154,23 @@ public final class Trainer implements AutoCloseable {
         model.backward(1f / cfg.gradAccum());
       }
       float loss = (float) (lossSum / cfg.gradAccum());
-      float norm = Float.isFinite(loss) ? opt.gradNorm() : Float.NaN;
-      if (!Float.isFinite(loss) || !Float.isFinite(norm)) {
+      boolean lossFinite = Float.isFinite(loss);
+      float norm = lossFinite ? training.gradNorm() : Float.NaN;
+      if (!TrainingRun.finite(lossFinite, loss, norm)) {
         model.setTraining(false);
-        throw new TrainingDivergedException(String.format(Locale.ROOT,
-            "training stopped at step %d: the %s is %s (lr %.3g); the weights were not updated. %s",
-            s, Float.isFinite(loss) ? "gradient norm" : "loss",
-            Float.isFinite(loss) ? norm : loss, lr,
-            lastSaved >= 0 && cfg.out() != null
-                ? "The last good checkpoint is " + cfg.out() + " (step " + lastSaved + ")."
-                : "No checkpoint was saved before it.")
-            + " Try a lower --lr or a --clip value.");
+        throw training.diverged(s, lossFinite, loss, norm, lr);
       }
-      opt.step(s, lr, norm);
-      step = s;
+      training.finishStep(s, lr, norm, loss);
       last = loss;
       double seconds = (System.nanoTime() - t0) / 1e9;
-      history.addTrain(step * tokensPerStep(), loss);
-      listener.onStep(step, loss, lr, norm, tokensPerStep() / seconds);
-      boolean end = step == cfg.steps();
-      if (valTokens() >= 2 && ((cfg.evalEvery() > 0 && step % cfg.evalEvery() == 0) || end)) {
+      listener.onStep(s, loss, lr, norm, tokensPerStep() / seconds);
+      if (valTokens() >= 2 && training.evalDue()) {
         Evaluator.Result r = evaluate();
-        history.addVal(step * tokensPerStep(), (float) r.loss());
-        listener.onEval(step, r);
+        training.addVal((float) r.loss());
+        listener.onEval(s, r);
         model.setTraining(true);
       }
-      if (cfg.out() != null && ((cfg.saveEvery() > 0 && step % cfg.saveEvery() == 0) || end)) {
+      if (training.saveDue()) {
         save(cfg.out());
       }
     }
@@ -238,6 +186,6 @@ public final class Trainer implements AutoCloseable {
 
   @Override
   public void close() {
-    opt.close();
+    training.close();
   }
 }

@@ -1,0 +1,63 @@
+package dev.fuselm.cli;
+
+import dev.fuselm.train.TrainingState;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.function.Function;
+
+/** Option checks shared by the pretraining commands ({@code train}, {@code train-mlm}). */
+final class TrainingOptions {
+  private TrainingOptions() {}
+
+  /** Reads a config.json file. */
+  interface ConfigReader<C> {
+    C read(Path file) throws IOException;
+  }
+
+  /** --schedule: true for cosine, false for constant. */
+  static boolean cosine(String schedule) {
+    if (schedule.equals("cosine")) {
+      return true;
+    } else if (schedule.equals("constant")) {
+      return false;
+    }
+    throw new UserInputException("--schedule must be cosine or constant, got " + schedule);
+  }
+
+  /**
+   * Exactly one model source (--init, --config or --resume), and no fresh run over an --out that
+   * already holds a training checkpoint.
+   */
+  static void checkModelSource(Path init, String config, Path resume, Path out) {
+    int sources = (init != null ? 1 : 0) + (config != null ? 1 : 0) + (resume != null ? 1 : 0);
+    if (sources != 1) {
+      throw new UserInputException("give exactly one of --init MODEL_DIR, --config NAME|JSON or"
+          + " --resume DIR");
+    }
+    if (resume == null && Files.isRegularFile(out.resolve(TrainingState.FILE))) {
+      throw new UserInputException(out + " already holds a training checkpoint: continue it with"
+          + " --resume " + out + " or choose another --out");
+    }
+  }
+
+  /** --config: a config.json file (read) or a preset name (preset). */
+  static <C> C config(String config, ConfigReader<C> read, Function<String, C> preset)
+      throws IOException {
+    Path file = Path.of(config);
+    if (Files.isRegularFile(file)) {
+      return read.read(file);
+    } else if (config.endsWith(".json")) {
+      throw new UserInputException("--config " + config + ": no such file");
+    }
+    return preset.apply(config);
+  }
+
+  /** The tokenizer's ids must all be rows of the new model's embedding. */
+  static void checkVocab(int tokenizerIds, int configVocab) {
+    if (tokenizerIds > configVocab) {
+      throw new UserInputException("the tokenizer has " + tokenizerIds + " ids but the config's"
+          + " vocab_size is " + configVocab);
+    }
+  }
+}
