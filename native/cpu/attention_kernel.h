@@ -165,8 +165,10 @@ bool key_bias(const AttnArgs &a, int64_t b, int64_t k0, int64_t nk, int64_t nkp,
 
 // Z of row q of head bh against keys k0 .. k0 + n - 1, applied to the tile row p: p[j] *= Z.
 void apply_dropout(const AttnArgs &a, int64_t bh, int64_t q, int64_t k0, int64_t n, float *p) {
-  for (int64_t j = 0; j < n; j++)
-    p[j] *= dropout_keep(a.drop_key, bh, a.T, q, k0 + j, a.drop_threshold) ? a.keep_scale : 0.f;
+  const uint64_t row = dropout_row_key(a.drop_key, bh, a.T, q);
+  const float ks = a.keep_scale;  // locals, so that the loop vectorises
+  const uint32_t threshold = a.drop_threshold;
+  for (int64_t j = 0; j < n; j++) p[j] *= dropout_keep_col(row, k0 + j, threshold) ? ks : 0.f;
 }
 
 // Number of columns of a score-tile row that query q may see in the key block at k0 (causal).
@@ -365,15 +367,17 @@ void backward_tile(const AttnArgs &a, const BwdScratch &s, int64_t b, int64_t h,
   if (a.dropout) {
     // dS = P * (Z * dP - D) first, then P *= Z, so that dV below is (P o Z)^T dO
     const int64_t bh = b * a.NH + h;
+    const float ks = a.keep_scale;  // locals, so that the loop vectorises
+    const uint32_t threshold = a.drop_threshold;
     for (int64_t i = 0; i < nq; i++) {
-      float *p = s.P + i * BK, *dp = s.dP + i * BK;
+      float *__restrict p = s.P + i * BK, *__restrict dp = s.dP + i * BK;
       const float Di = Drow[i];
+      const uint64_t row = dropout_row_key(a.drop_key, bh, T, q0 + i);
       for (int64_t j = 0; j < nkp; j++) {
-        const float z = dropout_keep(a.drop_key, bh, T, q0 + i, k0 + j, a.drop_threshold)
-                            ? a.keep_scale
-                            : 0.f;
-        dp[j] = p[j] * (z * dp[j] - Di);
-        p[j] *= z;
+        const float z = dropout_keep_col(row, k0 + j, threshold) ? ks : 0.f;
+        const float pj = p[j];
+        dp[j] = pj * (z * dp[j] - Di);
+        p[j] = pj * z;
       }
     }
     if (want_dkv) {
