@@ -9,7 +9,10 @@
 // Build (after building libfuselm into $BUILD, e.g. /tmp/nb):
 //   g++ -O2 -std=c++17 -I native/include benchmarks/attention/attention_bench.cpp \
 //       -L$BUILD -lfuselm -Wl,-rpath,$BUILD -o /tmp/attention_bench
-// Run:  /tmp/attention_bench [--threads N] [--noncausal] [--min-ms MS]
+// Run:  /tmp/attention_bench [--threads N] [--noncausal] [--min-ms MS] [--dropout P]
+// --dropout P also times fl_attention_forward_dropout / fl_attention_backward_dropout with rate P in
+// the same run, interleaved with the plain calls, and prints the CPU-time ratios dropout / plain
+// (drop_fwd_ratio, drop_fwd_bwd_ratio).
 //
 // Scratch measurement: this executable interposes malloc/free/calloc/realloc (glibc's __libc_*
 // underneath) and, only while one kernel call runs, tracks the bytes live on the heap; the peak of
@@ -139,12 +142,15 @@ long long peak_scratch(F f) {
 int main(int argc, char **argv) {
   int threads = 0, causal = 1;
   double min_ms = 1000;
+  float dropout = 0.f;
   for (int i = 1; i < argc; i++) {
     if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--noncausal")) causal = 0;
     else if (!std::strcmp(argv[i], "--min-ms") && i + 1 < argc) min_ms = std::atof(argv[++i]);
+    else if (!std::strcmp(argv[i], "--dropout") && i + 1 < argc) dropout = std::atof(argv[++i]);
     else {
-      std::fprintf(stderr, "usage: %s [--threads N] [--noncausal] [--min-ms MS]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--threads N] [--noncausal] [--min-ms MS] [--dropout P]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -169,6 +175,33 @@ int main(int argc, char **argv) {
       OK(fl_attention_backward(ctx, dqkv.data(), dout.data(), qkv.data(), out.data(), lse.data(),
                                nullptr, B, T, C, NH, causal));
     };
+    if (dropout > 0.f) {
+      auto dfwd = [&] {
+        OK(fl_attention_forward_dropout(ctx, out.data(), lse.data(), qkv.data(), nullptr, B, T, C,
+                                        NH, causal, dropout, 1234));
+      };
+      auto dbwd = [&] {
+        OK(fl_attention_backward_dropout(ctx, dqkv.data(), dout.data(), qkv.data(), out.data(),
+                                         lse.data(), nullptr, B, T, C, NH, causal, dropout, 1234));
+      };
+      // plain and dropout alternate, 3 rounds each, so that load on a shared machine hits both
+      double pf = 0, pfb = 0, df = 0, dfb = 0;
+      for (int round = 0; round < 3; round++) {
+        pf += median_ms(fwd, min_ms / 3).cpu_ms;
+        df += median_ms(dfwd, min_ms / 3).cpu_ms;
+        pfb += median_ms([&] { fwd(); bwd(); }, min_ms / 3).cpu_ms;
+        dfb += median_ms([&] { dfwd(); dbwd(); }, min_ms / 3).cpu_ms;
+      }
+      std::printf(
+          "{\"op\":\"attention_dropout\",\"B\":%lld,\"NH\":%lld,\"hs\":%lld,\"T\":%lld,"
+          "\"causal\":%d,\"threads\":%d,\"isa\":%d,\"p\":%.3f,\"fwd_cpu_ms\":%.3f,"
+          "\"drop_fwd_cpu_ms\":%.3f,\"fwd_bwd_cpu_ms\":%.3f,\"drop_fwd_bwd_cpu_ms\":%.3f,"
+          "\"drop_fwd_ratio\":%.3f,\"drop_fwd_bwd_ratio\":%.3f}\n",
+          (long long)B, (long long)NH, (long long)hs, (long long)T, causal, nthreads, isa, dropout,
+          pf / 3, df / 3, pfb / 3, dfb / 3, df / pf, dfb / pfb);
+      std::fflush(stdout);
+      continue;
+    }
     const Timing tf = median_ms(fwd, min_ms);
     const Timing tfb = median_ms([&] { fwd(); bwd(); }, min_ms);
     const long long peak_fwd = peak_scratch(fwd), peak_bwd = peak_scratch(bwd);

@@ -115,7 +115,8 @@ IsaKernels kernels_for(int isa) {
 }
 
 AttnArgs make_args(const IsaKernels &k, const float *qkv, const int32_t *key_mask, int64_t B,
-                   int64_t T, int64_t C, int64_t NH, int causal) {
+                   int64_t T, int64_t C, int64_t NH, int causal, float dropout_p,
+                   uint64_t dropout_seed) {
   AttnArgs a{};
   a.qkv = qkv;
   a.key_mask = key_mask;
@@ -128,6 +129,10 @@ AttnArgs make_args(const IsaKernels &k, const float *qkv, const int32_t *key_mas
   a.hsp = (a.hs + w - 1) / w * w;
   a.causal = causal;
   a.scale = a.hs > 0 ? static_cast<float>(1.0 / std::sqrt(static_cast<double>(a.hs))) : 1.f;
+  a.dropout = dropout_p > 0.f;
+  a.keep_scale = static_cast<float>(1.0 / (1.0 - static_cast<double>(dropout_p)));
+  a.drop_threshold = dropout_threshold(dropout_p);
+  a.drop_key = dropout_key(dropout_seed);
   return a;
 }
 
@@ -145,10 +150,10 @@ std::unique_ptr<float[]> scratch(int64_t floats) {
 
 void attention_forward(const CpuContext &ctx, float *out, float *lse, const float *qkv,
                        const int32_t *key_mask, int64_t B, int64_t T, int64_t C, int64_t NH,
-                       int causal) {
+                       int causal, float dropout_p, uint64_t dropout_seed) {
   if (B == 0 || T == 0) return;
   const IsaKernels k = kernels_for(ctx.isa);
-  AttnArgs a = make_args(k, qkv, key_mask, B, T, C, NH, causal);
+  AttnArgs a = make_args(k, qkv, key_mask, B, T, C, NH, causal, dropout_p, dropout_seed);
   a.out = out;
   a.lse = lse;
   // Up to 4 query blocks per task (fewer packings of each key block), but keep >= 4 tasks per thread.
@@ -166,10 +171,11 @@ void attention_forward(const CpuContext &ctx, float *out, float *lse, const floa
 
 void attention_backward(const CpuContext &ctx, float *dqkv, const float *dout, const float *qkv,
                         const float *out, const float *lse, const int32_t *key_mask, int64_t B,
-                        int64_t T, int64_t C, int64_t NH, int causal) {
+                        int64_t T, int64_t C, int64_t NH, int causal, float dropout_p,
+                        uint64_t dropout_seed) {
   if (dqkv == nullptr || B == 0 || T == 0 || C == 0) return;  // C == 0: dqkv has no elements
   const IsaKernels k = kernels_for(ctx.isa);
-  AttnArgs a = make_args(k, qkv, key_mask, B, T, C, NH, causal);
+  AttnArgs a = make_args(k, qkv, key_mask, B, T, C, NH, causal, dropout_p, dropout_seed);
   a.dqkv = dqkv;
   a.dout = dout;
   a.fout = out;

@@ -9,6 +9,8 @@
 
 #include <cstdint>
 
+#include "attention_dropout.h"
+
 namespace fl {
 namespace cpu {
 
@@ -36,6 +38,11 @@ struct AttnArgs {
   int64_t qgroup;            // forward: query blocks per task (each key block is packed once per task)
   int causal;
   float scale;               // 1 / sqrt(hs)
+  // attention-probability dropout (attention_dropout.h); all unused when !dropout
+  bool dropout;
+  float keep_scale;          // 1 / (1 - p)
+  uint32_t drop_threshold;
+  uint64_t drop_key;
 };
 
 // Backward work split (see attention.cpp): one task per (b, h) doing everything, or two passes

@@ -22,6 +22,10 @@
 // Backward (flash-attention 2): per (key block, query block) tile, P = exp(S - lse) recomputed from
 // qkv and lse (a row with lse = -inf has P = 0), dV += P^T dO, dP = dO V^T, D = rowsum(dO * O),
 // dS = P * (dP - D), dK += scale * dS^T Q, dQ += scale * dS K.
+//
+// Dropout (a.dropout): the forward multiplies each tile's P by Z (0 or 1 / (1 - p), from
+// attention_dropout.h) after adding it into l, so lse is that of the undropped softmax; the backward
+// recomputes Z and uses dV += (P o Z)^T dO, dS = P * (Z * dP - D) (see reference/attention.cpp).
 
 namespace {
 
@@ -159,6 +163,14 @@ bool key_bias(const AttnArgs &a, int64_t b, int64_t k0, int64_t nk, int64_t nkp,
   return any;
 }
 
+// Z of row q of head bh against keys k0 .. k0 + n - 1, applied to the tile row p: p[j] *= Z.
+void apply_dropout(const AttnArgs &a, int64_t bh, int64_t q, int64_t k0, int64_t n, float *p) {
+  const uint64_t row = dropout_row_key(a.drop_key, bh, a.T, q);
+  const float ks = a.keep_scale;  // locals, so that the loop vectorises
+  const uint32_t threshold = a.drop_threshold;
+  for (int64_t j = 0; j < n; j++) p[j] *= dropout_keep_col(row, k0 + j, threshold) ? ks : 0.f;
+}
+
 // Number of columns of a score-tile row that query q may see in the key block at k0 (causal).
 inline int64_t row_limit(const AttnArgs &a, int64_t q, int64_t k0, int64_t nkp) {
   return a.causal ? imin(nkp, q - k0 + 1) : nkp;
@@ -175,8 +187,8 @@ void add_rows(float *dst, int64_t ld, const float *src, int64_t hsp, int64_t n, 
 
 // Online-softmax update of one query block (rows q0.., nq of them) against the key block at k0
 // whose scores are in S; m, l, O are that block's running max, sum and unnormalised output.
-void online_softmax_block(const AttnArgs &a, float *S, const float *kb, int64_t q0, int64_t nq,
-                          int64_t k0, int64_t nkp, float *m, float *l, float *O) {
+void online_softmax_block(const AttnArgs &a, int64_t bh, float *S, const float *kb, int64_t q0,
+                          int64_t nq, int64_t k0, int64_t nkp, float *m, float *l, float *O) {
   const int64_t hsp = a.hsp;
   const V vscale = vset1(a.scale);
   for (int64_t i = 0; i < nq; i++) {
@@ -205,6 +217,7 @@ void online_softmax_block(const AttnArgs &a, float *S, const float *kb, int64_t 
     }
     l[i] = l[i] * alpha + vhsum(vsum);
     m[i] = mnew;
+    if (a.dropout) apply_dropout(a, bh, q0 + i, k0, imin(nkp, a.T - k0), s);  // after the sum
     if (alpha != 1.f) {
       const V va = vset1(alpha);
       for (int64_t c = 0; c < hsp; c += W) vstore(O + i * hsp + c, vmul(vload(O + i * hsp + c), va));
@@ -245,7 +258,8 @@ void forward_rows(const AttnArgs &a, float *ws, int64_t b, int64_t h, int64_t q0
       const int64_t nq = imin(BQ, nrows - r0);
       if (a.causal && q0 + r0 + nq <= k0) continue;  // the whole query block is left of the keys
       gemm_nt(nq, nkp, hs, Q + r0 * C3, C3, Kt, BK, S, BK);  // S = Q K^T
-      online_softmax_block(a, S, kb, q0 + r0, nq, k0, nkp, m + r0, l + r0, O + r0 * hsp);
+      online_softmax_block(a, b * a.NH + h, S, kb, q0 + r0, nq, k0, nkp, m + r0, l + r0,
+                           O + r0 * hsp);
       gemm_nn_acc(nq, hsp, nk, S, BK, 1, Vp, hsp, O + r0 * hsp, hsp);  // O += P V
     }
   }
@@ -350,14 +364,36 @@ void backward_tile(const AttnArgs &a, const BwdScratch &s, int64_t b, int64_t h,
   if (!any) return;  // P == 0: the tile contributes nothing
 
   gemm_nt(nq, nkp, hs, dO, C, s.Vt, BK, s.dP, BK);  // dP = dO V^T
-  if (want_dkv) {
-    pack_rows(dO, C, nq, hs, hsp, s.dOp);
-    gemm_nn_acc(nk, hsp, nq, s.P, 1, BK, s.dOp, hsp, s.dV, hsp);  // dV += P^T dO
-  }
-  for (int64_t i = 0; i < nq; i++) {  // dS = P * (dP - D), D = rowsum(dO * O)
-    const V vD = vset1(Drow[i]);
-    float *p = s.P + i * BK, *dp = s.dP + i * BK;
-    for (int64_t j = 0; j < nkp; j += W) vstore(dp + j, vmul(vload(p + j), vsub(vload(dp + j), vD)));
+  if (a.dropout) {
+    // dS = P * (Z * dP - D) first, then P *= Z, so that dV below is (P o Z)^T dO
+    const int64_t bh = b * a.NH + h;
+    const float ks = a.keep_scale;  // locals, so that the loop vectorises
+    const uint32_t threshold = a.drop_threshold;
+    for (int64_t i = 0; i < nq; i++) {
+      float *__restrict p = s.P + i * BK, *__restrict dp = s.dP + i * BK;
+      const float Di = Drow[i];
+      const uint64_t row = dropout_row_key(a.drop_key, bh, T, q0 + i);
+      for (int64_t j = 0; j < nkp; j++) {
+        const float z = dropout_keep_col(row, k0 + j, threshold) ? ks : 0.f;
+        const float pj = p[j];
+        dp[j] = pj * (z * dp[j] - Di);
+        p[j] = pj * z;
+      }
+    }
+    if (want_dkv) {
+      pack_rows(dO, C, nq, hs, hsp, s.dOp);
+      gemm_nn_acc(nk, hsp, nq, s.P, 1, BK, s.dOp, hsp, s.dV, hsp);  // dV += (P o Z)^T dO
+    }
+  } else {
+    if (want_dkv) {
+      pack_rows(dO, C, nq, hs, hsp, s.dOp);
+      gemm_nn_acc(nk, hsp, nq, s.P, 1, BK, s.dOp, hsp, s.dV, hsp);  // dV += P^T dO
+    }
+    for (int64_t i = 0; i < nq; i++) {  // dS = P * (dP - D), D = rowsum(dO * O)
+      const V vD = vset1(Drow[i]);
+      float *p = s.P + i * BK, *dp = s.dP + i * BK;
+      for (int64_t j = 0; j < nkp; j += W) vstore(dp + j, vmul(vload(p + j), vsub(vload(dp + j), vD)));
+    }
   }
   if (want_dkv) {
     pack_rows(Q, C3, nq, hs, hsp, s.Qp);

@@ -19,12 +19,17 @@
 //             S and P are recomputed in both; the price of determinism is one extra QK^T.
 //   cached    the forward kernel with queries at positions T - Tq .. T - 1 of a cache of Tmax rows.
 //
+// Dropout (p > 0, attention_dropout.h): the forward adds the undropped p into l and multiplies the P
+// it feeds to P V by Z (0 or 1 / (1 - p)); dq uses dS = P (Z dP - D), dkdv dv = (P Z)^T dO and the
+// same dS. Z is recomputed per element from (seed, b, h, i, j), as on every other backend.
+//
 // Causal tiles beyond the diagonal are skipped (the forward and dq stop at the tile's last query, dkdv
 // starts at the block's first key). Head sizes above 256 are rejected (FL_ERR_UNSUPPORTED).
 // Not done: tensor-core (TF32/bf16 mma) attention, split-K decode for Tq = 1 (the cached forward uses
 // one block per (batch, head), 1/32 of its rows busy).
 #include <algorithm>
 
+#include "attention_dropout.h"
 #include "common.cuh"
 
 namespace fl {
@@ -57,7 +62,16 @@ struct AttnArgs {
   int hs;
   float scale;          // 1 / sqrt(hs)
   int causal;
+  int dropout;          // p > 0: the fields below are used
+  float keep_scale;     // 1 / (1 - p)
+  uint32_t drop_threshold;
+  uint64_t drop_key;
 };
+
+// Z of (head bh, query i, key j): 1 without dropout, else 0 or 1 / (1 - p).
+__device__ __forceinline__ float dropout_factor(const AttnArgs &a, int64_t bh, int64_t i, int64_t j) {
+  return dropout_keep(a.drop_key, bh, a.Tk, i, j, a.drop_threshold) ? a.keep_scale : 0.0f;
+}
 
 __device__ __forceinline__ float comp(const float4 &v, int i) {
   return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;
@@ -176,6 +190,9 @@ __global__ void __launch_bounds__(kThreads) attention_forward_kernel(AttnArgs a)
       l[r] = l[r] * alpha + p;  // per-lane partial sum; lanes are added at the end
 #pragma unroll
       for (int dd = 0; dd < D / 32; dd++) o[r][dd] *= alpha;
+      // dropout after the sum: l is of the undropped softmax (only the training forward, q_off = 0)
+      if (a.dropout && p != 0.0f)
+        p *= dropout_factor(a, static_cast<int64_t>(b) * a.NH + h, q0 + row0 + r, kj);
       Pw[r * kTile + lane] = p;
     }
     __syncwarp();
@@ -276,7 +293,8 @@ __global__ void __launch_bounds__(kThreads) attention_backward_dq_kernel(AttnArg
       const int64_t qi = q0 + row0 + r;
       const bool vis = key_ok && lse2[r] != -INFINITY && (!a.causal || kj <= qi);
       const float p = vis ? exp2f(s[r] - lse2[r]) : 0.0f;
-      DSw[r * kTile + lane] = p * (dp[r] - Dr[r]);
+      const float z = a.dropout && vis ? dropout_factor(a, bh, qi, kj) : 1.0f;
+      DSw[r * kTile + lane] = a.dropout ? p * (z * dp[r] - Dr[r]) : p * (dp[r] - Dr[r]);
     }
     __syncwarp();
     accumulate_rows<D>(dq, DSw, Ks, lane);
@@ -358,8 +376,14 @@ __global__ void __launch_bounds__(kThreads) attention_backward_dkdv_kernel(AttnA
       const int64_t kr = k0 + row0 + r;
       const bool vis = key_ok[r] && l2 != -INFINITY && (!a.causal || kr <= qi);
       const float p = vis ? exp2f(s[r] - l2) : 0.0f;
-      Pw[r * kTile + lane] = p;
-      DSw[r * kTile + lane] = p * (dp[r] - Di);
+      if (a.dropout) {
+        const float z = vis ? dropout_factor(a, bh, qi, kr) : 0.0f;
+        Pw[r * kTile + lane] = p * z;
+        DSw[r * kTile + lane] = p * (z * dp[r] - Di);
+      } else {
+        Pw[r * kTile + lane] = p;
+        DSw[r * kTile + lane] = p * (dp[r] - Di);
+      }
     }
     __syncwarp();
     accumulate_rows<D>(dv, Pw, dOs, lane);
@@ -429,11 +453,18 @@ void run_forward(CudaContext &ctx, const AttnArgs &args, int64_t B, const char *
   }
 }
 
+void set_dropout(AttnArgs &args, float p, uint64_t seed) {
+  args.dropout = p > 0.0f;
+  args.keep_scale = static_cast<float>(1.0 / (1.0 - static_cast<double>(p)));
+  args.drop_threshold = dropout_threshold(p);
+  args.drop_key = dropout_key(seed);
+}
+
 }  // namespace
 
 void attention_forward(CudaContext &ctx, float *out, float *lse, const float *qkv,
                        const int32_t *key_mask, int64_t B, int64_t T, int64_t C, int64_t NH,
-                       int causal) {
+                       int causal, float dropout_p, uint64_t dropout_seed) {
   if (B == 0 || T == 0) return;
   const int64_t hs = C / NH;
   check_grid(B, NH, hs, "fl_attention_forward");
@@ -452,6 +483,7 @@ void attention_forward(CudaContext &ctx, float *out, float *lse, const float *qk
   args.hs = static_cast<int>(hs);
   args.scale = hs > 0 ? static_cast<float>(1.0 / std::sqrt(static_cast<double>(hs))) : 1.0f;
   args.causal = causal != 0;
+  set_dropout(args, dropout_p, dropout_seed);
   run_forward(ctx, args, B, "fl_attention_forward/attention_forward_kernel");
 }
 
@@ -480,7 +512,8 @@ void attention_forward_cached(CudaContext &ctx, float *out, const float *qkv_cac
 
 void attention_backward(CudaContext &ctx, float *dqkv, const float *dout, const float *qkv,
                         const float *out, const float *lse, const int32_t *key_mask, int64_t B,
-                        int64_t T, int64_t C, int64_t NH, int causal) {
+                        int64_t T, int64_t C, int64_t NH, int causal, float dropout_p,
+                        uint64_t dropout_seed) {
   if (dqkv == nullptr || B == 0 || T == 0 || C == 0) return;
   const int64_t hs = C / NH;
   check_grid(B, NH, hs, "fl_attention_backward");
@@ -510,6 +543,7 @@ void attention_backward(CudaContext &ctx, float *dqkv, const float *dout, const 
   args.hs = static_cast<int>(hs);
   args.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hs)));
   args.causal = causal != 0;
+  set_dropout(args, dropout_p, dropout_seed);
   const dim3 grid(static_cast<unsigned>((T + kTile - 1) / kTile), static_cast<unsigned>(NH),
                   static_cast<unsigned>(B));
   const char *dq_name = "fl_attention_backward/attention_backward_dq_kernel";

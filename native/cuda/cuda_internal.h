@@ -70,10 +70,11 @@ void residual_layernorm_forward(CudaContext &ctx, float *residual_out, float *ou
                                 const float *bias, int64_t N, int64_t C, float eps);
 void attention_forward(CudaContext &ctx, float *out, float *lse, const float *qkv,
                        const int32_t *key_mask, int64_t B, int64_t T, int64_t C, int64_t NH,
-                       int causal);
+                       int causal, float dropout_p = 0.f, uint64_t dropout_seed = 0);
 void attention_backward(CudaContext &ctx, float *dqkv, const float *dout, const float *qkv,
                         const float *out, const float *lse, const int32_t *key_mask, int64_t B,
-                        int64_t T, int64_t C, int64_t NH, int causal);
+                        int64_t T, int64_t C, int64_t NH, int causal, float dropout_p = 0.f,
+                        uint64_t dropout_seed = 0);
 void attention_forward_cached(CudaContext &ctx, float *out, const float *qkv_cache, int64_t B,
                               int64_t T, int64_t Tmax, int64_t Tq, int64_t C, int64_t NH);
 void gelu_forward(CudaContext &ctx, float *out, const float *inp, int64_t n);

@@ -122,6 +122,20 @@ int fl_attention_backward(fl_context *ctx, float *dqkv, const float *dout, const
                           const float *out, const float *lse, const int32_t *key_mask,
                           int64_t B, int64_t T, int64_t C, int64_t NH, int causal);
 
+/* The same two with dropout on the attention probabilities (training): after the softmax, each
+ * probability of query i against key j in head h of batch b is kept with probability 1 - p and then
+ * scaled by 1 / (1 - p), else zeroed. Which ones are dropped is a pure function of
+ * (seed, b, h, i, j) (a counter-based hash, identical on every backend), so the backward, given the
+ * forward's p and seed, recomputes the same mask. lse is that of the undropped softmax.
+ * 0 <= p < 1; p = 0 gives exactly fl_attention_forward / fl_attention_backward. */
+int fl_attention_forward_dropout(fl_context *ctx, float *out, float *lse, const float *qkv,
+                                 const int32_t *key_mask, int64_t B, int64_t T, int64_t C,
+                                 int64_t NH, int causal, float p, uint64_t seed);
+int fl_attention_backward_dropout(fl_context *ctx, float *dqkv, const float *dout,
+                                  const float *qkv, const float *out, const float *lse,
+                                  const int32_t *key_mask, int64_t B, int64_t T, int64_t C,
+                                  int64_t NH, int causal, float p, uint64_t seed);
+
 /* Attention for generation with a KV cache. qkv_cache (B, Tmax, 3C) holds the packed q, k, v rows of
  * positions 0..T-1 (T <= Tmax, rows beyond T are not read). out (B, Tq, C) receives causal attention
  * for the last Tq positions T-Tq..T-1, each attending to keys 0..its own position. Forward only. */

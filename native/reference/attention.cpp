@@ -5,10 +5,17 @@
 // to query t when (!causal || j <= t) && (key_mask == NULL || key_mask[b, j] != 0); a query with no
 // visible key gets out = 0 and lse = -inf, and zero gradient in the backward. lse may be NULL in
 // the forward.
+//
+// Dropout (dropout_p > 0): after the softmax, probability P[t][j] is kept when
+// dropout_keep(seed, b, h, t, j) (attention_dropout.h) and then scaled by 1 / (1 - p), else zeroed;
+// lse stays that of the undropped softmax. With Z = keep / (1 - p) and out = (P o Z) V, the backward
+// is dV = (P o Z)^T dO, dP = Z o (dO V^T), dS = P o (dP - D) with D = rowsum(dO o out) as without
+// dropout, since rowsum(P o dP) = sum_j P_j Z_j (dO . v_j) = dO . out.
 #include <cmath>
 #include <limits>
 #include <vector>
 
+#include "attention_dropout.h"
 #include "internal.h"
 
 namespace fl {
@@ -24,11 +31,28 @@ inline bool visible(const int32_t *key_mask, int64_t b, int64_t T, int64_t t, in
 
 inline double scale_for(int64_t hs) { return hs > 0 ? 1.0 / std::sqrt(static_cast<double>(hs)) : 1.0; }
 
+// The dropout factor Z of probability (t, j) in head bh: 1 without dropout, else 0 or 1 / (1 - p).
+struct DropoutFactor {
+  bool on;
+  uint64_t key;
+  uint32_t threshold;
+  double keep_scale;
+  DropoutFactor(float p, uint64_t seed)
+      : on(p > 0.f), key(dropout_key(seed)), threshold(dropout_threshold(p)),
+        keep_scale(1.0 / (1.0 - static_cast<double>(p))) {}
+  double operator()(int64_t bh, int64_t T, int64_t t, int64_t j) const {
+    if (!on) return 1.0;
+    return dropout_keep(key, bh, T, t, j, threshold) ? keep_scale : 0.0;
+  }
+};
+
 }  // namespace
 
 void attention_forward(float *out, float *lse, const float *qkv, const int32_t *key_mask, int64_t B,
-                       int64_t T, int64_t C, int64_t NH, int causal) {
+                       int64_t T, int64_t C, int64_t NH, int causal, float dropout_p,
+                       uint64_t dropout_seed) {
   const int64_t hs = C / NH, C3 = 3 * C;
+  const DropoutFactor Z(dropout_p, dropout_seed);
   const double scale = scale_for(hs);
   const double ninf = -std::numeric_limits<double>::infinity();
   std::vector<double> s(T), o(hs);
@@ -60,7 +84,8 @@ void attention_forward(float *out, float *lse, const float *qkv, const int32_t *
           const double p = std::exp(s[j] - mx);
           sum += p;
           const float *v = qkv + (b * T + j) * C3 + 2 * C + h * hs;
-          for (int64_t d = 0; d < hs; d++) o[d] += p * v[d];
+          const double pz = p * Z(b * NH + h, T, t, j);  // sum is of the undropped p
+          for (int64_t d = 0; d < hs; d++) o[d] += pz * v[d];
         }
         for (int64_t d = 0; d < hs; d++) y[d] = static_cast<float>(o[d] / sum);
         if (l) *l = static_cast<float>(mx + std::log(sum));
@@ -71,9 +96,10 @@ void attention_forward(float *out, float *lse, const float *qkv, const int32_t *
 
 void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out,
                         const float *lse, const int32_t *key_mask, int64_t B, int64_t T, int64_t C,
-                        int64_t NH, int causal) {
+                        int64_t NH, int causal, float dropout_p, uint64_t dropout_seed) {
   if (dqkv == nullptr) return;
   const int64_t hs = C / NH, C3 = 3 * C;
+  const DropoutFactor Z(dropout_p, dropout_seed);
   const double scale = scale_for(hs);
   // the whole gradient in double, added into dqkv at the end
   std::vector<double> g(static_cast<size_t>(B * T * C3), 0.0);
@@ -98,13 +124,14 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
             dp += static_cast<double>(dO[d]) * v[d];
           }
           const double p = std::exp(dot * scale - l);  // probability, recomputed from lse
-          const double ds = p * (dp - D);              // gradient wrt the scaled score
+          const double z = Z(b * NH + h, T, t, j);
+          const double ds = p * (z * dp - D);          // gradient wrt the scaled score
           double *gk = g.data() + (b * T + j) * C3 + C + h * hs;
           double *gv = gk + C;
           for (int64_t d = 0; d < hs; d++) {
             gq[d] += scale * ds * k[d];
             gk[d] += scale * ds * q[d];
-            gv[d] += p * dO[d];
+            gv[d] += p * z * dO[d];
           }
         }
       }

@@ -354,6 +354,39 @@ int fl_attention_backward(fl_context *ctx, float *dqkv, const float *dout, const
   FL_CATCH
 }
 
+int fl_attention_forward_dropout(fl_context *ctx, float *out, float *lse, const float *qkv,
+                                 const int32_t *key_mask, int64_t B, int64_t T, int64_t C,
+                                 int64_t NH, int causal, float p, uint64_t seed) {
+  FL_CHECK_CTX
+  FL_CHECK_NONNEG(B) FL_CHECK_NONNEG(T) FL_CHECK_NONNEG(C)
+  if (NH <= 0 || C % NH != 0)
+    return fail(FL_ERR_INVALID_ARGUMENT, "fl_attention_forward_dropout: C = " + std::to_string(C) +
+                                             " is not a positive multiple of NH = " + std::to_string(NH));
+  if (!(p >= 0.f && p < 1.f))
+    return fail(FL_ERR_INVALID_ARGUMENT,
+                "fl_attention_forward_dropout: p = " + std::to_string(p) + " is not in [0, 1)");
+  FL_TRY
+  FL_DISPATCH(attention_forward, out, lse, qkv, key_mask, B, T, C, NH, causal, p, seed)
+  FL_CATCH
+}
+
+int fl_attention_backward_dropout(fl_context *ctx, float *dqkv, const float *dout,
+                                  const float *qkv, const float *out, const float *lse,
+                                  const int32_t *key_mask, int64_t B, int64_t T, int64_t C,
+                                  int64_t NH, int causal, float p, uint64_t seed) {
+  FL_CHECK_CTX
+  FL_CHECK_NONNEG(B) FL_CHECK_NONNEG(T) FL_CHECK_NONNEG(C)
+  if (NH <= 0 || C % NH != 0)
+    return fail(FL_ERR_INVALID_ARGUMENT, "fl_attention_backward_dropout: C = " + std::to_string(C) +
+                                             " is not a positive multiple of NH = " + std::to_string(NH));
+  if (!(p >= 0.f && p < 1.f))
+    return fail(FL_ERR_INVALID_ARGUMENT,
+                "fl_attention_backward_dropout: p = " + std::to_string(p) + " is not in [0, 1)");
+  FL_TRY
+  FL_DISPATCH(attention_backward, dqkv, dout, qkv, out, lse, key_mask, B, T, C, NH, causal, p, seed)
+  FL_CATCH
+}
+
 int fl_attention_forward_cached(fl_context *ctx, float *out, const float *qkv_cache, int64_t B,
                                 int64_t T, int64_t Tmax, int64_t Tq, int64_t C, int64_t NH) {
   FL_CHECK_CTX

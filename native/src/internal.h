@@ -44,11 +44,13 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
 void residual_layernorm_forward(float *residual_out, float *out, float *mean, float *rstd,
                                 const float *a, const float *b, const float *weight,
                                 const float *bias, int64_t N, int64_t C, float eps);
+// dropout_p > 0: attention-probability dropout with the mask of attention_dropout.h
 void attention_forward(float *out, float *lse, const float *qkv, const int32_t *key_mask, int64_t B,
-                       int64_t T, int64_t C, int64_t NH, int causal);
+                       int64_t T, int64_t C, int64_t NH, int causal, float dropout_p = 0.f,
+                       uint64_t dropout_seed = 0);
 void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *out,
                         const float *lse, const int32_t *key_mask, int64_t B, int64_t T, int64_t C,
-                        int64_t NH, int causal);
+                        int64_t NH, int causal, float dropout_p = 0.f, uint64_t dropout_seed = 0);
 void attention_forward_cached(float *out, const float *qkv_cache, int64_t B, int64_t T, int64_t Tmax,
                               int64_t Tq, int64_t C, int64_t NH);
 void gelu_forward(float *out, const float *inp, int64_t n);
@@ -103,10 +105,11 @@ void residual_layernorm_forward(const CpuContext &ctx, float *residual_out, floa
                                 float eps);
 void attention_forward(const CpuContext &ctx, float *out, float *lse, const float *qkv,
                        const int32_t *key_mask, int64_t B, int64_t T, int64_t C, int64_t NH,
-                       int causal);
+                       int causal, float dropout_p = 0.f, uint64_t dropout_seed = 0);
 void attention_backward(const CpuContext &ctx, float *dqkv, const float *dout, const float *qkv,
                         const float *out, const float *lse, const int32_t *key_mask, int64_t B,
-                        int64_t T, int64_t C, int64_t NH, int causal);
+                        int64_t T, int64_t C, int64_t NH, int causal, float dropout_p = 0.f,
+                        uint64_t dropout_seed = 0);
 void attention_forward_cached(const CpuContext &ctx, float *out, const float *qkv_cache, int64_t B,
                               int64_t T, int64_t Tmax, int64_t Tq, int64_t C, int64_t NH);
 void gelu_forward(const CpuContext &ctx, float *out, const float *inp, int64_t n);

@@ -2,6 +2,7 @@
 // every CPU configuration (ISA level x threads) against the reference.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
@@ -330,4 +331,195 @@ TEST(attention_edge_cases) {
       CHECK(g == pre);
     }
   });
+}
+
+// ---- attention-probability dropout (fl_attention_forward_dropout / _backward_dropout) ----------
+
+namespace {
+
+Fwd forward_dropout(fl_context *ctx, const std::vector<float> &qkv, const int32_t *mask,
+                    const Shape &s, int causal, float p, uint64_t seed) {
+  const int64_t C = s.NH * s.hs;
+  Fwd f;
+  f.out.assign(static_cast<size_t>(s.B * s.T * C), 12345.f);
+  f.lse.assign(static_cast<size_t>(s.B * s.NH * s.T), 12345.f);
+  CHECK_OK(fl_attention_forward_dropout(ctx, f.out.data(), f.lse.data(), qkv.data(), mask, s.B, s.T,
+                                        C, s.NH, causal, p, seed));
+  return f;
+}
+
+bool bitwise_equal(const std::vector<float> &a, const std::vector<float> &b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+}  // namespace
+
+// p = 0 is the plain attention, bit for bit, on the reference and every CPU configuration.
+TEST(attention_dropout_p0_is_plain_attention_bitwise) {
+  Context ref(FL_BACKEND_REFERENCE);
+  uint32_t seed = 5000;
+  for (const Shape &s : {Shape{2, 65, 3, 7}, Shape{1, 129, 2, 64}}) {
+    for (int causal : {0, 1}) {
+      const int64_t C = s.NH * s.hs;
+      const size_t n = static_cast<size_t>(s.B * s.T * 3 * C);
+      const std::vector<float> qkv = random_floats(n, seed++, -1.5f, 1.5f);
+      const std::vector<int32_t> mask = make_mask(s.B, s.T, seed++);
+      const std::vector<float> dout = random_floats(static_cast<size_t>(s.B * s.T * C), seed++);
+      auto check = [&](fl_context *ctx, const std::string &cfg) {
+        const std::string what = cfg + " " + describe(s, causal, true);
+        const Fwd plain = forward(ctx, qkv, mask.data(), s, causal);
+        const Fwd drop = forward_dropout(ctx, qkv, mask.data(), s, causal, 0.f, 77);
+        if (!bitwise_equal(plain.out, drop.out) || !bitwise_equal(plain.lse, drop.lse))
+          throw Failure(what + ": p = 0 forward differs from fl_attention_forward");
+        std::vector<float> g1(n, 0.5f), g2(n, 0.5f);
+        CHECK_OK(fl_attention_backward(ctx, g1.data(), dout.data(), qkv.data(), plain.out.data(),
+                                       plain.lse.data(), mask.data(), s.B, s.T, C, s.NH, causal));
+        CHECK_OK(fl_attention_backward_dropout(ctx, g2.data(), dout.data(), qkv.data(),
+                                               plain.out.data(), plain.lse.data(), mask.data(), s.B,
+                                               s.T, C, s.NH, causal, 0.f, 77));
+        if (!bitwise_equal(g1, g2))
+          throw Failure(what + ": p = 0 backward differs from fl_attention_backward");
+      };
+      check(ref, "reference");
+      for_each_cpu_config(check);
+    }
+  }
+}
+
+// The mask itself, read through the kernels: with q = k = 0 every visible probability is 1/T, and
+// with hs = T and v_j the unit vector e_j, out[b, i, h*hs + j] = Z_ij / T. So out * T * (1 - p) is
+// exactly the 0/1 keep flag (up to rounding). Checked: every entry is 0 or 1, the flags agree
+// between the reference and every CPU configuration, the kept fraction over 2*2*64*64 = 16384
+// entries is within 0.02 of 1 - p (the standard deviation is sqrt(p (1 - p) / 16384) <= 0.004, so
+// this is a 5-sigma bound), and another seed gives another mask.
+TEST(attention_dropout_mask_keep_fraction) {
+  Context ref(FL_BACKEND_REFERENCE);
+  const Shape s{2, 64, 2, 64};
+  const int64_t C = s.NH * s.hs, C3 = 3 * C;
+  std::vector<float> qkv(static_cast<size_t>(s.B * s.T * C3), 0.f);
+  for (int64_t b = 0; b < s.B; b++)
+    for (int64_t j = 0; j < s.T; j++)
+      for (int64_t h = 0; h < s.NH; h++) qkv[(b * s.T + j) * C3 + 2 * C + h * s.hs + j] = 1.f;
+  auto flags = [&](const Fwd &f, float p, const std::string &what) {
+    std::vector<int> k(f.out.size());
+    for (size_t i = 0; i < f.out.size(); i++) {
+      const double x = f.out[i] * static_cast<double>(s.T) * (1.0 - p);
+      if (std::fabs(x) < 1e-4) k[i] = 0;
+      else if (std::fabs(x - 1.0) < 1e-4) k[i] = 1;
+      else throw Failure(what + ": out[" + std::to_string(i) + "] = " + std::to_string(f.out[i]) +
+                         " is neither 0 nor 1 / (T (1 - p))");
+    }
+    return k;
+  };
+  for (float p : {0.1f, 0.5f, 0.9f}) {
+    const std::vector<int> want = flags(forward_dropout(ref, qkv, nullptr, s, 0, p, 1234), p, "reference");
+    double kept = 0;
+    for (int x : want) kept += x;
+    const double frac = kept / static_cast<double>(want.size());
+    if (!(std::fabs(frac - (1.0 - p)) <= 0.02))
+      throw Failure("p = " + std::to_string(p) + ": kept fraction " + std::to_string(frac));
+    const std::vector<int> other = flags(forward_dropout(ref, qkv, nullptr, s, 0, p, 1235), p, "seed 1235");
+    CHECK(other != want);
+    for_each_cpu_config([&](fl_context *ctx, const std::string &cfg) {
+      if (flags(forward_dropout(ctx, qkv, nullptr, s, 0, p, 1234), p, cfg) != want)
+        throw Failure(cfg + ": dropout mask differs from the reference's, p = " + std::to_string(p));
+    });
+  }
+}
+
+// Finite differences of the reference backward with dropout on: a fixed seed is a fixed mask, so
+// the loss L = sum(out * R) is a smooth function of qkv and the same bound as above applies.
+TEST(attention_dropout_reference_backward_matches_finite_differences) {
+  Context ref(FL_BACKEND_REFERENCE);
+  const std::vector<Shape> shapes = {{2, 5, 2, 3}, {1, 6, 3, 2}};
+  const float p = 0.3f;
+  uint32_t seed = 6000;
+  for (const Shape &s : shapes) {
+    for (int causal : {0, 1}) {
+      for (bool masked : {false, true}) {
+        const std::string what = describe(s, causal, masked) + " dropout";
+        const int64_t C = s.NH * s.hs, n = s.B * s.T * 3 * C;
+        std::vector<float> qkv = random_floats(static_cast<size_t>(n), seed++, -1.5f, 1.5f);
+        const std::vector<float> R = random_floats(static_cast<size_t>(s.B * s.T * C), seed++);
+        std::vector<int32_t> mask = make_mask(s.B, s.T, seed++);
+        if (masked && s.T > 2) mask[s.T - 1] = 1;
+        const int32_t *m = masked ? mask.data() : nullptr;
+        const uint64_t dseed = 42 + seed;
+
+        Fwd f = forward_dropout(ref, qkv, m, s, causal, p, dseed);
+        std::vector<float> grad(static_cast<size_t>(n), 0.f);
+        CHECK_OK(fl_attention_backward_dropout(ref, grad.data(), R.data(), qkv.data(), f.out.data(),
+                                               f.lse.data(), m, s.B, s.T, C, s.NH, causal, p, dseed));
+        auto loss = [&](const std::vector<float> &x) {
+          Fwd g = forward_dropout(ref, x, m, s, causal, p, dseed);
+          double L = 0;
+          for (size_t i = 0; i < R.size(); i++) L += static_cast<double>(g.out[i]) * R[i];
+          return L;
+        };
+        for (int64_t i = 0; i < n; i++) {
+          std::vector<float> xp = qkv, xm = qkv;
+          xp[i] = qkv[i] + 1e-2f;
+          xm[i] = qkv[i] - 1e-2f;
+          const double fd = (loss(xp) - loss(xm)) / (static_cast<double>(xp[i]) - xm[i]);
+          if (!(std::fabs(fd - grad[i]) <= 2e-3 + 1e-2 * std::fabs(fd)))
+            throw Failure(what + ": d/dqkv[" + std::to_string(i) + "] analytic " +
+                          std::to_string(grad[i]) + ", finite difference " + std::to_string(fd));
+        }
+      }
+    }
+  }
+}
+
+// Every CPU configuration against the reference with dropout on: forward, backward on the
+// reference's out and lse (dqkv pre-filled), and the CPU's own chain. Same tolerances as without
+// dropout: Z only scales kept terms by 1 / (1 - p) <= 1.25 here.
+TEST(attention_dropout_cpu_matches_reference) {
+  Context ref(FL_BACKEND_REFERENCE);
+  const float p = 0.2f;
+  uint32_t seed = 7000;
+  const std::vector<Shape> shapes = {{1, 7, 3, 3}, {2, 65, 3, 7}, {1, 129, 3, 64}, {2, 129, 1, 7},
+                                     {2, 63, 12, 7}};
+  for (const Shape &s : shapes) {
+    for (int causal : {0, 1}) {
+      for (bool masked : {false, true}) {
+        const int64_t C = s.NH * s.hs;
+        const size_t n = static_cast<size_t>(s.B * s.T * 3 * C);
+        const std::vector<float> qkv = random_floats(n, seed++, -1.5f, 1.5f);
+        const std::vector<int32_t> mask = make_mask(s.B, s.T, seed++);
+        const int32_t *m = masked ? mask.data() : nullptr;
+        const uint64_t dseed = 0x1234567890abcdefull + seed;
+        const Fwd want = forward_dropout(ref, qkv, m, s, causal, p, dseed);
+        const std::vector<float> dout = random_floats(want.out.size(), seed++);
+        const std::vector<float> pre = random_floats(n, seed++);
+        std::vector<float> gwant = pre;
+        CHECK_OK(fl_attention_backward_dropout(ref, gwant.data(), dout.data(), qkv.data(),
+                                               want.out.data(), want.lse.data(), m, s.B, s.T, C,
+                                               s.NH, causal, p, dseed));
+        for_each_cpu_config([&](fl_context *ctx, const std::string &cfg) {
+          const std::string what = cfg + " " + describe(s, causal, masked) + " dropout";
+          const Fwd got = forward_dropout(ctx, qkv, m, s, causal, p, dseed);
+          check_finite(what + " out", got.out);
+          check_close((what + " out").c_str(), got.out, want.out, kOutRtol, kOutAtol);
+          check_lse(what, got.lse, want.lse, kOutRtol, kOutAtol);
+          std::vector<float> g = pre;
+          CHECK_OK(fl_attention_backward_dropout(ctx, g.data(), dout.data(), qkv.data(),
+                                                 want.out.data(), want.lse.data(), m, s.B, s.T, C,
+                                                 s.NH, causal, p, dseed));
+          check_finite(what + " dqkv", g);
+          check_close((what + " dqkv").c_str(), g, gwant, kGradRtol, kGradAtol);
+        });
+      }
+    }
+  }
+}
+
+TEST(attention_dropout_rejects_bad_p) {
+  Context cpu(FL_BACKEND_CPU);
+  std::vector<float> x(3 * 2 * 4, 0.f), out(2 * 4), lse(2 * 2);
+  for (float p : {-0.1f, 1.f, 1.5f, std::numeric_limits<float>::quiet_NaN()}) {
+    CHECK(fl_attention_forward_dropout(cpu, out.data(), lse.data(), x.data(), nullptr, 1, 2, 4, 2, 1,
+                                       p, 1) == FL_ERR_INVALID_ARGUMENT);
+    CHECK(fl_attention_backward_dropout(cpu, x.data(), out.data(), x.data(), out.data(), lse.data(),
+                                        nullptr, 1, 2, 4, 2, 1, p, 1) == FL_ERR_INVALID_ARGUMENT);
+  }
 }

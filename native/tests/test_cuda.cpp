@@ -330,6 +330,45 @@ TEST(cuda_attention_matches_reference) {
   }
 }
 
+// Dropout on the attention probabilities: the mask is the same hash of (seed, b, h, i, j) on every
+// backend, so CUDA must match the reference's dropped forward and backward at the plain tolerances.
+TEST(cuda_attention_dropout_matches_reference) {
+  require_cuda();
+  struct Case { int64_t B, T, C, NH; int causal, masked; };
+  const Case cases[] = {{2, 7, 21, 3, 1, 0}, {1, 65, 12, 4, 0, 1}, {2, 97, 768, 12, 1, 0},
+                        {2, 70, 200, 2, 0, 1}};
+  const float p = 0.25f;
+  const uint64_t seed = 0xfeedbeef12345ull;
+  for (const Case &c : cases) {
+    const auto qkv = fltest::random_floats(c.B * c.T * 3 * c.C, 26),
+               dy = fltest::random_floats(c.B * c.T * c.C, 27),
+               dq0 = fltest::random_floats(c.B * c.T * 3 * c.C, 28);
+    std::vector<int32_t> mask(c.B * c.T);
+    for (int64_t b = 0; b < c.B; b++)
+      for (int64_t t = 0; t < c.T; t++) mask[b * c.T + t] = b == 1 ? 0 : t < c.T - 2 * b - 1 ? 1 : 0;
+    const std::string name = dims({c.B, c.T, c.C, c.NH}) + (c.causal ? " causal" : "") +
+                             (c.masked ? " masked" : "") + " dropout";
+    compare("attention forward " + name, 2e-4f, 2e-4f, [&](fl_context *ctx) {
+      Buf tq(ctx, qkv), out(ctx, c.B * c.T * c.C * 4), lse(ctx, c.B * c.NH * c.T * 4), km(ctx, mask);
+      CHECK_OK(fl_attention_forward_dropout(ctx, out.f(), lse.f(), tq.f(), c.masked ? km.i() : nullptr, c.B,
+                                            c.T, c.C, c.NH, c.causal, p, seed));
+      return concat({out.get(), lse.get()});
+    });
+    fltest::Context ref(FL_BACKEND_REFERENCE);
+    std::vector<float> out_ref(c.B * c.T * c.C), lse_ref(c.B * c.NH * c.T);
+    CHECK_OK(fl_attention_forward_dropout(ref, out_ref.data(), lse_ref.data(), qkv.data(),
+                                          c.masked ? mask.data() : nullptr, c.B, c.T, c.C, c.NH, c.causal, p,
+                                          seed));
+    compare("attention backward " + name, 5e-4f, 5e-4f, [&](fl_context *ctx) {
+      Buf tq(ctx, qkv), out(ctx, out_ref), lse(ctx, lse_ref), km(ctx, mask), dout(ctx, dy), dq(ctx, dq0);
+      CHECK_OK(fl_attention_backward_dropout(ctx, dq.f(), dout.f(), tq.f(), out.f(), lse.f(),
+                                             c.masked ? km.i() : nullptr, c.B, c.T, c.C, c.NH, c.causal, p,
+                                             seed));
+      return dq.get();
+    });
+  }
+}
+
 TEST(cuda_attention_cached_matches_reference) {
   require_cuda();
   struct Case { int64_t B, T, Tmax, Tq, C, NH; };

@@ -17,8 +17,8 @@ import java.util.Locale;
  * @param layerNormEps layer_norm_eps of every layer norm (1e-12 in BERT)
  * @param hiddenDropout hidden_dropout_prob: dropout after the embeddings and on each block's two
  *     dense outputs before their residual add (training only)
- * @param attentionDropout attention_probs_dropout_prob: the fused attention kernel has none, so it
- *     is read and written (Hugging Face compatibility) but not applied
+ * @param attentionDropout attention_probs_dropout_prob: dropout on the attention probabilities
+ *     (training only), inside the fused attention kernel
  */
 public record BertConfig(
     int vocabSize,

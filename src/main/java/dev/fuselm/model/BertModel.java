@@ -273,7 +273,10 @@ public final class BertModel implements AutoCloseable {
     return wordEmb;
   }
 
-  /** Training mode applies hidden dropout (if the config has any); evaluation mode never does. */
+  /**
+   * Training mode applies hidden and attention-probability dropout (if the config has any);
+   * evaluation mode never does.
+   */
   public void setTraining(boolean training) {
     this.training = training;
   }
@@ -295,6 +298,10 @@ public final class BertModel implements AutoCloseable {
 
   private float dropout() {
     return training ? config.hiddenDropout() : 0f;
+  }
+
+  private float attentionDropout() {
+    return training ? config.attentionDropout() : 0f;
   }
 
   /** Activations, inputs and gradient scratch for one (B, T). */
@@ -444,7 +451,7 @@ public final class BertModel implements AutoCloseable {
     }
     for (int l = 0; l < layers.length; l++) {
       layers[l].forward(ctx, a.residual[l + 1], a.residual[l], keyMask, a.layers[l], p,
-          dropoutSeed);
+          attentionDropout(), dropoutSeed);
     }
     if (a.withGrads) {
       a.dHidden.zero();
@@ -706,7 +713,8 @@ public final class BertModel implements AutoCloseable {
     Tensor keyMask = padded ? a.mask : null;
     Tensor dres = a.dHidden;
     for (int l = layers.length - 1; l >= 0; l--) {
-      layers[l].backward(ctx, dres, a.residual[l], keyMask, a.layers[l], a.scratch, p, dropoutSeed);
+      layers[l].backward(ctx, dres, a.residual[l], keyMask, a.layers[l], a.scratch, p,
+          attentionDropout(), dropoutSeed);
     }
     if (p > 0) {
       Dropout.apply(dres, p, dropoutSeed, -1);

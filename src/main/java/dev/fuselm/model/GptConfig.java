@@ -13,8 +13,8 @@ import java.util.Locale;
  * @param nHead attention heads; C must be divisible by it
  * @param embdDropout dropout after the embeddings (training only)
  * @param residDropout dropout on each block's attention and MLP outputs before the residual add
- * @param attnDropout dropout on attention probabilities: the fused attention kernel has none, so
- *     it is read and written (Hugging Face compatibility) but not applied
+ * @param attnDropout dropout on attention probabilities (training only), inside the fused attention
+ *     kernel
  * @param qkvBias whether the fused qkv projection has a bias (Hugging Face GPT-2 always does)
  * @param tiedHead whether the LM head reuses the token embedding (GPT-2 does)
  * @param layerNormEps epsilon of every layer norm
@@ -96,7 +96,7 @@ public record GptConfig(
   }
 
   public boolean hasDropout() {
-    return embdDropout > 0 || residDropout > 0;
+    return embdDropout > 0 || residDropout > 0 || attnDropout > 0;
   }
 
   public GptConfig withDropout(float p) {

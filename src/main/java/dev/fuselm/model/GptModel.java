@@ -498,8 +498,10 @@ public final class GptModel implements AutoCloseable {
       Dropout.apply(a.encoded, config.embdDropout(), dropoutSeed, -1);
     }
     float pResid = dropout ? config.residDropout() : 0f;
+    float pAttn = dropout ? config.attnDropout() : 0f;
     for (int l = 0; l < blocks.length; l++) {
-      blocks[l].forward(ctx, a.residual[l + 1], a.residual[l], a.blocks[l], pResid, dropoutSeed);
+      blocks[l].forward(ctx, a.residual[l + 1], a.residual[l], a.blocks[l], pResid, pAttn,
+          dropoutSeed);
     }
     lnf.forward(ctx, a.lnf, a.lnfMean, a.lnfRstd, a.residual[blocks.length]);
   }
@@ -551,8 +553,10 @@ public final class GptModel implements AutoCloseable {
     a.dres.zero();
     lnf.backward(ctx, a.dres, a.dlnf, a.residual[blocks.length], a.lnfMean, a.lnfRstd);
     float pResid = dropout ? config.residDropout() : 0f;
+    float pAttn = dropout ? config.attnDropout() : 0f;
     for (int l = blocks.length - 1; l >= fromBlock; l--) {
-      blocks[l].backward(ctx, a.dres, a.residual[l], a.blocks[l], a.scratch, pResid, dropoutSeed);
+      blocks[l].backward(ctx, a.dres, a.residual[l], a.blocks[l], a.scratch, pResid, pAttn,
+          dropoutSeed);
     }
     if (fromBlock == 0 && grads != null) {
       if (dropout && config.embdDropout() > 0) {
@@ -601,8 +605,10 @@ public final class GptModel implements AutoCloseable {
     a.dres.zero();
     lnf.backward(ctx, a.dres, a.dlnf, a.residual[blocks.length], a.lnfMean, a.lnfRstd);
     float pResid = dropout ? config.residDropout() : 0f;
+    float pAttn = dropout ? config.attnDropout() : 0f;
     for (int l = blocks.length - 1; l >= 0; l--) {
-      blocks[l].backward(ctx, a.dres, a.residual[l], a.blocks[l], a.scratch, pResid, dropoutSeed);
+      blocks[l].backward(ctx, a.dres, a.residual[l], a.blocks[l], a.scratch, pResid, pAttn,
+          dropoutSeed);
     }
     if (grads == null) {
       return; // frozen base (LoRA): nothing to add into the embeddings

@@ -250,6 +250,36 @@ public final class FuselmNative {
       long nh,
       int causal);
 
+  public static native int fl_attention_forward_dropout(
+      @Cast("fl_context*") long ctx,
+      @Cast("float*") long out,
+      @Cast("float*") long lse,
+      @Cast("const float*") long qkv,
+      @Cast("const int32_t*") long keyMask,
+      long b,
+      long t,
+      long c,
+      long nh,
+      int causal,
+      float p,
+      @Cast("uint64_t") long seed);
+
+  public static native int fl_attention_backward_dropout(
+      @Cast("fl_context*") long ctx,
+      @Cast("float*") long dqkv,
+      @Cast("const float*") long dout,
+      @Cast("const float*") long qkv,
+      @Cast("const float*") long out,
+      @Cast("const float*") long lse,
+      @Cast("const int32_t*") long keyMask,
+      long b,
+      long t,
+      long c,
+      long nh,
+      int causal,
+      float p,
+      @Cast("uint64_t") long seed);
+
   public static native int fl_attention_forward_cached(
       @Cast("fl_context*") long ctx,
       @Cast("float*") long out,

@@ -92,9 +92,19 @@ public final class BertLayer {
    */
   public void forward(ComputeContext ctx, Tensor out, Tensor inp, Tensor keyMask, Activations a,
       float dropout, long seed) {
+    forward(ctx, out, inp, keyMask, a, dropout, 0f, seed);
+  }
+
+  /**
+   * {@link #forward} with also attention_probs_dropout_prob = attnDropout on the attention
+   * probabilities (0 = none).
+   */
+  public void forward(ComputeContext ctx, Tensor out, Tensor inp, Tensor keyMask, Activations a,
+      float dropout, float attnDropout, long seed) {
     long b = a.qkv.dim(0), t = a.qkv.dim(1), c3 = a.qkv.dim(2);
     qkv.forward(ctx, a.qkv.reshape(b * t, c3), inp);
-    AttentionOps.forward(ctx, a.y, a.lse, a.qkv, keyMask, heads, false);
+    AttentionOps.forward(ctx, a.y, a.lse, a.qkv, keyMask, heads, false, attnDropout,
+        attentionSeed(seed));
     attnOut.forward(ctx, a.attnDense, a.y.reshape(b * t, c3 / 3));
     if (dropout > 0) {
       Dropout.apply(a.attnDense, dropout, seed, 2L * index);
@@ -115,6 +125,12 @@ public final class BertLayer {
    */
   public void backward(ComputeContext ctx, Tensor dres, Tensor inp, Tensor keyMask, Activations a,
       Scratch s, float dropout, long seed) {
+    backward(ctx, dres, inp, keyMask, a, s, dropout, 0f, seed);
+  }
+
+  /** {@link #backward} of a forward with attention dropout (the same rates and seed). */
+  public void backward(ComputeContext ctx, Tensor dres, Tensor inp, Tensor keyMask, Activations a,
+      Scratch s, float dropout, float attnDropout, long seed) {
     long b = a.qkv.dim(0), t = a.qkv.dim(1), c3 = a.qkv.dim(2);
     // out = LN2(res2), res2 = x1 + outDense
     s.dres2.zero();
@@ -140,8 +156,17 @@ public final class BertLayer {
     attnOut.backward(ctx, s.dy.reshape(b * t, c3 / 3), dAttnDense, a.y.reshape(b * t, c3 / 3),
         false);
     s.dqkv.zero();
-    AttentionOps.backward(ctx, s.dqkv, s.dy, a.qkv, a.y, a.lse, keyMask, heads, false);
+    AttentionOps.backward(ctx, s.dqkv, s.dy, a.qkv, a.y, a.lse, keyMask, heads, false, attnDropout,
+        attentionSeed(seed));
     dres.copyFrom(s.dres1);
     qkv.backward(ctx, dres, s.dqkv.reshape(b * t, c3), inp, true);
+  }
+
+  /**
+   * This layer's attention-dropout seed: {@link Dropout}'s per-site derivation at site
+   * -2 - index, a site no hidden (2i, 2i + 1) or embedding (-1) dropout uses.
+   */
+  private long attentionSeed(long seed) {
+    return Dropout.mix(seed * 0x9E3779B97F4A7C15L - 2L - index);
   }
 }

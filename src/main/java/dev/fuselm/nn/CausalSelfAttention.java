@@ -34,9 +34,18 @@ public final class CausalSelfAttention {
   /** inp (B*T, C) -> out (B*T, C); saves qkv (B, T, 3C), y (B, T, C) and lse (B, NH, T). */
   public void forward(
       ComputeContext ctx, Tensor out, Tensor inp, Tensor qkv, Tensor y, Tensor lse) {
+    forward(ctx, out, inp, qkv, y, lse, 0f, 0L);
+  }
+
+  /**
+   * {@link #forward} with dropout of rate dropout on the attention probabilities (training); seed
+   * picks the mask, and the backward must get the same rate and seed.
+   */
+  public void forward(ComputeContext ctx, Tensor out, Tensor inp, Tensor qkv, Tensor y, Tensor lse,
+      float dropout, long seed) {
     long b = qkv.dim(0), t = qkv.dim(1), c3 = qkv.dim(2);
     cAttn.forward(ctx, qkv.reshape(b * t, c3), inp);
-    AttentionOps.forward(ctx, y, lse, qkv, null, heads, true);
+    AttentionOps.forward(ctx, y, lse, qkv, null, heads, true, dropout, seed);
     cProj.forward(ctx, out, y.reshape(b * t, c3 / 3));
   }
 
@@ -72,10 +81,17 @@ public final class CausalSelfAttention {
   public void backward(
       ComputeContext ctx, Tensor dinp, Tensor dout, Tensor inp, Tensor qkv, Tensor y, Tensor lse,
       Tensor dy, Tensor dqkv) {
+    backward(ctx, dinp, dout, inp, qkv, y, lse, dy, dqkv, 0f, 0L);
+  }
+
+  /** {@link #backward} of a forward with attention dropout (the same dropout and seed). */
+  public void backward(
+      ComputeContext ctx, Tensor dinp, Tensor dout, Tensor inp, Tensor qkv, Tensor y, Tensor lse,
+      Tensor dy, Tensor dqkv, float dropout, long seed) {
     long b = qkv.dim(0), t = qkv.dim(1), c3 = qkv.dim(2);
     cProj.backward(ctx, dy.reshape(b * t, c3 / 3), dout, y.reshape(b * t, c3 / 3));
     dqkv.zero();
-    AttentionOps.backward(ctx, dqkv, dy, qkv, y, lse, null, heads, true);
+    AttentionOps.backward(ctx, dqkv, dy, qkv, y, lse, null, heads, true, dropout, seed);
     cAttn.backward(ctx, dinp, dqkv.reshape(b * t, c3), inp);
   }
 }

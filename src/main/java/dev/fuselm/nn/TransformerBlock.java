@@ -86,8 +86,14 @@ public final class TransformerBlock {
    */
   public void forward(
       ComputeContext ctx, Tensor out, Tensor inp, Activations a, float dropout, long seed) {
+    forward(ctx, out, inp, a, dropout, 0f, seed);
+  }
+
+  /** {@link #forward} with also dropout of rate attnDropout on the attention probabilities. */
+  public void forward(ComputeContext ctx, Tensor out, Tensor inp, Activations a, float dropout,
+      float attnDropout, long seed) {
     ln1.forward(ctx, a.ln1, a.ln1Mean, a.ln1Rstd, inp);
-    attn.forward(ctx, a.attnOut, a.ln1, a.qkv, a.y, a.lse);
+    attn.forward(ctx, a.attnOut, a.ln1, a.qkv, a.y, a.lse, attnDropout, attentionSeed(seed));
     if (dropout > 0) {
       Dropout.apply(a.attnOut, dropout, seed, 2L * index);
     }
@@ -106,6 +112,12 @@ public final class TransformerBlock {
   public void backward(
       ComputeContext ctx, Tensor dres, Tensor inp, Activations a, Scratch s, float dropout,
       long seed) {
+    backward(ctx, dres, inp, a, s, dropout, 0f, seed);
+  }
+
+  /** {@link #backward} of a forward with attention dropout (the same rates and seed). */
+  public void backward(ComputeContext ctx, Tensor dres, Tensor inp, Activations a, Scratch s,
+      float dropout, float attnDropout, long seed) {
     Tensor dMlpOut = dres;
     if (dropout > 0) {
       Dropout.apply(s.dbranch, dres, dropout, seed, 2L * index + 1);
@@ -118,7 +130,16 @@ public final class TransformerBlock {
       Dropout.apply(s.dbranch, dres, dropout, seed, 2L * index);
       dAttnOut = s.dbranch;
     }
-    attn.backward(ctx, s.dln, dAttnOut, a.ln1, a.qkv, a.y, a.lse, s.dy, s.dqkv);
+    attn.backward(ctx, s.dln, dAttnOut, a.ln1, a.qkv, a.y, a.lse, s.dy, s.dqkv, attnDropout,
+        attentionSeed(seed));
     ln1.backward(ctx, dres, s.dln, inp, a.ln1Mean, a.ln1Rstd);
+  }
+
+  /**
+   * This block's attention-dropout seed: {@link Dropout}'s per-site derivation at site
+   * -2 - index, a site no residual (2i, 2i + 1) or embedding (-1) dropout uses.
+   */
+  private long attentionSeed(long seed) {
+    return Dropout.mix(seed * 0x9E3779B97F4A7C15L - 2L - index);
   }
 }

@@ -12,6 +12,11 @@ import dev.fuselm.tensor.Tensor;
  * Fused multi-head attention on packed qkv (B, T, 3C) with NH heads: out (B, T, C), lse (B, NH, T).
  * causal for GPT; keyMask (B, T) int32 with 0 for padding keys, or null, for BERT. lse may be null
  * in inference (no backward).
+ *
+ * <p>The overloads with {@code dropout} and {@code seed} apply dropout to the attention
+ * probabilities (after the softmax, kept ones scaled by 1 / (1 - dropout)); the mask is a pure
+ * function of (seed, batch, head, query, key), so the backward given the forward's rate and seed
+ * drops the same entries. dropout = 0 is exactly the plain functions.
  */
 public final class AttentionOps {
   private AttentionOps() {}
@@ -19,11 +24,27 @@ public final class AttentionOps {
   public static void forward(
       ComputeContext ctx, Tensor out, Tensor lse, Tensor qkv, Tensor keyMask, int heads,
       boolean causal) {
+    forward(ctx, out, lse, qkv, keyMask, heads, causal, 0f, 0L);
+  }
+
+  /** {@link #forward} with attention-probability dropout of rate dropout in [0, 1). */
+  public static void forward(
+      ComputeContext ctx, Tensor out, Tensor lse, Tensor qkv, Tensor keyMask, int heads,
+      boolean causal, float dropout, long seed) {
     String op = "attention_forward";
     long[] btc = check(op, ctx, qkv, keyMask, heads);
     long b = btc[0], t = btc[1], c = btc[2];
     Checks.shape(op, "out", out, ctx, DType.FLOAT32, b, t, c);
     Checks.optionalShape(op, "lse", lse, ctx, DType.FLOAT32, b, heads, t);
+    checkDropout(op, dropout);
+    if (dropout > 0) {
+      FuselmNativeException.check(
+          FuselmNative.fl_attention_forward_dropout(
+              ctx.handle(), out.address(), address(lse), qkv.address(), address(keyMask), b, t, c,
+              heads, causal ? 1 : 0, dropout, seed),
+          "fl_attention_forward_dropout");
+      return;
+    }
     FuselmNativeException.check(
         FuselmNative.fl_attention_forward(
             ctx.handle(), out.address(), address(lse), qkv.address(), address(keyMask), b, t, c,
@@ -35,6 +56,13 @@ public final class AttentionOps {
   public static void backward(
       ComputeContext ctx, Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor lse,
       Tensor keyMask, int heads, boolean causal) {
+    backward(ctx, dqkv, dout, qkv, out, lse, keyMask, heads, causal, 0f, 0L);
+  }
+
+  /** {@link #backward} of {@link #forward} with dropout: the same dropout and seed as the forward. */
+  public static void backward(
+      ComputeContext ctx, Tensor dqkv, Tensor dout, Tensor qkv, Tensor out, Tensor lse,
+      Tensor keyMask, int heads, boolean causal, float dropout, long seed) {
     String op = "attention_backward";
     long[] btc = check(op, ctx, qkv, keyMask, heads);
     long b = btc[0], t = btc[1], c = btc[2];
@@ -42,6 +70,15 @@ public final class AttentionOps {
     Checks.shape(op, "dout", dout, ctx, DType.FLOAT32, b, t, c);
     Checks.shape(op, "out", out, ctx, DType.FLOAT32, b, t, c);
     Checks.shape(op, "lse", lse, ctx, DType.FLOAT32, b, heads, t);
+    checkDropout(op, dropout);
+    if (dropout > 0) {
+      FuselmNativeException.check(
+          FuselmNative.fl_attention_backward_dropout(
+              ctx.handle(), dqkv.address(), dout.address(), qkv.address(), out.address(),
+              lse.address(), address(keyMask), b, t, c, heads, causal ? 1 : 0, dropout, seed),
+          "fl_attention_backward_dropout");
+      return;
+    }
     FuselmNativeException.check(
         FuselmNative.fl_attention_backward(
             ctx.handle(), dqkv.address(), dout.address(), qkv.address(), out.address(),
@@ -72,6 +109,13 @@ public final class AttentionOps {
         FuselmNative.fl_attention_forward_cached(
             ctx.handle(), out.address(), qkvCache.address(), b, filled, tmax, tq, c, heads),
         "fl_attention_forward_cached");
+  }
+
+  private static void checkDropout(String op, float dropout) {
+    if (!(dropout >= 0f && dropout < 1f)) {
+      throw new IllegalArgumentException(
+          op + ": dropout must be in [0, 1), got " + dropout);
+    }
   }
 
   private static long[] check(String op, ComputeContext ctx, Tensor qkv, Tensor keyMask, int heads) {

@@ -75,7 +75,54 @@ class BertModelTest {
    */
   @Test
   void hiddenAndPooledGradientsMatchFiniteDifferences() {
-    BertConfig c = TINY.withDropout(0.2f, 0f);
+    checkHiddenAndPooledGradients(TINY.withDropout(0.2f, 0f));
+  }
+
+  /** The same with attention_probs_dropout_prob on (and hidden dropout too). */
+  @Test
+  void attentionDropoutGradientsMatchFiniteDifferences() {
+    checkHiddenAndPooledGradients(TINY.withDropout(0f, 0.3f));
+    checkHiddenAndPooledGradients(TINY.withDropout(0.1f, 0.2f));
+  }
+
+  /**
+   * Attention dropout acts in training only, is seeded (same seed, same hidden states; another
+   * seed, others) and p = 0 changes nothing.
+   */
+  @Test
+  void attentionDropoutIsTrainingOnlyAndSeeded() {
+    int b = 2, t = 5;
+    int[] ids = {2, 7, 11, 3, 0, 5, 9, 31, 0, 0};
+    int[] types = new int[b * t];
+    int[] mask = {1, 1, 1, 1, 0, 1, 1, 1, 0, 0};
+    float[] eval, none, a1, a2, other;
+    try (BertModel m = model(TINY.withDropout(0f, 0f), 3)) {
+      m.forward(ids, types, mask, b, t);
+      eval = m.hidden().toFloatArray();
+      m.setTraining(true);
+      m.setDropoutSeed(5);
+      m.forward(ids, types, mask, b, t);
+      none = m.hidden().toFloatArray();
+    }
+    try (BertModel m = model(TINY.withDropout(0f, 0.3f), 3)) {
+      m.forward(ids, types, mask, b, t);
+      org.junit.jupiter.api.Assertions.assertArrayEquals(eval, m.hidden().toFloatArray());
+      m.setTraining(true);
+      m.setDropoutSeed(5);
+      m.forward(ids, types, mask, b, t);
+      a1 = m.hidden().toFloatArray();
+      m.forward(ids, types, mask, b, t);
+      a2 = m.hidden().toFloatArray();
+      m.setDropoutSeed(6);
+      m.forward(ids, types, mask, b, t);
+      other = m.hidden().toFloatArray();
+    }
+    org.junit.jupiter.api.Assertions.assertArrayEquals(eval, none);
+    org.junit.jupiter.api.Assertions.assertArrayEquals(a1, a2);
+    assertTrue(!java.util.Arrays.equals(a1, eval) && !java.util.Arrays.equals(a1, other));
+  }
+
+  private void checkHiddenAndPooledGradients(BertConfig c) {
     int b = 2, t = 5;
     int[] ids = {2, 7, 11, 3, 0, 5, 9, 31, 0, 0};
     int[] types = {0, 0, 1, 1, 0, 0, 0, 1, 0, 0};

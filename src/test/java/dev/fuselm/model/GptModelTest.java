@@ -207,6 +207,75 @@ class GptModelTest {
     }
   }
 
+  /** GPT with attn_pdrop only: the attention-probability dropout of the fused kernel. */
+  private static GptConfig attnDropoutOnly(GptConfig c, float p) {
+    return new GptConfig(c.vocabSize(), c.contextLength(), c.dModel(), c.nLayer(), c.nHead(), 0f,
+        0f, p, c.qkvBias(), c.tiedHead(), c.layerNormEps());
+  }
+
+  @Test
+  void attentionDropoutChangesTrainingLossOnlyAndIsSeeded() {
+    GptConfig c = attnDropoutOnly(GptConfig.of(23, 8, 16, 1, 2), 0.2f);
+    Random r = new Random(2);
+    int[] ids = randomIds(r, 16, 23);
+    int[] targets = randomIds(r, 16, 23);
+    try (GptModel m = GptModel.random(ctx, c, 3).enableGradients();
+        GptModel plain = GptModel.random(ctx, attnDropoutOnly(c, 0f), 3)) {
+      float eval = m.forward(ids, targets, 2, 8);
+      assertEquals(plain.forward(ids, targets, 2, 8), eval);
+      plain.setTraining(true);
+      plain.setDropoutSeed(9);
+      assertEquals(eval, plain.forward(ids, targets, 2, 8)); // p = 0: training changes nothing
+      m.setTraining(true);
+      m.setDropoutSeed(9);
+      float a = m.forward(ids, targets, 2, 8);
+      float a2 = m.forward(ids, targets, 2, 8);
+      m.setDropoutSeed(10);
+      float bLoss = m.forward(ids, targets, 2, 8);
+      assertEquals(a, a2);
+      assertTrue(a != eval && a != bLoss);
+    }
+  }
+
+  // Central differences of the training loss (fixed seed = fixed masks) on the qkv projection,
+  // whose gradient flows through the dropped attention probabilities. Same bound as above.
+  @Test
+  void attentionDropoutGradientsMatchFiniteDifferences() {
+    GptConfig c = attnDropoutOnly(GptConfig.of(11, 8, 8, 2, 2), 0.3f);
+    int b = 2, t = 6;
+    Random r = new Random(5);
+    int[] ids = randomIds(r, b * t, 11);
+    int[] targets = randomIds(r, b * t, 11);
+    try (GptModel m = GptModel.create(ctx, c).enableGradients()) {
+      randomize(m, 8);
+      m.setTraining(true);
+      m.setDropoutSeed(78);
+      m.zeroGrad();
+      m.forward(ids, targets, b, t);
+      m.backward(1f);
+      for (String name : new String[] {"transformer.h.0.attn.c_attn.weight",
+          "transformer.h.1.attn.c_attn.weight", "transformer.h.1.attn.c_attn.bias"}) {
+        Tensor w = m.params().get(name);
+        float[] wv = w.toFloatArray();
+        float[] gv = m.grads().get(name).toFloatArray();
+        for (int k = 0; k < 6; k++) {
+          int i = r.nextInt(wv.length);
+          float orig = wv[i];
+          wv[i] = orig + 1e-2f;
+          w.copyFrom(wv);
+          double lp = m.forward(ids, targets, b, t);
+          wv[i] = orig - 1e-2f;
+          w.copyFrom(wv);
+          double lm = m.forward(ids, targets, b, t);
+          wv[i] = orig;
+          w.copyFrom(wv);
+          double fd = (lp - lm) / 2e-2;
+          assertEquals(fd, gv[i], 5e-4 + 3e-2 * Math.abs(fd), name + "[" + i + "]");
+        }
+      }
+    }
+  }
+
   @Test
   void sequenceLongerThanContextIsRejected() {
     try (GptModel m = GptModel.random(ctx, GptConfig.of(11, 4, 8, 1, 2), 1)) {

@@ -136,6 +136,52 @@ class CpuConformanceTest {
     });
   }
 
+  // Attention-probability dropout: the mask is a hash of (seed, b, h, i, j), the same on every
+  // backend, so the CPU must match the reference at the plain tolerance; p = 0 must be bit-identical
+  // to the plain overload.
+  @ParameterizedTest
+  @CsvSource({"2,7,21,3,true,false", "1,65,12,4,false,true", "2,63,64,2,true,true"})
+  void attentionDropoutMatchesReference(int b, int t, int c, int nh, boolean causal,
+      boolean masked) {
+    float[] qkv = random(19, b * t * 3 * c), dy = random(20, b * t * c);
+    int[] mask = new int[b * t];
+    for (int i = 0; i < mask.length; i++) {
+      mask[i] = (i % t) < t - (i / t) * 2 - 1 ? 1 : 0;
+    }
+    BiFunction<ComputeContext, Float, float[]> run = (ctx, p) -> {
+      try (Tensor tq = Tensor.of(ctx, qkv, b, t, 3L * c); Tensor out = Tensor.zeros(ctx, b, t, c);
+          Tensor lse = Tensor.zeros(ctx, b, nh, t);
+          Tensor km = masked ? Tensor.ofInts(ctx, mask, b, t) : null;
+          Tensor dq = Tensor.zeros(ctx, b, t, 3L * c); Tensor dout = Tensor.of(ctx, dy, b, t, c)) {
+        AttentionOps.forward(ctx, out, lse, tq, km, nh, causal, p, 99L);
+        AttentionOps.backward(ctx, dq, dout, tq, out, lse, km, nh, causal, p, 99L);
+        float[] r = concat(out.toFloatArray(), lse.toFloatArray(), dq.toFloatArray());
+        if (km != null) {
+          km.close();
+        }
+        return r;
+      }
+    };
+    compare("attention dropout B=" + b + " T=" + t + " C=" + c + " NH=" + nh, 2e-4, 2e-4,
+        (ctx, z) -> run.apply(ctx, 0.25f));
+    for (ComputeContext ctx : cpus) {
+      float[] plain;
+      try (Tensor tq = Tensor.of(ctx, qkv, b, t, 3L * c); Tensor out = Tensor.zeros(ctx, b, t, c);
+          Tensor lse = Tensor.zeros(ctx, b, nh, t);
+          Tensor km = masked ? Tensor.ofInts(ctx, mask, b, t) : null;
+          Tensor dq = Tensor.zeros(ctx, b, t, 3L * c); Tensor dout = Tensor.of(ctx, dy, b, t, c)) {
+        AttentionOps.forward(ctx, out, lse, tq, km, nh, causal);
+        AttentionOps.backward(ctx, dq, dout, tq, out, lse, km, nh, causal);
+        plain = concat(out.toFloatArray(), lse.toFloatArray(), dq.toFloatArray());
+        if (km != null) {
+          km.close();
+        }
+      }
+      org.junit.jupiter.api.Assertions.assertArrayEquals(plain, run.apply(ctx, 0f),
+          "p = 0 on " + ctx);
+    }
+  }
+
   // Tolerance: the cached kernel sums over at most 40 keys in another order: 1e-5.
   @Test
   void cachedAttentionEqualsLastRowsOfFullAttention() {

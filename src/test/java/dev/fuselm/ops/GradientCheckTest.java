@@ -166,6 +166,37 @@ class GradientCheckTest {
     }
   }
 
+  // Attention-probability dropout: a fixed seed is a fixed mask, so L is smooth in qkv and the
+  // same finite-difference bound holds.
+  @ParameterizedTest
+  @ValueSource(strings = {"cpu", "reference"})
+  void attentionWithDropout(String backend) {
+    ComputeContext c = ctx(backend);
+    int b = 2, t = 6, ch = 6, nh = 2;
+    float p = 0.3f;
+    long seed = 0x5eedL;
+    int[] mask = {1, 1, 1, 1, 0, 1, 1, 1, 0, 1, 1, 0};
+    for (boolean causal : new boolean[] {true, false}) {
+      float[] qkv = random(29, b * t * 3 * ch), r = random(30, b * t * ch);
+      Function<float[], Double> loss = x -> {
+        try (Tensor tq = Tensor.of(c, x, b, t, 3L * ch); Tensor out = Tensor.zeros(c, b, t, ch);
+            Tensor lse = Tensor.zeros(c, b, nh, t); Tensor km = Tensor.ofInts(c, mask, b, t)) {
+          AttentionOps.forward(c, out, lse, tq, causal ? null : km, nh, causal, p, seed);
+          return dot(out.toFloatArray(), r);
+        }
+      };
+      float[] grad;
+      try (Tensor tq = Tensor.of(c, qkv, b, t, 3L * ch); Tensor out = Tensor.zeros(c, b, t, ch);
+          Tensor lse = Tensor.zeros(c, b, nh, t); Tensor km = Tensor.ofInts(c, mask, b, t);
+          Tensor dout = Tensor.of(c, r, b, t, ch); Tensor dq = Tensor.zeros(c, b, t, 3L * ch)) {
+        AttentionOps.forward(c, out, lse, tq, causal ? null : km, nh, causal, p, seed);
+        AttentionOps.backward(c, dq, dout, tq, out, lse, causal ? null : km, nh, causal, p, seed);
+        grad = dq.toFloatArray();
+      }
+      check("attention dropout causal=" + causal + " " + backend, qkv, grad, loss, 60);
+    }
+  }
+
   @ParameterizedTest
   @ValueSource(strings = {"cpu", "reference"})
   void geluAndSoftmax(String backend) {

@@ -81,6 +81,19 @@ class OpsValidationTest {
   }
 
   @Test
+  void attentionDropoutRateMustBeInZeroOne() {
+    try (Tensor qkv = Tensor.zeros(ctx, 2, 4, 12); Tensor out = Tensor.zeros(ctx, 2, 4, 4);
+        Tensor lse = Tensor.zeros(ctx, 2, 2, 4); Tensor dqkv = Tensor.zeros(ctx, 2, 4, 12)) {
+      for (float p : new float[] {-0.1f, 1f, Float.NaN}) {
+        rejects(() -> AttentionOps.forward(ctx, out, lse, qkv, null, 2, true, p, 1L),
+            "attention_forward", "dropout must be in [0, 1)");
+        rejects(() -> AttentionOps.backward(ctx, dqkv, out, qkv, out, lse, null, 2, true, p, 1L),
+            "attention_backward", "dropout must be in [0, 1)");
+      }
+    }
+  }
+
+  @Test
   void outOfRangeTokenIdsAndTargetsAreRejected() {
     try (Tensor ids = Tensor.ofInts(ctx, new int[] {0, 3, 7}, 1, 3); Tensor wte = Tensor.zeros(ctx, 5, 2);
         Tensor out = Tensor.zeros(ctx, 1, 3, 2)) {
