@@ -26,8 +26,8 @@ import picocli.CommandLine.Option;
 
 /** {@code fuselm train-mlm}: pretrains a BERT with masked-language modelling (and NSP). */
 @Command(name = "train-mlm", mixinStandardHelpOptions = true, sortOptions = false,
-    description = "Pretrain a BERT on text with the masked-language-model loss (15% of the tokens"
-        + " chosen, 80% [MASK] / 10% random / 10% kept), optionally with next-sentence pairs."
+    description = "Pretrain a BERT on text with the masked-language-model loss (15%% of the tokens"
+        + " chosen, 80%% [MASK] / 10%% random / 10%% kept), optionally with next-sentence pairs."
         + " Prints one JSON line per step and per evaluation on stdout, a progress bar on stderr.")
 public final class TrainMlmCommand implements Callable<Integer> {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -75,7 +75,7 @@ public final class TrainMlmCommand implements Callable<Integer> {
   Path resume;
   @Option(names = "--log-json", description = "also append the JSON lines to this file")
   Path logJson;
-  @Option(names = "--nsp", description = "sentence pairs (50% true next, 50% random) with the"
+  @Option(names = "--nsp", description = "sentence pairs (50%% true next, 50%% random) with the"
       + " next-sentence loss") boolean nsp;
   @Option(names = "--whole-word", description = "mask whole words (a piece and its ## pieces)")
   boolean wholeWord;
