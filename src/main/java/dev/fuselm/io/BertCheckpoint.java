@@ -28,35 +28,21 @@ import java.util.Map;
  * the {@code bert.} prefix. Writes are atomic per file.
  */
 public final class BertCheckpoint {
-  public static final String CONFIG = "config.json";
-  public static final String WEIGHTS = "model.safetensors";
+  public static final String CONFIG = ModelDirectory.CONFIG;
+  public static final String WEIGHTS = ModelDirectory.WEIGHTS;
   public static final String VOCAB = "vocab.txt";
 
   private BertCheckpoint() {}
 
   /** Reads only the config of a model directory. */
   public static BertConfig readConfig(Path dir) throws IOException {
-    requireDirectory(dir);
-    Path cfg = dir.resolve(CONFIG);
-    if (!Files.isRegularFile(cfg)) {
-      throw new IOException(dir + ": no " + CONFIG + " (is this a model directory?)");
-    }
-    return BertConfigJson.read(cfg);
-  }
-
-  private static void requireDirectory(Path dir) throws IOException {
-    if (!Files.isDirectory(dir)) {
-      throw new IOException(dir + ": no such model directory");
-    }
+    return BertConfigJson.read(ModelDirectory.config(dir));
   }
 
   /** Loads a model directory onto ctx, with the pooler and heads the file holds. */
   public static BertModel load(ComputeContext ctx, Path dir) throws IOException {
     BertConfig config = readConfig(dir);
-    Path weights = dir.resolve(WEIGHTS);
-    if (!Files.isRegularFile(weights)) {
-      throw new IOException(dir + ": no " + WEIGHTS + " (is this a model directory?)");
-    }
+    Path weights = ModelDirectory.weights(dir);
     try (SafeTensors.Reader r = SafeTensors.open(weights)) {
       Map<String, SafeTensors.Entry> entries = r.entries();
       boolean heads = entries.keySet().stream().anyMatch(k -> k.startsWith("cls."));

@@ -1,44 +1,23 @@
 package dev.fuselm.io;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
+import static dev.fuselm.io.ConfigJson.intField;
+
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.fuselm.model.BertConfig;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 
 /** Hugging Face BERT {@code config.json}: reads theirs and writes one they load. */
 public final class BertConfigJson {
-  private static final ObjectMapper JSON =
-      new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
-
   private BertConfigJson() {}
 
   public static BertConfig read(Path file) throws IOException {
-    String text;
-    try {
-      text = Files.readString(file, StandardCharsets.UTF_8);
-    } catch (NoSuchFileException e) {
-      throw new IOException(file + ": no such file", e);
-    }
-    return parse(file.toString(), text);
+    return parse(file.toString(), ConfigJson.readText(file));
   }
 
   public static BertConfig parse(String where, String text) throws IOException {
-    JsonNode n;
-    try {
-      n = JSON.readTree(text);
-    } catch (JsonProcessingException e) {
-      throw new IOException(where + ": not valid JSON (" + e.getOriginalMessage() + ")");
-    }
-    if (n == null || !n.isObject()) {
-      throw new IOException(where + ": a model config must be a JSON object");
-    }
+    JsonNode n = ConfigJson.parseObject(where, text);
     String type = n.path("model_type").asText("bert");
     if (!type.equals("bert")) {
       throw new IOException(where + ": model_type is '" + type + "', fuselm's BERT loads bert");
@@ -74,20 +53,9 @@ public final class BertConfigJson {
     }
   }
 
-  private static int intField(String where, JsonNode n, String name, int dflt) throws IOException {
-    JsonNode v = n.get(name);
-    if (v == null) {
-      return dflt;
-    }
-    if (!v.canConvertToInt() || !v.isIntegralNumber()) {
-      throw new IOException(where + ": " + name + " must be an integer, got " + v);
-    }
-    return v.asInt();
-  }
-
   /** config.json text; architecture BertForPreTraining with heads, BertModel without. */
   public static String toJson(BertConfig c, boolean heads) {
-    ObjectNode n = JSON.createObjectNode();
+    ObjectNode n = ConfigJson.newObject();
     n.putArray("architectures").add(heads ? "BertForPreTraining" : "BertModel");
     n.put("model_type", "bert");
     n.put("hidden_act", "gelu");
@@ -104,11 +72,7 @@ public final class BertConfigJson {
     n.put("initializer_range", 0.02);
     n.put("pad_token_id", 0);
     n.put("position_embedding_type", "absolute");
-    try {
-      return JSON.writeValueAsString(n) + "\n";
-    } catch (JsonProcessingException e) {
-      throw new IllegalStateException(e);
-    }
+    return ConfigJson.toText(n);
   }
 
   public static void write(Path file, BertConfig c, boolean heads) throws IOException {

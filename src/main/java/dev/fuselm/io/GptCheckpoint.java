@@ -20,42 +20,19 @@ import java.util.Map;
  * directories Hugging Face loads unchanged. Writes are atomic per file.
  */
 public final class GptCheckpoint {
-  public static final String CONFIG = "config.json";
-  public static final String WEIGHTS = "model.safetensors";
+  public static final String CONFIG = ModelDirectory.CONFIG;
+  public static final String WEIGHTS = ModelDirectory.WEIGHTS;
 
   private GptCheckpoint() {}
 
   /** Reads only the config of a model directory. */
   public static GptConfig readConfig(Path dir) throws IOException {
-    requireDirectory(dir);
-    Path cfg = dir.resolve(CONFIG);
-    if (!Files.isRegularFile(cfg)) {
-      throw new IOException(dir + ": no " + CONFIG + " (is this a model directory?)");
-    }
-    return GptConfigJson.read(cfg);
-  }
-
-  private static void requireDirectory(Path dir) throws IOException {
-    if (!Files.isDirectory(dir)) {
-      throw new IOException(dir + ": no such model directory");
-    }
+    return GptConfigJson.read(ModelDirectory.config(dir));
   }
 
   /** Loads a model directory onto ctx. */
   public static GptModel load(ComputeContext ctx, Path dir) throws IOException {
-    GptConfig config = readConfig(dir);
-    Path weights = dir.resolve(WEIGHTS);
-    if (!Files.isRegularFile(weights)) {
-      throw new IOException(dir + ": no " + WEIGHTS + " (is this a model directory?)");
-    }
-    GptModel model = GptModel.create(ctx, config);
-    try (SafeTensors.Reader r = SafeTensors.open(weights)) {
-      loadInto(model, r);
-      return model;
-    } catch (IOException | RuntimeException e) {
-      model.close();
-      throw e;
-    }
+    return load(dir, config -> GptModel.create(ctx, config));
   }
 
   /**
@@ -64,12 +41,14 @@ public final class GptCheckpoint {
    * so its float32 values are never all resident; embeddings, norms and biases load as float32.
    */
   public static GptModel loadBf16Matrices(ComputeContext ctx, Path dir) throws IOException {
+    return load(dir, config -> GptModel.createWithBf16Matrices(ctx, config));
+  }
+
+  private static GptModel load(Path dir, java.util.function.Function<GptConfig, GptModel> create)
+      throws IOException {
     GptConfig config = readConfig(dir);
-    Path weights = dir.resolve(WEIGHTS);
-    if (!Files.isRegularFile(weights)) {
-      throw new IOException(dir + ": no " + WEIGHTS + " (is this a model directory?)");
-    }
-    GptModel model = GptModel.createWithBf16Matrices(ctx, config);
+    Path weights = ModelDirectory.weights(dir);
+    GptModel model = create.apply(config);
     try (SafeTensors.Reader r = SafeTensors.open(weights)) {
       loadInto(model, r);
       return model;

@@ -1,44 +1,23 @@
 package dev.fuselm.io;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
+import static dev.fuselm.io.ConfigJson.intField;
+
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.fuselm.model.GptConfig;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 
 /** Hugging Face GPT-2 {@code config.json}: reads theirs and writes one they load. */
 public final class GptConfigJson {
-  private static final ObjectMapper JSON =
-      new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
-
   private GptConfigJson() {}
 
   public static GptConfig read(Path file) throws IOException {
-    String text;
-    try {
-      text = Files.readString(file, StandardCharsets.UTF_8);
-    } catch (NoSuchFileException e) {
-      throw new IOException(file + ": no such file", e);
-    }
-    return parse(file.toString(), text);
+    return parse(file.toString(), ConfigJson.readText(file));
   }
 
   public static GptConfig parse(String where, String text) throws IOException {
-    JsonNode n;
-    try {
-      n = JSON.readTree(text);
-    } catch (JsonProcessingException e) {
-      throw new IOException(where + ": not valid JSON (" + e.getOriginalMessage() + ")");
-    }
-    if (n == null || !n.isObject()) {
-      throw new IOException(where + ": a model config must be a JSON object");
-    }
+    JsonNode n = ConfigJson.parseObject(where, text);
     String type = n.path("model_type").asText("gpt2");
     if (!type.equals("gpt2")) {
       throw new IOException(where + ": model_type is '" + type + "', fuselm's GPT loads gpt2");
@@ -80,19 +59,8 @@ public final class GptConfigJson {
     }
   }
 
-  private static int intField(String where, JsonNode n, String name, int dflt) throws IOException {
-    JsonNode v = n.get(name);
-    if (v == null) {
-      return dflt;
-    }
-    if (!v.canConvertToInt() || !v.isIntegralNumber()) {
-      throw new IOException(where + ": " + name + " must be an integer, got " + v);
-    }
-    return v.asInt();
-  }
-
   public static String toJson(GptConfig c) {
-    ObjectNode n = JSON.createObjectNode();
+    ObjectNode n = ConfigJson.newObject();
     n.putArray("architectures").add("GPT2LMHeadModel");
     n.put("model_type", "gpt2");
     n.put("activation_function", "gelu_new");
@@ -114,11 +82,7 @@ public final class GptConfigJson {
     if (!c.qkvBias()) {
       n.put("fuselm_qkv_bias", false);
     }
-    try {
-      return JSON.writeValueAsString(n) + "\n";
-    } catch (JsonProcessingException e) {
-      throw new IllegalStateException(e);
-    }
+    return ConfigJson.toText(n);
   }
 
   public static void write(Path file, GptConfig c) throws IOException {

@@ -1,0 +1,67 @@
+package dev.fuselm.io;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+
+/** What reading and writing a model's {@code config.json} shares between GPT-2 and BERT. */
+final class ConfigJson {
+  private static final ObjectMapper JSON =
+      new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+  private ConfigJson() {}
+
+  static String readText(Path file) throws IOException {
+    try {
+      return Files.readString(file, StandardCharsets.UTF_8);
+    } catch (NoSuchFileException e) {
+      throw new IOException(file + ": no such file", e);
+    }
+  }
+
+  /** The JSON object of a config; {@code where} names it in errors. */
+  static JsonNode parseObject(String where, String text) throws IOException {
+    JsonNode n;
+    try {
+      n = JSON.readTree(text);
+    } catch (JsonProcessingException e) {
+      throw new IOException(where + ": not valid JSON (" + e.getOriginalMessage() + ")");
+    }
+    if (n == null || !n.isObject()) {
+      throw new IOException(where + ": a model config must be a JSON object");
+    }
+    return n;
+  }
+
+  /** An integer field, or dflt when absent; anything but an int is an error naming the field. */
+  static int intField(String where, JsonNode n, String name, int dflt) throws IOException {
+    JsonNode v = n.get(name);
+    if (v == null) {
+      return dflt;
+    }
+    if (!v.canConvertToInt() || !v.isIntegralNumber()) {
+      throw new IOException(where + ": " + name + " must be an integer, got " + v);
+    }
+    return v.asInt();
+  }
+
+  static ObjectNode newObject() {
+    return JSON.createObjectNode();
+  }
+
+  /** Indented JSON with a final newline. */
+  static String toText(ObjectNode n) {
+    try {
+      return JSON.writeValueAsString(n) + "\n";
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+}
