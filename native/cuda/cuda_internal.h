@@ -109,5 +109,10 @@ void sgemm_bf16w(CudaContext &ctx, int trans_a, int trans_b, int64_t M, int64_t 
                  float alpha, const float *A, int64_t lda, const uint16_t *B, int64_t ldb,
                  float beta, const float *bias, float *C, int64_t ldc);
 
+// bf16 mixed-precision training (fuselm.h "bf16 mixed-precision training")
+void gemm_bf16(CudaContext &ctx, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
+               float alpha, const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb,
+               float beta, const float *bias, float *C, int64_t ldc);
+
 }  // namespace cuda
 }  // namespace fl

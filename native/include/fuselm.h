@@ -213,6 +213,17 @@ int fl_sgemm_bf16w(fl_context *ctx, int trans_a, int trans_b, int64_t M, int64_t
                    float alpha, const float *A, int64_t lda, const uint16_t *B, int64_t ldb,
                    float beta, const float *bias, float *C, int64_t ldc);
 
+/* ---- bf16 mixed-precision training ------------------------------------------------------ */
+/* C(M,N) = alpha * op(A) * op(B) + beta * C (+ bias) as fl_sgemm, with A and B both in bf16
+ * (leading dimensions in elements), C and the optional bias (N, NULL = none) float32. Products of
+ * two bf16 values are exact in float32 and are summed in float32 (fp32 accumulation), so the result
+ * is fl_sgemm's on the widened A and B up to the order of the sums (and, on CPUs that run it with
+ * AVX512_BF16's vdpbf16ps, with bf16 subnormal inputs read as zero). beta == 0 means C is not read;
+ * alpha == 0 or K == 0 means A and B are not read. The GEMMs of `--precision bf16` training. */
+int fl_gemm_bf16(fl_context *ctx, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
+                 float alpha, const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb,
+                 float beta, const float *bias, float *C, int64_t ldc);
+
 #if defined(__GNUC__)
 #pragma GCC visibility pop
 #endif

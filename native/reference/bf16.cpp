@@ -66,5 +66,26 @@ void sgemm_bf16w(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, floa
     }
 }
 
+// C = alpha * op(A) op(B) + beta * C (+ bias), A and B in bf16; double accumulation. beta == 0: C is
+// not read. alpha == 0 or K == 0: A and B are not read.
+void gemm_bf16(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+               const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb, float beta,
+               const float *bias, float *C, int64_t ldc) {
+  for (int64_t i = 0; i < M; i++)
+    for (int64_t j = 0; j < N; j++) {
+      double s = 0.0;
+      if (alpha != 0.f)
+        for (int64_t p = 0; p < K; p++) {
+          float a = widen(trans_a ? A[p * lda + i] : A[i * lda + p]);
+          float b = widen(trans_b ? B[j * ldb + p] : B[p * ldb + j]);
+          s += double(a) * double(b);
+        }
+      double v = double(alpha) * s;
+      if (beta != 0.f) v += double(beta) * double(C[i * ldc + j]);
+      if (bias) v += double(bias[j]);
+      C[i * ldc + j] = float(v);
+    }
+}
+
 }  // namespace ref
 }  // namespace fl

@@ -561,4 +561,14 @@ int fl_sgemm_bf16w(fl_context *ctx, int trans_a, int trans_b, int64_t M, int64_t
   FL_CATCH
 }
 
+int fl_gemm_bf16(fl_context *ctx, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
+                 float alpha, const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb,
+                 float beta, const float *bias, float *C, int64_t ldc) {
+  FL_CHECK_CTX
+  FL_CHECK_NONNEG(M) FL_CHECK_NONNEG(N) FL_CHECK_NONNEG(K)
+  FL_TRY
+  FL_DISPATCH(gemm_bf16, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc)
+  FL_CATCH
+}
+
 }  // extern "C"

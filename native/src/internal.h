@@ -82,6 +82,10 @@ void bf16_to_f32(float *dst, const uint16_t *src, int64_t n);
 void sgemm_bf16w(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                  const float *A, int64_t lda, const uint16_t *B, int64_t ldb, float beta,
                  const float *bias, float *C, int64_t ldc);
+// bf16 mixed-precision training (fuselm.h "bf16 mixed-precision training")
+void gemm_bf16(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+               const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb, float beta,
+               const float *bias, float *C, int64_t ldc);
 }  // namespace ref
 
 // ---- CPU backend: vectorised (run-time ISA dispatch inside each op) and multi-threaded -----
@@ -144,6 +148,10 @@ void bf16_to_f32(const CpuContext &ctx, float *dst, const uint16_t *src, int64_t
 void sgemm_bf16w(const CpuContext &ctx, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
                  float alpha, const float *A, int64_t lda, const uint16_t *B, int64_t ldb,
                  float beta, const float *bias, float *C, int64_t ldc);
+// bf16 mixed-precision training (fuselm.h "bf16 mixed-precision training")
+void gemm_bf16(const CpuContext &ctx, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
+               float alpha, const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb,
+               float beta, const float *bias, float *C, int64_t ldc);
 }  // namespace cpu
 
 // Which ISA levels this build and this CPU support.

@@ -430,4 +430,22 @@ public final class FuselmNative {
       @Cast("const float*") long bias,
       @Cast("float*") long c,
       long ldc);
+
+  // ---- bf16 mixed-precision training
+  public static native int fl_gemm_bf16(
+      @Cast("fl_context*") long ctx,
+      int transA,
+      int transB,
+      long m,
+      long n,
+      long k,
+      float alpha,
+      @Cast("const uint16_t*") long a,
+      long lda,
+      @Cast("const uint16_t*") long b,
+      long ldb,
+      float beta,
+      @Cast("const float*") long bias,
+      @Cast("float*") long c,
+      long ldc);
 }

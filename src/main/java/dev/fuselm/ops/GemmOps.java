@@ -75,6 +75,32 @@ public final class GemmOps {
         "fl_sgemm_bf16w");
   }
 
+  /**
+   * c = alpha * op(a) * op(b) + beta * c (+ bias) with a and b both in bfloat16, c and the optional
+   * bias (N) float32: the GEMMs of bf16 mixed-precision training. Products of bf16 values are exact in
+   * float32 and summed in float32. Shapes as {@link #sgemm}.
+   */
+  public static void gemmBf16(
+      ComputeContext ctx,
+      boolean transA,
+      boolean transB,
+      float alpha,
+      Tensor a,
+      Tensor b,
+      float beta,
+      Tensor bias,
+      Tensor c) {
+    String op = "gemm_bf16";
+    Dims d = dims(op, ctx, transA, transB, a, DType.BFLOAT16, b, DType.BFLOAT16);
+    Checks.shape(op, "c", c, ctx, DType.FLOAT32, d.m, d.n);
+    Checks.optionalShape(op, "bias", bias, ctx, DType.FLOAT32, d.n);
+    FuselmNativeException.check(
+        FuselmNative.fl_gemm_bf16(
+            ctx.handle(), transA ? 1 : 0, transB ? 1 : 0, d.m, d.n, d.k, alpha, a.address(),
+            a.dim(1), b.address(), b.dim(1), beta, address(bias), c.address(), d.n),
+        "fl_gemm_bf16");
+  }
+
   /** dbias (N) += column sums of dout (M, N). */
   public static void biasBackward(ComputeContext ctx, Tensor dbias, Tensor dout) {
     String op = "bias_backward";
@@ -93,7 +119,12 @@ public final class GemmOps {
 
   private static Dims dims(String op, ComputeContext ctx, boolean transA, boolean transB, Tensor a,
       Tensor b, DType bType) {
-    Checks.live(op, "a", a, ctx, DType.FLOAT32);
+    return dims(op, ctx, transA, transB, a, DType.FLOAT32, b, bType);
+  }
+
+  private static Dims dims(String op, ComputeContext ctx, boolean transA, boolean transB, Tensor a,
+      DType aType, Tensor b, DType bType) {
+    Checks.live(op, "a", a, ctx, aType);
     Checks.live(op, "b", b, ctx, bType);
     if (a.rank() != 2 || b.rank() != 2) {
       throw new IllegalArgumentException(
