@@ -1,12 +1,16 @@
 // GPU benchmarks of the fuselm CUDA backend, through the public C API (libfuselm), for
 // benchmarks/gpu/run.sh. Prints one JSON line per measurement:
-//   gemm       fuselm fp32 SIMT and TF32 TFLOP/s on the GPT-2 training shapes; cuBLAS (fp32 and
-//              TF32 tensor-op math) on the same shapes when built with -DFUSELM_BENCH_CUBLAS
+//   gemm       fuselm fp32 SIMT, TF32 and bf16 (fl_gemm_bf16: bf16 A and B, fp32 accumulation)
+//              TFLOP/s on the GPT-2 training shapes; cuBLAS (fp32, TF32 tensor-op math, and bf16
+//              cublasGemmEx with fp32 compute) on the same shapes when built with -DFUSELM_BENCH_CUBLAS
 //   attention  fuselm flash-style forward and forward+backward vs a naive kernel (one thread per
 //              query row, two passes over the keys, no T x T buffer), GPT-2 124M heads, T = 64..1024
 //   ops        layer norm, softmax + cross-entropy, AdamW over 124M parameters (GB/s)
 //   train      one synthetic GPT-2 124M training step built from the C API ops (embeddings, 12 pre-LN
-//              blocks, tied LM head, cross-entropy, full backward, grad norm, AdamW): tokens/s
+//              blocks, tied LM head, cross-entropy, full backward, grad norm, AdamW): tokens/s, with
+//              the GEMMs in fp32, in TF32, and in bf16 (fl_gemm_bf16: a bf16 copy of the fp32 master
+//              weights made at the start of each step, GEMM inputs narrowed with fl_f32_to_bf16 just
+//              before each GEMM, fp32 outputs and gradients, fp32 AdamW)
 // Timings: CUDA events around `reps` calls after one warm-up call (L2 warm), the median of 5 rounds.
 //
 // Build (run.sh does this): nvcc -O2 -std=c++17 -I native/include benchmarks/gpu/cuda_bench.cu \
@@ -117,15 +121,23 @@ void bench_gemm(fl_context *fp32, fl_context *tf32) {
   for (const Shape &s : shapes) {
     const int64_t ar = s.ta ? s.K : s.M, ac = s.ta ? s.M : s.K, br = s.tb ? s.N : s.K, bc = s.tb ? s.K : s.N;
     Dev A(fp32, ar * ac, 1), B(fp32, br * bc, 2), C(fp32, s.M * s.N);
+    // bf16 copies of A and B (2 bytes an element: a Dev of half the floats holds them)
+    Dev A16(fp32, (ar * ac + 1) / 2), B16(fp32, (br * bc + 1) / 2);
+    uint16_t *a16 = reinterpret_cast<uint16_t *>(A16.p), *b16 = reinterpret_cast<uint16_t *>(B16.p);
+    FL(fl_f32_to_bf16(fp32, a16, A.p, ar * ac));
+    FL(fl_f32_to_bf16(fp32, b16, B.p, br * bc));
     const double flops = 2.0 * s.M * s.N * s.K;
     auto run = [&](fl_context *ctx) {
       FL(fl_sgemm(ctx, s.ta, s.tb, s.M, s.N, s.K, 1.f, A.p, ac, B.p, bc, 0.f, C.p, s.N));
     };
     const double t32 = time_ms(fp32, 5, [&] { run(fp32); });
     const double ttf = time_ms(tf32, 5, [&] { run(tf32); });
+    const double tbf = time_ms(fp32, 5, [&] {
+      FL(fl_gemm_bf16(fp32, s.ta, s.tb, s.M, s.N, s.K, 1.f, a16, ac, b16, bc, 0.f, nullptr, C.p, s.N));
+    });
     std::printf("{\"bench\":\"gemm\",\"shape\":\"%s\",\"m\":%ld,\"n\":%ld,\"k\":%ld,\"fuselm_fp32_tflops\":%.2f,"
-                "\"fuselm_tf32_tflops\":%.2f",
-                s.label, (long)s.M, (long)s.N, (long)s.K, flops / t32 / 1e9, flops / ttf / 1e9);
+                "\"fuselm_tf32_tflops\":%.2f,\"fuselm_bf16_tflops\":%.2f",
+                s.label, (long)s.M, (long)s.N, (long)s.K, flops / t32 / 1e9, flops / ttf / 1e9, flops / tbf / 1e9);
 #ifdef FUSELM_BENCH_CUBLAS
     // row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T
     const float one = 1.f, zero = 0.f;
@@ -137,7 +149,14 @@ void bench_gemm(fl_context *fp32, fl_context *tf32) {
       });
     };
     const double c32 = cub(CUBLAS_DEFAULT_MATH), ctf = cub(CUBLAS_TF32_TENSOR_OP_MATH);
-    std::printf(",\"cublas_fp32_tflops\":%.2f,\"cublas_tf32_tflops\":%.2f", flops / c32 / 1e9, flops / ctf / 1e9);
+    cublasSetMathMode(h, CUBLAS_DEFAULT_MATH);
+    const double cbf = time_ms(fp32, 5, [&] {
+      cublasGemmEx(h, s.tb ? CUBLAS_OP_T : CUBLAS_OP_N, s.ta ? CUBLAS_OP_T : CUBLAS_OP_N, (int)s.N, (int)s.M,
+                   (int)s.K, &one, b16, CUDA_R_16BF, (int)bc, a16, CUDA_R_16BF, (int)ac, &zero, C.p, CUDA_R_32F,
+                   (int)s.N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    });
+    std::printf(",\"cublas_fp32_tflops\":%.2f,\"cublas_tf32_tflops\":%.2f,\"cublas_bf16_tflops\":%.2f",
+                flops / c32 / 1e9, flops / ctf / 1e9, flops / cbf / 1e9);
 #endif
     std::printf("}\n");
     std::fflush(stdout);
@@ -268,6 +287,10 @@ struct Gpt2Step {
   struct Layer { int64_t ln1_w, ln1_b, qkv_w, qkv_b, proj_w, proj_b, ln2_w, ln2_b, fc_w, fc_b, fc2_w, fc2_b; };
   std::vector<Layer> layers;
   Dev *params, *grads, *m, *v;
+  // bf16 GEMMs: params16 mirrors params; in16 / d16 hold a GEMM's narrowed inputs (uint16_t in a
+  // Dev of half as many floats); null in an fp32 step
+  bool bf16;
+  Dev *params16 = nullptr, *in16 = nullptr, *d16 = nullptr;
   // activations
   Dev *x0, *lnf, *lnf_mean, *lnf_rstd, *logits, *lse, *ids, *targets, *dx, *dtmp, *dbig, *dqkv;
   struct Act { Dev *x, *ln1, *m1, *r1, *qkv, *att, *lse, *x2, *ln2, *m2, *r2, *fc, *gelu; };
@@ -281,7 +304,8 @@ struct Gpt2Step {
     return nparams - n;
   }
 
-  Gpt2Step(fl_context *c, int64_t batch, int64_t t) : ctx(c), B(batch), T(t), BT(batch * t) {
+  Gpt2Step(fl_context *c, int64_t batch, int64_t t, bool use_bf16)
+      : ctx(c), B(batch), T(t), BT(batch * t), bf16(use_bf16) {
     wte = add(V * C, true);
     wpe = add(Tmax * C, true);
     for (int l = 0; l < L; l++) {
@@ -302,6 +326,11 @@ struct Gpt2Step {
     }
     seg_off.push_back(nparams);
     params = new Dev(ctx, nparams, 12, 0.02f);
+    if (bf16) {
+      params16 = new Dev(ctx, (nparams + 1) / 2);
+      in16 = new Dev(ctx, BT * 4 * C / 2);
+      d16 = new Dev(ctx, BT * V / 2 + 1);  // the largest GEMM input: dlogits (BT, V)
+    }
     grads = new Dev(ctx, nparams);
     m = new Dev(ctx, nparams);
     v = new Dev(ctx, nparams);
@@ -329,7 +358,8 @@ struct Gpt2Step {
   }
 
   ~Gpt2Step() {
-    for (Dev *d : {params, grads, m, v, x0, lnf, lnf_mean, lnf_rstd, logits, lse, ids, targets, dx, dtmp, dbig, dqkv})
+    for (Dev *d : {params, grads, m, v, x0, lnf, lnf_mean, lnf_rstd, logits, lse, ids, targets, dx, dtmp, dbig, dqkv,
+                   params16, in16, d16})
       delete d;
     for (Act &a : acts)
       for (Dev *d : {a.x, a.ln1, a.m1, a.r1, a.qkv, a.att, a.lse, a.x2, a.ln2, a.m2, a.r2, a.fc, a.gelu}) delete d;
@@ -341,21 +371,42 @@ struct Gpt2Step {
   float *G(int64_t off) const { return grads->p + off; }
   const int32_t *I(Dev *d) const { return reinterpret_cast<const int32_t *>(d->p); }
 
+  const uint16_t *P16(int64_t off) const { return reinterpret_cast<const uint16_t *>(params16->p) + off; }
+  uint16_t *narrow(Dev *dst, const float *src, int64_t n) {
+    uint16_t *d = reinterpret_cast<uint16_t *>(dst->p);
+    FL(fl_f32_to_bf16(ctx, d, src, n));
+    return d;
+  }
+  // C(M, N) = alpha op(A) op(B) + beta C (+ bias), A and B fp32 (params: a slab offset, else an
+  // activation); in a bf16 step A goes through d16 and B through in16 (or params16)
+  void gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *Bm,
+            int64_t b_param, int64_t ldb, float beta, const float *bias, float *Cm, int64_t ldc) {
+    const float *Bf = b_param >= 0 ? P(b_param) : Bm;
+    if (!bf16) {
+      if (bias != nullptr) FL(fl_sgemm_bias(ctx, ta, tb, M, N, K, A, lda, Bf, ldb, bias, Cm, ldc));
+      else FL(fl_sgemm(ctx, ta, tb, M, N, K, 1.f, A, lda, Bf, ldb, beta, Cm, ldc));
+      return;
+    }
+    const uint16_t *a16 = narrow(d16, A, (ta ? K : M) * lda);
+    const uint16_t *b16 = b_param >= 0 ? P16(b_param) : narrow(in16, Bm, (tb ? N : K) * ldb);
+    FL(fl_gemm_bf16(ctx, ta, tb, M, N, K, 1.f, a16, lda, b16, ldb, beta, bias, Cm, ldc));
+  }
   // out(M, N) = inp(M, K) W(N, K)^T + b
   void linear(float *out, const float *inp, int64_t w, int64_t b, int64_t M, int64_t N, int64_t K) {
-    FL(fl_sgemm_bias(ctx, 0, 1, M, N, K, inp, K, P(w), K, P(b), out, N));
+    gemm(0, 1, M, N, K, inp, K, nullptr, w, K, 0.f, P(b), out, N);
   }
   // dinp (= or +=) dout W; dW += dout^T inp; db += colsum(dout)
   void linear_backward(float *dinp, float dinp_beta, const float *dout, const float *inp, int64_t w, int64_t b,
                        int64_t M, int64_t N, int64_t K) {
-    FL(fl_sgemm(ctx, 0, 0, M, K, N, 1.f, dout, N, P(w), K, dinp_beta, dinp, K));
-    FL(fl_sgemm(ctx, 1, 0, N, K, M, 1.f, dout, N, inp, K, 1.f, G(w), K));
+    gemm(0, 0, M, K, N, dout, N, nullptr, w, K, dinp_beta, nullptr, dinp, K);
+    gemm(1, 0, N, K, M, dout, N, inp, -1, K, 1.f, nullptr, G(w), K);
     FL(fl_bias_backward(ctx, G(b), dout, M, N));
   }
 
   float step(int64_t t) {
     const float eps = 1e-5f;
     FL(fl_memset_zero(ctx, grads->p, nparams * 4));
+    if (bf16) narrow(params16, params->p, nparams);  // this step's bf16 weights
     FL(fl_embedding_forward(ctx, acts[0].x->p, I(ids), P(wte), P(wpe), B, T, C));
     for (int l = 0; l < L; l++) {
       const Layer &y = layers[l];
@@ -373,14 +424,14 @@ struct Gpt2Step {
       FL(fl_add(ctx, next, a.x2->p, dtmp->p, BT * C));
     }
     FL(fl_layernorm_forward(ctx, lnf->p, lnf_mean->p, lnf_rstd->p, x0->p, P(lnf_w), P(lnf_b), BT, C, eps));
-    FL(fl_sgemm(ctx, 0, 1, BT, V, C, 1.f, lnf->p, C, P(wte), C, 0.f, logits->p, V));
+    gemm(0, 1, BT, V, C, lnf->p, C, nullptr, wte, C, 0.f, nullptr, logits->p, V);
     float loss = 0;
     int64_t count = 0;
     FL(fl_cross_entropy_forward(ctx, &loss, &count, nullptr, lse->p, logits->p, I(targets), BT, V, -100));
     // backward
     FL(fl_cross_entropy_backward(ctx, logits->p, logits->p, lse->p, I(targets), BT, V, -100, 1.f, count));
-    FL(fl_sgemm(ctx, 0, 0, BT, C, V, 1.f, logits->p, V, P(wte), C, 0.f, dtmp->p, C));   // dlnf
-    FL(fl_sgemm(ctx, 1, 0, V, C, BT, 1.f, logits->p, V, lnf->p, C, 1.f, G(wte), C));    // dwte (tied)
+    gemm(0, 0, BT, C, V, logits->p, V, nullptr, wte, C, 0.f, nullptr, dtmp->p, C);  // dlnf
+    gemm(1, 0, V, C, BT, logits->p, V, lnf->p, -1, C, 1.f, nullptr, G(wte), C);     // dwte (tied)
     FL(fl_memset_zero(ctx, dx->p, BT * C * 4));
     FL(fl_layernorm_backward(ctx, dx->p, G(lnf_w), G(lnf_b), dtmp->p, x0->p, P(lnf_w), lnf_mean->p, lnf_rstd->p,
                              BT, C));
@@ -411,15 +462,15 @@ struct Gpt2Step {
   }
 };
 
-void bench_train(fl_context *ctx, int64_t B, int64_t T) {
-  Gpt2Step s(ctx, B, T);
+void bench_train(fl_context *ctx, int64_t B, int64_t T, const char *gemms, bool bf16 = false) {
+  Gpt2Step s(ctx, B, T, bf16);
   const float first = s.step(1);
   int64_t t = 2;
   const double ms = time_ms(ctx, 3, [&] { s.step(t++); });
   const float last = s.step(t);
-  std::printf("{\"bench\":\"train_step\",\"model\":\"gpt2-124M (synthetic, C API ops)\",\"params\":%ld,\"B\":%ld,"
-              "\"T\":%ld,\"step_ms\":%.1f,\"tokens_per_s\":%.0f,\"loss_first\":%.4f,\"loss_last\":%.4f}\n",
-              (long)s.nparams, (long)B, (long)T, ms, B * T / ms * 1e3, first, last);
+  std::printf("{\"bench\":\"train_step\",\"model\":\"gpt2-124M (synthetic, C API ops)\",\"gemms\":\"%s\",\"params\":%ld,"
+              "\"B\":%ld,\"T\":%ld,\"step_ms\":%.1f,\"tokens_per_s\":%.0f,\"loss_first\":%.4f,\"loss_last\":%.4f}\n",
+              gemms, (long)s.nparams, (long)B, (long)T, ms, B * T / ms * 1e3, first, last);
   std::fflush(stdout);
 }
 
@@ -443,8 +494,9 @@ int main(int argc, char **argv) {
   if (only == "all" || only == "attention") bench_attention(fp32);
   if (only == "all" || only == "ops") bench_ops(fp32);
   if (only == "all" || only == "train") {
-    bench_train(fp32, 8, 1024);
-    bench_train(tf32, 8, 1024);
+    bench_train(fp32, 8, 1024, "fp32");
+    bench_train(tf32, 8, 1024, "tf32");
+    bench_train(fp32, 8, 1024, "bf16", true);
   }
   fl_context_destroy(tf32);
   fl_context_destroy(fp32);

@@ -5,10 +5,13 @@
 #   2. runs the native CUDA conformance tests (`fuselm_tests cuda_`: every op vs the reference) and
 #      the whole native suite;
 #   3. runs the Java conformance test (CudaConformanceTest) through Maven, unless SKIP_JAVA=1;
-#   4. builds and runs benchmarks/gpu/cuda_bench.cu: GEMM TFLOP/s (fp32 SIMT, TF32; cuBLAS beside it
-#      when libcublas is installed), attention vs a naive kernel, memory-bound ops, and a synthetic
+#   4. builds and runs benchmarks/gpu/cuda_bench.cu: GEMM TFLOP/s (fp32 SIMT, TF32, bf16; cuBLAS beside
+#      it when libcublas is installed), attention vs a naive kernel, memory-bound ops, and a synthetic
 #      GPT-2 124M training step (tokens/s);
-#   5. writes everything to a report (REPORT, default benchmarks/gpu/report-<host>-<date>.md).
+#   5. times the real GPT-2 124M training step through the CLI on the CUDA backend (`fuselm bench
+#      train`, B=8, T=1024), fp32 and, when the build has `--precision`, bf16 beside it (unless
+#      SKIP_JAVA=1; group "train");
+#   6. writes everything to a report (REPORT, default benchmarks/gpu/report-<host>-<date>.md).
 # Exit status: non-zero when a build or a conformance test fails; the benchmarks only report.
 #
 # Usage: benchmarks/gpu/run.sh                 (everything)
@@ -100,6 +103,25 @@ section "Benchmarks (cuda_bench $ONLY$([ ${#cublas[@]} -gt 0 ] && echo ', with c
 set +e
 "$BUILD/cuda_bench" "$ONLY" 2>&1 | tee "$BUILD/bench.jsonl" | fence
 set -e
+
+if [ "${SKIP_JAVA:-0}" != 1 ] && command -v mvn >/dev/null && { [ "$ONLY" = all ] || [ "$ONLY" = train ]; }; then
+  log "fuselm bench train: GPT-2 124M on the CUDA backend"
+  # --precision (fp32|bf16) came with bf16 training: older builds time fp32 alone
+  precisions=(fp32)
+  if "$ROOT/bin/fuselm" bench train --help 2>/dev/null | grep -q -- '--precision'; then
+    precisions+=(bf16)
+  fi
+  section "fuselm bench train --config gpt2 --batch 8 --ctx 1024 (CUDA backend; ${precisions[*]})"
+  set +e
+  for p in "${precisions[@]}"; do
+    args=()
+    if [ "${#precisions[@]}" -gt 1 ]; then args=(--precision "$p"); fi
+    echo "precision $p:"
+    FUSELM_JAVA_OPTS="-Dfuselm.backend=cuda" "$ROOT/bin/fuselm" bench train --config gpt2 --batch 8 \
+      --ctx 1024 --steps 5 ${args[@]+"${args[@]}"} 2>&1
+  done | tee "$BUILD/bench_train.log" | fence
+  set -e
+fi
 
 log "report: $REPORT"
 exit $status

@@ -47,11 +47,5 @@ void bf16_to_f32(CudaContext &ctx, float *dst, const uint16_t *src, int64_t n) {
   check_launch(ctx, "fl_bf16_to_f32/bf16_to_f32_kernel");
 }
 
-// Scaffolding so the CUDA backend links until its bf16 tensor-core GEMM lands.
-void gemm_bf16(CudaContext &, int, int, int64_t, int64_t, int64_t, float, const uint16_t *, int64_t,
-               const uint16_t *, int64_t, float, const float *, float *, int64_t) {
-  throw Error(FL_ERR_UNSUPPORTED, "fl_gemm_bf16: no CUDA kernel yet");
-}
-
 }  // namespace cuda
 }  // namespace fl

@@ -13,6 +13,8 @@
 //   sgemm TF32   atol = 4e-3 sqrt(K), rtol 1e-2: each TF32 operand keeps 10 explicit mantissa bits,
 //                a product is off by up to ~2^-10 relative; K products with random signs add up to
 //                ~2^-10 sqrt(K) |product|, and 4e-3 is about 4 standard deviations of that.
+//   gemm_bf16    atol = 4 u K sqrt(K) + 1e-5, rtol 1e-4 (bf16 inputs, exact products, tensor-core
+//                fp32 accumulation that truncates: see the test).
 //   layer norm   1e-4 / 1e-4: fp32 row statistics over C <= 1600 values (two-pass variance).
 //   attention    out, lse 2e-4 / 2e-4 (online softmax rescaling, fp32 dots over hs <= 200, exp2f);
 //                dqkv 5e-4 / 5e-4 (fp32 sums over up to 129 keys of products of the above).
@@ -605,4 +607,85 @@ TEST(cuda_bf16_conversion_and_gemm_match_reference) {
               return out;
             });
   }
+}
+
+// fl_gemm_bf16 (bf16 A and B, fp32 C, fp32 accumulation on bf16 tensor cores) against the reference
+// (double accumulation of the same widened bf16 values). The inputs are exactly representable on
+// both sides (random floats narrowed to bf16 first) and every product of two bf16 is exact in fp32,
+// so only the accumulation differs. Tolerance atol = 4 u K sqrt(K) + 1e-5 (u = 2^-24), rtol 1e-4:
+// the tensor cores add each k step's products to the fp32 accumulator aligned to the largest
+// addend and (on A100 / H100, as measured in the literature) truncated rather than rounded, so each
+// of the K products can lose up to one ulp (2u relative) of the running sum, whose size is about
+// sqrt(K) for inputs in [-1, 1] with random signs; truncation errors do not cancel, so they add up
+// linearly: 2u K sqrt(K), and a factor 2 of headroom. That is twice the fp32 SIMT bound above and,
+// at K = 1000, 8e-3 against results of size ~sqrt(K) ~ 30: a wrong fragment, tile edge or transpose
+// moves results by O(1).
+//
+// Shapes: the sgemm cases (odd and tiny M, N, K; K not a multiple of 16 or 32; both tile sizes);
+// pad 0 with widths that are multiples of 8 exercises the 16-byte loads, odd pads the 16-bit
+// fallback, and a base pointer offset by one element (misaligned for 16-byte loads everywhere).
+TEST(cuda_gemm_bf16_matches_reference) {
+  require_cuda();
+  struct Case { int64_t M, N, K; int ta, tb; int64_t pad, offset; };
+  const Case cases[] = {{1, 1, 1, 0, 0, 0, 0},      {7, 63, 65, 0, 1, 0, 0},     {65, 7, 129, 1, 0, 3, 0},
+                        {63, 129, 7, 1, 1, 1, 0},    {129, 65, 63, 0, 1, 0, 1},   {256, 96, 200, 1, 0, 0, 0},
+                        {300, 257, 1000, 0, 1, 5, 0}, {513, 1030, 129, 0, 0, 0, 1}, {5, 3, 0, 0, 0, 0, 0},
+                        {1, 2304, 768, 0, 1, 0, 0},  {64, 768, 3072, 0, 0, 0, 0}, {200, 136, 256, 1, 1, 8, 0},
+                        {33, 40, 17, 1, 1, 0, 1},    {2048, 1100, 40, 0, 1, 0, 0}, {1200, 2100, 33, 1, 0, 2, 0}};
+  fltest::Context ref(FL_BACKEND_REFERENCE);
+  auto to_bf16 = [&](const std::vector<float> &x) {
+    std::vector<uint16_t> h(x.size());
+    CHECK_OK(fl_f32_to_bf16(ref, h.data(), x.data(), static_cast<int64_t>(x.size())));
+    return h;
+  };
+  for (const Case &c : cases) {
+    const int64_t ar = c.ta ? c.K : c.M, ac = c.ta ? c.M : c.K;
+    const int64_t br = c.tb ? c.N : c.K, bc = c.tb ? c.K : c.N;
+    const int64_t lda = ac + c.pad, ldb = bc + c.pad, ldc = c.N + c.pad;
+    // `offset` leading elements before each operand: the operands start misaligned
+    const auto A = to_bf16(fltest::random_floats(ar * lda + c.offset, 41));
+    const auto B = to_bf16(fltest::random_floats(br * ldb + c.offset, 42));
+    const auto C0 = fltest::random_floats(c.M * ldc, 43), bias = fltest::random_floats(c.N, 44);
+    std::vector<float> nan_c(c.M * ldc, std::numeric_limits<float>::quiet_NaN());
+    const double K = static_cast<double>(c.K);
+    const float atol = static_cast<float>(4 * 6e-8 * K * std::sqrt(K) + 1e-5);
+    const std::string name = dims({c.M, c.N, c.K}) + " ta=" + std::to_string(c.ta) + " tb=" +
+                             std::to_string(c.tb) + " pad=" + std::to_string(c.pad) +
+                             " offset=" + std::to_string(c.offset);
+    compare("gemm_bf16 " + name, 1e-4f, atol, [&](fl_context *ctx) {
+      Buf a(ctx, A), b(ctx, B), cc(ctx, C0), cz(ctx, nan_c), cb(ctx, nan_c), tbias(ctx, bias);
+      const uint16_t *pa = static_cast<const uint16_t *>(a.p) + c.offset;
+      const uint16_t *pb = static_cast<const uint16_t *>(b.p) + c.offset;
+      // alpha, beta and bias together; beta = 0 with NaN in C (C must not be read); bias alone
+      CHECK_OK(fl_gemm_bf16(ctx, c.ta, c.tb, c.M, c.N, c.K, 0.5f, pa, lda, pb, ldb, 0.25f, tbias.f(), cc.f(), ldc));
+      CHECK_OK(fl_gemm_bf16(ctx, c.ta, c.tb, c.M, c.N, c.K, 1.f, pa, lda, pb, ldb, 0.f, nullptr, cz.f(), ldc));
+      CHECK_OK(fl_gemm_bf16(ctx, c.ta, c.tb, c.M, c.N, c.K, 1.f, pa, lda, pb, ldb, 0.f, tbias.f(), cb.f(), ldc));
+      std::vector<float> r1 = cc.get(), r2 = cz.get(), r3 = cb.get(), out;
+      for (int64_t m = 0; m < c.M; m++)
+        for (int64_t n = 0; n < c.N; n++) {
+          out.push_back(r1[m * ldc + n]);
+          out.push_back(r2[m * ldc + n]);
+          out.push_back(r3[m * ldc + n]);
+        }
+      // padding columns are never written: they still hold the input (NaN in cz)
+      for (int64_t m = 0; m < c.M; m++)
+        for (int64_t n = c.N; n < ldc; n++) CHECK(std::isnan(r2[m * ldc + n]) && r1[m * ldc + n] == C0[m * ldc + n]);
+      return out;
+    });
+  }
+  // alpha = 0: A and B are not read (NaN inputs must not leak), C = beta C + bias
+  compare("gemm_bf16 alpha=0", 0.f, 0.f, [&](fl_context *ctx) {
+    std::vector<uint16_t> nan_ab(7 * 9, 0x7fc0);
+    Buf a(ctx, nan_ab), b(ctx, nan_ab), cc(ctx, fltest::random_floats(7 * 7, 45)), tbias(ctx, fltest::random_floats(7, 46));
+    CHECK_OK(fl_gemm_bf16(ctx, 0, 1, 7, 7, 9, 0.f, static_cast<const uint16_t *>(a.p), 9,
+                          static_cast<const uint16_t *>(b.p), 9, 0.5f, tbias.f(), cc.f(), 7));
+    return cc.get();
+  });
+  // zero sizes are no-ops (nothing read or written)
+  fltest::Context gpu(FL_TEST_GPU);
+  Buf x(gpu, 64);
+  const uint16_t *xh = static_cast<const uint16_t *>(x.p);
+  CHECK_OK(fl_gemm_bf16(gpu, 0, 0, 0, 5, 3, 1.f, xh, 3, xh, 5, 0.f, nullptr, x.f(), 5));
+  CHECK_OK(fl_gemm_bf16(gpu, 1, 1, 5, 0, 3, 1.f, xh, 5, xh, 3, 0.f, nullptr, x.f(), 1));
+  CHECK_OK(fl_context_synchronize(gpu));
 }
