@@ -12,10 +12,11 @@
 // words a warp reads per fragment register fall in 32 distinct banks.
 //
 // The loader moves 8 bf16 (16 bytes) per chunk, consecutive along the operand's contiguous
-// dimension in global memory (k for A and B^T, m for A^T, n for B): one 16-byte load when the chunk
-// lies wholly inside the matrix and its address is 16-byte aligned (lda/ldb multiples of 8 and
-// aligned base pointers make every inner chunk so), else 8 bounds-checked 16-bit loads (zero
-// outside), so awkward M, N, K and any leading dimension need no padding. A chunk along k is stored
+// dimension in global memory (k for A and B^T, m for A^T, n for B): a chunk wholly inside the
+// matrix is one 16-byte load when aligned (lda/ldb multiples of 8 and aligned base pointers make
+// every inner chunk so) or two aligned 16-byte loads and a funnel shift when not (odd leading
+// dimensions); a chunk crossing the matrix edge is 8 bounds-checked 16-bit loads (zero outside), so
+// awkward M, N, K and any leading dimension need no padding. A chunk along k is stored
 // to shared memory as one 16-byte store; a chunk along m or n is spread over 8 rows (8 16-bit
 // stores). In the transposed case consecutive threads take consecutive k (not consecutive chunks
 // along m / n) so that those 16-bit stores of a warp hit distinct words. Double buffering as in
@@ -61,14 +62,30 @@ constexpr int kBK = 32;        // k per tile: two mma k steps
 constexpr int kLds = kBK + 8;  // shared row stride in bf16 (20 words: conflict-free fragments)
 
 // 8 consecutive bf16 of row `row` of a (rows x cols, leading dimension ld) matrix, from column col;
-// zeros outside. One 16-byte load when the chunk is inside and aligned.
+// zeros outside. A chunk wholly inside: one 16-byte load when its address is 16-byte aligned, else
+// the two aligned 16-byte blocks that hold its first and last element, shifted into place (odd
+// leading dimensions such as GPT-2's vocabulary of 50257 make most rows misaligned). Those blocks
+// may extend past the matrix, never past the 16-byte-aligned memory that holds its elements, so the
+// reads cannot fault (and fl_malloc rounds allocations up to 256 bytes). A partial chunk at the
+// matrix edge: bounds-checked 16-bit loads.
 __device__ __forceinline__ uint4 load_chunk(const uint16_t *p, int64_t ld, int64_t row, int64_t rows,
                                             int64_t col, int64_t cols) {
   uint4 v = make_uint4(0u, 0u, 0u, 0u);
   if (row >= rows || col >= cols) return v;
   const uint16_t *src = p + row * ld + col;
-  if (col + 8 <= cols && (reinterpret_cast<uintptr_t>(src) & 15u) == 0) {
-    return *reinterpret_cast<const uint4 *>(src);
+  if (col + 8 <= cols) {
+    const uintptr_t addr = reinterpret_cast<uintptr_t>(src);
+    const unsigned mis = static_cast<unsigned>(addr & 15u);  // even: bf16 are 2-byte aligned
+    if (mis == 0) return *reinterpret_cast<const uint4 *>(src);
+    const uint4 *blocks = reinterpret_cast<const uint4 *>(addr - mis);
+    const uint4 lo = blocks[0], hi = blocks[1];
+    uint32_t w0 = lo.x, w1 = lo.y, w2 = lo.z, w3 = lo.w, w4 = hi.x, w5 = hi.y, w6 = hi.z, w7 = hi.w;
+    // drop mis / 4 whole words (selects, no local-memory array), then a 0- or 16-bit funnel shift
+    if (mis & 8u) { w0 = w2; w1 = w3; w2 = w4; w3 = w5; w4 = w6; w5 = w7; }
+    if (mis & 4u) { w0 = w1; w1 = w2; w2 = w3; w3 = w4; w4 = w5; }
+    const unsigned sh = (mis & 2u) * 8u;
+    return make_uint4(__funnelshift_r(w0, w1, sh), __funnelshift_r(w1, w2, sh), __funnelshift_r(w2, w3, sh),
+                      __funnelshift_r(w3, w4, sh));
   }
   uint32_t w[4] = {0u, 0u, 0u, 0u};
 #pragma unroll

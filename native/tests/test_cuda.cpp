@@ -622,8 +622,9 @@ TEST(cuda_bf16_conversion_and_gemm_match_reference) {
 // moves results by O(1).
 //
 // Shapes: the sgemm cases (odd and tiny M, N, K; K not a multiple of 16 or 32; both tile sizes);
-// pad 0 with widths that are multiples of 8 exercises the 16-byte loads, odd pads the 16-bit
-// fallback, and a base pointer offset by one element (misaligned for 16-byte loads everywhere).
+// pad 0 with widths that are multiples of 8 exercises the aligned 16-byte loads; odd leading
+// dimensions and base pointers offset by 1, 3 or 6 elements the misaligned (two-block, shifted)
+// loads; the matrix edges the bounds-checked 16-bit loads.
 TEST(cuda_gemm_bf16_matches_reference) {
   require_cuda();
   struct Case { int64_t M, N, K; int ta, tb; int64_t pad, offset; };
@@ -631,7 +632,8 @@ TEST(cuda_gemm_bf16_matches_reference) {
                         {63, 129, 7, 1, 1, 1, 0},    {129, 65, 63, 0, 1, 0, 1},   {256, 96, 200, 1, 0, 0, 0},
                         {300, 257, 1000, 0, 1, 5, 0}, {513, 1030, 129, 0, 0, 0, 1}, {5, 3, 0, 0, 0, 0, 0},
                         {1, 2304, 768, 0, 1, 0, 0},  {64, 768, 3072, 0, 0, 0, 0}, {200, 136, 256, 1, 1, 8, 0},
-                        {33, 40, 17, 1, 1, 0, 1},    {2048, 1100, 40, 0, 1, 0, 0}, {1200, 2100, 33, 1, 0, 2, 0}};
+                        {33, 40, 17, 1, 1, 0, 1},    {50, 70, 300, 0, 1, 1, 3},   {90, 60, 301, 1, 0, 0, 6},
+                        {2048, 1100, 40, 0, 1, 0, 0}, {1200, 2100, 33, 1, 0, 2, 0}};
   fltest::Context ref(FL_BACKEND_REFERENCE);
   auto to_bf16 = [&](const std::vector<float> &x) {
     std::vector<uint16_t> h(x.size());

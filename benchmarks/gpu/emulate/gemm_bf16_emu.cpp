@@ -30,6 +30,9 @@ Barrier *block_barrier;
 inline void __syncthreads() { block_barrier->wait(); }
 struct alignas(16) uint4 { uint32_t x, y, z, w; };
 inline uint4 make_uint4(uint32_t x, uint32_t y, uint32_t z, uint32_t w) { return {x, y, z, w}; }
+inline uint32_t __funnelshift_r(uint32_t lo, uint32_t hi, unsigned shift) {
+  return static_cast<uint32_t>(((static_cast<uint64_t>(hi) << 32) | lo) >> (shift & 31));
+}
 
 struct WarpState { Barrier bar{32}; float A[16][16]; float B[16][8]; };
 WarpState warps[8];
@@ -133,7 +136,9 @@ void run_case(int64_t M, int64_t N, int64_t K, int ta, int tb, int64_t pad, int6
 int main() {
   struct Case { int64_t M, N, K, pad, off; };
   const Case cases[] = {{1, 1, 1, 0, 0}, {7, 63, 65, 0, 0}, {65, 7, 129, 3, 0}, {63, 129, 7, 1, 0}, {129, 65, 63, 0, 1},
-                        {70, 96, 200, 0, 0}, {5, 3, 0, 0, 0}, {33, 40, 17, 0, 1}, {130, 136, 64, 8, 0}, {17, 200, 96, 0, 0}};
+                        {70, 96, 200, 0, 0}, {5, 3, 0, 0, 0}, {33, 40, 17, 0, 1}, {130, 136, 64, 8, 0}, {17, 200, 96, 0, 0},
+                        // odd leading dimensions and every misalignment of the operands' start
+                        {40, 72, 75, 0, 3}, {70, 33, 50, 1, 5}, {24, 80, 90, 1, 2}, {50, 50, 41, 2, 6}, {65, 70, 33, 0, 7}};
   for (const Case &c : cases)
     for (int ta = 0; ta < 2; ta++)
       for (int tb = 0; tb < 2; tb++)
