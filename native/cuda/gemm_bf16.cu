@@ -6,22 +6,23 @@
 // SMs idle (small M*N, e.g. small batches), block 64x64x32, 128 threads = 4 warps of 32x32. Each warp
 // issues (WM/16) x (WN/8) mma per 16-wide k step.
 //
-// Shared memory holds both operands "k innermost": As[m][k] and Bs[n][k] (rows padded from 32 to 40
-// bf16 = 20 words). That is the order the fragments want: every fragment register is two bf16 of
-// consecutive k, so one 32-bit shared load fills it, and with a 20-word row stride the 8 rows x 4
-// words a warp reads per fragment register fall in 32 distinct banks.
+// Shared memory keeps each operand tile in global memory's order, so every thread loads and stores
+// whole 16-byte chunks (8 bf16, consecutive along the operand's contiguous dimension):
+//   k contiguous (A untransposed, B transposed)  As[m][k] / Bs[n][k], rows padded from 32 to 40 bf16
+//       (20 words): every fragment register is two bf16 of consecutive k, one 32-bit shared load,
+//       and the 8 rows x 4 words a warp reads per register fall in 32 distinct banks.
+//   m / n contiguous (A^T stored K x M, B stored K x N; the (in, out) weights of fuselm's Linear)
+//       As[k][m] / Bs[k][n], rows padded to BM + 8 / BN + 8 (a 4-word bank shift per row):
+//       fragments come from ldmatrix.x4.trans, which reads four 8x8 blocks (8 rows of 16 bytes each,
+//       conflict-free) and hands each lane two consecutive k of one m / n: the mma register.
+// The kernel is instantiated per layout pair (4 x 2 tile shapes); the launcher picks one.
 //
-// The loader moves 8 bf16 (16 bytes) per chunk, consecutive along the operand's contiguous
-// dimension in global memory (k for A and B^T, m for A^T, n for B): a chunk wholly inside the
-// matrix is one 16-byte load when aligned (lda/ldb multiples of 8 and aligned base pointers make
-// every inner chunk so) or two aligned 16-byte loads and a funnel shift when not (odd leading
-// dimensions); a chunk crossing the matrix edge is 8 bounds-checked 16-bit loads (zero outside), so
-// awkward M, N, K and any leading dimension need no padding. A chunk along k is stored
-// to shared memory as one 16-byte store; a chunk along m or n is spread over 8 rows (8 16-bit
-// stores). In the transposed case consecutive threads take consecutive k (not consecutive chunks
-// along m / n) so that those 16-bit stores of a warp hit distinct words. Double buffering as in
-// gemm.cu: the next k-tile is loaded into registers while the current one is multiplied, then
-// stored to the other buffer; one __syncthreads per k-tile.
+// The loader: a chunk wholly inside the matrix is one 16-byte load when aligned (lda/ldb multiples
+// of 8 and aligned base pointers make every inner chunk so) or two aligned 16-byte loads and a
+// funnel shift when not (odd leading dimensions); a chunk crossing the matrix edge is 8
+// bounds-checked 16-bit loads (zero outside), so awkward M, N, K and any leading dimension need no
+// padding. Double buffering as in gemm.cu: the next k-tile is loaded into registers while the
+// current one is multiplied, then stored to the other buffer; one __syncthreads per k-tile.
 //
 // Fragment layouts of mma.m16n8k16.row.col (PTX ISA, "Matrix Fragments for mma.m16n8k16 with
 // floating point type"); g = lane / 4 (groupID), t = lane % 4 (threadID_in_group); a register holds
@@ -36,9 +37,9 @@
 // runs, A and B are not read. beta == 0: C is not read. The epilogue is gemm.cu's (alpha, beta,
 // bias per element, fp32).
 //
-// Not done (perf): cp.async multi-stage pipelines and ldmatrix(.trans) fragment loads (the transposed
-// operands go through 16-bit shared stores instead), a GEMV / split-K path for M = 1 or small M*N
-// with large K, vectorised epilogue stores.
+// Not done (perf): cp.async multi-stage pipelines (the register-staged double buffer hides one
+// tile's load latency only), ldmatrix for the k-contiguous operands too, a GEMV / split-K path for
+// M = 1 or small M*N with large K, vectorised epilogue stores, Hopper wgmma / TMA.
 #include <cstdint>
 
 #include "common.cuh"
@@ -94,68 +95,38 @@ __device__ __forceinline__ uint4 load_chunk(const uint16_t *p, int64_t ld, int64
   return make_uint4(w[0], w[1], w[2], w[3]);
 }
 
-// Element e (0..7) of a chunk.
-__device__ __forceinline__ uint16_t chunk_elem(const uint4 &v, int e) {
-  const uint32_t w = e < 2 ? v.x : e < 4 ? v.y : e < 6 ? v.z : v.w;
-  return static_cast<uint16_t>(w >> (16 * (e & 1)));
-}
+// One operand's (rows x kBK) slice in shared memory, its rows being m for A and n for B.
+// KC (k contiguous in global memory: A untransposed, B transposed) keeps global memory's order,
+// rows x k (stride kLds): chunk c is row c / 4, k (c % 4) * 8 .. +7, and fragments are read with
+// 32-bit loads. Otherwise (A^T stored K x M, B stored K x N) the slice is stored k x rows (stride
+// rows + 8, again global memory's order): chunk c is k c / (rows / 8), rows (c % (rows / 8)) * 8 .. +7,
+// and fragments are read with ldmatrix.trans. Either way consecutive threads load consecutive
+// 16-byte chunks of a global row and store them with one 16-byte shared store.
+template <int ROWS, bool KC, int NT>
+struct OperandTile {
+  static constexpr int kLd = KC ? kLds : ROWS + 8;  // shared row stride in bf16
+  static constexpr int kElems = KC ? ROWS * kLds : kBK * (ROWS + 8);
+  static constexpr int kChunks = ROWS * kBK / 8 / NT;
+  static_assert(ROWS * kBK % (8 * NT) == 0, "chunks must split evenly");
+  uint4 v[kChunks];
 
-// Loads the (BM x kBK) slice of op(A) at (m0, k0) and the (kBK x BN) slice of op(B) at (k0, n0)
-// into registers as 16-byte chunks; stores them k-innermost (As[m][k], Bs[n][k]) to shared memory.
-// Chunk c of A: untransposed, row m = c / 4, k = (c % 4) * 8 .. +7; transposed (A stored K x M),
-// k = c % 32, m = (c / 32) * 8 .. +7. B likewise with n for m, "transposed" meaning k contiguous.
-template <int BM, int BN, int NT>
-struct Bf16TileLoader {
-  static constexpr int kA = BM * kBK / 8 / NT;
-  static constexpr int kB = BN * kBK / 8 / NT;
-  static_assert(BM * kBK % (8 * NT) == 0 && BN * kBK % (8 * NT) == 0, "chunks must split evenly");
-  uint4 a[kA], b[kB];
-
-  __device__ __forceinline__ void load(const Bf16GemmArgs &g, int64_t m0, int64_t n0, int64_t k0) {
-    const int tid = threadIdx.x;
+  // p: the operand in global memory (ld), r0 / k0: the slice's first row (m or n) and k
+  __device__ __forceinline__ void load(const uint16_t *p, int64_t ld, int64_t rows, int64_t K, int64_t r0,
+                                       int64_t k0) {
 #pragma unroll
-    for (int i = 0; i < kA; i++) {
-      const int c = tid + i * NT;
-      if (!g.trans_a) {  // A is M x K: chunks along k
-        a[i] = load_chunk(g.A, g.lda, m0 + c / (kBK / 8), g.M, k0 + (c % (kBK / 8)) * 8, g.K);
-      } else {           // A is K x M: chunks along m
-        a[i] = load_chunk(g.A, g.lda, k0 + c % kBK, g.K, m0 + (c / kBK) * 8, g.M);
-      }
-    }
-#pragma unroll
-    for (int i = 0; i < kB; i++) {
-      const int c = tid + i * NT;
-      if (g.trans_b) {   // B is N x K: chunks along k
-        b[i] = load_chunk(g.B, g.ldb, n0 + c / (kBK / 8), g.N, k0 + (c % (kBK / 8)) * 8, g.K);
-      } else {           // B is K x N: chunks along n
-        b[i] = load_chunk(g.B, g.ldb, k0 + c % kBK, g.K, n0 + (c / kBK) * 8, g.N);
-      }
+    for (int i = 0; i < kChunks; i++) {
+      const int c = threadIdx.x + i * NT;
+      if (KC) v[i] = load_chunk(p, ld, r0 + c / (kBK / 8), rows, k0 + (c % (kBK / 8)) * 8, K);
+      else v[i] = load_chunk(p, ld, k0 + c / (ROWS / 8), K, r0 + (c % (ROWS / 8)) * 8, rows);
     }
   }
 
-  __device__ __forceinline__ void store(const Bf16GemmArgs &g, uint16_t *As, uint16_t *Bs) const {
-    const int tid = threadIdx.x;
+  __device__ __forceinline__ void store(uint16_t *s) const {
 #pragma unroll
-    for (int i = 0; i < kA; i++) {
-      const int c = tid + i * NT;
-      if (!g.trans_a) {
-        *reinterpret_cast<uint4 *>(As + (c / (kBK / 8)) * kLds + (c % (kBK / 8)) * 8) = a[i];
-      } else {
-        uint16_t *dst = As + (c / kBK) * 8 * kLds + c % kBK;
-#pragma unroll
-        for (int e = 0; e < 8; e++) dst[e * kLds] = chunk_elem(a[i], e);
-      }
-    }
-#pragma unroll
-    for (int i = 0; i < kB; i++) {
-      const int c = tid + i * NT;
-      if (g.trans_b) {
-        *reinterpret_cast<uint4 *>(Bs + (c / (kBK / 8)) * kLds + (c % (kBK / 8)) * 8) = b[i];
-      } else {
-        uint16_t *dst = Bs + (c / kBK) * 8 * kLds + c % kBK;
-#pragma unroll
-        for (int e = 0; e < 8; e++) dst[e * kLds] = chunk_elem(b[i], e);
-      }
+    for (int i = 0; i < kChunks; i++) {
+      const int c = threadIdx.x + i * NT;
+      uint16_t *dst = KC ? s + (c / (kBK / 8)) * kLd + (c % (kBK / 8)) * 8 : s + (c / (ROWS / 8)) * kLd + (c % (ROWS / 8)) * 8;
+      *reinterpret_cast<uint4 *>(dst) = v[i];
     }
   }
 };
@@ -171,6 +142,18 @@ __device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], 
 
 __device__ __forceinline__ uint32_t ld_pair(const uint16_t *p) { return *reinterpret_cast<const uint32_t *>(p); }
 
+// Four 8x8 bf16 matrices from shared memory, transposed: lanes 8q .. 8q + 7 give the addresses of
+// matrix q's 8 rows (16 bytes each); lane l receives in r[q] the elements (row 2 (l % 4), col l / 4)
+// (low half) and (row 2 (l % 4) + 1, col l / 4) of matrix q. With rows = k that is an mma fragment
+// register: two consecutive k of one m (or n).
+__device__ __forceinline__ void ldsm_x4_trans(uint32_t (&r)[4], const uint16_t *p) {
+  const unsigned addr = static_cast<unsigned>(__cvta_generic_to_shared(p));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr)
+               : "memory");
+}
+
 __device__ __forceinline__ void store_out(const Bf16GemmArgs &g, int64_t m, int64_t n, float acc) {
   if (m >= g.M || n >= g.N) return;
   float v = g.alpha * acc;
@@ -180,16 +163,22 @@ __device__ __forceinline__ void store_out(const Bf16GemmArgs &g, int64_t m, int6
   *c = v;
 }
 
-template <int BM, int BN, int WM, int WN>
+// A_KC / B_KC: whether k is contiguous in global memory for A (untransposed) and B (transposed).
+template <int BM, int BN, int WM, int WN, bool A_KC, bool B_KC>
 __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, 2) gemm_bf16_kernel(Bf16GemmArgs g) {
   constexpr int NT = (BM / WM) * (BN / WN) * 32;
   constexpr int MI = WM / 16, NI = WN / 8;
-  __shared__ __align__(16) uint16_t As[2][BM * kLds];
-  __shared__ __align__(16) uint16_t Bs[2][BN * kLds];
+  static_assert(NI % 2 == 0, "B fragments come in pairs from ldmatrix.x4");
+  using TileA = OperandTile<BM, A_KC, NT>;
+  using TileB = OperandTile<BN, B_KC, NT>;
+  constexpr int LA = TileA::kLd, LB = TileB::kLd;
+  __shared__ __align__(16) uint16_t As[2][TileA::kElems];
+  __shared__ __align__(16) uint16_t Bs[2][TileB::kElems];
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int wm = warp / (BN / WN), wn = warp % (BN / WN);
   const int gq = lane >> 2, tq = lane & 3;  // mma groupID, threadID_in_group
+  const int lr = lane & 7, lq = lane >> 3;  // ldmatrix: the row this lane addresses, of matrix lq
   const int64_t m0 = static_cast<int64_t>(blockIdx.y) * BM, n0 = static_cast<int64_t>(blockIdx.x) * BN;
 
   float acc[MI][NI][4];
@@ -200,41 +189,69 @@ __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, 2) gemm_bf16_kerne
 #pragma unroll
       for (int c = 0; c < 4; c++) acc[i][j][c] = 0.0f;
 
-  Bf16TileLoader<BM, BN, NT> tiles;
+  TileA ta;
+  TileB tb;
   const int64_t ktiles = (g.K + kBK - 1) / kBK;
   if (ktiles > 0) {
-    tiles.load(g, m0, n0, 0);
-    tiles.store(g, As[0], Bs[0]);
+    ta.load(g.A, g.lda, g.M, g.K, m0, 0);
+    tb.load(g.B, g.ldb, g.N, g.K, n0, 0);
+    ta.store(As[0]);
+    tb.store(Bs[0]);
   }
   __syncthreads();
   for (int64_t kt = 0; kt < ktiles; kt++) {
     const int cur = static_cast<int>(kt & 1);
-    if (kt + 1 < ktiles) tiles.load(g, m0, n0, (kt + 1) * kBK);
-    const uint16_t *as = As[cur] + (wm * WM + gq) * kLds + 2 * tq;
-    const uint16_t *bs = Bs[cur] + (wn * WN + gq) * kLds + 2 * tq;
+    if (kt + 1 < ktiles) {
+      ta.load(g.A, g.lda, g.M, g.K, m0, (kt + 1) * kBK);
+      tb.load(g.B, g.ldb, g.N, g.K, n0, (kt + 1) * kBK);
+    }
 #pragma unroll
     for (int kk = 0; kk < kBK; kk += 16) {
       uint32_t af[MI][4], bf[NI][2];
 #pragma unroll
       for (int i = 0; i < MI; i++) {
-        const uint16_t *p = as + i * 16 * kLds + kk;
-        af[i][0] = ld_pair(p);                // (row g,     k 2t, 2t+1)
-        af[i][1] = ld_pair(p + 8 * kLds);     // (row g + 8, k 2t, 2t+1)
-        af[i][2] = ld_pair(p + 8);            // (row g,     k 2t+8, 2t+9)
-        af[i][3] = ld_pair(p + 8 * kLds + 8); // (row g + 8, k 2t+8, 2t+9)
+        const int mrow = wm * WM + i * 16;  // the fragment's first m in the tile
+        if (A_KC) {
+          const uint16_t *p = As[cur] + (mrow + gq) * LA + kk + 2 * tq;
+          af[i][0] = ld_pair(p);              // (row g,     k 2t, 2t+1)
+          af[i][1] = ld_pair(p + 8 * LA);     // (row g + 8, k 2t, 2t+1)
+          af[i][2] = ld_pair(p + 8);          // (row g,     k 2t+8, 2t+9)
+          af[i][3] = ld_pair(p + 8 * LA + 8); // (row g + 8, k 2t+8, 2t+9)
+        } else {
+          // matrices (m + 0, k + 0), (m + 8, k + 0), (m + 0, k + 8), (m + 8, k + 8): a[0] .. a[3]
+          ldsm_x4_trans(af[i], As[cur] + (kk + lr + (lq >> 1) * 8) * LA + mrow + (lq & 1) * 8);
+        }
       }
 #pragma unroll
-      for (int j = 0; j < NI; j++) {
-        const uint16_t *p = bs + j * 8 * kLds + kk;
-        bf[j][0] = ld_pair(p);      // (k 2t, 2t+1,   col g)
-        bf[j][1] = ld_pair(p + 8);  // (k 2t+8, 2t+9, col g)
+      for (int j = 0; j < NI; j += 2) {
+        const int ncol = wn * WN + j * 8;  // the first n of fragments j and j + 1
+        if (B_KC) {
+#pragma unroll
+          for (int h = 0; h < 2; h++) {
+            const uint16_t *p = Bs[cur] + (ncol + h * 8 + gq) * LB + kk + 2 * tq;
+            bf[j + h][0] = ld_pair(p);      // (k 2t, 2t+1,   col g)
+            bf[j + h][1] = ld_pair(p + 8);  // (k 2t+8, 2t+9, col g)
+          }
+        } else {
+          // matrices (k + 0, n + 0), (k + 8, n + 0), (k + 0, n + 8), (k + 8, n + 8):
+          // b[j][0], b[j][1], b[j + 1][0], b[j + 1][1]
+          uint32_t r[4];
+          ldsm_x4_trans(r, Bs[cur] + (kk + lr + (lq & 1) * 8) * LB + ncol + (lq >> 1) * 8);
+          bf[j][0] = r[0];
+          bf[j][1] = r[1];
+          bf[j + 1][0] = r[2];
+          bf[j + 1][1] = r[3];
+        }
       }
 #pragma unroll
       for (int i = 0; i < MI; i++)
 #pragma unroll
         for (int j = 0; j < NI; j++) mma_bf16(acc[i][j], af[i], bf[j]);
     }
-    if (kt + 1 < ktiles) tiles.store(g, As[cur ^ 1], Bs[cur ^ 1]);
+    if (kt + 1 < ktiles) {
+      ta.store(As[cur ^ 1]);
+      tb.store(Bs[cur ^ 1]);
+    }
     __syncthreads();
   }
 
@@ -250,6 +267,17 @@ __global__ void __launch_bounds__((BM / WM) * (BN / WN) * 32, 2) gemm_bf16_kerne
       store_out(g, m + 8, n + 1, acc[i][j][3]);  // (row g + 8, col 2t + 1)
     }
   }
+}
+
+// One tile shape, the kernel for the operands' layouts.
+template <int BM, int BN, int WM, int WN>
+void launch_gemm_bf16(const Bf16GemmArgs &g, dim3 grid, cudaStream_t s) {
+  constexpr int NT = (BM / WM) * (BN / WN) * 32;
+  const bool a_kc = !g.trans_a, b_kc = g.trans_b != 0;
+  if (a_kc && b_kc) gemm_bf16_kernel<BM, BN, WM, WN, true, true><<<grid, NT, 0, s>>>(g);
+  else if (a_kc) gemm_bf16_kernel<BM, BN, WM, WN, true, false><<<grid, NT, 0, s>>>(g);
+  else if (b_kc) gemm_bf16_kernel<BM, BN, WM, WN, false, true><<<grid, NT, 0, s>>>(g);
+  else gemm_bf16_kernel<BM, BN, WM, WN, false, false><<<grid, NT, 0, s>>>(g);
 }
 
 }  // namespace
@@ -271,10 +299,10 @@ void gemm_bf16(CudaContext &ctx, int trans_a, int trans_b, int64_t M, int64_t N,
     return dim3(static_cast<unsigned>((g.N + bn - 1) / bn), static_cast<unsigned>(gy));
   };
   if (tiles(128, 128) >= ctx.sm_count) {
-    gemm_bf16_kernel<128, 128, 64, 32><<<grid(128, 128), 256, 0, s>>>(g);
+    launch_gemm_bf16<128, 128, 64, 32>(g, grid(128, 128), s);
     check_launch(ctx, "fl_gemm_bf16/gemm_bf16_kernel<128x128>");
   } else {
-    gemm_bf16_kernel<64, 64, 32, 32><<<grid(64, 64), 128, 0, s>>>(g);
+    launch_gemm_bf16<64, 64, 32, 32>(g, grid(64, 64), s);
     check_launch(ctx, "fl_gemm_bf16/gemm_bf16_kernel<64x64>");
   }
 }

@@ -34,7 +34,7 @@ inline uint32_t __funnelshift_r(uint32_t lo, uint32_t hi, unsigned shift) {
   return static_cast<uint32_t>(((static_cast<uint64_t>(hi) << 32) | lo) >> (shift & 31));
 }
 
-struct WarpState { Barrier bar{32}; float A[16][16]; float B[16][8]; };
+struct WarpState { Barrier bar{32}; float A[16][16]; float B[16][8]; const uint16_t *rows[32]; };
 WarpState warps[8];
 inline float widen(uint16_t h) { uint32_t u = uint32_t(h) << 16; float f; std::memcpy(&f, &u, 4); return f; }
 inline void emu_mma(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
@@ -60,6 +60,21 @@ inline void emu_mma(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2
   w.bar.wait();
 }
 
+int misaligned_ldmatrix = 0;
+// ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 (PTX ISA): lanes 8q..8q+7 address the rows of
+// matrix q (16 bytes, 16-byte aligned); lane l receives in r[q] the elements (row 2 (l % 4), col l / 4)
+// in its low half and (row 2 (l % 4) + 1, col l / 4) in its high half.
+inline void emu_ldsm_x4_trans(uint32_t (&r)[4], const uint16_t *p) {
+  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  WarpState &w = warps[threadIdx.x >> 5];
+  if (reinterpret_cast<uintptr_t>(p) & 15) misaligned_ldmatrix++;
+  w.rows[lane] = p;
+  w.bar.wait();
+  for (int q = 0; q < 4; q++)
+    r[q] = uint32_t(w.rows[q * 8 + 2 * t][g]) | uint32_t(w.rows[q * 8 + 2 * t + 1][g]) << 16;
+  w.bar.wait();
+}
+
 #define __global__
 #define __device__
 #define __forceinline__ inline
@@ -77,11 +92,18 @@ void launch(Bf16GemmArgs g) {
   const int gx = int((g.N + BN - 1) / BN), gy = int((g.M + BM - 1) / BM);
   Barrier bar(NT);
   block_barrier = &bar;
+  const bool a_kc = !g.trans_a, b_kc = g.trans_b != 0;
   for (int by = 0; by < gy; by++)
     for (int bx = 0; bx < gx; bx++) {
       std::vector<std::thread> ts;
       for (int t = 0; t < NT; t++)
-        ts.emplace_back([=] { threadIdx.x = t; blockIdx.x = bx; blockIdx.y = by; gemm_bf16_kernel<BM, BN, WM, WN>(g); });
+        ts.emplace_back([=] {
+          threadIdx.x = t; blockIdx.x = bx; blockIdx.y = by;
+          if (a_kc && b_kc) gemm_bf16_kernel<BM, BN, WM, WN, true, true>(g);
+          else if (a_kc) gemm_bf16_kernel<BM, BN, WM, WN, true, false>(g);
+          else if (b_kc) gemm_bf16_kernel<BM, BN, WM, WN, false, true>(g);
+          else gemm_bf16_kernel<BM, BN, WM, WN, false, false>(g);
+        });
       for (auto &t : ts) t.join();
     }
 }
@@ -146,6 +168,7 @@ int main() {
   run_case(70, 50, 40, 0, 1, 0, 0, 0, 1.f, 0.f, false);
   run_case(70, 50, 40, 1, 0, 2, 0, 1, 1.f, 0.f, true);
   run_case(9, 7, 9, 0, 1, 0, 0, 0, 0.f, 0.5f, true);
+  if (misaligned_ldmatrix) { std::printf("%d misaligned ldmatrix row addresses\n", misaligned_ldmatrix); failures++; }
   std::printf("%d failures\n", failures);
   return failures != 0;
 }
