@@ -8,6 +8,8 @@
 #   generate B=1        greedy, 16-token prompt, KV cache            decode tokens/s
 #   gen16               the same with fuselm on bf16 weights (--weights bf16; PyTorch stays fp32):
 #                       bound = read bandwidth / bytes of the weights as stored (bf16 matrices)
+#   train64bf16         train B=4 T=64 with fuselm in bf16 mixed precision (--precision bf16: bf16
+#                       GEMM inputs, fp32 accumulation and master weights; PyTorch stays fp32)
 # fuselm runs `fuselm bench train|generate` (its JSON, timed inside the JVM); PyTorch runs
 # gpt2_torch_bench.py beside this script (a plain-PyTorch GPT-2, Debian's python3-torch, run with
 # /usr/bin/python3). Each case is run ROUNDS times per implementation, alternating (fuselm first in
@@ -60,6 +62,7 @@ args() {  # case -> "mode batch ctx steps [runs]"
     fwd256)   echo "forward 4 256 2" ;;
     gen)      echo "generate 1 16 16 2" ;;  # 16-token prompt, 16 new tokens, 2 timed runs
     gen16)    echo "generate 1 16 16 2" ;;  # the same, fuselm with bf16 weights
+    train64bf16) echo "train 4 64 2" ;;     # train64, fuselm in bf16 mixed precision
     *) echo "unknown case $1" >&2; exit 2 ;;
   esac
 }
@@ -74,6 +77,7 @@ run_one() {  # impl case round -> appends "case impl round rss_kb json" to $WORK
       generate) cmd=("${FUSELM[@]}" generate --config "$CONFIG" --batch "$b" --ctx "$t" --steps "$s" --runs "$r") ;;
     esac
     [ "$c" = gen16 ] && cmd+=(--weights bf16)
+    [ "$c" = train64bf16 ] && cmd+=(--precision bf16)
   else
     cmd=("${TORCH[@]}" "$mode" --config "$CONFIG" --batch "$b" --ctx "$t" --steps "$s" --runs "${r:-3}")
   fi
@@ -119,14 +123,14 @@ N = NP - 1024 * C  # flops count the matrices (tied head included), not the posi
 MP = L * 12 * C * C + 50257 * C  # the matrices multiplied per decoded token (the LM head included)
 label = {"train64": "train step B=4 T=64", "train256": "train step B=4 T=256",
          "fwd256": "forward B=4 T=256", "gen": "generate B=1 (KV cache)",
-         "gen16": "generate B=1 bf16 weights"}
+         "gen16": "generate B=1 bf16 weights", "train64bf16": "train B=4 T=64 fuselm bf16"}
 print("tokens/s are medians over rounds; ratio = fuselm/PyTorch tokens/s (wall time), median of the"
       " per-round ratios [min-max]; cpu ratio = PyTorch/fuselm CPU time for the same work")
 print(f"{'case':<24} {'fuselm tok/s':>12} {'PyTorch tok/s':>13} {'ratio':>6} {'[range]':>11}"
       f" {'cpu ratio':>9} {'fuselm ms':>9} {'PyTorch ms':>10} {'fuselm':>9} {'PyTorch':>9}"
       f" {'fuselm RSS':>10} {'PyTorch RSS':>11}")
 gen_cases = ("gen", "gen16")
-for c in ["train64", "train256", "fwd256", "gen", "gen16"]:
+for c in ["train64", "train256", "fwd256", "gen", "gen16", "train64bf16"]:
     if (c, "fuselm") not in rows or (c, "pytorch") not in rows:
         continue
     f, p = rows[(c, "fuselm")], rows[(c, "pytorch")]
@@ -162,6 +166,12 @@ if ("gen", "fuselm") in rows and ("gen16", "fuselm") in rows:
     print(f"fuselm bf16 / fp32 weights, decode tokens/s: {statistics.median(r16):.2f}"
           f" [{min(r16):.2f}-{max(r16):.2f}] (median of per-round ratios); bf16 bound"
           f" {read * 1e9 / (2 * MP + 4 * (NP - MP)):.1f} tokens/s")
+if ("train64", "fuselm") in rows and ("train64bf16", "fuselm") in rows:
+    f32, f16 = rows[("train64", "fuselm")], rows[("train64bf16", "fuselm")]
+    both = sorted(set(f32) & set(f16))
+    r16 = [f16[r][0]["tokens_per_s"] / f32[r][0]["tokens_per_s"] for r in both]
+    print(f"fuselm bf16 / fp32 training, train B=4 T=64 tokens/s: {statistics.median(r16):.2f}"
+          f" [{min(r16):.2f}-{max(r16):.2f}] (median of per-round ratios)")
 print(f"ms: per step (train, forward) or per token (generate). % pk: GFLOP/s (6N + 6LTC flops per"
       f" token for a training step, a third of that forward) over the fp32 peak; % bw: tokens/s over"
       f" the bandwidth bound read / fp32 weights = {read * 1e9 / (4 * NP):.1f} tokens/s. RSS: peak"

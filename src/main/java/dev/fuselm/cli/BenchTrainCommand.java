@@ -2,6 +2,7 @@ package dev.fuselm.cli;
 
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
+import dev.fuselm.model.Precision;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.train.AdamW;
 import java.io.IOException;
@@ -31,6 +32,8 @@ public final class BenchTrainCommand implements Callable<Integer> {
   @Option(names = "--threads", description = "kernel threads (default: all cores)") int threads;
   @Option(names = "--forward", description = "time the inference forward pass (logits of all B*T"
       + " positions, no targets, no gradients) instead of a training step") boolean forwardOnly;
+  @Option(names = "--precision", description = "fp32 or bf16 mixed precision (default:"
+      + " ${DEFAULT-VALUE})") String precision = "fp32";
 
   static GptConfig config(String spec) throws IOException {
     Path p = Path.of(spec);
@@ -40,6 +43,7 @@ public final class BenchTrainCommand implements Callable<Integer> {
   @Override
   public Integer call() throws IOException {
     GptConfig cfg = config(config);
+    Precision prec = TrainingOptions.precision(precision);
     if (batch <= 0 || ctx <= 0 || ctx > cfg.contextLength() || steps <= 0) {
       throw new UserInputException("need --batch > 0, 0 < --ctx <= " + cfg.contextLength()
           + " and --steps > 0");
@@ -47,9 +51,9 @@ public final class BenchTrainCommand implements Callable<Integer> {
     try (ComputeContext c = ComputeContext.create()) {
       c.threads(threads);
       if (forwardOnly) {
-        return forward(c, cfg);
+        return forward(c, cfg, prec);
       }
-      try (GptModel m = GptModel.random(c, cfg, 1).enableGradients();
+      try (GptModel m = GptModel.random(c, cfg, 1).enableGradients().setPrecision(prec);
           AdamW opt = new AdamW(c, m.params(), m.grads(), 0.9f, 0.95f, 1e-8f, 0.1f, 1f)) {
         SplittableRandom r = new SplittableRandom(2);
         int[] x = new int[batch * ctx], y = new int[batch * ctx];
@@ -63,20 +67,22 @@ public final class BenchTrainCommand implements Callable<Integer> {
           m.forward(x, y, batch, ctx);
           m.backward(1f);
           opt.step(++step[0], 1e-4f, opt.gradNorm());
+          m.weightsChanged(); // bf16: the next forward rounds the new weights (timed with it)
         });
         double med = timing.ms();
         System.out.printf(Locale.ROOT, "{\"bench\":\"train\",\"config\":\"%s\",\"parameters\":%d,"
             + "\"batch\":%d,\"ctx\":%d,\"threads\":%d,\"steps\":%d,\"ms_per_step\":%.1f,"
-            + "\"tokens_per_s\":%.1f,\"gflops\":%.1f,\"cpu_ms_per_step\":%.1f}%n", config,
+            + "\"tokens_per_s\":%.1f,\"gflops\":%.1f,\"cpu_ms_per_step\":%.1f,"
+            + "\"precision\":\"%s\"}%n", config,
             m.parameterCount(), batch, ctx, c.threads(), steps, med, batch * ctx / (med / 1e3),
-            flopsPerStep(cfg, batch, ctx) / (med / 1e3) / 1e9, timing.cpuMs());
+            flopsPerStep(cfg, batch, ctx) / (med / 1e3) / 1e9, timing.cpuMs(), prec);
       }
     }
     return 0;
   }
 
-  private int forward(ComputeContext c, GptConfig cfg) {
-    try (GptModel m = GptModel.random(c, cfg, 1)) {
+  private int forward(ComputeContext c, GptConfig cfg, Precision prec) {
+    try (GptModel m = GptModel.random(c, cfg, 1).setPrecision(prec)) {
       m.setTraining(false);
       SplittableRandom r = new SplittableRandom(2);
       int[] x = new int[batch * ctx];
@@ -87,9 +93,10 @@ public final class BenchTrainCommand implements Callable<Integer> {
       double med = timing.ms();
       System.out.printf(Locale.ROOT, "{\"bench\":\"forward\",\"config\":\"%s\",\"parameters\":%d,"
           + "\"batch\":%d,\"ctx\":%d,\"threads\":%d,\"steps\":%d,\"ms_per_step\":%.1f,"
-          + "\"tokens_per_s\":%.1f,\"gflops\":%.1f,\"cpu_ms_per_step\":%.1f}%n", config,
+          + "\"tokens_per_s\":%.1f,\"gflops\":%.1f,\"cpu_ms_per_step\":%.1f,"
+          + "\"precision\":\"%s\"}%n", config,
           m.parameterCount(), batch, ctx, c.threads(), steps, med, batch * ctx / (med / 1e3),
-          flopsPerStep(cfg, batch, ctx) / 3 / (med / 1e3) / 1e9, timing.cpuMs());
+          flopsPerStep(cfg, batch, ctx) / 3 / (med / 1e3) / 1e9, timing.cpuMs(), prec);
     }
     return 0;
   }

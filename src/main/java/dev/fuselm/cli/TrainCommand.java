@@ -5,6 +5,7 @@ import dev.fuselm.io.GptConfigJson;
 import dev.fuselm.io.TokenizerFiles;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
+import dev.fuselm.model.Precision;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tokenizer.Gpt2BpeTokenizer;
 import dev.fuselm.tokenizer.Tokenizer;
@@ -73,11 +74,15 @@ public final class TrainCommand implements Callable<Integer> {
   @Option(names = "--threads", description = "kernel threads (default: all cores)") int threads;
   @Option(names = "--quiet", description = "no JSON step lines on stdout (evaluations still print)")
   boolean quiet;
+  @Option(names = "--precision", description = "fp32 or bf16 (mixed precision: bf16 GEMM inputs,"
+      + " fp32 accumulation and master weights); default fp32, on --resume the checkpoint's")
+  String precision;
 
   @Override
   public Integer call() throws IOException {
     TrainConfig cfg = trainConfig();
     TrainingOptions.checkModelSource(init, config, resume, out);
+    Precision prec = TrainingOptions.precision(precision, resume);
     Path modelDir = init != null ? init : resume;
     Tokenizer tok = null;
     if (modelDir != null && TokenizerFiles.present(modelDir) && tokenizer == null) {
@@ -90,8 +95,11 @@ public final class TrainCommand implements Callable<Integer> {
       cctx.threads(threads);
       GptModel model = modelDir != null ? GptCheckpoint.load(cctx, modelDir)
           : GptModel.random(cctx, newConfig(tok), seed);
-      try (model; Trainer trainer = new Trainer(model, ids, cfg, null)) {
-        return run(model, trainer, cfg, tok, ids);
+      try (model) {
+        model.setPrecision(prec);
+        try (Trainer trainer = new Trainer(model, ids, cfg, null)) {
+          return run(model, trainer, cfg, tok, ids);
+        }
       }
     }
   }
@@ -120,8 +128,10 @@ public final class TrainCommand implements Callable<Integer> {
       Files.createDirectories(out);
       g.save(out);
     }
+    String how = resume != null ? "resumed at step " + trainer.step() : "from step 0";
     TrainingConsole.run(model, trainer, cfg, tok, logJson, quiet, sampleEvery, samplePrompt,
-        resume != null ? "resumed at step " + trainer.step() : "from step 0");
+        model.precision() == Precision.FP32 ? how : how + ", " + model.precision()
+            + " mixed precision");
     return 0;
   }
 }

@@ -1,5 +1,6 @@
 package dev.fuselm.cli;
 
+import dev.fuselm.model.Precision;
 import dev.fuselm.train.TrainingState;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -39,6 +40,36 @@ final class TrainingOptions {
       throw new UserInputException(out + " already holds a training checkpoint: continue it with"
           + " --resume " + out + " or choose another --out");
     }
+  }
+
+  /** --precision: fp32 or bf16. */
+  static Precision precision(String s) {
+    try {
+      return Precision.parse(s);
+    } catch (IllegalArgumentException e) {
+      throw new UserInputException(e.getMessage());
+    }
+  }
+
+  /**
+   * The precision of a run: --precision (default fp32), or on --resume the one recorded in the
+   * checkpoint's training state (fp32 if none is recorded); an explicit --precision that differs
+   * from the recorded one is refused, since the resumed run would not continue the same curve.
+   */
+  static Precision precision(String option, Path resume) throws IOException {
+    Precision given = option == null ? null : precision(option);
+    String recorded = resume == null ? null
+        : TrainingState.metadata(resume).getOrDefault("precision", Precision.FP32.label());
+    if (recorded == null) {
+      return given == null ? Precision.FP32 : given;
+    }
+    Precision was = precision(recorded);
+    if (given != null && given != was) {
+      throw new UserInputException("--precision " + given + " does not match " + resume
+          + ", which was trained with --precision " + was + ": resume it with --precision " + was
+          + " (or leave --precision out)");
+    }
+    return was;
   }
 
   /** --config: a config.json file (read) or a preset name (preset). */

@@ -8,6 +8,7 @@ import dev.fuselm.nn.Linear;
 import dev.fuselm.nn.LoraAdapters;
 import dev.fuselm.tensor.Arena;
 import dev.fuselm.nn.TransformerBlock;
+import dev.fuselm.ops.Bf16Ops;
 import dev.fuselm.ops.EmbeddingOps;
 import dev.fuselm.ops.GemmOps;
 import dev.fuselm.ops.SoftmaxOps;
@@ -29,6 +30,11 @@ import java.util.SplittableRandom;
  * of the same layout (only once {@link #enableGradients()} was called). Activations for a batch
  * shape (B, T) are allocated on the first step of that shape and reused by every later step, so a
  * training loop allocates no native memory per step.
+ *
+ * <p>{@link #setPrecision} switches the forward and backward passes to bf16 mixed precision (see
+ * {@link Precision}): the block matrices and the LM head then also have bfloat16 copies, all in one
+ * owned native tensor, refreshed from the float32 master weights on the first forward after {@link
+ * #weightsChanged()} (the trainer calls it once per optimizer step).
  *
  * <p>Not thread-safe: one model, one context, one thread.
  */
@@ -52,6 +58,11 @@ public final class GptModel implements AutoCloseable {
 
   private boolean training;
   private long dropoutSeed;
+
+  private Precision precision = Precision.FP32;
+  // bf16 precision only (else null): the bf16 copies of the GEMM matrices, in one tensor
+  private Bf16Copies bf16;
+  private Tensor headBf16;
 
   private Acts acts;
   private boolean haveLossState;
@@ -225,6 +236,113 @@ public final class GptModel implements AutoCloseable {
     lnf = new LayerNorm(params.get(PREFIX + "ln_f.weight"), params.get(PREFIX + "ln_f.bias"),
         grad(PREFIX + "ln_f.weight"), grad(PREFIX + "ln_f.bias"), eps);
     attachLora();
+    attachBf16();
+  }
+
+  /**
+   * The bfloat16 copies of the matrices the GEMMs read in bf16 precision: every block linear's
+   * weight, then the LM head (the token embedding when tied), as views of one native tensor, so a
+   * refresh is one rounding pass per matrix and nothing is allocated per step.
+   */
+  private static final class Bf16Copies implements AutoCloseable {
+    final Tensor all;
+    final Map<String, Tensor> copies = new LinkedHashMap<>();
+    final List<Tensor[]> pairs = new ArrayList<>(); // {float32 master, bf16 copy}
+    final Tensor head;
+    boolean stale = true;
+
+    Bf16Copies(ComputeContext ctx, ParameterSlab params, Tensor head) {
+      List<String> names = new ArrayList<>();
+      long total = head.numel();
+      for (String n : params.names()) {
+        if (isBlockMatrix(n)) {
+          names.add(n);
+          total += params.get(n).numel();
+        }
+      }
+      all = Tensor.zeros(ctx, DType.BFLOAT16, total);
+      long off = 0;
+      for (String n : names) {
+        Tensor w = params.get(n);
+        Tensor c = all.view(off, w.shape());
+        copies.put(n, c);
+        pairs.add(new Tensor[] {w, c});
+        off += w.numel();
+      }
+      this.head = all.view(off, head.shape());
+      pairs.add(new Tensor[] {head, this.head});
+    }
+
+    void refresh(ComputeContext ctx) {
+      for (Tensor[] p : pairs) {
+        Bf16Ops.narrow(ctx, p[1], p[0]);
+      }
+      stale = false;
+    }
+
+    @Override
+    public void close() {
+      all.close();
+    }
+  }
+
+  /** Hands each block linear its bf16 weight copy (none in float32 precision). */
+  private void attachBf16() {
+    headBf16 = bf16 == null ? null : bf16.head;
+    for (int l = 0; l < blocks.length; l++) {
+      String p = PREFIX + "h." + l + ".";
+      TransformerBlock blk = blocks[l];
+      Linear[] ls = {blk.attn().cAttn(), blk.attn().cProj(), blk.mlp().cFc(), blk.mlp().cProj()};
+      String[] ns = {"attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"};
+      for (int i = 0; i < ls.length; i++) {
+        ls[i].setBf16Weight(bf16 == null ? null : bf16.copies.get(p + ns[i] + ".weight"));
+      }
+    }
+  }
+
+  /**
+   * Sets the arithmetic of the forward and backward passes (float32 by default). BF16 allocates the
+   * bfloat16 weight copies (half the bytes of the matrices) and rounds the current weights into
+   * them; FP32 frees them. Not for models with bf16 matrices or with LoRA adapters attached.
+   */
+  public GptModel setPrecision(Precision p) {
+    if (p == precision) {
+      return this;
+    }
+    if (p == Precision.BF16) {
+      requireFloat32Matrices("bf16 mixed precision");
+      if (lora != null) {
+        throw new IllegalStateException("bf16 mixed precision is not supported with LoRA adapters"
+            + " attached (fine-tuning runs in fp32)");
+      }
+      bf16 = new Bf16Copies(ctx, params, head);
+    } else {
+      bf16.close();
+      bf16 = null;
+    }
+    precision = p;
+    releaseActivations(); // the activations of the other precision have other buffers
+    attachBf16();
+    return this;
+  }
+
+  public Precision precision() {
+    return precision;
+  }
+
+  /**
+   * Tells the model that its float32 weights were written (an optimizer step, a load): in bf16
+   * precision the next forward rounds them into the bf16 copies again. A no-op in float32.
+   */
+  public void weightsChanged() {
+    if (bf16 != null) {
+      bf16.stale = true;
+    }
+  }
+
+  /** Bytes of the bf16 weight copies (0 in float32 precision). */
+  public long bf16WeightBytes() {
+    return bf16 == null ? 0 : bf16.all.bytes();
   }
 
   /** Hooks each block projection to its adapter in {@link #lora} (none when lora is null). */
@@ -246,6 +364,10 @@ public final class GptModel implements AutoCloseable {
    * flow through them) and only the adapters' gradient slab is written.
    */
   public void setLora(LoraAdapters adapters) {
+    if (adapters != null && precision != Precision.FP32) {
+      throw new IllegalStateException("LoRA adapters are not supported in " + precision
+          + " precision (fine-tuning runs in fp32)");
+    }
     if (adapters != null) {
       for (LoraAdapters.Module m : adapters.modules()) {
         String w = m.name() + ".weight";
@@ -310,6 +432,7 @@ public final class GptModel implements AutoCloseable {
       }
       t.copyFrom(v);
     }
+    weightsChanged();
   }
 
   /** Allocates the gradient slab (zeroed) so that {@link #backward} can run. Idempotent. */
@@ -393,15 +516,18 @@ public final class GptModel implements AutoCloseable {
   /** Activations, inputs and gradient scratch for one (B, T). */
   private static final class Acts implements AutoCloseable {
     final int b, t;
+    final boolean bf16;
     final Arena pool;
     final Tensor ids, targets, encoded, lnf, lnfMean, lnfRstd, logits, lse, dres, dlnf;
+    final Tensor lnfBf16, dlogitsBf16; // bf16 precision only: the LM head's GEMM operands
     final Tensor[] residual;
     final TransformerBlock.Activations[] blocks;
     final TransformerBlock.Scratch scratch;
 
-    Acts(ComputeContext ctx, GptConfig cfg, int b, int t, boolean withGrads) {
+    Acts(ComputeContext ctx, GptConfig cfg, int b, int t, boolean withGrads, boolean bf16) {
       this.b = b;
       this.t = t;
+      this.bf16 = bf16;
       long n = (long) b * t, c = cfg.dModel();
       pool = new Arena(ctx, 1 << 20);
       ids = pool.ints(b, t);
@@ -411,7 +537,7 @@ public final class GptModel implements AutoCloseable {
       residual[0] = encoded.reshape(n, c);
       blocks = new TransformerBlock.Activations[cfg.nLayer()];
       for (int l = 0; l < cfg.nLayer(); l++) {
-        blocks[l] = new TransformerBlock.Activations(pool, b, t, c, cfg.nHead());
+        blocks[l] = new TransformerBlock.Activations(pool, b, t, c, cfg.nHead(), bf16);
         residual[l + 1] = pool.zeros(n, c);
       }
       lnf = pool.zeros(n, c);
@@ -419,14 +545,17 @@ public final class GptModel implements AutoCloseable {
       lnfRstd = pool.zeros(n);
       logits = pool.zeros(n, cfg.vocabSize());
       lse = pool.zeros(n);
+      lnfBf16 = bf16 ? pool.bf16(n, c) : null;
       if (withGrads) {
         dres = pool.zeros(n, c);
         dlnf = pool.zeros(n, c);
-        scratch = new TransformerBlock.Scratch(pool, b, t, c);
+        scratch = new TransformerBlock.Scratch(pool, b, t, c, bf16);
+        dlogitsBf16 = bf16 ? pool.bf16(n, cfg.vocabSize()) : null;
       } else {
         dres = null;
         dlnf = null;
         scratch = null;
+        dlogitsBf16 = null;
       }
     }
 
@@ -446,11 +575,16 @@ public final class GptModel implements AutoCloseable {
           + " context window of " + config.contextLength() + " tokens");
     }
     boolean wantGrads = backwardable();
-    if (acts == null || acts.b != b || acts.t != t || (wantGrads && acts.dres == null)) {
+    boolean wantBf16 = bf16 != null;
+    if (acts == null || acts.b != b || acts.t != t || (wantGrads && acts.dres == null)
+        || acts.bf16 != wantBf16) {
       if (acts != null) {
         acts.close();
       }
-      acts = new Acts(ctx, config, b, t, wantGrads);
+      acts = new Acts(ctx, config, b, t, wantGrads, wantBf16);
+    }
+    if (wantBf16 && bf16.stale) {
+      bf16.refresh(ctx);
     }
     return acts;
   }
@@ -473,7 +607,12 @@ public final class GptModel implements AutoCloseable {
           + (long) b * t);
     }
     encode(a, ids);
-    GemmOps.sgemm(ctx, false, true, 1f, a.lnf, head, 0f, a.logits);
+    if (a.bf16) {
+      Bf16Ops.narrow(ctx, a.lnfBf16, a.lnf);
+      GemmOps.gemmBf16(ctx, false, true, 1f, a.lnfBf16, headBf16, 0f, null, a.logits);
+    } else {
+      GemmOps.sgemm(ctx, false, true, 1f, a.lnf, head, 0f, a.logits);
+    }
     haveLossState = false;
     if (targets == null) {
       return Float.NaN;
@@ -598,9 +737,18 @@ public final class GptModel implements AutoCloseable {
     boolean dropout = training && config.hasDropout();
     SoftmaxOps.crossEntropyBackward(ctx, a.logits, a.logits, a.lse, a.targets, dloss,
         lastLoss.count());
-    GemmOps.sgemm(ctx, false, false, 1f, a.logits, head, 0f, a.dlnf);
-    if (dhead != null) {
-      GemmOps.sgemm(ctx, true, false, 1f, a.logits, a.lnf, 1f, dhead);
+    if (a.bf16) {
+      // the logits gradient rounded once, for both head GEMMs
+      Bf16Ops.narrow(ctx, a.dlogitsBf16, a.logits);
+      GemmOps.gemmBf16(ctx, false, false, 1f, a.dlogitsBf16, headBf16, 0f, null, a.dlnf);
+      if (dhead != null) {
+        GemmOps.gemmBf16(ctx, true, false, 1f, a.dlogitsBf16, a.lnfBf16, 1f, null, dhead);
+      }
+    } else {
+      GemmOps.sgemm(ctx, false, false, 1f, a.logits, head, 0f, a.dlnf);
+      if (dhead != null) {
+        GemmOps.sgemm(ctx, true, false, 1f, a.logits, a.lnf, 1f, dhead);
+      }
     }
     a.dres.zero();
     lnf.backward(ctx, a.dres, a.dlnf, a.residual[blocks.length], a.lnfMean, a.lnfRstd);
@@ -643,6 +791,10 @@ public final class GptModel implements AutoCloseable {
       grads = null;
     }
     params.close();
+    if (bf16 != null) {
+      bf16.close();
+      bf16 = null;
+    }
     if (bf16Matrices != null) {
       for (Tensor t : bf16Matrices.values()) {
         t.close();

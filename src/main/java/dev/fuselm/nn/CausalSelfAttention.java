@@ -43,10 +43,20 @@ public final class CausalSelfAttention {
    */
   public void forward(ComputeContext ctx, Tensor out, Tensor inp, Tensor qkv, Tensor y, Tensor lse,
       float dropout, long seed) {
+    forward(ctx, out, inp, qkv, y, lse, dropout, seed, null, null);
+  }
+
+  /**
+   * {@link #forward} in mixed precision when inpBf16 (like inp) and yBf16 (B*T, C) are given: the
+   * bfloat16 copies of the two projections' inputs, saved for the backward (null both: float32).
+   * The attention itself stays float32.
+   */
+  public void forward(ComputeContext ctx, Tensor out, Tensor inp, Tensor qkv, Tensor y, Tensor lse,
+      float dropout, long seed, Tensor inpBf16, Tensor yBf16) {
     long b = qkv.dim(0), t = qkv.dim(1), c3 = qkv.dim(2);
-    cAttn.forward(ctx, qkv.reshape(b * t, c3), inp);
+    cAttn.forward(ctx, qkv.reshape(b * t, c3), inp, inpBf16);
     AttentionOps.forward(ctx, y, lse, qkv, null, heads, true, dropout, seed);
-    cProj.forward(ctx, out, y.reshape(b * t, c3 / 3));
+    cProj.forward(ctx, out, y.reshape(b * t, c3 / 3), yBf16);
   }
 
   /**
@@ -88,10 +98,21 @@ public final class CausalSelfAttention {
   public void backward(
       ComputeContext ctx, Tensor dinp, Tensor dout, Tensor inp, Tensor qkv, Tensor y, Tensor lse,
       Tensor dy, Tensor dqkv, float dropout, long seed) {
+    backward(ctx, dinp, dout, inp, qkv, y, lse, dy, dqkv, dropout, seed, null, null, null);
+  }
+
+  /**
+   * {@link #backward} of a mixed-precision forward: inpBf16 and yBf16 as saved by it, doutBf16
+   * bfloat16 scratch of at least qkv's element count (null all three: float32).
+   */
+  public void backward(ComputeContext ctx, Tensor dinp, Tensor dout, Tensor inp, Tensor qkv,
+      Tensor y, Tensor lse, Tensor dy, Tensor dqkv, float dropout, long seed, Tensor inpBf16,
+      Tensor yBf16, Tensor doutBf16) {
     long b = qkv.dim(0), t = qkv.dim(1), c3 = qkv.dim(2);
-    cProj.backward(ctx, dy.reshape(b * t, c3 / 3), dout, y.reshape(b * t, c3 / 3));
+    cProj.backward(ctx, dy.reshape(b * t, c3 / 3), dout, y.reshape(b * t, c3 / 3), yBf16,
+        doutBf16);
     dqkv.zero();
     AttentionOps.backward(ctx, dqkv, dy, qkv, y, lse, null, heads, true, dropout, seed);
-    cAttn.backward(ctx, dinp, dqkv.reshape(b * t, c3), inp);
+    cAttn.backward(ctx, dinp, dqkv.reshape(b * t, c3), inp, inpBf16, doutBf16);
   }
 }

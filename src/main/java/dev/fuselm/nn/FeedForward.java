@@ -24,18 +24,36 @@ public final class FeedForward {
 
   /** inp (N, C) -> out (N, C); saves h (N, 4C) before and hGelu after the GELU. */
   public void forward(ComputeContext ctx, Tensor out, Tensor inp, Tensor h, Tensor hGelu) {
-    cFc.forward(ctx, h, inp);
+    forward(ctx, out, inp, h, hGelu, null, null);
+  }
+
+  /**
+   * {@link #forward} in mixed precision when inpBf16 and hGeluBf16 (bfloat16 copies of inp and
+   * hGelu, saved for the backward) are given; null both: float32.
+   */
+  public void forward(ComputeContext ctx, Tensor out, Tensor inp, Tensor h, Tensor hGelu,
+      Tensor inpBf16, Tensor hGeluBf16) {
+    cFc.forward(ctx, h, inp, inpBf16);
     PointwiseOps.geluForward(ctx, hGelu, h);
-    cProj.forward(ctx, out, hGelu);
+    cProj.forward(ctx, out, hGelu, hGeluBf16);
   }
 
   /** dinp OVERWRITTEN; parameter gradients added; dh and dhGelu are scratch shaped like h. */
   public void backward(
       ComputeContext ctx, Tensor dinp, Tensor dout, Tensor inp, Tensor h, Tensor hGelu, Tensor dh,
       Tensor dhGelu) {
-    cProj.backward(ctx, dhGelu, dout, hGelu);
+    backward(ctx, dinp, dout, inp, h, hGelu, dh, dhGelu, null, null, null);
+  }
+
+  /**
+   * {@link #backward} of a mixed-precision forward: inpBf16 and hGeluBf16 as saved by it, doutBf16
+   * bfloat16 scratch of at least h's element count (null all three: float32).
+   */
+  public void backward(ComputeContext ctx, Tensor dinp, Tensor dout, Tensor inp, Tensor h,
+      Tensor hGelu, Tensor dh, Tensor dhGelu, Tensor inpBf16, Tensor hGeluBf16, Tensor doutBf16) {
+    cProj.backward(ctx, dhGelu, dout, hGelu, hGeluBf16, doutBf16);
     dh.zero();
     PointwiseOps.geluBackward(ctx, dh, h, dhGelu);
-    cFc.backward(ctx, dinp, dh, inp);
+    cFc.backward(ctx, dinp, dh, inp, inpBf16, doutBf16);
   }
 }

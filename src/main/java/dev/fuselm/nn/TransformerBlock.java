@@ -41,12 +41,21 @@ public final class TransformerBlock {
     return mlp;
   }
 
-  /** What one block saves in the forward pass for its backward, for one (B, T). */
+  /**
+   * What one block saves in the forward pass for its backward, for one (B, T). In mixed precision
+   * also the bfloat16 copies of the four linear layers' inputs (else those are null).
+   */
   public static final class Activations {
     final Tensor ln1, ln1Mean, ln1Rstd, qkv, y, lse, attnOut, res2, ln2, ln2Mean, ln2Rstd, h, hGelu,
         mlpOut;
+    final Tensor ln1Bf16, yBf16, ln2Bf16, hGeluBf16;
 
     public Activations(Arena pool, long b, long t, long c, long heads) {
+      this(pool, b, t, c, heads, false);
+    }
+
+    /** With bf16: also the bfloat16 input copies of mixed-precision training. */
+    public Activations(Arena pool, long b, long t, long c, long heads, boolean bf16) {
       long n = b * t;
       ln1 = pool.zeros(n, c);
       ln1Mean = pool.zeros(n);
@@ -62,14 +71,27 @@ public final class TransformerBlock {
       h = pool.zeros(n, 4 * c);
       hGelu = pool.zeros(n, 4 * c);
       mlpOut = pool.zeros(n, c);
+      ln1Bf16 = bf16 ? pool.bf16(n, c) : null;
+      yBf16 = bf16 ? pool.bf16(n, c) : null;
+      ln2Bf16 = bf16 ? pool.bf16(n, c) : null;
+      hGeluBf16 = bf16 ? pool.bf16(n, 4 * c) : null;
     }
   }
 
-  /** Gradient scratch shared by all blocks of a model, for one (B, T). */
+  /**
+   * Gradient scratch shared by all blocks of a model, for one (B, T); in mixed precision also the
+   * bfloat16 copy of a linear layer's output gradient (else null).
+   */
   public static final class Scratch {
     final Tensor dln, dy, dqkv, dh, dhGelu, dbranch;
+    final Tensor doutBf16;
 
     public Scratch(Arena pool, long b, long t, long c) {
+      this(pool, b, t, c, false);
+    }
+
+    /** With bf16: also the bfloat16 output-gradient scratch of mixed-precision training. */
+    public Scratch(Arena pool, long b, long t, long c, boolean bf16) {
       long n = b * t;
       dln = pool.zeros(n, c);
       dy = pool.zeros(b, t, c);
@@ -77,6 +99,7 @@ public final class TransformerBlock {
       dh = pool.zeros(n, 4 * c);
       dhGelu = pool.zeros(n, 4 * c);
       dbranch = pool.zeros(n, c);
+      doutBf16 = bf16 ? pool.bf16(n * 4 * c) : null;
     }
   }
 
@@ -93,12 +116,13 @@ public final class TransformerBlock {
   public void forward(ComputeContext ctx, Tensor out, Tensor inp, Activations a, float dropout,
       float attnDropout, long seed) {
     ln1.forward(ctx, a.ln1, a.ln1Mean, a.ln1Rstd, inp);
-    attn.forward(ctx, a.attnOut, a.ln1, a.qkv, a.y, a.lse, attnDropout, attentionSeed(seed));
+    attn.forward(ctx, a.attnOut, a.ln1, a.qkv, a.y, a.lse, attnDropout, attentionSeed(seed),
+        a.ln1Bf16, a.yBf16);
     if (dropout > 0) {
       Dropout.apply(a.attnOut, dropout, seed, 2L * index);
     }
     ln2.residualForward(ctx, a.res2, a.ln2, a.ln2Mean, a.ln2Rstd, inp, a.attnOut);
-    mlp.forward(ctx, a.mlpOut, a.ln2, a.h, a.hGelu);
+    mlp.forward(ctx, a.mlpOut, a.ln2, a.h, a.hGelu, a.ln2Bf16, a.hGeluBf16);
     if (dropout > 0) {
       Dropout.apply(a.mlpOut, dropout, seed, 2L * index + 1);
     }
@@ -123,7 +147,8 @@ public final class TransformerBlock {
       Dropout.apply(s.dbranch, dres, dropout, seed, 2L * index + 1);
       dMlpOut = s.dbranch;
     }
-    mlp.backward(ctx, s.dln, dMlpOut, a.ln2, a.h, a.hGelu, s.dh, s.dhGelu);
+    mlp.backward(ctx, s.dln, dMlpOut, a.ln2, a.h, a.hGelu, s.dh, s.dhGelu, a.ln2Bf16, a.hGeluBf16,
+        s.doutBf16);
     ln2.backward(ctx, dres, s.dln, a.res2, a.ln2Mean, a.ln2Rstd);
     Tensor dAttnOut = dres;
     if (dropout > 0) {
@@ -131,7 +156,7 @@ public final class TransformerBlock {
       dAttnOut = s.dbranch;
     }
     attn.backward(ctx, s.dln, dAttnOut, a.ln1, a.qkv, a.y, a.lse, s.dy, s.dqkv, attnDropout,
-        attentionSeed(seed));
+        attentionSeed(seed), a.ln1Bf16, a.yBf16, s.doutBf16);
     ln1.backward(ctx, dres, s.dln, inp, a.ln1Mean, a.ln1Rstd);
   }
 

@@ -38,6 +38,11 @@ public final class Arena implements AutoCloseable {
     return take(DType.INT32, shape);
   }
 
+  /** An uninitialised bfloat16 tensor (bf16 copies of activations for mixed-precision GEMMs). */
+  public Tensor bf16(long... shape) {
+    return take(DType.BFLOAT16, shape);
+  }
+
   /** A zero-filled float32 tensor (gradients accumulate, so they start from zeros). */
   public Tensor zeros(long... shape) {
     Tensor t = take(DType.FLOAT32, shape);

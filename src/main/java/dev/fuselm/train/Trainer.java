@@ -16,6 +16,10 @@ import java.util.Map;
  * position, seed), so a run interrupted at a checkpoint and resumed produces bit-for-bit the losses
  * of the uninterrupted run. A NaN or infinite loss or gradient norm stops the loop before the
  * weights are touched, with a {@link TrainingDivergedException}; the last checkpoint stays as it was.
+ *
+ * <p>The run uses the model's {@link dev.fuselm.model.Precision} (set it before constructing the
+ * trainer); it is recorded in the training state, and a resume with another precision is refused.
+ * In bf16 precision validation runs the same bf16 forward.
  */
 public final class Trainer implements AutoCloseable {
   /** Callbacks for progress, logging and samples; every method is optional. */
@@ -106,6 +110,7 @@ public final class Trainer implements AutoCloseable {
     m.put("val_fraction", Float.toString(cfg.valFraction()));
     m.put("data_tokens", Integer.toString(tokens.length));
     m.put("data_fingerprint", Long.toHexString(fingerprint));
+    m.put("precision", model.precision().label());
     return m;
   }
 
@@ -161,6 +166,7 @@ public final class Trainer implements AutoCloseable {
         throw training.diverged(s, lossFinite, loss, norm, lr);
       }
       training.finishStep(s, lr, norm, loss);
+      model.weightsChanged(); // bf16 precision: the next forward rounds the new weights once
       last = loss;
       double seconds = (System.nanoTime() - t0) / 1e9;
       listener.onStep(s, loss, lr, norm, tokensPerStep() / seconds);

@@ -40,6 +40,20 @@ public final class TrainingState {
     w.write(dir.resolve(FILE));
   }
 
+  /**
+   * The run metadata recorded in dir's training state (batch shape, data fingerprint, precision,
+   * ...), read from the file header only; empty when dir has no training state.
+   */
+  public static Map<String, String> metadata(Path dir) throws IOException {
+    Path f = dir.resolve(FILE);
+    if (!Files.isRegularFile(f)) {
+      return Map.of();
+    }
+    try (SafeTensors.Reader r = SafeTensors.open(f)) {
+      return r.metadata();
+    }
+  }
+
   public static Loaded load(Path dir, long parameterCount) throws IOException {
     Path f = dir.resolve(FILE);
     if (!Files.isRegularFile(f)) {

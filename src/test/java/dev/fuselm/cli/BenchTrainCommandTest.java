@@ -48,6 +48,11 @@ class BenchTrainCommandTest {
     assertEquals("train", train.get("bench").asText());
     assertEquals(16, train.get("ctx").asInt());
     assertTrue(train.get("ms_per_step").asDouble() > 0 && train.get("tokens_per_s").asDouble() > 0);
+    assertEquals("fp32", train.get("precision").asText());
+    JsonNode bf16 = bench("bench", "train", "--config", cfg, "--batch", "2", "--ctx", "16",
+        "--steps", "2", "--threads", "1", "--precision", "bf16");
+    assertEquals("bf16", bf16.get("precision").asText());
+    assertEquals(train.get("parameters").asLong(), bf16.get("parameters").asLong());
     JsonNode fwd = bench("bench", "train", "--forward", "--config", cfg, "--batch", "2", "--ctx",
         "16", "--steps", "3", "--threads", "1");
     assertEquals("forward", fwd.get("bench").asText());

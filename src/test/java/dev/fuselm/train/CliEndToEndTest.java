@@ -160,6 +160,37 @@ class CliEndToEndTest {
     assertEquals(0, gen.code(), gen.err());
   }
 
+  @Test
+  void bf16TrainingResumesInBf16AndRefusesAnotherPrecision() throws IOException {
+    Path data = setup();
+    String[] common = {"train", "--data", data.toString(), "--batch", "2", "--ctx", "8",
+        "--schedule", "constant", "--lr", "1e-2", "--no-shuffle", "--val-fraction", "0.1"};
+    Path full = tmp.resolve("full16"), part = tmp.resolve("part16");
+    Run f = run(concat(common, "--config", tmp.resolve("tiny.json").toString(), "--out",
+        full.toString(), "--steps", "4", "--precision", "bf16"));
+    assertEquals(0, f.code(), f.err());
+    assertTrue(f.err().contains("bf16 mixed precision"), f.err());
+    assertEquals("bf16", TrainingState.metadata(full).get("precision"));
+    Run p = run(concat(common, "--config", tmp.resolve("tiny.json").toString(), "--out",
+        part.toString(), "--steps", "2", "--precision", "bf16"));
+    assertEquals(0, p.code(), p.err());
+    expectError("--precision fp32 does not match", concat(common, "--resume", part.toString(),
+        "--out", part.toString(), "--steps", "4", "--precision", "fp32"));
+    expectError("--precision must be fp32 or bf16", concat(common, "--resume", part.toString(),
+        "--out", part.toString(), "--steps", "4", "--precision", "fp16"));
+    // no --precision on resume: the checkpoint's bf16, so the curve continues exactly
+    Run rest = run(concat(common, "--resume", part.toString(), "--out", part.toString(),
+        "--steps", "4"));
+    assertEquals(0, rest.code(), rest.err());
+    List<Float> resumed = new ArrayList<>(losses(p.out()));
+    resumed.addAll(losses(rest.out()));
+    assertEquals(losses(f.out()), resumed);
+    // the checkpoint is the fp32 master weights in the usual layout: everything else loads it
+    Run gen = run("generate", "--model", full.toString(), "--prompt-ids", "1 2 3",
+        "--max-new-tokens", "3", "--temperature", "0", "--ids");
+    assertEquals(0, gen.code(), gen.err());
+  }
+
   private static void expectError(String fragment, String... args) {
     Run r = run(args);
     assertEquals(2, r.code(), r.out() + r.err());

@@ -9,6 +9,7 @@ import dev.fuselm.io.GptCheckpoint;
 import dev.fuselm.io.SafeTensors;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
+import dev.fuselm.model.Precision;
 import dev.fuselm.tensor.ComputeContext;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -78,10 +79,20 @@ class TrainerTest {
 
   @Test
   void resumedRunMatchesUninterruptedRunBitForBit() throws IOException {
+    resumeIsBitExact(Precision.FP32);
+  }
+
+  @Test
+  void resumedBf16RunMatchesUninterruptedRunBitForBit() throws IOException {
+    resumeIsBitExact(Precision.BF16);
+  }
+
+  void resumeIsBitExact(Precision p) throws IOException {
     int[] data = corpus(400, 31, 1);
     Recorder full = new Recorder();
     Path a = tmp.resolve("a");
-    try (GptModel m = GptModel.random(ctx, TINY, 42); Trainer t = new Trainer(m, data, config(a), full)) {
+    try (GptModel m = GptModel.random(ctx, TINY, 42).setPrecision(p);
+        Trainer t = new Trainer(m, data, config(a), full)) {
       t.run();
     }
     assertEquals(6, full.losses.size());
@@ -90,13 +101,15 @@ class TrainerTest {
     Path b = tmp.resolve("b");
     Recorder first = new Recorder();
     first.stopAfterSave = 3;
-    try (GptModel m = GptModel.random(ctx, TINY, 42); Trainer t = new Trainer(m, data, config(b), first)) {
+    try (GptModel m = GptModel.random(ctx, TINY, 42).setPrecision(p);
+        Trainer t = new Trainer(m, data, config(b), first)) {
       assertThrows(IllegalStateException.class, t::run);
     }
     assertEquals(full.losses.subList(0, 3), first.losses);
 
     Recorder resumed = new Recorder();
-    try (GptModel m = GptCheckpoint.load(ctx, b); Trainer t = new Trainer(m, data, config(b), resumed)) {
+    try (GptModel m = GptCheckpoint.load(ctx, b).setPrecision(p);
+        Trainer t = new Trainer(m, data, config(b), resumed)) {
       t.resume(b);
       assertEquals(3, t.step());
       t.run();
@@ -112,6 +125,21 @@ class TrainerTest {
       }
     }
     assertTrue(Files.size(a.resolve("loss.png")) > 1000);
+  }
+
+  @Test
+  void resumeRefusesAnotherPrecision() throws IOException {
+    int[] data = corpus(400, 31, 1);
+    Path d = tmp.resolve("p");
+    try (GptModel m = GptModel.random(ctx, TINY, 1).setPrecision(Precision.BF16);
+        Trainer t = new Trainer(m, data, config(d).withSteps(2), null)) {
+      t.run();
+    }
+    assertEquals("bf16", TrainingState.metadata(d).get("precision"));
+    try (GptModel m = GptCheckpoint.load(ctx, d); Trainer t = new Trainer(m, data, config(d), null)) {
+      IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> t.resume(d));
+      assertTrue(e.getMessage().contains("--precision bf16 (this run has fp32)"), e.getMessage());
+    }
   }
 
   @Test

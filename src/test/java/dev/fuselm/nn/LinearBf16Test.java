@@ -1,0 +1,176 @@
+package dev.fuselm.nn;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.fuselm.ops.Bf16Ops;
+import dev.fuselm.tensor.ComputeContext;
+import dev.fuselm.tensor.DType;
+import dev.fuselm.tensor.Tensor;
+import java.util.Random;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * One Linear's bf16 mixed-precision forward and backward against a Java double implementation of
+ * the same computation: inputs, weight and output gradient rounded to bf16 (nearest even), products
+ * and sums in double. Products of two bf16 values are exact in float32, so the only difference left
+ * is float32 accumulation: |error| <= (K + 2) 2^-24 sum|a_k b_k| per output (K terms). That bound
+ * is far below bf16's rounding (2^-8 relative), so the test also asserts that the same computation
+ * WITHOUT rounding is outside it: it fails if any operand (in particular dout in backward) is not
+ * rounded, or if the wrong copy of an operand is used.
+ */
+class LinearBf16Test {
+  static ComputeContext ctx;
+
+  @BeforeAll
+  static void open() {
+    ctx = ComputeContext.create();
+  }
+
+  @AfterAll
+  static void close() {
+    ctx.close();
+  }
+
+  /** float32 to bf16 and back: round to nearest, ties to even (finite values). */
+  static float bf16(float f) {
+    int b = Float.floatToRawIntBits(f);
+    b += 0x7FFF + ((b >>> 16) & 1);
+    return Float.intBitsToFloat(b & 0xFFFF0000);
+  }
+
+  static float[] random(Random r, int n, double scale) {
+    float[] v = new float[n];
+    for (int i = 0; i < n; i++) {
+      v[i] = (float) (r.nextGaussian() * scale * (1 + r.nextInt(4)));
+    }
+    return v;
+  }
+
+  static float[] rounded(float[] v, boolean round) {
+    float[] o = v.clone();
+    if (round) {
+      for (int i = 0; i < o.length; i++) {
+        o[i] = bf16(o[i]);
+      }
+    }
+    return o;
+  }
+
+  /** c[i][j] = sum_k a(i, k) b(k, j) in double, and the bound sum_k |a b| (K terms). */
+  record Product(double[] c, double[] abs) {}
+
+  interface At {
+    double at(int i, int k);
+  }
+
+  static Product product(int m, int n, int k, At a, At b) {
+    double[] c = new double[m * n], abs = new double[m * n];
+    for (int i = 0; i < m; i++) {
+      for (int j = 0; j < n; j++) {
+        double s = 0, sa = 0;
+        for (int q = 0; q < k; q++) {
+          double p = a.at(i, q) * b.at(q, j);
+          s += p;
+          sa += Math.abs(p);
+        }
+        c[i * n + j] = s;
+        abs[i * n + j] = sa;
+      }
+    }
+    return new Product(c, abs);
+  }
+
+  /**
+   * Checks got against ref within the float32-accumulation bound, and that the unrounded
+   * computation is outside that bound somewhere (so rounding is what the test sees).
+   */
+  static void check(String what, float[] got, double[] base, Product ref, Product unrounded, int k) {
+    double eps = Math.ulp(1f) / 2; // 2^-24
+    double worstUnrounded = 0;
+    for (int i = 0; i < got.length; i++) {
+      double tol = (k + 2) * eps * ref.abs[i] + (Math.ulp((float) (base[i] + ref.c[i])) + 1e-30);
+      double want = base[i] + ref.c[i];
+      assertEquals(want, got[i], tol, what + "[" + i + "]");
+      worstUnrounded = Math.max(worstUnrounded,
+          Math.abs(base[i] + unrounded.c[i] - want) / tol);
+    }
+    assertTrue(worstUnrounded > 10, what + ": the unrounded result is within " + worstUnrounded
+        + " tolerances of the bf16 one, so the test cannot tell them apart");
+  }
+
+  @Test
+  void forwardAndBackwardAreTheBf16RoundedProductsAccumulatedInFloat32() {
+    int m = 7, in = 37, out = 19;
+    Random r = new Random(5);
+    float[] x = random(r, m * in, 1.0), w = random(r, in * out, 0.1), bias = random(r, out, 0.5);
+    float[] dout = random(r, m * out, 0.01), dw0 = random(r, in * out, 0.001);
+    try (Tensor wt = Tensor.of(ctx, w, in, out); Tensor bt = Tensor.of(ctx, bias, out);
+        Tensor dwt = Tensor.of(ctx, dw0, in, out); Tensor dbt = Tensor.zeros(ctx, out);
+        Tensor xt = Tensor.of(ctx, x, m, in); Tensor yt = Tensor.zeros(ctx, m, out);
+        Tensor dyt = Tensor.of(ctx, dout, m, out); Tensor dxt = Tensor.zeros(ctx, m, in);
+        Tensor x16 = Tensor.zeros(ctx, DType.BFLOAT16, m, in);
+        Tensor scratch = Tensor.zeros(ctx, DType.BFLOAT16, m * out + 11);
+        Tensor w16 = Bf16Ops.toBf16(ctx, wt)) {
+      Linear lin = new Linear(wt, bt, dwt, dbt);
+      lin.setBf16Weight(w16);
+      lin.forward(ctx, yt, xt, x16);
+      lin.backward(ctx, dxt, dyt, xt, x16, scratch);
+
+      double[] biasRows = new double[m * out];
+      for (int i = 0; i < m * out; i++) {
+        biasRows[i] = bias[i % out];
+      }
+      float[] xr = rounded(x, true), wr = rounded(w, true), dr = rounded(dout, true);
+      // out = bf16(x) bf16(w) + bias
+      check("out", yt.toFloatArray(), biasRows,
+          product(m, out, in, (i, k) -> xr[i * in + k], (k, j) -> wr[k * out + j]),
+          product(m, out, in, (i, k) -> x[i * in + k], (k, j) -> w[k * out + j]), in);
+      // dinp = bf16(dout) bf16(w)^T (overwritten)
+      check("dinp", dxt.toFloatArray(), new double[m * in],
+          product(m, in, out, (i, k) -> dr[i * out + k], (k, j) -> wr[j * out + k]),
+          product(m, in, out, (i, k) -> dout[i * out + k], (k, j) -> w[j * out + k]), out);
+      // dweight += bf16(x)^T bf16(dout)
+      double[] dwBase = new double[in * out];
+      for (int i = 0; i < dwBase.length; i++) {
+        dwBase[i] = dw0[i];
+      }
+      check("dweight", dwt.toFloatArray(), dwBase,
+          product(in, out, m, (i, k) -> xr[k * in + i], (k, j) -> dr[k * out + j]),
+          product(in, out, m, (i, k) -> x[k * in + i], (k, j) -> dout[k * out + j]), m);
+      // dbias += column sums of the float32 dout (not rounded)
+      float[] db = dbt.toFloatArray();
+      for (int j = 0; j < out; j++) {
+        double s = 0;
+        for (int i = 0; i < m; i++) {
+          s += dout[i * out + j];
+        }
+        assertEquals(s, db[j], 1e-6 * Math.abs(s) + 1e-9, "dbias[" + j + "]");
+      }
+      // the saved input copy is exactly bf16(x)
+      float[] back = new float[m * in];
+      try (Tensor wide = Tensor.zeros(ctx, m, in)) {
+        Bf16Ops.widen(ctx, wide, x16);
+        back = wide.toFloatArray();
+      }
+      for (int i = 0; i < back.length; i++) {
+        assertEquals(xr[i], back[i], 0f, "inpBf16[" + i + "]");
+      }
+    }
+  }
+
+  @Test
+  void bf16PathNeedsTheBf16WeightAndScratch() {
+    try (Tensor w = Tensor.zeros(ctx, 4, 3); Tensor x = Tensor.zeros(ctx, 2, 4);
+        Tensor y = Tensor.zeros(ctx, 2, 3); Tensor x16 = Tensor.zeros(ctx, DType.BFLOAT16, 2, 4);
+        Tensor wrong = Tensor.zeros(ctx, DType.BFLOAT16, 3, 4)) {
+      Linear lin = new Linear(w, null, null, null);
+      assertThrows(IllegalStateException.class, () -> lin.forward(ctx, y, x, x16));
+      assertThrows(IllegalArgumentException.class, () -> lin.setBf16Weight(wrong));
+      assertThrows(IllegalArgumentException.class, () -> lin.setBf16Weight(w));
+    }
+  }
+}
