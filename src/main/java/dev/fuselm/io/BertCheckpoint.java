@@ -4,6 +4,7 @@ import dev.fuselm.model.BertConfig;
 import dev.fuselm.model.BertModel;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tensor.Tensor;
+import dev.fuselm.tokenizer.Tokenizers;
 import dev.fuselm.tokenizer.WordPieceTokenizer;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -158,15 +159,26 @@ public final class BertCheckpoint {
   }
 
   /**
-   * The WordPiece tokenizer of a model directory: its {@code vocab.txt}, lower-casing as
+   * The WordPiece tokenizer of a model directory: its {@code tokenizer.json} when there is no
+   * {@code vocab.txt} (what transformers 5 saves; lower-casing as its normalizer says), else its
+   * {@code vocab.txt}, lower-casing as
    * {@code tokenizer_config.json}'s {@code do_lower_case} says, or, without that file, when the
    * vocabulary has no upper-case ASCII letters outside [SPECIAL] tokens (an uncased vocabulary).
    */
   public static WordPieceTokenizer tokenizer(Path dir) throws IOException {
     Path vocab = dir.resolve(VOCAB);
+    Path json = dir.resolve("tokenizer.json");
+    if (!Files.isRegularFile(vocab) && Files.isRegularFile(json)) {
+      // transformers 5 saves a BERT tokenizer as tokenizer.json only, without vocab.txt
+      if (Tokenizers.load(json) instanceof WordPieceTokenizer wp) {
+        return wp;
+      }
+      throw new IOException(json + ": not a WordPiece tokenizer (a BERT model directory needs"
+          + " one)");
+    }
     if (!Files.isRegularFile(vocab)) {
-      throw new IOException(dir + ": no " + VOCAB + " (a BERT model directory needs its"
-          + " WordPiece vocabulary)");
+      throw new IOException(dir + ": no " + VOCAB + " or tokenizer.json (a BERT model directory"
+          + " needs its WordPiece vocabulary)");
     }
     Path tc = dir.resolve("tokenizer_config.json");
     Boolean lower = null;
