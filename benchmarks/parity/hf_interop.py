@@ -25,14 +25,17 @@ Subcommands
                       mlm_labels, nsp_labels and loss (MLM + NSP, as Hugging Face sums them)
         bert-model    BertModel (names without "bert.", pooler, no heads): hidden, pooled
       and tokenizer.json: the ids BertTokenizerFast gives for a few texts and pairs.
-  $PY benchmarks/parity/hf_interop.py logits MODEL_DIR IDS_JSON
+  $PY benchmarks/parity/hf_interop.py logits MODEL_DIR IDS_JSON [MODEL_DIR IDS_JSON ...]
       Loads a directory fuselm wrote with the class its config.json names, strictly: any missing,
-      unexpected or mis-shaped key is an error (exit 3), and Hugging Face's load warnings are printed
-      on stderr. Runs it in float32 on IDS_JSON ({"input_ids": [[...]], optional "token_type_ids"
-      and "attention_mask"}) and prints one JSON object on stdout: "config" (the config as Hugging
-      Face's config class parsed it), "tied" (whether the LM/MLM head shares the word embedding),
-      "logits" (GPT-2, B x T x V), "hidden" (B x T x C), and for BERT "pooled", "mlm_logits",
-      "nsp_logits" when the model has them.
+      unexpected or mis-shaped key is an error, and Hugging Face's load warnings are printed on
+      stderr. Runs it in float32 (eval mode) on IDS_JSON ({"input_ids": [[...]], optional
+      "token_type_ids" and "attention_mask"}) and prints one JSON object per line on stdout:
+      "model_dir", "architecture", "config" (the config as Hugging Face's config class parsed it),
+      "tied" (whether the LM/MLM head shares the word embedding), "logits" (GPT2LMHeadModel,
+      B x T x V), "hidden" (B x T x C, after GPT-2's final layer norm), and for BERT "pooled",
+      "mlm_logits" (B x T x V), "nsp_logits" when the model has them; or, for a directory that did
+      not load cleanly, "model_dir" and "error". Exit status 3 when any did not. Several pairs in one
+      call pay for importing torch and transformers (several seconds) once.
 
 The Java side is dev.fuselm.io.HfFixtureTest (the committed fixtures, no Python) and
 dev.fuselm.io.HfRoundTripTest (runs `logits` on directories fuselm saves; needs FUSELM_HF_PYTHON).
@@ -234,22 +237,24 @@ def tolist(t):
 
 
 def logits(model_dir, ids_json):
+    """One model directory run on one input file: the JSON object described in the module doc."""
     with open(ids_json, encoding="utf-8") as f:
         inputs = json.load(f)
     config = transformers.AutoConfig.from_pretrained(model_dir)
     archs = config.architectures or []
     if len(archs) != 1 or not hasattr(transformers, archs[0]):
-        sys.exit(f"{model_dir}: config.json must name one transformers architecture, got {archs}")
+        return {"model_dir": model_dir,
+                "error": f"config.json must name one transformers architecture, got {archs}"}
     cls = getattr(transformers, archs[0])
     model, info = cls.from_pretrained(model_dir, output_loading_info=True, dtype=torch.float32,
                                       attn_implementation="eager")
     problems = {k: sorted(map(str, v)) for k, v in info.items() if v}
     if problems:
-        print(f"{model_dir}: Hugging Face did not load it cleanly: {json.dumps(problems)}", file=sys.stderr)
-        sys.exit(3)
+        return {"model_dir": model_dir,
+                "error": f"Hugging Face did not load it cleanly: {json.dumps(problems)}"}
     model.eval()
     ids = torch.tensor(inputs["input_ids"])
-    out = {"config": model.config.to_dict(), "architecture": archs[0]}
+    out = {"model_dir": model_dir, "config": model.config.to_dict(), "architecture": archs[0]}
     with torch.no_grad():
         if config.model_type == "gpt2":
             if hasattr(model, "lm_head"):
@@ -276,20 +281,30 @@ def logits(model_dir, ids_json):
                 out["mlm_logits"] = tolist(r.prediction_logits)
                 out["nsp_logits"] = tolist(r.seq_relationship_logits)
         else:
-            sys.exit(f"{model_dir}: model_type {config.model_type} is neither gpt2 nor bert")
-    json.dump(out, sys.stdout)
-    sys.stdout.write("\n")
+            return {"model_dir": model_dir,
+                    "error": f"model_type {config.model_type} is neither gpt2 nor bert"}
+    return out
 
 
 def main(argv):
     if len(argv) >= 1 and argv[0] == "make-fixtures" and len(argv) <= 2:
         here = os.path.dirname(os.path.abspath(__file__))
         make_fixtures(argv[1] if len(argv) == 2 else os.path.join(here, "../../src/test/resources/hf"))
-    elif len(argv) == 3 and argv[0] == "logits":
+    elif len(argv) >= 3 and len(argv) % 2 == 1 and argv[0] == "logits":
         # Hugging Face's load report and warnings go to stderr, where the caller shows them
         transformers.logging.set_verbosity_warning()
+        transformers.logging.disable_progress_bar()
         logging.captureWarnings(True)
-        logits(argv[1], argv[2])
+        failed = False
+        for model_dir, ids_json in zip(argv[1::2], argv[2::2]):
+            out = logits(model_dir, ids_json)
+            if "error" in out:
+                print(f"{model_dir}: {out['error']}", file=sys.stderr)
+                failed = True
+            json.dump(out, sys.stdout)
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+        sys.exit(3 if failed else 0)
     else:
         sys.exit(__doc__)
 
