@@ -20,7 +20,7 @@ dir="$1"
 py="$dir/bin/python"
 want_tf="5.18.0"
 want_torch="2.13.0+cpu"
-index="/opt/pypi/simple"
+index="${FUSELM_HF_INDEX:-/opt/pypi/simple}"  # the local index (overridable for tests of this script)
 
 # true when py imports the wanted versions (and safetensors)
 ready() {
@@ -45,6 +45,7 @@ if [ -e "$dir" ] && [ -n "$(ls -A "$dir")" ] && [ ! -f "$dir/pyvenv.cfg" ]; then
   exit 1
 fi
 base="${FUSELM_HF_BASE_PYTHON:-python3}"
+mkdir -p "$(dirname "$dir")"
 if ! "$base" -m venv --clear "$dir" >/dev/null 2>&1; then
   echo "hf_venv: '$base -m venv $dir' failed (is python3-venv installed?)" >&2
   exit 1
