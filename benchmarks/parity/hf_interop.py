@@ -36,6 +36,9 @@ Subcommands
       "mlm_logits" (B x T x V), "nsp_logits" when the model has them; or, for a directory that did
       not load cleanly, "model_dir" and "error". Exit status 3 when any did not. Several pairs in one
       call pay for importing torch and transformers (several seconds) once.
+      When IDS_JSON has "texts" (strings, or [first, second] pairs), the directory's tokenizer is
+      loaded with AutoTokenizer and "tokens" lists its input_ids and token_type_ids for each; a
+      directory without model.safetensors is then only tokenized.
 
 The Java side is dev.fuselm.io.HfFixtureTest (the committed fixtures, no Python) and
 dev.fuselm.io.HfRoundTripTest (runs `logits` on directories fuselm saves; needs FUSELM_HF_PYTHON).
@@ -240,6 +243,17 @@ def logits(model_dir, ids_json):
     """One model directory run on one input file: the JSON object described in the module doc."""
     with open(ids_json, encoding="utf-8") as f:
         inputs = json.load(f)
+    out = {"model_dir": model_dir}
+    if "texts" in inputs:
+        tok = transformers.AutoTokenizer.from_pretrained(model_dir)
+        out["tokenizer"] = type(tok).__name__
+        out["tokens"] = []
+        for text in inputs["texts"]:
+            e = tok(*text) if isinstance(text, list) else tok(text)
+            out["tokens"].append({"input_ids": e["input_ids"],
+                                  "token_type_ids": e.get("token_type_ids")})
+        if not os.path.exists(os.path.join(model_dir, "model.safetensors")):
+            return out
     config = transformers.AutoConfig.from_pretrained(model_dir)
     archs = config.architectures or []
     if len(archs) != 1 or not hasattr(transformers, archs[0]):
@@ -254,7 +268,7 @@ def logits(model_dir, ids_json):
                 "error": f"Hugging Face did not load it cleanly: {json.dumps(problems)}"}
     model.eval()
     ids = torch.tensor(inputs["input_ids"])
-    out = {"model_dir": model_dir, "config": model.config.to_dict(), "architecture": archs[0]}
+    out.update({"config": model.config.to_dict(), "architecture": archs[0]})
     with torch.no_grad():
         if config.model_type == "gpt2":
             if hasattr(model, "lm_head"):

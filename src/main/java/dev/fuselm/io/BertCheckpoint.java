@@ -148,7 +148,11 @@ public final class BertCheckpoint {
     save(model, dir, Map.of());
   }
 
-  /** Writes the tokenizer's vocabulary as {@code vocab.txt} (one token per line, by id). */
+  /**
+   * Writes the tokenizer's vocabulary as {@code vocab.txt} (one token per line, by id) and a
+   * {@code tokenizer_config.json} saying whether it lower-cases: Hugging Face's BertTokenizer
+   * lower-cases by default, which would be wrong for a cased vocabulary.
+   */
   public static void saveVocab(WordPieceTokenizer tokenizer, Path dir) throws IOException {
     StringBuilder sb = new StringBuilder();
     for (int id = 0; id < tokenizer.vocabSize(); id++) {
@@ -156,6 +160,10 @@ public final class BertCheckpoint {
     }
     Files.createDirectories(dir);
     AtomicFiles.writeString(dir.resolve(VOCAB), sb.toString());
+    com.fasterxml.jackson.databind.node.ObjectNode tc = ConfigJson.newObject();
+    tc.put("tokenizer_class", "BertTokenizer");
+    tc.put("do_lower_case", tokenizer.normalizer().lowercase());
+    AtomicFiles.writeString(dir.resolve("tokenizer_config.json"), ConfigJson.toText(tc));
   }
 
   /**

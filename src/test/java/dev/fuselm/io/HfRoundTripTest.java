@@ -17,12 +17,16 @@ import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
 import dev.fuselm.ops.SoftmaxOps;
 import dev.fuselm.tensor.ComputeContext;
+import dev.fuselm.tokenizer.BertEncoding;
+import dev.fuselm.tokenizer.Gpt2BpeTokenizer;
+import dev.fuselm.tokenizer.WordPieceTokenizer;
 import dev.fuselm.train.AdamW;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -30,6 +34,7 @@ import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -39,7 +44,9 @@ import org.junit.jupiter.api.io.TempDir;
  * GPT models with tied and untied heads, with and without qkv bias, fresh and after a few AdamW
  * steps; a BERT with pooler and pre-training heads after a few MLM + NSP steps (padding and token
  * types in the inputs), and a BERT encoder saved without heads. Hugging Face's parsed config must
- * hold fuselm's values.
+ * hold fuselm's values. The tokenizers too: BERT directories with bert-base-uncased's and
+ * bert-base-cased's vocabulary as fuselm saves them, and GPT-2's vocabulary files, tokenized by
+ * fuselm and by AutoTokenizer on real text lines from the shared data must give the same ids.
  *
  * <p>Runs only when a python with transformers is given ({@code -Dfuselm.hfPython=PATH} or the
  * environment variable {@code FUSELM_HF_PYTHON}; {@code benchmarks/parity/hf_venv.sh} makes one);
@@ -55,10 +62,14 @@ class HfRoundTripTest {
   static ComputeContext ctx;
   /** Per model name: fuselm's outputs, config values and the JSON line Hugging Face printed. */
   static final Map<String, Case> cases = new LinkedHashMap<>();
+  /** What hf_interop.py printed on stderr: Hugging Face's load reports and warnings. */
+  static String hfStderr;
 
   static final class Case {
     final Map<String, float[]> fuselm = new LinkedHashMap<>();
     final Map<String, Object> config = new LinkedHashMap<>();
+    /** Per text: fuselm's input ids and token type ids (null where not compared). */
+    final List<int[][]> tokens = new ArrayList<>();
     Path dir;
     boolean tied;
     JsonNode hf;
@@ -72,11 +83,15 @@ class HfRoundTripTest {
     return p == null || p.isBlank() ? null : p;
   }
 
+  static final String NO_PYTHON = "no python with transformers given: set FUSELM_HF_PYTHON or"
+      + " -Dfuselm.hfPython (benchmarks/parity/hf_venv.sh DIR makes one)";
+
   @BeforeAll
   static void saveRunAndAskHuggingFace() throws Exception {
     String python = hfPython();
-    assumeTrue(python != null, "no python with transformers given: set FUSELM_HF_PYTHON or"
-        + " -Dfuselm.hfPython (benchmarks/parity/hf_venv.sh DIR makes one)");
+    if (python == null) {
+      return; // each test is skipped, with the reason (an assumption here would hide them)
+    }
     ctx = ComputeContext.create();
     int[] ids = randomIds(96, B * T, 1);
     GptConfig g = GptConfig.of(96, 32, 32, 2, 4);
@@ -88,7 +103,16 @@ class HfRoundTripTest {
     BertConfig bc = new BertConfig(80, 32, 2, 4, 48, 24, 2, 1e-12f, 0.1f, 0.1f);
     bert("bert-pretraining-trained", bc, true, 4);
     bert("bert-encoder", bc, false, 0);
+    List<String> lines = realTextLines();
+    bertWithVocab("bert-uncased-vocab", WordPieceTokenizer.bertBaseUncased(), lines);
+    bertWithVocab("bert-cased-vocab", WordPieceTokenizer.bertBaseCased(), lines);
+    gpt2Tokenizer("gpt2-tokenizer", lines);
     askHuggingFace(python);
+  }
+
+  @BeforeEach
+  void needsHuggingFace() {
+    assumeTrue(hfPython() != null, NO_PYTHON);
   }
 
   @AfterAll
@@ -202,6 +226,91 @@ class HfRoundTripTest {
     cases.put(name, k);
   }
 
+  /**
+   * Real text for the tokenizers: every 40th non-blank line of the shared tokenizer corpus (prose,
+   * code, many scripts) and the first 300 SMS messages (UTF-8 with £ and the like).
+   */
+  static List<String> realTextLines() throws IOException {
+    String shared = System.getProperty("fuselm.shared.dir", "../shared");
+    Path data = Path.of(shared, "data");
+    List<String> lines = new ArrayList<>();
+    List<String> corpus = Files.readAllLines(data.resolve("tokenizer-corpus.txt"));
+    for (int i = 0; i < corpus.size(); i += 40) {
+      if (!corpus.get(i).isBlank()) {
+        lines.add(corpus.get(i));
+      }
+    }
+    List<String> sms = Files.readAllLines(data.resolve("sms-spam-collection/SMSSpamCollection"));
+    for (String l : sms.subList(0, 300)) {
+      lines.add(l.substring(l.indexOf('\t') + 1));
+    }
+    return lines;
+  }
+
+  /**
+   * A small BERT encoder over a real vocabulary, saved with {@link BertCheckpoint#saveVocab}: its
+   * hidden states and, for each line and for pairs of adjacent lines, fuselm's token ids and type
+   * ids from the directory's tokenizer, against AutoTokenizer's.
+   */
+  static void bertWithVocab(String name, WordPieceTokenizer vocab, List<String> lines)
+      throws IOException {
+    Case k = new Case();
+    k.dir = tmp.resolve(name);
+    BertConfig c = new BertConfig(vocab.vocabSize(), 16, 1, 2, 24, 16, 2, 1e-12f, 0f, 0f);
+    int[] ids = randomIds(c.vocabSize(), B * T, 3);
+    try (BertModel m = BertModel.create(ctx, c, true, false)) {
+      m.initialize(5);
+      BertCheckpoint.save(m, k.dir);
+      m.forward(ids, null, null, B, T);
+      k.fuselm.put("hidden", m.hidden().toFloatArray());
+    }
+    BertCheckpoint.saveVocab(vocab, k.dir);
+    WordPieceTokenizer tok = BertCheckpoint.tokenizer(k.dir);
+    ObjectNode n = JSON.createObjectNode();
+    n.set("input_ids", rows(ids));
+    var texts = n.putArray("texts");
+    for (int i = 0; i < lines.size(); i++) {
+      String first = lines.get(i);
+      String second = i % 5 == 4 ? lines.get(i - 1) : null;
+      if (second == null) {
+        texts.add(first);
+      } else {
+        texts.addArray().add(first).add(second);
+      }
+      BertEncoding e = tok.encodeForModel(first, second, 0, 0);
+      k.tokens.add(new int[][] {e.ids(), e.typeIds()});
+    }
+    Files.writeString(k.dir.resolve("inputs.json"), n.toString());
+    k.config.put("vocab_size", c.vocabSize());
+    cases.put(name, k);
+  }
+
+  /**
+   * GPT-2's vocabulary files from the shared data under the names transformers expects
+   * ({@code vocab.json}, {@code merges.txt}): fuselm's {@link Gpt2BpeTokenizer} from that directory
+   * against AutoTokenizer (GPT2Tokenizer) on the same lines.
+   */
+  static void gpt2Tokenizer(String name, List<String> lines) throws IOException {
+    Case k = new Case();
+    k.dir = tmp.resolve(name);
+    Files.createDirectories(k.dir);
+    Path data = Path.of(System.getProperty("fuselm.shared.dir", "../shared"), "data", "gpt2");
+    Files.copy(data.resolve("encoder.json"), k.dir.resolve("vocab.json"));
+    Files.copy(data.resolve("vocab.bpe"), k.dir.resolve("merges.txt"));
+    Files.writeString(k.dir.resolve("tokenizer_config.json"),
+        "{\"tokenizer_class\": \"GPT2Tokenizer\"}\n");
+    Gpt2BpeTokenizer tok = Gpt2BpeTokenizer.fromDirectory(k.dir);
+    ObjectNode n = JSON.createObjectNode();
+    var texts = n.putArray("texts");
+    for (String line : lines) {
+      texts.add(line);
+      // transformers splits out special tokens written in the text by default
+      k.tokens.add(new int[][] {tok.encode(line, true), null});
+    }
+    Files.writeString(k.dir.resolve("inputs.json"), n.toString());
+    cases.put(name, k);
+  }
+
   /** The inputs as hf_interop.py reads them: (B, T) arrays, in inputs.json beside the model. */
   static void writeInputs(Path dir, int[] ids, int[] types, int[] mask) throws IOException {
     ObjectNode n = JSON.createObjectNode();
@@ -241,6 +350,7 @@ class HfRoundTripTest {
       fail("hf_interop.py logits ran longer than 300 s");
     }
     String stderr = Files.readString(err, StandardCharsets.UTF_8);
+    hfStderr = stderr;
     // Hugging Face's load report and warnings, shown with the test output
     if (!stderr.isBlank()) {
       System.err.println("hf_interop.py stderr:\n" + stderr);
@@ -260,6 +370,10 @@ class HfRoundTripTest {
     JsonNode hf = k.hf;
     assertNotNull(hf, name + ": no output from hf_interop.py (see its stderr above)");
     assertTrue(!hf.has("error"), name + ": " + hf.path("error").asText());
+    checkTokens(name, k);
+    if (!Files.exists(k.dir.resolve(ModelDirectory.WEIGHTS))) {
+      return; // a tokenizer only
+    }
     JsonNode cfg = hf.get("config");
     for (Map.Entry<String, Object> e : k.config.entrySet()) {
       JsonNode v = cfg.get(e.getKey());
@@ -284,6 +398,30 @@ class HfRoundTripTest {
     }
   }
 
+  /** fuselm's token ids (and type ids) equal Hugging Face's for every text. */
+  static void checkTokens(String name, Case k) {
+    if (k.tokens.isEmpty()) {
+      return;
+    }
+    JsonNode hf = k.hf.get("tokens");
+    assertNotNull(hf, name + ": Hugging Face gave no tokens");
+    assertEquals(k.tokens.size(), hf.size(), name + ": number of tokenized texts");
+    int mismatches = 0;
+    StringBuilder first = new StringBuilder();
+    for (int i = 0; i < k.tokens.size(); i++) {
+      int[][] ours = k.tokens.get(i);
+      boolean same = Arrays.equals(ours[0], HfFixtureTest.ints(hf.get(i).get("input_ids")))
+          && (ours[1] == null || Arrays.equals(ours[1],
+              HfFixtureTest.ints(hf.get(i).get("token_type_ids"))));
+      if (!same && mismatches++ < 3) {
+        first.append("\n  text ").append(i).append(": fuselm ").append(Arrays.toString(ours[0]))
+            .append("\n  Hugging Face ").append(hf.get(i).get("input_ids"));
+      }
+    }
+    assertEquals(0, mismatches, name + ": " + mismatches + " of " + k.tokens.size()
+        + " texts tokenized differently (" + k.hf.path("tokenizer").asText() + ")" + first);
+  }
+
   static float[] flatten(JsonNode n) {
     List<Float> out = new ArrayList<>();
     flatten(n, out);
@@ -300,6 +438,16 @@ class HfRoundTripTest {
     } else {
       out.add((float) n.asDouble());
     }
+  }
+
+  /**
+   * "Load in Hugging Face unchanged" includes no complaints: transformers warns, for example, about
+   * a bos/eos token id outside the vocabulary or weights it had to initialise.
+   */
+  @Test
+  void huggingFaceLoadsEverythingWithoutWarnings() {
+    assertTrue(!hfStderr.contains("[transformers]") && !hfStderr.contains("Warning"),
+        "transformers warned:\n" + hfStderr);
   }
 
   @Test
@@ -332,6 +480,24 @@ class HfRoundTripTest {
     check("bert-pretraining-trained");
     assertEquals("BertForPreTraining", cases.get("bert-pretraining-trained").hf.get("architecture")
         .asText());
+  }
+
+  @Test
+  void bertUncasedVocabularyTokenizesAsAutoTokenizer() {
+    check("bert-uncased-vocab");
+    assertEquals("BertTokenizer", cases.get("bert-uncased-vocab").hf.get("tokenizer").asText());
+  }
+
+  /** Without do_lower_case: false in tokenizer_config.json, transformers would lower-case. */
+  @Test
+  void bertCasedVocabularyTokenizesAsAutoTokenizer() {
+    check("bert-cased-vocab");
+  }
+
+  @Test
+  void gpt2VocabularyTokenizesAsAutoTokenizer() {
+    check("gpt2-tokenizer");
+    assertEquals("GPT2Tokenizer", cases.get("gpt2-tokenizer").hf.get("tokenizer").asText());
   }
 
   @Test
