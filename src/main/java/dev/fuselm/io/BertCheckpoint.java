@@ -93,8 +93,8 @@ public final class BertCheckpoint {
       unexpected.add(k);
     }
     if (!missing.isEmpty() || !unexpected.isEmpty()) {
-      throw new IOException(r.path() + ": config/weights mismatch (the config asks for "
-          + model.config().numLayers() + " layers)"
+      throw new IOException(r.path() + ": config/weights mismatch (" + layoutHint(entries, model)
+          + ")"
           + (missing.isEmpty() ? "" : "; missing " + missing.size() + ": " + list(missing))
           + (unexpected.isEmpty() ? "" : "; unexpected " + unexpected.size() + ": "
               + list(unexpected)));
@@ -102,6 +102,24 @@ public final class BertCheckpoint {
     for (int i = 0; i < names.size(); i++) {
       model.params().get(names.get(i)).copyFrom(r.readFloats(fileNames[i]));
     }
+  }
+
+  /**
+   * Why names did not match: Hugging Face task layouts fuselm's BERT cannot hold are named (its
+   * BertModel has both pre-training heads and the pooler, or no heads), else the layer count.
+   */
+  private static String layoutHint(Map<String, ?> entries, BertModel model) {
+    boolean mlmHead = entries.containsKey("cls.predictions.bias");
+    boolean nspHead = entries.keySet().stream().anyMatch(k -> k.startsWith("cls.seq_relationship."));
+    if (mlmHead && !nspHead) {
+      return "this is a Hugging Face BertForMaskedLM: an MLM head without the NSP head and pooler,"
+          + " which fuselm's BERT does not hold; it loads BertForPreTraining and BertModel layouts";
+    }
+    if (entries.keySet().stream().anyMatch(k -> k.startsWith("classifier."))) {
+      return "this is a Hugging Face task model with a classifier.* head, which fuselm's BERT does"
+          + " not hold; it loads BertForPreTraining and BertModel layouts";
+    }
+    return "the config asks for " + model.config().numLayers() + " layers";
   }
 
   /** The file's name for a parameter: prefix as the file has it, LayerNorm gamma/beta if so. */

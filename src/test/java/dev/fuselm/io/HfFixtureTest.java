@@ -285,6 +285,44 @@ class HfFixtureTest {
     }
   }
 
+  /**
+   * Hugging Face task layouts fuselm's BERT cannot hold (BertForMaskedLM: MLM head without NSP
+   * head and pooler; BertForSequenceClassification: classifier.*) are refused with a message that
+   * names them, not a misleading layer count. The names are those transformers 5.18 writes.
+   */
+  @Test
+  void bertTaskLayoutsFuselmCannotHoldAreNamed(@TempDir Path tmp) throws IOException {
+    dev.fuselm.model.BertConfig c = new dev.fuselm.model.BertConfig(30, 16, 1, 2, 24, 16, 2,
+        1e-12f, 0f, 0f);
+    Path full = tmp.resolve("full");
+    try (BertModel m = BertModel.random(ctx, c, 1)) {
+      BertCheckpoint.save(m, full);
+    }
+    String[][] layouts = {
+        {"mlm", "BertForMaskedLM", "bert.pooler.", "cls.seq_relationship."},
+        {"seqcls", "task model with a classifier.* head", "cls.", null}};
+    for (String[] l : layouts) {
+      Path d = tmp.resolve(l[0]);
+      Files.createDirectories(d);
+      Files.copy(full.resolve("config.json"), d.resolve("config.json"));
+      SafeTensors.Writer w = new SafeTensors.Writer().metadata("format", "pt");
+      try (SafeTensors.Reader r = SafeTensors.open(full.resolve(ModelDirectory.WEIGHTS))) {
+        for (SafeTensors.Entry e : r.entries().values()) {
+          if (!e.name().startsWith(l[2]) && (l[3] == null || !e.name().startsWith(l[3]))) {
+            w.addFloats(e.name(), e.shape(), r.readFloats(e.name()));
+          }
+        }
+      }
+      if (l[3] == null) {
+        w.addFloats("classifier.weight", new long[] {2, 16}, new float[32]);
+        w.addFloats("classifier.bias", new long[] {2}, new float[2]);
+      }
+      w.write(d.resolve(ModelDirectory.WEIGHTS));
+      IOException e = assertThrows(IOException.class, () -> BertCheckpoint.load(ctx, d));
+      assertTrue(e.getMessage().contains(l[1]), e.getMessage());
+    }
+  }
+
   /** Token ids outside the vocabulary make Hugging Face warn: only GPT-2's vocabulary has 50256. */
   @Test
   void configJsonNamesEndOfTextOnlyForGpt2sVocabulary() throws IOException {
