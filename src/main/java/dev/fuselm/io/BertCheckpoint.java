@@ -4,6 +4,7 @@ import dev.fuselm.model.BertConfig;
 import dev.fuselm.model.BertModel;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tensor.Tensor;
+import dev.fuselm.tokenizer.Tokenizers;
 import dev.fuselm.tokenizer.WordPieceTokenizer;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -92,8 +93,8 @@ public final class BertCheckpoint {
       unexpected.add(k);
     }
     if (!missing.isEmpty() || !unexpected.isEmpty()) {
-      throw new IOException(r.path() + ": config/weights mismatch (the config asks for "
-          + model.config().numLayers() + " layers)"
+      throw new IOException(r.path() + ": config/weights mismatch (" + layoutHint(entries, model)
+          + ")"
           + (missing.isEmpty() ? "" : "; missing " + missing.size() + ": " + list(missing))
           + (unexpected.isEmpty() ? "" : "; unexpected " + unexpected.size() + ": "
               + list(unexpected)));
@@ -101,6 +102,24 @@ public final class BertCheckpoint {
     for (int i = 0; i < names.size(); i++) {
       model.params().get(names.get(i)).copyFrom(r.readFloats(fileNames[i]));
     }
+  }
+
+  /**
+   * Why names did not match: Hugging Face task layouts fuselm's BERT cannot hold are named (its
+   * BertModel has both pre-training heads and the pooler, or no heads), else the layer count.
+   */
+  private static String layoutHint(Map<String, ?> entries, BertModel model) {
+    boolean mlmHead = entries.containsKey("cls.predictions.bias");
+    boolean nspHead = entries.keySet().stream().anyMatch(k -> k.startsWith("cls.seq_relationship."));
+    if (mlmHead && !nspHead) {
+      return "this is a Hugging Face BertForMaskedLM: an MLM head without the NSP head and pooler,"
+          + " which fuselm's BERT does not hold; it loads BertForPreTraining and BertModel layouts";
+    }
+    if (entries.keySet().stream().anyMatch(k -> k.startsWith("classifier."))) {
+      return "this is a Hugging Face task model with a classifier.* head, which fuselm's BERT does"
+          + " not hold; it loads BertForPreTraining and BertModel layouts";
+    }
+    return "the config asks for " + model.config().numLayers() + " layers";
   }
 
   /** The file's name for a parameter: prefix as the file has it, LayerNorm gamma/beta if so. */
@@ -147,7 +166,11 @@ public final class BertCheckpoint {
     save(model, dir, Map.of());
   }
 
-  /** Writes the tokenizer's vocabulary as {@code vocab.txt} (one token per line, by id). */
+  /**
+   * Writes the tokenizer's vocabulary as {@code vocab.txt} (one token per line, by id) and a
+   * {@code tokenizer_config.json} saying whether it lower-cases: Hugging Face's BertTokenizer
+   * lower-cases by default, which would be wrong for a cased vocabulary.
+   */
   public static void saveVocab(WordPieceTokenizer tokenizer, Path dir) throws IOException {
     StringBuilder sb = new StringBuilder();
     for (int id = 0; id < tokenizer.vocabSize(); id++) {
@@ -155,18 +178,33 @@ public final class BertCheckpoint {
     }
     Files.createDirectories(dir);
     AtomicFiles.writeString(dir.resolve(VOCAB), sb.toString());
+    com.fasterxml.jackson.databind.node.ObjectNode tc = ConfigJson.newObject();
+    tc.put("tokenizer_class", "BertTokenizer");
+    tc.put("do_lower_case", tokenizer.normalizer().lowercase());
+    AtomicFiles.writeString(dir.resolve("tokenizer_config.json"), ConfigJson.toText(tc));
   }
 
   /**
-   * The WordPiece tokenizer of a model directory: its {@code vocab.txt}, lower-casing as
+   * The WordPiece tokenizer of a model directory: its {@code tokenizer.json} when there is no
+   * {@code vocab.txt} (what transformers 5 saves; lower-casing as its normalizer says), else its
+   * {@code vocab.txt}, lower-casing as
    * {@code tokenizer_config.json}'s {@code do_lower_case} says, or, without that file, when the
    * vocabulary has no upper-case ASCII letters outside [SPECIAL] tokens (an uncased vocabulary).
    */
   public static WordPieceTokenizer tokenizer(Path dir) throws IOException {
     Path vocab = dir.resolve(VOCAB);
+    Path json = dir.resolve("tokenizer.json");
+    if (!Files.isRegularFile(vocab) && Files.isRegularFile(json)) {
+      // transformers 5 saves a BERT tokenizer as tokenizer.json only, without vocab.txt
+      if (Tokenizers.load(json) instanceof WordPieceTokenizer wp) {
+        return wp;
+      }
+      throw new IOException(json + ": not a WordPiece tokenizer (a BERT model directory needs"
+          + " one)");
+    }
     if (!Files.isRegularFile(vocab)) {
-      throw new IOException(dir + ": no " + VOCAB + " (a BERT model directory needs its"
-          + " WordPiece vocabulary)");
+      throw new IOException(dir + ": no " + VOCAB + " or tokenizer.json (a BERT model directory"
+          + " needs its WordPiece vocabulary)");
     }
     Path tc = dir.resolve("tokenizer_config.json");
     Boolean lower = null;

@@ -17,7 +17,8 @@ import java.util.Map;
  * with GPT-2 tensor names and Conv1D layouts. Reads Hugging Face's own directories (names with or
  * without the {@code transformer.} prefix; the causal-mask buffers {@code .attn.bias} and
  * {@code .attn.masked_bias} of old exports are skipped; F16/BF16 weights are widened) and writes
- * directories Hugging Face loads unchanged. Writes are atomic per file.
+ * directories Hugging Face loads unchanged (a model without qkv bias gets zero {@code c_attn.bias}
+ * tensors, which Hugging Face's GPT-2 requires). Writes are atomic per file.
  */
 public final class GptCheckpoint {
   public static final String CONFIG = ModelDirectory.CONFIG;
@@ -94,6 +95,10 @@ public final class GptCheckpoint {
       if (k.equals("lm_head.weight") && model.config().tiedHead()) {
         continue; // a tied head saved anyway
       }
+      if (!model.config().qkvBias() && bare.startsWith("h.") && k.endsWith(".attn.c_attn.bias")) {
+        requireZero(r, k); // the zero qkv bias that save() writes for Hugging Face
+        continue;
+      }
       if (!known.contains(prefixed || k.equals("lm_head.weight") ? k
           : GptModel.PREFIX + k)) {
         unexpected.add(k);
@@ -118,6 +123,20 @@ public final class GptCheckpoint {
         }
       } else {
         t.copyFrom(values);
+      }
+    }
+  }
+
+  /**
+   * A model without qkv bias (config {@code fuselm_qkv_bias: false}) is saved with zero
+   * {@code c_attn.bias} tensors, because Hugging Face's GPT-2 always has that bias; reading one
+   * back, anything but zeros would be silently dropped weights, so it is an error.
+   */
+  private static void requireZero(SafeTensors.Reader r, String name) throws IOException {
+    for (float v : r.readFloats(name)) {
+      if (v != 0f) {
+        throw new IOException(r.path() + ": config.json says fuselm_qkv_bias is false but '" + name
+            + "' holds nonzero values (remove fuselm_qkv_bias to load the bias)");
       }
     }
   }
@@ -148,13 +167,20 @@ public final class GptCheckpoint {
     Files.createDirectories(dir);
     SafeTensors.Writer w = new SafeTensors.Writer().metadata("format", "pt");
     metadata.forEach(w::metadata);
+    GptConfig c = model.config();
     for (String name : model.parameterNames()) {
       Tensor t = model.params().get(name);
       w.add(name, SafeTensors.DType.F32, t.shape(),
           ch -> SafeTensors.writeFloats(ch, t.toFloatArray()));
+      if (!c.qkvBias() && name.endsWith(".attn.c_attn.weight")) {
+        // Hugging Face's GPT-2 always has a qkv bias: a zero one computes the same function
+        String bias = name.substring(0, name.length() - "weight".length()) + "bias";
+        w.add(bias, SafeTensors.DType.F32, new long[] {3L * c.dModel()},
+            ch -> SafeTensors.writeFloats(ch, new float[3 * c.dModel()]));
+      }
     }
     w.write(dir.resolve(WEIGHTS));
-    GptConfigJson.write(dir.resolve(CONFIG), model.config());
+    GptConfigJson.write(dir.resolve(CONFIG), c);
   }
 
   public static void save(GptModel model, Path dir) throws IOException {

@@ -77,8 +77,16 @@ public final class GptConfigJson {
     n.put("layer_norm_epsilon", c.layerNormEps());
     n.put("initializer_range", 0.02);
     n.put("tie_word_embeddings", c.tiedHead());
-    n.put("bos_token_id", 50256);
-    n.put("eos_token_id", 50256);
+    // <|endoftext|> is 50256 in GPT-2's vocabulary; another vocabulary's is unknown here, and
+    // Hugging Face warns about token ids outside the vocabulary
+    if (c.vocabSize() > 50256) {
+      n.put("bos_token_id", 50256);
+      n.put("eos_token_id", 50256);
+    } else {
+      n.putNull("bos_token_id");
+      n.putNull("eos_token_id");
+    }
+    n.put("dtype", "float32");
     if (!c.qkvBias()) {
       n.put("fuselm_qkv_bias", false);
     }
