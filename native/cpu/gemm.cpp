@@ -30,6 +30,14 @@
 // element type, so M <= kSmallM streams the bf16 B directly (half the bytes); larger M widens column
 // blocks of B into scratch and runs the packed path above on them.
 //
+// bf16 A and B (fl_gemm_bf16, bf16 mixed-precision training): the same packed driver, instantiated
+// for bf16 sources, whose packers widen the values as they copy them into the float32 panels (exact:
+// a 16-bit shift), so nothing but the packed blocks is ever written and the fp32 micro-kernels run
+// unchanged: the result is fl_sgemm's on the widened operands, bit for bit. Where the CPU has
+// AVX512_BF16 the panels keep bf16 k pairs for vdpbf16ps instead (gemm_kernels.h,
+// gemm_avx512bf16.cpp, gemm_bf16_pairs.cpp). M <= kSmallM widens op(A) (at most 8 rows) into scratch
+// and streams the bf16 B through the small-M kernels.
+//
 // Scratch: one 64-byte aligned buffer per calling thread (thread_local, grown on demand, freed at
 // thread exit) holds the B block and one A block per task; worker threads allocate nothing. For the
 // AVX2 blocking that is about 4 MiB + 144 KiB per thread of a call.
@@ -197,14 +205,10 @@ void generic_small_m(int trans_b, int64_t m, int64_t n, int64_t k, float alpha, 
   small_m_impl(trans_b, m, n, k, alpha, x, ldx, b, ldb, beta, bias, c, ldc);
 }
 
-const GemmKernel kGenericKernel = {"generic 4x8",        kGenMR,
-                                   kGenNR,               128,
-                                   256,                  4096,
-                                   generic_micro,        generic_pack_a<float>,
-                                   generic_pack_b<float>, generic_colsum,
-                                   generic_small_m,      generic_small_m_bf16,
-                                   generic_pack_a<uint16_t>, generic_pack_b<uint16_t>,
-                                   false};
+const GemmKernel kGenericKernel = {"generic 4x8", kGenMR, kGenNR, 128, 256, 4096, generic_micro,
+                                   generic_pack_a<float>, generic_pack_b<float>, generic_colsum,
+                                   generic_small_m, generic_small_m_bf16, generic_pack_a<uint16_t>,
+                                   generic_pack_b<uint16_t>, false};
 
 // FUSELM_GEMM_AVX512_LAYOUT=1 (a test aid) makes the AVX2 level run the AVX-512 kernel's 12 x 32
 // tile, packing and blocking with 256-bit vectors, so machines without AVX-512 still test all of

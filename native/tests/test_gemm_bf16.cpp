@@ -238,6 +238,16 @@ TEST(gemm_bf16_matches_reference) {
   check_against_reference(7000, [&](const auto &body) { for_isas_and_threads(FL_ISA_GENERIC, top, body); });
 }
 
+// The AVX-512 kernel's tile, blocking and bf16 packers (12 x 32) run with 256-bit vectors on AVX2
+// (FUSELM_GEMM_AVX512_LAYOUT=1, as gemm_avx512_layout_on_avx2 does for fl_sgemm).
+TEST(gemm_bf16_avx512_layout_on_avx2) {
+  if (best_isa() < FL_ISA_AVX2) fltest::skip("this CPU has no AVX2");
+  ScopedEnv layout("FUSELM_GEMM_AVX512_LAYOUT", "1");
+  check_against_reference(7050, [&](const auto &body) {
+    for_isas_and_threads(FL_ISA_AVX2, FL_ISA_AVX2, body);
+  });
+}
+
 // The k-pair path (layout, packing, blocking, edge tiles, write-back of the AVX512_BF16 kernel) with
 // the portable emulation of vdpbf16ps in place of the intrinsic loop: runs on any CPU.
 TEST(gemm_bf16_k_pairs_emulated_matches_reference) {
