@@ -12,6 +12,7 @@
 // most 16 significant bits, so the float32 product is exact (unless it falls below the normal range,
 // where it may lose bits the hardware keeps: an absolute difference under 2^-126 per product), and
 // the float32 add is then the FMA's one rounding.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -23,68 +24,69 @@ namespace fl {
 namespace cpu {
 namespace gemm_detail {
 
-// A's panels: op(A)(i, p) is a[i*lda + p] (trans == 0: a row holds k pairs side by side) or
-// a[p*lda + i] (trans: the pair comes from two rows of a).
-void pack_pairs_a(const uint16_t *a, int64_t lda, int trans, int64_t rows, int64_t kc, int mr,
-                  float *dst_f) {
-  uint16_t *dst = reinterpret_cast<uint16_t *>(dst_f);
-  const int64_t kp = (kc + 1) / 2, panels = (rows + mr - 1) / mr;
-  for (int64_t q = 0; q < panels; q++) {
-    uint16_t *d = dst + q * mr * kc * 2;  // the driver's panel stride: mr * kc floats
-    const int64_t r_end = rows - q * mr < mr ? rows - q * mr : mr;
-    if (!trans) {
-      for (int r = 0; r < mr; r++) {
-        const uint16_t *s = a + (q * mr + r) * lda;
-        for (int64_t pp = 0; pp < kp; pp++) {
-          const int64_t p = 2 * pp;
-          d[(pp * mr + r) * 2] = r < r_end ? s[p] : 0;
-          d[(pp * mr + r) * 2 + 1] = r < r_end && p + 1 < kc ? s[p + 1] : 0;
-        }
+namespace {
+
+// One panel of `n` <= w valid rows (A) or columns (B) of width w, zero-padded to w; the packing of A
+// and of B is the same operation on op(A) and op(B)^T. `contig`: element (x, p) is s[x*ld + p] (a
+// row of s holds x's k pairs side by side); else s[p*ld + x] (a pair comes from two rows of s).
+// The full pairs run without per-element conditions (loops the compiler vectorises), then the odd
+// kc's last k and the padding.
+void pack_pairs_panel(const uint16_t *s, int64_t ld, bool contig, int64_t n, int64_t kc, int w,
+                      uint16_t *d) {
+  const int64_t kfull = kc / 2, kp = (kc + 1) / 2;
+  if (contig) {
+    for (int64_t x = 0; x < n; x++) {
+      const uint16_t *sx = s + x * ld;
+      for (int64_t pp = 0; pp < kfull; pp++) {
+        d[(pp * w + x) * 2] = sx[2 * pp];
+        d[(pp * w + x) * 2 + 1] = sx[2 * pp + 1];
       }
-    } else {
-      for (int64_t pp = 0; pp < kp; pp++) {
-        const int64_t p = 2 * pp;
-        const uint16_t *s0 = a + p * lda + q * mr, *s1 = s0 + lda;
-        const bool has1 = p + 1 < kc;
-        for (int r = 0; r < mr; r++) {
-          d[(pp * mr + r) * 2] = r < r_end ? s0[r] : 0;
-          d[(pp * mr + r) * 2 + 1] = r < r_end && has1 ? s1[r] : 0;
-        }
+      if (kp > kfull) {
+        d[(kfull * w + x) * 2] = sx[kc - 1];
+        d[(kfull * w + x) * 2 + 1] = 0;
+      }
+    }
+  } else {
+    for (int64_t pp = 0; pp < kfull; pp++) {
+      const uint16_t *s0 = s + 2 * pp * ld, *s1 = s0 + ld;
+      uint16_t *dp = d + pp * w * 2;
+      for (int64_t x = 0; x < n; x++) {
+        dp[2 * x] = s0[x];
+        dp[2 * x + 1] = s1[x];
+      }
+    }
+    if (kp > kfull) {
+      const uint16_t *s0 = s + (kc - 1) * ld;
+      uint16_t *dp = d + kfull * w * 2;
+      for (int64_t x = 0; x < n; x++) {
+        dp[2 * x] = s0[x];
+        dp[2 * x + 1] = 0;
       }
     }
   }
+  if (n < w)
+    for (int64_t pp = 0; pp < kp; pp++)
+      std::memset(d + (pp * w + n) * 2, 0, size_t(w - n) * 2 * sizeof(uint16_t));
 }
 
-// B's panels: op(B)(p, j) is b[j*ldb + p] (trans: a row of b holds a column's k pairs side by side)
-// or b[p*ldb + j] (trans == 0: the pair comes from two rows of b).
+}  // namespace
+
+// A's panels: op(A)(i, p) is a[i*lda + p] (trans == 0) or a[p*lda + i] (trans).
+void pack_pairs_a(const uint16_t *a, int64_t lda, int trans, int64_t rows, int64_t kc, int mr,
+                  float *dst) {
+  uint16_t *d = reinterpret_cast<uint16_t *>(dst);
+  for (int64_t q = 0; q * mr < rows; q++)  // the driver's panel stride: mr * kc floats
+    pack_pairs_panel(trans ? a + q * mr : a + q * mr * lda, lda, !trans,
+                     std::min<int64_t>(mr, rows - q * mr), kc, mr, d + q * mr * kc * 2);
+}
+
+// B's panels: op(B)(p, j) is b[j*ldb + p] (trans) or b[p*ldb + j] (trans == 0).
 void pack_pairs_b(const uint16_t *b, int64_t ldb, int trans, int64_t cols, int64_t kc, int nr,
-                  float *dst_f) {
-  uint16_t *dst = reinterpret_cast<uint16_t *>(dst_f);
-  const int64_t kp = (kc + 1) / 2, panels = (cols + nr - 1) / nr;
-  for (int64_t q = 0; q < panels; q++) {
-    uint16_t *d = dst + q * nr * kc * 2;
-    const int64_t c_end = cols - q * nr < nr ? cols - q * nr : nr;
-    if (trans) {
-      for (int c = 0; c < nr; c++) {
-        const uint16_t *s = b + (q * nr + c) * ldb;
-        for (int64_t pp = 0; pp < kp; pp++) {
-          const int64_t p = 2 * pp;
-          d[(pp * nr + c) * 2] = c < c_end ? s[p] : 0;
-          d[(pp * nr + c) * 2 + 1] = c < c_end && p + 1 < kc ? s[p + 1] : 0;
-        }
-      }
-    } else {
-      for (int64_t pp = 0; pp < kp; pp++) {
-        const int64_t p = 2 * pp;
-        const uint16_t *s0 = b + p * ldb + q * nr, *s1 = s0 + ldb;
-        const bool has1 = p + 1 < kc;
-        for (int c = 0; c < nr; c++) {
-          d[(pp * nr + c) * 2] = c < c_end ? s0[c] : 0;
-          d[(pp * nr + c) * 2 + 1] = c < c_end && has1 ? s1[c] : 0;
-        }
-      }
-    }
-  }
+                  float *dst) {
+  uint16_t *d = reinterpret_cast<uint16_t *>(dst);
+  for (int64_t q = 0; q * nr < cols; q++)
+    pack_pairs_panel(trans ? b + q * nr * ldb : b + q * nr, ldb, trans != 0,
+                     std::min<int64_t>(nr, cols - q * nr), kc, nr, d + q * nr * kc * 2);
 }
 
 namespace {
