@@ -1,5 +1,5 @@
-# Per-file instruction-set flags. The library targets baseline x86-64; files named *_avx2.cpp and
-# *_avx512.cpp are compiled for those ISAs and only called after a run-time CPU check
+# Per-file instruction-set flags. The library targets baseline x86-64; files named *_avx2.cpp,
+# *_avx512.cpp and *_avx512bf16.cpp are compiled for those ISAs and only called after a run-time CPU check
 # (fl::cpu_best_isa). Never -march=native: the shipped library must run on any x86-64.
 # On other architectures the ISA-specific files are left out and the portable paths are used.
 
@@ -11,11 +11,18 @@ endif()
 
 set(FUSELM_AVX2_FLAGS -mavx2 -mfma -mf16c)
 set(FUSELM_AVX512_FLAGS -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mfma -mf16c)
+set(FUSELM_AVX512BF16_FLAGS ${FUSELM_AVX512_FLAGS} -mavx512bf16)
 
 # Usage: fuselm_apply_isa_flags("${SOURCES}") - sets flags on ISA files, removes them off x86.
 macro(fuselm_apply_isa_flags SOURCES)
   foreach(src ${SOURCES})
-    if(src MATCHES "_avx512\\.cpp$")
+    if(src MATCHES "_avx512bf16\\.cpp$")
+      if(FUSELM_X86_SIMD)
+        set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS "${FUSELM_AVX512BF16_FLAGS}")
+      else()
+        list(REMOVE_ITEM FUSELM_CORE_SOURCES ${src})
+      endif()
+    elseif(src MATCHES "_avx512\\.cpp$")
       if(FUSELM_X86_SIMD)
         set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS "${FUSELM_AVX512_FLAGS}")
       else()

@@ -30,6 +30,14 @@
 // element type, so M <= kSmallM streams the bf16 B directly (half the bytes); larger M widens column
 // blocks of B into scratch and runs the packed path above on them.
 //
+// bf16 A and B (fl_gemm_bf16, bf16 mixed-precision training): the same packed driver, instantiated
+// for bf16 sources, whose packers widen the values as they copy them into the float32 panels (exact:
+// a 16-bit shift), so nothing but the packed blocks is ever written and the fp32 micro-kernels run
+// unchanged: the result is fl_sgemm's on the widened operands, bit for bit. Where the CPU has
+// AVX512_BF16 the panels keep bf16 k pairs for vdpbf16ps instead (gemm_kernels.h,
+// gemm_avx512bf16.cpp, gemm_bf16_pairs.cpp). M <= kSmallM widens op(A) (at most 8 rows) into scratch
+// and streams the bf16 B through the small-M kernels.
+//
 // Scratch: one 64-byte aligned buffer per calling thread (thread_local, grown on demand, freed at
 // thread exit) holds the B block and one A block per task; worker threads allocate nothing. For the
 // AVX2 blocking that is about 4 MiB + 144 KiB per thread of a call.
@@ -51,6 +59,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <type_traits>
 
 #include "bf16.h"
 #include "fuselm.h"
@@ -88,31 +97,37 @@ void generic_micro(int64_t kc, const float *__restrict a, const float *__restric
   }
 }
 
+// Sources are float32, or bf16 (fl_gemm_bf16: widened exactly as they are packed).
+inline float as_f32(float v) { return v; }
+inline float as_f32(uint16_t v) { return bf16_to_f32(v); }
+
 // Packs one A panel of `rows` <= mr valid rows, zero-padding rows [rows, mr).
-void pack_a_panel_scalar(const float *a, int64_t lda, bool trans, int64_t rows, int64_t kc, int mr,
+template <typename T>
+void pack_a_panel_scalar(const T *a, int64_t lda, bool trans, int64_t rows, int64_t kc, int mr,
                          float *dst) {
   for (int64_t p = 0; p < kc; p++)
     for (int r = 0; r < mr; r++)
-      dst[p * mr + r] = r < rows ? (trans ? a[p * lda + r] : a[r * lda + p]) : 0.f;
+      dst[p * mr + r] = r < rows ? as_f32(trans ? a[p * lda + r] : a[r * lda + p]) : 0.f;
 }
 
 // Packs one B panel of `cols` <= nr valid columns, zero-padding columns [cols, nr).
-void pack_b_panel_scalar(const float *b, int64_t ldb, bool trans, int64_t cols, int64_t kc, int nr,
+template <typename T>
+void pack_b_panel_scalar(const T *b, int64_t ldb, bool trans, int64_t cols, int64_t kc, int nr,
                          float *dst) {
   for (int64_t p = 0; p < kc; p++)
     for (int c = 0; c < nr; c++)
-      dst[p * nr + c] = c < cols ? (trans ? b[c * ldb + p] : b[p * ldb + c]) : 0.f;
+      dst[p * nr + c] = c < cols ? as_f32(trans ? b[c * ldb + p] : b[p * ldb + c]) : 0.f;
 }
 
-void generic_pack_a(const float *a, int64_t lda, int trans, int64_t panels, int64_t kc,
-                    float *dst) {
+template <typename T>
+void generic_pack_a(const T *a, int64_t lda, int trans, int64_t panels, int64_t kc, float *dst) {
   for (int64_t q = 0; q < panels; q++)
     pack_a_panel_scalar(trans ? a + q * kGenMR : a + q * kGenMR * lda, lda, trans != 0, kGenMR, kc,
                         kGenMR, dst + q * kGenMR * kc);
 }
 
-void generic_pack_b(const float *b, int64_t ldb, int trans, int64_t panels, int64_t kc,
-                    float *dst) {
+template <typename T>
+void generic_pack_b(const T *b, int64_t ldb, int trans, int64_t panels, int64_t kc, float *dst) {
   for (int64_t q = 0; q < panels; q++)
     pack_b_panel_scalar(trans ? b + q * kGenNR * ldb : b + q * kGenNR, ldb, trans != 0, kGenNR, kc,
                         kGenNR, dst + q * kGenNR * kc);
@@ -190,9 +205,10 @@ void generic_small_m(int trans_b, int64_t m, int64_t n, int64_t k, float alpha, 
   small_m_impl(trans_b, m, n, k, alpha, x, ldx, b, ldb, beta, bias, c, ldc);
 }
 
-const GemmKernel kGenericKernel = {"generic 4x8", kGenMR, kGenNR, 128, 256, 4096,
-                                   generic_micro, generic_pack_a, generic_pack_b, generic_colsum,
-                                   generic_small_m, generic_small_m_bf16};
+const GemmKernel kGenericKernel = {"generic 4x8", kGenMR, kGenNR, 128, 256, 4096, generic_micro,
+                                   generic_pack_a<float>, generic_pack_b<float>, generic_colsum,
+                                   generic_small_m, generic_small_m_bf16, generic_pack_a<uint16_t>,
+                                   generic_pack_b<uint16_t>, false};
 
 // FUSELM_GEMM_AVX512_LAYOUT=1 (a test aid) makes the AVX2 level run the AVX-512 kernel's 12 x 32
 // tile, packing and blocking with 256-bit vectors, so machines without AVX-512 still test all of
@@ -208,6 +224,18 @@ const GemmKernel &select_kernel(int isa) {
 #endif
   (void)isa;
   return kGenericKernel;
+}
+
+// fl_gemm_bf16's packed path: vdpbf16ps on k pairs where the CPU has AVX512_BF16, else the fp32
+// kernel of the level (its packers widen the bf16 operands). FUSELM_GEMM_BF16_PAIRS=1 (a test aid)
+// runs the k-pair path with the portable emulation of vdpbf16ps instead.
+const GemmKernel &select_bf16_kernel(int isa) {
+#if defined(FUSELM_HAVE_X86_SIMD)
+  if (isa >= FL_ISA_AVX512_BF16) return avx512bf16_gemm::kKernel;
+#endif
+  const char *pairs = std::getenv("FUSELM_GEMM_BF16_PAIRS");
+  if (pairs != nullptr && pairs[0] == '1') return gemm_detail::kBf16PairsEmulated;
+  return select_kernel(isa);
 }
 
 // ---- scratch -----------------------------------------------------------------------------------
@@ -259,27 +287,49 @@ constexpr double kMinFlopsPerThread = 1e6;
 constexpr double kPackCost = 16.0;
 constexpr double kRegionCost = 2e6;
 
+// AT, BT: the element types of A and B, float (fl_sgemm) or uint16_t (bf16, fl_gemm_bf16).
+template <typename AT, typename BT>
 struct Gemm {
   const GemmKernel &kr;
   bool ta, tb;
   int64_t M, N, K;
   float alpha, beta;
-  const float *A;
+  const AT *A;
   int64_t lda;
-  const float *B;
+  const BT *B;
   int64_t ldb;
   const float *bias;
   float *C;
   int64_t ldc;
 
   // origin of op(A)(i, p) and op(B)(p, j)
-  const float *a_at(int64_t i, int64_t p) const { return ta ? A + p * lda + i : A + i * lda + p; }
-  const float *b_at(int64_t p, int64_t j) const { return tb ? B + j * ldb + p : B + p * ldb + j; }
+  const AT *a_at(int64_t i, int64_t p) const { return ta ? A + p * lda + i : A + i * lda + p; }
+  const BT *b_at(int64_t p, int64_t j) const { return tb ? B + j * ldb + p : B + p * ldb + j; }
+
+  // The ISA's packers of full panels, for this element type.
+  void pack_a_full(const float *a, int64_t panels, int64_t kc, float *dst) const {
+    kr.pack_a(a, lda, ta, panels, kc, dst);
+  }
+  void pack_a_full(const uint16_t *a, int64_t panels, int64_t kc, float *dst) const {
+    kr.pack_a_bf16(a, lda, ta, panels, kc, dst);
+  }
+  void pack_b_full(const float *b, int64_t panels, int64_t kc, float *dst) const {
+    kr.pack_b(b, ldb, tb, panels, kc, dst);
+  }
+  void pack_b_full(const uint16_t *b, int64_t panels, int64_t kc, float *dst) const {
+    kr.pack_b_bf16(b, ldb, tb, panels, kc, dst);
+  }
 
   // Packs A rows [i0, i0 + rows) x cols [p0, p0 + kc) into MR panels.
   void pack_a(int64_t i0, int64_t rows, int64_t p0, int64_t kc, float *dst) const {
+    if constexpr (std::is_same_v<AT, uint16_t>) {
+      if (kr.k_pairs) {
+        gemm_detail::pack_pairs_a(a_at(i0, p0), lda, ta, rows, kc, kr.mr, dst);
+        return;
+      }
+    }
     int64_t full = rows / kr.mr;
-    if (full > 0) kr.pack_a(a_at(i0, p0), lda, ta, full, kc, dst);
+    if (full > 0) pack_a_full(a_at(i0, p0), full, kc, dst);
     int64_t rest = rows - full * kr.mr;
     if (rest > 0)
       pack_a_panel_scalar(a_at(i0 + full * kr.mr, p0), lda, ta, rest, kc, kr.mr,
@@ -290,8 +340,15 @@ struct Gemm {
   // goes to dst + (q - q0) * NR * kc.
   void pack_b(int64_t j0, int64_t nc, int64_t p0, int64_t kc, int64_t q0, int64_t q1,
               float *dst) const {
+    if constexpr (std::is_same_v<BT, uint16_t>) {
+      if (kr.k_pairs) {
+        int64_t cols = std::min(q1 * kr.nr, nc) - q0 * kr.nr;
+        gemm_detail::pack_pairs_b(b_at(p0, j0 + q0 * kr.nr), ldb, tb, cols, kc, kr.nr, dst);
+        return;
+      }
+    }
     int64_t full_end = std::min(q1, nc / kr.nr);
-    if (full_end > q0) kr.pack_b(b_at(p0, j0 + q0 * kr.nr), ldb, tb, full_end - q0, kc, dst);
+    if (full_end > q0) pack_b_full(b_at(p0, j0 + q0 * kr.nr), full_end - q0, kc, dst);
     for (int64_t q = std::max(q0, full_end); q < q1; q++)
       pack_b_panel_scalar(b_at(p0, j0 + q * kr.nr), ldb, tb, nc - q * kr.nr, kc, kr.nr,
                           dst + (q - q0) * kr.nr * kc);
@@ -408,20 +465,14 @@ void small_m_driver(const CpuContext &ctx, const GemmKernel &kr, int trans_a, in
   });
 }
 
-void gemm_driver(const CpuContext &ctx, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
-                 float alpha, const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
-                 const float *bias, float *C, int64_t ldc) {
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0 || alpha == 0.f) {
-    scale_only(ctx, M, N, beta, bias, C, ldc);
-    return;
-  }
-  const GemmKernel &kr = select_kernel(ctx.isa);
-  if (M <= small_m_limit()) {
-    small_m_driver(ctx, kr, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc);
-    return;
-  }
-  const Gemm g{kr, trans_a != 0, trans_b != 0, M, N, K, alpha, beta, A, lda, B, ldb, bias, C, ldc};
+// The packed GEMM (M > kSmallM; any M is correct) with kernel kr. AT, BT: see Gemm.
+template <typename AT, typename BT>
+void packed_driver(const CpuContext &ctx, const GemmKernel &kr, int trans_a, int trans_b,
+                   int64_t M, int64_t N, int64_t K, float alpha, const AT *A, int64_t lda,
+                   const BT *B, int64_t ldb, float beta, const float *bias, float *C,
+                   int64_t ldc) {
+  const Gemm<AT, BT> g{kr, trans_a != 0, trans_b != 0, M, N, K,   alpha, beta,
+                       A,  lda,          B,            ldb, bias, C, ldc};
   const int MR = kr.mr, NR = kr.nr;
 
   // Even blocks: K = 768 gives 3 x 256 rather than 256 + 256 + 256; N likewise.
@@ -501,6 +552,22 @@ void gemm_driver(const CpuContext &ctx, int trans_a, int trans_b, int64_t M, int
   }
 }
 
+void gemm_driver(const CpuContext &ctx, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
+                 float alpha, const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                 const float *bias, float *C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == 0.f) {
+    scale_only(ctx, M, N, beta, bias, C, ldc);
+    return;
+  }
+  const GemmKernel &kr = select_kernel(ctx.isa);
+  if (M <= small_m_limit()) {
+    small_m_driver(ctx, kr, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc);
+    return;
+  }
+  packed_driver(ctx, kr, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc);
+}
+
 // B widened to float32 for the packed path of fl_sgemm_bf16w (per calling thread, like tl_scratch).
 thread_local Scratch tl_widened;
 
@@ -555,6 +622,35 @@ void sgemm_bf16w(const CpuContext &ctx, int trans_a, int trans_b, int64_t M, int
     gemm_driver(ctx, trans_a, trans_b, M, nc, K, alpha, A, lda, w, trans_b ? K : nc, beta,
                 bias ? bias + j0 : nullptr, C + j0, ldc);
   }
+}
+
+// C = alpha * op(A) op(B) + beta * C (+ bias) with A and B in bf16, fp32 accumulation. The packed
+// path widens both operands as it packs them (gemm_x86_impl.h's packers read bf16), then runs the
+// level's fp32 micro-kernels: no copy of A or B beyond the packed blocks fl_sgemm uses, and the
+// result is fl_sgemm's on the widened operands, bit for bit (the same packed panels, blocking and
+// kernels). With AVX512_BF16 the operands stay bf16 in k-pair panels for vdpbf16ps instead
+// (gemm_avx512bf16.cpp). Small M (<= kSmallM) widens op(A), at most 8 rows, into this thread's
+// scratch and streams the bf16 B through the small-M kernels, as fl_sgemm_bf16w does.
+void gemm_bf16(const CpuContext &ctx, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
+               float alpha, const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb,
+               float beta, const float *bias, float *C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == 0.f) {
+    scale_only(ctx, M, N, beta, bias, C, ldc);
+    return;
+  }
+  if (M <= small_m_limit()) {
+    float *x = tl_scratch.get(size_t(M * K));
+    for (int64_t i = 0; i < M; i++)
+      for (int64_t p = 0; p < K; p++)
+        x[i * K + p] = bf16_to_f32(trans_a ? A[p * lda + i] : A[i * lda + p]);
+    // small_m_driver with trans_a == 0 does not use tl_scratch, which now holds x
+    small_m_driver(ctx, select_kernel(ctx.isa), 0, trans_b, M, N, K, alpha, x, K, B, ldb, beta,
+                   bias, C, ldc);
+    return;
+  }
+  packed_driver(ctx, select_bf16_kernel(ctx.isa), trans_a, trans_b, M, N, K, alpha, A, lda, B,
+                ldb, beta, bias, C, ldc);
 }
 
 // dbias[j] += sum_i dout[i*N + j]: threads own column ranges (no reduction across threads), each

@@ -54,6 +54,14 @@ void pack_a(const float *a, int64_t lda, int trans, int64_t panels, int64_t kc, 
 void pack_b(const float *b, int64_t ldb, int trans, int64_t panels, int64_t kc, float *dst) {
   pack_b_t<kNR>(b, ldb, trans, panels, kc, dst);
 }
+void pack_a_bf16(const uint16_t *a, int64_t lda, int trans, int64_t panels, int64_t kc,
+                 float *dst) {
+  pack_a_t<kMR>(a, lda, trans, panels, kc, dst);
+}
+void pack_b_bf16(const uint16_t *b, int64_t ldb, int trans, int64_t panels, int64_t kc,
+                 float *dst) {
+  pack_b_t<kNR>(b, ldb, trans, panels, kc, dst);
+}
 void colsum(float *dbias, const float *dout, int64_t ld, int64_t m, int64_t n) {
   colsum_impl(dbias, dout, ld, m, n);
 }
@@ -79,6 +87,14 @@ void pack_a_12(const float *a, int64_t lda, int trans, int64_t panels, int64_t k
 void pack_b_32(const float *b, int64_t ldb, int trans, int64_t panels, int64_t kc, float *dst) {
   pack_b_t<32>(b, ldb, trans, panels, kc, dst);
 }
+void pack_a_12_bf16(const uint16_t *a, int64_t lda, int trans, int64_t panels, int64_t kc,
+                    float *dst) {
+  pack_a_t<12>(a, lda, trans, panels, kc, dst);
+}
+void pack_b_32_bf16(const uint16_t *b, int64_t ldb, int trans, int64_t panels, int64_t kc,
+                    float *dst) {
+  pack_b_t<32>(b, ldb, trans, panels, kc, dst);
+}
 
 }  // namespace
 
@@ -87,10 +103,10 @@ void pack_b_32(const float *b, int64_t ldb, int trans, int64_t panels, int64_t k
 // B block 256 x 4096 floats = 4 MiB (L3).
 extern const gemm_detail::GemmKernel kKernel = {"avx2 6x16", kMR, kNR, 144, 256, 4096,
                                                 micro, pack_a, pack_b, colsum, small_m,
-                                                small_m_bf16};
+                                                small_m_bf16, pack_a_bf16, pack_b_bf16, false};
 extern const gemm_detail::GemmKernel kKernelAvx512Layout = {
     "avx2 12x32 (avx512 layout)", 12, 32, 240, 192, 4096, micro_12x32, pack_a_12, pack_b_32, colsum,
-    small_m, small_m_bf16};
+    small_m, small_m_bf16, pack_a_12_bf16, pack_b_32_bf16, false};
 
 }  // namespace avx2_gemm
 }  // namespace cpu

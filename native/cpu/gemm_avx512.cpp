@@ -57,6 +57,14 @@ void pack_a(const float *a, int64_t lda, int trans, int64_t panels, int64_t kc, 
 void pack_b(const float *b, int64_t ldb, int trans, int64_t panels, int64_t kc, float *dst) {
   pack_b_t<kNR>(b, ldb, trans, panels, kc, dst);
 }
+void pack_a_bf16(const uint16_t *a, int64_t lda, int trans, int64_t panels, int64_t kc,
+                 float *dst) {
+  pack_a_t<kMR>(a, lda, trans, panels, kc, dst);
+}
+void pack_b_bf16(const uint16_t *b, int64_t ldb, int trans, int64_t panels, int64_t kc,
+                 float *dst) {
+  pack_b_t<kNR>(b, ldb, trans, panels, kc, dst);
+}
 void colsum(float *dbias, const float *dout, int64_t ld, int64_t m, int64_t n) {
   colsum_impl(dbias, dout, ld, m, n);
 }
@@ -76,7 +84,7 @@ void small_m_bf16(int trans_b, int64_t m, int64_t n, int64_t k, float alpha, con
 // 240 x 192 floats = 180 KiB (L2 is 1-2 MiB on AVX-512 parts), the B block 192 x 4096 = 3 MiB.
 extern const gemm_detail::GemmKernel kKernel = {"avx512 12x32", kMR, kNR, 240, 192, 4096,
                                                 micro, pack_a, pack_b, colsum, small_m,
-                                                small_m_bf16};
+                                                small_m_bf16, pack_a_bf16, pack_b_bf16, false};
 
 }  // namespace avx512_gemm
 }  // namespace cpu

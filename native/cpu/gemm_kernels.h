@@ -43,6 +43,21 @@ using SmallMBf16Fn = void (*)(int trans_b, int64_t m, int64_t n, int64_t k, floa
                               const float *x, int64_t ldx, const uint16_t *b, int64_t ldb,
                               float beta, const float *bias, float *c, int64_t ldc);
 
+// The packers above from bf16 sources (uint16_t, widened exactly as they are read): fl_gemm_bf16.
+using PackABf16Fn = void (*)(const uint16_t *a, int64_t lda, int trans, int64_t panels, int64_t kc,
+                             float *dst);
+using PackBBf16Fn = void (*)(const uint16_t *b, int64_t ldb, int trans, int64_t panels, int64_t kc,
+                             float *dst);
+
+// k-pair kernels (AVX512_BF16's vdpbf16ps, and its portable emulation): A and B stay bf16 in the
+// packed panels, two consecutive k per 32-bit word, kp = ceil(kc / 2) words per row / column:
+//   packed A: panel q holds op(A)(q*MR + r, 2*pp + h) at uint16 [(q*MR*kc) * 2 + (pp*MR + r)*2 + h]
+//   packed B: panel q holds op(B)(2*pp + h, q*NR + c) at uint16 [(q*NR*kc) * 2 + (pp*NR + c)*2 + h]
+// (h = 0, 1; the k beyond kc of an odd kc is zero). A panel takes MR * kp 32-bit words, at most the
+// MR * kc floats the driver reserves for it, so the driver's float-sized buffers and panel offsets
+// serve unchanged; `micro` reads its `a` and `b` as such pairs. Packed by pack_pairs_a/b
+// (gemm_bf16_pairs.cpp, portable code), so pack_a, pack_b, pack_a_bf16 and pack_b_bf16 are null.
+
 struct GemmKernel {
   const char *name;
   int mr, nr;          // register tile
@@ -53,7 +68,23 @@ struct GemmKernel {
   ColSumFn colsum;
   SmallMFn small_m;
   SmallMBf16Fn small_m_bf16;
+  PackABf16Fn pack_a_bf16;
+  PackBBf16Fn pack_b_bf16;
+  bool k_pairs;  // the k-pair layout above (bf16 operands only)
 };
+
+// The k-pair packers: `rows` (<= panels of MR, the last one zero-padded) rows x kc of op(A) from
+// a bf16 A, where op(A)(i, p) is a[i*lda + p], or a[p*lda + i] when trans; likewise `cols` columns
+// of op(B) into NR panels, op(B)(p, j) = b[p*ldb + j], or b[j*ldb + p] when trans. dst as above.
+void pack_pairs_a(const uint16_t *a, int64_t lda, int trans, int64_t rows, int64_t kc, int mr,
+                  float *dst);
+void pack_pairs_b(const uint16_t *b, int64_t ldb, int trans, int64_t cols, int64_t kc, int nr,
+                  float *dst);
+// The k-pair kernel in plain C++ with vdpbf16ps's arithmetic (gemm_bf16_pairs.cpp): the same 12 x 32
+// tile, layout and blocking as the AVX512_BF16 kernel, so this machine-independent code tests all of
+// that path but the intrinsic inner loop. Selected for fl_gemm_bf16 below AVX512_BF16 by
+// FUSELM_GEMM_BF16_PAIRS=1 (a test aid).
+extern const GemmKernel kBf16PairsEmulated;
 
 }  // namespace gemm_detail
 
@@ -65,6 +96,9 @@ extern const gemm_detail::GemmKernel kKernelAvx512Layout;
 }
 namespace avx512_gemm {
 extern const gemm_detail::GemmKernel kKernel;  // 12 x 32 tile, 512-bit FMA
+}
+namespace avx512bf16_gemm {
+extern const gemm_detail::GemmKernel kKernel;  // 12 x 32 tile, vdpbf16ps on k pairs (bf16 only)
 }
 #endif
 

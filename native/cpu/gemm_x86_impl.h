@@ -60,10 +60,32 @@ void micro_kernel_t(int64_t kc, const float *__restrict a, const float *__restri
 }
 
 // ---- packing helpers (256-bit) ---------------------------------------------------------------
+// The packers read float32 sources, or bf16 ones (uint16_t, the high half of a float32: fl_gemm_bf16)
+// which they widen exactly as they load (a zero-extend and a 16-bit shift), so the packed panels
+// and everything after them are the same as for float32 sources holding the widened values.
+inline float widen(float v) { return v; }
+inline float widen(uint16_t v) {
+  uint32_t u = uint32_t(v) << 16;
+  float f;
+  __builtin_memcpy(&f, &u, sizeof f);
+  return f;
+}
+inline __m256 load8(const float *s) { return _mm256_loadu_ps(s); }
+inline __m256 load8(const uint16_t *s) {
+  __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i *>(s));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+inline __m128 load4(const float *s) { return _mm_loadu_ps(s); }
+inline __m128 load4(const uint16_t *s) {
+  __m128i h = _mm_loadl_epi64(reinterpret_cast<const __m128i *>(s));
+  return _mm_castsi128_ps(_mm_slli_epi32(_mm_cvtepu16_epi32(h), 16));
+}
+
 // 4 rows of 8 floats (row stride ld) -> 8 columns of 4 floats, column q at d + q*ds.
-inline void transpose_4x8(const float *s, int64_t ld, float *d, int64_t ds) {
-  __m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + ld);
-  __m256 r2 = _mm256_loadu_ps(s + 2 * ld), r3 = _mm256_loadu_ps(s + 3 * ld);
+template <typename T>
+inline void transpose_4x8(const T *s, int64_t ld, float *d, int64_t ds) {
+  __m256 r0 = load8(s), r1 = load8(s + ld);
+  __m256 r2 = load8(s + 2 * ld), r3 = load8(s + 3 * ld);
   __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
   __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
   __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
@@ -79,8 +101,9 @@ inline void transpose_4x8(const float *s, int64_t ld, float *d, int64_t ds) {
 }
 
 // 2 rows of 8 floats -> 8 columns of 2 floats.
-inline void transpose_2x8(const float *s, int64_t ld, float *d, int64_t ds) {
-  __m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + ld);
+template <typename T>
+inline void transpose_2x8(const T *s, int64_t ld, float *d, int64_t ds) {
+  __m256 r0 = load8(s), r1 = load8(s + ld);
   __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
   __m128 l0 = _mm256_castps256_ps128(t0), h0 = _mm256_extractf128_ps(t0, 1);
   __m128 l1 = _mm256_castps256_ps128(t1), h1 = _mm256_extractf128_ps(t1, 1);
@@ -95,11 +118,12 @@ inline void transpose_2x8(const float *s, int64_t ld, float *d, int64_t ds) {
 }
 
 // 8 rows of 8 floats -> 8 columns of 8 floats.
-inline void transpose_8x8(const float *s, int64_t ld, float *d, int64_t ds) {
-  __m256 r0 = _mm256_loadu_ps(s + 0 * ld), r1 = _mm256_loadu_ps(s + 1 * ld);
-  __m256 r2 = _mm256_loadu_ps(s + 2 * ld), r3 = _mm256_loadu_ps(s + 3 * ld);
-  __m256 r4 = _mm256_loadu_ps(s + 4 * ld), r5 = _mm256_loadu_ps(s + 5 * ld);
-  __m256 r6 = _mm256_loadu_ps(s + 6 * ld), r7 = _mm256_loadu_ps(s + 7 * ld);
+template <typename T>
+inline void transpose_8x8(const T *s, int64_t ld, float *d, int64_t ds) {
+  __m256 r0 = load8(s + 0 * ld), r1 = load8(s + 1 * ld);
+  __m256 r2 = load8(s + 2 * ld), r3 = load8(s + 3 * ld);
+  __m256 r4 = load8(s + 4 * ld), r5 = load8(s + 5 * ld);
+  __m256 r6 = load8(s + 6 * ld), r7 = load8(s + 7 * ld);
   __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
   __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
   __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
@@ -134,6 +158,17 @@ inline void copy_floats(const float *s, float *d) {
   }
   if (n - i >= 1) d[i] = s[i];
 }
+// The same from n contiguous bf16 values, widened.
+template <int n>
+inline void copy_floats(const uint16_t *s, float *d) {
+  int i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, load8(s + i));
+  if (n - i >= 4) {
+    _mm_storeu_ps(d + i, load4(s + i));
+    i += 4;
+  }
+  for (; i < n; i++) d[i] = widen(s[i]);
+}
 
 // ---- packing -------------------------------------------------------------------------------
 // When a panel is a strip of a few columns of a row-major source (A transposed, B not), reading
@@ -145,8 +180,8 @@ constexpr int64_t strip_group() {
   return 128 / W > 0 ? 128 / W : 1;
 }
 
-template <int MR>
-void pack_a_t(const float *a, int64_t lda, int trans, int64_t panels, int64_t kc, float *dst) {
+template <int MR, typename T>
+void pack_a_t(const T *a, int64_t lda, int trans, int64_t panels, int64_t kc, float *dst) {
   if (trans) {
     // op(A)(i, p) = a[p*lda + i]: each p contributes MR contiguous floats to a panel.
     constexpr int64_t G = strip_group<MR>();
@@ -160,22 +195,22 @@ void pack_a_t(const float *a, int64_t lda, int trans, int64_t panels, int64_t kc
   }
   // op(A)(i, p) = a[i*lda + p]: transpose row groups of 4 (then 2, 1) in 8-column steps.
   for (int64_t q = 0; q < panels; q++, dst += MR * kc) {
-    const float *s = a + q * MR * lda;
+    const T *s = a + q * MR * lda;
     int64_t p = 0;
     for (; p + 8 <= kc; p += 8) {
       int r = 0;
       for (; r + 4 <= MR; r += 4) transpose_4x8(s + r * lda + p, lda, dst + p * MR + r, MR);
       for (; r + 2 <= MR; r += 2) transpose_2x8(s + r * lda + p, lda, dst + p * MR + r, MR);
       for (; r < MR; r++)
-        for (int k = 0; k < 8; k++) dst[(p + k) * MR + r] = s[r * lda + p + k];
+        for (int k = 0; k < 8; k++) dst[(p + k) * MR + r] = widen(s[r * lda + p + k]);
     }
     for (; p < kc; p++)
-      for (int r = 0; r < MR; r++) dst[p * MR + r] = s[r * lda + p];
+      for (int r = 0; r < MR; r++) dst[p * MR + r] = widen(s[r * lda + p]);
   }
 }
 
-template <int NR>
-void pack_b_t(const float *b, int64_t ldb, int trans, int64_t panels, int64_t kc, float *dst) {
+template <int NR, typename T>
+void pack_b_t(const T *b, int64_t ldb, int trans, int64_t panels, int64_t kc, float *dst) {
   static_assert(NR % 8 == 0, "B panels are whole 8-float vectors");
   if (!trans) {
     // op(B)(p, j) = b[p*ldb + j]: each p contributes NR contiguous floats to a panel.
@@ -190,12 +225,12 @@ void pack_b_t(const float *b, int64_t ldb, int trans, int64_t panels, int64_t kc
   }
   // op(B)(p, j) = b[j*ldb + p]: transpose 8 x 8 blocks (rows of b are columns of op(B)).
   for (int64_t q = 0; q < panels; q++, dst += NR * kc) {
-    const float *s = b + q * NR * ldb;
+    const T *s = b + q * NR * ldb;
     int64_t p = 0;
     for (; p + 8 <= kc; p += 8)
       for (int c = 0; c < NR; c += 8) transpose_8x8(s + c * ldb + p, ldb, dst + p * NR + c, NR);
     for (; p < kc; p++)
-      for (int c = 0; c < NR; c++) dst[p * NR + c] = s[c * ldb + p];
+      for (int c = 0; c < NR; c++) dst[p * NR + c] = widen(s[c * ldb + p]);
   }
 }
 

@@ -45,6 +45,8 @@ extern "C" {
 #define FL_ISA_GENERIC 0
 #define FL_ISA_AVX2 1
 #define FL_ISA_AVX512 2
+/* AVX-512 plus AVX512_BF16 (vdpbf16ps): fl_gemm_bf16 multiplies bf16 pairs natively */
+#define FL_ISA_AVX512_BF16 3
 
 typedef struct fl_context fl_context;
 

@@ -11,7 +11,7 @@ int cpu_best_isa() {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
-      return FL_ISA_AVX512;
+      return __builtin_cpu_supports("avx512bf16") ? FL_ISA_AVX512_BF16 : FL_ISA_AVX512;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return FL_ISA_AVX2;
     return FL_ISA_GENERIC;
   }();

@@ -72,6 +72,7 @@ public final class FuselmNative {
   public static final int FL_ISA_GENERIC = 0;
   public static final int FL_ISA_AVX2 = 1;
   public static final int FL_ISA_AVX512 = 2;
+  public static final int FL_ISA_AVX512_BF16 = 3;
 
   // ---- library, context, memory
   public static native @Cast("const char*") String fl_last_error();

@@ -81,6 +81,8 @@ public final class ComputeContext implements AutoCloseable {
 
   public static String isaName(int isa) {
     switch (isa) {
+      case FuselmNative.FL_ISA_AVX512_BF16:
+        return "avx512_bf16";
       case FuselmNative.FL_ISA_AVX512:
         return "avx512";
       case FuselmNative.FL_ISA_AVX2:

@@ -1,0 +1,156 @@
+// fl_gemm_bf16's k-pair path (see gemm_kernels.h for the layout): the packers, shared by every k-pair
+// kernel, and the portable emulation of the AVX512_BF16 micro-kernel (gemm_avx512bf16.cpp). Compiled
+// for baseline x86-64 (or any architecture); the driver is gemm.cpp's packed_driver.
+//
+// vdpbf16ps (Intel SDM, VDPBF16PS), per 32-bit lane i of the destination:
+//   dst.fp32[i] += fp32(src1.bf16[2i+1]) * fp32(src2.bf16[2i+1])
+//   dst.fp32[i] += fp32(src1.bf16[2i])   * fp32(src2.bf16[2i])
+// each step a float32 fused multiply-add with denormal inputs read as zero (DAZ), denormal results
+// flushed to zero (FTZ) and round-to-nearest-even, whatever MXCSR says. So a pair costs two roundings,
+// the odd k first, exactly as a float32 FMA chain over k in the order (1, 0, 3, 2, ...) would, apart
+// from DAZ/FTZ. The emulation below computes the same steps: the product of two bf16 values has at
+// most 16 significant bits, so the float32 product is exact (unless it falls below the normal range,
+// where it may lose bits the hardware keeps: an absolute difference under 2^-126 per product), and
+// the float32 add is then the FMA's one rounding.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "bf16.h"
+#include "gemm_kernels.h"
+
+namespace fl {
+namespace cpu {
+namespace gemm_detail {
+
+namespace {
+
+// One panel of `n` <= w valid rows (A) or columns (B) of width w, zero-padded to w; the packing of A
+// and of B is the same operation on op(A) and op(B)^T. `contig`: element (x, p) is s[x*ld + p] (a
+// row of s holds x's k pairs side by side); else s[p*ld + x] (a pair comes from two rows of s).
+// The full pairs run without per-element conditions (loops the compiler vectorises), then the odd
+// kc's last k and the padding.
+void pack_pairs_panel(const uint16_t *s, int64_t ld, bool contig, int64_t n, int64_t kc, int w,
+                      uint16_t *d) {
+  const int64_t kfull = kc / 2, kp = (kc + 1) / 2;
+  if (contig) {
+    for (int64_t x = 0; x < n; x++) {
+      const uint16_t *sx = s + x * ld;
+      for (int64_t pp = 0; pp < kfull; pp++) {
+        d[(pp * w + x) * 2] = sx[2 * pp];
+        d[(pp * w + x) * 2 + 1] = sx[2 * pp + 1];
+      }
+      if (kp > kfull) {
+        d[(kfull * w + x) * 2] = sx[kc - 1];
+        d[(kfull * w + x) * 2 + 1] = 0;
+      }
+    }
+  } else {
+    for (int64_t pp = 0; pp < kfull; pp++) {
+      const uint16_t *s0 = s + 2 * pp * ld, *s1 = s0 + ld;
+      uint16_t *dp = d + pp * w * 2;
+      for (int64_t x = 0; x < n; x++) {
+        dp[2 * x] = s0[x];
+        dp[2 * x + 1] = s1[x];
+      }
+    }
+    if (kp > kfull) {
+      const uint16_t *s0 = s + (kc - 1) * ld;
+      uint16_t *dp = d + kfull * w * 2;
+      for (int64_t x = 0; x < n; x++) {
+        dp[2 * x] = s0[x];
+        dp[2 * x + 1] = 0;
+      }
+    }
+  }
+  if (n < w)
+    for (int64_t pp = 0; pp < kp; pp++)
+      std::memset(d + (pp * w + n) * 2, 0, size_t(w - n) * 2 * sizeof(uint16_t));
+}
+
+}  // namespace
+
+// A's panels: op(A)(i, p) is a[i*lda + p] (trans == 0) or a[p*lda + i] (trans).
+void pack_pairs_a(const uint16_t *a, int64_t lda, int trans, int64_t rows, int64_t kc, int mr,
+                  float *dst) {
+  uint16_t *d = reinterpret_cast<uint16_t *>(dst);
+  for (int64_t q = 0; q * mr < rows; q++)  // the driver's panel stride: mr * kc floats
+    pack_pairs_panel(trans ? a + q * mr : a + q * mr * lda, lda, !trans,
+                     std::min<int64_t>(mr, rows - q * mr), kc, mr, d + q * mr * kc * 2);
+}
+
+// B's panels: op(B)(p, j) is b[j*ldb + p] (trans) or b[p*ldb + j] (trans == 0).
+void pack_pairs_b(const uint16_t *b, int64_t ldb, int trans, int64_t cols, int64_t kc, int nr,
+                  float *dst) {
+  uint16_t *d = reinterpret_cast<uint16_t *>(dst);
+  for (int64_t q = 0; q * nr < cols; q++)
+    pack_pairs_panel(trans ? b + q * nr * ldb : b + q * nr, ldb, trans != 0,
+                     std::min<int64_t>(nr, cols - q * nr), kc, nr, d + q * nr * kc * 2);
+}
+
+namespace {
+
+constexpr int kMR = 12;  // the AVX512_BF16 kernel's tile (gemm_avx512bf16.cpp)
+constexpr int kNR = 32;
+
+// DAZ on an input, FTZ on a result: a denormal becomes a zero of the same sign.
+inline float flush(float x) { return std::fabs(x) < 1.17549435e-38f ? x * 0.f : x; }
+inline float in_bf16(uint16_t h) { return flush(bf16_to_f32(h)); }
+
+void emulated_micro(int64_t kc, const float *a_f, const float *b_f, float *c, int64_t ldc,
+                    float alpha, float beta, const float *bias) {
+  const uint16_t *a = reinterpret_cast<const uint16_t *>(a_f);
+  const uint16_t *b = reinterpret_cast<const uint16_t *>(b_f);
+  float acc[kMR][kNR] = {};
+  const int64_t kp = (kc + 1) / 2;
+  for (int64_t pp = 0; pp < kp; pp++, a += 2 * kMR, b += 2 * kNR) {
+    float b_even[kNR], b_odd[kNR];
+    for (int j = 0; j < kNR; j++) {
+      b_even[j] = in_bf16(b[2 * j]);
+      b_odd[j] = in_bf16(b[2 * j + 1]);
+    }
+    for (int r = 0; r < kMR; r++) {
+      const float a_even = in_bf16(a[2 * r]), a_odd = in_bf16(a[2 * r + 1]);
+      for (int j = 0; j < kNR; j++) {
+        float x = flush(acc[r][j] + a_odd * b_odd[j]);  // the odd k first, as vdpbf16ps
+        acc[r][j] = flush(x + a_even * b_even[j]);
+      }
+    }
+  }
+  // the fp32 kernels' write-back (gemm_x86_impl.h)
+  for (int r = 0; r < kMR; r++) {
+    float *cr = c + r * ldc;
+    for (int j = 0; j < kNR; j++) {
+      float x = alpha == 1.f ? acc[r][j] : alpha * acc[r][j];
+      if (beta != 0.f) x += beta * cr[j];
+      if (bias) x += bias[j];
+      cr[j] = x;
+    }
+  }
+}
+
+}  // namespace
+
+// Blocking as gemm_avx512bf16.cpp's. Only the packed GEMM uses a k-pair kernel: no fp32 packers,
+// column sum or small-M kernels (gemm.cpp takes those from the fp32 kernel of the level).
+extern const GemmKernel kBf16PairsEmulated = {
+    "bf16 k-pairs 12x32 (portable vdpbf16ps emulation)",
+    kMR,
+    kNR,
+    240,
+    384,
+    4096,
+    emulated_micro,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    true};
+
+}  // namespace gemm_detail
+}  // namespace cpu
+}  // namespace fl
