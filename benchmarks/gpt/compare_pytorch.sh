@@ -25,6 +25,9 @@
 # machine_peak.c, run before and after the cases (best of both), for utilisation: GFLOP/s of a
 # training step = 6 N + 6 L T C flops per token over ms/step (forward: a third), and for generation
 # the bound read_bandwidth / fp32 weight bytes (tokens/s if every weight is read once per token).
+# Because the read bandwidth of this shared machine moves by tens of percent from minute to minute,
+# machine_peak also runs right after each fuselm generation run, and a last line per generation case
+# gives the median over runs of tokens/s against the bound from that adjacent measurement.
 #
 # Usage: benchmarks/gpt/compare_pytorch.sh                 (2 threads, 3 rounds, a few minutes)
 #        ROUNDS=5 THREADS=2 CASES="train64 gen" benchmarks/gpt/compare_pytorch.sh
@@ -87,6 +90,11 @@ run_one() {  # impl case round -> appends "case impl round rss_kb json" to $WORK
     echo "failed: ${cmd[*]}" >&2; cat "$WORK/stderr" >&2; exit 1; }
   echo "$c $impl $round $(cat "$WORK/rss") $json" >>"$WORK/results"
   printf '  round %d %-8s %-7s %s\n' "$round" "$c" "$impl" "$json" >&2
+  if [ "$impl" = fuselm ] && [ "$mode" = generate ]; then
+    # the read bandwidth right after this run: the machine's bandwidth moves by tens of percent from
+    # one minute to the next, so each run is also compared with a bound measured beside it
+    echo "$c $round $("$WORK/machine_peak" --threads "$THREADS" --reps 1)" >>"$WORK/adjacent"
+  fi
 }
 
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores," \
@@ -106,7 +114,8 @@ done
 "$WORK/machine_peak" --threads "$THREADS" --reps 3 >"$WORK/peak2"
 echo "cases took $(( $(date +%s) - start )) s; load average now $(cut -d' ' -f1-3 /proc/loadavg)"
 
-"$PY" - "$WORK/results" "$WORK/peak1" "$WORK/peak2" <<'EOF'
+touch "$WORK/adjacent"
+"$PY" - "$WORK/results" "$WORK/peak1" "$WORK/peak2" "$WORK/adjacent" <<'EOF'
 import json, statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
@@ -166,6 +175,19 @@ if ("gen", "fuselm") in rows and ("gen16", "fuselm") in rows:
     print(f"fuselm bf16 / fp32 weights, decode tokens/s: {statistics.median(r16):.2f}"
           f" [{min(r16):.2f}-{max(r16):.2f}] (median of per-round ratios); bf16 bound"
           f" {read * 1e9 / (2 * MP + 4 * (NP - MP)):.1f} tokens/s")
+adjacent = {}
+for line in open(sys.argv[4]):
+    c, rnd, js = line.split(" ", 2)
+    adjacent[(c, int(rnd))] = json.loads(js)["read_gbs"]
+for c in gen_cases:
+    if (c, "fuselm") not in rows:
+        continue
+    stored = (2 if c == "gen16" else 4) * MP + 4 * (NP - MP)
+    pct = [100 * v[0]["tokens_per_s"] / (adjacent[(c, r)] * 1e9 / stored)
+           for r, v in sorted(rows[(c, "fuselm")].items()) if (c, r) in adjacent]
+    if pct:
+        print(f"{label[c]}: % of the bound from the read bandwidth measured right after each fuselm run:"
+              f" median {statistics.median(pct):.0f}% [{min(pct):.0f}-{max(pct):.0f}%] over {len(pct)} runs")
 if ("train64", "fuselm") in rows and ("train64bf16", "fuselm") in rows:
     f32, f16 = rows[("train64", "fuselm")], rows[("train64bf16", "fuselm")]
     both = sorted(set(f32) & set(f16))
