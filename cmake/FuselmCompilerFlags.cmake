@@ -13,6 +13,15 @@ set(FUSELM_AVX2_FLAGS -mavx2 -mfma -mf16c)
 set(FUSELM_AVX512_FLAGS -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mfma -mf16c)
 set(FUSELM_AVX512BF16_FLAGS ${FUSELM_AVX512_FLAGS} -mavx512bf16)
 
+# Test-only emulation build (FUSELM_SIMDE_AVX512=ON, see native/CMakeLists.txt): the AVX-512 files get
+# the AVX2 flags and FL_SIMDE_AVX512, so native/cpu/x86_intrin.h takes their AVX-512 and AVX512_BF16
+# intrinsics from SIMDe and they run on AVX2-only CPUs.
+if(FUSELM_SIMDE_AVX512)
+  # -Wno-psabi: SIMDe passes its 512-bit types by value, which GCC notes changes the ABI without -mavx512f
+  set(FUSELM_AVX512_FLAGS ${FUSELM_AVX2_FLAGS} -DFL_SIMDE_AVX512=1 -Wno-psabi)
+  set(FUSELM_AVX512BF16_FLAGS ${FUSELM_AVX512_FLAGS})
+endif()
+
 # Usage: fuselm_apply_isa_flags("${SOURCES}") - sets flags on ISA files, removes them off x86.
 macro(fuselm_apply_isa_flags SOURCES)
   foreach(src ${SOURCES})

@@ -4,9 +4,7 @@
 
 #include <cstdint>
 
-#if defined(__SSE2__)
-#include <immintrin.h>
-#endif
+#include "x86_intrin.h"
 
 namespace fl::cpu {
 

@@ -1,6 +1,6 @@
 // AVX2 + FMA build of the attention kernels (attention_kernel.h); compiled with -mavx2 -mfma and
 // only called after attention.cpp has checked ctx.isa >= FL_ISA_AVX2.
-#include <immintrin.h>
+#include "x86_intrin.h"
 #include <math.h>
 
 #include "attention_impl.h"

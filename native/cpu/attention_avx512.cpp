@@ -5,7 +5,7 @@
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
-#include <immintrin.h>
+#include "x86_intrin.h"
 #include <math.h>
 
 #include "attention_impl.h"

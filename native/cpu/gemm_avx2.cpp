@@ -2,7 +2,7 @@
 // vectors, 1 broadcast A value), 256-bit. Compiled with -mavx2 -mfma; called only after the
 // driver (gemm.cpp) has checked ctx.isa >= FL_ISA_AVX2. Everything here sits in
 // fl::cpu::avx2_gemm, the kernel bodies in an anonymous namespace (see gemm_x86_impl.h).
-#include <immintrin.h>
+#include "x86_intrin.h"
 
 #include <cstdint>
 

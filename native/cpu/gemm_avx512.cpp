@@ -2,7 +2,7 @@
 // 1 broadcast A value), 512-bit. The same code as the AVX2 path (gemm_x86_impl.h, instantiated
 // with 16-float vectors); packing uses the shared 256-bit routines. Compiled with AVX-512 F/BW/VL/DQ
 // flags; called only after the driver (gemm.cpp) has checked ctx.isa >= FL_ISA_AVX512.
-#include <immintrin.h>
+#include "x86_intrin.h"
 
 #include <cstdint>
 

@@ -9,7 +9,7 @@
 // wherever fl_cpu_best_isa reports FL_ISA_AVX512_BF16 and skip it, saying so, elsewhere. Everything
 // but the loop below (packing, blocking, edge tiles, write-back) is shared with the emulation and
 // tested on any machine (FUSELM_GEMM_BF16_PAIRS=1).
-#include <immintrin.h>
+#include "x86_intrin.h"
 
 #include <cstdint>
 #include <cstring>
@@ -28,7 +28,7 @@ constexpr int kNR = kNV * 16;
 inline __m512bh bcast_pair(const uint16_t *p) {
   int32_t w;
   std::memcpy(&w, p, sizeof w);
-  return (__m512bh)_mm512_set1_epi32(w);
+  return fl_as_m512bh(_mm512_set1_epi32(w));
 }
 
 void micro(int64_t kc, const float *a_f, const float *b_f, float *c, int64_t ldc, float alpha,
@@ -46,8 +46,8 @@ void micro(int64_t kc, const float *a_f, const float *b_f, float *c, int64_t ldc
   const int64_t kp = (kc + 1) / 2;
   for (int64_t pp = 0; pp < kp; pp++) {
     // 16 columns x (k even, k odd) per vector
-    const __m512bh b0 = (__m512bh)_mm512_loadu_si512(b);
-    const __m512bh b1 = (__m512bh)_mm512_loadu_si512(b + 32);
+    const __m512bh b0 = fl_as_m512bh(_mm512_loadu_si512(b));
+    const __m512bh b1 = fl_as_m512bh(_mm512_loadu_si512(b + 32));
 #pragma GCC unroll 12
     for (int r = 0; r < kMR; r++) {
       const __m512bh ar = bcast_pair(a + 2 * r);

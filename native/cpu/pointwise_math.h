@@ -145,7 +145,7 @@ static inline double fl_sumsq_dev_d(const float *x, double m, int64_t n) {
 // ---- by hand where the compiler does not vectorise -------------------------------------------
 // The float max select and sqrtf (GCC keeps sqrtf's errno path, which no per-function option
 // removes) are not auto-vectorised, so they use intrinsics. Which branch compiles follows the
-// including TU's flags (__AVX512F__ in *_avx512.cpp, __AVX__ in *_avx2.cpp, SSE2 on any x86-64);
+// including TU's flags (FL_AVX512 in *_avx512.cpp, native or SIMDe: x86_intrin.h, __AVX__ in *_avx2.cpp, SSE2 on any x86-64);
 // intrinsics are gnu_inline builtins, so no symbol is shared between TUs. <immintrin.h> is included
 // by the *_kernels.h headers, outside every namespace.
 
@@ -155,7 +155,7 @@ static inline float fl_max_row(const float *x, int64_t n) {
   float m = -__builtin_inff();
   int64_t i = 0;
   bool nan = false;
-#if defined(__AVX512F__)
+#if defined(FL_AVX512)
   // the unmasked _mm512_max_ps/_sqrt_ps use _mm512_undefined_ps(), which trips a GCC 12
   // -Wmaybe-uninitialized false positive; the all-lanes masked forms are the same instructions
   const __mmask16 kAll = 0xFFFF;
@@ -207,7 +207,7 @@ static inline float fl_max_row(const float *x, int64_t n) {
 
 // x[0..16) = sqrt(x[0..16)), correctly rounded (IEEE sqrt) on every path
 static inline void fl_sqrt16(float *x) {
-#if defined(__AVX512F__)
+#if defined(FL_AVX512)
   const __m512 v = _mm512_loadu_ps(x);
   _mm512_storeu_ps(x, _mm512_mask_sqrt_ps(v, static_cast<__mmask16>(0xFFFF), v));
 #elif defined(__AVX__)
