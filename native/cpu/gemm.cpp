@@ -552,14 +552,22 @@ void packed_driver(const CpuContext &ctx, const GemmKernel &kr, int trans_a, int
   }
 }
 
+// The calls that multiply nothing (C empty, K == 0 or alpha == 0: A and B are not read) are done
+// here; true when C is final.
+bool without_product(const CpuContext &ctx, int64_t M, int64_t N, int64_t K, float alpha,
+                     float beta, const float *bias, float *C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return true;
+  if (K <= 0 || alpha == 0.f) {
+    scale_only(ctx, M, N, beta, bias, C, ldc);
+    return true;
+  }
+  return false;
+}
+
 void gemm_driver(const CpuContext &ctx, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
                  float alpha, const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
                  const float *bias, float *C, int64_t ldc) {
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0 || alpha == 0.f) {
-    scale_only(ctx, M, N, beta, bias, C, ldc);
-    return;
-  }
+  if (without_product(ctx, M, N, K, alpha, beta, bias, C, ldc)) return;
   const GemmKernel &kr = select_kernel(ctx.isa);
   if (M <= small_m_limit()) {
     small_m_driver(ctx, kr, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc);
@@ -593,11 +601,7 @@ void sgemm_bias(const CpuContext &ctx, int trans_a, int trans_b, int64_t M, int6
 void sgemm_bf16w(const CpuContext &ctx, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
                  float alpha, const float *A, int64_t lda, const uint16_t *B, int64_t ldb,
                  float beta, const float *bias, float *C, int64_t ldc) {
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0 || alpha == 0.f) {
-    scale_only(ctx, M, N, beta, bias, C, ldc);
-    return;
-  }
+  if (without_product(ctx, M, N, K, alpha, beta, bias, C, ldc)) return;
   const GemmKernel &kr = select_kernel(ctx.isa);
   if (M <= small_m_limit()) {
     small_m_driver(ctx, kr, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc);
@@ -634,11 +638,7 @@ void sgemm_bf16w(const CpuContext &ctx, int trans_a, int trans_b, int64_t M, int
 void gemm_bf16(const CpuContext &ctx, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
                float alpha, const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb,
                float beta, const float *bias, float *C, int64_t ldc) {
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0 || alpha == 0.f) {
-    scale_only(ctx, M, N, beta, bias, C, ldc);
-    return;
-  }
+  if (without_product(ctx, M, N, K, alpha, beta, bias, C, ldc)) return;
   if (M <= small_m_limit()) {
     float *x = tl_scratch.get(size_t(M * K));
     for (int64_t i = 0; i < M; i++)

@@ -45,17 +45,23 @@ void bf16_to_f32(float *dst, const uint16_t *src, int64_t n) {
   for (int64_t i = 0; i < n; i++) dst[i] = widen(src[i]);
 }
 
-// C = alpha * op(A) op(B) + beta * C (+ bias), B in bf16; double accumulation. beta == 0: C is not
-// read. alpha == 0 or K == 0: A and B are not read.
-void sgemm_bf16w(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-                 const float *A, int64_t lda, const uint16_t *B, int64_t ldb, float beta,
+namespace {
+// An operand element as float: bf16 widened exactly, float as is.
+float as_float(uint16_t h) { return widen(h); }
+float as_float(float f) { return f; }
+
+// C = alpha * op(A) op(B) + beta * C (+ bias) with B in bf16 and A in bf16 or float32; double
+// accumulation. beta == 0: C is not read. alpha == 0 or K == 0: A and B are not read.
+template <class TA>
+void gemm_bf16_b(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                 const TA *A, int64_t lda, const uint16_t *B, int64_t ldb, float beta,
                  const float *bias, float *C, int64_t ldc) {
   for (int64_t i = 0; i < M; i++)
     for (int64_t j = 0; j < N; j++) {
       double s = 0.0;
       if (alpha != 0.f)
         for (int64_t p = 0; p < K; p++) {
-          float a = trans_a ? A[p * lda + i] : A[i * lda + p];
+          float a = as_float(trans_a ? A[p * lda + i] : A[i * lda + p]);
           float b = widen(trans_b ? B[j * ldb + p] : B[p * ldb + j]);
           s += double(a) * double(b);
         }
@@ -65,26 +71,18 @@ void sgemm_bf16w(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, floa
       C[i * ldc + j] = float(v);
     }
 }
+}  // namespace
 
-// C = alpha * op(A) op(B) + beta * C (+ bias), A and B in bf16; double accumulation. beta == 0: C is
-// not read. alpha == 0 or K == 0: A and B are not read.
+void sgemm_bf16w(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                 const float *A, int64_t lda, const uint16_t *B, int64_t ldb, float beta,
+                 const float *bias, float *C, int64_t ldc) {
+  gemm_bf16_b(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc);
+}
+
 void gemm_bf16(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb, float beta,
                const float *bias, float *C, int64_t ldc) {
-  for (int64_t i = 0; i < M; i++)
-    for (int64_t j = 0; j < N; j++) {
-      double s = 0.0;
-      if (alpha != 0.f)
-        for (int64_t p = 0; p < K; p++) {
-          float a = widen(trans_a ? A[p * lda + i] : A[i * lda + p]);
-          float b = widen(trans_b ? B[j * ldb + p] : B[p * ldb + j]);
-          s += double(a) * double(b);
-        }
-      double v = double(alpha) * s;
-      if (beta != 0.f) v += double(beta) * double(C[i * ldc + j]);
-      if (bias) v += double(bias[j]);
-      C[i * ldc + j] = float(v);
-    }
+  gemm_bf16_b(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc);
 }
 
 }  // namespace ref

@@ -246,12 +246,15 @@ public final class GptModel implements AutoCloseable {
    */
   private static final class Bf16Copies implements AutoCloseable {
     final Tensor all;
-    final Map<String, Tensor> copies = new LinkedHashMap<>();
-    final List<Tensor[]> pairs = new ArrayList<>(); // {float32 master, bf16 copy}
+    final Map<String, Tensor> copies = new LinkedHashMap<>(); // block matrix name -> its bf16 copy
     final Tensor head;
+    private final ParameterSlab params;
+    private final Tensor masterHead;
     boolean stale = true;
 
     Bf16Copies(ComputeContext ctx, ParameterSlab params, Tensor head) {
+      this.params = params;
+      this.masterHead = head;
       List<String> names = new ArrayList<>();
       long total = head.numel();
       for (String n : params.names()) {
@@ -266,17 +269,16 @@ public final class GptModel implements AutoCloseable {
         Tensor w = params.get(n);
         Tensor c = all.view(off, w.shape());
         copies.put(n, c);
-        pairs.add(new Tensor[] {w, c});
         off += w.numel();
       }
       this.head = all.view(off, head.shape());
-      pairs.add(new Tensor[] {head, this.head});
     }
 
     void refresh(ComputeContext ctx) {
-      for (Tensor[] p : pairs) {
-        Bf16Ops.narrow(ctx, p[1], p[0]);
+      for (Map.Entry<String, Tensor> e : copies.entrySet()) {
+        Bf16Ops.narrow(ctx, e.getValue(), params.get(e.getKey()));
       }
+      Bf16Ops.narrow(ctx, head, masterHead);
       stale = false;
     }
 
