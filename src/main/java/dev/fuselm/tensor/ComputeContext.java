@@ -30,7 +30,12 @@ public final class ComputeContext implements AutoCloseable {
     try (PointerPointer<?> out = new PointerPointer<>(1)) {
       FuselmNativeException.check(
           FuselmNative.fl_context_create(backend.code, 0, out), "fl_context_create");
-      return new ComputeContext(backend, out.get(0).address());
+      ComputeContext ctx = new ComputeContext(backend, out.get(0).address());
+      String cap = System.getenv("FUSELM_ISA");
+      if (cap != null && !cap.isEmpty() && backend == Backend.CPU) {
+        ctx.capIsa(cap);
+      }
+      return ctx;
     }
   }
 
@@ -69,6 +74,25 @@ public final class ComputeContext implements AutoCloseable {
     int[] out = new int[1];
     FuselmNativeException.check(FuselmNative.fl_context_isa(handle(), out), "fl_context_isa");
     return out[0];
+  }
+
+  // FUSELM_ISA=generic|avx2|avx512|avx512_bf16 caps the level of every context: the replay check
+  // (benchmarks/replay) uses it to get the same bits on every machine of this kind.
+  private void capIsa(String name) {
+    int cap = -1;
+    for (int level = FuselmNative.FL_ISA_GENERIC; level <= FuselmNative.FL_ISA_AVX512_BF16; level++) {
+      if (isaName(level).equals(name)) {
+        cap = level;
+      }
+    }
+    if (cap < 0) {
+      close();
+      throw new IllegalArgumentException(
+          "FUSELM_ISA=" + name + " is not an instruction-set level: use generic, avx2, avx512 or avx512_bf16");
+    }
+    if (cap < isa()) {
+      isa(cap);
+    }
   }
 
   /** The best instruction-set level this CPU and build support. */
