@@ -31,7 +31,8 @@ public final class Main implements Runnable {
 
   /** Runs the command line and returns its exit code (tests call this). */
   public static int execute(String... args) {
-    // One short line per log record on stderr (e.g. the backend choice), not the JDK's two-line form.
+    // The library logs through SLF4J; the CLI binds it to java.util.logging (slf4j-jdk14), here set
+    // to one short line per record on stderr (e.g. the backend choice), not the JDK's two-line form.
     if (System.getProperty("java.util.logging.SimpleFormatter.format") == null) {
       System.setProperty("java.util.logging.SimpleFormatter.format", "fuselm: %5$s%6$s%n");
     }

@@ -32,7 +32,8 @@ import java.util.concurrent.Semaphore;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.logging.Logger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * An OpenAI-compatible HTTP server over an {@link InferenceSession}, on the JDK's built-in HTTP
@@ -47,7 +48,7 @@ import java.util.logging.Logger;
  * {@link #close()} stops taking requests and waits for the ones in flight to finish.
  */
 public final class InferenceServer implements AutoCloseable {
-  private static final Logger LOG = Logger.getLogger(InferenceServer.class.getName());
+  private static final Logger LOG = LoggerFactory.getLogger(InferenceServer.class);
   private static final ObjectMapper JSON = new ObjectMapper();
 
   /**
@@ -181,9 +182,9 @@ public final class InferenceServer implements AutoCloseable {
       } catch (ApiError e) {
         sendError(ex, e);
       } catch (IOException e) {
-        LOG.fine(() -> "client connection failed: " + e);
+        LOG.debug("client connection failed: {}", e.toString());
       } catch (RuntimeException e) {
-        LOG.warning("request " + method + " " + path + " failed: " + e);
+        LOG.warn("request {} {} failed: {}", method, path, e.toString());
         sendError(ex, new ApiError(500, "server_error", null, "internal error: " + e));
       }
     } finally {
@@ -310,7 +311,7 @@ public final class InferenceServer implements AutoCloseable {
       try {
         r = f.get();
       } catch (ExecutionException e) {
-        LOG.warning("streamed generation failed: " + e.getCause());
+        LOG.warn("streamed generation failed: {}", String.valueOf(e.getCause()));
         writeEvent(out, errorJson(new ApiError(500, "server_error", null,
             "generation failed: " + e.getCause())));
         out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
@@ -598,7 +599,7 @@ public final class InferenceServer implements AutoCloseable {
     try {
       sendJson(ex, e.status, errorJson(e));
     } catch (IOException io) {
-      LOG.fine(() -> "could not send the error response: " + io);
+      LOG.debug("could not send the error response: {}", io.toString());
     }
   }
 

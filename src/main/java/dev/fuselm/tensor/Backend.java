@@ -2,6 +2,8 @@ package dev.fuselm.tensor;
 
 import dev.fuselm.nativeapi.FuselmNative;
 import java.util.Locale;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /** Where kernels run. REFERENCE is the plain-loop oracle that every other backend is tested against. */
 public enum Backend {
@@ -44,9 +46,8 @@ public enum Backend {
       chosen = CUDA.isAvailable() ? CUDA : CPU;
     }
     if (LOGGED.compareAndSet(false, true)) {
-      LOG.log(
-          System.Logger.Level.INFO,
-          "backend {0} ({1}; -D{2}=cpu|cuda|reference overrides)",
+      LOG.info(
+          "backend {} ({}; -D{}=cpu|cuda|reference overrides)",
           chosen.name().toLowerCase(Locale.ROOT),
           requested == null ? "default" : "requested",
           PROPERTY);
@@ -54,7 +55,7 @@ public enum Backend {
     return chosen;
   }
 
-  private static final System.Logger LOG = System.getLogger("dev.fuselm");
+  private static final Logger LOG = LoggerFactory.getLogger("dev.fuselm");
   private static final java.util.concurrent.atomic.AtomicBoolean LOGGED =
       new java.util.concurrent.atomic.AtomicBoolean();
 
