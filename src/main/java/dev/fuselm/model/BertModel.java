@@ -7,7 +7,6 @@ import dev.fuselm.nn.FeedForward;
 import dev.fuselm.nn.LayerNorm;
 import dev.fuselm.nn.TransformerBlock;
 import dev.fuselm.ops.EmbeddingOps;
-import dev.fuselm.tensor.Arena;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tensor.ParameterSlab;
 import dev.fuselm.tensor.Tensor;
@@ -60,7 +59,7 @@ public final class BertModel implements Backbone {
   private boolean training;
   private long dropoutSeed;
 
-  private Acts acts;
+  private BertActivations acts;
   private State state = State.NONE;
   private boolean pooledDone;
   private boolean padded;
@@ -338,81 +337,7 @@ public final class BertModel implements Backbone {
     return training ? config.attentionDropout() : 0f;
   }
 
-  /** Activations, inputs and gradient scratch for one (B, T). */
-  private static final class Acts implements AutoCloseable {
-    final int b, t;
-    final boolean withGrads;
-    final Arena pool;
-    final Tensor ids, types, mask, cls, typeSum, embSum, embMean, embRstd, clsHidden, pooledPre,
-        pooled, dHidden, dPooled, dEmb, dCls;
-    final Tensor[] residual;
-    final TransformerBlock.Activations[] layers;
-    final TransformerBlock.Scratch scratch;
-
-    Acts(ComputeContext ctx, BertConfig cfg, int b, int t, boolean withGrads) {
-      this.b = b;
-      this.t = t;
-      this.withGrads = withGrads;
-      long n = (long) b * t, c = cfg.hiddenSize(), inter = cfg.intermediateSize();
-      pool = new Arena(ctx, 1 << 20);
-      ids = pool.ints(b, t);
-      types = pool.ints(b, t);
-      mask = pool.ints(b, t);
-      cls = pool.ints(1, b);
-      int[] rows = new int[b];
-      for (int i = 0; i < b; i++) {
-        rows[i] = i * t;
-      }
-      cls.copyFrom(rows);
-      typeSum = pool.zeros(b, t, c);
-      embSum = pool.zeros(n, c);
-      embMean = pool.zeros(n);
-      embRstd = pool.zeros(n);
-      residual = new Tensor[cfg.numLayers() + 1];
-      layers = new TransformerBlock.Activations[cfg.numLayers()];
-      residual[0] = pool.zeros(n, c);
-      if (withGrads) {
-        for (int l = 0; l < layers.length; l++) {
-          layers[l] = TransformerBlock.Activations.postLn(pool, b, t, c, inter, cfg.numHeads(),
-              true);
-          residual[l + 1] = pool.zeros(n, c);
-        }
-      } else {
-        // inference: the blocks take turns with one set of activations and two residual buffers
-        TransformerBlock.Activations shared =
-            TransformerBlock.Activations.postLn(pool, b, t, c, inter, cfg.numHeads(), false);
-        Tensor other = pool.zeros(n, c);
-        for (int l = 0; l < layers.length; l++) {
-          layers[l] = shared;
-          residual[l + 1] = l % 2 == 0 ? other : residual[0];
-        }
-      }
-      clsHidden = pool.zeros(1, b, c);
-      pooledPre = pool.zeros(b, c);
-      pooled = pool.zeros(b, c);
-      if (withGrads) {
-        dHidden = pool.zeros(n, c);
-        dPooled = pool.zeros(b, c);
-        dEmb = pool.zeros(n, c);
-        dCls = pool.zeros(b, c);
-        scratch = TransformerBlock.Scratch.postLn(pool, b, t, c, inter);
-      } else {
-        dHidden = dPooled = dEmb = dCls = null;
-        scratch = null;
-      }
-    }
-
-    Tensor hidden() {
-      return residual[residual.length - 1];
-    }
-
-    @Override
-    public void close() {
-      pool.close();
-    }
-  }
-
-  private Acts acts(int b, int t) {
+  private BertActivations acts(int b, int t) {
     if (b <= 0 || t <= 0) {
       throw new IllegalArgumentException("batch and sequence length must be positive, got B=" + b
           + " T=" + t);
@@ -424,7 +349,7 @@ public final class BertModel implements Backbone {
     boolean wantGrads = grads != null;
     if (acts == null || acts.b != b || acts.t != t || acts.withGrads != wantGrads) {
       releaseActivations();
-      acts = new Acts(ctx, config, b, t, wantGrads);
+      acts = new BertActivations(ctx, config, b, t, wantGrads);
     }
     return acts;
   }
@@ -453,7 +378,7 @@ public final class BertModel implements Backbone {
   }
 
   private Tensor encode(int[] ids, int[] tokenTypes, int[] attentionMask, int b, int t) {
-    Acts a = acts(b, t);
+    BertActivations a = acts(b, t);
     long n = (long) b * t;
     length("ids", ids, n);
     a.ids.copyFrom(ids);
@@ -515,7 +440,7 @@ public final class BertModel implements Backbone {
     }
   }
 
-  private Acts requireForward(String what) {
+  private BertActivations requireForward(String what) {
     if (state != State.FORWARD) {
       throw new IllegalStateException(what + " needs a forward() first");
     }
@@ -529,7 +454,7 @@ public final class BertModel implements Backbone {
 
   /** The pooler output tanh(dense(hidden[:, 0])) (B, C) of the last forward (computed once). */
   public Tensor pooled() {
-    Acts a = requireForward("pooled()");
+    BertActivations a = requireForward("pooled()");
     if (!hasPooler) {
       throw new IllegalStateException("this model has no pooler (bert.pooler.* was not loaded)");
     }
@@ -557,7 +482,7 @@ public final class BertModel implements Backbone {
   /** The masked-LM loss of the last forward (see {@link MlmHead#loss}); labels (B*T). */
   @Deprecated(forRemoval = true) // merge shim: call mlmHead().loss(hidden(), labels)
   public float mlmLoss(int[] labels) {
-    Acts a = requireForward("mlmLoss()");
+    BertActivations a = requireForward("mlmLoss()");
     return mlmHead().loss(a.hidden(), labels);
   }
 
@@ -592,7 +517,7 @@ public final class BertModel implements Backbone {
    */
   public void backward(float dMlm, float dNsp, float[] dHidden, float[] dPooled) {
     requireGradients("backward()");
-    Acts a = requireForward("backward()");
+    BertActivations a = requireForward("backward()");
     if (dMlm != 0 && (mlmHead == null || !mlmHead.hasLoss())) {
       throw new IllegalStateException("backward() with an MLM weight needs mlmLoss() first");
     }
@@ -641,7 +566,7 @@ public final class BertModel implements Backbone {
    */
   public float[] pooledBackward(float[] dPooled) {
     requireGradients("pooledBackward()");
-    Acts a = requireForward("pooledBackward()");
+    BertActivations a = requireForward("pooledBackward()");
     if (!pooledDone) {
       throw new IllegalStateException("pooledBackward() needs pooled() first");
     }
@@ -656,7 +581,7 @@ public final class BertModel implements Backbone {
   }
 
   /** a.dHidden += the gradient through the pooler of a.dPooled (which it overwrites). */
-  private void poolerBackward(Acts a) {
+  private void poolerBackward(BertActivations a) {
     long c = config.hiddenSize();
     // pooled = tanh(pre): dpre = dpooled * (1 - pooled^2), on the host like the forward
     float[] y = a.pooled.toFloatArray();
@@ -673,7 +598,7 @@ public final class BertModel implements Backbone {
   @Override
   public void backwardHidden(float[] dHidden, int fromBlock) {
     requireGradients("backwardHidden()");
-    Acts a = requireForward("backwardHidden()");
+    BertActivations a = requireForward("backwardHidden()");
     if (fromBlock < 0 || fromBlock > layers.length) {
       throw new IllegalArgumentException("fromBlock " + fromBlock + " is outside 0.."
           + layers.length);
@@ -694,7 +619,7 @@ public final class BertModel implements Backbone {
     }
   }
 
-  private void encoderBackward(Acts a, int fromBlock) {
+  private void encoderBackward(BertActivations a, int fromBlock) {
     long c = config.hiddenSize();
     float p = dropout();
     Tensor keyMask = padded ? a.mask : null;
