@@ -67,7 +67,7 @@ class EmbedCommandTest {
     assertEquals(3, out.length, r.out());
     float[][] want;
     try (ComputeContext c = ComputeContext.create();
-        SentenceEmbedder e = SentenceEmbedder.open(c, dir, 512, 32)) {
+        SentenceEmbedder e = dev.fuselm.io.Checkpoint.loadEmbedder(c, dir, 512, 32)) {
       want = e.embed(lines, true);
     }
     for (int i = 0; i < 3; i++) {

@@ -45,7 +45,7 @@ class BertEmbeddingServerTest {
     List<String> texts = List.of("The quick brown fox.", "a second, somewhat longer text");
     float[][] want;
     try (ComputeContext c = ComputeContext.create();
-        SentenceEmbedder e = SentenceEmbedder.open(c, bertDir, 512, 32)) {
+        SentenceEmbedder e = dev.fuselm.io.Checkpoint.loadEmbedder(c, bertDir, 512, 32)) {
       want = e.embed(texts, true);
     }
     WordPieceTokenizer tok = BertCheckpoint.tokenizer(bertDir);
