@@ -26,7 +26,9 @@ import java.util.Set;
  * family is detected from config.json's {@code model_type}. Reads Hugging Face's own directories
  * (names with or without the base prefix, the aliases and buffers the family names, F16/BF16
  * widened) and writes directories Hugging Face loads unchanged. Every file is written atomically
- * ({@link AtomicFiles}). A classifier's head lives beside it ({@link ClassifierHead}).
+ * ({@link AtomicFiles}). A classifier's head lives beside the model ({@link ClassifierHead}), LoRA
+ * adapters in PEFT's layout in {@link PeftAdapters}, the optimizer state in the trainer's
+ * {@code training_state.safetensors}.
  */
 public final class Checkpoint {
   public static final String CONFIG = ModelDirectory.CONFIG;

@@ -4,7 +4,6 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -44,10 +43,6 @@ final class ConfigJson {
   @SuppressWarnings("unchecked")
   static java.util.Map<String, Object> parseMap(String where, String text) throws IOException {
     return JSON.convertValue(parseObject(where, text), java.util.LinkedHashMap.class);
-  }
-
-  static ObjectNode newObject() {
-    return JSON.createObjectNode();
   }
 
   /** Indented JSON with a final newline. */
