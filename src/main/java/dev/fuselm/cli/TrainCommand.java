@@ -106,9 +106,10 @@ public final class TrainCommand implements Callable<Integer> {
 
   private TrainConfig trainConfig() {
     boolean cosine = TrainingOptions.cosine(schedule);
-    return new TrainConfig(steps, batch, ctx, stride == null ? ctx : stride, lr,
-        minLr == null ? lr / 10 : minLr, warmup, cosine, weightDecay, clip, gradAccum, !noShuffle,
-        seed, evalEvery, valFraction, saveEvery, evalBatches, out);
+    return TrainConfig.defaults(steps, batch, ctx, out)
+        .withLr(lr, minLr == null ? lr / 10 : minLr, warmup, cosine)
+        .withData(stride == null ? ctx : stride, !noShuffle, valFraction, gradAccum)
+        .withSchedule(evalEvery, saveEvery, evalBatches).withOptimizer(weightDecay, clip, seed);
   }
 
   private GptConfig newConfig(Tokenizer tok) throws IOException {

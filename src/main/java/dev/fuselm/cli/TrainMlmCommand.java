@@ -116,9 +116,10 @@ public final class TrainMlmCommand implements Callable<Integer> {
 
   private TrainConfig trainConfig() {
     boolean cosine = TrainingOptions.cosine(schedule);
-    return new TrainConfig(steps, batch, seqLen, seqLen, lr, minLr == null ? lr / 10 : minLr,
-        warmup, cosine, weightDecay, clip, gradAccum, !noShuffle, seed, evalEvery, valFraction,
-        saveEvery, evalBatches, out);
+    return TrainConfig.bertPretraining(steps, batch, seqLen, out)
+        .withLr(lr, minLr == null ? lr / 10 : minLr, warmup, cosine)
+        .withData(seqLen, !noShuffle, valFraction, gradAccum)
+        .withSchedule(evalEvery, saveEvery, evalBatches).withOptimizer(weightDecay, clip, seed);
   }
 
   private BertConfig newConfig(WordPieceTokenizer tok) throws IOException {
