@@ -18,6 +18,7 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -33,7 +34,7 @@ public final class BenchTrainCommand implements Callable<Integer> {
   @Option(names = "--batch", required = true) int batch;
   @Option(names = "--ctx", required = true) int ctx;
   @Option(names = "--steps", description = "timed steps (default: ${DEFAULT-VALUE})") int steps = 5;
-  @Option(names = "--threads", description = "kernel threads (default: all cores)") int threads;
+  @Mixin TrainingOptions.Threads threads;
   @Option(names = "--forward", description = "time the inference forward pass (logits of all B*T"
       + " positions, no targets, no gradients) instead of a training step") boolean forwardOnly;
   @Option(names = "--precision", description = "fp32 or bf16 mixed precision (default:"
@@ -53,7 +54,7 @@ public final class BenchTrainCommand implements Callable<Integer> {
           + " and --steps > 0");
     }
     try (ComputeContext c = ComputeContext.create()) {
-      c.threads(threads);
+      c.threads(threads.threads);
       if (forwardOnly) {
         return forward(c, cfg, prec);
       }
