@@ -195,6 +195,19 @@ public final class TrainingEngine implements AutoCloseable {
    * step and loss history.
    */
   public void resume(Path dir) throws IOException {
+    // the settings first: a run with other settings may also have another parameter count
+    Map<String, String> recorded = TrainingState.metadata(dir);
+    for (Map.Entry<String, String> e : task.runMetadata().entrySet()) {
+      String was = recorded.get(e.getKey());
+      if (was != null && !was.equals(e.getValue())) {
+        String what = e.getKey().startsWith("data") ? "different data (" + e.getKey() + " was "
+            + was + ", now " + e.getValue() + ")"
+            : "--" + e.getKey().replace('_', '-') + " " + was + " (this run has " + e.getValue()
+                + ")";
+        throw new IllegalArgumentException("cannot resume exactly from " + dir
+            + ": it was trained with " + what);
+      }
+    }
     TrainingState.Loaded s = TrainingState.load(dir, task.params().size());
     String weightsFile = task.weightsFile();
     if (weightsFile != null) {
@@ -205,17 +218,6 @@ public final class TrainingEngine implements AutoCloseable {
               + " but " + TrainingState.FILE + " from step " + s.step()
               + " (a save was interrupted); cannot resume exactly");
         }
-      }
-    }
-    for (Map.Entry<String, String> e : task.runMetadata().entrySet()) {
-      String was = s.metadata().get(e.getKey());
-      if (was != null && !was.equals(e.getValue())) {
-        String what = e.getKey().startsWith("data") ? "different data (" + e.getKey() + " was "
-            + was + ", now " + e.getValue() + ")"
-            : "--" + e.getKey().replace('_', '-') + " " + was + " (this run has " + e.getValue()
-                + ")";
-        throw new IllegalArgumentException("cannot resume exactly from " + dir
-            + ": it was trained with " + what);
       }
     }
     if (s.step() > cfg.steps()) {
