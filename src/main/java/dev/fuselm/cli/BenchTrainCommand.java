@@ -69,7 +69,8 @@ public final class BenchTrainCommand implements Callable<Integer> {
         TrainConfig tc = TrainConfig.defaults(steps + 1, batch, ctx, null)
             .withLr(1e-4f, 1e-4f, 0, false);
         Timing timing;
-        try (TrainingEngine engine = new TrainingEngine(new FixedBatch(m, x, y, batch, ctx), tc, c)) {
+        FixedBatch task = new FixedBatch(m, x, y, batch, ctx);
+        try (TrainingEngine engine = new TrainingEngine(task, tc, c)) {
           timing = time(engine::trainOneStep);
         }
         double med = timing.ms();

@@ -201,7 +201,8 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
   }
 
   /** Continues a run from --resume (when given), then trains; a divergence is a CLI error. */
-  private void runTraining(Resumable resumeFrom, TrainingConsole.TrainingAction run) throws IOException {
+  private void runTraining(Resumable resumeFrom, TrainingConsole.TrainingAction run)
+      throws IOException {
     try {
       if (resume != null) {
         resumeFrom.resume(resume);

@@ -82,8 +82,8 @@ public record TrainConfig(
    * warmup, AdamW betas 0.9 / 0.999, eps 1e-8; no validation split, evaluation or checkpoints of
    * the engine's own (the tasks evaluate per epoch). ctx is 1: the loss history counts examples.
    */
-  public static TrainConfig fineTuning(int steps, int batch, float lr, float weightDecay, float clip,
-      long seed) {
+  public static TrainConfig fineTuning(int steps, int batch, float lr, float weightDecay,
+      float clip, long seed) {
     return new TrainConfig(steps, batch, 1, 1, lr, lr, 0, false, weightDecay, clip, 0.9f, 0.999f,
         1e-8f, 1, true, seed, 0, 0f, 0, 0, null);
   }

@@ -132,11 +132,13 @@ public final class TrainingEngine implements AutoCloseable {
     }
     float loss = task.stepLoss(cfg.gradAccum());
     boolean lossFinite = finite && Float.isFinite(loss);
+    if (lossFinite) {
+      allReduceGradients(task.grads());
+    }
     float norm = lossFinite ? opt.gradNorm() : Float.NaN;
     if (!lossFinite || !Float.isFinite(norm)) {
       throw diverged(s, lossFinite, loss, norm, lr);
     }
-    allReduceGradients(task.grads());
     opt.step(s, lr, norm);
     task.afterUpdate();
     step = s;
@@ -146,11 +148,12 @@ public final class TrainingEngine implements AutoCloseable {
   }
 
   /**
-   * DATA-PARALLEL HOOK (next issue): called once per optimizer step, after the local gradients
-   * are complete and before clipping is applied, on the whole gradient slab. A distributed run
-   * will average the slab over the ranks here (MPI / NCCL all-reduce); a single process has
-   * nothing to do. The gradient norm is taken before this call today; with several ranks it must
-   * move after it.
+   * DATA-PARALLEL HOOK (next issue): called once per optimizer step on the whole gradient slab,
+   * after the local micro-batches are complete and before the gradient norm (clipping, the
+   * divergence check) and the AdamW update. A distributed run averages the slab over the ranks
+   * here (MPI for CPU gradients, NCCL for GPU ones; see DESIGN.md), so that every rank clips
+   * and updates identically; a single process has nothing to do. (Ranks will also have to agree
+   * on a non-finite loss, which today skips this call and stops the run.)
    */
   void allReduceGradients(ParameterSlab grads) {}
 
