@@ -62,8 +62,7 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
   int batch = 8;
   @Option(names = "--lr", description = "AdamW learning rate (default: ${DEFAULT-VALUE})")
   float lr = 5e-5f;
-  @Option(names = "--weight-decay", description = "AdamW decay of matrices (default: ${DEFAULT-VALUE})")
-  float weightDecay = 0.1f;
+  @Mixin TrainingOptions.Optimizer optimizer = new TrainingOptions.Optimizer(0.1f);
   @Mixin TrainingOptions.Schedule schedule = new TrainingOptions.Schedule("constant");
   @Option(names = "--resume", description = "continue exactly from a directory that an earlier run"
       + " wrote with --save-state (same data, split and settings; --epochs may grow)")
@@ -193,7 +192,8 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
 
   private ClassifierTrainer.Config trainerConfig(boolean all, int padTo) {
     try {
-      return new ClassifierTrainer.Config(epochs, batch, lr, weightDecay, 1f, all, seed, padTo,
+      return new ClassifierTrainer.Config(epochs, batch, lr, optimizer.weightDecay, optimizer.clip,
+          all, seed, padTo,
           schedule.warmup, schedule.cosine());
     } catch (IllegalArgumentException e) {
       throw new UserInputException(e.getMessage());

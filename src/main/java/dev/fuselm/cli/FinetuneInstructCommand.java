@@ -68,8 +68,7 @@ public final class FinetuneInstructCommand implements Callable<Integer> {
   int batch = 8;
   @Option(names = "--lr", description = "AdamW learning rate (default: ${DEFAULT-VALUE})")
   float lr = 5e-5f;
-  @Option(names = "--weight-decay", description = "AdamW decay of matrices (default: ${DEFAULT-VALUE})")
-  float weightDecay = 0.1f;
+  @Mixin TrainingOptions.Optimizer optimizer = new TrainingOptions.Optimizer(0.1f);
   @Mixin TrainingOptions.Schedule schedule = new TrainingOptions.Schedule("constant");
   @Option(names = "--resume", description = "continue exactly from a directory that an earlier run"
       + " wrote with --save-state (same data, split and settings; --epochs may grow); with --lora"
@@ -78,8 +77,6 @@ public final class FinetuneInstructCommand implements Callable<Integer> {
   @Option(names = "--save-state", description = "also write the training state (optimizer"
       + " moments, step, data position) into --out, so that --resume can continue the run")
   boolean saveState;
-  @Option(names = "--clip", description = "gradient-norm clipping, 0 = off (default: ${DEFAULT-VALUE})")
-  float clip = 1f;
   @Option(names = "--padding", description = "longest: pad each batch to its longest example;"
       + " fixed: pad every batch to --max-length (default: ${DEFAULT-VALUE})")
   String padding = "longest";
@@ -115,7 +112,8 @@ public final class FinetuneInstructCommand implements Callable<Integer> {
     InstructionTrainer.Config tc;
     LoraAdapters.Config lc = null;
     try {
-      tc = new InstructionTrainer.Config(epochs, batch, lr, weightDecay, clip, schedule.warmup,
+      tc = new InstructionTrainer.Config(epochs, batch, lr, optimizer.weightDecay, optimizer.clip,
+          schedule.warmup,
           maskPrompt, padding.equals("fixed") ? ctxLen : 0, evalEvery, seed, schedule.cosine());
       if (loraRank != null) {
         lc = new LoraAdapters.Config(loraRank, loraAlpha == null ? 2f * loraRank : loraAlpha,

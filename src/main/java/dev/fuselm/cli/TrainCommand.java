@@ -45,10 +45,7 @@ public final class TrainCommand implements Callable<Integer> {
   @Option(names = "--lr", description = "peak learning rate (default: ${DEFAULT-VALUE})") float lr = 6e-4f;
   @Option(names = "--min-lr", description = "final cosine rate (default: lr / 10)") Float minLr;
   @Mixin TrainingOptions.Schedule schedule = new TrainingOptions.Schedule("cosine");
-  @Option(names = "--weight-decay", description = "AdamW decay of matrices (default: ${DEFAULT-VALUE})")
-  float weightDecay = 0.1f;
-  @Option(names = "--clip", description = "gradient-norm clipping, 0 = off (default: ${DEFAULT-VALUE})")
-  float clip = 1.0f;
+  @Mixin TrainingOptions.Optimizer optimizer = new TrainingOptions.Optimizer(0.1f);
   @Option(names = "--grad-accum", description = "micro-batches per step (default: ${DEFAULT-VALUE})")
   int gradAccum = 1;
   @Option(names = "--no-shuffle", description = "batches in data order") boolean noShuffle;
@@ -105,7 +102,8 @@ public final class TrainCommand implements Callable<Integer> {
     return TrainConfig.defaults(steps, batch, ctx, out)
         .withLr(lr, minLr == null ? lr / 10 : minLr, schedule.warmup, cosine)
         .withData(stride == null ? ctx : stride, !noShuffle, valFraction, gradAccum)
-        .withSchedule(evalEvery, saveEvery, evalBatches).withOptimizer(weightDecay, clip, seed);
+        .withSchedule(evalEvery, saveEvery, evalBatches).withOptimizer(optimizer.weightDecay,
+            optimizer.clip, seed);
   }
 
   private GptConfig newConfig(Tokenizer tok) throws IOException {

@@ -53,10 +53,7 @@ public final class TrainMlmCommand implements Callable<Integer> {
   @Option(names = "--lr", description = "peak learning rate (default: ${DEFAULT-VALUE})") float lr = 1e-4f;
   @Option(names = "--min-lr", description = "final cosine rate (default: lr / 10)") Float minLr;
   @Mixin TrainingOptions.Schedule schedule = new TrainingOptions.Schedule("cosine");
-  @Option(names = "--weight-decay", description = "AdamW decay of matrices (default: ${DEFAULT-VALUE})")
-  float weightDecay = 0.01f;
-  @Option(names = "--clip", description = "gradient-norm clipping, 0 = off (default: ${DEFAULT-VALUE})")
-  float clip = 1.0f;
+  @Mixin TrainingOptions.Optimizer optimizer = new TrainingOptions.Optimizer(0.01f);
   @Option(names = "--grad-accum", description = "micro-batches per step (default: ${DEFAULT-VALUE})")
   int gradAccum = 1;
   @Option(names = "--no-shuffle", description = "sequences in data order") boolean noShuffle;
@@ -115,7 +112,8 @@ public final class TrainMlmCommand implements Callable<Integer> {
     return TrainConfig.bertPretraining(steps, batch, seqLen, out)
         .withLr(lr, minLr == null ? lr / 10 : minLr, schedule.warmup, cosine)
         .withData(seqLen, !noShuffle, valFraction, gradAccum)
-        .withSchedule(evalEvery, saveEvery, evalBatches).withOptimizer(weightDecay, clip, seed);
+        .withSchedule(evalEvery, saveEvery, evalBatches).withOptimizer(optimizer.weightDecay,
+            optimizer.clip, seed);
   }
 
   private BertConfig newConfig(WordPieceTokenizer tok) throws IOException {

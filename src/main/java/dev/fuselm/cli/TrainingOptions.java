@@ -46,6 +46,26 @@ final class TrainingOptions {
     }
   }
 
+  /**
+   * AdamW's {@code --weight-decay} (its default is the command's) and {@code --clip}; betas and
+   * eps come from the {@link dev.fuselm.train.TrainConfig} preset of the kind of training.
+   */
+  static final class Optimizer {
+    @Option(names = "--weight-decay", description = "AdamW decay of matrices (default:"
+        + " ${DEFAULT-VALUE})") float weightDecay;
+    @Option(names = "--clip", description = "gradient-norm clipping, 0 = off (default:"
+        + " ${DEFAULT-VALUE})") float clip = 1.0f;
+
+    /** Picocli's no-argument instance: GPT pretraining's decay. */
+    Optimizer() {
+      this(0.1f);
+    }
+
+    Optimizer(float weightDecay) {
+      this.weightDecay = weightDecay;
+    }
+  }
+
   /** {@code --log-json} and {@code --quiet} of the pretraining commands. */
   static final class Logging {
     @Option(names = "--log-json", description = "also append the JSON lines to this file")
