@@ -37,7 +37,8 @@ public final class BenchEmbedCommand implements Callable<Integer> {
   @Override
   public Integer call() throws IOException {
     Path p = Path.of(config);
-    BertConfig cfg = Files.isRegularFile(p) ? dev.fuselm.io.BertConfigJson.read(p)
+    BertConfig cfg = Files.isRegularFile(p) ? dev.fuselm.io.Checkpoint.readConfigFile(p,
+        dev.fuselm.model.ModelFamily.BERT)
         : BertConfig.preset(config);
     if (batch <= 0 || seq < 2 || seq > cfg.maxPositions() || steps <= 0) {
       throw new UserInputException("need --batch > 0, 2 <= --seq <= " + cfg.maxPositions()

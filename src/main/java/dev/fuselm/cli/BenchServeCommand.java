@@ -3,9 +3,10 @@ package dev.fuselm.cli;
 import dev.fuselm.generate.GenerationConfig;
 import dev.fuselm.generate.Generator;
 import dev.fuselm.generate.Generator.Result;
-import dev.fuselm.io.GptCheckpoint;
+import dev.fuselm.io.Checkpoint;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
+import dev.fuselm.model.ModelFamily;
 import dev.fuselm.serve.InferenceSession;
 import dev.fuselm.tensor.DType;
 import dev.fuselm.tensor.ComputeContext;
@@ -67,8 +68,8 @@ public final class BenchServeCommand implements Callable<Integer> {
       String name = model != null ? model.toString() : config;
       // a directory to decode with bf16 weights loads its block matrices straight to bf16
       try (GptModel m = model == null ? GptModel.random(ctx, config(config), 1)
-          : weightType == DType.BFLOAT16 ? GptCheckpoint.loadBf16Matrices(ctx, model)
-          : GptCheckpoint.load(ctx, model)) {
+          : weightType == DType.BFLOAT16 ? Checkpoint.loadBf16Matrices(ctx, model)
+          : Checkpoint.load(ctx, model, ModelFamily.GPT2)) {
         GptConfig cfg = m.config();
         if (promptTokens + newTokens > cfg.contextLength()) {
           throw new UserInputException("--prompt-tokens + --new-tokens must fit the context of "

@@ -4,16 +4,21 @@ import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
 import dev.fuselm.model.Precision;
 import dev.fuselm.tensor.ComputeContext;
-import dev.fuselm.train.AdamW;
+import dev.fuselm.tensor.ParameterSlab;
+import dev.fuselm.train.TrainConfig;
+import dev.fuselm.train.TrainingEngine;
+import dev.fuselm.train.TrainingTask;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Locale;
+import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -29,7 +34,7 @@ public final class BenchTrainCommand implements Callable<Integer> {
   @Option(names = "--batch", required = true) int batch;
   @Option(names = "--ctx", required = true) int ctx;
   @Option(names = "--steps", description = "timed steps (default: ${DEFAULT-VALUE})") int steps = 5;
-  @Option(names = "--threads", description = "kernel threads (default: all cores)") int threads;
+  @Mixin TrainingOptions.Threads threads;
   @Option(names = "--forward", description = "time the inference forward pass (logits of all B*T"
       + " positions, no targets, no gradients) instead of a training step") boolean forwardOnly;
   @Option(names = "--precision", description = "fp32 or bf16 mixed precision (default:"
@@ -49,26 +54,25 @@ public final class BenchTrainCommand implements Callable<Integer> {
           + " and --steps > 0");
     }
     try (ComputeContext c = ComputeContext.create()) {
-      c.threads(threads);
+      c.threads(threads.threads);
       if (forwardOnly) {
         return forward(c, cfg, prec);
       }
-      try (GptModel m = GptModel.random(c, cfg, 1).enableGradients().setPrecision(prec);
-          AdamW opt = new AdamW(c, m.params(), m.grads(), 0.9f, 0.95f, 1e-8f, 0.1f, 1f)) {
+      try (GptModel m = GptModel.random(c, cfg, 1).enableGradients().setPrecision(prec)) {
         SplittableRandom r = new SplittableRandom(2);
         int[] x = new int[batch * ctx], y = new int[batch * ctx];
         for (int i = 0; i < x.length; i++) {
           x[i] = r.nextInt(cfg.vocabSize());
           y[i] = r.nextInt(cfg.vocabSize());
         }
-        long[] step = {0};
-        Timing timing = time(() -> {
-          m.zeroGrad();
-          m.forward(x, y, batch, ctx);
-          m.backward(1f);
-          opt.step(++step[0], 1e-4f, opt.gradNorm());
-          m.weightsChanged(); // bf16: the next forward rounds the new weights (timed with it)
-        });
+        // GPT pretraining's AdamW at a constant 1e-4; one untimed warm-up step, then steps timed
+        TrainConfig tc = TrainConfig.defaults(steps + 1, batch, ctx, null)
+            .withLr(1e-4f, 1e-4f, 0, false);
+        Timing timing;
+        FixedBatch task = new FixedBatch(m, x, y, batch, ctx);
+        try (TrainingEngine engine = new TrainingEngine(task, tc, c)) {
+          timing = time(engine::trainOneStep);
+        }
         double med = timing.ms();
         System.out.printf(Locale.ROOT, "{\"bench\":\"train\",\"config\":\"%s\",\"parameters\":%d,"
             + "\"batch\":%d,\"ctx\":%d,\"threads\":%d,\"steps\":%d,\"ms_per_step\":%.1f,"
@@ -99,6 +103,77 @@ public final class BenchTrainCommand implements Callable<Integer> {
           flopsPerStep(cfg, batch, ctx) / 3 / (med / 1e3) / 1e9, timing.cpuMs(), prec);
     }
     return 0;
+  }
+
+  /**
+   * The same batch every step (forward, backward; the engine adds AdamW), so a step costs what a
+   * pretraining step costs without the data loader.
+   */
+  private static final class FixedBatch implements TrainingTask {
+    private final GptModel m;
+    private final int[] x;
+    private final int[] y;
+    private final int b;
+    private final int t;
+    private float loss;
+
+    FixedBatch(GptModel m, int[] x, int[] y, int b, int t) {
+      this.m = m;
+      this.x = x;
+      this.y = y;
+      this.b = b;
+      this.t = t;
+    }
+
+    @Override
+    public ParameterSlab params() {
+      return m.params();
+    }
+
+    @Override
+    public ParameterSlab grads() {
+      return m.grads();
+    }
+
+    @Override
+    public void beginStep(long s) {
+      m.zeroGrad();
+    }
+
+    @Override
+    public void afterUpdate() {
+      m.weightsChanged(); // bf16: the next forward rounds the new weights (timed with it)
+    }
+
+    @Override
+    public boolean microStep(long s, int micro, float weight) {
+      loss = m.forward(x, y, b, t);
+      m.backward(weight);
+      return true;
+    }
+
+    @Override
+    public float stepLoss(int gradAccum) {
+      return loss;
+    }
+
+    @Override
+    public long[] dataPosition() {
+      return new long[] {0, 0};
+    }
+
+    @Override
+    public void seek(long epoch, long batch) {}
+
+    @Override
+    public Map<String, String> runMetadata() {
+      return Map.of();
+    }
+
+    @Override
+    public void saveModel(java.nio.file.Path dir, Map<String, String> metadata) {
+      throw new UnsupportedOperationException("a benchmark saves no model");
+    }
   }
 
   /** Median wall and process-CPU milliseconds of {@code steps} runs, after one untimed warm-up run. */

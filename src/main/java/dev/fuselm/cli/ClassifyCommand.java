@@ -2,17 +2,18 @@ package dev.fuselm.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.fuselm.finetune.BertClassifierCheckpoint;
 import dev.fuselm.finetune.BertSequenceClassifier;
-import dev.fuselm.finetune.ClassifierCheckpoint;
 import dev.fuselm.finetune.SequenceClassifier;
-import dev.fuselm.io.BertCheckpoint;
-import dev.fuselm.io.GptCheckpoint;
-import dev.fuselm.io.TokenizerFiles;
+import dev.fuselm.io.Checkpoint;
+import dev.fuselm.io.ClassifierHead;
+import dev.fuselm.model.BertModel;
 import dev.fuselm.model.GptConfig;
+import dev.fuselm.model.GptModel;
+import dev.fuselm.model.ModelFamily;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tokenizer.BertEncoding;
 import dev.fuselm.tokenizer.Tokenizer;
+import dev.fuselm.tokenizer.Tokenizers;
 import dev.fuselm.tokenizer.WordPieceTokenizer;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -48,15 +49,15 @@ public final class ClassifyCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws IOException {
-    if (BertClassifierCheckpoint.isBertModel(model)) {
+    if (Checkpoint.family(model) == ModelFamily.BERT) {
       return callBert();
     }
     if (textPair != null) {
       throw new UserInputException("--text-pair needs a BERT sentence-pair classifier");
     }
-    ClassifierCheckpoint.Meta meta = ClassifierCheckpoint.readMeta(model);
-    GptConfig cfg = GptCheckpoint.readConfig(model);
-    Tokenizer tok = TokenizerFiles.forModel(model, cfg.vocabSize());
+    ClassifierHead.Meta meta = ClassifierHead.readMeta(model);
+    GptConfig cfg = Checkpoint.readConfig(model, ModelFamily.GPT2);
+    Tokenizer tok = Tokenizers.forModel(model, cfg.vocabSize());
     List<String> texts = texts();
     List<int[]> seqs = new ArrayList<>();
     for (String t : texts) {
@@ -71,7 +72,10 @@ public final class ClassifyCommand implements Callable<Integer> {
     }
     try (ComputeContext c = ComputeContext.create()) {
       c.threads(threads);
-      try (SequenceClassifier clf = ClassifierCheckpoint.load(c, model)) {
+      Checkpoint.Classifier<GptModel> loaded = Checkpoint.loadClassifier(c, model,
+          ModelFamily.GPT2);
+      try (SequenceClassifier clf = new SequenceClassifier(loaded.model(), meta.labels(),
+          meta.padId(), loaded.head().get(SequenceClassifier.HEAD))) {
         for (int[] ids : seqs) {
           double[] p = clf.probabilities(SequenceClassifier.collate(List.of(ids), clf.padId()));
           printPrediction(clf.labels(), p);
@@ -101,9 +105,9 @@ public final class ClassifyCommand implements Callable<Integer> {
   }
 
   private int callBert() throws IOException {
-    ClassifierCheckpoint.Meta meta = ClassifierCheckpoint.readMeta(model);
-    boolean pairs = BertClassifierCheckpoint.sentencePairs(model);
-    WordPieceTokenizer tok = BertCheckpoint.tokenizer(model);
+    ClassifierHead.Meta meta = ClassifierHead.readMeta(model);
+    boolean pairs = meta.sentencePairs();
+    WordPieceTokenizer tok = Tokenizers.wordPiece(model);
     List<BertEncoding> seqs = new ArrayList<>();
     for (String t : texts()) {
       String first = t, second = null;
@@ -131,7 +135,11 @@ public final class ClassifyCommand implements Callable<Integer> {
     }
     try (ComputeContext c = ComputeContext.create()) {
       c.threads(threads);
-      try (BertSequenceClassifier clf = BertClassifierCheckpoint.load(c, model)) {
+      Checkpoint.Classifier<BertModel> loaded = Checkpoint.loadClassifier(c, model,
+          ModelFamily.BERT);
+      try (BertSequenceClassifier clf = new BertSequenceClassifier(loaded.model(), meta.labels(),
+          meta.padId(), loaded.head().get(BertSequenceClassifier.WEIGHT),
+          loaded.head().get(BertSequenceClassifier.BIAS))) {
         for (BertEncoding e : seqs) {
           double[] p = clf.probabilities(BertSequenceClassifier.collate(List.of(e), clf.padId()));
           printPrediction(clf.labels(), p);

@@ -19,6 +19,7 @@ import java.nio.file.Path;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -64,7 +65,7 @@ public final class DemoCommand implements Callable<Integer> {
   @Option(names = "--max-new-tokens", description = "generated tokens (default: ${DEFAULT-VALUE})")
   int maxNew = 100;
   @Option(names = "--seed", description = "seed of everything (default: ${DEFAULT-VALUE})") long seed = 123;
-  @Option(names = "--threads", description = "kernel threads (default: all cores)") int threads;
+  @Mixin TrainingOptions.Threads threads;
   @Option(names = "--log-json", description = "also append the JSON lines to this file") Path logJson;
 
   @Override
@@ -88,7 +89,7 @@ public final class DemoCommand implements Callable<Integer> {
         .withOptimizer(0.1f, 1.0f, seed);
     Files.createDirectories(out);
     try (ComputeContext cc = ComputeContext.create()) {
-      cc.threads(threads);
+      cc.threads(threads.threads);
       try (GptModel model = GptModel.random(cc, cfg, seed);
           Trainer trainer = new Trainer(model, ids, tc, null)) {
         tok.save(out);

@@ -1,5 +1,6 @@
 package dev.fuselm.cli;
 
+import dev.fuselm.io.Checkpoint;
 import dev.fuselm.model.SentenceEmbedder;
 import dev.fuselm.tensor.ComputeContext;
 import java.io.BufferedReader;
@@ -46,7 +47,7 @@ public final class EmbedCommand implements Callable<Integer> {
     }
     try (ComputeContext c = ComputeContext.create()) {
       c.threads(threads);
-      try (SentenceEmbedder emb = SentenceEmbedder.open(c, model, maxLength, batch);
+      try (SentenceEmbedder emb = Checkpoint.loadEmbedder(c, model, maxLength, batch);
           BufferedReader in = Files.newBufferedReader(input, StandardCharsets.UTF_8)) {
         Writer out = new BufferedWriter(new OutputStreamWriter(System.out, StandardCharsets.UTF_8),
             1 << 16);

@@ -1,11 +1,12 @@
 package dev.fuselm.cli;
 
-import dev.fuselm.io.GptCheckpoint;
-import dev.fuselm.io.TokenizerFiles;
+import dev.fuselm.io.Checkpoint;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
+import dev.fuselm.model.ModelFamily;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tokenizer.Tokenizer;
+import dev.fuselm.tokenizer.Tokenizers;
 import dev.fuselm.train.Evaluator;
 import dev.fuselm.train.TokenData;
 import java.io.IOException;
@@ -29,7 +30,7 @@ public final class EvalCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws IOException {
-    GptConfig cfg = GptCheckpoint.readConfig(model);
+    GptConfig cfg = Checkpoint.readConfig(model, ModelFamily.GPT2);
     int t = ctx == null ? cfg.contextLength() : ctx;
     if (t <= 0 || t > cfg.contextLength()) {
       throw new UserInputException("--ctx " + t + " must be between 1 and the model's context"
@@ -39,7 +40,7 @@ public final class EvalCommand implements Callable<Integer> {
       throw new UserInputException("--batch must be positive");
     }
     boolean ids = data.getFileName().toString().endsWith(".ids");
-    Tokenizer tok = ids ? null : TokenizerFiles.forModel(model, cfg.vocabSize());
+    Tokenizer tok = ids ? null : Tokenizers.forModel(model, cfg.vocabSize());
     int[] tokens = TokenData.load(data, tok);
     TokenData.checkVocab(data.toString(), tokens, cfg.vocabSize());
     if (tokens.length < 2) {
@@ -47,7 +48,7 @@ public final class EvalCommand implements Callable<Integer> {
     }
     try (ComputeContext c = ComputeContext.create()) {
       c.threads(threads);
-      try (GptModel m = GptCheckpoint.load(c, model)) {
+      try (GptModel m = Checkpoint.load(c, model, ModelFamily.GPT2)) {
         int b = Math.min(batch, (tokens.length - 1 + t - 1) / t);
         Evaluator.Result r = Evaluator.evaluate(m, tokens, 0, tokens.length, Math.max(1, b), t, 0);
         System.out.printf(Locale.ROOT, "{\"tokens\":%d,\"loss\":%s,\"perplexity\":%s}%n",

@@ -22,6 +22,7 @@ import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tokenizer.BertEncoding;
 import dev.fuselm.tokenizer.Tokenizer;
 import dev.fuselm.tokenizer.WordPieceTokenizer;
+import dev.fuselm.train.TrainingDivergedException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -31,6 +32,7 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -60,8 +62,14 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
   int batch = 8;
   @Option(names = "--lr", description = "AdamW learning rate (default: ${DEFAULT-VALUE})")
   float lr = 5e-5f;
-  @Option(names = "--weight-decay", description = "AdamW decay of matrices (default: ${DEFAULT-VALUE})")
-  float weightDecay = 0.1f;
+  @Mixin TrainingOptions.Optimizer optimizer = new TrainingOptions.Optimizer(0.1f);
+  @Mixin TrainingOptions.Schedule schedule = new TrainingOptions.Schedule("constant");
+  @Option(names = "--resume", description = "continue exactly from a directory that an earlier run"
+      + " wrote with --save-state (same data, split and settings; --epochs may grow)")
+  Path resume;
+  @Option(names = "--save-state", description = "also write the training state (optimizer"
+      + " moments, step, data position) into --out, so that --resume can continue the run")
+  boolean saveState;
   @Option(names = "--train-all", description = "train every block and the embeddings (default for"
       + " GPT: only the last block, the final norm and the head; BERT always trains everything)")
   boolean trainAll;
@@ -75,7 +83,7 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
       + " model's context)") Integer maxLength;
   @Option(names = "--seed", description = "seed of balancing, split, head and shuffling"
       + " (default: ${DEFAULT-VALUE})") long seed = 123;
-  @Option(names = "--threads", description = "kernel threads (default: all cores)") int threads;
+  @Mixin TrainingOptions.Threads threads;
   @Option(names = "--baseline", description = "after fine-tuning, also train a TF-IDF + logistic"
       + " regression baseline on the same training split and print (and log) its metrics as an"
       + " {\"event\":\"baseline\"} line") boolean baseline;
@@ -147,13 +155,19 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
     start.set("labels", JSON.valueToTree(ds.counts()));
     emit(start, logLines);
     try (ComputeContext c = ComputeContext.create()) {
-      c.threads(threads);
-      try (SequenceClassifier clf = SequenceClassifier.create(GptCheckpoint.load(c, init), labels,
-          padId, seed);
-          LoraAdapters lora = lc == null ? null : LoraAdapters.create(c, lc,
-              cfg.nLayer(), cfg.dModel(), seed, true)) {
+      c.threads(threads.threads);
+      try (SequenceClassifier clf = classifier(c, labels, padId, lc != null);
+          LoraAdapters lora = lc == null ? null : resume != null
+              ? LoraCheckpoint.load(c, resume, cfg, true)
+              : LoraAdapters.create(c, lc, cfg.nLayer(), cfg.dModel(), seed, true)) {
         Files.createDirectories(out);
-        ClassifierTrainer.train(clf, train, val, tc, lora, n -> emit(n, logLines));
+        try (ClassifierTrainer t = new ClassifierTrainer(clf, train, val, tc, lora,
+            n -> emit(n, logLines))) {
+          runTraining(t::resume, t::run);
+          if (saveState) {
+            t.saveState(out); // before the adapters are merged: the moments are theirs
+          }
+        }
         ObjectNode fin = JSON.createObjectNode();
         fin.put("event", "final");
         fin.set("train", ClassifierTrainer.evaluate(clf, train, batch, padTo).toJson(labels, true));
@@ -178,9 +192,59 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
 
   private ClassifierTrainer.Config trainerConfig(boolean all, int padTo) {
     try {
-      return new ClassifierTrainer.Config(epochs, batch, lr, weightDecay, 1f, all, seed, padTo);
+      return new ClassifierTrainer.Config(epochs, batch, lr, optimizer.weightDecay, optimizer.clip,
+          all, seed, padTo,
+          schedule.warmup, schedule.cosine());
     } catch (IllegalArgumentException e) {
       throw new UserInputException(e.getMessage());
+    }
+  }
+
+  /** Continues a run from --resume (when given), then trains; a divergence is a CLI error. */
+  private void runTraining(Resumable resumeFrom, TrainingConsole.TrainingAction run)
+      throws IOException {
+    try {
+      if (resume != null) {
+        resumeFrom.resume(resume);
+      }
+      run.run();
+    } catch (IllegalArgumentException | TrainingDivergedException e) {
+      throw new UserInputException(e.getMessage());
+    }
+  }
+
+  interface Resumable {
+    void resume(Path dir) throws IOException;
+  }
+
+  /**
+   * The GPT classifier: a new head on --init, or on --resume the saved one (with LoRA the frozen
+   * base is --init's and only the head comes from --resume, whose model file has the adapters
+   * merged in).
+   */
+  private SequenceClassifier classifier(ComputeContext c, List<String> labels, int padId,
+      boolean withLora) throws IOException {
+    if (resume == null) {
+      return SequenceClassifier.create(GptCheckpoint.load(c, init), labels, padId, seed);
+    }
+    if (!withLora) {
+      SequenceClassifier clf = ClassifierCheckpoint.load(c, resume);
+      checkLabels(clf.labels(), labels);
+      return clf;
+    }
+    SequenceClassifier clf = SequenceClassifier.create(GptCheckpoint.load(c, init), labels, padId,
+        seed);
+    try (SequenceClassifier saved = ClassifierCheckpoint.load(c, resume)) {
+      checkLabels(saved.labels(), labels);
+      System.arraycopy(saved.headWeight(), 0, clf.headWeight(), 0, clf.headWeight().length);
+    }
+    return clf;
+  }
+
+  private void checkLabels(List<String> saved, List<String> labels) {
+    if (!saved.equals(labels)) {
+      throw new UserInputException("--resume " + resume + " was trained on the labels " + saved
+          + ", this data has " + labels);
     }
   }
 
@@ -252,11 +316,19 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
     start.set("labels", JSON.valueToTree(ds.counts()));
     emit(start, logLines);
     try (ComputeContext c = ComputeContext.create()) {
-      c.threads(threads);
-      try (BertSequenceClassifier clf = BertSequenceClassifier.create(
-          BertCheckpoint.load(c, init), labels, padId, seed)) {
+      c.threads(threads.threads);
+      try (BertSequenceClassifier clf = resume != null
+          ? BertClassifierCheckpoint.load(c, resume)
+          : BertSequenceClassifier.create(BertCheckpoint.load(c, init), labels, padId, seed)) {
+        checkLabels(clf.labels(), labels);
         Files.createDirectories(out);
-        BertClassifierTrainer.train(clf, train, val, tc, n -> emit(n, logLines));
+        try (BertClassifierTrainer t = new BertClassifierTrainer(clf, train, val, tc,
+            n -> emit(n, logLines))) {
+          runTraining(t::resume, t::run);
+          if (saveState) {
+            t.saveState(out);
+          }
+        }
         ObjectNode fin = JSON.createObjectNode();
         fin.put("event", "final");
         fin.set("train", BertClassifierTrainer.evaluate(clf, train, batch).toJson(labels, true));

@@ -19,6 +19,7 @@ import dev.fuselm.model.GptModel;
 import dev.fuselm.nn.LoraAdapters;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tokenizer.Tokenizer;
+import dev.fuselm.train.TrainingDivergedException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -31,6 +32,7 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code fuselm finetune-instruct}: supervised instruction fine-tuning on Alpaca-style JSON. */
@@ -66,12 +68,15 @@ public final class FinetuneInstructCommand implements Callable<Integer> {
   int batch = 8;
   @Option(names = "--lr", description = "AdamW learning rate (default: ${DEFAULT-VALUE})")
   float lr = 5e-5f;
-  @Option(names = "--weight-decay", description = "AdamW decay of matrices (default: ${DEFAULT-VALUE})")
-  float weightDecay = 0.1f;
-  @Option(names = "--warmup", description = "linear warmup steps (default: ${DEFAULT-VALUE})")
-  int warmup;
-  @Option(names = "--clip", description = "gradient-norm clipping, 0 = off (default: ${DEFAULT-VALUE})")
-  float clip = 1f;
+  @Mixin TrainingOptions.Optimizer optimizer = new TrainingOptions.Optimizer(0.1f);
+  @Mixin TrainingOptions.Schedule schedule = new TrainingOptions.Schedule("constant");
+  @Option(names = "--resume", description = "continue exactly from a directory that an earlier run"
+      + " wrote with --save-state (same data, split and settings; --epochs may grow); with --lora"
+      + " the base model is --init and the adapters come from this directory")
+  Path resume;
+  @Option(names = "--save-state", description = "also write the training state (optimizer"
+      + " moments, step, data position) into --out, so that --resume can continue the run")
+  boolean saveState;
   @Option(names = "--padding", description = "longest: pad each batch to its longest example;"
       + " fixed: pad every batch to --max-length (default: ${DEFAULT-VALUE})")
   String padding = "longest";
@@ -87,7 +92,7 @@ public final class FinetuneInstructCommand implements Callable<Integer> {
   int maxNewTokens = 256;
   @Option(names = "--seed", description = "seed of the split, shuffling, dropout and adapters"
       + " (default: ${DEFAULT-VALUE})") long seed = 123;
-  @Option(names = "--threads", description = "kernel threads (default: all cores)") int threads;
+  @Mixin TrainingOptions.Threads threads;
   @Option(names = "--quiet", description = "no per-step JSON lines on stdout") boolean quiet;
 
   @Override
@@ -107,8 +112,9 @@ public final class FinetuneInstructCommand implements Callable<Integer> {
     InstructionTrainer.Config tc;
     LoraAdapters.Config lc = null;
     try {
-      tc = new InstructionTrainer.Config(epochs, batch, lr, weightDecay, clip, warmup, maskPrompt,
-          padding.equals("fixed") ? ctxLen : 0, evalEvery, seed);
+      tc = new InstructionTrainer.Config(epochs, batch, lr, optimizer.weightDecay, optimizer.clip,
+          schedule.warmup,
+          maskPrompt, padding.equals("fixed") ? ctxLen : 0, evalEvery, seed, schedule.cosine());
       if (loraRank != null) {
         lc = new LoraAdapters.Config(loraRank, loraAlpha == null ? 2f * loraRank : loraAlpha,
             loraTargets == null ? LoraAdapters.DEFAULT_TARGETS : loraTargets);
@@ -148,9 +154,11 @@ public final class FinetuneInstructCommand implements Callable<Integer> {
     Path responsesFile = responsesPath();
     List<String> logLines = new ArrayList<>();
     try (ComputeContext c = ComputeContext.create()) {
-      c.threads(threads);
-      try (GptModel model = GptCheckpoint.load(c, init);
-          LoraAdapters lora = lc == null ? null
+      c.threads(threads.threads);
+      // on --resume the full model continues from there; LoRA keeps --init's frozen base
+      try (GptModel model = GptCheckpoint.load(c, resume != null && lc == null ? resume : init);
+          LoraAdapters lora = lc == null ? null : resume != null
+              ? LoraCheckpoint.load(c, resume, cfg, true)
               : LoraAdapters.create(c, lc, cfg.nLayer(), cfg.dModel(), seed, true)) {
         long trainable = lora == null ? model.parameterCount() : lora.params().size();
         ObjectNode start = JSON.createObjectNode();
@@ -169,8 +177,19 @@ public final class FinetuneInstructCommand implements Callable<Integer> {
         start.put("val_loss", InstructionTrainer.loss(model, val, batch, eot, maskPrompt,
             tc.fixedLength()));
         emit(start, logLines, true);
-        InstructionTrainer.train(model, lora, train, val, eot, tc,
-            n -> emit(n, logLines, !quiet || !"step".equals(n.path("event").asText())));
+        try (InstructionTrainer t = new InstructionTrainer(model, lora, train, val, eot, tc,
+            n -> emit(n, logLines, !quiet || !"step".equals(n.path("event").asText())))) {
+          if (resume != null) {
+            t.resume(resume);
+          }
+          t.run();
+          if (saveState) {
+            Files.createDirectories(out);
+            t.saveState(out);
+          }
+        } catch (IllegalArgumentException | TrainingDivergedException e) {
+          throw new UserInputException(e.getMessage());
+        }
         ObjectNode fin = JSON.createObjectNode();
         fin.put("event", "final")
             .put("train_loss", InstructionTrainer.loss(model, train, batch, eot, maskPrompt,

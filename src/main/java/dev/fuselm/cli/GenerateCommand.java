@@ -2,15 +2,16 @@ package dev.fuselm.cli;
 
 import dev.fuselm.generate.GenerationConfig;
 import dev.fuselm.generate.Generator;
-import dev.fuselm.io.GptCheckpoint;
-import dev.fuselm.io.TokenizerFiles;
+import dev.fuselm.io.Checkpoint;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
+import dev.fuselm.model.ModelFamily;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tensor.DType;
 import dev.fuselm.tokenizer.Gpt2BpeTokenizer;
 import dev.fuselm.tokenizer.StreamingDecoder;
 import dev.fuselm.tokenizer.Tokenizer;
+import dev.fuselm.tokenizer.Tokenizers;
 import dev.fuselm.train.TokenData;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -67,20 +68,20 @@ public final class GenerateCommand implements Callable<Integer> {
   @Override
   public Integer call() throws IOException {
     DType weightType = weightType(weights);
-    GptConfig cfg = GptCheckpoint.readConfig(model);
+    GptConfig cfg = Checkpoint.readConfig(model, ModelFamily.GPT2);
     Tokenizer tok = null;
     int[] ids;
     if (prompt.text != null) {
-      tok = TokenizerFiles.forModel(model, cfg.vocabSize());
+      tok = Tokenizers.forModel(model, cfg.vocabSize());
       ids = tok.encode(prompt.text);
     } else {
       ids = TokenData.parseIds("--prompt-ids", prompt.ids);
       if (!printIds) {
-        if (!TokenizerFiles.present(model) && cfg.vocabSize() != 50257) {
+        if (!Tokenizers.present(model) && cfg.vocabSize() != 50257) {
           throw new UserInputException(model + " has no tokenizer files to turn the output into"
               + " text: add --ids to print the generated token ids");
         }
-        tok = TokenizerFiles.forModel(model, cfg.vocabSize());
+        tok = Tokenizers.forModel(model, cfg.vocabSize());
       }
     }
     if (ids.length == 0) {
@@ -89,7 +90,7 @@ public final class GenerateCommand implements Callable<Integer> {
     int eos = -1;
     if (!noStop) {
       Tokenizer t = tok != null ? tok
-          : (TokenizerFiles.present(model) ? Gpt2BpeTokenizer.fromDirectory(model) : null);
+          : (Tokenizers.present(model) ? Gpt2BpeTokenizer.fromDirectory(model) : null);
       eos = t != null ? t.specialTokenId(Gpt2BpeTokenizer.END_OF_TEXT).orElse(-1)
           : (cfg.vocabSize() == 50257 ? 50256 : -1);
     }
@@ -98,8 +99,9 @@ public final class GenerateCommand implements Callable<Integer> {
     try (ComputeContext ctx = ComputeContext.create()) {
       ctx.threads(threads);
       // bf16 decoding never needs the float32 block matrices: load them straight to bf16
-      try (GptModel m = weightType == DType.BFLOAT16 ? GptCheckpoint.loadBf16Matrices(ctx, model)
-          : GptCheckpoint.load(ctx, model); Generator g = new Generator(m, 1, weightType)) {
+      try (GptModel m = weightType == DType.BFLOAT16 ? Checkpoint.loadBf16Matrices(ctx, model)
+          : Checkpoint.load(ctx, model, ModelFamily.GPT2);
+          Generator g = new Generator(m, 1, weightType)) {
         if (printIds) {
           int[] gen = g.generate(ids, gc, null).ids();
           StringJoiner j = new StringJoiner(" ");

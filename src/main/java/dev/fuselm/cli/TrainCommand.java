@@ -17,6 +17,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code fuselm train}: pretrains a GPT on a text or token-id file. */
@@ -43,13 +44,8 @@ public final class TrainCommand implements Callable<Integer> {
   @Option(names = "--stride", description = "distance between windows (default: ctx)") Integer stride;
   @Option(names = "--lr", description = "peak learning rate (default: ${DEFAULT-VALUE})") float lr = 6e-4f;
   @Option(names = "--min-lr", description = "final cosine rate (default: lr / 10)") Float minLr;
-  @Option(names = "--warmup", description = "linear warmup steps (default: ${DEFAULT-VALUE})") int warmup;
-  @Option(names = "--schedule", description = "cosine or constant (default: ${DEFAULT-VALUE})")
-  String schedule = "cosine";
-  @Option(names = "--weight-decay", description = "AdamW decay of matrices (default: ${DEFAULT-VALUE})")
-  float weightDecay = 0.1f;
-  @Option(names = "--clip", description = "gradient-norm clipping, 0 = off (default: ${DEFAULT-VALUE})")
-  float clip = 1.0f;
+  @Mixin TrainingOptions.Schedule schedule = new TrainingOptions.Schedule("cosine");
+  @Mixin TrainingOptions.Optimizer optimizer = new TrainingOptions.Optimizer(0.1f);
   @Option(names = "--grad-accum", description = "micro-batches per step (default: ${DEFAULT-VALUE})")
   int gradAccum = 1;
   @Option(names = "--no-shuffle", description = "batches in data order") boolean noShuffle;
@@ -65,15 +61,12 @@ public final class TrainCommand implements Callable<Integer> {
   int saveEvery;
   @Option(names = "--resume", description = "continue exactly from this checkpoint directory")
   Path resume;
-  @Option(names = "--log-json", description = "also append the JSON lines to this file")
-  Path logJson;
+  @Mixin TrainingOptions.Logging logging;
   @Option(names = "--dropout", description = "dropout for a new model (default: 0)") float dropout;
   @Option(names = "--sample-every", description = "print a generated sample every N steps") int sampleEvery;
   @Option(names = "--sample-prompt", description = "prompt of the samples (default: ${DEFAULT-VALUE})")
   String samplePrompt = "\n";
-  @Option(names = "--threads", description = "kernel threads (default: all cores)") int threads;
-  @Option(names = "--quiet", description = "no JSON step lines on stdout (evaluations still print)")
-  boolean quiet;
+  @Mixin TrainingOptions.Threads threads;
   @Option(names = "--precision", description = "fp32 or bf16 (mixed precision: bf16 GEMM inputs,"
       + " fp32 accumulation and master weights); default fp32, on --resume the checkpoint's")
   String precision;
@@ -92,7 +85,7 @@ public final class TrainCommand implements Callable<Integer> {
     }
     int[] ids = TokenData.load(data, tok);
     try (ComputeContext cctx = ComputeContext.create()) {
-      cctx.threads(threads);
+      cctx.threads(threads.threads);
       GptModel model = modelDir != null ? GptCheckpoint.load(cctx, modelDir)
           : GptModel.random(cctx, newConfig(tok), seed);
       try (model) {
@@ -105,10 +98,12 @@ public final class TrainCommand implements Callable<Integer> {
   }
 
   private TrainConfig trainConfig() {
-    boolean cosine = TrainingOptions.cosine(schedule);
-    return new TrainConfig(steps, batch, ctx, stride == null ? ctx : stride, lr,
-        minLr == null ? lr / 10 : minLr, warmup, cosine, weightDecay, clip, gradAccum, !noShuffle,
-        seed, evalEvery, valFraction, saveEvery, evalBatches, out);
+    boolean cosine = schedule.cosine();
+    return TrainConfig.defaults(steps, batch, ctx, out)
+        .withLr(lr, minLr == null ? lr / 10 : minLr, schedule.warmup, cosine)
+        .withData(stride == null ? ctx : stride, !noShuffle, valFraction, gradAccum)
+        .withSchedule(evalEvery, saveEvery, evalBatches).withOptimizer(optimizer.weightDecay,
+            optimizer.clip, seed);
   }
 
   private GptConfig newConfig(Tokenizer tok) throws IOException {
@@ -129,7 +124,8 @@ public final class TrainCommand implements Callable<Integer> {
       g.save(out);
     }
     String how = resume != null ? "resumed at step " + trainer.step() : "from step 0";
-    TrainingConsole.run(model, trainer, cfg, tok, logJson, quiet, sampleEvery, samplePrompt,
+    TrainingConsole.run(model, trainer, cfg, tok, logging.logJson, logging.quiet, sampleEvery,
+        samplePrompt,
         model.precision() == Precision.FP32 ? how : how + ", " + model.precision()
             + " mixed precision");
     return 0;

@@ -22,6 +22,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code fuselm train-mlm}: pretrains a BERT with masked-language modelling (and NSP). */
@@ -51,13 +52,8 @@ public final class TrainMlmCommand implements Callable<Integer> {
       + " [CLS] and [SEP] included") int seqLen;
   @Option(names = "--lr", description = "peak learning rate (default: ${DEFAULT-VALUE})") float lr = 1e-4f;
   @Option(names = "--min-lr", description = "final cosine rate (default: lr / 10)") Float minLr;
-  @Option(names = "--warmup", description = "linear warmup steps (default: ${DEFAULT-VALUE})") int warmup;
-  @Option(names = "--schedule", description = "cosine or constant (default: ${DEFAULT-VALUE})")
-  String schedule = "cosine";
-  @Option(names = "--weight-decay", description = "AdamW decay of matrices (default: ${DEFAULT-VALUE})")
-  float weightDecay = 0.01f;
-  @Option(names = "--clip", description = "gradient-norm clipping, 0 = off (default: ${DEFAULT-VALUE})")
-  float clip = 1.0f;
+  @Mixin TrainingOptions.Schedule schedule = new TrainingOptions.Schedule("cosine");
+  @Mixin TrainingOptions.Optimizer optimizer = new TrainingOptions.Optimizer(0.01f);
   @Option(names = "--grad-accum", description = "micro-batches per step (default: ${DEFAULT-VALUE})")
   int gradAccum = 1;
   @Option(names = "--no-shuffle", description = "sequences in data order") boolean noShuffle;
@@ -73,17 +69,14 @@ public final class TrainMlmCommand implements Callable<Integer> {
   int saveEvery;
   @Option(names = "--resume", description = "continue exactly from this checkpoint directory")
   Path resume;
-  @Option(names = "--log-json", description = "also append the JSON lines to this file")
-  Path logJson;
+  @Mixin TrainingOptions.Logging logging;
   @Option(names = "--nsp", description = "sentence pairs (50%% true next, 50%% random) with the"
       + " next-sentence loss") boolean nsp;
   @Option(names = "--whole-word", description = "mask whole words (a piece and its ## pieces)")
   boolean wholeWord;
   @Option(names = "--dropout", description = "hidden dropout of a new model (default: the"
       + " config's)") Float dropout;
-  @Option(names = "--threads", description = "kernel threads (default: all cores)") int threads;
-  @Option(names = "--quiet", description = "no JSON step lines on stdout (evaluations still print)")
-  boolean quiet;
+  @Mixin TrainingOptions.Threads threads;
 
   @Override
   public Integer call() throws IOException {
@@ -98,7 +91,7 @@ public final class TrainMlmCommand implements Callable<Integer> {
       sentences.addAll(MlmDataset.sentences(readText(f), tok));
     }
     try (ComputeContext cctx = ComputeContext.create()) {
-      cctx.threads(threads);
+      cctx.threads(threads.threads);
       BertModel model = modelDir != null ? BertCheckpoint.load(cctx, modelDir)
           : BertModel.random(cctx, newConfig(tok), seed);
       try (model; MlmTrainer trainer = new MlmTrainer(model, tok, sentences, nsp, wholeWord, cfg,
@@ -115,10 +108,12 @@ public final class TrainMlmCommand implements Callable<Integer> {
   }
 
   private TrainConfig trainConfig() {
-    boolean cosine = TrainingOptions.cosine(schedule);
-    return new TrainConfig(steps, batch, seqLen, seqLen, lr, minLr == null ? lr / 10 : minLr,
-        warmup, cosine, weightDecay, clip, gradAccum, !noShuffle, seed, evalEvery, valFraction,
-        saveEvery, evalBatches, out);
+    boolean cosine = schedule.cosine();
+    return TrainConfig.bertPretraining(steps, batch, seqLen, out)
+        .withLr(lr, minLr == null ? lr / 10 : minLr, schedule.warmup, cosine)
+        .withData(seqLen, !noShuffle, valFraction, gradAccum)
+        .withSchedule(evalEvery, saveEvery, evalBatches).withOptimizer(optimizer.weightDecay,
+            optimizer.clip, seed);
   }
 
   private BertConfig newConfig(WordPieceTokenizer tok) throws IOException {
@@ -179,7 +174,8 @@ public final class TrainMlmCommand implements Callable<Integer> {
   }
 
   private void run(BertModel model, MlmTrainer trainer, TrainConfig cfg) throws IOException {
-    try (TrainingConsole.Session console = new TrainingConsole.Session(logJson, trainer.step(),
+    try (TrainingConsole.Session console = new TrainingConsole.Session(logging.logJson,
+        trainer.step(),
         cfg.steps())) {
       console.bar.message(String.format(Locale.ROOT,
           "fuselm train-mlm: %,d parameters, %,d training + %,d validation sequences of %d tokens"
@@ -196,7 +192,7 @@ public final class TrainMlmCommand implements Callable<Integer> {
             if (nsp) {
               n.put("nsp_loss", nspLoss);
             }
-          }, lr, gradNorm, tps, !quiet);
+          }, lr, gradNorm, tps, !logging.quiet);
         }
 
         @Override

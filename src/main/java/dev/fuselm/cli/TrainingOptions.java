@@ -6,10 +6,73 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.function.Function;
+import picocli.CommandLine.Option;
 
-/** Option checks shared by the pretraining commands ({@code train}, {@code train-mlm}). */
+/**
+ * Option groups (picocli mixins) and checks shared by the training commands ({@code train},
+ * {@code train-mlm}, {@code finetune-classify}, {@code finetune-instruct}, {@code bench train},
+ * {@code demo}).
+ */
 final class TrainingOptions {
   private TrainingOptions() {}
+
+  /** {@code --threads}. */
+  static final class Threads {
+    @Option(names = "--threads", description = "kernel threads (default: all cores)") int threads;
+  }
+
+  /**
+   * {@code --warmup} and {@code --schedule}; the default schedule is the command's (cosine for
+   * pretraining, constant for fine-tuning, so old fine-tuning runs stay as they were).
+   */
+  static final class Schedule {
+    @Option(names = "--warmup", description = "linear warmup steps (default: ${DEFAULT-VALUE})")
+    int warmup;
+    @Option(names = "--schedule", description = "cosine or constant (default: ${DEFAULT-VALUE})")
+    String schedule;
+
+    /** Picocli's no-argument instance: the pretraining default. */
+    Schedule() {
+      this("cosine");
+    }
+
+    Schedule(String defaultSchedule) {
+      this.schedule = defaultSchedule;
+    }
+
+    /** --schedule: true for cosine, false for constant. */
+    boolean cosine() {
+      return TrainingOptions.cosine(schedule);
+    }
+  }
+
+  /**
+   * AdamW's {@code --weight-decay} (its default is the command's) and {@code --clip}; betas and
+   * eps come from the {@link dev.fuselm.train.TrainConfig} preset of the kind of training.
+   */
+  static final class Optimizer {
+    @Option(names = "--weight-decay", description = "AdamW decay of matrices (default:"
+        + " ${DEFAULT-VALUE})") float weightDecay;
+    @Option(names = "--clip", description = "gradient-norm clipping, 0 = off (default:"
+        + " ${DEFAULT-VALUE})") float clip = 1.0f;
+
+    /** Picocli's no-argument instance: GPT pretraining's decay. */
+    Optimizer() {
+      this(0.1f);
+    }
+
+    Optimizer(float weightDecay) {
+      this.weightDecay = weightDecay;
+    }
+  }
+
+  /** {@code --log-json} and {@code --quiet} of the pretraining commands. */
+  static final class Logging {
+    @Option(names = "--log-json", description = "also append the JSON lines to this file")
+    Path logJson;
+    @Option(names = "--quiet", description = "no JSON step lines on stdout (evaluations still"
+        + " print)") boolean quiet;
+  }
 
   /** Reads a config.json file. */
   interface ConfigReader<C> {

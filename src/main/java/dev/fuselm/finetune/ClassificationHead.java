@@ -1,16 +1,24 @@
 package dev.fuselm.finetune;
 
+import dev.fuselm.model.SequenceClassificationHead;
+
 /**
  * The classification head: a bias-free linear map (K, C) (Hugging Face's {@code score.weight} of
  * {@code GPT2ForSequenceClassification}) applied to the final hidden state of each sequence's last
  * non-padding token, with a mean softmax cross-entropy loss. Host-side arithmetic in double: K and C
  * are small next to the transformer, and this keeps the gather exact on any backend.
  */
+@Deprecated(forRemoval = true) // merge shim: call dev.fuselm.model.SequenceClassificationHead
 public final class ClassificationHead {
   private ClassificationHead() {}
 
   /** Mean loss and the number of argmax predictions equal to the label. */
-  public record Result(double loss, int correct) {}
+  public record Result(double loss, int correct) {
+    /** The model head's result as this one. */
+    static Result of(SequenceClassificationHead.Result r) {
+      return new Result(r.loss(), r.correct());
+    }
+  }
 
   /** The hidden state (B, C) at position lengths[i] - 1 of each row of hidden (B*T, C). */
   public static float[] gatherLast(float[] hidden, int b, int t, int c, int[] lengths) {
@@ -43,32 +51,12 @@ public final class ClassificationHead {
 
   /** Row-wise softmax of logits (B, K), in place, returned. */
   public static double[] softmax(double[] z, int b, int k) {
-    for (int i = 0; i < b; i++) {
-      double max = Double.NEGATIVE_INFINITY;
-      for (int j = 0; j < k; j++) {
-        max = Math.max(max, z[i * k + j]);
-      }
-      double sum = 0;
-      for (int j = 0; j < k; j++) {
-        z[i * k + j] = Math.exp(z[i * k + j] - max);
-        sum += z[i * k + j];
-      }
-      for (int j = 0; j < k; j++) {
-        z[i * k + j] /= sum;
-      }
-    }
-    return z;
+    return SequenceClassificationHead.softmax(z, b, k);
   }
 
   /** Index of the largest of row i of (B, K). */
   public static int argmax(double[] z, int i, int k) {
-    int best = 0;
-    for (int j = 1; j < k; j++) {
-      if (z[i * k + j] > z[i * k + best]) {
-        best = j;
-      }
-    }
-    return best;
+    return SequenceClassificationHead.argmax(z, i, k);
   }
 
   /**

@@ -6,28 +6,49 @@ import dev.fuselm.generate.GenerationConfig;
 import dev.fuselm.generate.Generator;
 import dev.fuselm.model.GptModel;
 import dev.fuselm.nn.LoraAdapters;
+import dev.fuselm.io.GptCheckpoint;
 import dev.fuselm.tensor.ParameterSlab;
-import dev.fuselm.train.AdamW;
-import dev.fuselm.train.LrSchedule;
+import dev.fuselm.train.EpochOrder;
+import dev.fuselm.train.LossHistory;
+import dev.fuselm.train.TrainConfig;
+import dev.fuselm.train.TrainingEngine;
+import dev.fuselm.train.TrainingTask;
+import java.io.IOException;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Random;
+import java.util.Map;
 import java.util.function.Consumer;
 
 /**
- * Instruction fine-tuning: next-token loss on collated prompt/response batches ({@link
- * InstructionCollator}), AdamW over either every model weight or, with LoRA adapters, the adapters
- * alone (the base is frozen: no gradient slab, no moments, never written). Validation loss is
- * logged every evalEvery steps and after each epoch.
+ * Instruction fine-tuning, the instruction task of the {@link TrainingEngine}: next-token loss on
+ * collated prompt/response batches ({@link InstructionCollator}), training either every model
+ * weight or, with LoRA adapters, the adapters alone (the base is frozen: no gradient slab, no
+ * moments, never written). Validation loss is logged every evalEvery steps and after each epoch.
  */
-public final class InstructionTrainer {
+public final class InstructionTrainer implements TrainingTask, AutoCloseable {
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  /** Training settings; fixedLength 0 pads each batch to its longest sequence. */
+  /**
+   * Training settings; fixedLength 0 pads each batch to its longest sequence. The rate warms up
+   * linearly over warmup steps, then stays constant or (cosine) decays to lr / 10.
+   */
   public record Config(int epochs, int batch, float lr, float weightDecay, float clip, int warmup,
-      boolean maskPrompt, int fixedLength, int evalEvery, long seed) {
+      boolean maskPrompt, int fixedLength, int evalEvery, long seed, boolean cosine) {
+    public Config(int epochs, int batch, float lr, float weightDecay, float clip, int warmup,
+        boolean maskPrompt, int fixedLength, int evalEvery, long seed) {
+      this(epochs, batch, lr, weightDecay, clip, warmup, maskPrompt, fixedLength, evalEvery, seed,
+          false);
+    }
+
+    /** The engine's settings for a run of stepsPerEpoch optimizer steps per epoch. */
+    public TrainConfig trainConfig(int stepsPerEpoch) {
+      return TrainConfig.fineTuning(epochs * stepsPerEpoch, batch, lr, weightDecay, clip, seed)
+          .withLr(lr, lr / 10, warmup, cosine).withSchedule(evalEvery, 0, 0);
+    }
+
     public Config {
       if (epochs < 1 || batch < 1) {
         throw new IllegalArgumentException("epochs and batch must be positive, got " + epochs
@@ -40,8 +61,6 @@ public final class InstructionTrainer {
       }
     }
   }
-
-  private InstructionTrainer() {}
 
   /** Mean loss per target token over a set (evaluation mode), or NaN for an empty set. */
   public static double loss(GptModel model, List<InstructionCollator.Encoded> set, int batch,
@@ -74,8 +93,40 @@ public final class InstructionTrainer {
   public static void train(GptModel model, LoraAdapters lora,
       List<InstructionCollator.Encoded> train, List<InstructionCollator.Encoded> val, int eot,
       Config cfg, Consumer<ObjectNode> log) {
-    ParameterSlab params;
-    ParameterSlab grads;
+    try (InstructionTrainer t = new InstructionTrainer(model, lora, train, val, eot, cfg, log)) {
+      t.run();
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException(e); // no checkpoints without an output directory
+    }
+  }
+
+  private final GptModel model;
+  private final LoraAdapters lora;
+  private final List<InstructionCollator.Encoded> train;
+  private final List<InstructionCollator.Encoded> val;
+  private final int eot;
+  private final Config cfg;
+  private final Consumer<ObjectNode> log;
+  private final ParameterSlab params;
+  private final ParameterSlab grads;
+  private final EpochOrder order;
+  private final TrainingEngine engine;
+  private double lossSum;
+  private long tokens;
+  private float lastLoss;
+  private long lastTargets;
+
+  /** A run over train (validation loss on val); {@link #run} trains, {@link #resume} continues. */
+  public InstructionTrainer(GptModel model, LoraAdapters lora,
+      List<InstructionCollator.Encoded> train, List<InstructionCollator.Encoded> val, int eot,
+      Config cfg, Consumer<ObjectNode> log) {
+    this.model = model;
+    this.lora = lora;
+    this.train = train;
+    this.val = val;
+    this.eot = eot;
+    this.cfg = cfg;
+    this.log = log;
     if (lora != null) {
       if (!lora.trainable()) {
         throw new IllegalArgumentException("the LoRA adapters were made without gradients");
@@ -88,67 +139,176 @@ public final class InstructionTrainer {
       params = model.params();
       grads = model.grads();
     }
-    int stepsPerEpoch = (train.size() + cfg.batch() - 1) / cfg.batch();
-    LrSchedule schedule = new LrSchedule(cfg.lr(), cfg.lr(), cfg.warmup(),
-        stepsPerEpoch * cfg.epochs(), false);
-    try (AdamW opt = new AdamW(model.context(), params, grads, 0.9f, 0.999f, 1e-8f,
-        cfg.weightDecay(), cfg.clip())) {
-      List<Integer> order = new ArrayList<>();
-      for (int i = 0; i < train.size(); i++) {
-        order.add(i);
+    this.order = new EpochOrder(train.size(), cfg.batch(), cfg.seed());
+    this.engine = new TrainingEngine(this, cfg.trainConfig(order.batchesPerEpoch()),
+        model.context());
+    engine.setListener(new TrainingEngine.Listener() {
+      @Override
+      public void onStep(long step, float loss, float lr, float gradNorm, double tps) {
+        ObjectNode st = JSON.createObjectNode();
+        st.put("event", "step").put("epoch", order.epoch()).put("step", step).put("loss", loss)
+            .put("lr", lr).put("grad_norm", gradNorm).put("targets", lastTargets);
+        log.accept(st);
       }
-      Random rng = new Random(cfg.seed());
-      long step = 0;
-      for (int epoch = 1; epoch <= cfg.epochs(); epoch++) {
-        Collections.shuffle(order, rng);
-        double lossSum = 0;
-        long tokens = 0;
-        for (int s = 0; s < order.size(); s += cfg.batch()) {
-          List<InstructionCollator.Encoded> items = new ArrayList<>();
-          for (int i = s; i < Math.min(order.size(), s + cfg.batch()); i++) {
-            items.add(train.get(order.get(i)));
-          }
-          InstructionCollator.Batch b = InstructionCollator.collate(items, eot, cfg.maskPrompt(),
-              cfg.fixedLength());
-          step++;
-          model.setTraining(true);
-          model.setDropoutSeed(cfg.seed() * 1_000_003L + step);
-          grads.flat().zero();
-          float loss = model.forward(b.inputs(), b.targets(), b.b(), b.t());
-          model.backward(1f);
-          float norm = opt.gradNorm();
-          if (!Float.isFinite(loss) || !Float.isFinite(norm)) {
-            throw new IllegalStateException("the training loss is " + loss + " (gradient norm "
-                + norm + ") at step " + step + "; try a lower --lr");
-          }
-          float lr = schedule.at(step - 1);
-          opt.step(step, lr, norm);
-          long n = model.lastTargetCount();
-          lossSum += (double) loss * n;
-          tokens += n;
-          ObjectNode st = JSON.createObjectNode();
-          st.put("event", "step").put("epoch", epoch).put("step", step).put("loss", loss)
-              .put("lr", lr).put("grad_norm", norm).put("targets", n);
-          log.accept(st);
-          if (cfg.evalEvery() > 0 && step % cfg.evalEvery() == 0 && !val.isEmpty()) {
-            ObjectNode ev = JSON.createObjectNode();
-            ev.put("event", "eval").put("step", step).put("val_loss",
-                loss(model, val, cfg.batch(), eot, cfg.maskPrompt(), cfg.fixedLength()));
-            log.accept(ev);
-          }
-        }
-        ObjectNode ep = JSON.createObjectNode();
-        ep.put("event", "epoch").put("epoch", epoch).put("step", step)
-            .put("train_loss", lossSum / Math.max(1, tokens));
-        if (!val.isEmpty()) {
-          ep.put("val_loss", loss(model, val, cfg.batch(), eot, cfg.maskPrompt(),
-              cfg.fixedLength()));
-        }
-        log.accept(ep);
-      }
+    });
+  }
+
+  /** Trains to the end of the last epoch. */
+  public void run() throws IOException {
+    run(Long.MAX_VALUE);
+  }
+
+  /** Trains until step == until (at most the last step of the last epoch). */
+  public void run(long until) throws IOException {
+    try {
+      engine.run(until);
     } finally {
       model.setTraining(false);
     }
+  }
+
+  public long step() {
+    return engine.step();
+  }
+
+  public LossHistory history() {
+    return engine.history();
+  }
+
+  /** Writes the model (or, with LoRA, the adapters) and the training state into dir. */
+  public void save(Path dir) throws IOException {
+    engine.save(dir);
+  }
+
+  /** Writes only the training state into dir, beside model files the caller saves. */
+  public void saveState(Path dir) throws IOException {
+    engine.saveState(dir);
+  }
+
+  /** Continues from dir's training state; the model (adapters) must hold its saved weights. */
+  public void resume(Path dir) throws IOException {
+    engine.resume(dir);
+  }
+
+  @Override
+  public ParameterSlab params() {
+    return params;
+  }
+
+  @Override
+  public ParameterSlab grads() {
+    return grads;
+  }
+
+  @Override
+  public void beginStep(long s) {
+    if (order.startsEpoch()) {
+      lossSum = 0;
+      tokens = 0;
+    }
+    model.setTraining(true);
+    model.setDropoutSeed(cfg.seed() * 1_000_003L + s);
+    grads.flat().zero();
+  }
+
+  @Override
+  public boolean microStep(long s, int micro, float weight) {
+    List<InstructionCollator.Encoded> items = new ArrayList<>();
+    for (int i : order.nextBatch()) {
+      items.add(train.get(i));
+    }
+    InstructionCollator.Batch b = InstructionCollator.collate(items, eot, cfg.maskPrompt(),
+        cfg.fixedLength());
+    lastLoss = model.forward(b.inputs(), b.targets(), b.b(), b.t());
+    if (!Float.isFinite(lastLoss)) {
+      return false;
+    }
+    model.backward(weight);
+    lastTargets = model.lastTargetCount();
+    lossSum += (double) lastLoss * lastTargets;
+    tokens += lastTargets;
+    return true;
+  }
+
+  @Override
+  public float stepLoss(int gradAccum) {
+    return lastLoss;
+  }
+
+  @Override
+  public double evaluate(long s) {
+    if (val.isEmpty()) {
+      return Double.NaN;
+    }
+    double v = loss(model, val, cfg.batch(), eot, cfg.maskPrompt(), cfg.fixedLength());
+    ObjectNode ev = JSON.createObjectNode();
+    ev.put("event", "eval").put("step", s).put("val_loss", v);
+    log.accept(ev);
+    return v;
+  }
+
+  @Override
+  public boolean evaluatesAtEnd() {
+    return false; // every epoch ends with its validation loss (afterStep)
+  }
+
+  @Override
+  public void afterStep(long s) {
+    if (!order.epochDone()) {
+      return;
+    }
+    ObjectNode ep = JSON.createObjectNode();
+    ep.put("event", "epoch").put("epoch", order.epoch()).put("step", s)
+        .put("train_loss", lossSum / Math.max(1, tokens));
+    if (!val.isEmpty()) {
+      ep.put("val_loss", loss(model, val, cfg.batch(), eot, cfg.maskPrompt(), cfg.fixedLength()));
+    }
+    log.accept(ep);
+  }
+
+  @Override
+  public long[] dataPosition() {
+    return order.position();
+  }
+
+  @Override
+  public void seek(long epoch, long batch) {
+    order.seek(epoch, batch);
+  }
+
+  @Override
+  public Map<String, String> runMetadata() {
+    List<int[]> seqs = new ArrayList<>();
+    int[] promptLengths = new int[train.size()];
+    for (InstructionCollator.Encoded e : train) {
+      promptLengths[seqs.size()] = e.promptLength();
+      seqs.add(e.tokens());
+    }
+    Map<String, String> m = new LinkedHashMap<>();
+    m.put("batch", Integer.toString(cfg.batch()));
+    m.put("seed", Long.toString(cfg.seed()));
+    m.put("mask_prompt", Boolean.toString(cfg.maskPrompt()));
+    m.put("max_length", Integer.toString(cfg.fixedLength()));
+    m.put("lora", Boolean.toString(lora != null));
+    m.put("data_examples", Integer.toString(train.size()));
+    m.put("data_fingerprint",
+        Long.toHexString(ClassifierTrainer.fingerprint(seqs, promptLengths)));
+    return m;
+  }
+
+  /** The model directory, or with LoRA the adapters (unmerged: the base stays as loaded). */
+  @Override
+  public void saveModel(Path dir, Map<String, String> metadata) throws IOException {
+    if (lora == null) {
+      GptCheckpoint.save(model, dir, Map.of("fuselm_task", "instruction-tuned"));
+    } else {
+      LoraCheckpoint.save(lora, dir, "");
+    }
+  }
+
+  @Override
+  public void close() {
+    engine.close();
   }
 
   /**

@@ -4,14 +4,13 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 
-/** What reading and writing a model's {@code config.json} shares between GPT-2 and BERT. */
+/** Reading and writing the JSON files of a model directory ({@code config.json} and others). */
 final class ConfigJson {
   private static final ObjectMapper JSON =
       new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
@@ -40,24 +39,14 @@ final class ConfigJson {
     return n;
   }
 
-  /** An integer field, or dflt when absent; anything but an int is an error naming the field. */
-  static int intField(String where, JsonNode n, String name, int dflt) throws IOException {
-    JsonNode v = n.get(name);
-    if (v == null) {
-      return dflt;
-    }
-    if (!v.canConvertToInt() || !v.isIntegralNumber()) {
-      throw new IOException(where + ": " + name + " must be an integer, got " + v);
-    }
-    return v.asInt();
-  }
-
-  static ObjectNode newObject() {
-    return JSON.createObjectNode();
+  /** The JSON object of a config as a plain map (what a {@code ModelFamily} reads). */
+  @SuppressWarnings("unchecked")
+  static java.util.Map<String, Object> parseMap(String where, String text) throws IOException {
+    return JSON.convertValue(parseObject(where, text), java.util.LinkedHashMap.class);
   }
 
   /** Indented JSON with a final newline. */
-  static String toText(ObjectNode n) {
+  static String toText(Object n) {
     try {
       return JSON.writeValueAsString(n) + "\n";
     } catch (JsonProcessingException e) {

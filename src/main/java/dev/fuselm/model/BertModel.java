@@ -1,14 +1,12 @@
 package dev.fuselm.model;
 
-import dev.fuselm.nn.BertLayer;
+import dev.fuselm.nn.CausalSelfAttention;
 import dev.fuselm.nn.Dense;
 import dev.fuselm.nn.Dropout;
+import dev.fuselm.nn.FeedForward;
 import dev.fuselm.nn.LayerNorm;
+import dev.fuselm.nn.TransformerBlock;
 import dev.fuselm.ops.EmbeddingOps;
-import dev.fuselm.ops.GemmOps;
-import dev.fuselm.ops.PointwiseOps;
-import dev.fuselm.ops.SoftmaxOps;
-import dev.fuselm.tensor.Arena;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tensor.ParameterSlab;
 import dev.fuselm.tensor.Tensor;
@@ -20,10 +18,11 @@ import java.util.SplittableRandom;
 /**
  * A BERT encoder as published (Devlin et al. 2018; Hugging Face {@code BertForPreTraining}) with
  * explicit forward and backward passes through the native ops: word + position + token-type
- * embeddings with layer norm, post-LN encoder blocks ({@link BertLayer}: bidirectional attention
- * with a padding mask, exact erf GELU), the pooler (dense + tanh on [CLS]) and, optionally, the
- * pre-training heads: MLM (dense + GELU + layer norm + decoder tied to the word embeddings + bias)
- * and NSP (dense to 2).
+ * embeddings with layer norm, post-LN {@link TransformerBlock}s (bidirectional attention with a
+ * padding mask, exact erf GELU), optionally the pooler (dense + tanh on [CLS]) and, optionally, the
+ * pre-training heads as modules over its outputs: {@link MlmHead} (its decoder tied to the word
+ * embeddings) and {@link NspHead}. The heads' tensors live in this model's slab because the MLM
+ * decoder shares the word embeddings and checkpoints store them together.
  *
  * <p>Parameters live in one {@link ParameterSlab} under Hugging Face names and {@code nn.Linear}
  * (out, in) layouts, in Hugging Face order except that each block's query, key and value weights
@@ -32,13 +31,14 @@ import java.util.SplittableRandom;
  * (B, T) are allocated on the first pass of that shape and reused; without gradients the blocks
  * share one set of activations, so inference memory does not grow with depth.
  *
- * <p>Use: {@link #forward} (hidden states), then any of {@link #pooled}, {@link #mlmLoss},
- * {@link #nspLoss}, then {@link #backward} with the weights of the two losses and optional
+ * <p>Use: {@link #forwardHidden} (hidden states), then any of {@link #pooled}, the losses of
+ * {@link #mlmHead()} and {@link #nspHead()}, then {@link #backward} with the weights of the two
+ * losses and optional
  * gradients of the hidden states or pooled output from a task head of one's own.
  *
  * <p>Not thread-safe: one model, one context, one thread at a time.
  */
-public final class BertModel implements AutoCloseable {
+public final class BertModel implements Backbone {
   /** Prefix of every encoder and pooler parameter; the heads are {@code cls.*}. */
   public static final String PREFIX = "bert.";
 
@@ -51,21 +51,18 @@ public final class BertModel implements AutoCloseable {
 
   private Tensor wordEmb, posEmb, typeEmb, dWordEmb, dPosEmb, dTypeEmb;
   private LayerNorm embLn;
-  private BertLayer[] layers;
-  private Dense pooler, mlmTransform, nsp;
-  private LayerNorm mlmLn;
-  private Tensor mlmBias, dMlmBias;
+  private TransformerBlock[] layers;
+  private Dense pooler;
+  private MlmHead mlmHead;
+  private NspHead nspHead;
 
   private boolean training;
   private long dropoutSeed;
 
-  private Acts acts;
-  private final Arena headPool;
+  private BertActivations acts;
   private State state = State.NONE;
   private boolean pooledDone;
   private boolean padded;
-  private MlmState mlm;
-  private NspState nspState;
 
   private enum State { NONE, FORWARD }
 
@@ -78,7 +75,6 @@ public final class BertModel implements AutoCloseable {
     this.hasPooler = hasPooler;
     this.hasHeads = hasHeads;
     this.params = layout(config, hasPooler, hasHeads).build(ctx);
-    this.headPool = new Arena(ctx, 1 << 16);
     wire();
   }
 
@@ -162,7 +158,7 @@ public final class BertModel implements AutoCloseable {
     dTypeEmb = grad(e + "token_type_embeddings.weight");
     embLn = layerNorm(e + "LayerNorm");
     long C = config.hiddenSize();
-    layers = new BertLayer[config.numLayers()];
+    layers = new TransformerBlock[config.numLayers()];
     for (int l = 0; l < layers.length; l++) {
       String p = layerPrefix(l);
       String q = p + "attention.self.query.";
@@ -171,17 +167,29 @@ public final class BertModel implements AutoCloseable {
           adjacent(params, q + "bias", 3 * C),
           grads == null ? null : adjacent(grads, q + "weight", 3 * C, C),
           grads == null ? null : adjacent(grads, q + "bias", 3 * C));
-      layers[l] = new BertLayer(l, qkv, dense(p + "attention.output.dense"),
-          layerNorm(p + "attention.output.LayerNorm"), dense(p + "intermediate.dense"),
-          dense(p + "output.dense"), layerNorm(p + "output.LayerNorm"), config.numHeads());
+      CausalSelfAttention attention = CausalSelfAttention.bidirectional(qkv,
+          dense(p + "attention.output.dense"), config.numHeads());
+      FeedForward mlp = FeedForward.bert(dense(p + "intermediate.dense"), dense(p + "output.dense"));
+      layers[l] = new TransformerBlock(l, TransformerBlock.Norm.POST,
+          layerNorm(p + "attention.output.LayerNorm"), attention, layerNorm(p + "output.LayerNorm"),
+          mlp);
     }
     pooler = hasPooler ? dense(PREFIX + "pooler.dense") : null;
+    closeHeads();
     if (hasHeads) {
-      mlmTransform = dense("cls.predictions.transform.dense");
-      mlmLn = layerNorm("cls.predictions.transform.LayerNorm");
-      mlmBias = params.get("cls.predictions.bias");
-      dMlmBias = grad("cls.predictions.bias");
-      nsp = dense("cls.seq_relationship");
+      mlmHead = new MlmHead(ctx, dense("cls.predictions.transform.dense"),
+          layerNorm("cls.predictions.transform.LayerNorm"), wordEmb, dWordEmb,
+          params.get("cls.predictions.bias"), grad("cls.predictions.bias"));
+      nspHead = new NspHead(ctx, dense("cls.seq_relationship"));
+    }
+  }
+
+  private void closeHeads() {
+    if (mlmHead != null) {
+      mlmHead.close();
+      nspHead.close();
+      mlmHead = null;
+      nspHead = null;
     }
   }
 
@@ -224,6 +232,7 @@ public final class BertModel implements AutoCloseable {
   }
 
   /** Allocates the gradient slab (zeroed) so that {@link #backward} can run. Idempotent. */
+  @Override
   public BertModel enableGradients() {
     if (grads == null) {
       grads = params.sameLayout(ctx);
@@ -233,12 +242,18 @@ public final class BertModel implements AutoCloseable {
     return this;
   }
 
+  @Override
   public ComputeContext context() {
     return ctx;
   }
 
   public BertConfig config() {
     return config;
+  }
+
+  @Override
+  public int hiddenSize() {
+    return config.hiddenSize();
   }
 
   public boolean hasPooler() {
@@ -250,11 +265,25 @@ public final class BertModel implements AutoCloseable {
     return hasHeads;
   }
 
+  /** The masked-LM head over {@link #hidden()} ({@code cls.predictions.*}). */
+  public MlmHead mlmHead() {
+    requireHeads();
+    return mlmHead;
+  }
+
+  /** The next-sentence head over {@link #pooled()} ({@code cls.seq_relationship.*}). */
+  public NspHead nspHead() {
+    requireHeads();
+    return nspHead;
+  }
+
+  @Override
   public ParameterSlab params() {
     return params;
   }
 
   /** The gradient slab, or null before {@link #enableGradients()}. */
+  @Override
   public ParameterSlab grads() {
     return grads;
   }
@@ -277,19 +306,23 @@ public final class BertModel implements AutoCloseable {
    * Training mode applies hidden and attention-probability dropout (if the config has any);
    * evaluation mode never does.
    */
+  @Override
   public void setTraining(boolean training) {
     this.training = training;
   }
 
+  @Override
   public boolean isTraining() {
     return training;
   }
 
   /** The seed of the dropout masks of the next forward/backward pair (the trainer sets it per step). */
+  @Override
   public void setDropoutSeed(long seed) {
     this.dropoutSeed = seed;
   }
 
+  @Override
   public void zeroGrad() {
     if (grads != null) {
       grads.flat().zero();
@@ -304,83 +337,7 @@ public final class BertModel implements AutoCloseable {
     return training ? config.attentionDropout() : 0f;
   }
 
-  /** Activations, inputs and gradient scratch for one (B, T). */
-  private static final class Acts implements AutoCloseable {
-    final int b, t;
-    final boolean withGrads;
-    final Arena pool;
-    final Tensor ids, types, mask, cls, typeSum, embSum, embMean, embRstd, clsHidden, pooledPre,
-        pooled, nspLabels, nspLogits, nspLse, dHidden, dPooled, dEmb, dCls;
-    final Tensor[] residual;
-    final BertLayer.Activations[] layers;
-    final BertLayer.Scratch scratch;
-
-    Acts(ComputeContext ctx, BertConfig cfg, int b, int t, boolean withGrads) {
-      this.b = b;
-      this.t = t;
-      this.withGrads = withGrads;
-      long n = (long) b * t, c = cfg.hiddenSize(), inter = cfg.intermediateSize();
-      pool = new Arena(ctx, 1 << 20);
-      ids = pool.ints(b, t);
-      types = pool.ints(b, t);
-      mask = pool.ints(b, t);
-      cls = pool.ints(1, b);
-      int[] rows = new int[b];
-      for (int i = 0; i < b; i++) {
-        rows[i] = i * t;
-      }
-      cls.copyFrom(rows);
-      typeSum = pool.zeros(b, t, c);
-      embSum = pool.zeros(n, c);
-      embMean = pool.zeros(n);
-      embRstd = pool.zeros(n);
-      residual = new Tensor[cfg.numLayers() + 1];
-      layers = new BertLayer.Activations[cfg.numLayers()];
-      residual[0] = pool.zeros(n, c);
-      if (withGrads) {
-        for (int l = 0; l < layers.length; l++) {
-          layers[l] = new BertLayer.Activations(pool, b, t, c, inter, cfg.numHeads(), true);
-          residual[l + 1] = pool.zeros(n, c);
-        }
-      } else {
-        // inference: the blocks take turns with one set of activations and two residual buffers
-        BertLayer.Activations shared =
-            new BertLayer.Activations(pool, b, t, c, inter, cfg.numHeads(), false);
-        Tensor other = pool.zeros(n, c);
-        for (int l = 0; l < layers.length; l++) {
-          layers[l] = shared;
-          residual[l + 1] = l % 2 == 0 ? other : residual[0];
-        }
-      }
-      clsHidden = pool.zeros(1, b, c);
-      pooledPre = pool.zeros(b, c);
-      pooled = pool.zeros(b, c);
-      nspLabels = pool.ints(b);
-      nspLogits = pool.zeros(b, 2);
-      nspLse = pool.zeros(b);
-      if (withGrads) {
-        dHidden = pool.zeros(n, c);
-        dPooled = pool.zeros(b, c);
-        dEmb = pool.zeros(n, c);
-        dCls = pool.zeros(b, c);
-        scratch = new BertLayer.Scratch(pool, b, t, c, inter);
-      } else {
-        dHidden = dPooled = dEmb = dCls = null;
-        scratch = null;
-      }
-    }
-
-    Tensor hidden() {
-      return residual[residual.length - 1];
-    }
-
-    @Override
-    public void close() {
-      pool.close();
-    }
-  }
-
-  private Acts acts(int b, int t) {
+  private BertActivations acts(int b, int t) {
     if (b <= 0 || t <= 0) {
       throw new IllegalArgumentException("batch and sequence length must be positive, got B=" + b
           + " T=" + t);
@@ -392,7 +349,7 @@ public final class BertModel implements AutoCloseable {
     boolean wantGrads = grads != null;
     if (acts == null || acts.b != b || acts.t != t || acts.withGrads != wantGrads) {
       releaseActivations();
-      acts = new Acts(ctx, config, b, t, wantGrads);
+      acts = new BertActivations(ctx, config, b, t, wantGrads);
     }
     return acts;
   }
@@ -403,16 +360,25 @@ public final class BertModel implements AutoCloseable {
   }
 
   /**
-   * Runs the encoder on B sequences of T tokens and returns the hidden states (B*T, C) of the last
-   * block: a view that the next forward overwrites.
-   *
-   * @param ids (B*T) token ids in [0, V), row-major
-   * @param tokenTypes (B*T) segment ids in [0, type_vocab_size), or null for all 0
-   * @param attentionMask (B*T) 1 for a real token, 0 for padding (no query attends to it), or null
-   *     for no padding. Padding positions still get hidden states (they attend to the real tokens).
+   * Runs the encoder on batch (token types: segment ids in [0, type_vocab_size), null for all 0;
+   * padding positions still get hidden states, attending to the real tokens) and returns the
+   * hidden states (B*T, C) of the last block: a view that the next forward overwrites.
    */
+  @Override
+  public Tensor forwardHidden(TokenBatch batch) {
+    return encode(batch.ids(), batch.tokenTypes(), batch.attentionMask(), batch.b(), batch.t());
+  }
+
+  /**
+   * {@link #forwardHidden} of ids, tokenTypes (or null) and attentionMask (or null), each B*T.
+   */
+  @Deprecated(forRemoval = true) // merge shim: call forwardHidden(TokenBatch)
   public Tensor forward(int[] ids, int[] tokenTypes, int[] attentionMask, int b, int t) {
-    Acts a = acts(b, t);
+    return encode(ids, tokenTypes, attentionMask, b, t);
+  }
+
+  private Tensor encode(int[] ids, int[] tokenTypes, int[] attentionMask, int b, int t) {
+    BertActivations a = acts(b, t);
     long n = (long) b * t;
     length("ids", ids, n);
     a.ids.copyFrom(ids);
@@ -437,8 +403,7 @@ public final class BertModel implements AutoCloseable {
     Tensor keyMask = padded ? a.mask : null;
     this.padded = padded;
     state = State.NONE;
-    mlm = null;
-    nspState = null;
+    resetHeads();
     pooledDone = false;
     long c = config.hiddenSize();
     float p = dropout();
@@ -461,6 +426,13 @@ public final class BertModel implements AutoCloseable {
     return a.hidden();
   }
 
+  private void resetHeads() {
+    if (mlmHead != null) {
+      mlmHead.reset();
+      nspHead.reset();
+    }
+  }
+
   private static void length(String what, int[] v, long n) {
     if (v.length != n) {
       throw new IllegalArgumentException(what + " has " + v.length + " entries, expected B*T = "
@@ -468,7 +440,7 @@ public final class BertModel implements AutoCloseable {
     }
   }
 
-  private Acts requireForward(String what) {
+  private BertActivations requireForward(String what) {
     if (state != State.FORWARD) {
       throw new IllegalStateException(what + " needs a forward() first");
     }
@@ -482,7 +454,7 @@ public final class BertModel implements AutoCloseable {
 
   /** The pooler output tanh(dense(hidden[:, 0])) (B, C) of the last forward (computed once). */
   public Tensor pooled() {
-    Acts a = requireForward("pooled()");
+    BertActivations a = requireForward("pooled()");
     if (!hasPooler) {
       throw new IllegalStateException("this model has no pooler (bert.pooler.* was not loaded)");
     }
@@ -507,136 +479,49 @@ public final class BertModel implements AutoCloseable {
     }
   }
 
-  /** What the MLM head saved for its backward. */
-  private static final class MlmState {
-    Tensor rows, labels, selected, t1, t2, t3, mean, rstd, logits, lse;
-    SoftmaxOps.Loss loss;
-  }
-
-  /**
-   * The masked-LM loss of the last forward: mean cross-entropy over the positions whose label is
-   * not {@link SoftmaxOps#IGNORE_INDEX} (-100). labels (B*T). The head runs on those positions only;
-   * their logits (M, V), in row-major position order, are {@link #mlmLogits()}. 0 when no position
-   * is labelled.
-   */
+  /** The masked-LM loss of the last forward (see {@link MlmHead#loss}); labels (B*T). */
+  @Deprecated(forRemoval = true) // merge shim: call mlmHead().loss(hidden(), labels)
   public float mlmLoss(int[] labels) {
-    Acts a = requireForward("mlmLoss()");
-    requireHeads();
-    long n = (long) a.b * a.t, c = config.hiddenSize(), v = config.vocabSize();
-    length("labels", labels, n);
-    int m = 0;
-    for (int i = 0; i < labels.length; i++) {
-      if (labels[i] != SoftmaxOps.IGNORE_INDEX) {
-        if (labels[i] < 0 || labels[i] >= v) {
-          throw new IllegalArgumentException("MLM label " + labels[i] + " at position " + i
-              + " is outside the vocabulary [0, " + v + ") and is not " + SoftmaxOps.IGNORE_INDEX);
-        }
-        m++;
-      }
-    }
-    int[] rows = new int[m];
-    int[] kept = new int[m];
-    for (int i = 0, j = 0; i < labels.length; i++) {
-      if (labels[i] != SoftmaxOps.IGNORE_INDEX) {
-        rows[j] = i;
-        kept[j++] = labels[i];
-      }
-    }
-    headPool.reset();
-    MlmState s = new MlmState();
-    mlm = s;
-    if (m == 0) {
-      s.loss = new SoftmaxOps.Loss(0f, 0);
-      return 0f;
-    }
-    s.rows = headPool.ints(1, m);
-    s.rows.copyFrom(rows);
-    s.labels = headPool.ints(m);
-    s.labels.copyFrom(kept);
-    s.selected = headPool.floats(1, m, c);
-    s.t1 = headPool.floats(m, c);
-    s.t2 = headPool.floats(m, c);
-    s.t3 = headPool.floats(m, c);
-    s.mean = headPool.floats(m);
-    s.rstd = headPool.floats(m);
-    s.logits = headPool.floats(m, v);
-    s.lse = headPool.floats(m);
-    EmbeddingOps.forward(ctx, s.selected, s.rows, a.hidden(), null); // gather the labelled rows
-    mlmTransform.forward(ctx, s.t1, s.selected.reshape(m, c));
-    PointwiseOps.geluErfForward(ctx, s.t2, s.t1);
-    mlmLn.forward(ctx, s.t3, s.mean, s.rstd, s.t2);
-    GemmOps.sgemmBias(ctx, false, true, s.t3, wordEmb, mlmBias, s.logits);
-    s.loss = SoftmaxOps.crossEntropyForward(ctx, null, s.lse, s.logits, s.labels);
-    return s.loss.mean();
+    BertActivations a = requireForward("mlmLoss()");
+    return mlmHead().loss(a.hidden(), labels);
   }
 
   /** The MLM logits (M, V) of the labelled positions of the last {@link #mlmLoss}. */
+  @Deprecated(forRemoval = true) // merge shim: call mlmHead().logits()
   public Tensor mlmLogits() {
-    if (mlm == null || mlm.logits == null) {
-      throw new IllegalStateException("no mlmLoss() with labelled positions since the last forward");
-    }
-    return mlm.logits;
-  }
-
-  /** What the NSP head saved for its backward. */
-  private static final class NspState {
-    Tensor labels, logits, lse;
-    SoftmaxOps.Loss loss;
+    return mlmHead().logits();
   }
 
   /** The next-sentence logits (B, 2) of the last forward (index 0: B follows A). */
+  @Deprecated(forRemoval = true) // merge shim: call nspHead().logits(pooled())
   public float[] nspLogits() {
     requireHeads();
-    Acts a = requireForward("nspLogits()");
-    NspState s = nspForward(a);
-    return s.logits.toFloatArray();
-  }
-
-  private NspState nspForward(Acts a) {
-    if (nspState == null) {
-      NspState s = new NspState();
-      s.labels = a.nspLabels;
-      s.logits = a.nspLogits;
-      s.lse = a.nspLse;
-      nsp.forward(ctx, s.logits, pooled());
-      nspState = s;
-    }
-    return nspState;
+    requireForward("nspLogits()");
+    return nspHead.logits(pooled());
   }
 
   /** The next-sentence loss: mean cross-entropy of the NSP logits against labels (B) in {0, 1}. */
+  @Deprecated(forRemoval = true) // merge shim: call nspHead().loss(pooled(), labels)
   public float nspLoss(int[] labels) {
     requireHeads();
-    Acts a = requireForward("nspLoss()");
-    length("NSP labels", labels, a.b);
-    for (int i = 0; i < labels.length; i++) {
-      if (labels[i] != 0 && labels[i] != 1) {
-        throw new IllegalArgumentException("NSP label " + labels[i] + " of sequence " + i
-            + " is not 0 (next) or 1 (random)");
-      }
-    }
-    NspState s = nspForward(a);
-    s.labels.copyFrom(labels);
-    s.loss = SoftmaxOps.crossEntropyForward(ctx, null, s.lse, s.logits, s.labels);
-    return s.loss.mean();
+    requireForward("nspLoss()");
+    return nspHead.loss(pooled(), labels);
   }
 
   /**
-   * Adds into the gradient slab the gradients of {@code dMlm * mlmLoss + dNsp * nspLoss} plus those
-   * of any task loss whose gradient with respect to the hidden states (B*T*C) or the pooled output
+   * The pre-training backward: adds into the gradient slab the gradients of {@code dMlm * MLM loss
+   * + dNsp * NSP loss} (the last losses of {@link #mlmHead()} and {@link #nspHead()}) plus those of
+   * any task loss whose gradient with respect to the hidden states (B*T*C) or the pooled output
    * (B*C) of the last forward is given (null: none). A loss weight must be 0 unless that loss was
    * computed since the forward. The MLM logits are overwritten. One backward per forward.
    */
   public void backward(float dMlm, float dNsp, float[] dHidden, float[] dPooled) {
-    if (grads == null) {
-      throw new IllegalStateException("call enableGradients() before backward()");
-    }
-    Acts a = requireForward("backward()");
-    long c = config.hiddenSize();
-    if (dMlm != 0 && mlm == null) {
+    requireGradients("backward()");
+    BertActivations a = requireForward("backward()");
+    if (dMlm != 0 && (mlmHead == null || !mlmHead.hasLoss())) {
       throw new IllegalStateException("backward() with an MLM weight needs mlmLoss() first");
     }
-    if (dNsp != 0 && (nspState == null || nspState.loss == null)) {
+    if (dNsp != 0 && (nspHead == null || !nspHead.hasLoss())) {
       throw new IllegalStateException("backward() with an NSP weight needs nspLoss() first");
     }
     if (dHidden != null) {
@@ -660,61 +545,91 @@ public final class BertModel implements AutoCloseable {
       throw new IllegalStateException("backward() with a pooled-output gradient needs pooled()");
     }
     state = State.NONE;
-    if (dMlm != 0 && mlm.loss.count() > 0) {
-      MlmState s = mlm;
-      long m = s.labels.numel();
-      SoftmaxOps.crossEntropyBackward(ctx, s.logits, s.logits, s.lse, s.labels, dMlm,
-          s.loss.count());
-      if (dMlmBias != null) {
-        GemmOps.biasBackward(ctx, dMlmBias, s.logits);
-      }
-      if (dWordEmb != null) {
-        GemmOps.sgemm(ctx, true, false, 1f, s.logits, s.t3, 1f, dWordEmb);
-      }
-      Tensor dt3 = s.t3; // t3 is not needed any more: reuse it for its gradient
-      Tensor dt2 = headPool.zeros(m, c);
-      GemmOps.sgemm(ctx, false, false, 1f, s.logits, wordEmb, 0f, dt3);
-      mlmLn.backward(ctx, dt2, dt3, s.t2, s.mean, s.rstd);
-      Tensor dt1 = s.t2; // t2 consumed by the layer norm backward above
-      dt1.zero();
-      PointwiseOps.geluErfBackward(ctx, dt1, s.t1, dt2);
-      Tensor dsel = dt3;
-      mlmTransform.backward(ctx, dsel, dt1, s.selected.reshape(m, c), false);
-      // scatter-add the rows back: the embedding backward is exactly that
-      EmbeddingOps.backward(ctx, a.dHidden, null, dsel.reshape(1, m, c), s.rows, a.hidden(), null);
+    if (dMlm != 0) {
+      mlmHead.backward(dMlm, a.hidden(), a.dHidden);
     }
-    mlm = null;
     if (dNsp != 0) {
-      NspState s = nspState;
-      Tensor dlogits = s.logits;
-      SoftmaxOps.crossEntropyBackward(ctx, dlogits, s.logits, s.lse, s.labels, dNsp,
-          s.loss.count());
-      nsp.backward(ctx, a.dPooled, dlogits, a.pooled, true);
+      nspHead.backward(dNsp, a.pooled, a.dPooled);
     }
-    nspState = null;
+    resetHeads();
     if (dNsp != 0 || dPooled != null) {
-      // pooled = tanh(pre): dpre = dpooled * (1 - pooled^2), on the host like the forward
-      float[] y = a.pooled.toFloatArray();
-      float[] d = a.dPooled.toFloatArray();
-      for (int i = 0; i < d.length; i++) {
-        d[i] *= 1f - y[i] * y[i];
-      }
-      a.dPooled.copyFrom(d);
-      pooler.backward(ctx, a.dCls, a.dPooled, a.clsHidden.reshape(a.b, c), false);
-      EmbeddingOps.backward(ctx, a.dHidden, null, a.dCls.reshape(1, a.b, c), a.cls, a.hidden(),
-          null);
+      poolerBackward(a);
     }
-    encoderBackward(a);
+    encoderBackward(a, 0);
   }
 
-  private void encoderBackward(Acts a) {
+  /**
+   * The gradient (B*T*C) of the hidden states of the last forward implied by dPooled (B*C), a
+   * gradient of its {@link #pooled()} output (nonzero only at each [CLS] row); adds the pooler's
+   * parameter gradients. Pass the result, plus any other gradient of the hidden states, to
+   * {@link #backwardHidden}.
+   */
+  public float[] pooledBackward(float[] dPooled) {
+    requireGradients("pooledBackward()");
+    BertActivations a = requireForward("pooledBackward()");
+    if (!pooledDone) {
+      throw new IllegalStateException("pooledBackward() needs pooled() first");
+    }
+    if (dPooled.length != a.dPooled.numel()) {
+      throw new IllegalArgumentException("dPooled has " + dPooled.length + " entries, expected"
+          + " B*C = " + a.dPooled.numel());
+    }
+    a.dPooled.copyFrom(dPooled);
+    a.dHidden.zero();
+    poolerBackward(a);
+    return a.dHidden.toFloatArray();
+  }
+
+  /** a.dHidden += the gradient through the pooler of a.dPooled (which it overwrites). */
+  private void poolerBackward(BertActivations a) {
+    long c = config.hiddenSize();
+    // pooled = tanh(pre): dpre = dpooled * (1 - pooled^2), on the host like the forward
+    float[] y = a.pooled.toFloatArray();
+    float[] d = a.dPooled.toFloatArray();
+    for (int i = 0; i < d.length; i++) {
+      d[i] *= 1f - y[i] * y[i];
+    }
+    a.dPooled.copyFrom(d);
+    pooler.backward(ctx, a.dCls, a.dPooled, a.clsHidden.reshape(a.b, c), false);
+    EmbeddingOps.backward(ctx, a.dHidden, null, a.dCls.reshape(1, a.b, c), a.cls, a.hidden(),
+        null);
+  }
+
+  @Override
+  public void backwardHidden(float[] dHidden, int fromBlock) {
+    requireGradients("backwardHidden()");
+    BertActivations a = requireForward("backwardHidden()");
+    if (fromBlock < 0 || fromBlock > layers.length) {
+      throw new IllegalArgumentException("fromBlock " + fromBlock + " is outside 0.."
+          + layers.length);
+    }
+    if (dHidden.length != a.dHidden.numel()) {
+      throw new IllegalArgumentException("dHidden has " + dHidden.length + " entries, expected"
+          + " B*T*C = " + a.dHidden.numel());
+    }
+    a.dHidden.copyFrom(dHidden);
+    state = State.NONE;
+    resetHeads();
+    encoderBackward(a, fromBlock);
+  }
+
+  private void requireGradients(String what) {
+    if (grads == null) {
+      throw new IllegalStateException("call enableGradients() before " + what);
+    }
+  }
+
+  private void encoderBackward(BertActivations a, int fromBlock) {
     long c = config.hiddenSize();
     float p = dropout();
     Tensor keyMask = padded ? a.mask : null;
     Tensor dres = a.dHidden;
-    for (int l = layers.length - 1; l >= 0; l--) {
+    for (int l = layers.length - 1; l >= fromBlock; l--) {
       layers[l].backward(ctx, dres, a.residual[l], keyMask, a.layers[l], a.scratch, p,
           attentionDropout(), dropoutSeed);
+    }
+    if (fromBlock > 0) {
+      return;
     }
     if (p > 0) {
       Dropout.apply(dres, p, dropoutSeed, -1);
@@ -733,14 +648,13 @@ public final class BertModel implements AutoCloseable {
       acts = null;
     }
     state = State.NONE;
-    mlm = null;
-    nspState = null;
+    resetHeads();
   }
 
   @Override
   public void close() {
     releaseActivations();
-    headPool.close();
+    closeHeads();
     if (grads != null) {
       grads.close();
       grads = null;

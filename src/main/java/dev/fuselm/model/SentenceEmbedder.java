@@ -1,11 +1,7 @@
 package dev.fuselm.model;
 
-import dev.fuselm.io.BertCheckpoint;
-import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tokenizer.BertEncoding;
 import dev.fuselm.tokenizer.WordPieceTokenizer;
-import java.io.IOException;
-import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
@@ -62,19 +58,16 @@ public final class SentenceEmbedder implements AutoCloseable {
   }
 
   /**
-   * Loads a BERT model directory (config.json, model.safetensors, vocab.txt) for embedding; the
-   * embedder owns the model and closes it.
+   * An embedder that owns model and closes it with itself; maxLength is capped at the model's
+   * positions. Closes the model when the arguments are refused.
    */
-  public static SentenceEmbedder open(ComputeContext ctx, Path dir, int maxLength, int batchSize)
-      throws IOException {
-    BertCheckpoint.readConfig(dir); // a missing directory or config first, then the vocabulary
-    WordPieceTokenizer tok = BertCheckpoint.tokenizer(dir);
-    BertModel m = BertCheckpoint.load(ctx, dir);
+  public static SentenceEmbedder owning(BertModel model, WordPieceTokenizer tokenizer,
+      int maxLength, int batchSize) {
     try {
-      return new SentenceEmbedder(m, tok, Math.min(maxLength, m.config().maxPositions()),
-          batchSize, true);
+      return new SentenceEmbedder(model, tokenizer,
+          Math.min(maxLength, model.config().maxPositions()), batchSize, true);
     } catch (RuntimeException e) {
-      m.close();
+      model.close();
       throw e;
     }
   }
@@ -179,7 +172,7 @@ public final class SentenceEmbedder implements AutoCloseable {
     }
   }
 
-  /** Closes the model if this embedder loaded it ({@link #open}). */
+  /** Closes the model if this embedder owns it ({@link #owning}). */
   @Override
   public void close() {
     if (ownsModel) {

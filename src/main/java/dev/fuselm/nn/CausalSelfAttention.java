@@ -5,30 +5,57 @@ import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tensor.Tensor;
 
 /**
- * Causal multi-head self-attention with a fused qkv projection (Hugging Face {@code attn.c_attn},
- * weight (C, 3C)) and an output projection ({@code attn.c_proj}, (C, C)).
+ * Multi-head self-attention with a fused qkv projection and an output projection. GPT-2's is
+ * causal, over {@link Linear}s (Hugging Face {@code attn.c_attn}, weight (C, 3C), and
+ * {@code attn.c_proj}, (C, C)); BERT's ({@link #bidirectional}) lets every position attend to every
+ * key a padding mask keeps, over {@link Dense} layers (query, key and value laid out back to back
+ * as one (3C, C) weight, and {@code attention.output.dense}).
  */
 public final class CausalSelfAttention {
   private final Linear cAttn;
   private final Linear cProj;
+  private final Projection qkvProjection;
+  private final Projection outProjection;
   private final int heads;
+  private final boolean causal;
 
+  /** GPT-2's causal attention. */
   public CausalSelfAttention(Linear cAttn, Linear cProj, int heads) {
-    this.cAttn = cAttn;
-    this.cProj = cProj;
-    this.heads = heads;
+    this(cAttn, cProj, Projection.of(cAttn), Projection.of(cProj), heads, true);
   }
 
+  private CausalSelfAttention(Linear cAttn, Linear cProj, Projection qkv, Projection out,
+      int heads, boolean causal) {
+    this.cAttn = cAttn;
+    this.cProj = cProj;
+    this.qkvProjection = qkv;
+    this.outProjection = out;
+    this.heads = heads;
+    this.causal = causal;
+  }
+
+  /** BERT's bidirectional attention: qkv (3C, C), out (C, C), in nn.Linear layout. */
+  public static CausalSelfAttention bidirectional(Dense qkv, Dense out, int heads) {
+    return new CausalSelfAttention(null, null, qkv, out, heads, false);
+  }
+
+  /** GPT-2's qkv projection; null in a bidirectional (BERT) attention. */
   public Linear cAttn() {
     return cAttn;
   }
 
+  /** GPT-2's output projection; null in a bidirectional (BERT) attention. */
   public Linear cProj() {
     return cProj;
   }
 
   public int heads() {
     return heads;
+  }
+
+  /** Whether each position attends only to itself and earlier ones (GPT) or to all (BERT). */
+  public boolean isCausal() {
+    return causal;
   }
 
   /** inp (B*T, C) -> out (B*T, C); saves qkv (B, T, 3C), y (B, T, C) and lse (B, NH, T). */
@@ -53,10 +80,19 @@ public final class CausalSelfAttention {
    */
   public void forward(ComputeContext ctx, Tensor out, Tensor inp, Tensor qkv, Tensor y, Tensor lse,
       float dropout, long seed, Tensor inpBf16, Tensor yBf16) {
+    forward(ctx, out, inp, qkv, y, lse, null, dropout, seed, inpBf16, yBf16);
+  }
+
+  /**
+   * {@link #forward} with keyMask (B, T) int32, 0 for a padding key that no query attends to (null:
+   * none); lse may be null when no backward follows.
+   */
+  public void forward(ComputeContext ctx, Tensor out, Tensor inp, Tensor qkv, Tensor y, Tensor lse,
+      Tensor keyMask, float dropout, long seed, Tensor inpBf16, Tensor yBf16) {
     long b = qkv.dim(0), t = qkv.dim(1), c3 = qkv.dim(2);
-    cAttn.forward(ctx, qkv.reshape(b * t, c3), inp, inpBf16);
-    AttentionOps.forward(ctx, y, lse, qkv, null, heads, true, dropout, seed);
-    cProj.forward(ctx, out, y.reshape(b * t, c3 / 3), yBf16);
+    qkvProjection.forward(ctx, qkv.reshape(b * t, c3), inp, inpBf16);
+    AttentionOps.forward(ctx, y, lse, qkv, keyMask, heads, causal, dropout, seed);
+    outProjection.forward(ctx, out, y.reshape(b * t, c3 / 3), yBf16);
   }
 
   /**
@@ -66,6 +102,9 @@ public final class CausalSelfAttention {
    */
   public void forwardCached(ComputeContext ctx, Tensor out, Tensor inp, Tensor cache, long start,
       Tensor qkvNew, Tensor y) {
+    if (!causal) {
+      throw new IllegalStateException("KV-cache decoding needs causal attention");
+    }
     long b = cache.dim(0), tmax = cache.dim(1), c3 = cache.dim(2);
     long tq = y.dim(1);
     if (start + tq > tmax) {
@@ -108,11 +147,23 @@ public final class CausalSelfAttention {
   public void backward(ComputeContext ctx, Tensor dinp, Tensor dout, Tensor inp, Tensor qkv,
       Tensor y, Tensor lse, Tensor dy, Tensor dqkv, float dropout, long seed, Tensor inpBf16,
       Tensor yBf16, Tensor doutBf16) {
+    backward(ctx, dinp, false, dout, inp, qkv, y, lse, null, dy, dqkv, dropout, seed, inpBf16,
+        yBf16, doutBf16);
+  }
+
+  /**
+   * {@link #backward} of a forward with keyMask; with accumulate the input gradient is ADDED into
+   * dinp instead of overwriting it (a post-LN residual branch; {@link Dense} projections only).
+   */
+  public void backward(ComputeContext ctx, Tensor dinp, boolean accumulate, Tensor dout,
+      Tensor inp, Tensor qkv, Tensor y, Tensor lse, Tensor keyMask, Tensor dy, Tensor dqkv,
+      float dropout, long seed, Tensor inpBf16, Tensor yBf16, Tensor doutBf16) {
     long b = qkv.dim(0), t = qkv.dim(1), c3 = qkv.dim(2);
-    cProj.backward(ctx, dy.reshape(b * t, c3 / 3), dout, y.reshape(b * t, c3 / 3), yBf16,
-        doutBf16);
+    outProjection.backward(ctx, dy.reshape(b * t, c3 / 3), dout, y.reshape(b * t, c3 / 3), false,
+        yBf16, doutBf16);
     dqkv.zero();
-    AttentionOps.backward(ctx, dqkv, dy, qkv, y, lse, null, heads, true, dropout, seed);
-    cAttn.backward(ctx, dinp, dqkv.reshape(b * t, c3), inp, inpBf16, doutBf16);
+    AttentionOps.backward(ctx, dqkv, dy, qkv, y, lse, keyMask, heads, causal, dropout, seed);
+    qkvProjection.backward(ctx, dinp, dqkv.reshape(b * t, c3), inp, accumulate, inpBf16,
+        doutBf16);
   }
 }

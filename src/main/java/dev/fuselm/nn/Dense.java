@@ -9,7 +9,7 @@ import dev.fuselm.tensor.Tensor;
  * (out, in), bias (out) or none, {@code out = inp * weight^T + bias}. (GPT-2's Conv1D layout, weight
  * (in, out), is {@link Linear}.) Inputs and outputs are 2-D (rows, features) views.
  */
-public final class Dense {
+public final class Dense implements Projection {
   private final Tensor weight;
   private final Tensor bias;
   private final Tensor dweight;
@@ -61,6 +61,28 @@ public final class Dense {
     }
     if (dinp != null) {
       GemmOps.sgemm(ctx, false, false, 1f, dout, weight, accumulate ? 1f : 0f, dinp);
+    }
+  }
+
+  /** {@link #forward}; a Dense layer has no mixed-precision path, so inpBf16 must be null. */
+  @Override
+  public void forward(ComputeContext ctx, Tensor out, Tensor inp, Tensor inpBf16) {
+    float32Only(inpBf16);
+    forward(ctx, out, inp);
+  }
+
+  /** {@link #backward}; float32 only, so inpBf16 and doutBf16 must be null. */
+  @Override
+  public void backward(ComputeContext ctx, Tensor dinp, Tensor dout, Tensor inp,
+      boolean accumulate, Tensor inpBf16, Tensor doutBf16) {
+    float32Only(inpBf16);
+    float32Only(doutBf16);
+    backward(ctx, dinp, dout, inp, accumulate);
+  }
+
+  private static void float32Only(Tensor bf16) {
+    if (bf16 != null) {
+      throw new IllegalArgumentException("a Dense layer computes in float32 only");
     }
   }
 }

@@ -4,25 +4,48 @@ import dev.fuselm.ops.PointwiseOps;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tensor.Tensor;
 
-/** GPT-2's MLP: {@code mlp.c_fc} (C, 4C), GELU (tanh approximation), {@code mlp.c_proj} (4C, C). */
+/**
+ * The position-wise MLP of a block: GPT-2's {@code mlp.c_fc} (C, 4C), GELU (tanh approximation),
+ * {@code mlp.c_proj} (4C, C) over {@link Linear}s, or BERT's ({@link #bert})
+ * {@code intermediate.dense} (I, C), exact erf GELU, {@code output.dense} (C, I) over {@link Dense}
+ * layers.
+ */
 public final class FeedForward {
   private final Linear cFc;
   private final Linear cProj;
+  private final Projection up;
+  private final Projection down;
+  private final boolean erfGelu;
 
+  /** GPT-2's MLP. */
   public FeedForward(Linear cFc, Linear cProj) {
-    this.cFc = cFc;
-    this.cProj = cProj;
+    this(cFc, cProj, Projection.of(cFc), Projection.of(cProj), false);
   }
 
+  private FeedForward(Linear cFc, Linear cProj, Projection up, Projection down, boolean erfGelu) {
+    this.cFc = cFc;
+    this.cProj = cProj;
+    this.up = up;
+    this.down = down;
+    this.erfGelu = erfGelu;
+  }
+
+  /** BERT's MLP: intermediate (I, C) and output (C, I) dense layers around an exact erf GELU. */
+  public static FeedForward bert(Dense intermediate, Dense output) {
+    return new FeedForward(null, null, intermediate, output, true);
+  }
+
+  /** GPT-2's first projection; null in a BERT MLP. */
   public Linear cFc() {
     return cFc;
   }
 
+  /** GPT-2's second projection; null in a BERT MLP. */
   public Linear cProj() {
     return cProj;
   }
 
-  /** inp (N, C) -> out (N, C); saves h (N, 4C) before and hGelu after the GELU. */
+  /** inp (N, C) -> out (N, C); saves h (N, 4C; BERT: N, I) before and hGelu after the GELU. */
   public void forward(ComputeContext ctx, Tensor out, Tensor inp, Tensor h, Tensor hGelu) {
     forward(ctx, out, inp, h, hGelu, null, null);
   }
@@ -33,9 +56,13 @@ public final class FeedForward {
    */
   public void forward(ComputeContext ctx, Tensor out, Tensor inp, Tensor h, Tensor hGelu,
       Tensor inpBf16, Tensor hGeluBf16) {
-    cFc.forward(ctx, h, inp, inpBf16);
-    PointwiseOps.geluForward(ctx, hGelu, h);
-    cProj.forward(ctx, out, hGelu, hGeluBf16);
+    up.forward(ctx, h, inp, inpBf16);
+    if (erfGelu) {
+      PointwiseOps.geluErfForward(ctx, hGelu, h);
+    } else {
+      PointwiseOps.geluForward(ctx, hGelu, h);
+    }
+    down.forward(ctx, out, hGelu, hGeluBf16);
   }
 
   /** dinp OVERWRITTEN; parameter gradients added; dh and dhGelu are scratch shaped like h. */
@@ -51,9 +78,23 @@ public final class FeedForward {
    */
   public void backward(ComputeContext ctx, Tensor dinp, Tensor dout, Tensor inp, Tensor h,
       Tensor hGelu, Tensor dh, Tensor dhGelu, Tensor inpBf16, Tensor hGeluBf16, Tensor doutBf16) {
-    cProj.backward(ctx, dhGelu, dout, hGelu, hGeluBf16, doutBf16);
+    backward(ctx, dinp, false, dout, inp, h, hGelu, dh, dhGelu, inpBf16, hGeluBf16, doutBf16);
+  }
+
+  /**
+   * {@link #backward}; with accumulate the input gradient is ADDED into dinp instead of
+   * overwriting it (a post-LN residual branch; {@link Dense} projections only).
+   */
+  public void backward(ComputeContext ctx, Tensor dinp, boolean accumulate, Tensor dout,
+      Tensor inp, Tensor h, Tensor hGelu, Tensor dh, Tensor dhGelu, Tensor inpBf16,
+      Tensor hGeluBf16, Tensor doutBf16) {
+    down.backward(ctx, dhGelu, dout, hGelu, false, hGeluBf16, doutBf16);
     dh.zero();
-    PointwiseOps.geluBackward(ctx, dh, h, dhGelu);
-    cFc.backward(ctx, dinp, dh, inp, inpBf16, doutBf16);
+    if (erfGelu) {
+      PointwiseOps.geluErfBackward(ctx, dh, h, dhGelu);
+    } else {
+      PointwiseOps.geluBackward(ctx, dh, h, dhGelu);
+    }
+    up.backward(ctx, dinp, dh, inp, accumulate, inpBf16, doutBf16);
   }
 }

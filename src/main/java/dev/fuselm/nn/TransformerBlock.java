@@ -6,23 +6,54 @@ import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tensor.Tensor;
 
 /**
- * A pre-LN GPT-2 block: {@code x + attn(ln_1(x))}, then {@code + mlp(ln_2(.))}, with optional
- * residual dropout on both branch outputs.
+ * One transformer block: attention then MLP, each a residual branch with optional dropout on its
+ * output, normalised either before the branch (GPT-2) or after the residual add (BERT):
+ *
+ * <pre>
+ *   PRE  (GPT-2):  s = x + attn(ln_1(x));   out = s + mlp(ln_2(s))
+ *   POST (BERT):   n = LN1(x + attn(x));    out = LN2(n + mlp(n))
+ * </pre>
+ *
+ * <p>Causal or bidirectional attention is the {@link CausalSelfAttention}'s property; a key padding
+ * mask, if any, is given per forward. Hugging Face names: GPT-2's {@code ln_1}, {@code attn},
+ * {@code ln_2}, {@code mlp}; BERT's {@code attention.output.LayerNorm} is ln1, its
+ * {@code output.LayerNorm} ln2.
  */
 public final class TransformerBlock {
+  /** Where the layer norms sit. */
+  public enum Norm {
+    /** Before each branch, on its input (GPT-2); the residual stream is not normalised. */
+    PRE,
+    /** After each residual add (BERT): the block's output is normalised. */
+    POST
+  }
+
+  private final Norm norm;
   private final LayerNorm ln1;
   private final CausalSelfAttention attn;
   private final LayerNorm ln2;
   private final FeedForward mlp;
   private final int index;
 
+  /** A pre-LN (GPT-2) block. */
   public TransformerBlock(
       int index, LayerNorm ln1, CausalSelfAttention attn, LayerNorm ln2, FeedForward mlp) {
+    this(index, Norm.PRE, ln1, attn, ln2, mlp);
+  }
+
+  /** index picks the block's dropout sites; ln1 goes with the attention, ln2 with the MLP. */
+  public TransformerBlock(int index, Norm norm, LayerNorm ln1, CausalSelfAttention attn,
+      LayerNorm ln2, FeedForward mlp) {
     this.index = index;
+    this.norm = norm;
     this.ln1 = ln1;
     this.attn = attn;
     this.ln2 = ln2;
     this.mlp = mlp;
+  }
+
+  public Norm norm() {
+    return norm;
   }
 
   public LayerNorm ln1() {
@@ -42,39 +73,73 @@ public final class TransformerBlock {
   }
 
   /**
-   * What one block saves in the forward pass for its backward, for one (B, T). In mixed precision
-   * also the bfloat16 copies of the four linear layers' inputs (else those are null).
+   * What one block saves in the forward pass for its backward, for one (B, T). Pre-LN: norm1 =
+   * ln_1(x), sum1 = x + attn, norm2 = ln_2(sum1). Post-LN: sum1 = x + attn, norm1 = LN1(sum1), sum2
+   * = norm1 + mlp (norm2 unused: the block's output is LN2(sum2)). In mixed precision also the
+   * bfloat16 copies of the four projections' inputs (else those are null).
    */
   public static final class Activations {
-    final Tensor ln1, ln1Mean, ln1Rstd, qkv, y, lse, attnOut, res2, ln2, ln2Mean, ln2Rstd, h, hGelu,
-        mlpOut;
+    final Tensor norm1, mean1, rstd1, qkv, y, lse, attnOut, sum1, norm2, mean2, rstd2, h, hGelu,
+        mlpOut, sum2;
     final Tensor ln1Bf16, yBf16, ln2Bf16, hGeluBf16;
 
     public Activations(Arena pool, long b, long t, long c, long heads) {
       this(pool, b, t, c, heads, false);
     }
 
-    /** With bf16: also the bfloat16 input copies of mixed-precision training. */
+    /** A pre-LN (GPT-2) block's, MLP width 4C; with bf16: also the bfloat16 input copies. */
     public Activations(Arena pool, long b, long t, long c, long heads, boolean bf16) {
       long n = b * t;
-      ln1 = pool.zeros(n, c);
-      ln1Mean = pool.zeros(n);
-      ln1Rstd = pool.zeros(n);
+      norm1 = pool.zeros(n, c);
+      mean1 = pool.zeros(n);
+      rstd1 = pool.zeros(n);
       qkv = pool.zeros(b, t, 3 * c);
       y = pool.zeros(b, t, c);
       lse = pool.zeros(b, heads, t);
       attnOut = pool.zeros(n, c);
-      res2 = pool.zeros(n, c);
-      ln2 = pool.zeros(n, c);
-      ln2Mean = pool.zeros(n);
-      ln2Rstd = pool.zeros(n);
+      sum1 = pool.zeros(n, c);
+      norm2 = pool.zeros(n, c);
+      mean2 = pool.zeros(n);
+      rstd2 = pool.zeros(n);
       h = pool.zeros(n, 4 * c);
       hGelu = pool.zeros(n, 4 * c);
       mlpOut = pool.zeros(n, c);
+      sum2 = null;
       ln1Bf16 = bf16 ? pool.bf16(n, c) : null;
       yBf16 = bf16 ? pool.bf16(n, c) : null;
       ln2Bf16 = bf16 ? pool.bf16(n, c) : null;
       hGeluBf16 = bf16 ? pool.bf16(n, 4 * c) : null;
+    }
+
+    /** A post-LN (BERT) block's, float32, MLP width inter. */
+    private Activations(Arena pool, long b, long t, long c, long inter, long heads,
+        boolean forBackward) {
+      long n = b * t;
+      qkv = pool.zeros(b, t, 3 * c);
+      y = pool.zeros(b, t, c);
+      lse = forBackward ? pool.zeros(b, heads, t) : null;
+      attnOut = pool.zeros(n, c);
+      sum1 = pool.zeros(n, c);
+      norm1 = pool.zeros(n, c);
+      mean1 = pool.zeros(n);
+      rstd1 = pool.zeros(n);
+      h = pool.zeros(n, inter);
+      hGelu = pool.zeros(n, inter);
+      mlpOut = pool.zeros(n, c);
+      sum2 = pool.zeros(n, c);
+      mean2 = pool.zeros(n);
+      rstd2 = pool.zeros(n);
+      norm2 = null;
+      ln1Bf16 = yBf16 = ln2Bf16 = hGeluBf16 = null;
+    }
+
+    /**
+     * A post-LN (BERT) block's: c hidden size, inter MLP width; forBackward: also keep the softmax
+     * statistics the attention backward needs (inference skips them).
+     */
+    public static Activations postLn(Arena pool, long b, long t, long c, long inter, long heads,
+        boolean forBackward) {
+      return new Activations(pool, b, t, c, inter, heads, forBackward);
     }
   }
 
@@ -83,14 +148,14 @@ public final class TransformerBlock {
    * bfloat16 copy of a linear layer's output gradient (else null).
    */
   public static final class Scratch {
-    final Tensor dln, dy, dqkv, dh, dhGelu, dbranch;
+    final Tensor dln, dy, dqkv, dh, dhGelu, dbranch, dsum;
     final Tensor doutBf16;
 
     public Scratch(Arena pool, long b, long t, long c) {
       this(pool, b, t, c, false);
     }
 
-    /** With bf16: also the bfloat16 output-gradient scratch of mixed-precision training. */
+    /** A pre-LN (GPT-2) model's; with bf16: also the bfloat16 output-gradient scratch. */
     public Scratch(Arena pool, long b, long t, long c, boolean bf16) {
       long n = b * t;
       dln = pool.zeros(n, c);
@@ -99,7 +164,25 @@ public final class TransformerBlock {
       dh = pool.zeros(n, 4 * c);
       dhGelu = pool.zeros(n, 4 * c);
       dbranch = pool.zeros(n, c);
+      dsum = null;
       doutBf16 = bf16 ? pool.bf16(n * 4 * c) : null;
+    }
+
+    private Scratch(Arena pool, long b, long t, long c, long inter) {
+      long n = b * t;
+      dsum = pool.zeros(n, c);
+      dhGelu = pool.zeros(n, inter);
+      dh = pool.zeros(n, inter);
+      dln = pool.zeros(n, c);
+      dy = pool.zeros(b, t, c);
+      dqkv = pool.zeros(b, t, 3 * c);
+      dbranch = pool.zeros(n, c);
+      doutBf16 = null;
+    }
+
+    /** A post-LN (BERT) model's, float32, MLP width inter. */
+    public static Scratch postLn(Arena pool, long b, long t, long c, long inter) {
+      return new Scratch(pool, b, t, c, inter);
     }
   }
 
@@ -109,24 +192,52 @@ public final class TransformerBlock {
    */
   public void forward(
       ComputeContext ctx, Tensor out, Tensor inp, Activations a, float dropout, long seed) {
-    forward(ctx, out, inp, a, dropout, 0f, seed);
+    forward(ctx, out, inp, null, a, dropout, 0f, seed);
   }
 
   /** {@link #forward} with also dropout of rate attnDropout on the attention probabilities. */
   public void forward(ComputeContext ctx, Tensor out, Tensor inp, Activations a, float dropout,
       float attnDropout, long seed) {
-    ln1.forward(ctx, a.ln1, a.ln1Mean, a.ln1Rstd, inp);
-    attn.forward(ctx, a.attnOut, a.ln1, a.qkv, a.y, a.lse, attnDropout, attentionSeed(seed),
-        a.ln1Bf16, a.yBf16);
+    forward(ctx, out, inp, null, a, dropout, attnDropout, seed);
+  }
+
+  /**
+   * {@link #forward} with keyMask (B, T) int32, 0 for a padding key no query attends to (null: no
+   * padding).
+   */
+  public void forward(ComputeContext ctx, Tensor out, Tensor inp, Tensor keyMask, Activations a,
+      float dropout, float attnDropout, long seed) {
+    if (norm == Norm.POST) {
+      forwardPostLn(ctx, out, inp, keyMask, a, dropout, attnDropout, seed);
+      return;
+    }
+    ln1.forward(ctx, a.norm1, a.mean1, a.rstd1, inp);
+    attn.forward(ctx, a.attnOut, a.norm1, a.qkv, a.y, a.lse, keyMask, attnDropout,
+        attentionSeed(seed), a.ln1Bf16, a.yBf16);
     if (dropout > 0) {
       Dropout.apply(a.attnOut, dropout, seed, 2L * index);
     }
-    ln2.residualForward(ctx, a.res2, a.ln2, a.ln2Mean, a.ln2Rstd, inp, a.attnOut);
-    mlp.forward(ctx, a.mlpOut, a.ln2, a.h, a.hGelu, a.ln2Bf16, a.hGeluBf16);
+    ln2.residualForward(ctx, a.sum1, a.norm2, a.mean2, a.rstd2, inp, a.attnOut);
+    mlp.forward(ctx, a.mlpOut, a.norm2, a.h, a.hGelu, a.ln2Bf16, a.hGeluBf16);
     if (dropout > 0) {
       Dropout.apply(a.mlpOut, dropout, seed, 2L * index + 1);
     }
-    PointwiseOps.add(ctx, out, a.res2, a.mlpOut);
+    PointwiseOps.add(ctx, out, a.sum1, a.mlpOut);
+  }
+
+  private void forwardPostLn(ComputeContext ctx, Tensor out, Tensor inp, Tensor keyMask,
+      Activations a, float dropout, float attnDropout, long seed) {
+    attn.forward(ctx, a.attnOut, inp, a.qkv, a.y, a.lse, keyMask, attnDropout,
+        attentionSeed(seed), null, null);
+    if (dropout > 0) {
+      Dropout.apply(a.attnOut, dropout, seed, 2L * index);
+    }
+    ln1.residualForward(ctx, a.sum1, a.norm1, a.mean1, a.rstd1, a.attnOut, inp);
+    mlp.forward(ctx, a.mlpOut, a.norm1, a.h, a.hGelu, null, null);
+    if (dropout > 0) {
+      Dropout.apply(a.mlpOut, dropout, seed, 2L * index + 1);
+    }
+    ln2.residualForward(ctx, a.sum2, out, a.mean2, a.rstd2, a.mlpOut, a.norm1);
   }
 
   /**
@@ -136,28 +247,64 @@ public final class TransformerBlock {
   public void backward(
       ComputeContext ctx, Tensor dres, Tensor inp, Activations a, Scratch s, float dropout,
       long seed) {
-    backward(ctx, dres, inp, a, s, dropout, 0f, seed);
+    backward(ctx, dres, inp, null, a, s, dropout, 0f, seed);
   }
 
   /** {@link #backward} of a forward with attention dropout (the same rates and seed). */
   public void backward(ComputeContext ctx, Tensor dres, Tensor inp, Activations a, Scratch s,
       float dropout, float attnDropout, long seed) {
+    backward(ctx, dres, inp, null, a, s, dropout, attnDropout, seed);
+  }
+
+  /** {@link #backward} of a forward with keyMask (the same mask, rates and seed). */
+  public void backward(ComputeContext ctx, Tensor dres, Tensor inp, Tensor keyMask, Activations a,
+      Scratch s, float dropout, float attnDropout, long seed) {
+    if (norm == Norm.POST) {
+      backwardPostLn(ctx, dres, inp, keyMask, a, s, dropout, attnDropout, seed);
+      return;
+    }
     Tensor dMlpOut = dres;
     if (dropout > 0) {
       Dropout.apply(s.dbranch, dres, dropout, seed, 2L * index + 1);
       dMlpOut = s.dbranch;
     }
-    mlp.backward(ctx, s.dln, dMlpOut, a.ln2, a.h, a.hGelu, s.dh, s.dhGelu, a.ln2Bf16, a.hGeluBf16,
-        s.doutBf16);
-    ln2.backward(ctx, dres, s.dln, a.res2, a.ln2Mean, a.ln2Rstd);
+    mlp.backward(ctx, s.dln, dMlpOut, a.norm2, a.h, a.hGelu, s.dh, s.dhGelu, a.ln2Bf16,
+        a.hGeluBf16, s.doutBf16);
+    ln2.backward(ctx, dres, s.dln, a.sum1, a.mean2, a.rstd2);
     Tensor dAttnOut = dres;
     if (dropout > 0) {
       Dropout.apply(s.dbranch, dres, dropout, seed, 2L * index);
       dAttnOut = s.dbranch;
     }
-    attn.backward(ctx, s.dln, dAttnOut, a.ln1, a.qkv, a.y, a.lse, s.dy, s.dqkv, attnDropout,
-        attentionSeed(seed), a.ln1Bf16, a.yBf16, s.doutBf16);
-    ln1.backward(ctx, dres, s.dln, inp, a.ln1Mean, a.ln1Rstd);
+    attn.backward(ctx, s.dln, false, dAttnOut, a.norm1, a.qkv, a.y, a.lse, keyMask, s.dy, s.dqkv,
+        attnDropout, attentionSeed(seed), a.ln1Bf16, a.yBf16, s.doutBf16);
+    ln1.backward(ctx, dres, s.dln, inp, a.mean1, a.rstd1);
+  }
+
+  private void backwardPostLn(ComputeContext ctx, Tensor dres, Tensor inp, Tensor keyMask,
+      Activations a, Scratch s, float dropout, float attnDropout, long seed) {
+    // out = LN2(sum2), sum2 = norm1 + mlpOut
+    s.dsum.zero();
+    ln2.backward(ctx, s.dsum, dres, a.sum2, a.mean2, a.rstd2);
+    Tensor dMlpOut = s.dsum;
+    if (dropout > 0) {
+      Dropout.apply(s.dbranch, s.dsum, dropout, seed, 2L * index + 1);
+      dMlpOut = s.dbranch;
+    }
+    s.dln.copyFrom(s.dsum); // norm1's gradient through the residual; the MLP's is added to it
+    mlp.backward(ctx, s.dln, true, dMlpOut, a.norm1, a.h, a.hGelu, s.dh, s.dhGelu, null, null,
+        null);
+    // norm1 = LN1(sum1), sum1 = inp + attnOut
+    s.dsum.zero();
+    ln1.backward(ctx, s.dsum, s.dln, a.sum1, a.mean1, a.rstd1);
+    Tensor dAttnOut = s.dsum;
+    if (dropout > 0) {
+      Dropout.apply(s.dbranch, s.dsum, dropout, seed, 2L * index);
+      dAttnOut = s.dbranch;
+    }
+    dres.copyFrom(s.dsum); // inp's gradient through the residual; the attention's is added to it
+    attn.backward(ctx, dres, true, dAttnOut, inp, a.qkv, a.y, a.lse, keyMask, s.dy, s.dqkv,
+        attnDropout, attentionSeed(seed), null, null, null);
   }
 
   /**

@@ -1,8 +1,9 @@
 package dev.fuselm.serve;
 
-import dev.fuselm.io.BertCheckpoint;
+import dev.fuselm.io.Checkpoint;
 import dev.fuselm.model.SentenceEmbedder;
 import dev.fuselm.tensor.ComputeContext;
+import dev.fuselm.tokenizer.Tokenizers;
 import dev.fuselm.tokenizer.WordPieceTokenizer;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -37,8 +38,9 @@ public final class BertEmbeddingModel implements EmbeddingModel, AutoCloseable {
     ComputeContext ctx = ComputeContext.create();
     try {
       ctx.threads(threads);
-      WordPieceTokenizer tok = BertCheckpoint.tokenizer(dir);
-      SentenceEmbedder e = SentenceEmbedder.open(ctx, dir, Integer.MAX_VALUE, batchSize);
+      WordPieceTokenizer tok = Tokenizers.wordPiece(dir);
+      SentenceEmbedder e = Checkpoint.loadEmbedder(ctx, dir, Integer.MAX_VALUE,
+          batchSize);
       return new BertEmbeddingModel(ctx, e, tok,
           dir.toAbsolutePath().normalize().getFileName().toString());
     } catch (IOException | RuntimeException e) {

@@ -9,8 +9,13 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.Locale;
 
-/** Finds a tokenizer by name ({@code gpt2}, {@code bert-base-uncased}, {@code bert-base-cased}) or by file. */
+/**
+ * The one tokenizer resolver: finds a tokenizer by name ({@code gpt2}, {@code bert-base-uncased},
+ * {@code bert-base-cased}), by file, or beside a model in its directory.
+ */
 public final class Tokenizers {
+  /** BERT's WordPiece vocabulary file, one token per line by id. */
+  public static final String VOCAB_TXT = "vocab.txt";
 
   private Tokenizers() {
   }
@@ -48,8 +53,7 @@ public final class Tokenizers {
           "no such tokenizer file or directory (names shipped in fuselm: gpt2, bert-base-uncased, bert-base-cased)");
     }
     if (Files.isDirectory(path)) {
-      if ((Files.isRegularFile(path.resolve("encoder.json")) && Files.isRegularFile(path.resolve("vocab.bpe")))
-          || (Files.isRegularFile(path.resolve("vocab.json")) && Files.isRegularFile(path.resolve("merges.txt")))) {
+      if (hasBpeFiles(path)) {
         return Gpt2BpeTokenizer.fromDirectory(path);
       }
       if (Files.isRegularFile(path.resolve("tokenizer.json"))) {
@@ -95,5 +99,104 @@ public final class Tokenizers {
     }
     String n = vocab.toAbsolutePath().toString().toLowerCase(Locale.ROOT);
     return n.contains("uncased") || !n.contains("cased");
+  }
+
+  /** True when dir holds byte-level BPE files: encoder.json + vocab.bpe or vocab.json + merges.txt. */
+  private static boolean hasBpeFiles(Path dir) {
+    return (Files.isRegularFile(dir.resolve("encoder.json"))
+            && Files.isRegularFile(dir.resolve("vocab.bpe")))
+        || (Files.isRegularFile(dir.resolve("vocab.json"))
+            && Files.isRegularFile(dir.resolve("merges.txt")));
+  }
+
+  /** True when a GPT model directory holds its tokenizer: BPE files or tokenizer.json. */
+  public static boolean present(Path dir) {
+    return hasBpeFiles(dir) || Files.isRegularFile(dir.resolve("tokenizer.json"));
+  }
+
+  /**
+   * A byte-level BPE tokenizer from a spec: "gpt2" (shipped in the jar; also null), a directory of
+   * GPT-2 style files, or a tokenizer.json file.
+   */
+  public static Gpt2BpeTokenizer gpt2Bpe(String spec) throws IOException {
+    if (spec == null || spec.equals("gpt2")) {
+      return Gpt2BpeTokenizer.gpt2();
+    }
+    Path p = Path.of(spec);
+    if (Files.isDirectory(p)) {
+      return Gpt2BpeTokenizer.fromDirectory(p);
+    }
+    if (Files.isRegularFile(p)) {
+      return Gpt2BpeTokenizer.fromTokenizerJson(p);
+    }
+    throw new IOException("--tokenizer " + spec + ": not 'gpt2', a tokenizer directory or a"
+        + " tokenizer.json file");
+  }
+
+  /**
+   * The tokenizer saved beside a GPT model; a directory without one uses GPT-2's when the model
+   * has GPT-2's vocabulary size.
+   */
+  public static Tokenizer forModel(Path dir, int vocabSize) throws IOException {
+    Tokenizer t;
+    if (present(dir)) {
+      t = Gpt2BpeTokenizer.fromDirectory(dir);
+    } else if (vocabSize == 50257) {
+      t = Gpt2BpeTokenizer.gpt2();
+    } else {
+      throw new IOException(dir + ": no tokenizer files (encoder.json + vocab.bpe or"
+          + " tokenizer.json) and the vocabulary (" + vocabSize + ") is not GPT-2's: pass token"
+          + " ids instead");
+    }
+    if (t.vocabSize() > vocabSize) {
+      throw new IOException(dir + ": the tokenizer has " + t.vocabSize() + " ids but the model"
+          + " only " + vocabSize);
+    }
+    return t;
+  }
+
+  /**
+   * The WordPiece tokenizer of a BERT model directory: its {@code tokenizer.json} when there is no
+   * {@code vocab.txt} (what transformers 5 saves; lower-casing as its normalizer says), else its
+   * {@code vocab.txt}, lower-casing as {@code tokenizer_config.json}'s {@code do_lower_case} says,
+   * or, without that file, when the vocabulary has no upper-case ASCII letters outside [SPECIAL]
+   * tokens (an uncased vocabulary; a model directory's name says nothing, unlike {@link #load}'s
+   * file names).
+   */
+  public static WordPieceTokenizer wordPiece(Path dir) throws IOException {
+    Path vocab = dir.resolve(VOCAB_TXT);
+    Path json = dir.resolve("tokenizer.json");
+    if (!Files.isRegularFile(vocab) && Files.isRegularFile(json)) {
+      // transformers 5 saves a BERT tokenizer as tokenizer.json only, without vocab.txt
+      if (load(json) instanceof WordPieceTokenizer wp) {
+        return wp;
+      }
+      throw new IOException(json + ": not a WordPiece tokenizer (a BERT model directory needs"
+          + " one)");
+    }
+    if (!Files.isRegularFile(vocab)) {
+      throw new IOException(dir + ": no " + VOCAB_TXT + " or tokenizer.json (a BERT model"
+          + " directory needs its WordPiece vocabulary)");
+    }
+    Path tc = dir.resolve("tokenizer_config.json");
+    Boolean lower = null;
+    if (Files.isRegularFile(tc)) {
+      JsonNode n = new ObjectMapper().readTree(Files.readString(tc,
+          java.nio.charset.StandardCharsets.UTF_8));
+      if (n != null && n.has("do_lower_case")) {
+        lower = n.get("do_lower_case").asBoolean();
+      }
+    }
+    if (lower == null) {
+      lower = true;
+      for (String line : Files.readAllLines(vocab, java.nio.charset.StandardCharsets.UTF_8)) {
+        if (!(line.startsWith("[") && line.endsWith("]"))
+            && !line.equals(line.toLowerCase(Locale.ROOT))) {
+          lower = false;
+          break;
+        }
+      }
+    }
+    return WordPieceTokenizer.fromVocab(vocab, lower);
   }
 }

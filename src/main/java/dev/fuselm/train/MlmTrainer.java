@@ -6,6 +6,7 @@ import dev.fuselm.data.MlmMasking;
 import dev.fuselm.io.BertCheckpoint;
 import dev.fuselm.model.BertModel;
 import dev.fuselm.nn.Dropout;
+import dev.fuselm.tensor.ParameterSlab;
 import dev.fuselm.tokenizer.WordPieceTokenizer;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -14,10 +15,11 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * BERT pretraining: masked-language-model loss (plus the next-sentence loss with sentence pairs)
- * with the features of the GPT {@link Trainer}: gradient accumulation, AdamW with clipping, warmup
- * + cosine (or constant) schedule, periodic validation on fixed masked batches, atomic checkpoints
- * (a Hugging Face BERT directory + {@code training_state.safetensors}) and exact resume.
+ * BERT pretraining, the MLM/NSP task of the {@link TrainingEngine}: masked-language-model loss
+ * (plus the next-sentence loss with sentence pairs), validation on fixed masked batches, a Hugging
+ * Face BERT directory as checkpoint. The engine does the rest (schedule, accumulation, AdamW with
+ * clipping, periodic validation and checkpoints, exact resume, divergence stop); the AdamW
+ * settings come from the config ({@link TrainConfig#bertPretraining}).
  *
  * <p>The config's {@code ctx} is the sequence length T; {@code stride} is not used. Validation
  * uses the last {@code valFraction} of the sentences (lines), cut and masked the same way but with
@@ -26,7 +28,7 @@ import java.util.Map;
  * of the uninterrupted run bit for bit; a NaN or infinite loss or gradient norm stops the loop
  * before the weights are touched.
  */
-public final class MlmTrainer implements AutoCloseable {
+public final class MlmTrainer implements TrainingTask, AutoCloseable {
   /** Callbacks for progress, logging and saves; every method is optional. */
   public interface Listener {
     /** loss = mlmLoss + nspLoss (nspLoss is NaN without sentence pairs). */
@@ -56,10 +58,14 @@ public final class MlmTrainer implements AutoCloseable {
   private final MlmBatches loader;
   private final MlmBatches valLoader;
   private final MlmBatches.Batch batch;
-  private final TrainingRun training;
+  private final TrainingEngine engine;
   private final long fingerprint;
   private final long dataTokens;
   private Listener listener;
+  private double mlmSum;
+  private double nspSum;
+  private float lastMlm = Float.NaN;
+  private float lastNsp = Float.NaN;
 
   /**
    * @param sentences the corpus as WordPiece ids per line ({@link MlmDataset#sentences})
@@ -85,7 +91,6 @@ public final class MlmTrainer implements AutoCloseable {
     this.model = model;
     this.cfg = cfg;
     this.nsp = nsp;
-    this.listener = listener == null ? new Listener() {} : listener;
     this.masking = MlmMasking.forTokenizer(tok, wholeWord);
     int val = (int) Math.round(sentences.size() * (double) cfg.valFraction());
     List<int[]> trainPart = sentences.subList(0, sentences.size() - val);
@@ -118,9 +123,8 @@ public final class MlmTrainer implements AutoCloseable {
     this.fingerprint = TokenData.fingerprint(flat);
     this.dataTokens = n - sentences.size();
     model.enableGradients();
-    // BERT's optimizer settings (Devlin et al.: beta2 = 0.999, eps 1e-6 in the reference code).
-    this.training = new TrainingRun(cfg, new AdamW(model.context(), model.params(),
-        model.grads(), 0.9f, 0.999f, 1e-6f, cfg.weightDecay(), cfg.clip()));
+    this.engine = new TrainingEngine(this, cfg, model.context());
+    setListener(listener);
   }
 
   private MlmDataset dataset(List<int[]> sentences, WordPieceTokenizer tok) {
@@ -130,20 +134,32 @@ public final class MlmTrainer implements AutoCloseable {
 
   /** Replaces the listener (null: none). */
   public void setListener(Listener l) {
-    this.listener = l == null ? new Listener() {} : l;
+    Listener to = l == null ? new Listener() {} : l;
+    this.listener = to;
+    engine.setListener(new TrainingEngine.Listener() {
+      @Override
+      public void onStep(long step, float loss, float lr, float gradNorm, double tps) {
+        to.onStep(step, loss, lastMlm, lastNsp, lr, gradNorm, tps);
+      }
+
+      @Override
+      public void onSave(long step, Path dir) {
+        to.onSave(step, dir);
+      }
+    });
   }
 
   /** Extra entries for the checkpoint metadata (for example the tokenizer used). */
   public void putMetadata(String key, String value) {
-    training.putMetadata(key, value);
+    engine.putMetadata(key, value);
   }
 
   public long step() {
-    return training.step();
+    return engine.step();
   }
 
   public LossHistory history() {
-    return training.history();
+    return engine.history();
   }
 
   public MlmBatches loader() {
@@ -161,10 +177,11 @@ public final class MlmTrainer implements AutoCloseable {
 
   /** Sequence positions (padding included) per optimizer step. */
   public long tokensPerStep() {
-    return training.tokensPerStep();
+    return engine.tokensPerStep();
   }
 
-  private Map<String, String> runMetadata() {
+  @Override
+  public Map<String, String> runMetadata() {
     Map<String, String> m = new LinkedHashMap<>();
     m.put("batch", Integer.toString(cfg.batch()));
     m.put("seq_len", Integer.toString(cfg.ctx()));
@@ -184,68 +201,97 @@ public final class MlmTrainer implements AutoCloseable {
    * optimizer moments, step, data position and loss history, after checking that the run matches.
    */
   public void resume(Path dir) throws IOException {
-    training.resume(dir, model.parameterCount(), BertCheckpoint.WEIGHTS, runMetadata(),
-        loader::seek);
+    engine.resume(dir);
   }
 
   /** Writes the model directory and the training state into dir. */
   public void save(Path dir) throws IOException {
-    training.save(dir, (d, meta) -> BertCheckpoint.save(model, d, meta), runMetadata(),
-        loader.position());
-    listener.onSave(training.step(), dir);
+    engine.save(dir);
   }
 
   /** Runs until step == cfg.steps(); returns the last training loss (NaN if no step ran). */
   public float run() throws IOException {
-    float last = Float.NaN;
-    model.setTraining(true);
-    while (training.step() < cfg.steps()) {
-      long t0 = System.nanoTime();
-      long s = training.step() + 1;
-      float lr = training.lr();
-      model.zeroGrad();
-      double mlmSum = 0, nspSum = 0;
-      float w = 1f / cfg.gradAccum();
-      boolean finite = true;
-      for (int micro = 0; micro < cfg.gradAccum(); micro++) {
-        loader.next(batch);
-        model.setDropoutSeed(Dropout.mixSeed(cfg.seed(), s, micro));
-        model.forward(batch.ids, nsp ? batch.typeIds : null, nsp ? batch.attentionMask : null,
-            batch.b, batch.t);
-        float mlm = model.mlmLoss(batch.labels);
-        float ns = nsp ? model.nspLoss(batch.nextSentenceLabels) : 0f;
-        mlmSum += mlm;
-        nspSum += ns;
-        if (!Float.isFinite(mlm) || !Float.isFinite(ns)) {
-          finite = false;
-          break;
-        }
-        model.backward(w, nsp ? w : 0f, null, null);
-      }
-      float mlmLoss = (float) (mlmSum / cfg.gradAccum());
-      float nspLoss = nsp ? (float) (nspSum / cfg.gradAccum()) : Float.NaN;
-      float loss = nsp ? mlmLoss + nspLoss : mlmLoss;
-      float norm = finite ? training.gradNorm() : Float.NaN;
-      if (!TrainingRun.finite(finite, loss, norm)) {
-        model.setTraining(false);
-        throw training.diverged(s, finite, loss, norm, lr);
-      }
-      training.finishStep(s, lr, norm, loss);
-      last = loss;
-      double seconds = (System.nanoTime() - t0) / 1e9;
-      listener.onStep(s, loss, mlmLoss, nspLoss, lr, norm, tokensPerStep() / seconds);
-      if (valLoader != null && training.evalDue()) {
-        Eval r = evaluate();
-        training.addVal((float) r.loss());
-        listener.onEval(s, r);
-        model.setTraining(true);
-      }
-      if (training.saveDue()) {
-        save(cfg.out());
-      }
+    try {
+      return engine.run();
+    } finally {
+      model.setTraining(false);
     }
-    model.setTraining(false);
-    return last;
+  }
+
+  // ---- the MLM/NSP task ----
+
+  @Override
+  public ParameterSlab params() {
+    return model.params();
+  }
+
+  @Override
+  public ParameterSlab grads() {
+    return model.grads();
+  }
+
+  @Override
+  public void beginStep(long s) {
+    model.setTraining(true);
+    model.zeroGrad();
+    mlmSum = 0;
+    nspSum = 0;
+  }
+
+  @Override
+  public boolean microStep(long s, int micro, float weight) {
+    loader.next(batch);
+    model.setDropoutSeed(Dropout.mixSeed(cfg.seed(), s, micro));
+    model.forward(batch.ids, nsp ? batch.typeIds : null, nsp ? batch.attentionMask : null,
+        batch.b, batch.t);
+    float mlm = model.mlmLoss(batch.labels);
+    float ns = nsp ? model.nspLoss(batch.nextSentenceLabels) : 0f;
+    mlmSum += mlm;
+    nspSum += ns;
+    if (!Float.isFinite(mlm) || !Float.isFinite(ns)) {
+      return false;
+    }
+    model.backward(weight, nsp ? weight : 0f, null, null);
+    return true;
+  }
+
+  /** mlmLoss + nspLoss, each the mean over the micro-batches (NSP: with sentence pairs only). */
+  @Override
+  public float stepLoss(int gradAccum) {
+    lastMlm = (float) (mlmSum / gradAccum);
+    lastNsp = nsp ? (float) (nspSum / gradAccum) : Float.NaN;
+    return nsp ? lastMlm + lastNsp : lastMlm;
+  }
+
+  @Override
+  public double evaluate(long s) {
+    if (valLoader == null) {
+      return Double.NaN;
+    }
+    Eval r = evaluate();
+    listener.onEval(s, r);
+    model.setTraining(true);
+    return (float) r.loss();
+  }
+
+  @Override
+  public long[] dataPosition() {
+    return loader.position();
+  }
+
+  @Override
+  public void seek(long epoch, long batch) {
+    loader.seek(epoch, batch);
+  }
+
+  @Override
+  public String weightsFile() {
+    return BertCheckpoint.WEIGHTS;
+  }
+
+  @Override
+  public void saveModel(Path dir, Map<String, String> metadata) throws IOException {
+    BertCheckpoint.save(model, dir, metadata);
   }
 
   /**
@@ -313,6 +359,6 @@ public final class MlmTrainer implements AutoCloseable {
 
   @Override
   public void close() {
-    training.close();
+    engine.close();
   }
 }

@@ -3,25 +3,23 @@ package dev.fuselm.train;
 import dev.fuselm.io.GptCheckpoint;
 import dev.fuselm.model.GptModel;
 import dev.fuselm.nn.Dropout;
+import dev.fuselm.tensor.ParameterSlab;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * The pretraining loop: sliding-window batches, gradient accumulation, AdamW with clipping, a
- * warmup + cosine (or constant) schedule, periodic validation and checkpoints, exact resume.
- *
- * <p>Everything a step depends on is a function of the saved state (weights, moments, step, data
- * position, seed), so a run interrupted at a checkpoint and resumed produces bit-for-bit the losses
- * of the uninterrupted run. A NaN or infinite loss or gradient norm stops the loop before the
- * weights are touched, with a {@link TrainingDivergedException}; the last checkpoint stays as it was.
+ * GPT pretraining, the causal-LM task of the {@link TrainingEngine}: sliding-window batches of
+ * next-token prediction over a token array, validation on its held-out tail, and a Hugging Face
+ * GPT-2 directory as checkpoint. The engine does the rest (schedule, accumulation, AdamW with
+ * clipping, periodic validation and checkpoints, exact resume, divergence stop).
  *
  * <p>The run uses the model's {@link dev.fuselm.model.Precision} (set it before constructing the
  * trainer); it is recorded in the training state, and a resume with another precision is refused.
  * In bf16 precision validation runs the same bf16 forward.
  */
-public final class Trainer implements AutoCloseable {
+public final class Trainer implements TrainingTask, AutoCloseable {
   /** Callbacks for progress, logging and samples; every method is optional. */
   public interface Listener {
     default void onStep(long step, float loss, float lr, float gradNorm, double tokensPerSecond) {}
@@ -35,10 +33,13 @@ public final class Trainer implements AutoCloseable {
   private final int[] tokens;
   private final TrainConfig cfg;
   private Listener listener;
-  private final TrainingRun training;
+  private final TrainingEngine engine;
   private final WindowLoader loader;
   private final int trainEnd;
   private final long fingerprint;
+  private final int[] x;
+  private final int[] y;
+  private double lossSum;
 
   public Trainer(GptModel model, int[] tokens, TrainConfig cfg, Listener listener) {
     if (cfg.ctx() > model.config().contextLength()) {
@@ -54,7 +55,6 @@ public final class Trainer implements AutoCloseable {
     this.model = model;
     this.tokens = tokens;
     this.cfg = cfg;
-    this.listener = listener == null ? new Listener() {} : listener;
     int val = (int) Math.round((double) tokens.length * cfg.valFraction());
     this.trainEnd = tokens.length - val;
     if (cfg.valFraction() > 0 && val < 2) {
@@ -64,27 +64,41 @@ public final class Trainer implements AutoCloseable {
     this.loader = new WindowLoader(tokens, 0, trainEnd, cfg.batch(), cfg.ctx(), cfg.stride(),
         cfg.shuffle(), cfg.seed());
     this.fingerprint = TokenData.fingerprint(tokens);
+    this.x = new int[cfg.batch() * cfg.ctx()];
+    this.y = new int[cfg.batch() * cfg.ctx()];
     model.enableGradients();
-    this.training = new TrainingRun(cfg, new AdamW(model.context(), model.params(),
-        model.grads(), 0.9f, 0.95f, 1e-8f, cfg.weightDecay(), cfg.clip()));
+    this.engine = new TrainingEngine(this, cfg, model.context());
+    setListener(listener);
   }
 
   /** Replaces the listener (null: none). */
   public void setListener(Listener l) {
-    this.listener = l == null ? new Listener() {} : l;
+    Listener to = l == null ? new Listener() {} : l;
+    this.listener = to;
+    engine.setListener(new TrainingEngine.Listener() {
+      @Override
+      public void onStep(long step, float loss, float lr, float gradNorm, double tps) {
+        to.onStep(step, loss, lr, gradNorm, tps);
+      }
+
+      @Override
+      public void onSave(long step, Path dir) {
+        to.onSave(step, dir);
+      }
+    });
   }
 
   /** Extra entries for the checkpoint metadata (for example the tokenizer used). */
   public void putMetadata(String key, String value) {
-    training.putMetadata(key, value);
+    engine.putMetadata(key, value);
   }
 
   public long step() {
-    return training.step();
+    return engine.step();
   }
 
   public LossHistory history() {
-    return training.history();
+    return engine.history();
   }
 
   public int trainTokens() {
@@ -99,7 +113,8 @@ public final class Trainer implements AutoCloseable {
     return loader;
   }
 
-  private Map<String, String> runMetadata() {
+  @Override
+  public Map<String, String> runMetadata() {
     Map<String, String> m = new LinkedHashMap<>();
     m.put("batch", Integer.toString(cfg.batch()));
     m.put("ctx", Integer.toString(cfg.ctx()));
@@ -119,69 +134,26 @@ public final class Trainer implements AutoCloseable {
    * optimizer moments, step and data position, after checking that the run matches.
    */
   public void resume(Path dir) throws IOException {
-    training.resume(dir, model.parameterCount(), GptCheckpoint.WEIGHTS, runMetadata(),
-        loader::seek);
+    engine.resume(dir);
   }
 
   /** Writes the model directory and the training state into dir. */
   public void save(Path dir) throws IOException {
-    training.save(dir, (d, meta) -> GptCheckpoint.save(model, d, meta), runMetadata(),
-        loader.position());
-    listener.onSave(training.step(), dir);
+    engine.save(dir);
   }
 
   /** Tokens consumed per optimizer step. */
   public long tokensPerStep() {
-    return training.tokensPerStep();
+    return engine.tokensPerStep();
   }
 
   /** Runs until step == cfg.steps(); returns the last training loss (NaN if no step ran). */
   public float run() throws IOException {
-    int b = cfg.batch(), t = cfg.ctx();
-    int[] x = new int[b * t];
-    int[] y = new int[b * t];
-    float last = Float.NaN;
-    model.setTraining(true);
-    while (training.step() < cfg.steps()) {
-      long t0 = System.nanoTime();
-      long s = training.step() + 1;
-      float lr = training.lr();
-      model.zeroGrad();
-      double lossSum = 0;
-      for (int micro = 0; micro < cfg.gradAccum(); micro++) {
-        loader.next(x, y);
-        model.setDropoutSeed(Dropout.mixSeed(cfg.seed(), s, micro));
-        float loss = model.forward(x, y, b, t);
-        lossSum += loss;
-        if (!Float.isFinite(loss)) {
-          break;
-        }
-        model.backward(1f / cfg.gradAccum());
-      }
-      float loss = (float) (lossSum / cfg.gradAccum());
-      boolean lossFinite = Float.isFinite(loss);
-      float norm = lossFinite ? training.gradNorm() : Float.NaN;
-      if (!TrainingRun.finite(lossFinite, loss, norm)) {
-        model.setTraining(false);
-        throw training.diverged(s, lossFinite, loss, norm, lr);
-      }
-      training.finishStep(s, lr, norm, loss);
-      model.weightsChanged(); // bf16 precision: the next forward rounds the new weights once
-      last = loss;
-      double seconds = (System.nanoTime() - t0) / 1e9;
-      listener.onStep(s, loss, lr, norm, tokensPerStep() / seconds);
-      if (valTokens() >= 2 && training.evalDue()) {
-        Evaluator.Result r = evaluate();
-        training.addVal((float) r.loss());
-        listener.onEval(s, r);
-        model.setTraining(true);
-      }
-      if (training.saveDue()) {
-        save(cfg.out());
-      }
+    try {
+      return engine.run();
+    } finally {
+      model.setTraining(false);
     }
-    model.setTraining(false);
-    return last;
   }
 
   /** Validation loss over the held-out tokens (at most cfg.evalBatches() batches). */
@@ -190,8 +162,81 @@ public final class Trainer implements AutoCloseable {
         cfg.evalBatches());
   }
 
+  // ---- the causal-LM task ----
+
+  @Override
+  public ParameterSlab params() {
+    return model.params();
+  }
+
+  @Override
+  public ParameterSlab grads() {
+    return model.grads();
+  }
+
+  @Override
+  public void beginStep(long s) {
+    model.setTraining(true);
+    model.zeroGrad();
+    lossSum = 0;
+  }
+
+  @Override
+  public boolean microStep(long s, int micro, float weight) {
+    loader.next(x, y);
+    model.setDropoutSeed(Dropout.mixSeed(cfg.seed(), s, micro));
+    float loss = model.forward(x, y, cfg.batch(), cfg.ctx());
+    lossSum += loss;
+    if (!Float.isFinite(loss)) {
+      return false;
+    }
+    model.backward(weight);
+    return true;
+  }
+
+  @Override
+  public float stepLoss(int gradAccum) {
+    return (float) (lossSum / gradAccum);
+  }
+
+  @Override
+  public void afterUpdate() {
+    model.weightsChanged(); // bf16 precision: the next forward rounds the new weights once
+  }
+
+  @Override
+  public double evaluate(long s) {
+    if (valTokens() < 2) {
+      return Double.NaN;
+    }
+    Evaluator.Result r = evaluate();
+    listener.onEval(s, r);
+    model.setTraining(true);
+    return r.loss();
+  }
+
+  @Override
+  public long[] dataPosition() {
+    return loader.position();
+  }
+
+  @Override
+  public void seek(long epoch, long batch) {
+    loader.seek(epoch, batch);
+  }
+
+  @Override
+  public String weightsFile() {
+    return GptCheckpoint.WEIGHTS;
+  }
+
+  @Override
+  public void saveModel(Path dir, Map<String, String> metadata) throws IOException {
+    GptCheckpoint.save(model, dir, metadata);
+  }
+
   @Override
   public void close() {
-    training.close();
+    engine.close();
   }
 }

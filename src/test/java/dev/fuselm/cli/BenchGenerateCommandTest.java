@@ -5,8 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.fuselm.io.GptConfigJson;
 import dev.fuselm.model.GptConfig;
+import dev.fuselm.model.ModelFamily;
+import dev.fuselm.io.Checkpoint;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -37,7 +38,7 @@ class BenchGenerateCommandTest {
   @Test
   void bf16WeightsHalveTheMatmulBytesPerToken() throws Exception {
     Path cfg = tmp.resolve("config.json");
-    GptConfigJson.write(cfg, GptConfig.of(97, 16, 32, 2, 4));
+    Checkpoint.writeConfig(cfg, ModelFamily.GPT2.configJson(GptConfig.of(97, 16, 32, 2, 4)));
     JsonNode fp32 = bench(cfg.toString(), "fp32");
     JsonNode bf16 = bench(cfg.toString(), "bf16");
     assertEquals("bf16", bf16.get("weights").asText());

@@ -5,12 +5,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.fuselm.io.BertCheckpoint;
 import dev.fuselm.model.BertConfig;
 import dev.fuselm.model.BertModel;
 import dev.fuselm.model.SentenceEmbedder;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tokenizer.WordPieceTokenizer;
+import dev.fuselm.model.ModelFamily;
+import dev.fuselm.io.Checkpoint;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -48,9 +49,9 @@ class EmbedCommandTest {
     try (ComputeContext c = ComputeContext.create();
         BertModel m = BertModel.random(c, new BertConfig(30522, 16, 2, 2, 32, 64, 2, 1e-12f, 0.1f,
             0.1f), 3)) {
-      BertCheckpoint.save(m, dir);
+      Checkpoint.save(ModelFamily.BERT, m, dir);
     }
-    BertCheckpoint.saveVocab(WordPieceTokenizer.bertBaseUncased(), dir);
+    Checkpoint.saveVocab(WordPieceTokenizer.bertBaseUncased(), dir);
     return dir;
   }
 
@@ -67,7 +68,7 @@ class EmbedCommandTest {
     assertEquals(3, out.length, r.out());
     float[][] want;
     try (ComputeContext c = ComputeContext.create();
-        SentenceEmbedder e = SentenceEmbedder.open(c, dir, 512, 32)) {
+        SentenceEmbedder e = Checkpoint.loadEmbedder(c, dir, 512, 32)) {
       want = e.embed(lines, true);
     }
     for (int i = 0; i < 3; i++) {

@@ -118,6 +118,43 @@ class ClassifyCliTest {
     assertTrue(again.err().contains("not an empty directory"), again.err());
   }
 
+  /** --save-state then --resume with more epochs ends where the straight run ends, bit for bit. */
+  @Test
+  void resumeContinuesTheRunExactly() throws IOException {
+    Path init = initModel(), data = data();
+    String[] common = {"finetune-classify", "--init", init.toString(), "--data", data.toString(),
+        "--text-column", "text", "--label-column", "label", "--batch", "8", "--lr", "5e-3",
+        "--warmup", "3"};
+    Path straight = tmp.resolve("straight"), half = tmp.resolve("half"), rest = tmp.resolve("rest");
+    assertEquals(0, run(concat(common, "--out", straight.toString(), "--epochs", "2")).code());
+    Run first = run(concat(common, "--out", half.toString(), "--epochs", "1", "--save-state"));
+    assertEquals(0, first.code(), first.err());
+    assertTrue(Files.isRegularFile(half.resolve("training_state.safetensors")));
+    assertFalse(Files.exists(straight.resolve("training_state.safetensors")), "only when asked");
+    Run resumed = run(concat(common, "--out", rest.toString(), "--epochs", "2", "--resume",
+        half.toString()));
+    assertEquals(0, resumed.code(), resumed.err());
+    for (String f : new String[] {"model.safetensors", ClassifierCheckpoint.HEAD_FILE}) {
+      assertTrue(java.util.Arrays.equals(Files.readAllBytes(straight.resolve(f)),
+          Files.readAllBytes(rest.resolve(f))), f);
+    }
+    List<String> a = Files.readAllLines(straight.resolve("log.jsonl"));
+    List<String> b = Files.readAllLines(rest.resolve("log.jsonl"));
+    assertEquals(a.get(a.size() - 1), b.get(b.size() - 1), "final metrics");
+
+    // other settings are refused in the library's words, as one line
+    Run other = run(concat(common, "--out", tmp.resolve("x").toString(), "--epochs", "2",
+        "--resume", half.toString(), "--train-all"));
+    assertEquals(2, other.code());
+    assertTrue(other.err().contains("cannot resume exactly"), other.err());
+  }
+
+  static String[] concat(String[] a, String... b) {
+    String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+    System.arraycopy(b, 0, out, a.length, b.length);
+    return out;
+  }
+
   @Test
   void badInputIsOneLineAndExitTwo() throws IOException {
     Path init = initModel(), out = tmp.resolve("clf");

@@ -180,6 +180,30 @@ class InstructCliTest {
     assertFalse(Files.exists(tmp.resolve("clf2")));
   }
 
+  /** LoRA instruction tuning: --save-state, then --resume with more epochs, equals the straight run. */
+  @Test
+  void loraResumeContinuesTheRunExactly() throws IOException {
+    Path init = initModel(96), data = data();
+    String[] common = {"finetune-instruct", "--init", init.toString(), "--data", data.toString(),
+        "--lora", "4", "--batch", "8", "--lr", "1e-2", "--warmup", "2", "--max-new-tokens", "2",
+        "--quiet"};
+    Path straight = tmp.resolve("straight"), half = tmp.resolve("half"), rest = tmp.resolve("rest");
+    ClassifyCliTest.Run a = ClassifyCliTest.run(ClassifyCliTest.concat(common, "--out",
+        straight.toString(), "--epochs", "2"));
+    assertEquals(0, a.code(), a.err());
+    ClassifyCliTest.Run h = ClassifyCliTest.run(ClassifyCliTest.concat(common, "--out",
+        half.toString(), "--epochs", "1", "--save-state"));
+    assertEquals(0, h.code(), h.err());
+    ClassifyCliTest.Run b = ClassifyCliTest.run(ClassifyCliTest.concat(common, "--out",
+        rest.toString(), "--epochs", "2", "--resume", half.toString()));
+    assertEquals(0, b.code(), b.err());
+    assertTrue(java.util.Arrays.equals(
+        Files.readAllBytes(straight.resolve(LoraCheckpoint.WEIGHTS)),
+        Files.readAllBytes(rest.resolve(LoraCheckpoint.WEIGHTS))));
+    String[] la = a.out().trim().split("\n"), lb = b.out().trim().split("\n");
+    assertEquals(la[la.length - 2], lb[lb.length - 2], "final losses");
+  }
+
   @Test
   void fullFineTuneAndBadInput() throws IOException {
     Path init = initModel(96), data = data(), out = tmp.resolve("full");

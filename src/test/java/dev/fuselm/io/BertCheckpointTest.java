@@ -10,6 +10,8 @@ import dev.fuselm.model.BertConfig;
 import dev.fuselm.model.BertModel;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tokenizer.WordPieceTokenizer;
+import dev.fuselm.model.ModelFamily;
+import dev.fuselm.tokenizer.Tokenizers;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -38,7 +40,7 @@ class BertCheckpointTest {
   void saveAndLoadRoundTripWithHuggingFaceLayout() throws IOException {
     Path d = tmp.resolve("m");
     try (BertModel m = BertModel.random(ctx, C, 5)) {
-      BertCheckpoint.save(m, d);
+      Checkpoint.save(ModelFamily.BERT, m, d);
       try (SafeTensors.Reader r = SafeTensors.open(d.resolve("model.safetensors"))) {
         assertEquals("pt", r.metadata().get("format"));
         assertArrayEquals(new long[] {24, 16},
@@ -53,7 +55,7 @@ class BertCheckpointTest {
       String json = Files.readString(d.resolve("config.json"));
       assertTrue(json.contains("\"hidden_size\" : 16") && json.contains("BertForPreTraining")
           && json.contains("\"hidden_act\" : \"gelu\""), json);
-      try (BertModel back = BertCheckpoint.load(ctx, d)) {
+      try (BertModel back = Checkpoint.load(ctx, d, ModelFamily.BERT)) {
         assertEquals(C, back.config());
         assertTrue(back.hasHeads() && back.hasPooler());
         assertArrayEquals(m.params().flat().toFloatArray(), back.params().flat().toFloatArray());
@@ -69,7 +71,7 @@ class BertCheckpointTest {
   void loadsUnprefixedOldNamesAndSkipsBuffers() throws IOException {
     Path d = tmp.resolve("hub");
     Files.createDirectories(d);
-    BertConfigJson.write(d.resolve("config.json"), C, true);
+    Checkpoint.writeConfig(d.resolve("config.json"), ModelFamily.BERT.configJson(C, true));
     try (BertModel m = BertModel.random(ctx, C, 6)) {
       SafeTensors.Writer w = new SafeTensors.Writer();
       for (String name : m.parameterNames()) {
@@ -83,7 +85,7 @@ class BertCheckpointTest {
       w.addFloats("cls.predictions.decoder.bias", new long[] {41},
           m.params().get("cls.predictions.bias").toFloatArray());
       w.write(d.resolve("model.safetensors"));
-      try (BertModel back = BertCheckpoint.load(ctx, d)) {
+      try (BertModel back = Checkpoint.load(ctx, d, ModelFamily.BERT)) {
         assertArrayEquals(m.params().flat().toFloatArray(), back.params().flat().toFloatArray());
       }
     }
@@ -94,7 +96,7 @@ class BertCheckpointTest {
   void encoderOnlyDirectoriesLoadWithoutHeads() throws IOException {
     Path d = tmp.resolve("enc");
     Files.createDirectories(d);
-    BertConfigJson.write(d.resolve("config.json"), C, false);
+    Checkpoint.writeConfig(d.resolve("config.json"), ModelFamily.BERT.configJson(C, false));
     try (BertModel m = BertModel.random(ctx, C, 7)) {
       for (boolean pooler : new boolean[] {true, false}) {
         SafeTensors.Writer w = new SafeTensors.Writer();
@@ -105,7 +107,7 @@ class BertCheckpointTest {
           w.addFloats(name, m.params().get(name).shape(), m.params().get(name).toFloatArray());
         }
         w.write(d.resolve("model.safetensors"));
-        try (BertModel back = BertCheckpoint.load(ctx, d)) {
+        try (BertModel back = Checkpoint.load(ctx, d, ModelFamily.BERT)) {
           assertFalse(back.hasHeads());
           assertEquals(pooler, back.hasPooler());
           assertEquals(C.parameterCount(false) - (pooler ? 0 : 16 * 16 + 16),
@@ -125,37 +127,38 @@ class BertCheckpointTest {
   void mismatchesAndMissingFilesAreClearErrors() throws IOException {
     Path d = tmp.resolve("bad");
     try (BertModel m = BertModel.random(ctx, C, 5)) {
-      BertCheckpoint.save(m, d);
+      Checkpoint.save(ModelFamily.BERT, m, d);
     }
-    BertConfigJson.write(d.resolve("config.json"),
-        new BertConfig(41, 16, 3, 4, 24, 20, 2, 1e-12f, 0f, 0f), true);
-    IOException e = assertThrows(IOException.class, () -> BertCheckpoint.load(ctx, d));
+    Checkpoint.writeConfig(d.resolve("config.json"),
+        ModelFamily.BERT.configJson(new BertConfig(41, 16, 3, 4, 24, 20, 2, 1e-12f, 0f, 0f), true));
+    IOException e = assertThrows(IOException.class, () -> Checkpoint.load(ctx, d,
+        ModelFamily.BERT));
     assertTrue(e.getMessage().contains("config/weights mismatch") && e.getMessage()
         .contains("bert.encoder.layer.2.attention.self.query.weight"), e.getMessage());
-    BertConfigJson.write(d.resolve("config.json"),
-        new BertConfig(41, 32, 2, 4, 24, 20, 2, 1e-12f, 0f, 0f), true);
-    e = assertThrows(IOException.class, () -> BertCheckpoint.load(ctx, d));
+    Checkpoint.writeConfig(d.resolve("config.json"),
+        ModelFamily.BERT.configJson(new BertConfig(41, 32, 2, 4, 24, 20, 2, 1e-12f, 0f, 0f), true));
+    e = assertThrows(IOException.class, () -> Checkpoint.load(ctx, d, ModelFamily.BERT));
     assertTrue(e.getMessage().contains("has shape [41, 16], the config needs [41, 32]"),
         e.getMessage());
     Files.writeString(d.resolve("config.json"), "{\"model_type\":\"bert\",\"hidden_act\":\"relu\"}");
-    e = assertThrows(IOException.class, () -> BertCheckpoint.load(ctx, d));
+    e = assertThrows(IOException.class, () -> Checkpoint.load(ctx, d, ModelFamily.BERT));
     assertTrue(e.getMessage().contains("hidden_act 'relu' is not supported"), e.getMessage());
     Files.writeString(d.resolve("config.json"), "{\"model_type\":\"gpt2\"}");
-    e = assertThrows(IOException.class, () -> BertCheckpoint.load(ctx, d));
+    e = assertThrows(IOException.class, () -> Checkpoint.load(ctx, d, ModelFamily.BERT));
     assertTrue(e.getMessage().contains("model_type is 'gpt2'"), e.getMessage());
     Files.writeString(d.resolve("config.json"), "{\"hidden_size\": ");
-    e = assertThrows(IOException.class, () -> BertCheckpoint.load(ctx, d));
+    e = assertThrows(IOException.class, () -> Checkpoint.load(ctx, d, ModelFamily.BERT));
     assertTrue(e.getMessage().contains("not valid JSON"), e.getMessage());
     Files.writeString(d.resolve("config.json"), "{\"hidden_size\": 30, \"num_attention_heads\": 4}");
-    e = assertThrows(IOException.class, () -> BertCheckpoint.load(ctx, d));
+    e = assertThrows(IOException.class, () -> Checkpoint.load(ctx, d, ModelFamily.BERT));
     assertTrue(e.getMessage().contains("not divisible"), e.getMessage());
     e = assertThrows(IOException.class, () -> BertCheckpoint.load(ctx, tmp.resolve("nope")));
     assertTrue(e.getMessage().contains("no such model directory"), e.getMessage());
     Files.delete(d.resolve("model.safetensors"));
-    BertConfigJson.write(d.resolve("config.json"), C, true);
-    e = assertThrows(IOException.class, () -> BertCheckpoint.load(ctx, d));
+    Checkpoint.writeConfig(d.resolve("config.json"), ModelFamily.BERT.configJson(C, true));
+    e = assertThrows(IOException.class, () -> Checkpoint.load(ctx, d, ModelFamily.BERT));
     assertTrue(e.getMessage().contains("no model.safetensors"), e.getMessage());
-    e = assertThrows(IOException.class, () -> BertCheckpoint.tokenizer(d));
+    e = assertThrows(IOException.class, () -> Tokenizers.wordPiece(d));
     assertTrue(e.getMessage().contains("no vocab.txt"), e.getMessage());
   }
 
@@ -168,10 +171,11 @@ class BertCheckpointTest {
         + "\"num_attention_heads\":12,\"num_hidden_layers\":12,\"pad_token_id\":0,"
         + "\"position_embedding_type\":\"absolute\",\"transformers_version\":\"4.6.0.dev0\","
         + "\"type_vocab_size\":2,\"use_cache\":true,\"vocab_size\":30522}";
-    BertConfig c = BertConfigJson.parse("hf", hf);
+    BertConfig c = Checkpoint.parseConfig("hf", hf, ModelFamily.BERT);
     assertEquals(BertConfig.baseUncased(), c);
     assertEquals(109_482_240L, c.parameterCount(false)); // BertModel of bert-base-uncased
-    assertEquals(c, BertConfigJson.parse("x", BertConfigJson.toJson(c, true)));
+    assertEquals(c, Checkpoint.parseConfig("x", Checkpoint.configText(
+        ModelFamily.BERT.configJson(c, true)), ModelFamily.BERT));
     assertEquals(BertConfig.preset("bert-base-cased").vocabSize(), 28996);
     assertThrows(IllegalArgumentException.class, () -> BertConfig.preset("bert-huge"));
   }
@@ -181,17 +185,17 @@ class BertCheckpointTest {
   void vocabularyBesideTheWeightsLoadsTheTokenizer() throws IOException {
     Path d = tmp.resolve("tok");
     Files.createDirectories(d);
-    BertCheckpoint.saveVocab(WordPieceTokenizer.bertBaseCased(), d);
-    WordPieceTokenizer t = BertCheckpoint.tokenizer(d);
+    Checkpoint.saveVocab(WordPieceTokenizer.bertBaseCased(), d);
+    WordPieceTokenizer t = Tokenizers.wordPiece(d);
     assertEquals(28996, t.vocabSize());
     assertArrayEquals(WordPieceTokenizer.bertBaseCased().encode("Hello World", false),
         t.encode("Hello World", false));
     Files.writeString(d.resolve("tokenizer_config.json"), "{\"do_lower_case\": true}");
     assertArrayEquals(WordPieceTokenizer.bertBaseCased().encode("hello world", false),
-        BertCheckpoint.tokenizer(d).encode("Hello World", false));
+        Tokenizers.wordPiece(d).encode("Hello World", false));
     Path u = tmp.resolve("uncased");
-    BertCheckpoint.saveVocab(WordPieceTokenizer.bertBaseUncased(), u);
+    Checkpoint.saveVocab(WordPieceTokenizer.bertBaseUncased(), u);
     assertArrayEquals(WordPieceTokenizer.bertBaseUncased().encode("Hello World", false),
-        BertCheckpoint.tokenizer(u).encode("Hello World", false));
+        Tokenizers.wordPiece(u).encode("Hello World", false));
   }
 }

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
 import dev.fuselm.tensor.ComputeContext;
+import dev.fuselm.model.ModelFamily;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -36,7 +37,7 @@ class GptCheckpointTest {
   void saveAndLoadRoundTripWithHuggingFaceLayout() throws IOException {
     Path d = tmp.resolve("m");
     try (GptModel m = GptModel.random(ctx, C, 5)) {
-      GptCheckpoint.save(m, d);
+      Checkpoint.save(ModelFamily.GPT2, m, d);
       try (SafeTensors.Reader r = SafeTensors.open(d.resolve("model.safetensors"))) {
         assertEquals("pt", r.metadata().get("format"));
         assertArrayEquals(new long[] {16, 48}, r.entry("transformer.h.1.attn.c_attn.weight").shape());
@@ -45,7 +46,7 @@ class GptCheckpointTest {
       }
       String json = Files.readString(d.resolve("config.json"));
       assertTrue(json.contains("\"n_embd\" : 16") && json.contains("GPT2LMHeadModel"), json);
-      try (GptModel back = GptCheckpoint.load(ctx, d)) {
+      try (GptModel back = Checkpoint.load(ctx, d, ModelFamily.GPT2)) {
         assertEquals(C, back.config());
         assertArrayEquals(m.params().flat().toFloatArray(), back.params().flat().toFloatArray());
       }
@@ -57,7 +58,7 @@ class GptCheckpointTest {
   void loadsUnprefixedNamesAndSkipsMaskBuffers() throws IOException {
     Path d = tmp.resolve("hub");
     Files.createDirectories(d);
-    GptConfigJson.write(d.resolve("config.json"), C);
+    Checkpoint.writeConfig(d.resolve("config.json"), ModelFamily.GPT2.configJson(C));
     try (GptModel m = GptModel.random(ctx, C, 6)) {
       SafeTensors.Writer w = new SafeTensors.Writer();
       for (String name : m.parameterNames()) {
@@ -68,7 +69,7 @@ class GptCheckpointTest {
       w.addFloats("lm_head.weight", new long[] {29, 16},
           m.params().get("transformer.wte.weight").toFloatArray());
       w.write(d.resolve("model.safetensors"));
-      try (GptModel back = GptCheckpoint.load(ctx, d)) {
+      try (GptModel back = Checkpoint.load(ctx, d, ModelFamily.GPT2)) {
         assertArrayEquals(m.params().flat().toFloatArray(), back.params().flat().toFloatArray());
       }
     }
@@ -78,45 +79,50 @@ class GptCheckpointTest {
   void mismatchesAndMissingFilesAreClearErrors() throws IOException {
     Path d = tmp.resolve("bad");
     try (GptModel m = GptModel.random(ctx, C, 5)) {
-      GptCheckpoint.save(m, d);
+      Checkpoint.save(ModelFamily.GPT2, m, d);
     }
     // a config that asks for more layers than the weights hold
-    GptConfigJson.write(d.resolve("config.json"), GptConfig.of(29, 12, 16, 3, 4));
-    IOException e = assertThrows(IOException.class, () -> GptCheckpoint.load(ctx, d));
+    Checkpoint.writeConfig(d.resolve("config.json"),
+        ModelFamily.GPT2.configJson(GptConfig.of(29, 12, 16, 3, 4)));
+    IOException e = assertThrows(IOException.class, () -> Checkpoint.load(ctx, d,
+        ModelFamily.GPT2));
     assertTrue(e.getMessage().contains("config/weights mismatch") && e.getMessage()
         .contains("transformer.h.2.ln_1.weight"), e.getMessage());
     // a config with fewer layers than the weights
-    GptConfigJson.write(d.resolve("config.json"), GptConfig.of(29, 12, 16, 1, 4));
-    e = assertThrows(IOException.class, () -> GptCheckpoint.load(ctx, d));
+    Checkpoint.writeConfig(d.resolve("config.json"),
+        ModelFamily.GPT2.configJson(GptConfig.of(29, 12, 16, 1, 4)));
+    e = assertThrows(IOException.class, () -> Checkpoint.load(ctx, d, ModelFamily.GPT2));
     assertTrue(e.getMessage().contains("unexpected 12: transformer.h.1.ln_1.weight"),
         e.getMessage());
     // a wider config
-    GptConfigJson.write(d.resolve("config.json"), GptConfig.of(29, 12, 32, 2, 4));
-    e = assertThrows(IOException.class, () -> GptCheckpoint.load(ctx, d));
+    Checkpoint.writeConfig(d.resolve("config.json"),
+        ModelFamily.GPT2.configJson(GptConfig.of(29, 12, 32, 2, 4)));
+    e = assertThrows(IOException.class, () -> Checkpoint.load(ctx, d, ModelFamily.GPT2));
     assertTrue(e.getMessage().contains("has shape [29, 16], the config needs [29, 32]"),
         e.getMessage());
     Files.writeString(d.resolve("config.json"), "{\"n_embd\": ");
-    e = assertThrows(IOException.class, () -> GptCheckpoint.load(ctx, d));
+    e = assertThrows(IOException.class, () -> Checkpoint.load(ctx, d, ModelFamily.GPT2));
     assertTrue(e.getMessage().contains("not valid JSON"), e.getMessage());
     e = assertThrows(IOException.class, () -> GptCheckpoint.load(ctx, tmp.resolve("nope")));
     assertTrue(e.getMessage().contains("no such model directory"), e.getMessage());
     Path onlyConfig = tmp.resolve("cfg");
     Files.createDirectories(onlyConfig);
-    GptConfigJson.write(onlyConfig.resolve("config.json"), C);
-    e = assertThrows(IOException.class, () -> GptCheckpoint.load(ctx, onlyConfig));
+    Checkpoint.writeConfig(onlyConfig.resolve("config.json"), ModelFamily.GPT2.configJson(C));
+    e = assertThrows(IOException.class, () -> Checkpoint.load(ctx, onlyConfig, ModelFamily.GPT2));
     assertTrue(e.getMessage().contains("no model.safetensors"), e.getMessage());
   }
 
   @Test
   void configJsonRoundTripsAndReadsHuggingFaceDefaults() throws IOException {
     GptConfig c = GptConfig.of(100, 64, 32, 3, 4).withTiedHead(false).withQkvBias(false);
-    assertEquals(c, GptConfigJson.parse("x", GptConfigJson.toJson(c)));
-    GptConfig hf = GptConfigJson.parse("hf", "{\"model_type\":\"gpt2\",\"n_layer\":12,"
+    assertEquals(c, Checkpoint.parseConfig("x", Checkpoint.configText(
+        ModelFamily.GPT2.configJson(c)), ModelFamily.GPT2));
+    GptConfig hf = Checkpoint.parseConfig("hf", "{\"model_type\":\"gpt2\",\"n_layer\":12,"
         + "\"n_embd\":768,\"n_head\":12,\"vocab_size\":50257,\"n_positions\":1024,"
-        + "\"attn_pdrop\":0.1,\"embd_pdrop\":0.1,\"resid_pdrop\":0.1}");
+        + "\"attn_pdrop\":0.1,\"embd_pdrop\":0.1,\"resid_pdrop\":0.1}", ModelFamily.GPT2);
     assertEquals(124_439_808L, hf.parameterCount());
     IOException e = assertThrows(IOException.class,
-        () -> GptConfigJson.parse("c", "{\"model_type\":\"bert\"}"));
+        () -> Checkpoint.parseConfig("c", "{\"model_type\":\"bert\"}", ModelFamily.GPT2));
     assertTrue(e.getMessage().contains("bert"), e.getMessage());
   }
 }

@@ -15,6 +15,8 @@ import dev.fuselm.ops.SoftmaxOps;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tokenizer.BertEncoding;
 import dev.fuselm.tokenizer.WordPieceTokenizer;
+import dev.fuselm.model.ModelFamily;
+import dev.fuselm.tokenizer.Tokenizers;
 import java.io.IOException;
 import java.net.URISyntaxException;
 import java.nio.file.Files;
@@ -187,7 +189,7 @@ class HfFixtureTest {
       assertTrue(w.contains("cls.predictions.bias") && w.contains("bert.pooler.dense.weight")
           && w.contains("cls.seq_relationship.weight"));
     }
-    try (BertModel m = BertCheckpoint.load(ctx, dir);
+    try (BertModel m = Checkpoint.load(ctx, dir, ModelFamily.BERT);
         SafeTensors.Reader ex = expected("bert-pretraining")) {
       assertTrue(m.hasPooler() && m.hasHeads());
       long[] shape = ex.entry("input_ids").shape();
@@ -235,7 +237,7 @@ class HfFixtureTest {
   void bertTokenizerSavedByTransformersGivesTheSameIds() throws IOException {
     Path dir = root.resolve("bert-pretraining");
     assertFalse(Files.exists(dir.resolve("vocab.txt")));
-    WordPieceTokenizer tok = BertCheckpoint.tokenizer(dir);
+    WordPieceTokenizer tok = Tokenizers.wordPiece(dir);
     JsonNode cases = new ObjectMapper().readTree(root.resolve("tokenizer.json").toFile())
         .get("cases");
     assertTrue(cases.size() >= 5);
@@ -259,7 +261,7 @@ class HfFixtureTest {
     GptConfig c = GptConfig.of(40, 16, 16, 2, 2).withQkvBias(false);
     Path d = tmp.resolve("m");
     try (GptModel m = GptModel.random(ctx, c, 3)) {
-      GptCheckpoint.save(m, d);
+      Checkpoint.save(ModelFamily.GPT2, m, d);
       try (SafeTensors.Reader r = SafeTensors.open(d.resolve(ModelDirectory.WEIGHTS))) {
         for (int l = 0; l < 2; l++) {
           float[] bias = r.readFloats("transformer.h." + l + ".attn.c_attn.bias");
@@ -268,7 +270,7 @@ class HfFixtureTest {
         }
       }
       assertTrue(Files.readString(d.resolve("config.json")).contains("\"fuselm_qkv_bias\" : false"));
-      try (GptModel back = GptCheckpoint.load(ctx, d)) {
+      try (GptModel back = Checkpoint.load(ctx, d, ModelFamily.GPT2)) {
         assertEquals(c, back.config());
         assertArrayEquals(m.params().flat().toFloatArray(), back.params().flat().toFloatArray());
       }
@@ -277,10 +279,11 @@ class HfFixtureTest {
         float[] half = new float[48];
         Arrays.fill(half, 0.5f);
         withBias.params().get("transformer.h.1.attn.c_attn.bias").copyFrom(half);
-        GptCheckpoint.save(withBias, d);
+        Checkpoint.save(ModelFamily.GPT2, withBias, d);
       }
-      GptConfigJson.write(d.resolve("config.json"), c);
-      IOException e = assertThrows(IOException.class, () -> GptCheckpoint.load(ctx, d));
+      Checkpoint.writeConfig(d.resolve("config.json"), ModelFamily.GPT2.configJson(c));
+      IOException e = assertThrows(IOException.class, () -> Checkpoint.load(ctx, d,
+          ModelFamily.GPT2));
       assertTrue(e.getMessage().contains("c_attn.bias' holds nonzero values"), e.getMessage());
     }
   }
@@ -296,7 +299,7 @@ class HfFixtureTest {
         1e-12f, 0f, 0f);
     Path full = tmp.resolve("full");
     try (BertModel m = BertModel.random(ctx, c, 1)) {
-      BertCheckpoint.save(m, full);
+      Checkpoint.save(ModelFamily.BERT, m, full);
     }
     String[][] layouts = {
         {"mlm", "BertForMaskedLM", "bert.pooler.", "cls.seq_relationship."},
@@ -318,7 +321,8 @@ class HfFixtureTest {
         w.addFloats("classifier.bias", new long[] {2}, new float[2]);
       }
       w.write(d.resolve(ModelDirectory.WEIGHTS));
-      IOException e = assertThrows(IOException.class, () -> BertCheckpoint.load(ctx, d));
+      IOException e = assertThrows(IOException.class, () -> Checkpoint.load(ctx, d,
+          ModelFamily.BERT));
       assertTrue(e.getMessage().contains(l[1]), e.getMessage());
     }
   }
@@ -326,10 +330,11 @@ class HfFixtureTest {
   /** Token ids outside the vocabulary make Hugging Face warn: only GPT-2's vocabulary has 50256. */
   @Test
   void configJsonNamesEndOfTextOnlyForGpt2sVocabulary() throws IOException {
-    JsonNode small = new ObjectMapper().readTree(GptConfigJson.toJson(GptConfig.of(300, 64, 32, 2,
-        4)));
+    JsonNode small = new ObjectMapper().readTree(Checkpoint.configText(
+        ModelFamily.GPT2.configJson(GptConfig.of(300, 64, 32, 2, 4))));
     assertTrue(small.get("bos_token_id").isNull() && small.get("eos_token_id").isNull());
-    JsonNode gpt2 = new ObjectMapper().readTree(GptConfigJson.toJson(GptConfig.gpt2()));
+    JsonNode gpt2 = new ObjectMapper().readTree(Checkpoint.configText(
+        ModelFamily.GPT2.configJson(GptConfig.gpt2())));
     assertEquals(50256, gpt2.get("eos_token_id").asInt());
     assertEquals("float32", gpt2.get("dtype").asText());
   }

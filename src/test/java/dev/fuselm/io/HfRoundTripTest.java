@@ -21,6 +21,8 @@ import dev.fuselm.tokenizer.BertEncoding;
 import dev.fuselm.tokenizer.Gpt2BpeTokenizer;
 import dev.fuselm.tokenizer.WordPieceTokenizer;
 import dev.fuselm.train.AdamW;
+import dev.fuselm.model.ModelFamily;
+import dev.fuselm.tokenizer.Tokenizers;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -147,7 +149,7 @@ class HfRoundTripTest {
         opt.step(s, 3e-2f, opt.gradNorm());
       }
       m.setTraining(false);
-      GptCheckpoint.save(m, k.dir);
+      Checkpoint.save(ModelFamily.GPT2, m, k.dir);
       m.forward(ids, null, B, T);
       k.fuselm.put("logits", m.logits().toFloatArray());
       k.fuselm.put("hidden", m.forwardHidden(ids, B, T).toFloatArray());
@@ -202,7 +204,7 @@ class HfRoundTripTest {
         }
       }
       m.setTraining(false);
-      BertCheckpoint.save(m, k.dir);
+      Checkpoint.save(ModelFamily.BERT, m, k.dir);
       m.forward(ids, types, mask, B, T);
       k.fuselm.put("hidden", m.hidden().toFloatArray());
       k.fuselm.put("pooled", m.pooled().toFloatArray());
@@ -248,7 +250,7 @@ class HfRoundTripTest {
   }
 
   /**
-   * A small BERT encoder over a real vocabulary, saved with {@link BertCheckpoint#saveVocab}: its
+   * A small BERT encoder over a real vocabulary, saved with {@link Checkpoint#saveVocab}: its
    * hidden states and, for each line and for pairs of adjacent lines, fuselm's token ids and type
    * ids from the directory's tokenizer, against AutoTokenizer's.
    */
@@ -260,12 +262,12 @@ class HfRoundTripTest {
     int[] ids = randomIds(c.vocabSize(), B * T, 3);
     try (BertModel m = BertModel.create(ctx, c, true, false)) {
       m.initialize(5);
-      BertCheckpoint.save(m, k.dir);
+      Checkpoint.save(ModelFamily.BERT, m, k.dir);
       m.forward(ids, null, null, B, T);
       k.fuselm.put("hidden", m.hidden().toFloatArray());
     }
-    BertCheckpoint.saveVocab(vocab, k.dir);
-    WordPieceTokenizer tok = BertCheckpoint.tokenizer(k.dir);
+    Checkpoint.saveVocab(vocab, k.dir);
+    WordPieceTokenizer tok = Tokenizers.wordPiece(k.dir);
     ObjectNode n = JSON.createObjectNode();
     n.set("input_ids", rows(ids));
     var texts = n.putArray("texts");

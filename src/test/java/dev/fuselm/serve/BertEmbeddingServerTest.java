@@ -4,12 +4,14 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.fuselm.io.BertCheckpoint;
 import dev.fuselm.model.BertConfig;
 import dev.fuselm.model.BertModel;
 import dev.fuselm.model.SentenceEmbedder;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tokenizer.WordPieceTokenizer;
+import dev.fuselm.model.ModelFamily;
+import dev.fuselm.tokenizer.Tokenizers;
+import dev.fuselm.io.Checkpoint;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.util.List;
@@ -30,9 +32,9 @@ class BertEmbeddingServerTest {
     try (ComputeContext c = ComputeContext.create();
         BertModel m = BertModel.random(c, new BertConfig(30522, 16, 2, 2, 32, 64, 2, 1e-12f, 0.1f,
             0.1f), 5)) {
-      BertCheckpoint.save(m, bertDir);
+      Checkpoint.save(ModelFamily.BERT, m, bertDir);
     }
-    BertCheckpoint.saveVocab(WordPieceTokenizer.bertBaseUncased(), bertDir);
+    Checkpoint.saveVocab(WordPieceTokenizer.bertBaseUncased(), bertDir);
   }
 
   @AfterAll
@@ -45,10 +47,10 @@ class BertEmbeddingServerTest {
     List<String> texts = List.of("The quick brown fox.", "a second, somewhat longer text");
     float[][] want;
     try (ComputeContext c = ComputeContext.create();
-        SentenceEmbedder e = SentenceEmbedder.open(c, bertDir, 512, 32)) {
+        SentenceEmbedder e = Checkpoint.loadEmbedder(c, bertDir, 512, 32)) {
       want = e.embed(texts, true);
     }
-    WordPieceTokenizer tok = BertCheckpoint.tokenizer(bertDir);
+    WordPieceTokenizer tok = Tokenizers.wordPiece(bertDir);
     int tokens = 0;
     for (String t : texts) {
       tokens += tok.encodeForModel(t, null, 64, 0).ids().length;

@@ -52,7 +52,7 @@ class MlmTrainerTest {
   }
 
   TrainConfig config(Path out, int steps) {
-    return TrainConfig.defaults(steps, 4, 24, out).withLr(2e-3f, 2e-4f, 2, true)
+    return TrainConfig.bertPretraining(steps, 4, 24, out).withLr(2e-3f, 2e-4f, 2, true)
         .withData(24, true, 0.2f, 2).withSchedule(2, 3, 2).withOptimizer(0.01f, 1f, 7);
   }
 
@@ -149,7 +149,7 @@ class MlmTrainerTest {
   @Tag("slow")
   void mlmLearnsToUseContext() throws IOException {
     Recorder r = new Recorder();
-    TrainConfig cfg = TrainConfig.defaults(2000, 4, 24, null).withLr(3e-3f, 3e-4f, 4, true)
+    TrainConfig cfg = TrainConfig.bertPretraining(2000, 4, 24, null).withLr(3e-3f, 3e-4f, 4, true)
         .withData(24, true, 0.2f, 1).withSchedule(0, 0, 0).withOptimizer(0.01f, 1f, 7);
     try (BertModel m = BertModel.random(ctx, TINY.withDropout(0f, 0f), 1);
         MlmTrainer t = new MlmTrainer(m, TOK, sentences, false, false, cfg, r)) {
@@ -180,7 +180,7 @@ class MlmTrainerTest {
     try (BertModel m = BertModel.random(ctx, TINY, 3)) {
       IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
           () -> new MlmTrainer(m, TOK, sentences, false, false,
-              TrainConfig.defaults(2, 2, 128, null), null));
+              TrainConfig.bertPretraining(2, 2, 128, null), null));
       assertTrue(e.getMessage().contains("max_position_embeddings"), e.getMessage());
     }
   }

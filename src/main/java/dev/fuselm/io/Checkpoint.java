@@ -1,0 +1,313 @@
+package dev.fuselm.io;
+
+import dev.fuselm.model.ConfigMap;
+import dev.fuselm.model.GptModel;
+import dev.fuselm.model.ModelFamily;
+import dev.fuselm.model.SentenceEmbedder;
+import dev.fuselm.ops.Bf16Ops;
+import dev.fuselm.tensor.ComputeContext;
+import dev.fuselm.tensor.DType;
+import dev.fuselm.tensor.Tensor;
+import dev.fuselm.tokenizer.Tokenizers;
+import dev.fuselm.tokenizer.WordPieceTokenizer;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * A model directory in Hugging Face layout, for any {@link ModelFamily}: {@code config.json} +
+ * {@code model.safetensors} under the family's Hugging Face names, plus its tokenizer files. The
+ * family is detected from config.json's {@code model_type}. Reads Hugging Face's own directories
+ * (names with or without the base prefix, the aliases and buffers the family names, F16/BF16
+ * widened) and writes directories Hugging Face loads unchanged. Every file is written atomically
+ * ({@link AtomicFiles}). A classifier's head lives beside the model ({@link ClassifierHead}), LoRA
+ * adapters in PEFT's layout in {@link PeftAdapters}, the optimizer state in the trainer's
+ * {@code training_state.safetensors}.
+ */
+public final class Checkpoint {
+  public static final String CONFIG = ModelDirectory.CONFIG;
+  public static final String WEIGHTS = ModelDirectory.WEIGHTS;
+
+  private Checkpoint() {}
+
+  /** The family of a model directory, from its config.json's model_type. */
+  public static ModelFamily<?, ?> family(Path dir) throws IOException {
+    Path f = ModelDirectory.config(dir);
+    Object type = ConfigJson.parseMap(f.toString(), ConfigJson.readText(f)).get("model_type");
+    return ModelFamily.forModelType(type instanceof String s ? s : null);
+  }
+
+  /** Reads only the config of a model directory. */
+  public static <C> C readConfig(Path dir, ModelFamily<C, ?> family) throws IOException {
+    return readConfigFile(ModelDirectory.config(dir), family);
+  }
+
+  /** Reads a config.json file. */
+  public static <C> C readConfigFile(Path file, ModelFamily<C, ?> family) throws IOException {
+    return parseConfig(file.toString(), ConfigJson.readText(file), family);
+  }
+
+  /** Parses config.json text; where names it in errors. */
+  public static <C> C parseConfig(String where, String text, ModelFamily<C, ?> family)
+      throws IOException {
+    Map<String, Object> map = ConfigJson.parseMap(where, text);
+    try {
+      return family.parseConfig(new ConfigMap(map));
+    } catch (IllegalArgumentException e) {
+      throw new IOException(where + ": " + e.getMessage());
+    }
+  }
+
+  /** config.json text (indented, final newline) of a family's fields. */
+  public static String configText(Map<String, Object> fields) {
+    return ConfigJson.toText(fields);
+  }
+
+  /** Writes a config.json file atomically. */
+  public static void writeConfig(Path file, Map<String, Object> fields) throws IOException {
+    AtomicFiles.writeString(file, configText(fields));
+  }
+
+  /** Loads a model directory onto ctx (with the optional parts its weights file holds). */
+  public static <C, M extends AutoCloseable> M load(ComputeContext ctx, Path dir,
+      ModelFamily<C, M> family) throws IOException {
+    return load(ctx, dir, family, false);
+  }
+
+  /**
+   * Loads a GPT model directory onto ctx for decoding with bf16 weights only ({@link
+   * GptModel#createWithBf16Matrices}): each block matrix is read and rounded to bf16 one at a time,
+   * so its float32 values are never all resident; embeddings, norms and biases load as float32.
+   */
+  public static GptModel loadBf16Matrices(ComputeContext ctx, Path dir) throws IOException {
+    return load(ctx, dir, ModelFamily.GPT2, true);
+  }
+
+  private static <C, M extends AutoCloseable> M load(ComputeContext ctx, Path dir,
+      ModelFamily<C, M> family, boolean bf16Matrices) throws IOException {
+    C config = readConfig(dir, family);
+    Path weights = ModelDirectory.weights(dir);
+    try (SafeTensors.Reader r = SafeTensors.open(weights)) {
+      M model = family.create(ctx, config, r.entries().keySet(), bf16Matrices);
+      try {
+        loadInto(family, model, r);
+        return model;
+      } catch (IOException | RuntimeException e) {
+        closeQuietly(model, e);
+        throw e;
+      }
+    }
+  }
+
+  /**
+   * Copies every parameter of the model from an open file, checking names and shapes first (a
+   * bf16 parameter gets the file's values rounded to bf16).
+   */
+  public static <C, M extends AutoCloseable> void loadInto(ModelFamily<C, M> family, M model,
+      SafeTensors.Reader r) throws IOException {
+    Set<String> fileTensors = r.entries().keySet();
+    C config = family.config(model);
+    boolean prefixed = fileTensors.stream().anyMatch(k -> k.startsWith(family.prefix()));
+    List<String> names = family.parameterNames(model);
+    String[] fileNames = new String[names.size()];
+    List<String> missing = new ArrayList<>();
+    Set<String> used = new HashSet<>();
+    List<ModelFamily.ZeroTensor> zeros = new ArrayList<>();
+    // validate everything before copying anything
+    for (int i = 0; i < names.size(); i++) {
+      String name = names.get(i);
+      String fileName = family.fileName(name, prefixed, fileTensors);
+      fileNames[i] = fileName;
+      for (ModelFamily.ZeroTensor z : family.zeroTensorsAfter(name, config)) {
+        zeros.add(new ModelFamily.ZeroTensor(family.fileName(z.name(), prefixed, fileTensors),
+            z.shape(), z.nonZeroError()));
+      }
+      SafeTensors.Entry e = r.entries().get(fileName);
+      if (e == null) {
+        missing.add(fileName);
+        continue;
+      }
+      used.add(fileName);
+      long[] want = family.parameter(model, name).shape();
+      if (!Arrays.equals(e.shape(), want)) {
+        throw new IOException(r.path() + ": config/weights mismatch: tensor '" + fileName
+            + "' has shape " + Arrays.toString(e.shape()) + ", the config needs "
+            + Arrays.toString(want));
+      }
+    }
+    for (ModelFamily.ZeroTensor z : zeros) {
+      if (fileTensors.contains(z.name())) {
+        requireZero(r, z);
+        used.add(z.name());
+      }
+    }
+    List<String> unexpected = new ArrayList<>();
+    for (String k : fileTensors) {
+      if (!used.contains(k) && !family.skipped(k, config)) {
+        unexpected.add(k);
+      }
+    }
+    if (!missing.isEmpty() || !unexpected.isEmpty()) {
+      throw new IOException(r.path() + ": config/weights mismatch ("
+          + family.mismatchHint(fileTensors, missing, model) + ")"
+          + (missing.isEmpty() ? "" : "; missing " + missing.size() + ": " + list(missing))
+          + (unexpected.isEmpty() ? "" : "; unexpected " + unexpected.size() + ": "
+              + list(unexpected)));
+    }
+    for (int i = 0; i < names.size(); i++) {
+      Tensor t = family.parameter(model, names.get(i));
+      float[] values = r.readFloats(fileNames[i]);
+      if (t.dtype() == DType.BFLOAT16) {
+        try (Tensor f32 = Tensor.of(t.context(), values, t.shape())) {
+          Bf16Ops.narrow(t.context(), t, f32);
+        }
+      } else {
+        t.copyFrom(values);
+      }
+    }
+  }
+
+  /** A zero tensor that save() writes for Hugging Face; anything else would be dropped weights. */
+  private static void requireZero(SafeTensors.Reader r, ModelFamily.ZeroTensor z)
+      throws IOException {
+    for (float v : r.readFloats(z.name())) {
+      if (v != 0f) {
+        throw new IOException(r.path() + ": " + String.format(z.nonZeroError(), z.name()));
+      }
+    }
+  }
+
+  private static String list(List<String> names) {
+    int n = Math.min(names.size(), 6);
+    return String.join(", ", names.subList(0, n)) + (names.size() > n ? ", ..." : "");
+  }
+
+  /**
+   * Writes {@code config.json} and {@code model.safetensors} into dir (created if needed), each
+   * atomically. metadata goes into the safetensors header ({@code format: pt} is always set, as
+   * Hugging Face expects).
+   */
+  public static <C, M extends AutoCloseable> void save(ModelFamily<C, M> family, M model,
+      Path dir, Map<String, String> metadata) throws IOException {
+    String unsavable = family.unsavable(model);
+    if (unsavable != null) {
+      throw new IllegalArgumentException(unsavable);
+    }
+    Files.createDirectories(dir);
+    SafeTensors.Writer w = new SafeTensors.Writer().metadata("format", "pt");
+    metadata.forEach(w::metadata);
+    C config = family.config(model);
+    for (String name : family.parameterNames(model)) {
+      Tensor t = family.parameter(model, name);
+      w.add(name, SafeTensors.DType.F32, t.shape(),
+          ch -> SafeTensors.writeFloats(ch, t.toFloatArray()));
+      for (ModelFamily.ZeroTensor z : family.zeroTensorsAfter(name, config)) {
+        int n = Math.toIntExact(Arrays.stream(z.shape()).reduce(1, (a, b) -> a * b));
+        w.add(z.name(), SafeTensors.DType.F32, z.shape(),
+            ch -> SafeTensors.writeFloats(ch, new float[n]));
+      }
+    }
+    w.write(dir.resolve(WEIGHTS));
+    writeConfig(dir.resolve(CONFIG), family.configJson(model));
+  }
+
+  public static <C, M extends AutoCloseable> void save(ModelFamily<C, M> family, M model,
+      Path dir) throws IOException {
+    save(family, model, dir, Map.of());
+  }
+
+  /** A loaded classifier directory: the model, classifier.json and the head's tensors by name. */
+  public record Classifier<M>(M model, ClassifierHead.Meta meta, Map<String, float[]> head) {}
+
+  /**
+   * Writes a classifier directory: the model (tagged {@code fuselm_task:
+   * sequence-classification}), its head ({@link ClassifierHead}) and, when tokenizerFrom is
+   * given, the tokenizer files of that model directory.
+   */
+  public static <C, M extends AutoCloseable> void saveClassifier(ModelFamily<C, M> family,
+      M model, Path dir, ClassifierHead.Meta meta, Map<String, float[]> head, Path tokenizerFrom)
+      throws IOException {
+    Files.createDirectories(dir);
+    save(family, model, dir, Map.of("fuselm_task", "sequence-classification"));
+    ClassifierHead.save(family, family.config(model), dir, meta, head);
+    if (tokenizerFrom != null) {
+      copyTokenizerFiles(family, tokenizerFrom, dir);
+    }
+  }
+
+  /** Loads a classifier directory onto ctx (classifier.json is read first). */
+  public static <C, M extends AutoCloseable> Classifier<M> loadClassifier(ComputeContext ctx,
+      Path dir, ModelFamily<C, M> family) throws IOException {
+    ClassifierHead.Meta meta = ClassifierHead.readMeta(dir);
+    M model = load(ctx, dir, family);
+    try {
+      return new Classifier<>(model, meta,
+          ClassifierHead.read(family, family.config(model), dir, meta));
+    } catch (IOException | RuntimeException e) {
+      closeQuietly(model, e);
+      throw e;
+    }
+  }
+
+  /**
+   * Copies the family's tokenizer files that exist in from (a model directory) into dir,
+   * atomically; nothing when both are the same directory.
+   */
+  public static void copyTokenizerFiles(ModelFamily<?, ?> family, Path from, Path dir)
+      throws IOException {
+    if (from.toAbsolutePath().equals(dir.toAbsolutePath())) {
+      return;
+    }
+    for (String f : family.tokenizerFiles()) {
+      Path src = from.resolve(f);
+      if (Files.isRegularFile(src)) {
+        byte[] bytes = Files.readAllBytes(src);
+        AtomicFiles.write(dir.resolve(f), ch -> ch.write(java.nio.ByteBuffer.wrap(bytes)));
+      }
+    }
+  }
+
+  /**
+   * Writes a WordPiece vocabulary as {@code vocab.txt} (one token per line, by id) and a
+   * {@code tokenizer_config.json} saying whether it lower-cases: Hugging Face's BertTokenizer
+   * lower-cases by default, which would be wrong for a cased vocabulary.
+   */
+  public static void saveVocab(WordPieceTokenizer tokenizer, Path dir)
+      throws IOException {
+    StringBuilder sb = new StringBuilder();
+    for (int id = 0; id < tokenizer.vocabSize(); id++) {
+      sb.append(tokenizer.idToToken(id)).append('\n');
+    }
+    Files.createDirectories(dir);
+    AtomicFiles.writeString(dir.resolve(Tokenizers.VOCAB_TXT), sb.toString());
+    Map<String, Object> tc = new java.util.LinkedHashMap<>();
+    tc.put("tokenizer_class", "BertTokenizer");
+    tc.put("do_lower_case", tokenizer.normalizer().lowercase());
+    AtomicFiles.writeString(dir.resolve("tokenizer_config.json"), ConfigJson.toText(tc));
+  }
+
+  /**
+   * Loads a BERT model directory (config.json, model.safetensors, its WordPiece vocabulary) as a
+   * sentence embedder that owns the model; maxLength is capped at the model's positions.
+   */
+  public static SentenceEmbedder loadEmbedder(ComputeContext ctx, Path dir, int maxLength,
+      int batchSize) throws IOException {
+    readConfig(dir, ModelFamily.BERT); // a missing directory or config first, then the vocabulary
+    WordPieceTokenizer tok = Tokenizers.wordPiece(dir);
+    return SentenceEmbedder.owning(load(ctx, dir, ModelFamily.BERT), tok, maxLength, batchSize);
+  }
+
+  private static void closeQuietly(AutoCloseable model, Exception cause) {
+    try {
+      model.close();
+    } catch (Exception e) {
+      cause.addSuppressed(e);
+    }
+  }
+}
