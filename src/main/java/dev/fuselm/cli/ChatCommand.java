@@ -1,6 +1,6 @@
 package dev.fuselm.cli;
 
-import dev.fuselm.finetune.InstructionModel;
+import dev.fuselm.io.InstructionModel;
 import dev.fuselm.generate.GenerationConfig;
 import dev.fuselm.generate.Generator;
 import dev.fuselm.tensor.ComputeContext;

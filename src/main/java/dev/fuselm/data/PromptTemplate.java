@@ -1,4 +1,4 @@
-package dev.fuselm.finetune;
+package dev.fuselm.data;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;

@@ -1,4 +1,4 @@
-package dev.fuselm.finetune;
+package dev.fuselm.data;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;

@@ -1,4 +1,6 @@
-package dev.fuselm.finetune;
+package dev.fuselm.cli;
+
+import dev.fuselm.finetune.ClassifierCheckpoint;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -23,13 +25,13 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** finetune-classify then classify through Main, on a tiny GPT-2-vocabulary model. */
-class ClassifyCliTest {
+public class ClassifyCliTest {
   @TempDir Path tmp;
   static final ObjectMapper JSON = new ObjectMapper();
 
-  record Run(int code, String out, String err) {}
+  public record Run(int code, String out, String err) {}
 
-  static Run run(String... args) {
+  public static Run run(String... args) {
     PrintStream oldOut = System.out, oldErr = System.err;
     ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
     System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));

@@ -1,4 +1,7 @@
-package dev.fuselm.finetune;
+package dev.fuselm.train;
+
+import dev.fuselm.data.InstructionCollator;
+import dev.fuselm.finetune.LoraCheckpoint;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;

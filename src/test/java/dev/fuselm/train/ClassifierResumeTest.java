@@ -1,4 +1,8 @@
-package dev.fuselm.finetune;
+package dev.fuselm.train;
+
+import dev.fuselm.finetune.ClassifierCheckpoint;
+import dev.fuselm.finetune.LoraCheckpoint;
+import dev.fuselm.finetune.SequenceClassifier;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;

@@ -1,4 +1,4 @@
-package dev.fuselm.finetune;
+package dev.fuselm.data;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;

@@ -1,4 +1,7 @@
-package dev.fuselm.finetune;
+package dev.fuselm.train;
+
+import dev.fuselm.finetune.ClassificationHead;
+import dev.fuselm.finetune.SequenceClassifier;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;

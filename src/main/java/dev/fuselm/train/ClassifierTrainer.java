@@ -1,4 +1,9 @@
-package dev.fuselm.finetune;
+package dev.fuselm.train;
+
+import dev.fuselm.finetune.ClassificationHead;
+import dev.fuselm.finetune.ClassifierCheckpoint;
+import dev.fuselm.finetune.LoraCheckpoint;
+import dev.fuselm.finetune.SequenceClassifier;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;

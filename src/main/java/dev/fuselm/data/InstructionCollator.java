@@ -1,4 +1,4 @@
-package dev.fuselm.finetune;
+package dev.fuselm.data;
 
 import dev.fuselm.ops.SoftmaxOps;
 import dev.fuselm.tokenizer.Tokenizer;

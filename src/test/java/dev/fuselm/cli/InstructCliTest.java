@@ -1,4 +1,9 @@
-package dev.fuselm.finetune;
+package dev.fuselm.cli;
+
+import dev.fuselm.data.PromptTemplate;
+import dev.fuselm.finetune.ClassifierCheckpoint;
+import dev.fuselm.finetune.LoraCheckpoint;
+import dev.fuselm.io.InstructionModel;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;

@@ -1,4 +1,8 @@
-package dev.fuselm.finetune;
+package dev.fuselm.train;
+
+import dev.fuselm.finetune.BertClassifierCheckpoint;
+import dev.fuselm.finetune.BertSequenceClassifier;
+import dev.fuselm.finetune.ClassificationHead;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -6,7 +10,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.fuselm.finetune.ClassifyCliTest.Run;
+import dev.fuselm.cli.ClassifyCliTest.Run;
+import dev.fuselm.cli.ClassifyCliTest;
 import dev.fuselm.model.BertConfig;
 import dev.fuselm.model.BertModel;
 import dev.fuselm.tensor.ComputeContext;

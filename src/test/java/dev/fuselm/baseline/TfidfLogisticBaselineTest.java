@@ -1,4 +1,7 @@
-package dev.fuselm.finetune;
+package dev.fuselm.baseline;
+
+import dev.fuselm.data.ClassificationData;
+import dev.fuselm.train.ClassifierTrainer;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;

@@ -1,4 +1,7 @@
-package dev.fuselm.finetune;
+package dev.fuselm.io;
+
+import dev.fuselm.data.PromptTemplate;
+import dev.fuselm.finetune.LoraCheckpoint;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;

@@ -1,4 +1,8 @@
-package dev.fuselm.finetune;
+package dev.fuselm.train;
+
+import dev.fuselm.finetune.BertClassifierCheckpoint;
+import dev.fuselm.finetune.BertSequenceClassifier;
+import dev.fuselm.finetune.ClassificationHead;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
