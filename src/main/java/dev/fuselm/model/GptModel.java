@@ -48,7 +48,7 @@ public final class GptModel implements AutoCloseable {
   private final Map<String, long[]> allShapes;
   private final Map<String, Tensor> bf16Matrices;
 
-  private Tensor wte, wpe, dwte, dwpe;
+  private Tensor wte, wpe;
   private LmHead head;
   private TransformerBlock[] blocks;
   private LayerNorm lnf;
@@ -146,28 +146,26 @@ public final class GptModel implements AutoCloseable {
     releaseBf16Copies(); // of the modules being replaced
     wte = params.get(PREFIX + "wte.weight");
     wpe = params.get(PREFIX + "wpe.weight");
-    dwte = grad(PREFIX + "wte.weight");
-    dwpe = grad(PREFIX + "wpe.weight");
-    head = config.tiedHead() ? new LmHead(wte, dwte)
+    head = config.tiedHead() ? new LmHead(wte, grad(PREFIX + "wte.weight"))
         : new LmHead(params.get("lm_head.weight"), grad("lm_head.weight"));
-    float eps = config.layerNormEps();
     blocks = new TransformerBlock[config.nLayer()];
     for (int l = 0; l < blocks.length; l++) {
       String p = PREFIX + "h." + l + ".";
-      LayerNorm ln1 = new LayerNorm(params.get(p + "ln_1.weight"), params.get(p + "ln_1.bias"),
-          grad(p + "ln_1.weight"), grad(p + "ln_1.bias"), eps);
-      LayerNorm ln2 = new LayerNorm(params.get(p + "ln_2.weight"), params.get(p + "ln_2.bias"),
-          grad(p + "ln_2.weight"), grad(p + "ln_2.bias"), eps);
       FeedForward mlp = new FeedForward(linear(p + "mlp.c_fc"), linear(p + "mlp.c_proj"));
-      blocks[l] = new TransformerBlock(l, ln1, new CausalSelfAttention(linear(p + "attn.c_attn"),
-          linear(p + "attn.c_proj"), config.nHead()), ln2, mlp);
+      blocks[l] = new TransformerBlock(l, norm(p + "ln_1"), new CausalSelfAttention(
+          linear(p + "attn.c_attn"), linear(p + "attn.c_proj"), config.nHead()), norm(p + "ln_2"),
+          mlp);
     }
-    lnf = new LayerNorm(params.get(PREFIX + "ln_f.weight"), params.get(PREFIX + "ln_f.bias"),
-        grad(PREFIX + "ln_f.weight"), grad(PREFIX + "ln_f.bias"), eps);
+    lnf = norm(PREFIX + "ln_f");
     attachLora();
     if (precision == Precision.BF16) {
       prepareBf16Copies();
     }
+  }
+
+  private LayerNorm norm(String p) {
+    return new LayerNorm(params.get(p + ".weight"), params.get(p + ".bias"), grad(p + ".weight"),
+        grad(p + ".bias"), config.layerNormEps());
   }
 
   /** The layer over p.weight and p.bias (a qkv projection may have no bias). */
@@ -347,10 +345,6 @@ public final class GptModel implements AutoCloseable {
     return grads;
   }
 
-  boolean hasGradients() {
-    return grads != null;
-  }
-
   public long parameterCount() {
     long n = params.size();
     if (bf16Matrices != null) {
@@ -375,14 +369,6 @@ public final class GptModel implements AutoCloseable {
 
   public Tensor positionEmbedding() {
     return wpe;
-  }
-
-  Tensor tokenEmbeddingGrad() {
-    return dwte;
-  }
-
-  Tensor positionEmbeddingGrad() {
-    return dwpe;
   }
 
   /** The LM head weight (V, C): the token embedding when tied. */
@@ -477,14 +463,12 @@ public final class GptModel implements AutoCloseable {
   }
 
   /**
-   * The decoding forward pass through a KV cache: row i runs tokens[i*tq .. (i+1)*tq-1] (tq =
-   * tokens.length / slots.length) at positions positions[i].. of slot slots[i], writes their keys
-   * and values into the slot (whose length becomes positions[i] + tq), and returns the logits
-   * (slots.length, V) of each row's last position: a view into the cache that its next step
-   * overwrites. One slot's whole prompt (a prefill) and one token for each of many slots (a decode
-   * step) are the same call. Matrices are multiplied in the cache's weight type; evaluation mode
-   * (no dropout) always. A row's result does not depend on the other rows of the call as long as
-   * the call has at most {@link KvCache#MAX_DECODE_ROWS} positions.
+   * The decoding forward pass: row i runs tokens[i*tq .. (i+1)*tq-1] (tq = tokens.length /
+   * slots.length) at positions positions[i].. of cache slot slots[i] (whose length becomes
+   * positions[i] + tq) and returns the logits (slots.length, V) of each row's last position, a view
+   * the cache's next step overwrites. A prefill (one slot's prompt) and a decode step (one token of
+   * many slots) are the same call; no dropout; matrices in the cache's weight type. With at most
+   * {@link KvCache#MAX_DECODE_ROWS} positions a row's bits do not depend on the other rows.
    */
   public Tensor forwardCached(KvCache cache, int[] slots, int[] positions, int[] tokens) {
     if (cache.model() != this) {

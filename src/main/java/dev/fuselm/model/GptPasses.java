@@ -5,6 +5,7 @@ import dev.fuselm.nn.LayerNorm;
 import dev.fuselm.ops.EmbeddingOps;
 import dev.fuselm.ops.SoftmaxOps;
 import dev.fuselm.tensor.ComputeContext;
+import dev.fuselm.tensor.ParameterSlab;
 import dev.fuselm.tensor.Tensor;
 
 /**
@@ -183,13 +184,15 @@ final class GptPasses {
     for (int l = n - 1; l >= fromBlock; l--) {
       m.block(l).backward(ctx, a.dres, a.residual[l], a.blocks[l], a.scratch, pResid, pAttn, seed);
     }
-    if (fromBlock != 0 || !m.hasGradients()) {
+    ParameterSlab grads = m.grads();
+    if (fromBlock != 0 || grads == null) {
       return; // frozen base (LoRA), or blocks below fromBlock: nothing into the embeddings
     }
     if (dropout && config.embdDropout() > 0) {
       Dropout.apply(a.dres, config.embdDropout(), seed, -1);
     }
-    EmbeddingOps.backward(ctx, m.tokenEmbeddingGrad(), m.positionEmbeddingGrad(),
+    EmbeddingOps.backward(ctx, grads.get(GptModel.PREFIX + "wte.weight"),
+        grads.get(GptModel.PREFIX + "wpe.weight"),
         a.dres.reshape(a.b, a.t, config.dModel()), a.ids, m.tokenEmbedding(),
         m.positionEmbedding());
   }
