@@ -2,6 +2,7 @@ package dev.fuselm.model;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -93,6 +94,27 @@ class KvCacheTest {
         assertArrayEquals(alone, Arrays.copyOfRange(batched, i * v, (i + 1) * v), "row " + i);
       }
       assertTrue(model.bf16WeightBytes() > 0, "bf16 decoding uses the layers' copies");
+    }
+  }
+
+  @Test
+  void bf16DecodingFollowsWeightChangesThroughTheLayersCopies() {
+    GptConfig c = GptConfig.of(37, 16, 32, 2, 4).withTiedHead(false);
+    int[] prompt = {5, 3, 9, 1};
+    try (GptModel a = GptModel.random(ctx, c, 1); GptModel b = GptModel.random(ctx, c, 2);
+        KvCache ca = KvCache.create(a, 1, c.contextLength(), DType.BFLOAT16);
+        KvCache cb = KvCache.create(b, 1, c.contextLength(), DType.BFLOAT16)) {
+      float[] want = b.forwardCached(cb, new int[] {0}, new int[] {0}, prompt).toFloatArray();
+      a.forwardCached(ca, new int[] {0}, new int[] {0}, prompt); // rounds a's weights
+      a.params().flat().copyFrom(b.params().flat());
+      float[] stale = a.forwardCached(ca, new int[] {0}, new int[] {0}, prompt).toFloatArray();
+      assertFalse(Arrays.equals(want, stale), "the matrix copies are rounded again only when told");
+      a.weightsChanged();
+      float[] got = a.forwardCached(ca, new int[] {0}, new int[] {0}, prompt).toFloatArray();
+      assertArrayEquals(want, got, "after weightsChanged() the copies hold the new weights");
+      long d = c.dModel();
+      long matrices = 12 * d * d * c.nLayer() + c.vocabSize() * d; // block linears, untied head
+      assertEquals(2 * matrices, a.bf16WeightBytes());
     }
   }
 
