@@ -18,7 +18,7 @@ import dev.fuselm.tensor.Tensor;
 public final class Bf16Copy {
   private final Tensor master; // float32; null for a fixed bf16 weight
   private Tensor copy;
-  private boolean stale = true;
+  private boolean stale; // the copy no longer holds the master's rounding
 
   private Bf16Copy(Tensor master, Tensor copy) {
     this.master = master;

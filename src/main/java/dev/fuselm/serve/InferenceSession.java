@@ -55,8 +55,8 @@ public final class InferenceSession implements AutoCloseable {
    * @param maxQueued requests waiting for a slot before {@link #submit} refuses more
    * @param threads kernel threads when the session creates the context (0: all cores)
    * @param weights type of the matrices decoding multiplies with: {@link DType#FLOAT32} (the
-   *     model's own) or {@link DType#BFLOAT16} (bf16 copies the session makes and owns; about 1.3x
-   *     faster per token on CPU, with bf16 rounding of the weights)
+   *     model's own) or {@link DType#BFLOAT16} (the bf16 copies the model's layers hold, made when
+   *     the session opens; about 1.3x faster per token on CPU, with bf16 rounding of the weights)
    */
   public record Options(int slots, int maxQueued, int threads, DType weights) {
     public Options {
