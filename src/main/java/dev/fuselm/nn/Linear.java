@@ -5,7 +5,6 @@ import dev.fuselm.ops.GemmOps;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tensor.DType;
 import dev.fuselm.tensor.Tensor;
-import java.util.Arrays;
 
 /**
  * A linear layer in Hugging Face GPT-2's Conv1D layout: weight (in, out), bias (out) or none, so
@@ -13,9 +12,13 @@ import java.util.Arrays;
  * Inputs and outputs are 2-D (rows, features) views. An optional {@link LoraAdapter} adds its
  * low-rank update to the output (and its gradients in backward).
  *
- * <p>Mixed precision: with a bfloat16 copy of the weight ({@link #setBf16Weight}) the forward and
- * backward overloads that take bf16 scratch run their GEMMs on bf16 operands with float32
- * accumulation ({@link GemmOps#gemmBf16}); the bias, the bias gradient and all outputs stay float32.
+ * <p>The layer owns the precision of its weight: the float32 master, and its {@link Bf16Copy}
+ * (made on first bf16 use, rounded again after {@link #weightChanged()}). The forward and backward
+ * overloads that take bf16 scratch (mixed-precision training) run their GEMMs on bf16 operands with
+ * float32 accumulation ({@link GemmOps#gemmBf16}); {@link #forwardBf16Weight} (decoding) multiplies
+ * float32 inputs with the bf16 weight ({@link GemmOps#sgemmBf16w}). The bias, the bias gradient and
+ * all outputs stay float32. A layer built over a bfloat16 weight (a model loaded with bf16
+ * matrices) has no float32 master and runs only {@link #forwardBf16Weight}.
  */
 public final class Linear {
   private final Tensor weight;
@@ -23,9 +26,12 @@ public final class Linear {
   private final Tensor dweight;
   private final Tensor dbias;
   private LoraAdapter adapter;
-  private Tensor weightBf16;
+  private final Bf16Copy bf16;
 
-  /** dweight/dbias may be null (frozen, or inference only); bias may be null (no bias). */
+  /**
+   * dweight/dbias may be null (frozen, or inference only); bias may be null (no bias). A bfloat16
+   * weight makes a bf16-only layer (no float32 master; decoding only).
+   */
   public Linear(Tensor weight, Tensor bias, Tensor dweight, Tensor dbias) {
     if (weight.rank() != 2) {
       throw new IllegalArgumentException("Linear weight must be (in, out), got " + weight.describe());
@@ -34,6 +40,7 @@ public final class Linear {
     this.bias = bias;
     this.dweight = dweight;
     this.dbias = bias == null ? null : dbias;
+    this.bf16 = weight.dtype() == DType.BFLOAT16 ? Bf16Copy.fixed(weight) : Bf16Copy.of(weight);
   }
 
   public long in() {
@@ -44,6 +51,7 @@ public final class Linear {
     return weight.dim(1);
   }
 
+  /** The float32 master (in, out); for a bf16-only layer, its bfloat16 weight. */
   public Tensor weight() {
     return weight;
   }
@@ -57,21 +65,31 @@ public final class Linear {
     return adapter;
   }
 
-  /**
-   * The bfloat16 copy (in, out) of the weight that the bf16 overloads read (null: none). The owner
-   * keeps it in step with the float32 weight.
-   */
-  public void setBf16Weight(Tensor w) {
-    if (w != null && (w.dtype() != DType.BFLOAT16
-        || !Arrays.equals(w.shape(), weight.shape()))) {
-      throw new IllegalArgumentException("bf16 weight must be bfloat16 of shape "
-          + Arrays.toString(weight.shape()) + ", got " + w.describe());
-    }
-    this.weightBf16 = w;
+  /** The bfloat16 weight (in, out): the copy of the master, rounded first if it is stale. */
+  public Tensor bf16Weight(ComputeContext ctx) {
+    return bf16.get(ctx);
   }
 
-  public Tensor bf16Weight() {
-    return weightBf16;
+  /** Allocates the bf16 copy now (it is rounded on first use). */
+  public void allocateBf16Copy(ComputeContext ctx) {
+    if (bf16.hasMaster()) {
+      bf16.allocate(ctx);
+    }
+  }
+
+  /** The float32 master was written: the bf16 copy is rounded again on its next use. */
+  public void weightChanged() {
+    bf16.markStale();
+  }
+
+  /** Native bytes of the bf16 copy this layer made (0 without one, or for a bf16-only layer). */
+  public long bf16CopyBytes() {
+    return bf16.ownedBytes();
+  }
+
+  /** Frees the bf16 copy (the next bf16 use makes it again). */
+  public void releaseBf16Copy() {
+    bf16.release();
   }
 
   /** out (M, out) = inp (M, in) * weight + bias. */
@@ -89,18 +107,23 @@ public final class Linear {
       GemmOps.sgemmBias(ctx, false, false, inp, weight, bias, out);
     } else {
       Bf16Ops.narrow(ctx, inpBf16, inp);
-      GemmOps.gemmBf16(ctx, false, false, 1f, inpBf16, bf16WeightForGemm(), 0f, bias, out);
+      GemmOps.gemmBf16(ctx, false, false, 1f, inpBf16, bf16.get(ctx), 0f, bias, out);
     }
     if (adapter != null) {
       adapter.forward(ctx, out, inp);
     }
   }
 
-  private Tensor bf16WeightForGemm() {
-    if (weightBf16 == null) {
-      throw new IllegalStateException("a bf16 forward/backward needs setBf16Weight() first");
+  /**
+   * out (M, out) = inp (M, in) * bf16 weight + bias, with float32 inputs and sums: decoding with
+   * bf16 weights (half the bytes read per token). Not with a LoRA adapter attached.
+   */
+  public void forwardBf16Weight(ComputeContext ctx, Tensor out, Tensor inp) {
+    if (adapter != null) {
+      throw new IllegalStateException("LoRA adapters are attached: merge them into the model"
+          + " (mergeLora) before decoding with bf16 weights");
     }
-    return weightBf16;
+    GemmOps.sgemmBf16w(ctx, false, false, 1f, inp, bf16.get(ctx), 0f, bias, out);
   }
 
   /**
@@ -131,7 +154,7 @@ public final class Linear {
 
   private void backwardBf16(ComputeContext ctx, Tensor dinp, Tensor dout, Tensor inpBf16,
       Tensor doutScratch) {
-    Tensor w = bf16WeightForGemm();
+    Tensor w = bf16.get(ctx);
     if (dout.rank() != 2) {
       throw new IllegalArgumentException("Linear dout must be 2-D, got " + dout.describe());
     }

@@ -5,10 +5,12 @@ import dev.fuselm.generate.Generator;
 import dev.fuselm.generate.Generator.Result;
 import dev.fuselm.generate.Generator.StopReason;
 import dev.fuselm.generate.Sampler;
+import dev.fuselm.generate.StopRules;
 import dev.fuselm.io.GptCheckpoint;
 import dev.fuselm.io.TokenizerFiles;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
+import dev.fuselm.model.KvCache;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tensor.DType;
 import dev.fuselm.tokenizer.Tokenizer;
@@ -36,7 +38,10 @@ import java.util.concurrent.locks.ReentrantLock;
  * cache, from a fixed pool of {@link Options#slots()}), runs its prompt, then decodes all active
  * requests together, one token each per step (continuous batching: a request joins at the next step
  * after a slot frees, and leaves as soon as it stops). With greedy decoding (or the same seed) a
- * request gets exactly the tokens {@link Generator} produces for it alone (see {@link SlotDecoder}).
+ * request gets exactly the tokens {@link Generator} produces for it alone: the model's cached
+ * forward gives a row of a decode step of at most {@link KvCache#MAX_DECODE_ROWS} rows the bits of
+ * that row run alone, and a prefill is the same computation as the Generator's batch-1 prefill.
+ * This class only schedules and samples; {@link GptModel#forwardCached} does the math.
  *
  * <p>Bad input (empty prompt, ids outside the vocabulary, a prompt longer than the context without
  * truncation) is rejected by {@link #submit} on the caller's thread and never reaches the batch. A
@@ -50,8 +55,8 @@ public final class InferenceSession implements AutoCloseable {
    * @param maxQueued requests waiting for a slot before {@link #submit} refuses more
    * @param threads kernel threads when the session creates the context (0: all cores)
    * @param weights type of the matrices decoding multiplies with: {@link DType#FLOAT32} (the
-   *     model's own) or {@link DType#BFLOAT16} (bf16 copies the session makes and owns; about 1.3x
-   *     faster per token on CPU, with bf16 rounding of the weights)
+   *     model's own) or {@link DType#BFLOAT16} (the bf16 copies the model's layers hold, made when
+   *     the session opens; about 1.3x faster per token on CPU, with bf16 rounding of the weights)
    */
   public record Options(int slots, int maxQueued, int threads, DType weights) {
     public Options {
@@ -73,7 +78,7 @@ public final class InferenceSession implements AutoCloseable {
 
     /** 8 slots (one full decode step), 256 waiting requests, all cores, float32 weights. */
     public static Options defaults() {
-      return new Options(SlotDecoder.MAX_DECODE_ROWS, 256, 0, DType.FLOAT32);
+      return new Options(KvCache.MAX_DECODE_ROWS, 256, 0, DType.FLOAT32);
     }
 
     public Options withSlots(int n) {
@@ -141,14 +146,14 @@ public final class InferenceSession implements AutoCloseable {
   private final boolean ownsModel;
   private final Tokenizer tokenizer;
   private final Options options;
-  private final SlotDecoder decoder;
+  private final KvCache cache;
   private final Thread scheduler;
 
   private final ReentrantLock lock = new ReentrantLock();
   private final Condition changed = lock.newCondition();
   private final ArrayDeque<Request> queue = new ArrayDeque<>();
   private boolean closing;
-  private boolean decoderClosed;
+  private boolean cacheClosed;
   private volatile int activeCount;
   private final AtomicLong completed = new AtomicLong();
   private final AtomicLong cancelled = new AtomicLong();
@@ -162,7 +167,9 @@ public final class InferenceSession implements AutoCloseable {
     this.ownsModel = ownsModel;
     this.tokenizer = tokenizer;
     this.options = options;
-    this.decoder = new SlotDecoder(model, options.slots(), options.weights());
+    // a prefill runs up to the whole context of one slot, a decode step up to MAX_DECODE_ROWS
+    int maxRows = Math.max(model.config().contextLength(), KvCache.MAX_DECODE_ROWS);
+    this.cache = KvCache.create(model, options.slots(), maxRows, options.weights());
     this.scheduler = new Thread(this::schedule, "fuselm-session-scheduler");
     scheduler.setDaemon(true);
     scheduler.start();
@@ -218,16 +225,16 @@ public final class InferenceSession implements AutoCloseable {
 
   /** Native bytes of the KV-cache slots and scratch (the weights not included). */
   public long cacheBytes() {
-    return decoder.bytes();
+    return cache.bytes();
   }
 
   /**
-   * Native bytes of the bf16 weight copies the session owns: 0 with float32 weights; with bf16,
-   * every matrix's copy for a caller's float32 model, only the head's for a directory {@link #open}
-   * loaded with bf16 matrices.
+   * Native bytes of the bf16 weight copies the session decodes with (held by the model): 0 with
+   * float32 weights; with bf16, every matrix's copy for a caller's float32 model, only the head's
+   * for a directory {@link #open} loaded with bf16 matrices.
    */
   public long weightCopyBytes() {
-    return decoder.weightBytes();
+    return options.weights() == DType.BFLOAT16 ? model.bf16WeightBytes() : 0;
   }
 
   /**
@@ -241,7 +248,7 @@ public final class InferenceSession implements AutoCloseable {
   public CompletableFuture<Result> submit(int[] prompt, GenerationConfig gc,
       TokenListener listener) {
     GptConfig cfg = model.config();
-    int[] fitted = Generator.fitPrompt(prompt, gc, cfg.vocabSize(), cfg.contextLength()).clone();
+    int[] fitted = StopRules.fitPrompt(prompt, gc, cfg.vocabSize(), cfg.contextLength()).clone();
     Request r = new Request(fitted, gc, listener);
     lock.lock();
     try {
@@ -337,8 +344,8 @@ public final class InferenceSession implements AutoCloseable {
       }
       // drop cancelled requests, then one decode step for the rest, at most MAX_DECODE_ROWS at once
       active.removeIf(a -> leaves(a, freeSlots));
-      for (int from = 0; from < active.size(); from += SlotDecoder.MAX_DECODE_ROWS) {
-        decodeStep(active.subList(from, Math.min(active.size(), from + SlotDecoder.MAX_DECODE_ROWS)));
+      for (int from = 0; from < active.size(); from += KvCache.MAX_DECODE_ROWS) {
+        decodeStep(active.subList(from, Math.min(active.size(), from + KvCache.MAX_DECODE_ROWS)));
       }
       active.removeIf(a -> leaves(a, freeSlots));
       activeCount = active.size();
@@ -387,7 +394,8 @@ public final class InferenceSession implements AutoCloseable {
       return;
     }
     try {
-      float[] logits = decoder.prefill(a.slot, a.req.prompt);
+      float[] logits = model.forwardCached(cache, new int[] {a.slot}, new int[] {0}, a.req.prompt)
+          .toFloatArray();
       accept(a, logits, 0);
     } catch (RuntimeException | Error e) {
       fail(a, e);
@@ -407,7 +415,7 @@ public final class InferenceSession implements AutoCloseable {
     }
     float[] logits;
     try {
-      logits = decoder.decode(slots, positions, tokens);
+      logits = model.forwardCached(cache, slots, positions, tokens).toFloatArray();
     } catch (RuntimeException | Error e) {
       for (Active a : rows) { // a native failure cannot be attributed to one row
         fail(a, e);
@@ -433,16 +441,7 @@ public final class InferenceSession implements AutoCloseable {
     a.out[a.count++] = id;
     generatedTokens.incrementAndGet();
     boolean keep = a.req.listener == null || a.req.listener.onToken(id);
-    // the same order of checks as Generator, so the stop reasons agree too
-    if (id == gc.stopToken()) {
-      a.reason = StopReason.STOP_TOKEN;
-    } else if (!keep) {
-      a.reason = StopReason.LISTENER;
-    } else if (a.count == gc.maxNewTokens()) {
-      a.reason = StopReason.BUDGET;
-    } else if (a.pos >= model.config().contextLength()) {
-      a.reason = StopReason.CONTEXT_FULL;
-    }
+    a.reason = StopRules.after(id, keep, a.count, a.pos, gc, model.config().contextLength());
     a.next = id;
     if (a.reason != null) {
       finish(a);
@@ -486,9 +485,9 @@ public final class InferenceSession implements AutoCloseable {
       }
     }
     synchronized (this) {
-      if (!decoderClosed) {
-        decoderClosed = true;
-        decoder.close();
+      if (!cacheClosed) {
+        cacheClosed = true;
+        cache.close();
         if (ownsModel) {
           model.close();
         }

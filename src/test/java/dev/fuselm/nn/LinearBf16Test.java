@@ -1,6 +1,8 @@
 package dev.fuselm.nn;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -115,9 +117,10 @@ class LinearBf16Test {
         Tensor x16 = Tensor.zeros(ctx, DType.BFLOAT16, m, in);
         Tensor scratch = Tensor.zeros(ctx, DType.BFLOAT16, m * out + 11);
         Tensor w16 = Bf16Ops.toBf16(ctx, wt)) {
-      Linear lin = new Linear(wt, bt, dwt, dbt);
-      lin.setBf16Weight(w16);
+      Linear lin = new Linear(wt, bt, dwt, dbt); // makes its own bf16 copy on first use
       lin.forward(ctx, yt, xt, x16);
+      assertEquals(in * out * 2L, lin.bf16CopyBytes());
+      assertArrayEquals(widened(w16), widened(lin.bf16Weight(ctx)), "the copy is bf16(weight)");
       lin.backward(ctx, dxt, dyt, xt, x16, scratch);
 
       double[] biasRows = new double[m * out];
@@ -162,15 +165,41 @@ class LinearBf16Test {
     }
   }
 
+  static float[] widened(Tensor bf16) {
+    try (Tensor wide = Tensor.zeros(ctx, bf16.shape())) {
+      Bf16Ops.widen(ctx, wide, bf16);
+      return wide.toFloatArray();
+    }
+  }
+
   @Test
-  void bf16PathNeedsTheBf16WeightAndScratch() {
-    try (Tensor w = Tensor.zeros(ctx, 4, 3); Tensor x = Tensor.zeros(ctx, 2, 4);
-        Tensor y = Tensor.zeros(ctx, 2, 3); Tensor x16 = Tensor.zeros(ctx, DType.BFLOAT16, 2, 4);
-        Tensor wrong = Tensor.zeros(ctx, DType.BFLOAT16, 3, 4)) {
+  void theBf16CopyFollowsTheMasterOnlyAfterWeightChangedAndBf16OnlyLayersHaveNoCopy() {
+    try (Tensor w = Tensor.zeros(ctx, 4, 3); Tensor x = Tensor.of(ctx, new float[] {1, 2, 3, 4,
+        5, 6, 7, 8}, 2, 4); Tensor y = Tensor.zeros(ctx, 2, 3);
+        Tensor x16 = Tensor.zeros(ctx, DType.BFLOAT16, 2, 4);
+        Tensor w16 = Tensor.zeros(ctx, DType.BFLOAT16, 4, 3)) {
       Linear lin = new Linear(w, null, null, null);
-      assertThrows(IllegalStateException.class, () -> lin.forward(ctx, y, x, x16));
-      assertThrows(IllegalArgumentException.class, () -> lin.setBf16Weight(wrong));
-      assertThrows(IllegalArgumentException.class, () -> lin.setBf16Weight(w));
+      assertEquals(0, lin.bf16CopyBytes(), "no copy before the first bf16 use");
+      lin.forward(ctx, y, x, x16);
+      assertEquals(4 * 3 * 2, lin.bf16CopyBytes());
+      w.copyFrom(new float[] {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1});
+      lin.forwardBf16Weight(ctx, y, x);
+      assertArrayEquals(new float[6], y.toFloatArray(), "stale copy until weightChanged()");
+      lin.weightChanged();
+      lin.forwardBf16Weight(ctx, y, x);
+      assertArrayEquals(new float[] {10, 10, 10, 26, 26, 26}, y.toFloatArray());
+      assertThrows(IllegalArgumentException.class,
+          () -> lin.backward(ctx, null, y, x, x16, null), "a bf16 backward needs dout scratch");
+      lin.releaseBf16Copy();
+      assertEquals(0, lin.bf16CopyBytes());
+
+      Linear bf16Only = new Linear(w16, null, null, null);
+      bf16Only.forwardBf16Weight(ctx, y, x);
+      assertArrayEquals(new float[6], y.toFloatArray());
+      assertEquals(0, bf16Only.bf16CopyBytes(), "a bf16-only layer's weight is not a copy");
+      bf16Only.weightChanged();
+      bf16Only.releaseBf16Copy();
+      assertSame(w16, bf16Only.bf16Weight(ctx), "read as it is");
     }
   }
 }

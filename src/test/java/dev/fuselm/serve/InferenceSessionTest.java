@@ -13,6 +13,7 @@ import dev.fuselm.generate.Generator.StopReason;
 import dev.fuselm.io.GptCheckpoint;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
+import dev.fuselm.model.KvCache;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tensor.DType;
 import dev.fuselm.tensor.NativeBuffer;
@@ -240,9 +241,9 @@ class InferenceSessionTest {
     // on the model's own init (near-uniform logits), where any change in the last bits shows
     try (ComputeContext ctx = ComputeContext.create();
         GptModel m = GptModel.random(ctx, CFG, 29);
-        SlotDecoder d = new SlotDecoder(m, SlotDecoder.MAX_DECODE_ROWS, weights)) {
+        KvCache d = KvCache.create(m, KvCache.MAX_DECODE_ROWS, CFG.contextLength(), weights)) {
       Random r = new Random(7);
-      int n = SlotDecoder.MAX_DECODE_ROWS;
+      int n = KvCache.MAX_DECODE_ROWS;
       int[] slots = new int[n];
       int[] positions = new int[n];
       int[] tokens = new int[n];
@@ -251,19 +252,19 @@ class InferenceSessionTest {
         for (int k = 0; k < p.length; k++) {
           p[k] = r.nextInt(CFG.vocabSize());
         }
-        d.prefill(i, p);
+        m.forwardCached(d, new int[] {i}, new int[] {0}, p);
         slots[i] = i;
         positions[i] = p.length;
         tokens[i] = r.nextInt(CFG.vocabSize());
       }
       int v = CFG.vocabSize();
       for (int rows = 1; rows <= n; rows++) {
-        float[] batched = d.decode(Arrays.copyOf(slots, rows), Arrays.copyOf(positions, rows),
-            Arrays.copyOf(tokens, rows));
+        float[] batched = m.forwardCached(d, Arrays.copyOf(slots, rows),
+            Arrays.copyOf(positions, rows), Arrays.copyOf(tokens, rows)).toFloatArray();
         for (int i = 0; i < rows; i++) {
           // the same position again: the cache row is rewritten with the same values
-          float[] alone = d.decode(new int[] {slots[i]}, new int[] {positions[i]},
-              new int[] {tokens[i]});
+          float[] alone = m.forwardCached(d, new int[] {slots[i]}, new int[] {positions[i]},
+              new int[] {tokens[i]}).toFloatArray();
           assertArrayEquals(alone, Arrays.copyOfRange(batched, i * v, (i + 1) * v),
               "row " + i + " of " + rows);
         }

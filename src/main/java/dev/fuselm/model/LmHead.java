@@ -1,0 +1,81 @@
+package dev.fuselm.model;
+
+import dev.fuselm.nn.Bf16Copy;
+import dev.fuselm.ops.Bf16Ops;
+import dev.fuselm.ops.GemmOps;
+import dev.fuselm.tensor.ComputeContext;
+import dev.fuselm.tensor.Tensor;
+
+/**
+ * The LM head: logits (rows, V) = hidden (rows, C) x weight^T, with weight (V, C) the token
+ * embedding when tied, else {@code lm_head.weight}. Like {@link dev.fuselm.nn.Linear} it owns the
+ * precision of its weight: the float32 master and a {@link Bf16Copy} made on first bf16 use.
+ */
+final class LmHead {
+  private final Tensor weight;
+  private final Tensor dweight; // null: no gradient (frozen or inference only)
+  private final Bf16Copy bf16;
+
+  LmHead(Tensor weight, Tensor dweight) {
+    this.weight = weight;
+    this.dweight = dweight;
+    this.bf16 = Bf16Copy.of(weight);
+  }
+
+  Tensor weight() {
+    return weight;
+  }
+
+  /** logits = hidden x weight^T in float32. */
+  void forward(ComputeContext ctx, Tensor logits, Tensor hidden) {
+    GemmOps.sgemm(ctx, false, true, 1f, hidden, weight, 0f, logits);
+  }
+
+  /** Mixed precision: hidden is rounded into hiddenBf16 (kept for the backward), bf16 GEMM. */
+  void forwardBf16(ComputeContext ctx, Tensor logits, Tensor hidden, Tensor hiddenBf16) {
+    Bf16Ops.narrow(ctx, hiddenBf16, hidden);
+    GemmOps.gemmBf16(ctx, false, true, 1f, hiddenBf16, bf16.get(ctx), 0f, null, logits);
+  }
+
+  /** Decoding with bf16 weights: float32 hidden times the bf16 weight, float32 sums. */
+  void forwardBf16Weight(ComputeContext ctx, Tensor logits, Tensor hidden) {
+    GemmOps.sgemmBf16w(ctx, false, true, 1f, hidden, bf16.get(ctx), 0f, null, logits);
+  }
+
+  /** dhidden = dlogits x weight (overwritten); dweight += dlogits^T hidden when it has one. */
+  void backward(ComputeContext ctx, Tensor dhidden, Tensor dlogits, Tensor hidden) {
+    GemmOps.sgemm(ctx, false, false, 1f, dlogits, weight, 0f, dhidden);
+    if (dweight != null) {
+      GemmOps.sgemm(ctx, true, false, 1f, dlogits, hidden, 1f, dweight);
+    }
+  }
+
+  /**
+   * {@link #backward} in mixed precision: dlogits is rounded once into dlogitsBf16, for both
+   * GEMMs; hiddenBf16 is the forward's rounded input.
+   */
+  void backwardBf16(ComputeContext ctx, Tensor dhidden, Tensor dlogits, Tensor dlogitsBf16,
+      Tensor hiddenBf16) {
+    Bf16Ops.narrow(ctx, dlogitsBf16, dlogits);
+    GemmOps.gemmBf16(ctx, false, false, 1f, dlogitsBf16, bf16.get(ctx), 0f, null, dhidden);
+    if (dweight != null) {
+      GemmOps.gemmBf16(ctx, true, false, 1f, dlogitsBf16, hiddenBf16, 1f, null, dweight);
+    }
+  }
+
+  void allocateBf16Copy(ComputeContext ctx) {
+    bf16.allocate(ctx);
+  }
+
+  void weightChanged() {
+    bf16.markStale();
+  }
+
+  long bf16CopyBytes() {
+    return bf16.ownedBytes();
+  }
+
+  void releaseBf16Copy() {
+    bf16.release();
+  }
+}
