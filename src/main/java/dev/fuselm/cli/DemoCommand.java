@@ -33,11 +33,11 @@ import picocli.CommandLine.Option;
 public final class DemoCommand implements Callable<Integer> {
   static final String BUNDLED = "/dev/fuselm/demo/tinyshakespeare.txt";
   static final int STEPS = 1000;
-  static final int VOCAB = 1024;
-  static final int LAYERS = 4;
-  static final int D_MODEL = 128;
-  static final int HEADS = 4;
-  static final int CTX = 64;
+  public static final int VOCAB = 1024;
+  public static final int LAYERS = 4;
+  public static final int D_MODEL = 128;
+  public static final int HEADS = 4;
+  public static final int CTX = 64;
   static final int BATCH = 16;
   static final float LR = 2e-3f;
 

@@ -54,7 +54,7 @@ public final class GenerateCommand implements Callable<Integer> {
   String weights = "fp32";
 
   /** The weight type named by a --weights value. */
-  static DType weightType(String weights) {
+  public static DType weightType(String weights) {
     switch (weights) {
       case "fp32":
         return DType.FLOAT32;

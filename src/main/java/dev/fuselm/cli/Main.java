@@ -2,6 +2,7 @@ package dev.fuselm.cli;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import dev.fuselm.bench.BenchCommand;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 

@@ -84,7 +84,7 @@ public final class TokenizeCommand implements Callable<Integer> {
     return 0;
   }
 
-  static byte[] read(Path file) throws IOException {
+  public static byte[] read(Path file) throws IOException {
     try {
       return Files.readAllBytes(file);
     } catch (NoSuchFileException e) {
@@ -93,7 +93,7 @@ public final class TokenizeCommand implements Callable<Integer> {
   }
 
   /** Strict UTF-8: the error names the file and the byte offset of the first bad sequence. */
-  static String decodeUtf8(byte[] bytes, Path file) {
+  public static String decodeUtf8(byte[] bytes, Path file) {
     CharsetDecoder d = StandardCharsets.UTF_8.newDecoder()
       .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT);
     ByteBuffer in = ByteBuffer.wrap(bytes);

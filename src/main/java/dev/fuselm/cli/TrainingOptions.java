@@ -13,12 +13,12 @@ import picocli.CommandLine.Option;
  * {@code train-mlm}, {@code finetune-classify}, {@code finetune-instruct}, {@code bench train},
  * {@code demo}).
  */
-final class TrainingOptions {
+public final class TrainingOptions {
   private TrainingOptions() {}
 
   /** {@code --threads}. */
-  static final class Threads {
-    @Option(names = "--threads", description = "kernel threads (default: all cores)") int threads;
+  public static final class Threads {
+    @Option(names = "--threads", description = "kernel threads (default: all cores)") public int threads;
   }
 
   /**
@@ -106,7 +106,7 @@ final class TrainingOptions {
   }
 
   /** --precision: fp32 or bf16. */
-  static Precision precision(String s) {
+  public static Precision precision(String s) {
     try {
       return Precision.parse(s);
     } catch (IllegalArgumentException e) {

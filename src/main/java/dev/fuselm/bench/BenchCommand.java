@@ -1,4 +1,4 @@
-package dev.fuselm.cli;
+package dev.fuselm.bench;
 
 import picocli.CommandLine;
 import picocli.CommandLine.Command;

@@ -1,5 +1,6 @@
-package dev.fuselm.cli;
+package dev.fuselm.bench;
 
+import dev.fuselm.cli.UserInputException;
 import dev.fuselm.ops.GemmOps;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tensor.Tensor;

@@ -1,10 +1,11 @@
-package dev.fuselm.cli;
+package dev.fuselm.bench;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.fuselm.cli.Main;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.ModelFamily;
 import dev.fuselm.io.Checkpoint;

@@ -1,5 +1,7 @@
-package dev.fuselm.cli;
+package dev.fuselm.bench;
 
+import dev.fuselm.cli.UserInputException;
+import dev.fuselm.cli.TrainingOptions;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
 import dev.fuselm.model.Precision;

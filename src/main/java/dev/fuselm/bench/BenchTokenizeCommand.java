@@ -1,5 +1,7 @@
-package dev.fuselm.cli;
+package dev.fuselm.bench;
 
+import dev.fuselm.cli.UserInputException;
+import dev.fuselm.cli.TokenizeCommand;
 import dev.fuselm.tokenizer.Gpt2BpeTokenizer;
 import java.lang.reflect.Method;
 import java.net.URL;

@@ -1,5 +1,6 @@
-package dev.fuselm.cli;
+package dev.fuselm.bench;
 
+import dev.fuselm.cli.UserInputException;
 import dev.fuselm.model.BertConfig;
 import dev.fuselm.model.BertModel;
 import dev.fuselm.model.SentenceEmbedder;

@@ -1,5 +1,8 @@
-package dev.fuselm.cli;
+package dev.fuselm.bench;
 
+import dev.fuselm.cli.UserInputException;
+import dev.fuselm.cli.DemoCommand;
+import dev.fuselm.cli.GenerateCommand;
 import dev.fuselm.generate.GenerationConfig;
 import dev.fuselm.generate.Generator;
 import dev.fuselm.generate.Generator.Result;
