@@ -1,7 +1,8 @@
+import dev.fuselm.io.Checkpoint;
+import dev.fuselm.model.ModelFamily;
+import dev.fuselm.tokenizer.Tokenizers;
 import dev.fuselm.generate.GenerationConfig;
 import dev.fuselm.generate.Generator;
-import dev.fuselm.io.GptCheckpoint;
-import dev.fuselm.io.TokenizerFiles;
 import dev.fuselm.model.GptModel;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tensor.DType;
@@ -32,9 +33,10 @@ public class Bf16Quality {
     int windows = args.length > 2 ? Integer.parseInt(args[2]) : 40;
     int prompts = args.length > 3 ? Integer.parseInt(args[3]) : 20;
     int newTokens = args.length > 4 ? Integer.parseInt(args[4]) : 48;
-    try (ComputeContext ctx = ComputeContext.create(); GptModel m = GptCheckpoint.load(ctx, dir);
+    try (ComputeContext ctx = ComputeContext.create(); GptModel m = Checkpoint.load(ctx, dir,
+        ModelFamily.GPT2);
         Generator g32 = new Generator(m, 1); Generator g16 = new Generator(m, 1, DType.BFLOAT16)) {
-      Tokenizer tok = TokenizerFiles.forModel(dir, m.config().vocabSize());
+      Tokenizer tok = Tokenizers.forModel(dir, m.config().vocabSize());
       int[] all = tok.encode(text);
       int[] held = Arrays.copyOfRange(all, all.length - all.length / 10, all.length);
       int t = m.config().contextLength();

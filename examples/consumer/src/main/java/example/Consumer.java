@@ -1,10 +1,11 @@
 package example;
 
+import dev.fuselm.io.Checkpoint;
+import dev.fuselm.model.ModelFamily;
+import dev.fuselm.tokenizer.Tokenizers;
 import dev.fuselm.finetune.ClassifierCheckpoint;
 import dev.fuselm.finetune.SequenceClassifier;
 import dev.fuselm.generate.GenerationConfig;
-import dev.fuselm.io.GptCheckpoint;
-import dev.fuselm.io.TokenizerFiles;
 import dev.fuselm.serve.InferenceSession;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tokenizer.Tokenizer;
@@ -52,8 +53,8 @@ public final class Consumer {
       System.out.println("session " + session.stats());
     }
 
-    Tokenizer tok = TokenizerFiles.forModel(classifierDir,
-        GptCheckpoint.readConfig(classifierDir).vocabSize());
+    Tokenizer tok = Tokenizers.forModel(classifierDir,
+        Checkpoint.readConfig(classifierDir, ModelFamily.GPT2).vocabSize());
     ClassifierCheckpoint.Meta meta = ClassifierCheckpoint.readMeta(classifierDir);
     try (ComputeContext ctx = ComputeContext.create();
         SequenceClassifier clf = ClassifierCheckpoint.load(ctx, classifierDir)) {

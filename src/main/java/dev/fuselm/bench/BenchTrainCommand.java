@@ -1,5 +1,7 @@
 package dev.fuselm.bench;
 
+import dev.fuselm.io.Checkpoint;
+import dev.fuselm.model.ModelFamily;
 import dev.fuselm.cli.UserInputException;
 import dev.fuselm.cli.TrainingOptions;
 import dev.fuselm.model.GptConfig;
@@ -44,7 +46,8 @@ public final class BenchTrainCommand implements Callable<Integer> {
 
   static GptConfig config(String spec) throws IOException {
     Path p = Path.of(spec);
-    return Files.isRegularFile(p) ? dev.fuselm.io.GptConfigJson.read(p) : GptConfig.preset(spec);
+    return Files.isRegularFile(p) ? Checkpoint.readConfigFile(p,
+        ModelFamily.GPT2) : GptConfig.preset(spec);
   }
 
   @Override

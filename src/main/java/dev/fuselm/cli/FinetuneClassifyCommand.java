@@ -1,5 +1,8 @@
 package dev.fuselm.cli;
 
+import dev.fuselm.io.Checkpoint;
+import dev.fuselm.model.ModelFamily;
+import dev.fuselm.tokenizer.Tokenizers;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.fuselm.finetune.BertClassifierCheckpoint;
@@ -11,9 +14,6 @@ import dev.fuselm.train.ClassifierTrainer;
 import dev.fuselm.finetune.LoraCheckpoint;
 import dev.fuselm.finetune.SequenceClassifier;
 import dev.fuselm.baseline.TfidfLogisticBaseline;
-import dev.fuselm.io.BertCheckpoint;
-import dev.fuselm.io.GptCheckpoint;
-import dev.fuselm.io.TokenizerFiles;
 import dev.fuselm.model.BertConfig;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
@@ -105,7 +105,7 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
       throw new UserInputException("--text-pair-column needs a BERT model; " + init
           + " is a GPT model");
     }
-    GptConfig cfg = GptCheckpoint.readConfig(init);
+    GptConfig cfg = Checkpoint.readConfig(init, ModelFamily.GPT2);
     int maxLen = maxLength == null ? cfg.contextLength() : maxLength;
     if (maxLen < 1 || maxLen > cfg.contextLength()) {
       throw new UserInputException("--max-length " + maxLen + " must be between 1 and the model's"
@@ -130,7 +130,7 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
       }
     }
     requireNewOut();
-    Tokenizer tok = TokenizerFiles.forModel(init, cfg.vocabSize());
+    Tokenizer tok = Tokenizers.forModel(init, cfg.vocabSize());
     ClassificationData ds = ClassificationData.read(data, textColumn, labelColumn);
     if (balance) {
       ds = ds.balanced(seed);
@@ -225,14 +225,16 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
   private SequenceClassifier classifier(ComputeContext c, List<String> labels, int padId,
       boolean withLora) throws IOException {
     if (resume == null) {
-      return SequenceClassifier.create(GptCheckpoint.load(c, init), labels, padId, seed);
+      return SequenceClassifier.create(Checkpoint.load(c, init, ModelFamily.GPT2), labels, padId,
+          seed);
     }
     if (!withLora) {
       SequenceClassifier clf = ClassifierCheckpoint.load(c, resume);
       checkLabels(clf.labels(), labels);
       return clf;
     }
-    SequenceClassifier clf = SequenceClassifier.create(GptCheckpoint.load(c, init), labels, padId,
+    SequenceClassifier clf = SequenceClassifier.create(Checkpoint.load(c, init, ModelFamily.GPT2),
+        labels, padId,
         seed);
     try (SequenceClassifier saved = ClassifierCheckpoint.load(c, resume)) {
       checkLabels(saved.labels(), labels);
@@ -278,7 +280,7 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
    * implied): the encoder backward runs through every layer anyway, so freezing saves no work.
    */
   private int callBert() throws IOException {
-    BertConfig cfg = BertCheckpoint.readConfig(init);
+    BertConfig cfg = Checkpoint.readConfig(init, ModelFamily.BERT);
     int maxLen = maxLength == null ? cfg.maxPositions() : maxLength;
     boolean pairs = textPairColumn != null;
     if (maxLen < (pairs ? 3 : 2) + 1 || maxLen > cfg.maxPositions()) {
@@ -291,7 +293,7 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
     }
     ClassifierTrainer.Config tc = trainerConfig(true, 0);
     requireNewOut();
-    WordPieceTokenizer tok = BertCheckpoint.tokenizer(init);
+    WordPieceTokenizer tok = Tokenizers.wordPiece(init);
     ClassificationData ds = ClassificationData.read(data, textColumn, textPairColumn,
         labelColumn);
     if (balance) {
@@ -319,7 +321,8 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
       c.threads(threads.threads);
       try (BertSequenceClassifier clf = resume != null
           ? BertClassifierCheckpoint.load(c, resume)
-          : BertSequenceClassifier.create(BertCheckpoint.load(c, init), labels, padId, seed)) {
+          : BertSequenceClassifier.create(Checkpoint.load(c, init, ModelFamily.BERT), labels,
+              padId, seed)) {
         checkLabels(clf.labels(), labels);
         Files.createDirectories(out);
         try (BertClassifierTrainer t = new BertClassifierTrainer(clf, train, val, tc,

@@ -1,5 +1,8 @@
 package dev.fuselm.cli;
 
+import dev.fuselm.io.Checkpoint;
+import dev.fuselm.model.ModelFamily;
+import dev.fuselm.tokenizer.Tokenizers;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -12,8 +15,6 @@ import dev.fuselm.finetune.LoraCheckpoint;
 import dev.fuselm.data.PromptTemplate;
 import dev.fuselm.generate.GenerationConfig;
 import dev.fuselm.io.AtomicFiles;
-import dev.fuselm.io.GptCheckpoint;
-import dev.fuselm.io.TokenizerFiles;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
 import dev.fuselm.nn.LoraAdapters;
@@ -97,7 +98,7 @@ public final class FinetuneInstructCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws IOException {
-    GptConfig cfg = GptCheckpoint.readConfig(init);
+    GptConfig cfg = Checkpoint.readConfig(init, ModelFamily.GPT2);
     int ctxLen = maxLength == null ? cfg.contextLength() : maxLength;
     if (ctxLen < 2 || ctxLen > cfg.contextLength()) {
       throw new UserInputException("--max-length " + ctxLen + " must be between 2 and the model's"
@@ -135,7 +136,7 @@ public final class FinetuneInstructCommand implements Callable<Integer> {
       }
     }
     PromptTemplate tpl = PromptTemplate.named(template);
-    Tokenizer tok = TokenizerFiles.forModel(init, cfg.vocabSize());
+    Tokenizer tok = Tokenizers.forModel(init, cfg.vocabSize());
     int eot = InstructionModel.endOfText(tok, init);
     InstructionData ds = InstructionData.read(data);
     InstructionData.Split split;
@@ -156,7 +157,8 @@ public final class FinetuneInstructCommand implements Callable<Integer> {
     try (ComputeContext c = ComputeContext.create()) {
       c.threads(threads.threads);
       // on --resume the full model continues from there; LoRA keeps --init's frozen base
-      try (GptModel model = GptCheckpoint.load(c, resume != null && lc == null ? resume : init);
+      try (GptModel model = Checkpoint.load(c, resume != null && lc == null ? resume : init,
+          ModelFamily.GPT2);
           LoraAdapters lora = lc == null ? null : resume != null
               ? LoraCheckpoint.load(c, resume, cfg, true)
               : LoraAdapters.create(c, lc, cfg.nLayer(), cfg.dModel(), seed, true)) {
@@ -218,12 +220,13 @@ public final class FinetuneInstructCommand implements Callable<Integer> {
         }
         Files.createDirectories(out);
         if (lora == null) {
-          GptCheckpoint.save(model, out, Map.of("fuselm_task", "instruction-tuned"));
+          Checkpoint.save(ModelFamily.GPT2, model, out, Map.of("fuselm_task", "instruction-tuned"));
         } else {
           LoraCheckpoint.save(lora, out, init.toAbsolutePath().toString());
           if (merge) {
             model.mergeLora();
-            GptCheckpoint.save(model, out, Map.of("fuselm_task", "instruction-tuned"));
+            Checkpoint.save(ModelFamily.GPT2, model, out, Map.of("fuselm_task",
+                "instruction-tuned"));
           }
         }
         ClassifierCheckpoint.copyTokenizerFiles(init, out);

@@ -1,8 +1,8 @@
 package dev.fuselm.cli;
 
-import dev.fuselm.io.GptCheckpoint;
-import dev.fuselm.io.GptConfigJson;
-import dev.fuselm.io.TokenizerFiles;
+import dev.fuselm.io.Checkpoint;
+import dev.fuselm.model.ModelFamily;
+import dev.fuselm.tokenizer.Tokenizers;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
 import dev.fuselm.model.Precision;
@@ -78,15 +78,15 @@ public final class TrainCommand implements Callable<Integer> {
     Precision prec = TrainingOptions.precision(precision, resume);
     Path modelDir = init != null ? init : resume;
     Tokenizer tok = null;
-    if (modelDir != null && TokenizerFiles.present(modelDir) && tokenizer == null) {
+    if (modelDir != null && Tokenizers.present(modelDir) && tokenizer == null) {
       tok = Gpt2BpeTokenizer.fromDirectory(modelDir);
     } else if (!data.getFileName().toString().endsWith(".ids") || tokenizer != null) {
-      tok = TokenizerFiles.resolve(tokenizer);
+      tok = Tokenizers.gpt2Bpe(tokenizer);
     }
     int[] ids = TokenData.load(data, tok);
     try (ComputeContext cctx = ComputeContext.create()) {
       cctx.threads(threads.threads);
-      GptModel model = modelDir != null ? GptCheckpoint.load(cctx, modelDir)
+      GptModel model = modelDir != null ? Checkpoint.load(cctx, modelDir, ModelFamily.GPT2)
           : GptModel.random(cctx, newConfig(tok), seed);
       try (model) {
         model.setPrecision(prec);
@@ -107,7 +107,8 @@ public final class TrainCommand implements Callable<Integer> {
   }
 
   private GptConfig newConfig(Tokenizer tok) throws IOException {
-    GptConfig c = TrainingOptions.config(config, GptConfigJson::read, GptConfig::preset);
+    GptConfig c = TrainingOptions.config(config, p -> Checkpoint.readConfigFile(p,
+        ModelFamily.GPT2), GptConfig::preset);
     if (tok != null) {
       TrainingOptions.checkVocab(tok.vocabSize(), c.vocabSize());
     }
@@ -119,7 +120,7 @@ public final class TrainCommand implements Callable<Integer> {
     if (resume != null) {
       trainer.resume(resume);
     }
-    if (tok instanceof Gpt2BpeTokenizer g && !TokenizerFiles.present(out)) {
+    if (tok instanceof Gpt2BpeTokenizer g && !Tokenizers.present(out)) {
       Files.createDirectories(out);
       g.save(out);
     }

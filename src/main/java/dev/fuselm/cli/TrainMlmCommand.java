@@ -1,11 +1,12 @@
 package dev.fuselm.cli;
 
+import dev.fuselm.io.Checkpoint;
+import dev.fuselm.model.ModelFamily;
+import dev.fuselm.tokenizer.Tokenizers;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.fuselm.data.MlmDataset;
 import dev.fuselm.io.AtomicFiles;
-import dev.fuselm.io.BertCheckpoint;
-import dev.fuselm.io.BertConfigJson;
 import dev.fuselm.model.BertConfig;
 import dev.fuselm.model.BertModel;
 import dev.fuselm.tensor.ComputeContext;
@@ -84,7 +85,7 @@ public final class TrainMlmCommand implements Callable<Integer> {
     TrainingOptions.checkModelSource(init, config, resume, out);
     Path modelDir = init != null ? init : resume;
     WordPieceTokenizer tok = tokenizer != null ? resolveTokenizer(tokenizer)
-        : modelDir != null ? BertCheckpoint.tokenizer(modelDir)
+        : modelDir != null ? Tokenizers.wordPiece(modelDir)
         : WordPieceTokenizer.bertBaseUncased();
     List<int[]> sentences = new ArrayList<>();
     for (Path f : data) {
@@ -92,7 +93,7 @@ public final class TrainMlmCommand implements Callable<Integer> {
     }
     try (ComputeContext cctx = ComputeContext.create()) {
       cctx.threads(threads.threads);
-      BertModel model = modelDir != null ? BertCheckpoint.load(cctx, modelDir)
+      BertModel model = modelDir != null ? Checkpoint.load(cctx, modelDir, ModelFamily.BERT)
           : BertModel.random(cctx, newConfig(tok), seed);
       try (model; MlmTrainer trainer = new MlmTrainer(model, tok, sentences, nsp, wholeWord, cfg,
           null)) {
@@ -117,7 +118,8 @@ public final class TrainMlmCommand implements Callable<Integer> {
   }
 
   private BertConfig newConfig(WordPieceTokenizer tok) throws IOException {
-    BertConfig c = TrainingOptions.config(config, BertConfigJson::read, BertConfig::preset);
+    BertConfig c = TrainingOptions.config(config, p -> Checkpoint.readConfigFile(p,
+        ModelFamily.BERT), BertConfig::preset);
     TrainingOptions.checkVocab(tok.vocabSize(), c.vocabSize());
     return dropout != null ? c.withDropout(dropout, c.attentionDropout()) : c;
   }
@@ -147,7 +149,7 @@ public final class TrainMlmCommand implements Callable<Integer> {
     }
     Path p = Path.of(spec);
     if (Files.isDirectory(p)) {
-      return BertCheckpoint.tokenizer(p);
+      return Tokenizers.wordPiece(p);
     }
     if (!Files.isRegularFile(p)) {
       throw new UserInputException("--tokenizer " + spec + ": not bert-base-uncased,"
@@ -166,7 +168,7 @@ public final class TrainMlmCommand implements Callable<Integer> {
 
   /** vocab.txt and tokenizer_config.json (do_lower_case), as Hugging Face reads them. */
   static void writeTokenizer(WordPieceTokenizer tok, Path dir) throws IOException {
-    BertCheckpoint.saveVocab(tok, dir);
+    Checkpoint.saveVocab(tok, dir);
     ObjectNode n = JSON.createObjectNode();
     n.put("do_lower_case", tok.normalizer().lowercase());
     n.put("tokenizer_class", "BertTokenizer");

@@ -1,5 +1,7 @@
 package dev.fuselm.io;
 
+import dev.fuselm.model.ModelFamily;
+import dev.fuselm.tokenizer.Tokenizers;
 import dev.fuselm.data.PromptTemplate;
 import dev.fuselm.finetune.LoraCheckpoint;
 
@@ -7,8 +9,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.fuselm.io.AtomicFiles;
-import dev.fuselm.io.GptCheckpoint;
-import dev.fuselm.io.TokenizerFiles;
 import dev.fuselm.model.GptModel;
 import dev.fuselm.nn.LoraAdapters;
 import dev.fuselm.tensor.ComputeContext;
@@ -97,11 +97,11 @@ public final class InstructionModel implements AutoCloseable {
   /** Loads dir onto ctx (see the class comment for the two layouts). */
   public static InstructionModel load(ComputeContext ctx, Path dir) throws IOException {
     PromptTemplate template = readTemplate(dir);
-    boolean plain = Files.isRegularFile(dir.resolve(GptCheckpoint.WEIGHTS));
+    boolean plain = Files.isRegularFile(dir.resolve(Checkpoint.WEIGHTS));
     Path base = dir;
     if (!plain) {
       if (!LoraCheckpoint.present(dir)) {
-        throw new IOException(dir + ": neither " + GptCheckpoint.WEIGHTS + " nor "
+        throw new IOException(dir + ": neither " + Checkpoint.WEIGHTS + " nor "
             + LoraCheckpoint.CONFIG + " (is this a model directory?)");
       }
       String b = LoraCheckpoint.readMeta(dir).baseModel();
@@ -111,11 +111,11 @@ public final class InstructionModel implements AutoCloseable {
       }
       base = dir.resolve(b);
     }
-    var cfg = GptCheckpoint.readConfig(base);
-    Tokenizer tok = TokenizerFiles.forModel(TokenizerFiles.present(dir) ? dir : base,
+    var cfg = Checkpoint.readConfig(base, ModelFamily.GPT2);
+    Tokenizer tok = Tokenizers.forModel(Tokenizers.present(dir) ? dir : base,
         cfg.vocabSize());
     int eot = endOfText(tok, dir);
-    GptModel model = GptCheckpoint.load(ctx, base);
+    GptModel model = Checkpoint.load(ctx, base, ModelFamily.GPT2);
     LoraAdapters lora = null;
     try {
       if (!plain) {

@@ -83,7 +83,7 @@ public final class GptModel implements AutoCloseable {
   /**
    * A model for decoding with bf16 matrices, zero-filled: the four linear-layer matrices of every
    * block are bfloat16 tensors of their own (load them with {@link
-   * dev.fuselm.io.GptCheckpoint#loadBf16Matrices}); embeddings, layer norms, biases and an untied
+   * dev.fuselm.io.Checkpoint#loadBf16Matrices}); embeddings, layer norms, biases and an untied
    * head stay float32 in the slab. The block matrices then take half the memory and are never held
    * in float32 (their {@link Linear}s are bf16-only). Only a {@link KvCache} of bf16 weights can run
    * such a model: its full-sequence passes and gradients refuse.

@@ -1,13 +1,14 @@
 package dev.fuselm.serve;
 
+import dev.fuselm.io.Checkpoint;
+import dev.fuselm.model.ModelFamily;
+import dev.fuselm.tokenizer.Tokenizers;
 import dev.fuselm.generate.GenerationConfig;
 import dev.fuselm.generate.Generator;
 import dev.fuselm.generate.Generator.Result;
 import dev.fuselm.generate.Generator.StopReason;
 import dev.fuselm.generate.Sampler;
 import dev.fuselm.generate.StopRules;
-import dev.fuselm.io.GptCheckpoint;
-import dev.fuselm.io.TokenizerFiles;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
 import dev.fuselm.model.KvCache;
@@ -179,19 +180,19 @@ public final class InferenceSession implements AutoCloseable {
    * Loads a model directory (config.json + model.safetensors, and its tokenizer when present) on a
    * new context of the default backend; the session owns both and frees them on close. With bf16
    * weights the block matrices are loaded straight to bf16 ({@link
-   * GptCheckpoint#loadBf16Matrices}), so no float32 copy of them stays resident.
+   * dev.fuselm.io.Checkpoint#loadBf16Matrices}), so no float32 copy of them stays resident.
    */
   public static InferenceSession open(Path modelDir, Options options) throws IOException {
-    GptConfig cfg = GptCheckpoint.readConfig(modelDir);
-    Tokenizer tok = TokenizerFiles.present(modelDir) || cfg.vocabSize() == 50257
-        ? TokenizerFiles.forModel(modelDir, cfg.vocabSize()) : null;
+    GptConfig cfg = Checkpoint.readConfig(modelDir, ModelFamily.GPT2);
+    Tokenizer tok = Tokenizers.present(modelDir) || cfg.vocabSize() == 50257
+        ? Tokenizers.forModel(modelDir, cfg.vocabSize()) : null;
     ComputeContext ctx = ComputeContext.create();
     GptModel model = null;
     try {
       ctx.threads(options.threads());
       // decoding with bf16 weights never needs the float32 block matrices: load them as bf16
-      model = options.weights() == DType.BFLOAT16 ? GptCheckpoint.loadBf16Matrices(ctx, modelDir)
-          : GptCheckpoint.load(ctx, modelDir);
+      model = options.weights() == DType.BFLOAT16 ? Checkpoint.loadBf16Matrices(ctx, modelDir)
+          : Checkpoint.load(ctx, modelDir, ModelFamily.GPT2);
       return new InferenceSession(model, ctx, true, tok, options);
     } catch (IOException | RuntimeException | Error e) {
       if (model != null) {

@@ -1,5 +1,7 @@
 package dev.fuselm.train;
 
+import dev.fuselm.io.Checkpoint;
+import dev.fuselm.model.ModelFamily;
 import dev.fuselm.data.InstructionCollator;
 import dev.fuselm.finetune.LoraCheckpoint;
 
@@ -9,7 +11,6 @@ import dev.fuselm.generate.GenerationConfig;
 import dev.fuselm.generate.Generator;
 import dev.fuselm.model.GptModel;
 import dev.fuselm.nn.LoraAdapters;
-import dev.fuselm.io.GptCheckpoint;
 import dev.fuselm.tensor.ParameterSlab;
 import dev.fuselm.train.EpochOrder;
 import dev.fuselm.train.LossHistory;
@@ -303,7 +304,7 @@ public final class InstructionTrainer implements TrainingTask, AutoCloseable {
   @Override
   public void saveModel(Path dir, Map<String, String> metadata) throws IOException {
     if (lora == null) {
-      GptCheckpoint.save(model, dir, Map.of("fuselm_task", "instruction-tuned"));
+      Checkpoint.save(ModelFamily.GPT2, model, dir, Map.of("fuselm_task", "instruction-tuned"));
     } else {
       LoraCheckpoint.save(lora, dir, "");
     }

@@ -1,9 +1,10 @@
 package dev.fuselm.train;
 
+import dev.fuselm.io.Checkpoint;
+import dev.fuselm.model.ModelFamily;
 import dev.fuselm.data.MlmBatches;
 import dev.fuselm.data.MlmDataset;
 import dev.fuselm.data.MlmMasking;
-import dev.fuselm.io.BertCheckpoint;
 import dev.fuselm.model.BertModel;
 import dev.fuselm.nn.Dropout;
 import dev.fuselm.tensor.ParameterSlab;
@@ -286,12 +287,12 @@ public final class MlmTrainer implements TrainingTask, AutoCloseable {
 
   @Override
   public String weightsFile() {
-    return BertCheckpoint.WEIGHTS;
+    return Checkpoint.WEIGHTS;
   }
 
   @Override
   public void saveModel(Path dir, Map<String, String> metadata) throws IOException {
-    BertCheckpoint.save(model, dir, metadata);
+    Checkpoint.save(ModelFamily.BERT, model, dir, metadata);
   }
 
   /**

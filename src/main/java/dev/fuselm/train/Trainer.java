@@ -1,6 +1,7 @@
 package dev.fuselm.train;
 
-import dev.fuselm.io.GptCheckpoint;
+import dev.fuselm.io.Checkpoint;
+import dev.fuselm.model.ModelFamily;
 import dev.fuselm.model.GptModel;
 import dev.fuselm.nn.Dropout;
 import dev.fuselm.tensor.ParameterSlab;
@@ -227,12 +228,12 @@ public final class Trainer implements TrainingTask, AutoCloseable {
 
   @Override
   public String weightsFile() {
-    return GptCheckpoint.WEIGHTS;
+    return Checkpoint.WEIGHTS;
   }
 
   @Override
   public void saveModel(Path dir, Map<String, String> metadata) throws IOException {
-    GptCheckpoint.save(model, dir, metadata);
+    Checkpoint.save(ModelFamily.GPT2, model, dir, metadata);
   }
 
   @Override

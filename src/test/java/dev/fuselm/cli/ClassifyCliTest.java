@@ -1,5 +1,7 @@
 package dev.fuselm.cli;
 
+import dev.fuselm.io.Checkpoint;
+import dev.fuselm.model.ModelFamily;
 import dev.fuselm.finetune.ClassifierCheckpoint;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -9,7 +11,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.fuselm.cli.Main;
-import dev.fuselm.io.GptCheckpoint;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
 import dev.fuselm.tensor.ComputeContext;
@@ -50,7 +51,7 @@ public class ClassifyCliTest {
     Path dir = tmp.resolve("init");
     try (ComputeContext c = ComputeContext.create();
         GptModel m = GptModel.random(c, GptConfig.of(50257, 32, 16, 2, 2).withDropout(0f), 3)) {
-      GptCheckpoint.save(m, dir);
+      Checkpoint.save(ModelFamily.GPT2, m, dir);
     }
     return dir;
   }

@@ -1,5 +1,7 @@
 package dev.fuselm.cli;
 
+import dev.fuselm.io.Checkpoint;
+import dev.fuselm.model.ModelFamily;
 import dev.fuselm.data.PromptTemplate;
 import dev.fuselm.finetune.ClassifierCheckpoint;
 import dev.fuselm.finetune.LoraCheckpoint;
@@ -12,7 +14,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.fuselm.io.GptCheckpoint;
 import dev.fuselm.io.SafeTensors;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
@@ -49,7 +50,7 @@ class InstructCliTest {
     }
     try (ComputeContext c = ComputeContext.create();
         GptModel m = GptModel.random(c, GptConfig.of(320, ctx, 16, 2, 2).withDropout(0f), 3)) {
-      GptCheckpoint.save(m, dir);
+      Checkpoint.save(ModelFamily.GPT2, m, dir);
     }
     for (String f : new String[] {"encoder.json", "vocab.bpe"}) {
       Files.copy(tokDir.resolve(f), dir.resolve(f));
@@ -85,7 +86,8 @@ class InstructCliTest {
   void loraFineTuneWritesAdaptersMergedModelAndResponsesThenChats() throws IOException {
     Path init = initModel(96), data = data(), out = tmp.resolve("tuned");
     float[] before;
-    try (ComputeContext c = ComputeContext.create(); GptModel m = GptCheckpoint.load(c, init)) {
+    try (ComputeContext c = ComputeContext.create(); GptModel m = Checkpoint.load(c, init,
+        ModelFamily.GPT2)) {
       before = m.params().flat().toFloatArray();
     }
     ClassifyCliTest.Run r = ClassifyCliTest.run("finetune-instruct", "--init", init.toString(),
@@ -116,14 +118,15 @@ class InstructCliTest {
     assertTrue(fin.get("val_loss").asDouble() < start.get("val_loss").asDouble(),
         "validation loss " + start.get("val_loss") + " -> " + fin.get("val_loss"));
     for (String f : new String[] {LoraCheckpoint.WEIGHTS, LoraCheckpoint.CONFIG,
-        GptCheckpoint.WEIGHTS, GptCheckpoint.CONFIG, InstructionModel.META_FILE}) {
+        Checkpoint.WEIGHTS, Checkpoint.CONFIG, InstructionModel.META_FILE}) {
       assertTrue(Files.isRegularFile(out.resolve(f)), f);
     }
     try (SafeTensors.Reader st = SafeTensors.open(out.resolve(LoraCheckpoint.WEIGHTS))) {
       assertTrue(st.contains("base_model.model.transformer.h.1.mlp.c_proj.lora_B.weight"));
     }
     // the base model directory was not touched
-    try (ComputeContext c = ComputeContext.create(); GptModel m = GptCheckpoint.load(c, init)) {
+    try (ComputeContext c = ComputeContext.create(); GptModel m = Checkpoint.load(c, init,
+        ModelFamily.GPT2)) {
       assertArrayEquals(before, m.params().flat().toFloatArray());
     }
     Path responses = tmp.resolve("tasks-responses.json");
@@ -216,7 +219,7 @@ class InstructCliTest {
         "--data", data.toString(), "--out", out.toString(), "--epochs", "1", "--lr", "1e-3",
         "--max-new-tokens", "3", "--quiet");
     assertEquals(0, r.code(), r.err());
-    assertTrue(Files.isRegularFile(out.resolve(GptCheckpoint.WEIGHTS)));
+    assertTrue(Files.isRegularFile(out.resolve(Checkpoint.WEIGHTS)));
     assertFalse(Files.exists(out.resolve(LoraCheckpoint.CONFIG)));
     assertTrue(Files.isRegularFile(tmp.resolve("tasks-responses.json")), "beside the data");
 

@@ -5,8 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.fuselm.io.Checkpoint;
+import dev.fuselm.model.ModelFamily;
 import dev.fuselm.generate.Generator.Result;
-import dev.fuselm.io.GptCheckpoint;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
 import dev.fuselm.serve.InferenceSession;
@@ -19,7 +20,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Models loaded for bf16 decoding only ({@link GptCheckpoint#loadBf16Matrices}): the block
+ * Models loaded for bf16 decoding only ({@link Checkpoint#loadBf16Matrices}): the block
  * matrices are read straight into bf16, decode the same bits as bf16 copies of a float32 model, and
  * take less native memory.
  */
@@ -50,14 +51,14 @@ class Bf16MatrixLoadTest {
       throws Exception {
     try (ComputeContext ctx = ComputeContext.create()) {
       try (GptModel m = model(ctx)) {
-        GptCheckpoint.save(m, dir);
+        Checkpoint.save(ModelFamily.GPT2, m, dir);
       }
       long before = NativeBuffer.liveBytes();
       long fp32Bytes;
       int[] tokens = prompt(new Random(3), 30);
       float[][] wantLogits;
       Result[] want = new Result[6];
-      try (GptModel full = GptCheckpoint.load(ctx, dir)) {
+      try (GptModel full = Checkpoint.load(ctx, dir, ModelFamily.GPT2)) {
         fp32Bytes = NativeBuffer.liveBytes() - before;
         try (Generator g = new Generator(full, 1, DType.BFLOAT16)) {
           wantLogits = g.cachedLogits(tokens, 7);
@@ -68,7 +69,7 @@ class Bf16MatrixLoadTest {
         }
       }
       assertEquals(before, NativeBuffer.liveBytes());
-      try (GptModel half = GptCheckpoint.loadBf16Matrices(ctx, dir)) {
+      try (GptModel half = Checkpoint.loadBf16Matrices(ctx, dir)) {
         long halfBytes = NativeBuffer.liveBytes() - before;
         long c = CFG.dModel();
         long matrices = (long) CFG.nLayer() * 12 * c * c; // qkv 3C^2, proj C^2, fc and proj 4C^2
@@ -98,7 +99,7 @@ class Bf16MatrixLoadTest {
             () -> half.forward(new int[] {1, 2}, new int[] {2, 3}, 1, 2));
         assertThrows(IllegalStateException.class, half::enableGradients);
         assertThrows(IllegalArgumentException.class,
-            () -> GptCheckpoint.save(half, dir.resolve("copy")));
+            () -> Checkpoint.save(ModelFamily.GPT2, half, dir.resolve("copy")));
       }
       assertEquals(before, NativeBuffer.liveBytes());
     }
@@ -110,7 +111,7 @@ class Bf16MatrixLoadTest {
     int[] p = prompt(new Random(8), 12);
     Result want;
     try (ComputeContext ctx = ComputeContext.create(); GptModel m = model(ctx)) {
-      GptCheckpoint.save(m, dir);
+      Checkpoint.save(ModelFamily.GPT2, m, dir);
       try (Generator g = new Generator(m, 1, DType.BFLOAT16)) {
         want = g.generate(p, GenerationConfig.greedy(15), null);
       }

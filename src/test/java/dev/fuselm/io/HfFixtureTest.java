@@ -113,7 +113,7 @@ class HfFixtureTest {
 
   /** Runs a GPT-2 directory on its expected inputs; checks logits (and the loss when stored). */
   static void checkGptLogits(String name, boolean tied) throws IOException {
-    try (GptModel m = GptCheckpoint.load(ctx, root.resolve(name));
+    try (GptModel m = Checkpoint.load(ctx, root.resolve(name), ModelFamily.GPT2);
         SafeTensors.Reader ex = expected(name)) {
       assertEquals(tied, m.config().tiedHead(), name + ": tied head");
       long[] shape = ex.entry("input_ids").shape();
@@ -138,8 +138,8 @@ class HfFixtureTest {
     }
     JsonNode c = config("gpt2-lmhead");
     assertEquals("float32", c.path("dtype").asText());
-    assertEquals(GptConfig.of(300, 64, 32, 2, 4), GptCheckpoint.readConfig(root.resolve(
-        "gpt2-lmhead")));
+    assertEquals(GptConfig.of(300, 64, 32, 2, 4), Checkpoint.readConfig(root.resolve(
+        "gpt2-lmhead"), ModelFamily.GPT2));
     checkGptLogits("gpt2-lmhead", true);
   }
 
@@ -160,7 +160,7 @@ class HfFixtureTest {
       assertFalse(w.entries().keySet().stream().anyMatch(k -> k.startsWith("transformer.")));
     }
     assertEquals("GPT2Model", config("gpt2-base").path("architectures").get(0).asText());
-    try (GptModel m = GptCheckpoint.load(ctx, root.resolve("gpt2-base"));
+    try (GptModel m = Checkpoint.load(ctx, root.resolve("gpt2-base"), ModelFamily.GPT2);
         SafeTensors.Reader ex = expected("gpt2-base")) {
       long[] shape = ex.entry("input_ids").shape();
       int b = (int) shape[0], t = (int) shape[1];
@@ -216,7 +216,7 @@ class HfFixtureTest {
     try (SafeTensors.Reader w = weights("bert-model")) {
       assertTrue(w.contains("embeddings.word_embeddings.weight") && w.contains("pooler.dense.weight"));
     }
-    try (BertModel m = BertCheckpoint.load(ctx, root.resolve("bert-model"));
+    try (BertModel m = Checkpoint.load(ctx, root.resolve("bert-model"), ModelFamily.BERT);
         SafeTensors.Reader ex = expected("bert-model")) {
       assertTrue(m.hasPooler());
       assertFalse(m.hasHeads());

@@ -4,7 +4,7 @@ import static dev.fuselm.model.Gpt2ParityTest.close;
 import static dev.fuselm.model.Gpt2ParityTest.ints;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import dev.fuselm.io.BertCheckpoint;
+import dev.fuselm.io.Checkpoint;
 import dev.fuselm.io.SafeTensors;
 import dev.fuselm.ops.SoftmaxOps;
 import dev.fuselm.tensor.ComputeContext;
@@ -43,7 +43,7 @@ class BertParityTest {
 
   @Test
   void forwardLossesAndGradientsMatchPyTorch() throws IOException {
-    try (BertModel m = BertCheckpoint.load(ctx, dir).enableGradients();
+    try (BertModel m = Checkpoint.load(ctx, dir, ModelFamily.BERT).enableGradients();
         SafeTensors.Reader ex = SafeTensors.open(dir.resolve("expected.safetensors"))) {
       long[] shape = ex.entry("input_ids").shape();
       int b = (int) shape[0], t = (int) shape[1];

@@ -2,7 +2,7 @@ package dev.fuselm.model;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.fuselm.io.GptCheckpoint;
+import dev.fuselm.io.Checkpoint;
 import dev.fuselm.io.SafeTensors;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.train.AdamW;
@@ -62,7 +62,7 @@ class Gpt2ParityTest {
 
   @Test
   void logitsLossAndGradientsMatchPyTorch() throws IOException {
-    try (GptModel m = GptCheckpoint.load(ctx, dir).enableGradients();
+    try (GptModel m = Checkpoint.load(ctx, dir, ModelFamily.GPT2).enableGradients();
         SafeTensors.Reader ex = SafeTensors.open(dir.resolve("expected.safetensors"))) {
       long[] shape = ex.entry("ids").shape();
       int b = (int) shape[0], t = (int) shape[1];
@@ -82,7 +82,7 @@ class Gpt2ParityTest {
 
   @Test
   void threeAdamWStepsMatchPyTorch() throws IOException {
-    try (GptModel m = GptCheckpoint.load(ctx, dir).enableGradients();
+    try (GptModel m = Checkpoint.load(ctx, dir, ModelFamily.GPT2).enableGradients();
         SafeTensors.Reader ex = SafeTensors.open(dir.resolve("expected.safetensors"));
         AdamW opt = new AdamW(ctx, m.params(), m.grads(), 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f)) {
       long[] shape = ex.entry("ids").shape();

@@ -6,11 +6,12 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.fuselm.io.Checkpoint;
+import dev.fuselm.model.ModelFamily;
 import dev.fuselm.generate.GenerationConfig;
 import dev.fuselm.generate.Generator;
 import dev.fuselm.generate.Generator.Result;
 import dev.fuselm.generate.Generator.StopReason;
-import dev.fuselm.io.GptCheckpoint;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
 import dev.fuselm.model.KvCache;
@@ -278,7 +279,7 @@ class InferenceSessionTest {
     Result want;
     try (ComputeContext ctx = ComputeContext.create(); GptModel m = model(ctx);
         Generator g = new Generator(m, 1)) {
-      GptCheckpoint.save(m, dir);
+      Checkpoint.save(ModelFamily.GPT2, m, dir);
       want = g.generate(prompt, GenerationConfig.greedy(12), null);
     }
     long before = NativeBuffer.liveBytes();

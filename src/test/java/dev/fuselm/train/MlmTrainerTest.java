@@ -5,8 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.fuselm.io.Checkpoint;
+import dev.fuselm.model.ModelFamily;
 import dev.fuselm.data.MlmDataset;
-import dev.fuselm.io.BertCheckpoint;
 import dev.fuselm.io.SafeTensors;
 import dev.fuselm.model.BertConfig;
 import dev.fuselm.model.BertModel;
@@ -102,7 +103,7 @@ class MlmTrainerTest {
     assertEquals(full.losses.subList(0, 3), first.losses);
 
     Recorder resumed = new Recorder();
-    try (BertModel m = BertCheckpoint.load(ctx, b);
+    try (BertModel m = Checkpoint.load(ctx, b, ModelFamily.BERT);
         MlmTrainer t = new MlmTrainer(m, TOK, sentences, true, true, config(b, 6), resumed)) {
       t.resume(b);
       assertEquals(3, t.step());
@@ -166,12 +167,12 @@ class MlmTrainerTest {
         MlmTrainer t = new MlmTrainer(m, TOK, sentences, true, false, config(d, 2), null)) {
       t.run();
     }
-    try (BertModel m = BertCheckpoint.load(ctx, d);
+    try (BertModel m = Checkpoint.load(ctx, d, ModelFamily.BERT);
         MlmTrainer t = new MlmTrainer(m, TOK, sentences, false, false, config(d, 4), null)) {
       IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> t.resume(d));
       assertTrue(e.getMessage().contains("--nsp true"), e.getMessage());
     }
-    try (BertModel m = BertCheckpoint.load(ctx, d);
+    try (BertModel m = Checkpoint.load(ctx, d, ModelFamily.BERT);
         MlmTrainer t = new MlmTrainer(m, TOK, sentences.subList(0, 200), true, false,
             config(d, 4), null)) {
       IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> t.resume(d));
@@ -196,7 +197,7 @@ class MlmTrainerTest {
     assertTrue(Files.readString(d.resolve("config.json")).contains("\"model_type\""));
     assertTrue(Files.isRegularFile(d.resolve(TrainingState.FILE)));
     assertTrue(Files.isRegularFile(d.resolve("loss.png")));
-    try (BertModel m = BertCheckpoint.load(ctx, d)) {
+    try (BertModel m = Checkpoint.load(ctx, d, ModelFamily.BERT)) {
       assertTrue(m.hasHeads() && m.hasPooler());
     }
   }

@@ -5,7 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.fuselm.io.GptCheckpoint;
+import dev.fuselm.io.Checkpoint;
+import dev.fuselm.model.ModelFamily;
 import dev.fuselm.io.SafeTensors;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
@@ -108,7 +109,7 @@ class TrainerTest {
     assertEquals(full.losses.subList(0, 3), first.losses);
 
     Recorder resumed = new Recorder();
-    try (GptModel m = GptCheckpoint.load(ctx, b).setPrecision(p);
+    try (GptModel m = Checkpoint.load(ctx, b, ModelFamily.GPT2).setPrecision(p);
         Trainer t = new Trainer(m, data, config(b), resumed)) {
       t.resume(b);
       assertEquals(3, t.step());
@@ -136,7 +137,8 @@ class TrainerTest {
       t.run();
     }
     assertEquals("bf16", TrainingState.metadata(d).get("precision"));
-    try (GptModel m = GptCheckpoint.load(ctx, d); Trainer t = new Trainer(m, data, config(d), null)) {
+    try (GptModel m = Checkpoint.load(ctx, d, ModelFamily.GPT2); Trainer t = new Trainer(m, data,
+        config(d), null)) {
       IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> t.resume(d));
       assertTrue(e.getMessage().contains("--precision bf16 (this run has fp32)"), e.getMessage());
     }
@@ -150,7 +152,8 @@ class TrainerTest {
       t.run();
     }
     TrainConfig other = TrainConfig.defaults(4, 3, 8, d).withData(5, true, 0.2f, 2);
-    try (GptModel m = GptCheckpoint.load(ctx, d); Trainer t = new Trainer(m, data, other, null)) {
+    try (GptModel m = Checkpoint.load(ctx, d, ModelFamily.GPT2); Trainer t = new Trainer(m, data,
+        other, null)) {
       IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> t.resume(d));
       assertTrue(e.getMessage().contains("--batch 2"), e.getMessage());
     }
@@ -179,7 +182,7 @@ class TrainerTest {
         assertTrue(e.getMessage().contains("(step 2)"), e.getMessage());
       }
     }
-    try (GptModel m = GptCheckpoint.load(ctx, d);
+    try (GptModel m = Checkpoint.load(ctx, d, ModelFamily.GPT2);
         SafeTensors.Reader r = SafeTensors.open(d.resolve("model.safetensors"))) {
       assertEquals("2", r.metadata().get("fuselm.step"));
       for (float f : m.params().get("transformer.ln_f.weight").toFloatArray()) {

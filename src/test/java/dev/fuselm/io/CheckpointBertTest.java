@@ -20,7 +20,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-class BertCheckpointTest {
+class CheckpointBertTest {
   static ComputeContext ctx;
   @TempDir Path tmp;
 
@@ -152,7 +152,8 @@ class BertCheckpointTest {
     Files.writeString(d.resolve("config.json"), "{\"hidden_size\": 30, \"num_attention_heads\": 4}");
     e = assertThrows(IOException.class, () -> Checkpoint.load(ctx, d, ModelFamily.BERT));
     assertTrue(e.getMessage().contains("not divisible"), e.getMessage());
-    e = assertThrows(IOException.class, () -> BertCheckpoint.load(ctx, tmp.resolve("nope")));
+    e = assertThrows(IOException.class, () -> Checkpoint.load(ctx, tmp.resolve("nope"),
+        ModelFamily.BERT));
     assertTrue(e.getMessage().contains("no such model directory"), e.getMessage());
     Files.delete(d.resolve("model.safetensors"));
     Checkpoint.writeConfig(d.resolve("config.json"), ModelFamily.BERT.configJson(C, true));

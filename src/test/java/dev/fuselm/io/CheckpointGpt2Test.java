@@ -17,7 +17,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-class GptCheckpointTest {
+class CheckpointGpt2Test {
   static ComputeContext ctx;
   @TempDir Path tmp;
 
@@ -103,7 +103,8 @@ class GptCheckpointTest {
     Files.writeString(d.resolve("config.json"), "{\"n_embd\": ");
     e = assertThrows(IOException.class, () -> Checkpoint.load(ctx, d, ModelFamily.GPT2));
     assertTrue(e.getMessage().contains("not valid JSON"), e.getMessage());
-    e = assertThrows(IOException.class, () -> GptCheckpoint.load(ctx, tmp.resolve("nope")));
+    e = assertThrows(IOException.class, () -> Checkpoint.load(ctx, tmp.resolve("nope"),
+        ModelFamily.GPT2));
     assertTrue(e.getMessage().contains("no such model directory"), e.getMessage());
     Path onlyConfig = tmp.resolve("cfg");
     Files.createDirectories(onlyConfig);
