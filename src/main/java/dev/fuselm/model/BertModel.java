@@ -369,13 +369,6 @@ public final class BertModel implements Backbone {
     return encode(batch.ids(), batch.tokenTypes(), batch.attentionMask(), batch.b(), batch.t());
   }
 
-  /**
-   * {@link #forwardHidden} of ids, tokenTypes (or null) and attentionMask (or null), each B*T.
-   */
-  @Deprecated(forRemoval = true) // merge shim: call forwardHidden(TokenBatch)
-  public Tensor forward(int[] ids, int[] tokenTypes, int[] attentionMask, int b, int t) {
-    return encode(ids, tokenTypes, attentionMask, b, t);
-  }
 
   private Tensor encode(int[] ids, int[] tokenTypes, int[] attentionMask, int b, int t) {
     BertActivations a = acts(b, t);
@@ -479,34 +472,9 @@ public final class BertModel implements Backbone {
     }
   }
 
-  /** The masked-LM loss of the last forward (see {@link MlmHead#loss}); labels (B*T). */
-  @Deprecated(forRemoval = true) // merge shim: call mlmHead().loss(hidden(), labels)
-  public float mlmLoss(int[] labels) {
-    BertActivations a = requireForward("mlmLoss()");
-    return mlmHead().loss(a.hidden(), labels);
-  }
 
-  /** The MLM logits (M, V) of the labelled positions of the last {@link #mlmLoss}. */
-  @Deprecated(forRemoval = true) // merge shim: call mlmHead().logits()
-  public Tensor mlmLogits() {
-    return mlmHead().logits();
-  }
 
-  /** The next-sentence logits (B, 2) of the last forward (index 0: B follows A). */
-  @Deprecated(forRemoval = true) // merge shim: call nspHead().logits(pooled())
-  public float[] nspLogits() {
-    requireHeads();
-    requireForward("nspLogits()");
-    return nspHead.logits(pooled());
-  }
 
-  /** The next-sentence loss: mean cross-entropy of the NSP logits against labels (B) in {0, 1}. */
-  @Deprecated(forRemoval = true) // merge shim: call nspHead().loss(pooled(), labels)
-  public float nspLoss(int[] labels) {
-    requireHeads();
-    requireForward("nspLoss()");
-    return nspHead.loss(pooled(), labels);
-  }
 
   /**
    * The pre-training backward: adds into the gradient slab the gradients of {@code dMlm * MLM loss
@@ -519,10 +487,12 @@ public final class BertModel implements Backbone {
     requireGradients("backward()");
     BertActivations a = requireForward("backward()");
     if (dMlm != 0 && (mlmHead == null || !mlmHead.hasLoss())) {
-      throw new IllegalStateException("backward() with an MLM weight needs mlmLoss() first");
+      throw new IllegalStateException(
+          "backward() with an MLM weight needs mlmHead().loss() first");
     }
     if (dNsp != 0 && (nspHead == null || !nspHead.hasLoss())) {
-      throw new IllegalStateException("backward() with an NSP weight needs nspLoss() first");
+      throw new IllegalStateException(
+          "backward() with an NSP weight needs nspHead().loss() first");
     }
     if (dHidden != null) {
       if (dHidden.length != a.dHidden.numel()) {

@@ -118,7 +118,8 @@ public final class MlmHead implements AutoCloseable {
   /** The logits (M, V) of the labelled positions of the last {@link #loss}, in position order. */
   public Tensor logits() {
     if (state == null || state.logits == null) {
-      throw new IllegalStateException("no mlmLoss() with labelled positions since the last forward");
+      throw new IllegalStateException(
+          "no mlmHead().loss() with labelled positions since the last forward");
     }
     return state.logits;
   }
@@ -130,7 +131,7 @@ public final class MlmHead implements AutoCloseable {
    */
   public void backward(float weight, Tensor hidden, Tensor dHidden) {
     if (state == null) {
-      throw new IllegalStateException("backward() with an MLM weight needs mlmLoss() first");
+      throw new IllegalStateException("backward() with an MLM weight needs mlmHead().loss() first");
     }
     State s = state;
     state = null;

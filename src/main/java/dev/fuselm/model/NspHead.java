@@ -76,7 +76,8 @@ public final class NspHead implements AutoCloseable {
    */
   public void backward(float weight, Tensor pooled, Tensor dPooled) {
     if (loss == null) {
-      throw new IllegalStateException("backward() with an NSP weight needs nspLoss() first");
+      throw new IllegalStateException(
+          "backward() with an NSP weight needs nspHead().loss() first");
     }
     Tensor dlogits = logits;
     SoftmaxOps.crossEntropyBackward(ctx, dlogits, logits, lse, labels, weight, loss.count());

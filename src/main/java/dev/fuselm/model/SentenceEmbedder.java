@@ -129,7 +129,8 @@ public final class SentenceEmbedder implements AutoCloseable {
           System.arraycopy(x, 0, batchIds, j * t, x.length);
           Arrays.fill(mask, j * t, j * t + x.length, 1);
         }
-        float[] hidden = model.forward(batchIds, null, mask, b, t).toFloatArray();
+        float[] hidden =
+            model.forwardHidden(new TokenBatch(batchIds, null, mask, b, t)).toFloatArray();
         int c = dimension();
         for (int j = 0; j < b; j++) {
           int len = ids[order[start + j]].length;

@@ -6,6 +6,7 @@ import dev.fuselm.data.MlmBatches;
 import dev.fuselm.data.MlmDataset;
 import dev.fuselm.data.MlmMasking;
 import dev.fuselm.model.BertModel;
+import dev.fuselm.model.TokenBatch;
 import dev.fuselm.nn.Dropout;
 import dev.fuselm.tensor.ParameterSlab;
 import dev.fuselm.tokenizer.WordPieceTokenizer;
@@ -243,10 +244,10 @@ public final class MlmTrainer implements TrainingTask, AutoCloseable {
   public boolean microStep(long s, int micro, float weight) {
     loader.next(batch);
     model.setDropoutSeed(Dropout.mixSeed(cfg.seed(), s, micro));
-    model.forward(batch.ids, nsp ? batch.typeIds : null, nsp ? batch.attentionMask : null,
-        batch.b, batch.t);
-    float mlm = model.mlmLoss(batch.labels);
-    float ns = nsp ? model.nspLoss(batch.nextSentenceLabels) : 0f;
+    model.forwardHidden(new TokenBatch(batch.ids, nsp ? batch.typeIds : null,
+        nsp ? batch.attentionMask : null, batch.b, batch.t));
+    float mlm = model.mlmHead().loss(model.hidden(), batch.labels);
+    float ns = nsp ? model.nspHead().loss(model.pooled(), batch.nextSentenceLabels) : 0f;
     mlmSum += mlm;
     nspSum += ns;
     if (!Float.isFinite(mlm) || !Float.isFinite(ns)) {
@@ -316,13 +317,14 @@ public final class MlmTrainer implements TrainingTask, AutoCloseable {
       int v = model.config().vocabSize();
       for (int k = 0; k < batches; k++) {
         valLoader.fixed(vb, k);
-        model.forward(vb.ids, nsp ? vb.typeIds : null, nsp ? vb.attentionMask : null, vb.b, vb.t);
+        model.forwardHidden(new TokenBatch(vb.ids, nsp ? vb.typeIds : null,
+            nsp ? vb.attentionMask : null, vb.b, vb.t));
         int m = vb.maskedCount();
-        float loss = model.mlmLoss(vb.labels);
+        float loss = model.mlmHead().loss(model.hidden(), vb.labels);
         if (m > 0) {
           mlmSum += (double) loss * m;
           masked += m;
-          float[] logits = model.mlmLogits().toFloatArray();
+          float[] logits = model.mlmHead().logits().toFloatArray();
           for (int i = 0, row = 0; i < vb.labels.length; i++) {
             if (vb.labels[i] != MlmMasking.IGNORE) {
               mlmCorrect += argmax(logits, row * v, v) == vb.labels[i] ? 1 : 0;
@@ -331,8 +333,8 @@ public final class MlmTrainer implements TrainingTask, AutoCloseable {
           }
         }
         if (nsp) {
-          nspSum += (double) model.nspLoss(vb.nextSentenceLabels) * vb.b;
-          float[] z = model.nspLogits();
+          nspSum += (double) model.nspHead().loss(model.pooled(), vb.nextSentenceLabels) * vb.b;
+          float[] z = model.nspHead().logits(model.pooled());
           for (int i = 0; i < vb.b; i++) {
             int pred = z[2 * i + 1] > z[2 * i] ? 1 : 0;
             nspCorrect += pred == vb.nextSentenceLabels[i] ? 1 : 0;

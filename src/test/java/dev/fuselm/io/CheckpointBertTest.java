@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.fuselm.model.BertConfig;
+import dev.fuselm.model.TokenBatch;
 import dev.fuselm.model.BertModel;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tokenizer.WordPieceTokenizer;
@@ -112,11 +113,13 @@ class CheckpointBertTest {
           assertEquals(pooler, back.hasPooler());
           assertEquals(C.parameterCount(false) - (pooler ? 0 : 16 * 16 + 16),
               back.parameterCount());
-          float[] want = m.forward(new int[] {2, 5, 9}, null, null, 1, 3).toFloatArray();
-          assertArrayEquals(want, back.forward(new int[] {2, 5, 9}, null, null, 1, 3)
+          float[] want =
+              m.forwardHidden(new TokenBatch(new int[] {2, 5, 9}, null, null, 1, 3)).toFloatArray();
+          assertArrayEquals(want,
+              back.forwardHidden(new TokenBatch(new int[] {2, 5, 9}, null, null, 1, 3))
               .toFloatArray());
           IllegalStateException e = assertThrows(IllegalStateException.class,
-              () -> back.mlmLoss(new int[] {1, -100, -100}));
+              () -> back.mlmHead().loss(back.hidden(), new int[] {1, -100, -100}));
           assertTrue(e.getMessage().contains("no MLM/NSP heads"), e.getMessage());
         }
       }

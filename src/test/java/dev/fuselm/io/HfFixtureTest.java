@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.fuselm.model.BertModel;
+import dev.fuselm.model.TokenBatch;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
 import dev.fuselm.ops.SoftmaxOps;
@@ -197,16 +198,16 @@ class HfFixtureTest {
       int[] ids = ints(ex.readLongs("input_ids"));
       int[] mask = ints(ex.readLongs("attention_mask"));
       assertTrue(Arrays.stream(mask).anyMatch(v -> v == 0), "the batch has padding");
-      m.forward(ids, ints(ex.readLongs("token_type_ids")), mask, b, t);
+      m.forwardHidden(new TokenBatch(ids, ints(ex.readLongs("token_type_ids")), mask, b, t));
       assertClose("hidden", ex.readFloats("hidden"), m.hidden().toFloatArray());
       assertClose("pooled", ex.readFloats("pooled"), m.pooled().toFloatArray());
-      assertClose("nsp logits", ex.readFloats("nsp_logits"), m.nspLogits());
+      assertClose("nsp logits", ex.readFloats("nsp_logits"), m.nspHead().logits(m.pooled()));
       // the MLM head at every position: label each position with its own id
-      m.mlmLoss(ids);
-      assertClose("mlm logits", ex.readFloats("mlm_logits"), m.mlmLogits().toFloatArray());
+      m.mlmHead().loss(m.hidden(), ids);
+      assertClose("mlm logits", ex.readFloats("mlm_logits"), m.mlmHead().logits().toFloatArray());
       // Hugging Face's pre-training loss is the sum of the MLM and NSP means
-      float loss = m.mlmLoss(ints(ex.readLongs("mlm_labels")))
-          + m.nspLoss(ints(ex.readLongs("nsp_labels")));
+      float loss = m.mlmHead().loss(m.hidden(), ints(ex.readLongs("mlm_labels")))
+          + m.nspHead().loss(m.pooled(), ints(ex.readLongs("nsp_labels")));
       assertClose("loss", ex.readFloats("loss"), new float[] {loss});
     }
   }
@@ -222,8 +223,9 @@ class HfFixtureTest {
       assertFalse(m.hasHeads());
       long[] shape = ex.entry("input_ids").shape();
       int b = (int) shape[0], t = (int) shape[1];
-      m.forward(ints(ex.readLongs("input_ids")), ints(ex.readLongs("token_type_ids")),
-          ints(ex.readLongs("attention_mask")), b, t);
+      m.forwardHidden(new TokenBatch(ints(ex.readLongs("input_ids")),
+          ints(ex.readLongs("token_type_ids")),
+          ints(ex.readLongs("attention_mask")), b, t));
       assertClose("hidden", ex.readFloats("hidden"), m.hidden().toFloatArray());
       assertClose("pooled", ex.readFloats("pooled"), m.pooled().toFloatArray());
     }

@@ -12,6 +12,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.fuselm.model.BertConfig;
+import dev.fuselm.model.TokenBatch;
 import dev.fuselm.model.BertModel;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
@@ -196,22 +197,22 @@ class HfRoundTripTest {
         m.setTraining(true);
         for (int s = 1; s <= steps; s++) {
           m.zeroGrad();
-          m.forward(ids, types, mask, B, T);
-          m.mlmLoss(labels);
-          m.nspLoss(new int[] {0, 1});
+          m.forwardHidden(new TokenBatch(ids, types, mask, B, T));
+          m.mlmHead().loss(m.hidden(), labels);
+          m.nspHead().loss(m.pooled(), new int[] {0, 1});
           m.backward(1f, 1f, null, null);
           opt.step(s, 3e-2f, opt.gradNorm());
         }
       }
       m.setTraining(false);
       Checkpoint.save(ModelFamily.BERT, m, k.dir);
-      m.forward(ids, types, mask, B, T);
+      m.forwardHidden(new TokenBatch(ids, types, mask, B, T));
       k.fuselm.put("hidden", m.hidden().toFloatArray());
       k.fuselm.put("pooled", m.pooled().toFloatArray());
       if (heads) {
-        k.fuselm.put("nsp_logits", m.nspLogits());
-        m.mlmLoss(ids); // every position labelled: the MLM logits of all of them
-        k.fuselm.put("mlm_logits", m.mlmLogits().toFloatArray());
+        k.fuselm.put("nsp_logits", m.nspHead().logits(m.pooled()));
+        m.mlmHead().loss(m.hidden(), ids); // every position labelled: the MLM logits of all of them
+        k.fuselm.put("mlm_logits", m.mlmHead().logits().toFloatArray());
       }
     }
     k.config.put("vocab_size", c.vocabSize());
@@ -263,7 +264,7 @@ class HfRoundTripTest {
     try (BertModel m = BertModel.create(ctx, c, true, false)) {
       m.initialize(5);
       Checkpoint.save(ModelFamily.BERT, m, k.dir);
-      m.forward(ids, null, null, B, T);
+      m.forwardHidden(new TokenBatch(ids, null, null, B, T));
       k.fuselm.put("hidden", m.hidden().toFloatArray());
     }
     Checkpoint.saveVocab(vocab, k.dir);

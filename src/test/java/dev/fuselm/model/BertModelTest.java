@@ -97,24 +97,24 @@ class BertModelTest {
     int[] mask = {1, 1, 1, 1, 0, 1, 1, 1, 0, 0};
     float[] eval, none, a1, a2, other;
     try (BertModel m = model(TINY.withDropout(0f, 0f), 3)) {
-      m.forward(ids, types, mask, b, t);
+      m.forwardHidden(new TokenBatch(ids, types, mask, b, t));
       eval = m.hidden().toFloatArray();
       m.setTraining(true);
       m.setDropoutSeed(5);
-      m.forward(ids, types, mask, b, t);
+      m.forwardHidden(new TokenBatch(ids, types, mask, b, t));
       none = m.hidden().toFloatArray();
     }
     try (BertModel m = model(TINY.withDropout(0f, 0.3f), 3)) {
-      m.forward(ids, types, mask, b, t);
+      m.forwardHidden(new TokenBatch(ids, types, mask, b, t));
       org.junit.jupiter.api.Assertions.assertArrayEquals(eval, m.hidden().toFloatArray());
       m.setTraining(true);
       m.setDropoutSeed(5);
-      m.forward(ids, types, mask, b, t);
+      m.forwardHidden(new TokenBatch(ids, types, mask, b, t));
       a1 = m.hidden().toFloatArray();
-      m.forward(ids, types, mask, b, t);
+      m.forwardHidden(new TokenBatch(ids, types, mask, b, t));
       a2 = m.hidden().toFloatArray();
       m.setDropoutSeed(6);
-      m.forward(ids, types, mask, b, t);
+      m.forwardHidden(new TokenBatch(ids, types, mask, b, t));
       other = m.hidden().toFloatArray();
     }
     org.junit.jupiter.api.Assertions.assertArrayEquals(eval, none);
@@ -133,7 +133,7 @@ class BertModelTest {
       m.setTraining(true);
       m.setDropoutSeed(99);
       java.util.function.DoubleSupplier loss = () -> {
-        m.forward(ids, types, mask, b, t);
+        m.forwardHidden(new TokenBatch(ids, types, mask, b, t));
         return dot(m.hidden().toFloatArray(), r1) + dot(m.pooled().toFloatArray(), r2);
       };
       m.zeroGrad();
@@ -189,14 +189,15 @@ class BertModelTest {
     int[] batch = {4, 8, 15, 16, 0, 0, 1, 2, 3, 5, 6, 7};
     int[] mask = {1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1};
     try (BertModel m = model(TINY, 5)) {
-      float[] a = m.forward(alone, null, null, 1, 4).toFloatArray();
-      float[] inBatch = m.forward(batch, null, mask, 2, 6).toFloatArray();
+      float[] a = m.forwardHidden(new TokenBatch(alone, null, null, 1, 4)).toFloatArray();
+      float[] inBatch = m.forwardHidden(new TokenBatch(batch, null, mask, 2, 6)).toFloatArray();
       float[] pooledInference = m.pooled().toFloatArray();
       for (int i = 0; i < 4 * c; i++) {
         assertEquals(a[i], inBatch[i], 2e-5f * Math.max(1f, Math.abs(a[i])), "position " + i / c);
       }
       m.enableGradients();
-      float[] trainingMode = m.forward(batch, null, mask, 2, 6).toFloatArray();
+      float[] trainingMode =
+          m.forwardHidden(new TokenBatch(batch, null, mask, 2, 6)).toFloatArray();
       assertArrayEquals(inBatch, trainingMode);
       assertArrayEquals(pooledInference, m.pooled().toFloatArray());
     }
@@ -223,8 +224,8 @@ class BertModelTest {
       float first = 0, last = 0;
       for (int step = 1; step <= 25; step++) {
         m.zeroGrad();
-        m.forward(ids, null, null, b, t);
-        float loss = m.mlmLoss(labels) + m.nspLoss(nsp);
+        m.forwardHidden(new TokenBatch(ids, null, null, b, t));
+        float loss = m.mlmHead().loss(m.hidden(), labels) + m.nspHead().loss(m.pooled(), nsp);
         m.backward(1f, 1f, null, null);
         opt.step(step, 3e-3f, opt.gradNorm());
         if (step == 1) {
@@ -241,23 +242,27 @@ class BertModelTest {
   void badInputsAreClearErrors() {
     try (BertModel m = BertModel.random(ctx, TINY, 8)) {
       IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-          () -> m.forward(new int[17], null, null, 1, 17));
+          () -> m.forwardHidden(new TokenBatch(new int[17], null, null, 1, 17)));
       assertTrue(e.getMessage().contains("longer than the model's 16 positions"), e.getMessage());
       e = assertThrows(IllegalArgumentException.class,
-          () -> m.forward(new int[] {1, 2}, null, new int[] {1, 2}, 1, 2));
+          () -> m.forwardHidden(
+              new TokenBatch(new int[] {1, 2}, null, new int[] {1, 2}, 1, 2)));
       assertTrue(e.getMessage().contains("only 0 (padding) and 1"), e.getMessage());
       e = assertThrows(IllegalArgumentException.class,
-          () -> m.forward(new int[] {1, 99}, null, null, 1, 2));
+          () -> m.forwardHidden(new TokenBatch(new int[] {1, 99}, null, null, 1, 2)));
       assertTrue(e.getMessage().contains("outside the vocabulary"), e.getMessage());
       e = assertThrows(IllegalArgumentException.class,
-          () -> m.forward(new int[] {1, 2}, new int[] {0, 2}, null, 1, 2));
+          () -> m.forwardHidden(
+              new TokenBatch(new int[] {1, 2}, new int[] {0, 2}, null, 1, 2)));
       assertTrue(e.getMessage().contains("outside"), e.getMessage());
       IllegalStateException s = assertThrows(IllegalStateException.class, m::pooled);
       assertTrue(s.getMessage().contains("needs a forward()"), s.getMessage());
-      m.forward(new int[] {1, 2}, null, null, 1, 2);
-      e = assertThrows(IllegalArgumentException.class, () -> m.mlmLoss(new int[] {53, -100}));
+      m.forwardHidden(new TokenBatch(new int[] {1, 2}, null, null, 1, 2));
+      e = assertThrows(IllegalArgumentException.class,
+          () -> m.mlmHead().loss(m.hidden(), new int[] {53, -100}));
       assertTrue(e.getMessage().contains("outside the vocabulary"), e.getMessage());
-      e = assertThrows(IllegalArgumentException.class, () -> m.nspLoss(new int[] {2}));
+      e = assertThrows(IllegalArgumentException.class,
+          () -> m.nspHead().loss(m.pooled(), new int[] {2}));
       assertTrue(e.getMessage().contains("is not 0 (next) or 1"), e.getMessage());
       s = assertThrows(IllegalStateException.class, () -> m.backward(1f, 0f, null, null));
       assertTrue(s.getMessage().contains("enableGradients"), s.getMessage());

@@ -40,7 +40,7 @@ class SentenceEmbedderTest {
   /** The mean of the hidden states of [CLS] text [SEP] run alone (no padding), in double. */
   static float[] alone(String text, int maxLength) {
     int[] ids = TOK.encodeForModel(text, null, maxLength, 0).ids();
-    float[] h = model.forward(ids, null, null, 1, ids.length).toFloatArray();
+    float[] h = model.forwardHidden(new TokenBatch(ids, null, null, 1, ids.length)).toFloatArray();
     return SentenceEmbedder.meanPool(h, 0, ids.length, 16);
   }
 
