@@ -269,6 +269,29 @@ public final class NgramModel {
     return new Score(scored, scored == 0 ? Double.NaN : nll / scored);
   }
 
+  /**
+   * Scores the tokens a GPT's windowed evaluation scores ({@code dev.fuselm.train.Evaluator}):
+   * windows of up to {@code window} predictions starting at from, from + window, ...; a token sees
+   * only the tokens of its own window before it (at most N-1 of them), as the GPT does. So over
+   * the same range the n-gram and the GPT predict the same tokens from the same contexts, except
+   * that the n-gram looks back at most N-1 tokens.
+   */
+  public Score evaluateWindows(int[] tokens, int from, int to, int window) {
+    if (window < 1) {
+      throw new IllegalArgumentException("the window must hold at least 1 prediction, got " + window);
+    }
+    double nll = 0;
+    long scored = 0;
+    for (int pos = from; pos < to - 1; ) {
+      int n = Math.min(window, to - 1 - pos);
+      Score s = evaluate(tokens, pos, pos + n + 1);
+      nll += s.loss() * s.tokens();
+      scored += s.tokens();
+      pos += n;
+    }
+    return new Score(scored, scored == 0 ? Double.NaN : nll / scored);
+  }
+
   /** Scores all of tokens (see {@link #evaluate(int[], int, int)}). */
   public Score evaluate(int[] tokens) {
     return evaluate(tokens, 0, tokens.length);

@@ -1,5 +1,8 @@
 package dev.fuselm.cli;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.fuselm.baseline.NgramModel;
 import dev.fuselm.generate.GenerationConfig;
 import dev.fuselm.generate.Generator;
 import dev.fuselm.model.GptConfig;
@@ -8,14 +11,17 @@ import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tokenizer.BpeTrainer;
 import dev.fuselm.tokenizer.Gpt2BpeTokenizer;
 import dev.fuselm.tokenizer.StreamingDecoder;
+import dev.fuselm.train.Evaluator;
 import dev.fuselm.train.TrainConfig;
 import dev.fuselm.train.Trainer;
+import java.io.BufferedWriter;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -25,7 +31,9 @@ import picocli.CommandLine.Option;
 /**
  * {@code fuselm demo}: the whole pipeline in a few minutes on a laptop: trains a byte-level BPE
  * tokenizer and a small GPT on TinyShakespeare (bundled, 1.1 MB, public domain), prints progress
- * and the validation loss, saves the model with its loss plot, and generates text.
+ * and the validation loss, saves the model with its loss plot, and generates text. Beside the GPT's
+ * validation perplexity it prints an n-gram baseline's (interpolated Kneser-Ney, counted on the same
+ * training tokens and scored on the same validation tokens), so the user sees what the network bought.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true, sortOptions = false,
     description = "Train a BPE tokenizer and a small GPT on the bundled TinyShakespeare text,"
@@ -40,6 +48,12 @@ public final class DemoCommand implements Callable<Integer> {
   public static final int CTX = 64;
   static final int BATCH = 16;
   static final float LR = 2e-3f;
+  /**
+   * Order of the n-gram baseline: on TinyShakespeare with the demo's 1024-token BPE, order 4 has the
+   * lowest validation perplexity of orders 1..6 (36.0; order 3: 37.9, 5 and 6: 36.1; README,
+   * "n-gram baseline", from benchmarks/ngram/NgramFigures.java).
+   */
+  static final int NGRAM_ORDER = 4;
 
   @Option(names = "--out", description = "model directory to write (default: ${DEFAULT-VALUE})")
   Path out = Path.of("fuselm-demo");
@@ -93,11 +107,13 @@ public final class DemoCommand implements Callable<Integer> {
       try (GptModel model = GptModel.random(cc, cfg, seed);
           Trainer trainer = new Trainer(model, ids, tc, null)) {
         tok.save(out);
+        TrainingConsole.lastEval = null;
         TrainingConsole.run(model, trainer, tc, tok, logJson, true, 0, "",
             String.format(Locale.ROOT, "%d layers, d_model %d, %d heads, context %d",
                 cfg.nLayer(), cfg.dModel(), cfg.nHead(), cfg.contextLength()));
         err.printf(Locale.ROOT, "fuselm demo: trained in %.0f s; model, tokenizer and loss.png are"
             + " in %s%n", (System.nanoTime() - t0) / 1e9, out);
+        ngramBaseline(ids, trainer.trainTokens(), tok.vocabSize(), TrainingConsole.lastEval);
         err.println("fuselm demo: sample (temperature 0.8, top-k 40, seed " + seed + "):");
         PrintStream o = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         o.print(prompt);
@@ -116,6 +132,42 @@ public final class DemoCommand implements Callable<Integer> {
       }
     }
     return 0;
+  }
+
+  /**
+   * Trains a Kneser-Ney n-gram model on the GPT's training tokens ids[0, trainEnd) and scores the
+   * tokens the GPT's last validation scored, ids[trainEnd + 1, trainEnd + 1 + gpt.tokens()) (its
+   * first evaluation batches), in the same windows of --ctx predictions, so each token is predicted
+   * from the same context (the n-gram using at most its last N-1 tokens). Prints one line on
+   * stderr and a JSON event on stdout and to --log-json.
+   */
+  private void ngramBaseline(int[] ids, int trainEnd, int vocab, Evaluator.Result gpt)
+      throws IOException {
+    long t0 = System.nanoTime();
+    NgramModel ngram = NgramModel.train(NgramModel.Settings.kneserNey(NGRAM_ORDER), vocab, ids, 0,
+        trainEnd);
+    int end = gpt == null ? ids.length : (int) Math.min(ids.length, trainEnd + 1 + gpt.tokens());
+    NgramModel.Score s = ngram.evaluateWindows(ids, trainEnd, end, ctx);
+    double seconds = (System.nanoTime() - t0) / 1e9;
+    System.err.printf(Locale.ROOT, "fuselm demo: n-gram baseline (%s): validation perplexity %.2f"
+        + " vs the GPT's %s (the same %,d tokens; counted and scored in %.1f s)%n",
+        ngram.settings().describe(), s.perplexity(),
+        gpt == null ? "(none)" : String.format(Locale.ROOT, "%.2f", gpt.perplexity()), s.tokens(),
+        seconds);
+    ObjectNode n = new ObjectMapper().createObjectNode();
+    n.put("event", "ngram_baseline");
+    n.put("ngram_order", ngram.order());
+    n.put("ngram_smoothing", ngram.settings().smoothing().id());
+    n.put("ngram_train_tokens", trainEnd);
+    n.put("ngram_val_tokens", s.tokens());
+    n.put("ngram_val_perplexity", (float) s.perplexity());
+    if (gpt != null) {
+      n.put("gpt_val_perplexity", (float) gpt.perplexity());
+    }
+    try (BufferedWriter log = logJson == null ? null : Files.newBufferedWriter(logJson,
+        StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND)) {
+      TrainingConsole.emit(n, log, true);
+    }
   }
 
   private static String bundled() throws IOException {

@@ -168,6 +168,25 @@ class NgramModelTest {
     }
   }
 
+  /** Windows of w predictions: each window scored alone; one window as long as the range = evaluate. */
+  @Test
+  void evaluateWindowsScoresEachWindowAlone() throws IOException {
+    int[] text = shakespeareBytes(11_000);
+    NgramModel m = NgramModel.train(Settings.kneserNey(4), 256, text, 0, 10_000);
+    assertEquals(m.evaluate(text, 10_000, 11_000), m.evaluateWindows(text, 10_000, 11_000, 999));
+    assertEquals(m.evaluate(text, 10_000, 11_000), m.evaluateWindows(text, 10_000, 11_000, 5000));
+    // 999 predictions in windows of 64: 15 full windows and one of 39
+    double nll = 0;
+    for (int pos = 10_000; pos < 10_999; pos += 64) {
+      NgramModel.Score s = m.evaluate(text, pos, Math.min(pos + 65, 11_000));
+      nll += s.loss() * s.tokens();
+    }
+    NgramModel.Score w = m.evaluateWindows(text, 10_000, 11_000, 64);
+    assertEquals(999, w.tokens());
+    assertEquals(nll / 999, w.loss(), 1e-12);
+    assertTrue(w.loss() > m.evaluate(text, 10_000, 11_000).loss(), "shorter contexts cost");
+  }
+
   @Test
   void saveAndLoadGiveTheSameModel(@TempDir Path tmp) throws IOException {
     int[] text = shakespeareBytes(5_000);

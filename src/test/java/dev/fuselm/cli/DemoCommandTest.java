@@ -63,14 +63,28 @@ class DemoCommandTest {
         "--layers", "1", "--d-model", "32", "--heads", "2", "--ctx", "16", "--batch", "2",
         "--max-new-tokens", "12", "--threads", "2", "--seed", "7", "--prompt", "KING:"};
     Run a = run(concat(args, "--out", tmp.resolve("a").toString()));
-    Run b = run(concat(args, "--out", tmp.resolve("b").toString()));
+    Path log = tmp.resolve("log.jsonl");
+    Run b = run(concat(args, "--out", tmp.resolve("b").toString(), "--log-json", log.toString()));
     assertEquals(0, a.code(), a.err());
     assertEquals(0, b.code(), b.err());
     assertTrue(a.err().contains("300-token BPE vocabulary on " + text), a.err());
     assertTrue(a.err().contains("1 layers, d_model 32, 2 heads, context 16"), a.err());
     assertTrue(a.out().contains("\"val_loss\""), a.out());
     assertTrue(a.out().contains("\nKING:"), a.out());
+    // the n-gram baseline beside the GPT, on the same validation tokens
+    assertTrue(a.err().contains("fuselm demo: n-gram baseline (order 4, interpolated Kneser-Ney):"
+        + " validation perplexity "), a.err());
+    assertTrue(a.err().contains(" vs the GPT's "), a.err());
+    String event = a.out().lines().filter(l -> l.contains("\"event\":\"ngram_baseline\""))
+        .findFirst().orElseThrow(() -> new AssertionError("no ngram_baseline event in " + a.out()));
+    com.fasterxml.jackson.databind.JsonNode e = new com.fasterxml.jackson.databind.ObjectMapper()
+        .readTree(event);
+    assertEquals(DemoCommand.NGRAM_ORDER, e.get("ngram_order").asInt());
+    assertTrue(e.get("ngram_val_perplexity").asDouble() > 1, event);
+    assertTrue(e.get("gpt_val_perplexity").asDouble() > 1, event);
+    assertTrue(e.get("ngram_val_tokens").asInt() > 0, event);
     assertEquals(withoutSpeed(a.out()), withoutSpeed(b.out()));
+    assertTrue(Files.readAllLines(log).stream().anyMatch(l -> l.equals(event)), event);
     for (String f : new String[] {"config.json", "model.safetensors", "encoder.json", "vocab.bpe",
         "loss.png"}) {
       assertTrue(Files.exists(tmp.resolve("a").resolve(f)), f);
