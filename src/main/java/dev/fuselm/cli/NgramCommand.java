@@ -13,11 +13,12 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
-import picocli.CommandLine;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /**
  * {@code fuselm ngram train|eval}: the statistical n-gram baseline ({@link NgramModel}) over the
@@ -29,10 +30,11 @@ import picocli.CommandLine.Option;
     subcommands = {NgramCommand.Train.class, NgramCommand.Eval.class})
 public final class NgramCommand implements Runnable {
   private static final ObjectMapper JSON = new ObjectMapper();
+  @Spec CommandSpec spec;
 
   @Override
   public void run() {
-    CommandLine.usage(this, System.out);
+    spec.commandLine().usage(System.out);
   }
 
   /** A text or token-id file: exactly one of --text and --tokens. */
@@ -150,6 +152,7 @@ public final class NgramCommand implements Runnable {
     @ArgGroup(exclusive = true, multiplicity = "1") Source source;
     @ArgGroup(exclusive = true, multiplicity = "1") Data data;
     @Mixin ModelOptions options;
+    @Spec CommandSpec spec;
 
     static final class Source {
       @Option(names = "--model", paramLabel = "FILE", description = "a model from 'fuselm ngram"
@@ -163,6 +166,12 @@ public final class NgramCommand implements Runnable {
       NgramModel m;
       Tokenizer tok;
       if (source.model != null) {
+        for (String o : new String[] {"--order", "--smoothing", "--k", "--discount", "--vocab-size"}) {
+          if (spec.commandLine().getParseResult().hasMatchedOption(o)) {
+            throw new UserInputException(o + " is for training (with --train FILE); the model file"
+                + " " + source.model + " already fixes it");
+          }
+        }
         NgramModel.Saved saved = NgramModel.load(source.model);
         m = saved.model();
         String spec = options.tokenizer != null ? options.tokenizer : saved.tokenizer();

@@ -138,6 +138,8 @@ class NgramCommandTest {
     Files.writeString(big, "5 9");
     expectError(null, "token 1 has id 9, outside the vocabulary of 8", "ngram", "eval", "--model",
         out, "--tokens", big.toString());
+    expectError(null, "--order is for training", "ngram", "eval", "--model", out, "--tokens",
+        ids.toString(), "--order", "2");
     Path notModel = tmp.resolve("not.ngram");
     Files.writeString(notModel, "{\"order\": 3}\n");
     expectError(null, "not a fuselm n-gram model", "ngram", "eval", "--model",
