@@ -217,10 +217,10 @@ public final class NgramModel {
    * context gives the unigram distribution).
    */
   public double probability(int[] context, int word) {
-    checkId(word, "the word");
+    checkId(word, "the word", -1);
     int m = Math.min(context.length, order() - 1);
     for (int t = context.length - m; t < context.length; t++) {
-      checkId(context[t], "context token " + t);
+      checkId(context[t], "context token ", t);
     }
     int[] h = new int[m + 1];
     for (int j = 1; j <= m; j++) {
@@ -252,7 +252,7 @@ public final class NgramModel {
     for (int i = from + 1; i < to; i++) {
       // the contexts ending at i-1, from those ending at i-2
       int t = tokens[i - 1];
-      checkId(t, "token " + (i - 1));
+      checkId(t, "token ", i - 1);
       int m = Math.min(n - 1, i - from);
       next[0] = 0;
       for (int j = 1; j <= m; j++) {
@@ -262,7 +262,7 @@ public final class NgramModel {
       h = next;
       next = swap;
       int w = tokens[i];
-      checkId(w, "token " + i);
+      checkId(w, "token ", i);
       nll -= Math.log(probability(h, m, w));
     }
     long scored = Math.max(0, to - from - 1);
@@ -332,10 +332,11 @@ public final class NgramModel {
     return p;
   }
 
-  private void checkId(int id, String what) {
-    if (id < 0 || id >= vocabSize()) {
-      throw new IllegalArgumentException(what + " has id " + id + ", outside the n-gram model's"
-          + " vocabulary of " + vocabSize());
+  /** Refuses an id outside the vocabulary; the message is what, then index when >= 0. */
+  private void checkId(int id, String what, int index) {
+    if (id < 0 || id >= counts.vocabSize) {
+      throw new IllegalArgumentException(what + (index >= 0 ? Integer.toString(index) : "")
+          + " has id " + id + ", outside the n-gram model's vocabulary of " + counts.vocabSize);
     }
   }
 
