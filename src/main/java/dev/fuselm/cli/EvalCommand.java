@@ -51,6 +51,12 @@ public final class EvalCommand implements Callable<Integer> {
       try (GptModel m = Checkpoint.load(c, model, ModelFamily.GPT2)) {
         int b = Math.min(batch, (tokens.length - 1 + t - 1) / t);
         Evaluator.Result r = Evaluator.evaluate(m, tokens, 0, tokens.length, Math.max(1, b), t, 0);
+        if (!Double.isFinite(r.loss())) {
+          // the weights loaded finite (Checkpoint refuses NaN/Inf), so the forward pass overflowed
+          throw new UserInputException(model + ": the loss on " + data + " is " + (float) r.loss()
+              + ": the model's weights are finite but its forward pass overflows float32 (weights"
+              + " far too large?); no score to report");
+        }
         System.out.printf(Locale.ROOT, "{\"tokens\":%d,\"loss\":%s,\"perplexity\":%s}%n",
             r.tokens(), (float) r.loss(), (float) r.perplexity());
       }

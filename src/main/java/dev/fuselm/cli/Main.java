@@ -1,8 +1,17 @@
 package dev.fuselm.cli;
 
+import dev.fuselm.bench.BenchCommand;
+import dev.fuselm.tensor.NativeMemoryException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import dev.fuselm.bench.BenchCommand;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.DirectoryNotEmptyException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystemException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.NotDirectoryException;
+import java.nio.file.Path;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -39,10 +48,15 @@ public final class Main implements Runnable {
       System.setProperty("java.util.logging.SimpleFormatter.format", "fuselm: %5$s%6$s%n");
     }
     CommandLine cli = new CommandLine(new Main());
+    cli.setParameterExceptionHandler(Main::parseError);
+    cli.setExecutionStrategy(parseResult -> {
+      OptionChecks.check(parseResult);
+      return new CommandLine.RunLast().execute(parseResult);
+    });
     cli.setExecutionExceptionHandler(
         (ex, commandLine, parseResult) -> {
           if (isUserError(ex)) {
-            commandLine.getErr().println("fuselm: " + ex.getMessage());
+            commandLine.getErr().println("fuselm: " + oneLine(message(ex)));
             if (Boolean.getBoolean("fuselm.debug")) {
               ex.printStackTrace(commandLine.getErr());
             }
@@ -53,11 +67,67 @@ public final class Main implements Runnable {
     return cli.execute(args);
   }
 
+  /**
+   * A command line picocli cannot parse (an unknown option, a missing or malformed value) or a
+   * value {@link OptionChecks} refuses: one line naming the problem and where the help is, exit 2.
+   */
+  private static int parseError(CommandLine.ParameterException ex, String[] args) {
+    CommandLine c = ex.getCommandLine();
+    String msg = oneLine(ex.getMessage());
+    if (ex instanceof CommandLine.UnmatchedArgumentException u && !u.getSuggestions().isEmpty()) {
+      msg += " (did you mean " + String.join(" or ", u.getSuggestions()) + "?)";
+    }
+    c.getErr().println("fuselm: " + msg + " (see " + c.getCommandSpec().qualifiedName()
+        + " --help)");
+    if (Boolean.getBoolean("fuselm.debug")) {
+      ex.printStackTrace(c.getErr());
+    }
+    return EXIT_USER_ERROR;
+  }
+
   private static boolean isUserError(Exception ex) {
     return ex instanceof UserInputException
         || ex instanceof IllegalArgumentException
         || ex instanceof IOException
-        || ex instanceof UncheckedIOException;
+        || ex instanceof UncheckedIOException
+        || ex instanceof NativeMemoryException;
+  }
+
+  /**
+   * The message of a user error; the JDK's file-system exceptions carry only the path (or the
+   * path and the OS's words), so they get fuselm's wording.
+   */
+  static String message(Exception ex) {
+    Throwable t = ex instanceof UncheckedIOException u && u.getCause() != null ? u.getCause() : ex;
+    if (t instanceof FileSystemException f && f.getFile() != null) {
+      String file = f.getFile();
+      if (f.getReason() != null && !(t instanceof FileAlreadyExistsException)) {
+        return file + ": " + f.getReason();
+      }
+      if (t instanceof NoSuchFileException) {
+        return file + ": no such file or directory";
+      }
+      if (t instanceof FileAlreadyExistsException) {
+        return Files.isDirectory(Path.of(file)) ? file + ": already exists"
+            : file + ": is a file, not a directory";
+      }
+      if (t instanceof NotDirectoryException) {
+        return file + ": is a file, not a directory";
+      }
+      if (t instanceof AccessDeniedException) {
+        return file + ": permission denied";
+      }
+      if (t instanceof DirectoryNotEmptyException) {
+        return file + ": directory not empty";
+      }
+    }
+    String m = t.getMessage();
+    return m == null || m.isBlank() ? t.getClass().getSimpleName() : m;
+  }
+
+  /** Several lines (picocli, some JDK messages) as one. */
+  private static String oneLine(String s) {
+    return s == null ? "" : s.strip().replaceAll("\\s*\\R\\s*", "; ");
   }
 
   static final class Version implements CommandLine.IVersionProvider {

@@ -85,6 +85,9 @@ public final class TokenizeCommand implements Callable<Integer> {
   }
 
   public static byte[] read(Path file) throws IOException {
+    if (Files.isDirectory(file)) {
+      throw new UserInputException(file + ": is a directory, not a file (--input takes a file)");
+    }
     try {
       return Files.readAllBytes(file);
     } catch (NoSuchFileException e) {

@@ -75,6 +75,7 @@ public final class TrainCommand implements Callable<Integer> {
   public Integer call() throws IOException {
     TrainConfig cfg = trainConfig();
     TrainingOptions.checkModelSource(init, config, resume, out);
+    TrainingOptions.checkNewModelOption("--dropout", dropout != 0, config);
     Precision prec = TrainingOptions.precision(precision, resume);
     Path modelDir = init != null ? init : resume;
     Tokenizer tok = null;

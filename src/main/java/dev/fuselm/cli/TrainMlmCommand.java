@@ -83,6 +83,7 @@ public final class TrainMlmCommand implements Callable<Integer> {
   public Integer call() throws IOException {
     TrainConfig cfg = trainConfig();
     TrainingOptions.checkModelSource(init, config, resume, out);
+    TrainingOptions.checkNewModelOption("--dropout", dropout != null, config);
     Path modelDir = init != null ? init : resume;
     WordPieceTokenizer tok = tokenizer != null ? resolveTokenizer(tokenizer)
         : modelDir != null ? Tokenizers.wordPiece(modelDir)

@@ -90,8 +90,8 @@ public final class TrainingOptions {
   }
 
   /**
-   * Exactly one model source (--init, --config or --resume), and no fresh run over an --out that
-   * already holds a training checkpoint.
+   * Exactly one model source (--init, --config or --resume), an --out that is a directory (or
+   * not there yet), and no fresh run over an --out that already holds a training checkpoint.
    */
   static void checkModelSource(Path init, String config, Path resume, Path out) {
     int sources = (init != null ? 1 : 0) + (config != null ? 1 : 0) + (resume != null ? 1 : 0);
@@ -99,9 +99,29 @@ public final class TrainingOptions {
       throw new UserInputException("give exactly one of --init MODEL_DIR, --config NAME|JSON or"
           + " --resume DIR");
     }
+    checkOutDirectory(out);
     if (resume == null && Files.isRegularFile(out.resolve(TrainingState.FILE))) {
       throw new UserInputException(out + " already holds a training checkpoint: continue it with"
           + " --resume " + out + " or choose another --out");
+    }
+  }
+
+  /** --out must name a directory or nothing yet: an existing file is refused before any work. */
+  static void checkOutDirectory(Path out) {
+    if (Files.exists(out) && !Files.isDirectory(out)) {
+      throw new UserInputException("--out " + out + ": is a file, not a directory (it names the"
+          + " directory the checkpoint is written to)");
+    }
+  }
+
+  /**
+   * An option that shapes a new model (--dropout) is refused with --init or --resume, whose model
+   * keeps what its config.json says, rather than silently ignored.
+   */
+  static void checkNewModelOption(String option, boolean given, String config) {
+    if (given && config == null) {
+      throw new UserInputException(option + " sets up a new model (--config): a model from --init"
+          + " or --resume keeps the value its config.json gives");
     }
   }
 

@@ -7,6 +7,7 @@ import dev.fuselm.model.SentenceEmbedder;
 import dev.fuselm.ops.Bf16Ops;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tensor.DType;
+import dev.fuselm.tensor.NativeMemoryException;
 import dev.fuselm.tensor.Tensor;
 import dev.fuselm.tokenizer.Tokenizers;
 import dev.fuselm.tokenizer.WordPieceTokenizer;
@@ -94,7 +95,12 @@ public final class Checkpoint {
     C config = readConfig(dir, family);
     Path weights = ModelDirectory.weights(dir);
     try (SafeTensors.Reader r = SafeTensors.open(weights)) {
-      M model = family.create(ctx, config, r.entries().keySet(), bf16Matrices);
+      M model;
+      try {
+        model = family.create(ctx, config, r.entries().keySet(), bf16Matrices);
+      } catch (NativeMemoryException e) {
+        throw new NativeMemoryException(dir + ": " + e.getMessage(), e.requestedBytes(), e);
+      }
       try {
         loadInto(family, model, r);
         return model;
@@ -162,7 +168,7 @@ public final class Checkpoint {
     }
     for (int i = 0; i < names.size(); i++) {
       Tensor t = family.parameter(model, names.get(i));
-      float[] values = r.readFloats(fileNames[i]);
+      float[] values = r.readFiniteFloats(fileNames[i]);
       if (t.dtype() == DType.BFLOAT16) {
         try (Tensor f32 = Tensor.of(t.context(), values, t.shape())) {
           Bf16Ops.narrow(t.context(), t, f32);

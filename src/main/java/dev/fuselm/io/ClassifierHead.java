@@ -94,7 +94,7 @@ public final class ClassifierHead {
           throw new IOException(hf + ": " + name + " has shape " + Arrays.toString(s)
               + ", expected " + Arrays.toString(e.getValue()));
         }
-        head.put(name, r.readFloats(name));
+        head.put(name, r.readFiniteFloats(name));
       }
     }
     return head;

@@ -122,7 +122,7 @@ public final class PeftAdapters {
             + " and the model need " + l.params().names().size());
       }
       for (String name : l.params().names()) {
-        l.params().get(name).copyFrom(r.readFloats(name));
+        l.params().get(name).copyFrom(r.readFiniteFloats(name));
       }
       return l;
     } catch (IOException | RuntimeException e) {

@@ -1,7 +1,5 @@
 package dev.fuselm.io;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -9,14 +7,12 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Collections;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -29,8 +25,6 @@ import java.util.Map;
  */
 public final class SafeTensors {
   private static final ObjectMapper JSON = new ObjectMapper();
-  /** Headers larger than this are refused (the reference implementation uses 100 MB). */
-  static final long MAX_HEADER = 100L << 20;
 
   private SafeTensors() {}
 
@@ -127,6 +121,29 @@ public final class SafeTensors {
       return out;
     }
 
+    /**
+     * {@link #readFloats}, refusing a tensor that holds NaN or an infinity (weights from a
+     * diverged run or a corrupt file would otherwise compute NaN silently).
+     */
+    public float[] readFiniteFloats(String name) throws IOException {
+      float[] v = readFloats(name);
+      int bad = 0;
+      int first = -1;
+      for (int i = 0; i < v.length; i++) {
+        if (!Float.isFinite(v[i])) {
+          bad++;
+          first = first < 0 ? i : first;
+        }
+      }
+      if (bad > 0) {
+        throw new IOException(path + ": tensor '" + name + "' holds " + bad + " non-finite value"
+            + (bad == 1 ? "" : "s") + " (the first, " + v[first] + ", at element " + first + " of "
+            + v.length + "): the weights are corrupt or come from a diverged run; fuselm does not"
+            + " load NaN or infinite weights");
+      }
+      return v;
+    }
+
     /** An I64 (or I32) tensor as longs. */
     public long[] readLongs(String name) throws IOException {
       Entry e = entry(name);
@@ -169,8 +186,14 @@ public final class SafeTensors {
     }
   }
 
-  /** Opens and validates a safetensors file; every inconsistency is an IOException naming it. */
+  /**
+   * Opens and validates a safetensors file ({@link SafeTensorsHeader}: as strict as the reference
+   * reader); every inconsistency is an IOException naming the file and the problem.
+   */
   public static Reader open(Path path) throws IOException {
+    if (Files.isDirectory(path)) {
+      throw new IOException(path + ": is a directory, not a safetensors file");
+    }
     FileChannel ch;
     try {
       ch = FileChannel.open(path, StandardOpenOption.READ);
@@ -185,17 +208,14 @@ public final class SafeTensors {
       }
       ByteBuffer lenBuf = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
       readFully(ch, lenBuf, 0, path);
-      long headerLen = lenBuf.getLong(0);
-      if (headerLen <= 0 || headerLen > MAX_HEADER || headerLen > size - 8) {
-        throw new IOException(path + ": not a safetensors file or truncated: header length "
-            + headerLen + " does not fit in a file of " + size + " bytes");
-      }
-      ByteBuffer hb = ByteBuffer.allocate((int) headerLen);
+      int headerLen = SafeTensorsHeader.checkLength(path, lenBuf.getLong(0), size);
+      ByteBuffer hb = ByteBuffer.allocate(headerLen);
       readFully(ch, hb, 8, path);
-      String header = new String(hb.array(), StandardCharsets.UTF_8);
-      long dataStart = 8 + headerLen;
+      String header = SafeTensorsHeader.decode(path, hb.array());
+      long dataStart = 8L + headerLen;
       Map<String, String> metadata = new LinkedHashMap<>();
-      Map<String, Entry> entries = parseHeader(path, header, size - dataStart, metadata);
+      Map<String, Entry> entries =
+          SafeTensorsHeader.parse(path, header, size - dataStart, metadata);
       return new Reader(path, ch, dataStart, entries, metadata);
     } catch (IOException | RuntimeException e) {
       ch.close();
@@ -212,94 +232,6 @@ public final class SafeTensors {
       }
       pos += r;
     }
-  }
-
-  static Map<String, Entry> parseHeader(Path path, String header, long dataBytes,
-      Map<String, String> metadata) throws IOException {
-    JsonNode root;
-    try {
-      root = JSON.readTree(header.trim());
-    } catch (JsonProcessingException e) {
-      throw new IOException(path + ": corrupt safetensors header (not valid JSON: "
-          + e.getOriginalMessage() + ")");
-    }
-    if (root == null || !root.isObject()) {
-      throw new IOException(path + ": corrupt safetensors header (not a JSON object)");
-    }
-    Map<String, Entry> entries = new LinkedHashMap<>();
-    for (Map.Entry<String, JsonNode> f : root.properties()) {
-      String name = f.getKey();
-      JsonNode v = f.getValue();
-      if (name.equals("__metadata__")) {
-        if (!v.isObject()) {
-          throw new IOException(path + ": __metadata__ must be an object of strings");
-        }
-        for (Map.Entry<String, JsonNode> kv : v.properties()) {
-          if (!kv.getValue().isTextual()) {
-            throw new IOException(path + ": __metadata__ value '" + kv.getKey()
-                + "' is not a string");
-          }
-          metadata.put(kv.getKey(), kv.getValue().asText());
-        }
-        continue;
-      }
-      String where = path + ": tensor '" + name + "'";
-      if (!v.isObject() || !v.path("dtype").isTextual() || !v.path("shape").isArray()
-          || !v.path("data_offsets").isArray() || v.path("data_offsets").size() != 2) {
-        throw new IOException(where + " needs dtype, shape and data_offsets [begin, end]");
-      }
-      DType dtype;
-      try {
-        dtype = DType.valueOf(v.get("dtype").asText());
-      } catch (IllegalArgumentException e) {
-        throw new IOException(where + " has unsupported dtype " + v.get("dtype").asText()
-            + " (fuselm reads " + Arrays.toString(DType.values()) + ")");
-      }
-      long[] shape = new long[v.get("shape").size()];
-      long numel = 1;
-      for (int i = 0; i < shape.length; i++) {
-        JsonNode d = v.get("shape").get(i);
-        if (!d.canConvertToLong() || !d.isIntegralNumber() || d.asLong() < 0) {
-          throw new IOException(where + " has an invalid shape " + v.get("shape"));
-        }
-        shape[i] = d.asLong();
-        try {
-          numel = Math.multiplyExact(numel, shape[i]);
-        } catch (ArithmeticException e) {
-          throw new IOException(where + " has a shape too large: " + v.get("shape"));
-        }
-      }
-      JsonNode o = v.get("data_offsets");
-      if (!o.get(0).isIntegralNumber() || !o.get(1).isIntegralNumber()) {
-        throw new IOException(where + " has non-integer data_offsets " + o);
-      }
-      long begin = o.get(0).asLong(), end = o.get(1).asLong();
-      if (begin < 0 || end < begin || end > dataBytes) {
-        throw new IOException(where + " has data_offsets [" + begin + ", " + end
-            + "] outside the data section of " + dataBytes + " bytes (truncated or corrupt file)");
-      }
-      long expected;
-      try {
-        expected = Math.multiplyExact(numel, (long) dtype.bytes);
-      } catch (ArithmeticException e) {
-        throw new IOException(where + " is too large");
-      }
-      if (end - begin != expected) {
-        throw new IOException(where + " has shape " + Arrays.toString(shape) + " of " + dtype
-            + " (" + expected + " bytes) but data_offsets span " + (end - begin) + " bytes");
-      }
-      entries.put(name, new Entry(name, dtype, shape, begin, end));
-    }
-    List<Entry> sorted = new ArrayList<>(entries.values());
-    sorted.sort(Comparator.comparingLong(Entry::begin).thenComparingLong(Entry::end));
-    for (int i = 1; i < sorted.size(); i++) {
-      Entry a = sorted.get(i - 1), b = sorted.get(i);
-      if (b.begin() < a.end()) {
-        throw new IOException(path + ": tensors '" + a.name() + "' and '" + b.name()
-            + "' overlap in the data section");
-      }
-    }
-    return entries;
   }
 
   static float halfToFloat(short h) {

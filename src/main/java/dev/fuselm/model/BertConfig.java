@@ -130,14 +130,35 @@ public record BertConfig(
 
   /** Parameters of the encoder and pooler, plus the MLM transform/bias and NSP head when heads. */
   public long parameterCount(boolean heads) {
-    long c = hiddenSize, i = intermediateSize;
-    long n = (vocabSize + maxPositions + typeVocabSize) * c + 2 * c;
-    n += numLayers * (4 * (c * c + c) + 2 * c + (c * i + i) + (i * c + c) + 2 * c);
-    n += c * c + c;
+    return parameterCount(true, heads);
+  }
+
+  /**
+   * Parameters of the encoder, the pooler when pooler, the MLM transform/bias and NSP head when
+   * heads; ArithmeticException when the count overflows 64 bits.
+   */
+  public long parameterCount(boolean pooler, boolean heads) {
+    long c = hiddenSize;
+    long i = intermediateSize;
+    long n = Math.addExact(Math.multiplyExact((long) vocabSize + maxPositions + typeVocabSize, c),
+        2 * c);
+    // per layer: q, k, v, output dense (C^2 + C each), two layer norms, the MLP (2 I C + I + C)
+    long perLayer = Math.addExact(Math.multiplyExact(4 * c + 2 * i, c), 9 * c + i);
+    n = Math.addExact(n, Math.multiplyExact(numLayers, perLayer));
+    if (pooler) {
+      n = Math.addExact(n, Math.addExact(Math.multiplyExact(c, c), c));
+    }
     if (heads) {
-      n += vocabSize + c * c + c + 2 * c + 2 * c + 2;
+      n = Math.addExact(n, Math.addExact(Math.multiplyExact(c, c), vocabSize + 5 * c + 2));
     }
     return n;
+  }
+
+  /** The sizes config.json gives, for messages: "vocab_size 30522, hidden_size 768, ...". */
+  public String sizes() {
+    return "vocab_size " + vocabSize + ", hidden_size " + hiddenSize + ", num_hidden_layers "
+        + numLayers + ", intermediate_size " + intermediateSize + ", max_position_embeddings "
+        + maxPositions;
   }
 
   private static void positive(String name, int v) {

@@ -51,9 +51,9 @@ public final class BertFamily implements ModelFamily<BertConfig, BertModel> {
         n.intField("intermediate_size", d.intermediateSize()),
         n.intField("max_position_embeddings", d.maxPositions()),
         n.intField("type_vocab_size", d.typeVocabSize()),
-        (float) n.number("layer_norm_eps", 1e-12),
-        (float) n.number("hidden_dropout_prob", 0.1),
-        (float) n.number("attention_probs_dropout_prob", 0.1));
+        n.floatField("layer_norm_eps", 1e-12),
+        n.floatField("hidden_dropout_prob", 0.1),
+        n.floatField("attention_probs_dropout_prob", 0.1));
   }
 
   /** config.json's fields; architecture BertForPreTraining with heads, BertModel without. */

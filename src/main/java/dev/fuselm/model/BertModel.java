@@ -8,6 +8,7 @@ import dev.fuselm.nn.LayerNorm;
 import dev.fuselm.nn.TransformerBlock;
 import dev.fuselm.ops.EmbeddingOps;
 import dev.fuselm.tensor.ComputeContext;
+import dev.fuselm.tensor.NativeMemory;
 import dev.fuselm.tensor.ParameterSlab;
 import dev.fuselm.tensor.Tensor;
 import java.util.ArrayList;
@@ -70,6 +71,14 @@ public final class BertModel implements Backbone {
     if (hasHeads && !hasPooler) {
       throw new IllegalArgumentException("the NSP head needs the pooler");
     }
+    long bytes;
+    try {
+      bytes = Math.multiplyExact(config.parameterCount(hasPooler, hasHeads), 4L);
+    } catch (ArithmeticException e) {
+      bytes = Long.MAX_VALUE;
+    }
+    NativeMemory.require(ctx.backend(), bytes,
+        () -> "the parameters of a BERT model with " + config.sizes() + " (float32)");
     this.ctx = ctx;
     this.config = config;
     this.hasPooler = hasPooler;

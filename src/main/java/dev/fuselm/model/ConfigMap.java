@@ -24,7 +24,10 @@ public final class ConfigMap {
     return fields.get(name);
   }
 
-  /** An integer field, or dflt when absent; anything but an int is an error naming the field. */
+  /**
+   * An integer field, or dflt when absent; anything but an int (null included) is an error naming
+   * the field.
+   */
   public int intField(String name, int dflt) {
     if (!fields.containsKey(name)) {
       return dflt;
@@ -36,31 +39,71 @@ public final class ConfigMap {
     return ((Number) v).intValue();
   }
 
-  /** A number field, or dflt when absent, null or not a number. */
+  /**
+   * A number field, or dflt when absent or null; a value of another JSON type (a string, a
+   * boolean, ...) or a non-finite number is an error naming the field.
+   */
   public double number(String name, double dflt) {
-    return fields.get(name) instanceof Number n ? n.doubleValue() : dflt;
+    Object v = fields.get(name);
+    if (v == null) {
+      return dflt;
+    }
+    if (!(v instanceof Number n) || !Double.isFinite(n.doubleValue())) {
+      throw new IllegalArgumentException(name + " must be a number, got " + asJson(v));
+    }
+    return n.doubleValue();
   }
 
-  /** A boolean field (a number counts as true when nonzero), or dflt when absent or null. */
+  /** {@link #number} as a float; a value beyond float's range is an error naming the field. */
+  public float floatField(String name, double dflt) {
+    double d = number(name, dflt);
+    float f = (float) d;
+    if (!Float.isFinite(f)) {
+      throw new IllegalArgumentException(name + " = " + d + " is out of float32 range");
+    }
+    return f;
+  }
+
+  /**
+   * A boolean field (a number counts as true when nonzero), or dflt when absent or null; a string
+   * or other JSON type is an error naming the field.
+   */
   public boolean bool(String name, boolean dflt) {
     Object v = fields.get(name);
+    if (v == null) {
+      return dflt;
+    }
     if (v instanceof Boolean b) {
       return b;
     }
     if (v instanceof Number n) {
       return n.doubleValue() != 0;
     }
-    return dflt;
+    throw new IllegalArgumentException(name + " must be true or false, got " + asJson(v));
   }
 
-  /** A field as text, or dflt when absent or null. */
+  /**
+   * A string field, or dflt when absent or null; another JSON type is an error naming the field.
+   */
   public String text(String name, String dflt) {
     Object v = fields.get(name);
-    return v == null ? dflt : String.valueOf(v);
+    if (v == null) {
+      return dflt;
+    }
+    if (!(v instanceof String s)) {
+      throw new IllegalArgumentException(name + " must be a string, got " + asJson(v));
+    }
+    return s;
   }
 
   /** How JSON writes a value, for error messages. */
   private static String asJson(Object v) {
-    return v instanceof String s ? "\"" + s + "\"" : String.valueOf(v);
+    if (v instanceof String s) {
+      return "\"" + (s.length() > 40 ? s.substring(0, 40) + "..." : s) + "\"";
+    }
+    if (v instanceof java.util.List<?> l) {
+      return "an array of " + l.size();
+    }
+    return v instanceof java.util.Map<?, ?> ? "an object" : String.valueOf(v);
   }
 }

@@ -34,7 +34,7 @@ public final class Gpt2Family implements ModelFamily<GptConfig, GptModel> {
     }
     Object inner = n.get("n_inner");
     if (inner != null && (!(inner instanceof Number i)
-        || i.intValue() != 4 * (int) n.number("n_embd", 768))) {
+        || i.intValue() != 4 * n.intField("n_embd", 768))) {
       throw new IllegalArgumentException("n_inner = " + inner + " is not supported (fuselm's MLP"
           + " is 4 * n_embd wide)");
     }
@@ -48,16 +48,16 @@ public final class Gpt2Family implements ModelFamily<GptConfig, GptModel> {
     }
     return new GptConfig(
         n.intField("vocab_size", 50257),
-        n.intField("n_positions", n.has("n_ctx") ? (int) n.number("n_ctx", 0) : 1024),
+        n.intField("n_positions", n.get("n_ctx") == null ? 1024 : n.intField("n_ctx", 1024)),
         n.intField("n_embd", 768),
         n.intField("n_layer", 12),
         n.intField("n_head", 12),
-        (float) n.number("embd_pdrop", 0.1),
-        (float) n.number("resid_pdrop", 0.1),
-        (float) n.number("attn_pdrop", 0.1),
+        n.floatField("embd_pdrop", 0.1),
+        n.floatField("resid_pdrop", 0.1),
+        n.floatField("attn_pdrop", 0.1),
         n.bool("fuselm_qkv_bias", true),
         n.bool("tie_word_embeddings", true),
-        (float) n.number("layer_norm_epsilon", 1e-5));
+        n.floatField("layer_norm_epsilon", 1e-5));
   }
 
   /** config.json's fields for a config, as Hugging Face's GPT2LMHeadModel writes them. */

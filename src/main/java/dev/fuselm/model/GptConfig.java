@@ -119,20 +119,32 @@ public record GptConfig(
         attnDropout, bias, tiedHead, layerNormEps);
   }
 
-  /** The exact number of parameters (a tied head counts once), as Hugging Face reports it. */
+  /**
+   * The exact number of parameters (a tied head counts once), as Hugging Face reports it;
+   * ArithmeticException when it overflows 64 bits.
+   */
   public long parameterCount() {
     long c = dModel;
-    long perLayer = 2 * c // ln_1
-        + c * 3 * c + (qkvBias ? 3 * c : 0) // c_attn
-        + c * c + c // attn.c_proj
-        + 2 * c // ln_2
-        + c * 4 * c + 4 * c // c_fc
-        + 4 * c * c + c; // mlp.c_proj
-    long total = (long) vocabSize * c + (long) contextLength * c + nLayer * perLayer + 2 * c;
-    if (!tiedHead) {
-      total += (long) vocabSize * c;
-    }
-    return total;
+    // per block: ln_1, c_attn (+ bias), attn.c_proj, ln_2, c_fc, mlp.c_proj = 12 C^2 + 10 C (+ 3 C)
+    long perLayer = Math.addExact(Math.multiplyExact(12 * c, c), (qkvBias ? 13 : 10) * c);
+    long embeddings = Math.multiplyExact((long) vocabSize + contextLength, c);
+    long total = Math.addExact(Math.addExact(embeddings, Math.multiplyExact(nLayer, perLayer)),
+        2 * c);
+    return tiedHead ? total : Math.addExact(total, (long) vocabSize * c);
+  }
+
+  /**
+   * The parameters of the block matrices (qkv, attention projection, MLP), which a bf16 decoding
+   * model holds in bf16: 12 C^2 per block; ArithmeticException when it overflows 64 bits.
+   */
+  public long blockMatrixCount() {
+    return Math.multiplyExact(nLayer, Math.multiplyExact(12L * dModel, dModel));
+  }
+
+  /** The sizes config.json gives, for messages: "vocab_size 50257, n_positions 1024, ...". */
+  public String sizes() {
+    return "vocab_size " + vocabSize + ", n_positions " + contextLength + ", n_embd " + dModel
+        + ", n_layer " + nLayer + ", n_head " + nHead;
   }
 
   private static void positive(String name, int v) {

@@ -9,6 +9,7 @@ import dev.fuselm.nn.TransformerBlock;
 import dev.fuselm.ops.SoftmaxOps;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tensor.DType;
+import dev.fuselm.tensor.NativeMemory;
 import dev.fuselm.tensor.ParameterSlab;
 import dev.fuselm.tensor.Tensor;
 import java.util.ArrayList;
@@ -60,6 +61,7 @@ public final class GptModel implements AutoCloseable {
   private final GptPasses passes = new GptPasses(this);
 
   private GptModel(ComputeContext ctx, GptConfig config, Map<String, long[]> allShapes) {
+    requireMemory(ctx, config, allShapes != null);
     this.ctx = ctx;
     this.config = config;
     this.params = GptLayout.layout(config, allShapes == null, allShapes).build(ctx);
@@ -118,6 +120,24 @@ public final class GptModel implements AutoCloseable {
       throw new IllegalStateException(what + " needs float32 weights, but this model holds its"
           + " block matrices in bf16 (loaded for bf16 decoding only)");
     }
+  }
+
+  /**
+   * Refuses, before anything is allocated, a config whose parameters do not fit under {@link
+   * NativeMemory}'s limit (a {@link dev.fuselm.tensor.NativeMemoryException} naming the sizes).
+   */
+  static void requireMemory(ComputeContext ctx, GptConfig c, boolean bf16Matrices) {
+    long bytes;
+    try {
+      bytes = Math.multiplyExact(c.parameterCount(), 4L);
+      if (bf16Matrices) {
+        bytes -= Math.multiplyExact(c.blockMatrixCount(), 2L);
+      }
+    } catch (ArithmeticException e) {
+      bytes = Long.MAX_VALUE;
+    }
+    NativeMemory.require(ctx.backend(), bytes, () -> "the parameters of a GPT model with "
+        + c.sizes() + (bf16Matrices ? " (block matrices in bf16)" : " (float32)"));
   }
 
   /** A model with zero parameters (call {@link #initialize} or load weights into {@link #params}). */

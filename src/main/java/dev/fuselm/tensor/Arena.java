@@ -1,6 +1,7 @@
 package dev.fuselm.tensor;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -26,7 +27,7 @@ public final class Arena implements AutoCloseable {
 
   public Arena(ComputeContext ctx, long initialBytes) {
     this.ctx = ctx;
-    blocks.add(NativeBuffer.allocate(ctx, Math.max(ALIGN, initialBytes)));
+    blocks.add(NativeBuffer.allocate(ctx, Math.max(ALIGN, initialBytes), () -> "scratch memory"));
   }
 
   /** An uninitialised float32 tensor (contents are whatever the last step left). */
@@ -51,12 +52,14 @@ public final class Arena implements AutoCloseable {
   }
 
   private Tensor take(DType dtype, long[] shape) {
-    long bytes = Tensor.numel(shape) * dtype.bytes;
-    long aligned = (bytes + ALIGN - 1) / ALIGN * ALIGN;
+    long bytes = Tensor.bytes(dtype, shape);
+    long aligned = bytes > Long.MAX_VALUE - ALIGN ? Long.MAX_VALUE
+        : (bytes + ALIGN - 1) / ALIGN * ALIGN;
     NativeBuffer block = blocks.get(blocks.size() - 1);
-    if (offset + aligned > block.bytes()) {
+    if (aligned > block.bytes() - offset) {
+      block = NativeBuffer.allocate(ctx, Math.max(aligned, block.bytes()),
+          () -> "scratch memory for a " + dtype + " tensor of shape " + Arrays.toString(shape));
       usedBefore += offset;
-      block = NativeBuffer.allocate(ctx, Math.max(aligned, block.bytes()));
       blocks.add(block);
       offset = 0;
     }
@@ -75,7 +78,7 @@ public final class Arena implements AutoCloseable {
         b.close();
       }
       blocks.clear();
-      blocks.add(NativeBuffer.allocate(ctx, Math.max(size, highWater)));
+      blocks.add(NativeBuffer.allocate(ctx, Math.max(size, highWater), () -> "scratch memory"));
     }
     offset = 0;
     usedBefore = 0;

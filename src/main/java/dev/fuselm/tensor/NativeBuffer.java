@@ -3,6 +3,7 @@ package dev.fuselm.tensor;
 import dev.fuselm.nativeapi.FuselmNative;
 import dev.fuselm.nativeapi.FuselmNativeException;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Supplier;
 import org.bytedeco.javacpp.PointerPointer;
 
 /**
@@ -12,6 +13,8 @@ import org.bytedeco.javacpp.PointerPointer;
 public final class NativeBuffer implements AutoCloseable {
   /** Bytes of every buffer allocated and not yet closed, process-wide (tests watch it for leaks). */
   private static final AtomicLong LIVE_BYTES = new AtomicLong();
+  /** The part of LIVE_BYTES on CUDA devices; the rest is host memory. */
+  private static final AtomicLong LIVE_DEVICE_BYTES = new AtomicLong();
 
   private final ComputeContext context;
   private final long bytes;
@@ -24,13 +27,33 @@ public final class NativeBuffer implements AutoCloseable {
   }
 
   public static NativeBuffer allocate(ComputeContext context, long bytes) {
+    return allocate(context, bytes, () -> "a buffer");
+  }
+
+  /**
+   * Allocates bytes on the context's device, after checking them against {@link NativeMemory}'s
+   * limit; a request over the limit, or one the allocator refuses, is a {@link
+   * NativeMemoryException} saying how much was asked for and what for (what: "a float32 tensor
+   * of shape [...]", ...).
+   */
+  public static NativeBuffer allocate(ComputeContext context, long bytes, Supplier<String> what) {
     if (bytes < 0) {
       throw new IllegalArgumentException("cannot allocate a negative size: " + bytes + " bytes");
     }
+    Backend backend = context.backend();
+    NativeMemory.require(backend, bytes, what);
     try (PointerPointer<?> out = new PointerPointer<>(1)) {
-      FuselmNativeException.check(
-          FuselmNative.fl_malloc(context.handle(), bytes, out), "fl_malloc(" + bytes + " bytes)");
+      int status = FuselmNative.fl_malloc(context.handle(), bytes, out);
+      if (status == FuselmNative.FL_ERR_OUT_OF_MEMORY) {
+        throw new NativeMemoryException("cannot allocate " + NativeMemory.format(bytes)
+            + " of native memory for " + what.get() + ": the " + backend + " allocator refused"
+            + " (" + FuselmNative.fl_last_error() + ")", bytes);
+      }
+      FuselmNativeException.check(status, "fl_malloc(" + bytes + " bytes)");
       LIVE_BYTES.addAndGet(bytes);
+      if (backend == Backend.CUDA) {
+        LIVE_DEVICE_BYTES.addAndGet(bytes);
+      }
       return new NativeBuffer(context, out.get(0).address(), bytes);
     }
   }
@@ -61,6 +84,9 @@ public final class NativeBuffer implements AutoCloseable {
       long a = address;
       address = 0;
       LIVE_BYTES.addAndGet(-bytes);
+      if (context.backend() == Backend.CUDA) {
+        LIVE_DEVICE_BYTES.addAndGet(-bytes);
+      }
       FuselmNativeException.check(FuselmNative.fl_free(context.handle(), a), "fl_free");
     }
   }
@@ -68,5 +94,11 @@ public final class NativeBuffer implements AutoCloseable {
   /** Native bytes held by all open buffers of this process. */
   public static long liveBytes() {
     return LIVE_BYTES.get();
+  }
+
+  /** Native bytes held by open buffers in the memory a backend allocates from (host or CUDA). */
+  public static long liveBytes(Backend backend) {
+    long device = LIVE_DEVICE_BYTES.get();
+    return backend == Backend.CUDA ? device : LIVE_BYTES.get() - device;
   }
 }

@@ -23,7 +23,8 @@ public final class ParameterSlab implements AutoCloseable {
 
   private ParameterSlab(ComputeContext ctx, Layout layout) {
     this.layout = layout;
-    this.all = Tensor.zeros(ctx, DType.FLOAT32, layout.total);
+    this.all = Tensor.zeros(ctx, () -> "a slab of " + layout.total + " float32 parameters (a"
+        + " model's weights, their gradients or optimizer moments)", DType.FLOAT32, layout.total);
     for (Layout.Entry e : layout.entries) {
       views.put(e.name, all.view(e.offset, e.shape));
     }
@@ -108,13 +109,20 @@ public final class ParameterSlab implements AutoCloseable {
       }
       long n = Tensor.numel(shape);
       entries.add(new Layout.Entry(name, shape.clone(), total, n, decay));
-      total += n;
+      total = Math.addExact(total, n);
       return this;
     }
 
     public ParameterSlab build(ComputeContext ctx) {
       Layout layout = new Layout(entries, total);
-      ParameterSlab slab = new ParameterSlab(ctx, layout);
+      ParameterSlab slab;
+      try {
+        slab = new ParameterSlab(ctx, layout);
+      } catch (RuntimeException e) {
+        layout.segOffsets.close();
+        layout.segDecay.close();
+        throw e;
+      }
       layout.owner = slab;
       return slab;
     }

@@ -3,6 +3,7 @@ package dev.fuselm.tensor;
 import dev.fuselm.nativeapi.FuselmNative;
 import dev.fuselm.nativeapi.FuselmNativeException;
 import java.util.Arrays;
+import java.util.function.Supplier;
 
 /**
  * A dense, contiguous, row-major array of float32, int32 or bfloat16 in native memory on one
@@ -40,8 +41,14 @@ public final class Tensor implements AutoCloseable {
 
   /** A new zero-filled tensor that owns its memory. */
   public static Tensor zeros(ComputeContext ctx, DType dtype, long... shape) {
-    long n = numel(shape);
-    return new Tensor(NativeBuffer.allocate(ctx, n * dtype.bytes), 0, dtype, shape, true);
+    return zeros(ctx, () -> "a " + dtype + " tensor of shape " + Arrays.toString(shape), dtype,
+        shape);
+  }
+
+  /** {@link #zeros}, saying what the tensor is for when it cannot be allocated. */
+  static Tensor zeros(ComputeContext ctx, Supplier<String> what, DType dtype, long... shape) {
+    NativeBuffer b = NativeBuffer.allocate(ctx, bytes(dtype, shape), what);
+    return new Tensor(b, 0, dtype, shape, true);
   }
 
   public static Tensor zeros(ComputeContext ctx, long... shape) {
@@ -202,6 +209,15 @@ public final class Tensor implements AutoCloseable {
   private void requireType(DType want) {
     if (dtype != want) {
       throw new IllegalArgumentException("tensor " + describe() + " is not " + want);
+    }
+  }
+
+  /** The bytes of a tensor: Long.MAX_VALUE when they overflow (no allocation can hold them). */
+  static long bytes(DType dtype, long[] shape) {
+    try {
+      return Math.multiplyExact(numel(shape), (long) dtype.bytes);
+    } catch (ArithmeticException e) {
+      return Long.MAX_VALUE;
     }
   }
 

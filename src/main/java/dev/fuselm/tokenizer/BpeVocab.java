@@ -71,6 +71,17 @@ final class BpeVocab {
    */
   static BpeVocab build(String source, Map<String, Integer> vocab, List<String[]> merges, List<Integer> mergeLines,
       Map<String, Integer> specialTokens) throws IOException {
+    return build(source, source, vocab, merges, mergeLines, specialTokens);
+  }
+
+  /**
+   * {@link #build} from two files: errors in the tokens and ids name vocabSource (encoder.json),
+   * errors in the merges name mergesSource (vocab.bpe).
+   */
+  static BpeVocab build(String vocabSource, String mergesSource, Map<String, Integer> vocab,
+      List<String[]> merges, List<Integer> mergeLines, Map<String, Integer> specialTokens)
+      throws IOException {
+    String source = vocabSource;
     int n = vocab.size();
     String[] tokens = new String[n];
     for (Map.Entry<String, Integer> e : vocab.entrySet()) {
@@ -109,8 +120,8 @@ final class BpeVocab {
       Integer c = vocab.get(pair[0] + pair[1]);
       if (a == null || b == null || c == null) {
         String missing = a == null ? pair[0] : b == null ? pair[1] : pair[0] + pair[1];
-        throw new IOException(source + ": " + where + ": merge " + quote(pair[0]) + " " + quote(pair[1])
-            + " uses " + quote(missing) + ", which is not in the vocabulary");
+        throw new IOException(mergesSource + ": " + where + ": merge " + quote(pair[0]) + " "
+            + quote(pair[1]) + " uses " + quote(missing) + ", which is not in the vocabulary");
       }
       left[r] = a;
       right[r] = b;
@@ -166,7 +177,7 @@ final class BpeVocab {
     Map<String, Integer> vocab = readEncoderJson(encoderName, encoderJson);
     List<Integer> lines = new ArrayList<>();
     List<String[]> merges = readMerges(mergesName, vocabBpe, lines);
-    return build(mergesName, vocab, merges, lines, null);
+    return build(encoderName, mergesName, vocab, merges, lines, null);
   }
 
   static Map<String, Integer> readEncoderJson(String name, InputStream in) throws IOException {

@@ -114,6 +114,15 @@ public final class Tokenizers {
     return hasBpeFiles(dir) || Files.isRegularFile(dir.resolve("tokenizer.json"));
   }
 
+  /** A whole file as UTF-8 text; bytes that are not UTF-8 are an error naming the file. */
+  private static String utf8(Path file) throws IOException {
+    try {
+      return Files.readString(file, java.nio.charset.StandardCharsets.UTF_8);
+    } catch (java.nio.charset.CharacterCodingException e) {
+      throw new IOException(file + ": not valid UTF-8", e);
+    }
+  }
+
   /**
    * A byte-level BPE tokenizer from a spec: "gpt2" (shipped in the jar; also null), a directory of
    * GPT-2 style files, or a tokenizer.json file.
@@ -181,15 +190,19 @@ public final class Tokenizers {
     Path tc = dir.resolve("tokenizer_config.json");
     Boolean lower = null;
     if (Files.isRegularFile(tc)) {
-      JsonNode n = new ObjectMapper().readTree(Files.readString(tc,
-          java.nio.charset.StandardCharsets.UTF_8));
+      JsonNode n;
+      try {
+        n = new ObjectMapper().readTree(utf8(tc));
+      } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+        throw new IOException(tc + ": not valid JSON: " + e.getOriginalMessage(), e);
+      }
       if (n != null && n.has("do_lower_case")) {
         lower = n.get("do_lower_case").asBoolean();
       }
     }
     if (lower == null) {
       lower = true;
-      for (String line : Files.readAllLines(vocab, java.nio.charset.StandardCharsets.UTF_8)) {
+      for (String line : utf8(vocab).lines().toList()) {
         if (!(line.startsWith("[") && line.endsWith("]"))
             && !line.equals(line.toLowerCase(Locale.ROOT))) {
           lower = false;

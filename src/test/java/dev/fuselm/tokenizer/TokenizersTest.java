@@ -59,4 +59,17 @@ class TokenizersTest {
         () -> Tokenizers.wordPiece(Files.createDirectories(tmp.resolve("empty"))));
     assertTrue(e.getMessage().contains("no vocab.txt or tokenizer.json"), e.getMessage());
   }
+
+  @Test
+  void wordPieceFilesThatAreNotUtf8AreNamed() throws IOException {
+    Path d = Files.createDirectories(tmp.resolve("latin1"));
+    Files.write(d.resolve("vocab.txt"), new byte[] {'[', 'U', 'N', 'K', ']', '\n', 'c', 'a', 'f',
+        (byte) 0xE9, '\n'});
+    IOException e = assertThrows(IOException.class, () -> Tokenizers.wordPiece(d));
+    assertEquals(d.resolve("vocab.txt") + ": not valid UTF-8", e.getMessage());
+    Files.writeString(d.resolve("vocab.txt"), "[UNK]\n");
+    Files.write(d.resolve("tokenizer_config.json"), new byte[] {'{', '"', (byte) 0xFF, '"', '}'});
+    e = assertThrows(IOException.class, () -> Tokenizers.wordPiece(d));
+    assertEquals(d.resolve("tokenizer_config.json") + ": not valid UTF-8", e.getMessage());
+  }
 }
