@@ -1,6 +1,5 @@
 package dev.fuselm.finetune;
 
-import dev.fuselm.model.GptBackbone;
 import dev.fuselm.model.GptModel;
 import dev.fuselm.model.SequenceClassificationHead;
 import dev.fuselm.model.TokenBatch;
@@ -45,7 +44,7 @@ public final class SequenceClassifier implements AutoCloseable {
     }
     this.model = model;
     this.classifier =
-        dev.fuselm.model.SequenceClassifier.gpt(new GptBackbone(model), labels, padId, head);
+        dev.fuselm.model.SequenceClassifier.gpt(model, labels, padId, head);
   }
 
   /** A new head, N(0, 0.02) from seed, on model. */

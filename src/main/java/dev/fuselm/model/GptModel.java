@@ -33,9 +33,11 @@ import java.util.function.Consumer;
  * #weightsChanged()}. {@link #setPrecision} switches the full-sequence passes to bf16 mixed
  * precision (see {@link Precision}); a {@link KvCache} of bf16 weights decodes with the same copies.
  *
+ * <p>As a {@link Backbone} it takes right-padded {@link TokenBatch}es without token types.
+ *
  * <p>Not thread-safe: one model, one context, one thread.
  */
-public final class GptModel implements AutoCloseable {
+public final class GptModel implements Backbone {
   /** Prefix of every parameter except an untied {@code lm_head.weight}. */
   public static final String PREFIX = "transformer.";
 
@@ -319,6 +321,7 @@ public final class GptModel implements AutoCloseable {
   }
 
   /** Allocates the gradient slab (zeroed) so that {@link #backward} can run. Idempotent. */
+  @Override
   public GptModel enableGradients() {
     requireFloat32Matrices("training");
     if (grads == null) {
@@ -328,6 +331,7 @@ public final class GptModel implements AutoCloseable {
     return this;
   }
 
+  @Override
   public ComputeContext context() {
     return ctx;
   }
@@ -336,11 +340,13 @@ public final class GptModel implements AutoCloseable {
     return config;
   }
 
+  @Override
   public ParameterSlab params() {
     return params;
   }
 
   /** The gradient slab, or null before {@link #enableGradients()}. */
+  @Override
   public ParameterSlab grads() {
     return grads;
   }
@@ -381,15 +387,18 @@ public final class GptModel implements AutoCloseable {
   }
 
   /** Training mode applies dropout (if the config has any); evaluation mode never does. */
+  @Override
   public void setTraining(boolean training) {
     this.training = training;
   }
 
+  @Override
   public boolean isTraining() {
     return training;
   }
 
   /** The seed of the dropout masks of the next forward/backward pair (the trainer sets it per step). */
+  @Override
   public void setDropoutSeed(long seed) {
     this.dropoutSeed = seed;
   }
@@ -398,6 +407,7 @@ public final class GptModel implements AutoCloseable {
     return dropoutSeed;
   }
 
+  @Override
   public void zeroGrad() {
     if (grads != null) {
       grads.flat().zero();
@@ -429,12 +439,32 @@ public final class GptModel implements AutoCloseable {
     return passes.forwardHidden(ids, b, t);
   }
 
+  @Override
+  public int hiddenSize() {
+    return config.dModel();
+  }
+
+  /**
+   * {@link #forwardHidden(int[], int, int)} of a batch: GPT-2 has no token types, and its attention
+   * is causal, so right padding is invisible to the real tokens before it and needs no mask;
+   * padding anywhere else cannot be honoured.
+   */
+  @Override
+  public Tensor forwardHidden(TokenBatch batch) {
+    if (batch.tokenTypes() != null) {
+      throw new IllegalArgumentException("GPT-2 has no token types; pass none");
+    }
+    batch.lengths(); // checks that any padding is right padding
+    return forwardHidden(batch.ids(), batch.b(), batch.t());
+  }
+
   /**
    * Adds into the gradient slab the gradients of a loss whose gradient with respect to the hidden
    * states of the last {@link #forwardHidden} is dHidden (B*T*C, row-major). Backpropagates through
    * the final layer norm and blocks {@code fromBlock..nLayer-1} only (no gradient work is done for
    * the blocks below), and into the embeddings only when fromBlock is 0. The LM head gets nothing.
    */
+  @Override
   public void backwardHidden(float[] dHidden, int fromBlock) {
     passes.backwardHidden(dHidden, fromBlock);
   }

@@ -19,7 +19,6 @@ import org.junit.jupiter.api.Test;
  * GPT and a BERT backbone, right padding never changes a prediction, and its gradients (head and
  * backbone) match finite differences of its loss.
  */
-@SuppressWarnings("removal") // GptBackbone: until GptModel implements Backbone itself
 class SequenceClassifierTest {
   static ComputeContext ctx;
 
@@ -37,8 +36,7 @@ class SequenceClassifierTest {
   static final int[] LABELS = {0, 2, 1};
 
   static Backbone gpt(long seed) {
-    return new GptBackbone(GptModel.random(ctx, GptConfig.of(24, 16, 16, 2, 2).withDropout(0f),
-        seed));
+    return GptModel.random(ctx, GptConfig.of(24, 16, 16, 2, 2).withDropout(0f), seed);
   }
 
   static Backbone bert(long seed) {
