@@ -55,6 +55,7 @@ public final class GptModel implements Backbone {
   private TransformerBlock[] blocks;
   private LayerNorm lnf;
   private LoraAdapters lora;
+  private boolean ownsLora;
 
   private boolean training;
   private long dropoutSeed;
@@ -265,10 +266,11 @@ public final class GptModel implements Backbone {
   }
 
   /**
-   * Adds LoRA adapters to the block projections (null removes them). The caller keeps ownership.
-   * With trainable adapters, {@link #backward} and {@link #backwardHidden} work without {@link
-   * #enableGradients()}: the base weights then get no gradient work at all (only input gradients
-   * flow through them) and only the adapters' gradient slab is written.
+   * Adds LoRA adapters to the block projections (null removes them). The caller keeps ownership
+   * (adapters the model owns, from {@link #adoptLora} or {@link #addLora}, are closed when
+   * replaced). With trainable adapters, {@link #backward} and {@link #backwardHidden} work without
+   * {@link #enableGradients()}: the base weights then get no gradient work at all (only input
+   * gradients flow through them) and only the adapters' gradient slab is written.
    */
   public void setLora(LoraAdapters adapters) {
     if (adapters != null && precision != Precision.FP32) {
@@ -286,13 +288,49 @@ public final class GptModel implements Backbone {
         }
       }
     }
+    if (ownsLora && lora != adapters) {
+      lora.close();
+    }
+    ownsLora = false;
     this.lora = adapters;
     attachLora();
+  }
+
+  /** As {@link #setLora}, but the model owns adapters: closed when merged, replaced or closed. */
+  public void adoptLora(LoraAdapters adapters) {
+    setLora(adapters);
+    ownsLora = adapters != null;
+  }
+
+  /**
+   * Attaches new trainable adapters of options, owned by the model: A drawn from seed as PEFT
+   * draws it, B = 0, so the model starts out computing what it computed before.
+   */
+  public GptModel addLora(LoraOptions options, long seed) {
+    LoraAdapters adapters = LoraAdapters.create(ctx, options.adapterConfig(), config.nLayer(),
+        config.dModel(), seed, true);
+    try {
+      adoptLora(adapters);
+    } catch (RuntimeException e) {
+      adapters.close();
+      throw e;
+    }
+    return this;
   }
 
   /** The attached LoRA adapters, or null. */
   public LoraAdapters lora() {
     return lora;
+  }
+
+  /** Parameters of the attached LoRA adapters (0 without). */
+  public long loraParameterCount() {
+    return lora == null ? 0 : lora.params().size();
+  }
+
+  /** Native bytes of the attached adapters: weights, gradients and scratch (0 without). */
+  public long loraBytes() {
+    return lora == null ? 0 : lora.bytes();
   }
 
   /** Folds the attached adapters into the base weights and detaches them. */
@@ -516,6 +554,11 @@ public final class GptModel implements Backbone {
   public void close() {
     releaseActivations();
     releaseBf16Copies();
+    if (ownsLora) {
+      lora.close();
+      lora = null;
+      ownsLora = false;
+    }
     if (grads != null) {
       grads.close();
       grads = null;
