@@ -1,14 +1,16 @@
 package example;
 
-import dev.fuselm.io.Checkpoint;
-import dev.fuselm.model.ModelFamily;
-import dev.fuselm.tokenizer.Tokenizers;
-import dev.fuselm.finetune.ClassifierCheckpoint;
-import dev.fuselm.finetune.SequenceClassifier;
 import dev.fuselm.generate.GenerationConfig;
+import dev.fuselm.io.Checkpoint;
+import dev.fuselm.io.ClassifierHead;
+import dev.fuselm.model.GptModel;
+import dev.fuselm.model.ModelFamily;
+import dev.fuselm.model.SequenceClassifier;
+import dev.fuselm.model.TokenBatch;
 import dev.fuselm.serve.InferenceSession;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tokenizer.Tokenizer;
+import dev.fuselm.tokenizer.Tokenizers;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -55,14 +57,15 @@ public final class Consumer {
 
     Tokenizer tok = Tokenizers.forModel(classifierDir,
         Checkpoint.readConfig(classifierDir, ModelFamily.GPT2).vocabSize());
-    ClassifierCheckpoint.Meta meta = ClassifierCheckpoint.readMeta(classifierDir);
+    ClassifierHead.Meta meta = ClassifierHead.readMeta(classifierDir);
     try (ComputeContext ctx = ComputeContext.create();
-        SequenceClassifier clf = ClassifierCheckpoint.load(ctx, classifierDir)) {
+        SequenceClassifier<GptModel> clf = Checkpoint.loadSequenceClassifier(ctx, classifierDir,
+            ModelFamily.GPT2)) {
       for (String text : new String[] {"WINNER!! Claim your free prize now, call 09061701461",
           "Are we still meeting for lunch tomorrow?"}) {
         int[] ids = tok.encode(text);
         ids = Arrays.copyOf(ids, Math.min(ids.length, meta.maxLength()));
-        double[] p = clf.probabilities(SequenceClassifier.collate(List.of(ids), clf.padId()));
+        double[] p = clf.probabilities(TokenBatch.rightPadded(List.of(ids), clf.padId(), 0));
         int best = 0;
         for (int j = 1; j < p.length; j++) {
           best = p[j] > p[best] ? j : best;

@@ -2,14 +2,14 @@ package dev.fuselm.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.fuselm.finetune.BertSequenceClassifier;
-import dev.fuselm.finetune.SequenceClassifier;
 import dev.fuselm.io.Checkpoint;
 import dev.fuselm.io.ClassifierHead;
 import dev.fuselm.model.BertModel;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
 import dev.fuselm.model.ModelFamily;
+import dev.fuselm.model.SequenceClassifier;
+import dev.fuselm.model.TokenBatch;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tokenizer.BertEncoding;
 import dev.fuselm.tokenizer.Tokenizer;
@@ -72,12 +72,10 @@ public final class ClassifyCommand implements Callable<Integer> {
     }
     try (ComputeContext c = ComputeContext.create()) {
       c.threads(threads);
-      Checkpoint.Classifier<GptModel> loaded = Checkpoint.loadClassifier(c, model,
-          ModelFamily.GPT2);
-      try (SequenceClassifier clf = new SequenceClassifier(loaded.model(), meta.labels(),
-          meta.padId(), loaded.head().get(SequenceClassifier.HEAD))) {
+      try (SequenceClassifier<GptModel> clf = Checkpoint.loadSequenceClassifier(c, model,
+          ModelFamily.GPT2)) {
         for (int[] ids : seqs) {
-          double[] p = clf.probabilities(SequenceClassifier.collate(List.of(ids), clf.padId()));
+          double[] p = clf.probabilities(TokenBatch.rightPadded(List.of(ids), clf.padId(), 0));
           printPrediction(clf.labels(), p);
         }
       }
@@ -128,20 +126,17 @@ public final class ClassifyCommand implements Callable<Integer> {
       } else if (textPair != null) {
         throw new UserInputException("--text-pair: this classifier takes single texts");
       }
-      seqs.add(BertSequenceClassifier.encode(tok, first, second, meta.maxLength()));
+      seqs.add(tok.encodeForModel(first, second, meta.maxLength(), 0));
     }
     if (seqs.isEmpty()) {
       throw new UserInputException(input.file + ": no texts to classify");
     }
     try (ComputeContext c = ComputeContext.create()) {
       c.threads(threads);
-      Checkpoint.Classifier<BertModel> loaded = Checkpoint.loadClassifier(c, model,
-          ModelFamily.BERT);
-      try (BertSequenceClassifier clf = new BertSequenceClassifier(loaded.model(), meta.labels(),
-          meta.padId(), loaded.head().get(BertSequenceClassifier.WEIGHT),
-          loaded.head().get(BertSequenceClassifier.BIAS))) {
+      try (SequenceClassifier<BertModel> clf = Checkpoint.loadSequenceClassifier(c, model,
+          ModelFamily.BERT)) {
         for (BertEncoding e : seqs) {
-          double[] p = clf.probabilities(BertSequenceClassifier.collate(List.of(e), clf.padId()));
+          double[] p = clf.probabilities(TokenBatch.ofEncodings(List.of(e), clf.padId()));
           printPrediction(clf.labels(), p);
         }
       }

@@ -1,27 +1,25 @@
 package dev.fuselm.cli;
 
-import dev.fuselm.io.Checkpoint;
-import dev.fuselm.model.ModelFamily;
-import dev.fuselm.tokenizer.Tokenizers;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.fuselm.finetune.BertClassifierCheckpoint;
-import dev.fuselm.train.BertClassifierTrainer;
-import dev.fuselm.finetune.BertSequenceClassifier;
-import dev.fuselm.data.ClassificationData;
-import dev.fuselm.finetune.ClassifierCheckpoint;
-import dev.fuselm.train.ClassifierTrainer;
-import dev.fuselm.finetune.LoraCheckpoint;
-import dev.fuselm.finetune.SequenceClassifier;
 import dev.fuselm.baseline.TfidfLogisticBaseline;
+import dev.fuselm.data.ClassificationData;
+import dev.fuselm.io.AtomicFiles;
+import dev.fuselm.io.Checkpoint;
+import dev.fuselm.io.PeftAdapters;
 import dev.fuselm.model.BertConfig;
+import dev.fuselm.model.BertModel;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
-import dev.fuselm.nn.LoraAdapters;
+import dev.fuselm.model.LoraOptions;
+import dev.fuselm.model.ModelFamily;
+import dev.fuselm.model.SequenceClassifier;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tokenizer.BertEncoding;
 import dev.fuselm.tokenizer.Tokenizer;
+import dev.fuselm.tokenizer.Tokenizers;
 import dev.fuselm.tokenizer.WordPieceTokenizer;
+import dev.fuselm.train.ClassifierTrainer;
 import dev.fuselm.train.TrainingDivergedException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -98,7 +96,7 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws IOException {
-    if (BertClassifierCheckpoint.isBertModel(init)) {
+    if (Checkpoint.family(init) == ModelFamily.BERT) {
       return callBert();
     }
     if (textPairColumn != null) {
@@ -116,15 +114,14 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
     }
     int padTo = padding.equals("fixed") ? maxLen : 0;
     ClassifierTrainer.Config tc = trainerConfig(trainAll, padTo);
-    LoraAdapters.Config lc = null;
+    LoraOptions lc = null;
     if (loraRank != null) {
       if (trainAll) {
         throw new UserInputException("--lora trains adapters on a frozen model; it cannot"
             + " be combined with --train-all");
       }
       try {
-        lc = new LoraAdapters.Config(loraRank, loraAlpha == null ? 2f * loraRank : loraAlpha,
-            LoraAdapters.DEFAULT_TARGETS);
+        lc = LoraOptions.of(loraRank, loraAlpha, null);
       } catch (IllegalArgumentException e) {
         throw new UserInputException(e.getMessage());
       }
@@ -156,12 +153,17 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
     emit(start, logLines);
     try (ComputeContext c = ComputeContext.create()) {
       c.threads(threads.threads);
-      try (SequenceClassifier clf = classifier(c, labels, padId, lc != null);
-          LoraAdapters lora = lc == null ? null : resume != null
-              ? LoraCheckpoint.load(c, resume, cfg, true)
-              : LoraAdapters.create(c, lc, cfg.nLayer(), cfg.dModel(), seed, true)) {
+      try (SequenceClassifier<GptModel> clf = classifier(c, labels, padId, lc != null)) {
+        GptModel model = clf.backbone();
+        if (lc != null) { // the model owns the adapters from here on
+          if (resume != null) {
+            PeftAdapters.attach(model, resume, true);
+          } else {
+            model.addLora(lc, seed);
+          }
+        }
         Files.createDirectories(out);
-        try (ClassifierTrainer t = new ClassifierTrainer(clf, train, val, tc, lora,
+        try (ClassifierTrainer t = new ClassifierTrainer(clf, train, val, tc,
             n -> emit(n, logLines))) {
           runTraining(t::resume, t::run);
           if (saveState) {
@@ -175,16 +177,16 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
             ClassifierTrainer.evaluate(clf, val, batch, padTo).toJson(labels, true));
         fin.set("test", ClassifierTrainer.evaluate(clf, test, batch, padTo).toJson(labels, true));
         emit(fin, logLines);
-        if (lora != null) {
+        if (lc != null) {
           // adapters on their own (PEFT layout), then folded in so `classify` needs no LoRA
-          LoraCheckpoint.save(lora, out, init.toAbsolutePath().toString());
-          clf.model().mergeLora();
+          PeftAdapters.save(model, out, init.toAbsolutePath().toString());
+          model.mergeLora();
         }
         if (baseline) {
           baseline(split, labels, logLines);
         }
-        ClassifierCheckpoint.save(clf, maxLen, out, init);
-        dev.fuselm.io.AtomicFiles.writeString(logFile, String.join("\n", logLines) + "\n");
+        Checkpoint.saveClassifier(clf, maxLen, false, out, init);
+        AtomicFiles.writeString(logFile, String.join("\n", logLines) + "\n");
       }
     }
     return 0;
@@ -222,23 +224,25 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
    * base is --init's and only the head comes from --resume, whose model file has the adapters
    * merged in).
    */
-  private SequenceClassifier classifier(ComputeContext c, List<String> labels, int padId,
-      boolean withLora) throws IOException {
+  private SequenceClassifier<GptModel> classifier(ComputeContext c, List<String> labels,
+      int padId, boolean withLora) throws IOException {
     if (resume == null) {
-      return SequenceClassifier.create(Checkpoint.load(c, init, ModelFamily.GPT2), labels, padId,
+      return SequenceClassifier.gpt(Checkpoint.load(c, init, ModelFamily.GPT2), labels, padId,
           seed);
     }
     if (!withLora) {
-      SequenceClassifier clf = ClassifierCheckpoint.load(c, resume);
+      SequenceClassifier<GptModel> clf = Checkpoint.loadSequenceClassifier(c, resume,
+          ModelFamily.GPT2);
       checkLabels(clf.labels(), labels);
       return clf;
     }
-    SequenceClassifier clf = SequenceClassifier.create(Checkpoint.load(c, init, ModelFamily.GPT2),
-        labels, padId,
-        seed);
-    try (SequenceClassifier saved = ClassifierCheckpoint.load(c, resume)) {
+    SequenceClassifier<GptModel> clf = SequenceClassifier.gpt(
+        Checkpoint.load(c, init, ModelFamily.GPT2), labels, padId, seed);
+    try (SequenceClassifier<GptModel> saved = Checkpoint.loadSequenceClassifier(c, resume,
+        ModelFamily.GPT2)) {
       checkLabels(saved.labels(), labels);
-      System.arraycopy(saved.headWeight(), 0, clf.headWeight(), 0, clf.headWeight().length);
+      float[] w = clf.head().weight();
+      System.arraycopy(saved.head().weight(), 0, w, 0, w.length);
     }
     return clf;
   }
@@ -303,11 +307,10 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
     List<String> labels = ds.labels();
     int padId = tok.specialTokenId(WordPieceTokenizer.PAD).orElse(0);
     int[] truncated = new int[1];
-    BertClassifierTrainer.Examples train = encodeBert(split.train(), tok, labels, maxLen,
+    ClassifierTrainer.Examples train = encodeBert(split.train(), tok, labels, maxLen, truncated);
+    ClassifierTrainer.Examples val = encodeBert(split.validation(), tok, labels, maxLen,
         truncated);
-    BertClassifierTrainer.Examples val = encodeBert(split.validation(), tok, labels, maxLen,
-        truncated);
-    BertClassifierTrainer.Examples test = encodeBert(split.test(), tok, labels, maxLen, truncated);
+    ClassifierTrainer.Examples test = encodeBert(split.test(), tok, labels, maxLen, truncated);
     Path logFile = out.resolve("log.jsonl");
     List<String> logLines = new ArrayList<>();
     ObjectNode start = JSON.createObjectNode();
@@ -319,13 +322,13 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
     emit(start, logLines);
     try (ComputeContext c = ComputeContext.create()) {
       c.threads(threads.threads);
-      try (BertSequenceClassifier clf = resume != null
-          ? BertClassifierCheckpoint.load(c, resume)
-          : BertSequenceClassifier.create(Checkpoint.load(c, init, ModelFamily.BERT), labels,
-              padId, seed)) {
+      try (SequenceClassifier<BertModel> clf = resume != null
+          ? Checkpoint.loadSequenceClassifier(c, resume, ModelFamily.BERT)
+          : SequenceClassifier.bert(Checkpoint.load(c, init, ModelFamily.BERT), labels, padId,
+              seed)) {
         checkLabels(clf.labels(), labels);
         Files.createDirectories(out);
-        try (BertClassifierTrainer t = new BertClassifierTrainer(clf, train, val, tc,
+        try (ClassifierTrainer t = new ClassifierTrainer(clf, train, val, tc,
             n -> emit(n, logLines))) {
           runTraining(t::resume, t::run);
           if (saveState) {
@@ -334,36 +337,35 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
         }
         ObjectNode fin = JSON.createObjectNode();
         fin.put("event", "final");
-        fin.set("train", BertClassifierTrainer.evaluate(clf, train, batch).toJson(labels, true));
-        fin.set("validation",
-            BertClassifierTrainer.evaluate(clf, val, batch).toJson(labels, true));
-        fin.set("test", BertClassifierTrainer.evaluate(clf, test, batch).toJson(labels, true));
+        fin.set("train", ClassifierTrainer.evaluate(clf, train, batch).toJson(labels, true));
+        fin.set("validation", ClassifierTrainer.evaluate(clf, val, batch).toJson(labels, true));
+        fin.set("test", ClassifierTrainer.evaluate(clf, test, batch).toJson(labels, true));
         emit(fin, logLines);
         if (baseline) {
           baseline(split, labels, logLines);
         }
-        BertClassifierCheckpoint.save(clf, maxLen, pairs, out, init);
-        dev.fuselm.io.AtomicFiles.writeString(logFile, String.join("\n", logLines) + "\n");
+        Checkpoint.saveClassifier(clf, maxLen, pairs, out, init);
+        AtomicFiles.writeString(logFile, String.join("\n", logLines) + "\n");
       }
     }
     return 0;
   }
 
-  static BertClassifierTrainer.Examples encodeBert(List<ClassificationData.Example> ex,
+  static ClassifierTrainer.Examples encodeBert(List<ClassificationData.Example> ex,
       WordPieceTokenizer tok, List<String> labels, int maxLen, int[] truncated) {
     List<BertEncoding> seqs = new ArrayList<>();
     int[] y = new int[ex.size()];
     for (int i = 0; i < ex.size(); i++) {
       ClassificationData.Example e = ex.get(i);
-      BertEncoding enc = BertSequenceClassifier.encode(tok, e.text(), e.textPair(), maxLen);
+      BertEncoding enc = tok.encodeForModel(e.text(), e.textPair(), maxLen, 0);
       if (enc.length() == maxLen
-          && BertSequenceClassifier.encode(tok, e.text(), e.textPair(), 0).length() > maxLen) {
+          && tok.encodeForModel(e.text(), e.textPair(), 0, 0).length() > maxLen) {
         truncated[0]++;
       }
       seqs.add(enc);
       y[i] = labels.indexOf(e.label());
     }
-    return new BertClassifierTrainer.Examples(seqs, y);
+    return ClassifierTrainer.Examples.ofEncodings(seqs, y);
   }
 
   private static void emit(ObjectNode n, List<String> lines) {
@@ -393,6 +395,6 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
       seqs.add(ids);
       y[i] = labels.indexOf(e.label());
     }
-    return new ClassifierTrainer.Examples(seqs, y);
+    return ClassifierTrainer.Examples.ofTokens(seqs, y);
   }
 }

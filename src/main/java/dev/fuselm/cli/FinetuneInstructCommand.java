@@ -1,25 +1,24 @@
 package dev.fuselm.cli;
 
-import dev.fuselm.io.Checkpoint;
-import dev.fuselm.model.ModelFamily;
-import dev.fuselm.tokenizer.Tokenizers;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.fuselm.finetune.ClassifierCheckpoint;
 import dev.fuselm.data.InstructionCollator;
 import dev.fuselm.data.InstructionData;
-import dev.fuselm.io.InstructionModel;
-import dev.fuselm.train.InstructionTrainer;
-import dev.fuselm.finetune.LoraCheckpoint;
 import dev.fuselm.data.PromptTemplate;
 import dev.fuselm.generate.GenerationConfig;
 import dev.fuselm.io.AtomicFiles;
+import dev.fuselm.io.Checkpoint;
+import dev.fuselm.io.InstructionModel;
+import dev.fuselm.io.PeftAdapters;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
-import dev.fuselm.nn.LoraAdapters;
+import dev.fuselm.model.LoraOptions;
+import dev.fuselm.model.ModelFamily;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tokenizer.Tokenizer;
+import dev.fuselm.tokenizer.Tokenizers;
+import dev.fuselm.train.InstructionTrainer;
 import dev.fuselm.train.TrainingDivergedException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -111,15 +110,14 @@ public final class FinetuneInstructCommand implements Callable<Integer> {
       throw new UserInputException("--merge needs --lora");
     }
     InstructionTrainer.Config tc;
-    LoraAdapters.Config lc = null;
+    LoraOptions lc = null;
     try {
       tc = new InstructionTrainer.Config(epochs, batch, lr, optimizer.weightDecay, optimizer.clip,
           schedule.warmup,
           maskPrompt, padding.equals("fixed") ? ctxLen : 0, evalEvery, seed, schedule.cosine());
       if (loraRank != null) {
-        lc = new LoraAdapters.Config(loraRank, loraAlpha == null ? 2f * loraRank : loraAlpha,
-            loraTargets == null ? LoraAdapters.DEFAULT_TARGETS : loraTargets);
-        LoraAdapters.modules(lc, cfg.nLayer(), cfg.dModel()); // unknown targets fail here
+        lc = LoraOptions.of(loraRank, loraAlpha, loraTargets);
+        lc.checkTargets(cfg); // unknown targets fail here
       }
       if (maxNewTokens < 1) {
         throw new IllegalArgumentException("--max-new-tokens must be >= 1, got " + maxNewTokens);
@@ -158,11 +156,18 @@ public final class FinetuneInstructCommand implements Callable<Integer> {
       c.threads(threads.threads);
       // on --resume the full model continues from there; LoRA keeps --init's frozen base
       try (GptModel model = Checkpoint.load(c, resume != null && lc == null ? resume : init,
-          ModelFamily.GPT2);
-          LoraAdapters lora = lc == null ? null : resume != null
-              ? LoraCheckpoint.load(c, resume, cfg, true)
-              : LoraAdapters.create(c, lc, cfg.nLayer(), cfg.dModel(), seed, true)) {
-        long trainable = lora == null ? model.parameterCount() : lora.params().size();
+          ModelFamily.GPT2)) {
+        // the starting loss is the base model's: measured before any adapters are attached
+        double startValLoss = InstructionTrainer.loss(model, val, batch, eot, maskPrompt,
+            tc.fixedLength());
+        if (lc != null) { // the model owns the adapters from here on
+          if (resume != null) {
+            PeftAdapters.attach(model, resume, true);
+          } else {
+            model.addLora(lc, seed);
+          }
+        }
+        long trainable = lc == null ? model.parameterCount() : model.loraParameterCount();
         ObjectNode start = JSON.createObjectNode();
         start.put("event", "start").put("entries", ds.entries().size()).put("train", train.size())
             .put("validation", val.size()).put("test", test.size())
@@ -176,10 +181,9 @@ public final class FinetuneInstructCommand implements Callable<Integer> {
           start.put("lora_rank", lc.rank()).put("lora_alpha", lc.alpha());
           start.set("lora_targets", JSON.valueToTree(lc.targets()));
         }
-        start.put("val_loss", InstructionTrainer.loss(model, val, batch, eot, maskPrompt,
-            tc.fixedLength()));
+        start.put("val_loss", startValLoss);
         emit(start, logLines, true);
-        try (InstructionTrainer t = new InstructionTrainer(model, lora, train, val, eot, tc,
+        try (InstructionTrainer t = new InstructionTrainer(model, train, val, eot, tc,
             n -> emit(n, logLines, !quiet || !"step".equals(n.path("event").asText())))) {
           if (resume != null) {
             t.resume(resume);
@@ -201,8 +205,8 @@ public final class FinetuneInstructCommand implements Callable<Integer> {
             .put("test_loss", InstructionTrainer.loss(model, test, batch, eot, maskPrompt,
                 tc.fixedLength()))
             .put("gradient_slab_of_base", model.grads() != null);
-        if (lora != null) {
-          fin.put("adapter_bytes", lora.bytes());
+        if (lc != null) {
+          fin.put("adapter_bytes", model.loraBytes());
         }
         emit(fin, logLines, true);
         // test responses, with the trained weights (adapters still attached)
@@ -219,17 +223,17 @@ public final class FinetuneInstructCommand implements Callable<Integer> {
               .put("output", e.output()).put("model_response", tok.decode(answers.get(i)));
         }
         Files.createDirectories(out);
-        if (lora == null) {
+        if (lc == null) {
           Checkpoint.save(ModelFamily.GPT2, model, out, Map.of("fuselm_task", "instruction-tuned"));
         } else {
-          LoraCheckpoint.save(lora, out, init.toAbsolutePath().toString());
+          PeftAdapters.save(model, out, init.toAbsolutePath().toString());
           if (merge) {
             model.mergeLora();
             Checkpoint.save(ModelFamily.GPT2, model, out, Map.of("fuselm_task",
                 "instruction-tuned"));
           }
         }
-        ClassifierCheckpoint.copyTokenizerFiles(init, out);
+        Checkpoint.copyTokenizerFiles(ModelFamily.GPT2, init, out);
         InstructionModel.saveMeta(out, template, maskPrompt);
         AtomicFiles.writeString(responsesFile,
             JSON.writerWithDefaultPrettyPrinter().writeValueAsString(arr) + "\n");

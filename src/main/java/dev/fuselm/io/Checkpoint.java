@@ -1,9 +1,12 @@
 package dev.fuselm.io;
 
+import dev.fuselm.model.Backbone;
+import dev.fuselm.model.BertModel;
 import dev.fuselm.model.ConfigMap;
 import dev.fuselm.model.GptModel;
 import dev.fuselm.model.ModelFamily;
 import dev.fuselm.model.SentenceEmbedder;
+import dev.fuselm.model.SequenceClassifier;
 import dev.fuselm.ops.Bf16Ops;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tensor.DType;
@@ -244,6 +247,39 @@ public final class Checkpoint {
     ClassifierHead.save(family, family.config(model), dir, meta, head);
     if (tokenizerFrom != null) {
       copyTokenizerFiles(family, tokenizerFrom, dir);
+    }
+  }
+
+  /**
+   * Writes clf as a classifier directory (see above): classifier.json records maxLength and, for
+   * a BERT model, whether its inputs are sentence pairs.
+   */
+  public static void saveClassifier(SequenceClassifier<?> clf, int maxLength,
+      boolean sentencePairs, Path dir, Path tokenizerFrom) throws IOException {
+    ClassifierHead.Meta meta = new ClassifierHead.Meta(clf.labels(), clf.padId(), maxLength,
+        sentencePairs);
+    if (clf.backbone() instanceof GptModel gpt) {
+      saveClassifier(ModelFamily.GPT2, gpt, dir, meta, clf.headTensors(), tokenizerFrom);
+    } else if (clf.backbone() instanceof BertModel bert) {
+      saveClassifier(ModelFamily.BERT, bert, dir, meta, clf.headTensors(), tokenizerFrom);
+    } else {
+      throw new IllegalArgumentException("no model directory layout for a "
+          + clf.backbone().getClass().getSimpleName());
+    }
+  }
+
+  /**
+   * Loads a classifier directory of family as a {@link SequenceClassifier} in the family's
+   * published layout; it owns the model.
+   */
+  public static <C, M extends Backbone> SequenceClassifier<M> loadSequenceClassifier(
+      ComputeContext ctx, Path dir, ModelFamily<C, M> family) throws IOException {
+    Classifier<M> c = loadClassifier(ctx, dir, family);
+    try {
+      return SequenceClassifier.of(c.model(), c.meta().labels(), c.meta().padId(), c.head());
+    } catch (RuntimeException e) {
+      closeQuietly(c.model(), e);
+      throw e;
     }
   }
 

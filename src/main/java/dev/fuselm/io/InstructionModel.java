@@ -1,19 +1,15 @@
 package dev.fuselm.io;
 
-import dev.fuselm.model.ModelFamily;
-import dev.fuselm.tokenizer.Tokenizers;
-import dev.fuselm.data.PromptTemplate;
-import dev.fuselm.finetune.LoraCheckpoint;
-
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.fuselm.io.AtomicFiles;
+import dev.fuselm.data.PromptTemplate;
 import dev.fuselm.model.GptModel;
-import dev.fuselm.nn.LoraAdapters;
+import dev.fuselm.model.ModelFamily;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tokenizer.Gpt2BpeTokenizer;
 import dev.fuselm.tokenizer.Tokenizer;
+import dev.fuselm.tokenizer.Tokenizers;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -29,16 +25,14 @@ public final class InstructionModel implements AutoCloseable {
   public static final String META_FILE = "instruction.json";
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  private final GptModel model;
-  private final LoraAdapters lora;
+  private final GptModel model; // owns its adapters, if any
   private final Tokenizer tokenizer;
   private final PromptTemplate template;
   private final int eot;
 
-  private InstructionModel(GptModel model, LoraAdapters lora, Tokenizer tokenizer,
-      PromptTemplate template, int eot) {
+  private InstructionModel(GptModel model, Tokenizer tokenizer, PromptTemplate template,
+      int eot) {
     this.model = model;
-    this.lora = lora;
     this.tokenizer = tokenizer;
     this.template = template;
     this.eot = eot;
@@ -100,13 +94,13 @@ public final class InstructionModel implements AutoCloseable {
     boolean plain = Files.isRegularFile(dir.resolve(Checkpoint.WEIGHTS));
     Path base = dir;
     if (!plain) {
-      if (!LoraCheckpoint.present(dir)) {
+      if (!PeftAdapters.present(dir)) {
         throw new IOException(dir + ": neither " + Checkpoint.WEIGHTS + " nor "
-            + LoraCheckpoint.CONFIG + " (is this a model directory?)");
+            + PeftAdapters.CONFIG + " (is this a model directory?)");
       }
-      String b = LoraCheckpoint.readMeta(dir).baseModel();
+      String b = PeftAdapters.readMeta(dir).baseModel();
       if (b == null) {
-        throw new IOException(dir.resolve(LoraCheckpoint.CONFIG)
+        throw new IOException(dir.resolve(PeftAdapters.CONFIG)
             + ": base_model_name_or_path is not set, so the base model is unknown");
       }
       base = dir.resolve(b);
@@ -116,13 +110,11 @@ public final class InstructionModel implements AutoCloseable {
         cfg.vocabSize());
     int eot = endOfText(tok, dir);
     GptModel model = Checkpoint.load(ctx, base, ModelFamily.GPT2);
-    LoraAdapters lora = null;
     try {
       if (!plain) {
-        lora = LoraCheckpoint.load(ctx, dir, cfg, false);
-        model.setLora(lora);
+        PeftAdapters.attach(model, dir, false);
       }
-      return new InstructionModel(model, lora, tok, template, eot);
+      return new InstructionModel(model, tok, template, eot);
     } catch (IOException | RuntimeException e) {
       model.close();
       throw e;
@@ -148,8 +140,5 @@ public final class InstructionModel implements AutoCloseable {
   @Override
   public void close() {
     model.close();
-    if (lora != null) {
-      lora.close();
-    }
   }
 }

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.fuselm.model.GptConfig;
+import dev.fuselm.model.GptModel;
 import dev.fuselm.nn.LoraAdapters;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tensor.Tensor;
@@ -62,6 +63,14 @@ public final class PeftAdapters {
         JSON.writerWithDefaultPrettyPrinter().writeValueAsString(n) + "\n");
   }
 
+  /** Writes the adapters attached to model (see {@link #save(LoraAdapters, Path, String)}). */
+  public static void save(GptModel model, Path dir, String baseModel) throws IOException {
+    if (model.lora() == null) {
+      throw new IllegalStateException("the model has no LoRA adapters attached");
+    }
+    save(model.lora(), dir, baseModel);
+  }
+
   /** Reads adapter_config.json. */
   public static Meta readMeta(Path dir) throws IOException {
     Path f = dir.resolve(CONFIG);
@@ -88,6 +97,17 @@ public final class PeftAdapters {
       return new Meta(c, base.isTextual() ? base.asText() : null);
     } catch (IllegalArgumentException e) {
       throw new IOException(f + ": " + e.getMessage());
+    }
+  }
+
+  /** Loads the adapters of dir and attaches them to model, which owns them from then on. */
+  public static void attach(GptModel model, Path dir, boolean trainable) throws IOException {
+    LoraAdapters l = load(model.context(), dir, model.config(), trainable);
+    try {
+      model.adoptLora(l);
+    } catch (RuntimeException e) {
+      l.close();
+      throw e;
     }
   }
 

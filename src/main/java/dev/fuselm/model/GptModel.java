@@ -34,9 +34,11 @@ import java.util.function.Consumer;
  * #weightsChanged()}. {@link #setPrecision} switches the full-sequence passes to bf16 mixed
  * precision (see {@link Precision}); a {@link KvCache} of bf16 weights decodes with the same copies.
  *
+ * <p>As a {@link Backbone} it takes right-padded {@link TokenBatch}es without token types.
+ *
  * <p>Not thread-safe: one model, one context, one thread.
  */
-public final class GptModel implements AutoCloseable {
+public final class GptModel implements Backbone {
   /** Prefix of every parameter except an untied {@code lm_head.weight}. */
   public static final String PREFIX = "transformer.";
 
@@ -54,6 +56,7 @@ public final class GptModel implements AutoCloseable {
   private TransformerBlock[] blocks;
   private LayerNorm lnf;
   private LoraAdapters lora;
+  private boolean ownsLora;
 
   private boolean training;
   private long dropoutSeed;
@@ -283,10 +286,11 @@ public final class GptModel implements AutoCloseable {
   }
 
   /**
-   * Adds LoRA adapters to the block projections (null removes them). The caller keeps ownership.
-   * With trainable adapters, {@link #backward} and {@link #backwardHidden} work without {@link
-   * #enableGradients()}: the base weights then get no gradient work at all (only input gradients
-   * flow through them) and only the adapters' gradient slab is written.
+   * Adds LoRA adapters to the block projections (null removes them). The caller keeps ownership
+   * (adapters the model owns, from {@link #adoptLora} or {@link #addLora}, are closed when
+   * replaced). With trainable adapters, {@link #backward} and {@link #backwardHidden} work without
+   * {@link #enableGradients()}: the base weights then get no gradient work at all (only input
+   * gradients flow through them) and only the adapters' gradient slab is written.
    */
   public void setLora(LoraAdapters adapters) {
     if (adapters != null && precision != Precision.FP32) {
@@ -304,13 +308,49 @@ public final class GptModel implements AutoCloseable {
         }
       }
     }
+    if (ownsLora && lora != adapters) {
+      lora.close();
+    }
+    ownsLora = false;
     this.lora = adapters;
     attachLora();
+  }
+
+  /** As {@link #setLora}, but the model owns adapters: closed when merged, replaced or closed. */
+  public void adoptLora(LoraAdapters adapters) {
+    setLora(adapters);
+    ownsLora = adapters != null;
+  }
+
+  /**
+   * Attaches new trainable adapters of options, owned by the model: A drawn from seed as PEFT
+   * draws it, B = 0, so the model starts out computing what it computed before.
+   */
+  public GptModel addLora(LoraOptions options, long seed) {
+    LoraAdapters adapters = LoraAdapters.create(ctx, options.adapterConfig(), config.nLayer(),
+        config.dModel(), seed, true);
+    try {
+      adoptLora(adapters);
+    } catch (RuntimeException e) {
+      adapters.close();
+      throw e;
+    }
+    return this;
   }
 
   /** The attached LoRA adapters, or null. */
   public LoraAdapters lora() {
     return lora;
+  }
+
+  /** Parameters of the attached LoRA adapters (0 without). */
+  public long loraParameterCount() {
+    return lora == null ? 0 : lora.params().size();
+  }
+
+  /** Native bytes of the attached adapters: weights, gradients and scratch (0 without). */
+  public long loraBytes() {
+    return lora == null ? 0 : lora.bytes();
   }
 
   /** Folds the attached adapters into the base weights and detaches them. */
@@ -339,6 +379,7 @@ public final class GptModel implements AutoCloseable {
   }
 
   /** Allocates the gradient slab (zeroed) so that {@link #backward} can run. Idempotent. */
+  @Override
   public GptModel enableGradients() {
     requireFloat32Matrices("training");
     if (grads == null) {
@@ -348,6 +389,7 @@ public final class GptModel implements AutoCloseable {
     return this;
   }
 
+  @Override
   public ComputeContext context() {
     return ctx;
   }
@@ -356,11 +398,13 @@ public final class GptModel implements AutoCloseable {
     return config;
   }
 
+  @Override
   public ParameterSlab params() {
     return params;
   }
 
   /** The gradient slab, or null before {@link #enableGradients()}. */
+  @Override
   public ParameterSlab grads() {
     return grads;
   }
@@ -401,15 +445,18 @@ public final class GptModel implements AutoCloseable {
   }
 
   /** Training mode applies dropout (if the config has any); evaluation mode never does. */
+  @Override
   public void setTraining(boolean training) {
     this.training = training;
   }
 
+  @Override
   public boolean isTraining() {
     return training;
   }
 
   /** The seed of the dropout masks of the next forward/backward pair (the trainer sets it per step). */
+  @Override
   public void setDropoutSeed(long seed) {
     this.dropoutSeed = seed;
   }
@@ -418,6 +465,7 @@ public final class GptModel implements AutoCloseable {
     return dropoutSeed;
   }
 
+  @Override
   public void zeroGrad() {
     if (grads != null) {
       grads.flat().zero();
@@ -449,12 +497,32 @@ public final class GptModel implements AutoCloseable {
     return passes.forwardHidden(ids, b, t);
   }
 
+  @Override
+  public int hiddenSize() {
+    return config.dModel();
+  }
+
+  /**
+   * {@link #forwardHidden(int[], int, int)} of a batch: GPT-2 has no token types, and its attention
+   * is causal, so right padding is invisible to the real tokens before it and needs no mask;
+   * padding anywhere else cannot be honoured.
+   */
+  @Override
+  public Tensor forwardHidden(TokenBatch batch) {
+    if (batch.tokenTypes() != null) {
+      throw new IllegalArgumentException("GPT-2 has no token types; pass none");
+    }
+    batch.lengths(); // checks that any padding is right padding
+    return forwardHidden(batch.ids(), batch.b(), batch.t());
+  }
+
   /**
    * Adds into the gradient slab the gradients of a loss whose gradient with respect to the hidden
    * states of the last {@link #forwardHidden} is dHidden (B*T*C, row-major). Backpropagates through
    * the final layer norm and blocks {@code fromBlock..nLayer-1} only (no gradient work is done for
    * the blocks below), and into the embeddings only when fromBlock is 0. The LM head gets nothing.
    */
+  @Override
   public void backwardHidden(float[] dHidden, int fromBlock) {
     passes.backwardHidden(dHidden, fromBlock);
   }
@@ -506,6 +574,11 @@ public final class GptModel implements AutoCloseable {
   public void close() {
     releaseActivations();
     releaseBf16Copies();
+    if (ownsLora) {
+      lora.close();
+      lora = null;
+      ownsLora = false;
+    }
     if (grads != null) {
       grads.close();
       grads = null;

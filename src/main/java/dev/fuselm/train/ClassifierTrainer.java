@@ -1,21 +1,19 @@
 package dev.fuselm.train;
 
-import dev.fuselm.finetune.ClassificationHead;
-import dev.fuselm.finetune.ClassifierCheckpoint;
-import dev.fuselm.finetune.LoraCheckpoint;
-import dev.fuselm.finetune.SequenceClassifier;
-
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.fuselm.io.Checkpoint;
+import dev.fuselm.io.PeftAdapters;
+import dev.fuselm.model.Backbone;
+import dev.fuselm.model.BertModel;
 import dev.fuselm.model.GptModel;
+import dev.fuselm.model.SequenceClassificationHead;
+import dev.fuselm.model.SequenceClassifier;
+import dev.fuselm.model.TokenBatch;
+import dev.fuselm.nn.Dropout;
 import dev.fuselm.nn.LoraAdapters;
 import dev.fuselm.tensor.ParameterSlab;
-import dev.fuselm.train.EpochOrder;
-import dev.fuselm.train.LossHistory;
-import dev.fuselm.train.TokenData;
-import dev.fuselm.train.TrainConfig;
-import dev.fuselm.train.TrainingEngine;
-import dev.fuselm.train.TrainingTask;
+import dev.fuselm.tokenizer.BertEncoding;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -26,22 +24,32 @@ import java.util.Map;
 import java.util.function.Consumer;
 
 /**
- * Fine-tunes a {@link SequenceClassifier}, the GPT classification task of the {@link
- * TrainingEngine}: the head plus the trainable part of the model (by default the last transformer
- * block and the final layer norm; everything with trainAll; with LoRA the adapters) train. Frozen
- * parameters are never written and get no backward pass below the first trainable block. Logs
- * one JSON object per epoch (training loss over the epoch's batches, then train and validation
- * loss/accuracy in evaluation mode).
+ * Fine-tunes a {@link SequenceClassifier} of either family, the classification task of the {@link
+ * TrainingEngine}: the head plus the trainable part of the backbone train.
  *
- * <p>The trainable tensors are mirrored in a slab of their own (head first) that the engine's
- * AdamW updates; each step copies the trainable gradients in and the updated weights back.
+ * <ul>
+ *   <li>GPT-2: by default the last transformer block and the final layer norm, everything with
+ *       trainAll (the LM head never); with LoRA adapters attached to the model ({@link
+ *       GptModel#addLora}) only the adapters, and every model weight stays frozen (no gradient
+ *       slab; trainAll is ignored). Frozen blocks get no backward pass.
+ *   <li>BERT: the encoder under {@code bert.} (embeddings, every layer and the pooler, as BERT
+ *       fine-tuning does; with trainAll false only the last layer and the pooler), the head's
+ *       dropout drawn per step. The pre-training heads ({@code cls.*}), if loaded, stay as
+ *       they are.
+ * </ul>
+ *
+ * <p>Logs one JSON object per epoch (training loss over the epoch's batches, then train and
+ * validation loss/accuracy in evaluation mode). The trainable tensors are mirrored in a slab of
+ * their own (head first) that the engine's AdamW updates; each step copies the trainable
+ * gradients in and the updated weights back.
  */
 public final class ClassifierTrainer implements TrainingTask, AutoCloseable {
   private static final ObjectMapper JSON = new ObjectMapper();
 
   /**
-   * Training settings; padTo 0 pads each batch to its longest text, else to padTo tokens. The
-   * rate warms up linearly over warmup steps, then stays constant or (cosine) decays to lr / 10.
+   * Training settings; padTo 0 pads each batch to its longest text, else to padTo tokens (token
+   * sequences only). The rate warms up linearly over warmup steps, then stays constant or
+   * (cosine) decays to lr / 10.
    */
   public record Config(int epochs, int batch, float lr, float weightDecay, float clip,
       boolean trainAll, long seed, int padTo, int warmup, boolean cosine) {
@@ -83,17 +91,93 @@ public final class ClassifierTrainer implements TrainingTask, AutoCloseable {
     }
   }
 
-  /** Tokenized examples with class ids. */
-  public record Examples(List<int[]> tokens, int[] labels) {
+  /**
+   * Labelled inputs: token sequences ({@link #ofTokens}, a GPT model's) or BERT encodings with
+   * their token types ({@link #ofEncodings}), exactly one of the two, and a class id each.
+   */
+  public record Examples(List<int[]> tokens, List<BertEncoding> encodings, int[] labels) {
     public Examples {
-      if (tokens.size() != labels.length) {
-        throw new IllegalArgumentException(tokens.size() + " sequences but " + labels.length
-            + " labels");
+      if ((tokens == null) == (encodings == null)) {
+        throw new IllegalArgumentException("give token sequences or encodings, not both or none");
       }
+      int n = tokens != null ? tokens.size() : encodings.size();
+      if (n != labels.length) {
+        throw new IllegalArgumentException(n + (tokens != null ? " sequences" : " inputs")
+            + " but " + labels.length + " labels");
+      }
+    }
+
+    public static Examples ofTokens(List<int[]> tokens, int[] labels) {
+      return new Examples(tokens, null, labels);
+    }
+
+    public static Examples ofEncodings(List<BertEncoding> encodings, int[] labels) {
+      return new Examples(null, encodings, labels);
     }
 
     public int size() {
       return labels.length;
+    }
+
+    /** Examples from..to-1 as one batch, right-padded with padId as the other batch pads. */
+    public TokenBatch batch(int from, int to, int padId, int padTo) {
+      int[] idx = new int[to - from];
+      Arrays.setAll(idx, i -> from + i);
+      return batch(idx, padId, padTo);
+    }
+
+    /**
+     * The examples idx as one batch, right-padded with padId to padTo tokens (0: to the longest);
+     * encodings keep their token types and are padded only to the longest.
+     */
+    public TokenBatch batch(int[] idx, int padId, int padTo) {
+      if (tokens != null) {
+        List<int[]> seqs = new ArrayList<>();
+        for (int i : idx) {
+          seqs.add(tokens.get(i));
+        }
+        return TokenBatch.rightPadded(seqs, padId, padTo);
+      }
+      if (padTo > 0) {
+        throw new IllegalArgumentException("fixed padding is implemented for token sequences");
+      }
+      List<BertEncoding> seqs = new ArrayList<>();
+      for (int i : idx) {
+        seqs.add(encodings.get(i));
+      }
+      return TokenBatch.ofEncodings(seqs, padId);
+    }
+
+    /** The longest input, in tokens. */
+    int longest() {
+      int n = 0;
+      for (int i = 0; i < size(); i++) {
+        n = Math.max(n, tokens != null ? tokens.get(i).length : encodings.get(i).ids().length);
+      }
+      return n;
+    }
+
+    /** Whether some input is a sentence pair (has a token of type 1). */
+    boolean hasSentencePairs() {
+      return encodings != null && encodings.stream()
+          .anyMatch(e -> Arrays.stream(e.typeIds()).anyMatch(t -> t != 0));
+    }
+
+    /** A fingerprint of the inputs and labels (a resume must see the same data). */
+    long fingerprint() {
+      if (tokens != null) {
+        return ClassifierTrainer.fingerprint(tokens, labels);
+      }
+      List<int[]> flat = new ArrayList<>(); // ids then token types, the label after the ids
+      for (BertEncoding e : encodings) {
+        flat.add(e.ids());
+        flat.add(e.typeIds());
+      }
+      int[] spaced = new int[flat.size()];
+      for (int i = 0; i < labels.length; i++) {
+        spaced[2 * i] = labels[i];
+      }
+      return ClassifierTrainer.fingerprint(flat, spaced);
     }
   }
 
@@ -130,40 +214,54 @@ public final class ClassifierTrainer implements TrainingTask, AutoCloseable {
     }
   }
 
-  /** Names of the model parameters that train (the LM head never does). */
-  public static List<String> trainableNames(GptModel model, boolean trainAll) {
+  /** Names of the model parameters that train without LoRA (see the class comment). */
+  public static List<String> trainableNames(Backbone model, boolean trainAll) {
     List<String> out = new ArrayList<>();
-    String last = GptModel.PREFIX + "h." + (model.config().nLayer() - 1) + ".";
-    for (String name : model.parameterNames()) {
-      if (name.equals("lm_head.weight")) {
-        continue;
+    if (model instanceof GptModel gpt) {
+      String last = GptModel.PREFIX + "h." + (gpt.config().nLayer() - 1) + ".";
+      for (String name : gpt.parameterNames()) {
+        if (name.equals("lm_head.weight")) {
+          continue;
+        }
+        if (trainAll || name.startsWith(last) || name.startsWith(GptModel.PREFIX + "ln_f.")) {
+          out.add(name);
+        }
       }
-      if (trainAll || name.startsWith(last) || name.startsWith(GptModel.PREFIX + "ln_f.")) {
-        out.add(name);
+    } else if (model instanceof BertModel bert) {
+      String last = BertModel.PREFIX + "encoder.layer." + (bert.config().numLayers() - 1) + ".";
+      for (String name : bert.parameterNames()) {
+        if (!name.startsWith(BertModel.PREFIX)) {
+          continue; // cls.* pre-training heads
+        }
+        if (trainAll || name.startsWith(last) || name.startsWith(BertModel.PREFIX + "pooler.")) {
+          out.add(name);
+        }
       }
+    } else {
+      throw new IllegalArgumentException("no classification recipe for a "
+          + model.getClass().getSimpleName());
     }
     return out;
   }
 
-  /** Metrics of a set in evaluation mode, in batches of batch padded to their longest text. */
-  public static Metrics evaluate(SequenceClassifier clf, Examples set, int batch) {
+  /** Metrics of a set in evaluation mode, in batches of batch padded to their longest input. */
+  public static Metrics evaluate(SequenceClassifier<?> clf, Examples set, int batch) {
     return evaluate(clf, set, batch, 0);
   }
 
   /** Metrics of a set in evaluation mode, in batches of batch padded to padTo (0: longest). */
-  public static Metrics evaluate(SequenceClassifier clf, Examples set, int batch, int padTo) {
+  public static Metrics evaluate(SequenceClassifier<?> clf, Examples set, int batch, int padTo) {
     int k = clf.numLabels();
     int[][] confusion = new int[k][k];
     double lossSum = 0;
     for (int s = 0; s < set.size(); s += batch) {
       int e = Math.min(set.size(), s + batch);
-      SequenceClassifier.Batch b = SequenceClassifier.collate(set.tokens().subList(s, e),
-          clf.padId(), padTo);
+      TokenBatch b = set.batch(s, e, clf.padId(), padTo);
       double[] p = clf.probabilities(b);
       for (int i = 0; i < b.b(); i++) {
         int y = set.labels()[s + i];
         lossSum -= Math.log(Math.max(p[i * k + y], 1e-300));
-        confusion[y][ClassificationHead.argmax(p, i, k)]++;
+        confusion[y][SequenceClassificationHead.argmax(p, i, k)]++;
       }
     }
     int correct = 0;
@@ -179,27 +277,18 @@ public final class ClassifierTrainer implements TrainingTask, AutoCloseable {
    * Trains for cfg.epochs over train, logging one JSON object per epoch (training loss over the
    * epoch's batches, then train and validation loss/accuracy in evaluation mode) to log.
    */
-  public static void train(SequenceClassifier clf, Examples train, Examples val, Config cfg,
+  public static void train(SequenceClassifier<?> clf, Examples train, Examples val, Config cfg,
       Consumer<ObjectNode> log) {
-    train(clf, train, val, cfg, null, log);
-  }
-
-  /**
-   * As {@link #train(SequenceClassifier, Examples, Examples, Config, Consumer)}; with lora (trainable
-   * adapters, attached here) the head and the adapters train and every model weight stays frozen
-   * (the model gets no gradient slab; cfg.trainAll is ignored).
-   */
-  public static void train(SequenceClassifier clf, Examples train, Examples val, Config cfg,
-      LoraAdapters lora, Consumer<ObjectNode> log) {
-    try (ClassifierTrainer t = new ClassifierTrainer(clf, train, val, cfg, lora, log)) {
+    try (ClassifierTrainer t = new ClassifierTrainer(clf, train, val, cfg, log)) {
       t.run();
     } catch (IOException e) {
       throw new java.io.UncheckedIOException(e); // no checkpoints without an output directory
     }
   }
 
-  private final SequenceClassifier clf;
-  private final GptModel model;
+  private final SequenceClassifier<?> clf;
+  private final Backbone model;
+  private final GptModel gpt; // null for BERT
   private final Examples train;
   private final Examples val;
   private final Config cfg;
@@ -209,9 +298,12 @@ public final class ClassifierTrainer implements TrainingTask, AutoCloseable {
   private final List<String> names;
   private final ParameterSlab source;
   private final ParameterSlab sourceGrads;
+  private final String weightName;
+  private final String biasName; // null when the head has no bias
   private final ParameterSlab p;
   private final ParameterSlab g;
-  private final float[] dHead;
+  private final float[] dWeight;
+  private final float[] dBias;
   private final EpochOrder order;
   private final TrainingEngine engine;
   private double lossSum;
@@ -220,48 +312,61 @@ public final class ClassifierTrainer implements TrainingTask, AutoCloseable {
 
   /**
    * A run over train (validation metrics on val, which may be null) that {@link #run} trains and
-   * {@link #resume} continues; with lora (trainable adapters, attached here) only the head and the
-   * adapters train.
+   * {@link #resume} continues; trainable LoRA adapters attached to a GPT model make it a LoRA run.
    */
-  public ClassifierTrainer(SequenceClassifier clf, Examples train, Examples val, Config cfg,
-      LoraAdapters lora, Consumer<ObjectNode> log) {
+  public ClassifierTrainer(SequenceClassifier<?> clf, Examples train, Examples val, Config cfg,
+      Consumer<ObjectNode> log) {
     this.clf = clf;
-    this.model = clf.model();
+    this.model = clf.backbone();
+    this.gpt = model instanceof GptModel m ? m : null;
     this.train = train;
     this.val = val;
     this.cfg = cfg;
-    this.lora = lora;
+    this.lora = gpt == null ? null : gpt.lora();
     this.log = log;
-    int nLayer = model.config().nLayer();
+    if (train.encodings() != null && cfg.padTo() > 0) {
+      throw new IllegalArgumentException("fixed padding is implemented for token sequences");
+    }
     if (lora != null) {
       if (!lora.trainable()) {
         throw new IllegalArgumentException("the LoRA adapters were made without gradients");
       }
-      model.setLora(lora);
       fromBlock = 0;
       names = lora.params().names();
       source = lora.params();
       sourceGrads = lora.grads();
     } else {
       model.enableGradients();
-      fromBlock = cfg.trainAll() ? 0 : nLayer - 1;
+      // BERT's encoder backward runs through every layer anyway
+      fromBlock = gpt != null && !cfg.trainAll() ? gpt.config().nLayer() - 1 : 0;
       names = trainableNames(model, cfg.trainAll());
       source = model.params();
       sourceGrads = model.grads();
     }
-    int k = clf.numLabels(), c = model.config().dModel();
+    int k = clf.numLabels(), c = model.hiddenSize();
+    Map<String, float[]> head = clf.headTensors();
+    List<String> headNames = new ArrayList<>(head.keySet());
+    this.weightName = headNames.get(0);
+    this.biasName = headNames.size() > 1 ? headNames.get(1) : null;
     ParameterSlab.Builder lb = ParameterSlab.builder();
-    lb.add(SequenceClassifier.HEAD, true, k, c);
+    lb.add(weightName, true, k, c);
+    if (biasName != null) {
+      lb.add(biasName, false, k);
+    }
     for (String name : names) {
       lb.add(name, source.decays(name), source.get(name).shape());
     }
     this.p = lb.build(model.context());
     this.g = p.sameLayout(model.context());
-    p.get(SequenceClassifier.HEAD).copyFrom(clf.headWeight());
+    p.get(weightName).copyFrom(head.get(weightName));
+    if (biasName != null) {
+      p.get(biasName).copyFrom(head.get(biasName));
+    }
     for (String name : names) {
       p.get(name).copyFrom(source.get(name));
     }
-    this.dHead = new float[k * c];
+    this.dWeight = new float[k * c];
+    this.dBias = biasName == null ? null : new float[k];
     this.order = new EpochOrder(train.size(), cfg.batch(), cfg.seed());
     this.engine = new TrainingEngine(this, cfg.trainConfig(order.batchesPerEpoch()),
         model.context());
@@ -318,6 +423,14 @@ public final class ClassifierTrainer implements TrainingTask, AutoCloseable {
     return g;
   }
 
+  /**
+   * The backbone's dropout seed of step s. Each family keeps the seeds its classifier runs have
+   * always drawn, so that they reproduce bit for bit.
+   */
+  private long dropoutSeed(long s) {
+    return gpt != null ? cfg.seed() * 1_000_003L + s : Dropout.mixSeed(cfg.seed(), s, 0);
+  }
+
   @Override
   public void beginStep(long s) {
     if (order.startsEpoch()) {
@@ -325,32 +438,38 @@ public final class ClassifierTrainer implements TrainingTask, AutoCloseable {
       seen = 0;
     }
     model.setTraining(true);
-    model.setDropoutSeed(cfg.seed() * 1_000_003L + s);
+    model.setDropoutSeed(dropoutSeed(s));
     model.zeroGrad();
     if (lora != null) {
       lora.zeroGrad();
     }
-    Arrays.fill(dHead, 0f);
+    Arrays.fill(dWeight, 0f);
+    if (dBias != null) {
+      Arrays.fill(dBias, 0f);
+    }
   }
 
   @Override
   public boolean microStep(long s, int micro, float weight) {
     int[] idx = order.nextBatch();
-    List<int[]> seqs = new ArrayList<>();
     int[] y = new int[idx.length];
     for (int i = 0; i < idx.length; i++) {
-      seqs.add(train.tokens().get(idx[i]));
       y[i] = train.labels()[idx[i]];
     }
-    ClassificationHead.Result r = clf.forwardBackward(
-        SequenceClassifier.collate(seqs, clf.padId(), cfg.padTo()), y, dHead, fromBlock);
+    // the head's own dropout (BERT's; GPT-2's head has none) gets a seed of its own
+    SequenceClassificationHead.Result r = clf.forwardBackward(
+        train.batch(idx, clf.padId(), cfg.padTo()), y, dWeight, dBias, fromBlock,
+        dropoutSeed(s) + 1);
     lastLoss = r.loss();
     if (!Double.isFinite(r.loss())) {
       return false;
     }
     lossSum += r.loss() * y.length;
     seen += y.length;
-    g.get(SequenceClassifier.HEAD).copyFrom(dHead);
+    g.get(weightName).copyFrom(dWeight);
+    if (dBias != null) {
+      g.get(biasName).copyFrom(dBias);
+    }
     for (String name : names) {
       g.get(name).copyFrom(sourceGrads.get(name));
     }
@@ -367,8 +486,15 @@ public final class ClassifierTrainer implements TrainingTask, AutoCloseable {
     for (String name : names) {
       source.get(name).copyFrom(p.get(name));
     }
-    float[] w = p.get(SequenceClassifier.HEAD).toFloatArray();
-    System.arraycopy(w, 0, clf.headWeight(), 0, w.length);
+    copyBack(weightName, clf.head().weight());
+    if (biasName != null) {
+      copyBack(biasName, clf.head().bias());
+    }
+  }
+
+  private void copyBack(String name, float[] to) {
+    float[] v = p.get(name).toFloatArray();
+    System.arraycopy(v, 0, to, 0, v.length);
   }
 
   @Override
@@ -409,10 +535,12 @@ public final class ClassifierTrainer implements TrainingTask, AutoCloseable {
     m.put("batch", Integer.toString(cfg.batch()));
     m.put("seed", Long.toString(cfg.seed()));
     m.put("train_all", Boolean.toString(cfg.trainAll()));
-    m.put("pad_to", Integer.toString(cfg.padTo()));
-    m.put("lora", Boolean.toString(lora != null));
+    if (gpt != null) {
+      m.put("pad_to", Integer.toString(cfg.padTo()));
+      m.put("lora", Boolean.toString(lora != null));
+    }
     m.put("data_examples", Integer.toString(train.size()));
-    m.put("data_fingerprint", Long.toHexString(fingerprint(train.tokens(), train.labels())));
+    m.put("data_fingerprint", Long.toHexString(train.fingerprint()));
     return m;
   }
 
@@ -422,10 +550,12 @@ public final class ClassifierTrainer implements TrainingTask, AutoCloseable {
    */
   @Override
   public void saveModel(Path dir, Map<String, String> metadata) throws IOException {
-    int maxLength = cfg.padTo() > 0 ? cfg.padTo() : model.config().contextLength();
-    ClassifierCheckpoint.save(clf, maxLength, dir, null);
+    // GPT-2 classifiers record the length they pad to, BERT ones the longest training input
+    int maxLength = gpt == null ? train.longest()
+        : cfg.padTo() > 0 ? cfg.padTo() : gpt.config().contextLength();
+    Checkpoint.saveClassifier(clf, maxLength, train.hasSentencePairs(), dir, null);
     if (lora != null) {
-      LoraCheckpoint.save(lora, dir, "");
+      PeftAdapters.save(lora, dir, "");
     }
   }
 

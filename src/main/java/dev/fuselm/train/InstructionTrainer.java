@@ -1,22 +1,16 @@
 package dev.fuselm.train;
 
-import dev.fuselm.io.Checkpoint;
-import dev.fuselm.model.ModelFamily;
-import dev.fuselm.data.InstructionCollator;
-import dev.fuselm.finetune.LoraCheckpoint;
-
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.fuselm.data.InstructionCollator;
 import dev.fuselm.generate.GenerationConfig;
 import dev.fuselm.generate.Generator;
+import dev.fuselm.io.Checkpoint;
+import dev.fuselm.io.PeftAdapters;
 import dev.fuselm.model.GptModel;
+import dev.fuselm.model.ModelFamily;
 import dev.fuselm.nn.LoraAdapters;
 import dev.fuselm.tensor.ParameterSlab;
-import dev.fuselm.train.EpochOrder;
-import dev.fuselm.train.LossHistory;
-import dev.fuselm.train.TrainConfig;
-import dev.fuselm.train.TrainingEngine;
-import dev.fuselm.train.TrainingTask;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -29,8 +23,9 @@ import java.util.function.Consumer;
 /**
  * Instruction fine-tuning, the instruction task of the {@link TrainingEngine}: next-token loss on
  * collated prompt/response batches ({@link InstructionCollator}), training either every model
- * weight or, with LoRA adapters, the adapters alone (the base is frozen: no gradient slab, no
- * moments, never written). Validation loss is logged every evalEvery steps and after each epoch.
+ * weight or, with trainable LoRA adapters attached to the model ({@link GptModel#addLora}), the
+ * adapters alone (the base is frozen: no gradient slab, no moments, never written). Validation
+ * loss is logged every evalEvery steps and after each epoch.
  */
 public final class InstructionTrainer implements TrainingTask, AutoCloseable {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -91,13 +86,12 @@ public final class InstructionTrainer implements TrainingTask, AutoCloseable {
   }
 
   /**
-   * Trains model (lora null: every weight; else only the adapters, which this attaches) on train,
-   * logging JSON objects to log: one per step ({@code event: step}), per evaluation and per epoch.
+   * Trains model (every weight, or only its attached LoRA adapters) on train, logging JSON objects
+   * to log: one per step ({@code event: step}), per evaluation and per epoch.
    */
-  public static void train(GptModel model, LoraAdapters lora,
-      List<InstructionCollator.Encoded> train, List<InstructionCollator.Encoded> val, int eot,
-      Config cfg, Consumer<ObjectNode> log) {
-    try (InstructionTrainer t = new InstructionTrainer(model, lora, train, val, eot, cfg, log)) {
+  public static void train(GptModel model, List<InstructionCollator.Encoded> train,
+      List<InstructionCollator.Encoded> val, int eot, Config cfg, Consumer<ObjectNode> log) {
+    try (InstructionTrainer t = new InstructionTrainer(model, train, val, eot, cfg, log)) {
       t.run();
     } catch (IOException e) {
       throw new java.io.UncheckedIOException(e); // no checkpoints without an output directory
@@ -121,11 +115,10 @@ public final class InstructionTrainer implements TrainingTask, AutoCloseable {
   private long lastTargets;
 
   /** A run over train (validation loss on val); {@link #run} trains, {@link #resume} continues. */
-  public InstructionTrainer(GptModel model, LoraAdapters lora,
-      List<InstructionCollator.Encoded> train, List<InstructionCollator.Encoded> val, int eot,
-      Config cfg, Consumer<ObjectNode> log) {
+  public InstructionTrainer(GptModel model, List<InstructionCollator.Encoded> train,
+      List<InstructionCollator.Encoded> val, int eot, Config cfg, Consumer<ObjectNode> log) {
     this.model = model;
-    this.lora = lora;
+    this.lora = model.lora();
     this.train = train;
     this.val = val;
     this.eot = eot;
@@ -135,7 +128,6 @@ public final class InstructionTrainer implements TrainingTask, AutoCloseable {
       if (!lora.trainable()) {
         throw new IllegalArgumentException("the LoRA adapters were made without gradients");
       }
-      model.setLora(lora);
       params = lora.params();
       grads = lora.grads();
     } else {
@@ -306,7 +298,7 @@ public final class InstructionTrainer implements TrainingTask, AutoCloseable {
     if (lora == null) {
       Checkpoint.save(ModelFamily.GPT2, model, dir, Map.of("fuselm_task", "instruction-tuned"));
     } else {
-      LoraCheckpoint.save(lora, dir, "");
+      PeftAdapters.save(lora, dir, "");
     }
   }
 

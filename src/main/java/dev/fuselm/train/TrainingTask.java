@@ -10,7 +10,7 @@ import java.util.Map;
  * updates, its batches, loss + backward, evaluation, and the save of its model files. The engine
  * owns everything else (schedule, accumulation, clipping, the optimizer, checkpoints, resume,
  * divergence stop). Tasks: {@link Trainer} (causal LM), {@link MlmTrainer} (MLM/NSP), the
- * classification and instruction trainers in {@code dev.fuselm.finetune}.
+ * classification and instruction trainers in this package.
  */
 public interface TrainingTask {
   /** The slab AdamW updates, and its gradients (same layout). */

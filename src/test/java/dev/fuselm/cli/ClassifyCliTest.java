@@ -2,7 +2,7 @@ package dev.fuselm.cli;
 
 import dev.fuselm.io.Checkpoint;
 import dev.fuselm.model.ModelFamily;
-import dev.fuselm.finetune.ClassifierCheckpoint;
+import dev.fuselm.io.ClassifierHead;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -94,8 +94,8 @@ public class ClassifyCliTest {
     assertEquals(10, log.size(), "start, 8 epochs, final");
     double acc = fin.get("test").get("accuracy").asDouble();
     assertTrue(acc >= 0.9, "test accuracy " + acc + "\n" + ft.out());
-    assertTrue(Files.isRegularFile(out.resolve(ClassifierCheckpoint.HEAD_FILE)));
-    assertEquals(List.of("neg", "pos"), ClassifierCheckpoint.readMeta(out).labels());
+    assertTrue(Files.isRegularFile(out.resolve(ClassifierHead.HEAD_FILE)));
+    assertEquals(List.of("neg", "pos"), ClassifierHead.readMeta(out).labels());
 
     Run one = run("classify", "--model", out.toString(), "--text", "the film was great");
     assertEquals(0, one.code(), one.err());
@@ -137,7 +137,7 @@ public class ClassifyCliTest {
     Run resumed = run(concat(common, "--out", rest.toString(), "--epochs", "2", "--resume",
         half.toString()));
     assertEquals(0, resumed.code(), resumed.err());
-    for (String f : new String[] {"model.safetensors", ClassifierCheckpoint.HEAD_FILE}) {
+    for (String f : new String[] {"model.safetensors", ClassifierHead.HEAD_FILE}) {
       assertTrue(java.util.Arrays.equals(Files.readAllBytes(straight.resolve(f)),
           Files.readAllBytes(rest.resolve(f))), f);
     }

@@ -3,8 +3,8 @@ package dev.fuselm.cli;
 import dev.fuselm.io.Checkpoint;
 import dev.fuselm.model.ModelFamily;
 import dev.fuselm.data.PromptTemplate;
-import dev.fuselm.finetune.ClassifierCheckpoint;
-import dev.fuselm.finetune.LoraCheckpoint;
+import dev.fuselm.io.ClassifierHead;
+import dev.fuselm.io.PeftAdapters;
 import dev.fuselm.io.InstructionModel;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -117,11 +117,11 @@ class InstructCliTest {
     assertFalse(fin.get("gradient_slab_of_base").asBoolean());
     assertTrue(fin.get("val_loss").asDouble() < start.get("val_loss").asDouble(),
         "validation loss " + start.get("val_loss") + " -> " + fin.get("val_loss"));
-    for (String f : new String[] {LoraCheckpoint.WEIGHTS, LoraCheckpoint.CONFIG,
+    for (String f : new String[] {PeftAdapters.WEIGHTS, PeftAdapters.CONFIG,
         Checkpoint.WEIGHTS, Checkpoint.CONFIG, InstructionModel.META_FILE}) {
       assertTrue(Files.isRegularFile(out.resolve(f)), f);
     }
-    try (SafeTensors.Reader st = SafeTensors.open(out.resolve(LoraCheckpoint.WEIGHTS))) {
+    try (SafeTensors.Reader st = SafeTensors.open(out.resolve(PeftAdapters.WEIGHTS))) {
       assertTrue(st.contains("base_model.model.transformer.h.1.mlp.c_proj.lora_B.weight"));
     }
     // the base model directory was not touched
@@ -140,7 +140,7 @@ class InstructCliTest {
     assertEquals(0, a.code(), a.err());
     Path adaptersOnly = tmp.resolve("adapters");
     Files.createDirectories(adaptersOnly);
-    for (String f : new String[] {LoraCheckpoint.WEIGHTS, LoraCheckpoint.CONFIG,
+    for (String f : new String[] {PeftAdapters.WEIGHTS, PeftAdapters.CONFIG,
         InstructionModel.META_FILE}) {
       Files.copy(out.resolve(f), adaptersOnly.resolve(f));
     }
@@ -169,8 +169,8 @@ class InstructCliTest {
     JsonNode start = JSON.readTree(r.out().split("\n")[0]);
     assertEquals("fixed", start.get("padding").asText());
     assertEquals(2, start.get("lora_rank").asInt());
-    assertTrue(Files.isRegularFile(out.resolve(LoraCheckpoint.WEIGHTS)));
-    assertTrue(Files.isRegularFile(out.resolve(ClassifierCheckpoint.HEAD_FILE)));
+    assertTrue(Files.isRegularFile(out.resolve(PeftAdapters.WEIGHTS)));
+    assertTrue(Files.isRegularFile(out.resolve(ClassifierHead.HEAD_FILE)));
     ClassifyCliTest.Run c = ClassifyCliTest.run("classify", "--model", out.toString(), "--text",
         "red sun tree");
     assertEquals(0, c.code(), c.err());
@@ -206,8 +206,8 @@ class InstructCliTest {
         rest.toString(), "--epochs", "2", "--resume", half.toString()));
     assertEquals(0, b.code(), b.err());
     assertTrue(java.util.Arrays.equals(
-        Files.readAllBytes(straight.resolve(LoraCheckpoint.WEIGHTS)),
-        Files.readAllBytes(rest.resolve(LoraCheckpoint.WEIGHTS))));
+        Files.readAllBytes(straight.resolve(PeftAdapters.WEIGHTS)),
+        Files.readAllBytes(rest.resolve(PeftAdapters.WEIGHTS))));
     String[] la = a.out().trim().split("\n"), lb = b.out().trim().split("\n");
     assertEquals(la[la.length - 2], lb[lb.length - 2], "final losses");
   }
@@ -220,7 +220,7 @@ class InstructCliTest {
         "--max-new-tokens", "3", "--quiet");
     assertEquals(0, r.code(), r.err());
     assertTrue(Files.isRegularFile(out.resolve(Checkpoint.WEIGHTS)));
-    assertFalse(Files.exists(out.resolve(LoraCheckpoint.CONFIG)));
+    assertFalse(Files.exists(out.resolve(PeftAdapters.CONFIG)));
     assertTrue(Files.isRegularFile(tmp.resolve("tasks-responses.json")), "beside the data");
 
     // data in a read-only directory: the responses go to --out instead

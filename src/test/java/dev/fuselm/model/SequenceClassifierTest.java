@@ -9,6 +9,7 @@ import dev.fuselm.tensor.ParameterSlab;
 import dev.fuselm.tensor.Tensor;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Random;
 import java.util.function.Supplier;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -19,7 +20,6 @@ import org.junit.jupiter.api.Test;
  * GPT and a BERT backbone, right padding never changes a prediction, and its gradients (head and
  * backbone) match finite differences of its loss.
  */
-@SuppressWarnings("removal") // GptBackbone: until GptModel implements Backbone itself
 class SequenceClassifierTest {
   static ComputeContext ctx;
 
@@ -37,8 +37,7 @@ class SequenceClassifierTest {
   static final int[] LABELS = {0, 2, 1};
 
   static Backbone gpt(long seed) {
-    return new GptBackbone(GptModel.random(ctx, GptConfig.of(24, 16, 16, 2, 2).withDropout(0f),
-        seed));
+    return GptModel.random(ctx, GptConfig.of(24, 16, 16, 2, 2).withDropout(0f), seed);
   }
 
   static Backbone bert(long seed) {
@@ -74,7 +73,8 @@ class SequenceClassifierTest {
   /** The one code path both families go through: a classifier over any backbone. */
   static void trainsAndPredicts(Backbone bb, TokenBatch batch) {
     SequenceClassificationHead h = head(bb, 3);
-    try (SequenceClassifier clf = new SequenceClassifier(bb, h, List.of("a", "b", "c"), 0)) {
+    try (SequenceClassifier<Backbone> clf = new SequenceClassifier<>(bb, h, List.of("a", "b", "c"),
+        0)) {
       clf.backbone().enableGradients();
       float[] dW = new float[h.weight().length];
       float[] dB = h.bias() == null ? null : new float[K];
@@ -190,6 +190,137 @@ class SequenceClassifierTest {
   @Test
   void gradientsOverBertMatchFiniteDifferences() {
     gradientsMatchFiniteDifferences(() -> bert(2), batch(true));
+  }
+
+  /**
+   * A backbone whose hidden states are given numbers (B*T, C): the head's own maths, with nothing
+   * of a model's rounding in the way. It records the hidden-state gradient the head hands back.
+   */
+  static final class FixedHidden implements Backbone {
+    final float[] hidden;
+    final int c;
+    float[] dHidden;
+    Tensor out;
+
+    FixedHidden(float[] hidden, int c) {
+      this.hidden = hidden;
+      this.c = c;
+    }
+
+    @Override
+    public Tensor forwardHidden(TokenBatch batch) {
+      if (out == null) {
+        out = Tensor.zeros(ctx, (long) batch.b() * batch.t(), c);
+      }
+      out.copyFrom(hidden); // read now, so that a test may change hidden between calls
+      return out;
+    }
+
+    @Override
+    public void backwardHidden(float[] d, int fromBlock) {
+      dHidden = d.clone();
+    }
+
+    @Override
+    public int hiddenSize() {
+      return c;
+    }
+
+    @Override
+    public ComputeContext context() {
+      return ctx;
+    }
+
+    @Override
+    public ParameterSlab params() {
+      return null;
+    }
+
+    @Override
+    public ParameterSlab grads() {
+      return null;
+    }
+
+    @Override
+    public Backbone enableGradients() {
+      return this;
+    }
+
+    @Override
+    public void zeroGrad() {}
+
+    @Override
+    public void setTraining(boolean training) {}
+
+    @Override
+    public boolean isTraining() {
+      return false;
+    }
+
+    @Override
+    public void setDropoutSeed(long seed) {}
+
+    @Override
+    public void close() {
+      if (out != null) {
+        out.close();
+      }
+    }
+  }
+
+  /**
+   * Last-token pooling over fixed hidden states: the gradients of the weight and of the hidden
+   * states match central differences, and only each row's last real token gets any.
+   */
+  @Test
+  void lastTokenHeadGradientMatchesFiniteDifferences() {
+    int b = 3, t = 4, c = 5, k = 3;
+    int[] lengths = {4, 2, 1};
+    Random r = new Random(11);
+    float[] h = new float[b * t * c];
+    float[] w = new float[k * c];
+    for (int i = 0; i < h.length; i++) {
+      h[i] = (float) r.nextGaussian();
+    }
+    for (int i = 0; i < w.length; i++) {
+      w[i] = (float) r.nextGaussian() * 0.5f;
+    }
+    List<int[]> seqs = new ArrayList<>();
+    for (int len : lengths) {
+      seqs.add(new int[len]);
+    }
+    TokenBatch batch = TokenBatch.rightPadded(seqs, 0, t);
+    SequenceClassificationHead head = new SequenceClassificationHead(
+        SequenceClassificationHead.Pooling.LAST_TOKEN, w, null, k, c, 0f);
+    try (FixedHidden bb = new FixedHidden(h, c)) {
+      float[] dW = new float[w.length];
+      head.forwardBackward(bb, batch, LABELS, dW, null, 0, 0L);
+      float[] dH = bb.dHidden;
+      float eps = 1e-2f;
+      for (int i = 0; i < w.length; i++) {
+        assertEquals(centralDifference(bb, head, batch, w, i, eps), dW[i], 1e-4, "dW[" + i + "]");
+      }
+      for (int i = 0; i < h.length; i++) {
+        assertEquals(centralDifference(bb, head, batch, h, i, eps), dH[i], 1e-4,
+            "dHidden[" + i + "]");
+        int row = i / c, pos = row % t, seq = row / t;
+        if (pos != lengths[seq] - 1) {
+          assertEquals(0f, dH[i], "only the last non-padding token gets gradient");
+        }
+      }
+    }
+  }
+
+  /** (loss(v[i] + eps) - loss(v[i] - eps)) / 2 eps, v being one of the head's inputs. */
+  static double centralDifference(Backbone bb, SequenceClassificationHead head, TokenBatch batch,
+      float[] v, int i, float eps) {
+    float keep = v[i];
+    v[i] = keep + eps;
+    double plus = head.evaluate(bb, batch, LABELS).loss();
+    v[i] = keep - eps;
+    double minus = head.evaluate(bb, batch, LABELS).loss();
+    v[i] = keep;
+    return (plus - minus) / (2 * eps);
   }
 
   @Test

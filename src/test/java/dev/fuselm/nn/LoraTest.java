@@ -2,15 +2,17 @@ package dev.fuselm.nn;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.fuselm.finetune.LoraCheckpoint;
 import dev.fuselm.generate.GenerationConfig;
 import dev.fuselm.generate.Generator;
+import dev.fuselm.io.PeftAdapters;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
+import dev.fuselm.model.LoraOptions;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tensor.Tensor;
 import dev.fuselm.train.AdamW;
@@ -105,6 +107,31 @@ class LoraTest {
       m.setLora(l);
       m.forward(ids, null, b, t);
       assertArrayEquals(base, m.logits().toFloatArray(), "B = 0 adds exactly zero");
+    }
+  }
+
+  /** Options with PEFT's defaults; adapters the model makes are its own until merged. */
+  @Test
+  void theModelMakesAndOwnsAdaptersFromOptions() {
+    LoraOptions o = LoraOptions.of(2, null, null);
+    assertEquals(4f, o.alpha(), "alpha defaults to 2 R");
+    assertEquals(LoraAdapters.DEFAULT_TARGETS, o.targets());
+    assertThrows(IllegalArgumentException.class, () -> LoraOptions.of(0, null, null));
+    assertThrows(IllegalArgumentException.class,
+        () -> LoraOptions.of(2, 1f, List.of("q_proj")).checkTargets(CFG));
+    try (GptModel m = GptModel.random(ctx, CFG, 3)) {
+      assertEquals(0, m.loraParameterCount());
+      m.addLora(o, 1);
+      LoraAdapters first = m.lora();
+      assertTrue(first.trainable());
+      // per layer, rank x (in + out) of c_attn, attn.c_proj, c_fc, mlp.c_proj (d_model 16)
+      assertEquals(2 * 2 * ((16 + 48) + (16 + 16) + (16 + 64) + (64 + 16)),
+          m.loraParameterCount());
+      m.addLora(o, 2); // replaces the first, which the model closes
+      assertNotSame(first, m.lora());
+      m.mergeLora();
+      assertNull(m.lora());
+      assertEquals(0, m.loraBytes());
     }
   }
 
@@ -258,20 +285,20 @@ class LoraTest {
     LoraAdapters.Config lc = new LoraAdapters.Config(3, 5, List.of("c_attn", "c_fc"));
     try (LoraAdapters l = LoraAdapters.create(ctx, lc, 2, 16, 31, false)) {
       randomize(l, 32, 0.1);
-      LoraCheckpoint.save(l, dir, "base-dir");
-      String cfg = Files.readString(dir.resolve(LoraCheckpoint.CONFIG));
+      PeftAdapters.save(l, dir, "base-dir");
+      String cfg = Files.readString(dir.resolve(PeftAdapters.CONFIG));
       assertTrue(cfg.contains("\"peft_type\" : \"LORA\"") && cfg.contains("\"r\" : 3")
           && cfg.contains("\"fan_in_fan_out\" : true"), cfg);
-      LoraCheckpoint.Meta meta = LoraCheckpoint.readMeta(dir);
+      PeftAdapters.Meta meta = PeftAdapters.readMeta(dir);
       assertEquals("base-dir", meta.baseModel());
       assertEquals(lc, meta.config());
-      try (LoraAdapters back = LoraCheckpoint.load(ctx, dir, CFG, false)) {
+      try (LoraAdapters back = PeftAdapters.load(ctx, dir, CFG, false)) {
         assertEquals(l.params().names(), back.params().names());
         assertArrayEquals(l.params().flat().toFloatArray(), back.params().flat().toFloatArray());
       }
       // adapters of another shape are refused with the tensor named
       IOException e = assertThrows(IOException.class,
-          () -> LoraCheckpoint.load(ctx, dir, GptConfig.of(29, 12, 24, 2, 2), false));
+          () -> PeftAdapters.load(ctx, dir, GptConfig.of(29, 12, 24, 2, 2), false));
       assertTrue(e.getMessage().contains("lora_A.weight has shape"), e.getMessage());
     }
   }

@@ -1,9 +1,5 @@
 package dev.fuselm.train;
 
-import dev.fuselm.finetune.BertClassifierCheckpoint;
-import dev.fuselm.finetune.BertSequenceClassifier;
-import dev.fuselm.finetune.ClassificationHead;
-
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -12,8 +8,14 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.fuselm.cli.ClassifyCliTest.Run;
 import dev.fuselm.cli.ClassifyCliTest;
+import dev.fuselm.io.Checkpoint;
+import dev.fuselm.io.ClassifierHead;
 import dev.fuselm.model.BertConfig;
 import dev.fuselm.model.BertModel;
+import dev.fuselm.model.ModelFamily;
+import dev.fuselm.model.SequenceClassificationHead;
+import dev.fuselm.model.SequenceClassifier;
+import dev.fuselm.model.TokenBatch;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tensor.Tensor;
 import dev.fuselm.tokenizer.BertEncoding;
@@ -50,16 +52,16 @@ class BertClassifierTest {
     ctx.close();
   }
 
-  static BertSequenceClassifier.Batch batch(String[][] pairs) {
+  static TokenBatch batch(String[][] pairs) {
     List<BertEncoding> e = new ArrayList<>();
     for (String[] p : pairs) {
-      e.add(BertSequenceClassifier.encode(TOK, p[0], p.length > 1 ? p[1] : null, 32));
+      e.add(TOK.encodeForModel(p[0], p.length > 1 ? p[1] : null, 32, 0));
     }
-    return BertSequenceClassifier.collate(e, 0);
+    return TokenBatch.ofEncodings(e, 0);
   }
 
   /** Loss in evaluation mode (no dropout), in double from the float model. */
-  static double loss(BertSequenceClassifier clf, BertSequenceClassifier.Batch b, int[] y) {
+  static double loss(SequenceClassifier<BertModel> clf, TokenBatch b, int[] y) {
     double[] p = clf.probabilities(b);
     double l = 0;
     for (int i = 0; i < y.length; i++) {
@@ -70,42 +72,43 @@ class BertClassifierTest {
 
   @Test
   void gradientsMatchFiniteDifferences() {
-    BertSequenceClassifier.Batch b = batch(new String[][] {{"a good film", "yes"},
+    TokenBatch b = batch(new String[][] {{"a good film", "yes"},
         {"the worst day of my life", "no it was not"}, {"fine", "ok"}});
     int[] y = {0, 2, 1};
-    try (BertSequenceClassifier clf = BertSequenceClassifier.create(
+    try (SequenceClassifier<BertModel> clf = SequenceClassifier.bert(
         BertModel.random(ctx, TINY, 11), List.of("a", "b", "c"), 0, 5)) {
-      BertModel m = clf.model();
+      BertModel m = clf.backbone();
       m.enableGradients();
       m.setTraining(false);
       m.zeroGrad();
       int k = 3, c = 32;
+      float[] weight = clf.head().weight(), bias = clf.head().bias();
       // Non-zero bias so its gradient is not symmetric.
       for (int j = 0; j < k; j++) {
-        clf.bias()[j] = 0.1f * (j - 1);
+        bias[j] = 0.1f * (j - 1);
       }
       float[] dW = new float[k * c], dB = new float[k];
-      ClassificationHead.Result r = clf.forwardBackward(b, y, dW, dB, 1);
+      SequenceClassificationHead.Result r = clf.forwardBackward(b, y, dW, dB, 0, 1);
       assertEquals(loss(clf, b, y), r.loss(), 1e-6);
       // Head: the loss is double arithmetic on float inputs; central differences with h = 1e-2
       // agree to ~1e-5 (second-order term); tolerance 1e-4 absolute.
       float h = 1e-2f;
       for (int idx : new int[] {0, 5, 31, 32, 70, 95}) {
-        float w0 = clf.weight()[idx];
-        clf.weight()[idx] = w0 + h;
+        float w0 = weight[idx];
+        weight[idx] = w0 + h;
         double lp = loss(clf, b, y);
-        clf.weight()[idx] = w0 - h;
+        weight[idx] = w0 - h;
         double lm = loss(clf, b, y);
-        clf.weight()[idx] = w0;
+        weight[idx] = w0;
         assertEquals((lp - lm) / (2 * h), dW[idx], 1e-4, "classifier.weight[" + idx + "]");
       }
       for (int j = 0; j < k; j++) {
-        float b0 = clf.bias()[j];
-        clf.bias()[j] = b0 + h;
+        float b0 = bias[j];
+        bias[j] = b0 + h;
         double lp = loss(clf, b, y);
-        clf.bias()[j] = b0 - h;
+        bias[j] = b0 - h;
         double lm = loss(clf, b, y);
-        clf.bias()[j] = b0;
+        bias[j] = b0;
         assertEquals((lp - lm) / (2 * h), dB[j], 1e-4, "classifier.bias[" + j + "]");
       }
       // Encoder, through the pooled output: float32 forward passes, so the difference quotient
@@ -133,7 +136,7 @@ class BertClassifierTest {
   }
 
   /** Pairs whose label is the second text's sentiment word; the first text holds a distractor. */
-  static BertClassifierTrainer.Examples pairTask(int n, long seed) {
+  static ClassifierTrainer.Examples pairTask(int n, long seed) {
     String[] pos = {"good", "great", "nice"}, neg = {"bad", "awful", "poor"};
     Random r = new Random(seed);
     List<BertEncoding> in = new ArrayList<>();
@@ -142,36 +145,36 @@ class BertClassifierTest {
       boolean p = r.nextBoolean();
       String first = "it was " + (r.nextBoolean() ? pos : neg)[r.nextInt(3)];
       String second = "really " + (p ? pos : neg)[r.nextInt(3)];
-      in.add(BertSequenceClassifier.encode(TOK, first, second, 16));
+      in.add(TOK.encodeForModel(first, second, 16, 0));
       y[i] = p ? 1 : 0;
     }
-    return new BertClassifierTrainer.Examples(in, y);
+    return ClassifierTrainer.Examples.ofEncodings(in, y);
   }
 
   @Test
   void learnsASentencePairTaskAndRoundTrips() throws IOException {
-    BertClassifierTrainer.Examples train = pairTask(160, 1), test = pairTask(60, 2);
+    ClassifierTrainer.Examples train = pairTask(160, 1), test = pairTask(60, 2);
     List<JsonNode> log = new ArrayList<>();
     Path dir = tmp.resolve("clf");
     double[] before;
-    BertSequenceClassifier.Batch probe = BertSequenceClassifier.collate(
-        test.inputs().subList(0, 5), 0);
-    try (BertSequenceClassifier clf = BertSequenceClassifier.create(
+    TokenBatch probe = TokenBatch.ofEncodings(test.encodings().subList(0, 5), 0);
+    try (SequenceClassifier<BertModel> clf = SequenceClassifier.bert(
         BertModel.random(ctx, TINY, 2), List.of("neg", "pos"), 0, 3)) {
-      ClassifierTrainer.Metrics start = BertClassifierTrainer.evaluate(clf, test, 16);
-      BertClassifierTrainer.train(clf, train, null,
+      ClassifierTrainer.Metrics start = ClassifierTrainer.evaluate(clf, test, 16);
+      ClassifierTrainer.train(clf, train, null,
           new ClassifierTrainer.Config(6, 8, 2e-3f, 0.01f, 1f, true, 4), log::add);
-      ClassifierTrainer.Metrics end = BertClassifierTrainer.evaluate(clf, test, 16);
+      ClassifierTrainer.Metrics end = ClassifierTrainer.evaluate(clf, test, 16);
       assertEquals(6, log.size());
       assertTrue(end.accuracy() >= 0.9 && end.loss() < start.loss(),
           "test accuracy " + start.accuracy() + " -> " + end.accuracy() + ", loss "
               + start.loss() + " -> " + end.loss());
       before = clf.probabilities(probe);
-      BertClassifierCheckpoint.save(clf, 16, true, dir, null);
+      Checkpoint.saveClassifier(clf, 16, true, dir, null);
     }
-    assertTrue(BertClassifierCheckpoint.isBertModel(dir));
-    assertTrue(BertClassifierCheckpoint.sentencePairs(dir));
-    try (BertSequenceClassifier clf = BertClassifierCheckpoint.load(ctx, dir)) {
+    assertEquals(ModelFamily.BERT, Checkpoint.family(dir));
+    assertTrue(ClassifierHead.readMeta(dir).sentencePairs());
+    try (SequenceClassifier<BertModel> clf = Checkpoint.loadSequenceClassifier(ctx, dir,
+        ModelFamily.BERT)) {
       assertEquals(List.of("neg", "pos"), clf.labels());
       assertArrayEquals(before, clf.probabilities(probe), 0.0, "same probabilities after reload");
     }

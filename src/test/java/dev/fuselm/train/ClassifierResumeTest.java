@@ -1,19 +1,18 @@
 package dev.fuselm.train;
 
-import dev.fuselm.finetune.ClassifierCheckpoint;
-import dev.fuselm.finetune.LoraCheckpoint;
-import dev.fuselm.finetune.SequenceClassifier;
-
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.fuselm.io.Checkpoint;
+import dev.fuselm.io.PeftAdapters;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
-import dev.fuselm.nn.LoraAdapters;
+import dev.fuselm.model.LoraOptions;
+import dev.fuselm.model.ModelFamily;
+import dev.fuselm.model.SequenceClassifier;
 import dev.fuselm.tensor.ComputeContext;
-import dev.fuselm.train.TrainingDivergedException;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -51,53 +50,63 @@ class ClassifierResumeTest {
 
   record Result(float[] losses, float[] head, float[] trained, List<String> logs) {}
 
-  static Result finish(SequenceClassifier clf, ClassifierTrainer t, List<String> logs,
-      LoraAdapters lora) {
-    float[] trained = lora != null ? lora.params().flat().toFloatArray()
-        : clf.model().params().flat().toFloatArray();
-    return new Result(t.history().trainLosses(), clf.headWeight().clone(), trained, logs);
+  static Result finish(SequenceClassifier<GptModel> clf, ClassifierTrainer t, List<String> logs) {
+    GptModel m = clf.backbone();
+    float[] trained = m.lora() != null ? m.lora().params().flat().toFloatArray()
+        : m.params().flat().toFloatArray();
+    return new Result(t.history().trainLosses(), clf.head().weight().clone(), trained, logs);
+  }
+
+  /** A new classifier, with new LoRA adapters when withLora. */
+  static SequenceClassifier<GptModel> fresh(boolean withLora) {
+    SequenceClassifier<GptModel> clf = SequenceClassifier.gpt(GptModel.random(ctx, CFG, 5),
+        LABELS, 0, 9);
+    if (withLora) {
+      clf.backbone().addLora(new LoraOptions(2, 4, LoraOptions.DEFAULT_TARGETS), 3);
+    }
+    return clf;
   }
 
   Result straight(boolean withLora) throws IOException {
     ClassifierTrainer.Examples train = ClassifierTrainingTest.synthetic(40, 1);
     List<String> logs = new ArrayList<>();
-    try (SequenceClassifier clf = SequenceClassifier.create(GptModel.random(ctx, CFG, 5), LABELS,
-        0, 9);
-        LoraAdapters lora = withLora ? lora() : null;
-        ClassifierTrainer t = new ClassifierTrainer(clf, train, null, config(), lora,
+    try (SequenceClassifier<GptModel> clf = fresh(withLora);
+        ClassifierTrainer t = new ClassifierTrainer(clf, train, null, config(),
             n -> logs.add(n.toString()))) {
       t.run();
       assertEquals(10, t.step());
-      return finish(clf, t, logs, lora);
+      return finish(clf, t, logs);
     }
   }
 
   Result interrupted(boolean withLora, Path dir) throws IOException {
     ClassifierTrainer.Examples train = ClassifierTrainingTest.synthetic(40, 1);
     List<String> logs = new ArrayList<>();
-    try (SequenceClassifier clf = SequenceClassifier.create(GptModel.random(ctx, CFG, 5), LABELS,
-        0, 9);
-        LoraAdapters lora = withLora ? lora() : null;
-        ClassifierTrainer t = new ClassifierTrainer(clf, train, null, config(), lora,
+    try (SequenceClassifier<GptModel> clf = fresh(withLora);
+        ClassifierTrainer t = new ClassifierTrainer(clf, train, null, config(),
             n -> logs.add(n.toString()))) {
       t.run(7);
       assertEquals(7, t.step());
       t.save(dir);
     }
-    try (SequenceClassifier clf = ClassifierCheckpoint.load(ctx, dir);
-        LoraAdapters lora = withLora ? LoraCheckpoint.load(ctx, dir, CFG, true) : null;
-        ClassifierTrainer t = new ClassifierTrainer(clf, train, null, config(), lora,
+    try (SequenceClassifier<GptModel> clf = load(dir, withLora);
+        ClassifierTrainer t = new ClassifierTrainer(clf, train, null, config(),
             n -> logs.add(n.toString()))) {
       t.resume(dir);
       assertEquals(7, t.step());
       t.run();
-      return finish(clf, t, logs, lora);
+      return finish(clf, t, logs);
     }
   }
 
-  static LoraAdapters lora() {
-    return LoraAdapters.create(ctx, new LoraAdapters.Config(2, 4, LoraAdapters.DEFAULT_TARGETS),
-        CFG.nLayer(), CFG.dModel(), 3, true);
+  /** The classifier saved in dir, with its LoRA adapters attached when withLora. */
+  static SequenceClassifier<GptModel> load(Path dir, boolean withLora) throws IOException {
+    SequenceClassifier<GptModel> clf = Checkpoint.loadSequenceClassifier(ctx, dir,
+        ModelFamily.GPT2);
+    if (withLora) {
+      PeftAdapters.attach(clf.backbone(), dir, true);
+    }
+    return clf;
   }
 
   @Test
@@ -129,22 +138,20 @@ class ClassifierResumeTest {
   void resumeRefusesOtherDataAndDivergenceStops() throws IOException {
     Path dir = tmp.resolve("other");
     ClassifierTrainer.Examples train = ClassifierTrainingTest.synthetic(40, 1);
-    try (SequenceClassifier clf = SequenceClassifier.create(GptModel.random(ctx, CFG, 5), LABELS,
-        0, 9);
-        ClassifierTrainer t = new ClassifierTrainer(clf, train, null, config(), null, n -> { })) {
+    try (SequenceClassifier<GptModel> clf = fresh(false);
+        ClassifierTrainer t = new ClassifierTrainer(clf, train, null, config(), n -> { })) {
       t.run(2);
       t.save(dir);
     }
-    try (SequenceClassifier clf = ClassifierCheckpoint.load(ctx, dir);
+    try (SequenceClassifier<GptModel> clf = load(dir, false);
         ClassifierTrainer t = new ClassifierTrainer(clf, ClassifierTrainingTest.synthetic(40, 2),
-            null, config(), null, n -> { })) {
+            null, config(), n -> { })) {
       IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
           () -> t.resume(dir));
       assertTrue(e.getMessage().contains("different data"), e.getMessage());
     }
     ClassifierTrainer.Config huge = new ClassifierTrainer.Config(1, 8, 1e30f, 0f, 0f, true, 4);
-    try (SequenceClassifier clf = SequenceClassifier.create(GptModel.random(ctx, CFG, 5), LABELS,
-        0, 9)) {
+    try (SequenceClassifier<GptModel> clf = fresh(false)) {
       assertThrows(TrainingDivergedException.class, () -> ClassifierTrainer.train(clf, train,
           null, huge, n -> { }));
     }

@@ -1,14 +1,13 @@
 package dev.fuselm.train;
 
-import dev.fuselm.finetune.ClassificationHead;
-import dev.fuselm.finetune.SequenceClassifier;
-
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
+import dev.fuselm.model.SequenceClassifier;
+import dev.fuselm.model.TokenBatch;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tensor.Tensor;
 import java.util.ArrayList;
@@ -50,7 +49,7 @@ class ClassifierTrainingTest {
       s[r.nextInt(len)] = y[i] == 1 ? 1 : 2;
       seqs.add(s);
     }
-    return new ClassifierTrainer.Examples(seqs, y);
+    return ClassifierTrainer.Examples.ofTokens(seqs, y);
   }
 
   static GptConfig tiny() {
@@ -61,9 +60,9 @@ class ClassifierTrainingTest {
   void learnsASeparableTaskAndFreezesAllButTheLastBlock() {
     ClassifierTrainer.Examples train = synthetic(240, 1), test = synthetic(80, 2);
     GptConfig cfg = tiny().withTiedHead(false);
-    try (SequenceClassifier clf = SequenceClassifier.create(GptModel.random(ctx, cfg, 5),
+    try (SequenceClassifier<GptModel> clf = SequenceClassifier.gpt(GptModel.random(ctx, cfg, 5),
         List.of("no", "yes"), PAD, 9)) {
-      GptModel m = clf.model();
+      GptModel m = clf.backbone();
       Map<String, float[]> before = new HashMap<>();
       for (String name : m.parameterNames()) {
         before.put(name, m.params().get(name).toFloatArray());
@@ -102,12 +101,12 @@ class ClassifierTrainingTest {
   @Test
   void trainAllLearnsToo() {
     ClassifierTrainer.Examples train = synthetic(240, 3), test = synthetic(80, 4);
-    try (SequenceClassifier clf = SequenceClassifier.create(GptModel.random(ctx, tiny(), 6),
-        List.of("no", "yes"), PAD, 9)) {
-      float[] wte = clf.model().tokenEmbedding().toFloatArray();
+    try (SequenceClassifier<GptModel> clf = SequenceClassifier.gpt(
+        GptModel.random(ctx, tiny(), 6), List.of("no", "yes"), PAD, 9)) {
+      float[] wte = clf.backbone().tokenEmbedding().toFloatArray();
       ClassifierTrainer.train(clf, train, null,
           new ClassifierTrainer.Config(10, 16, 3e-3f, 0.1f, 1f, true, 4), n -> {});
-      assertTrue(!java.util.Arrays.equals(wte, clf.model().tokenEmbedding().toFloatArray()));
+      assertTrue(!java.util.Arrays.equals(wte, clf.backbone().tokenEmbedding().toFloatArray()));
       ClassifierTrainer.Metrics r = ClassifierTrainer.evaluate(clf, test, 8);
       assertTrue(r.accuracy() >= 0.9, "test accuracy " + r.accuracy());
       assertEquals(80, r.count());
@@ -115,65 +114,22 @@ class ClassifierTrainingTest {
   }
 
   @Test
-  void headGradientMatchesFiniteDifferences() {
-    int b = 3, t = 4, c = 5, k = 3;
-    int[] lengths = {4, 2, 1};
-    int[] labels = {2, 0, 1};
-    Random r = new Random(11);
-    float[] h = new float[b * t * c];
-    float[] w = new float[k * c];
-    for (int i = 0; i < h.length; i++) {
-      h[i] = (float) r.nextGaussian();
-    }
-    for (int i = 0; i < w.length; i++) {
-      w[i] = (float) r.nextGaussian() * 0.5f;
-    }
-    float[] dW = new float[w.length], dH = new float[h.length];
-    ClassificationHead.forwardBackward(h, b, t, c, lengths, labels, w, k, dW, dH);
-    float eps = 1e-2f;
-    for (int i = 0; i < w.length; i++) {
-      float[] wp = w.clone(), wm = w.clone();
-      wp[i] += eps;
-      wm[i] -= eps;
-      double fd = (loss(h, b, t, c, lengths, labels, wp, k) - loss(h, b, t, c, lengths, labels, wm, k))
-          / (2 * eps);
-      assertEquals(fd, dW[i], 1e-4, "dW[" + i + "]");
-    }
-    for (int i = 0; i < h.length; i++) {
-      float[] hp = h.clone(), hm = h.clone();
-      hp[i] += eps;
-      hm[i] -= eps;
-      double fd = (loss(hp, b, t, c, lengths, labels, w, k) - loss(hm, b, t, c, lengths, labels, w, k))
-          / (2 * eps);
-      assertEquals(fd, dH[i], 1e-4, "dHidden[" + i + "]");
-      int row = i / c, pos = row % t, seq = row / t;
-      if (pos != lengths[seq] - 1) {
-        assertEquals(0f, dH[i], "only the last non-padding token gets gradient");
-      }
-    }
-  }
-
-  static double loss(float[] h, int b, int t, int c, int[] len, int[] y, float[] w, int k) {
-    return ClassificationHead.forwardBackward(h, b, t, c, len, y, w, k, null, null).loss();
-  }
-
-  @Test
   void modelGradientThroughTheLastTokenMatchesFiniteDifferences() {
     GptConfig cfg = tiny();
-    try (SequenceClassifier clf = SequenceClassifier.create(GptModel.random(ctx, cfg, 8),
+    try (SequenceClassifier<GptModel> clf = SequenceClassifier.gpt(GptModel.random(ctx, cfg, 8),
         List.of("a", "b", "c"), PAD, 3)) {
-      GptModel m = clf.model().enableGradients();
-      java.util.Arrays.fill(clf.headWeight(), 0f);
+      GptModel m = clf.backbone().enableGradients();
+      float[] head = clf.head().weight();
       Random r = new Random(2);
-      for (int i = 0; i < clf.headWeight().length; i++) {
-        clf.headWeight()[i] = (float) r.nextGaussian();
+      for (int i = 0; i < head.length; i++) {
+        head[i] = (float) r.nextGaussian();
       }
-      SequenceClassifier.Batch batch = SequenceClassifier.collate(
-          List.of(new int[] {5, 6, 7}, new int[] {8}, new int[] {9, 10, 11, 12, 13}), PAD);
+      TokenBatch batch = TokenBatch.rightPadded(
+          List.of(new int[] {5, 6, 7}, new int[] {8}, new int[] {9, 10, 11, 12, 13}), PAD, 0);
       int[] y = {0, 2, 1};
       m.zeroGrad();
-      float[] dHead = new float[clf.headWeight().length];
-      clf.forwardBackward(batch, y, dHead, 1);
+      float[] dHead = new float[head.length];
+      clf.forwardBackward(batch, y, dHead, null, 1, 0L);
       String[] names = {"transformer.ln_f.weight", "transformer.ln_f.bias",
           "transformer.h.1.mlp.c_fc.weight", "transformer.h.1.attn.c_attn.weight"};
       float eps = 1e-2f;
