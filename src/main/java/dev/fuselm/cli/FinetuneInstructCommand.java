@@ -7,6 +7,7 @@ import dev.fuselm.data.InstructionCollator;
 import dev.fuselm.data.InstructionData;
 import dev.fuselm.data.PromptTemplate;
 import dev.fuselm.generate.GenerationConfig;
+import dev.fuselm.generate.Generator;
 import dev.fuselm.io.AtomicFiles;
 import dev.fuselm.io.Checkpoint;
 import dev.fuselm.io.InstructionModel;
@@ -214,7 +215,7 @@ public final class FinetuneInstructCommand implements Callable<Integer> {
         for (InstructionCollator.Encoded e : test) {
           prompts.add(Arrays.copyOf(e.tokens(), e.promptLength()));
         }
-        List<int[]> answers = InstructionTrainer.respond(model, prompts,
+        List<int[]> answers = respond(model, prompts,
             GenerationConfig.greedy(maxNewTokens).withStopToken(eot), null);
         ArrayNode arr = JSON.createArrayNode();
         for (int i = 0; i < test.size(); i++) {
@@ -298,6 +299,29 @@ public final class FinetuneInstructCommand implements Callable<Integer> {
       }
       truncated[0] += x.truncated() ? 1 : 0;
       out.add(x);
+    }
+    return out;
+  }
+
+  /**
+   * Greedy (or sampled, per gc) responses to prompts, stopping at eot or the context's end; each
+   * prompt must be shorter than the context. listener, if not null, sees each response's tokens.
+   */
+  private static List<int[]> respond(GptModel model, List<int[]> prompts, GenerationConfig gc,
+      Generator.TokenListener listener) {
+    List<int[]> out = new ArrayList<>();
+    try (Generator g = new Generator(model, 1)) {
+      for (int[] p : prompts) {
+        if (p.length >= model.config().contextLength()) {
+          throw new IllegalArgumentException("the prompt is " + p.length + " tokens, the model's"
+              + " context is " + model.config().contextLength() + " (it must be shorter)");
+        }
+        int[] ids = g.generate(p, gc, listener).ids();
+        if (ids.length > 0 && ids[ids.length - 1] == gc.stopToken()) {
+          ids = Arrays.copyOf(ids, ids.length - 1);
+        }
+        out.add(ids);
+      }
     }
     return out;
   }

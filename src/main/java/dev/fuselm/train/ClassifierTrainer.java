@@ -2,6 +2,7 @@ package dev.fuselm.train;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.fuselm.data.FineTuningOrder;
 import dev.fuselm.io.Checkpoint;
 import dev.fuselm.io.PeftAdapters;
 import dev.fuselm.model.Backbone;
@@ -304,7 +305,7 @@ public final class ClassifierTrainer implements TrainingTask, AutoCloseable {
   private final ParameterSlab g;
   private final float[] dWeight;
   private final float[] dBias;
-  private final EpochOrder order;
+  private final FineTuningOrder order;
   private final TrainingEngine engine;
   private double lossSum;
   private int seen;
@@ -367,7 +368,7 @@ public final class ClassifierTrainer implements TrainingTask, AutoCloseable {
     }
     this.dWeight = new float[k * c];
     this.dBias = biasName == null ? null : new float[k];
-    this.order = new EpochOrder(train.size(), cfg.batch(), cfg.seed());
+    this.order = new FineTuningOrder(train.size(), cfg.batch(), cfg.seed());
     this.engine = new TrainingEngine(this, cfg.trainConfig(order.batchesPerEpoch()),
         model.context());
   }

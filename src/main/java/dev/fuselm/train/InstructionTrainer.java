@@ -2,9 +2,8 @@ package dev.fuselm.train;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.fuselm.data.FineTuningOrder;
 import dev.fuselm.data.InstructionCollator;
-import dev.fuselm.generate.GenerationConfig;
-import dev.fuselm.generate.Generator;
 import dev.fuselm.io.Checkpoint;
 import dev.fuselm.io.PeftAdapters;
 import dev.fuselm.model.GptModel;
@@ -14,7 +13,6 @@ import dev.fuselm.tensor.ParameterSlab;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -107,7 +105,7 @@ public final class InstructionTrainer implements TrainingTask, AutoCloseable {
   private final Consumer<ObjectNode> log;
   private final ParameterSlab params;
   private final ParameterSlab grads;
-  private final EpochOrder order;
+  private final FineTuningOrder order;
   private final TrainingEngine engine;
   private double lossSum;
   private long tokens;
@@ -135,7 +133,7 @@ public final class InstructionTrainer implements TrainingTask, AutoCloseable {
       params = model.params();
       grads = model.grads();
     }
-    this.order = new EpochOrder(train.size(), cfg.batch(), cfg.seed());
+    this.order = new FineTuningOrder(train.size(), cfg.batch(), cfg.seed());
     this.engine = new TrainingEngine(this, cfg.trainConfig(order.batchesPerEpoch()),
         model.context());
     engine.setListener(new TrainingEngine.Listener() {
@@ -305,28 +303,5 @@ public final class InstructionTrainer implements TrainingTask, AutoCloseable {
   @Override
   public void close() {
     engine.close();
-  }
-
-  /**
-   * Greedy (or sampled, per gc) responses to prompts, stopping at eot or the context's end; each
-   * prompt must be shorter than the context. listener, if not null, sees each response's tokens.
-   */
-  public static List<int[]> respond(GptModel model, List<int[]> prompts, GenerationConfig gc,
-      Generator.TokenListener listener) {
-    List<int[]> out = new ArrayList<>();
-    try (Generator g = new Generator(model, 1)) {
-      for (int[] p : prompts) {
-        if (p.length >= model.config().contextLength()) {
-          throw new IllegalArgumentException("the prompt is " + p.length + " tokens, the model's"
-              + " context is " + model.config().contextLength() + " (it must be shorter)");
-        }
-        int[] ids = g.generate(p, gc, listener).ids();
-        if (ids.length > 0 && ids[ids.length - 1] == gc.stopToken()) {
-          ids = Arrays.copyOf(ids, ids.length - 1);
-        }
-        out.add(ids);
-      }
-    }
-    return out;
   }
 }

@@ -1,4 +1,4 @@
-package dev.fuselm.train;
+package dev.fuselm.data;
 
 import java.util.ArrayList;
 import java.util.Collections;
@@ -9,9 +9,11 @@ import java.util.Random;
  * The example order of a fine-tuning run: epochs of batches over n examples, the list reshuffled
  * in place with one {@code Random(seed)} at the start of every epoch (what the fine-tuning loops
  * have always done). The position (epoch, next batch) is all a resume needs: {@link #seek}
- * replays the shuffles.
+ * replays the shuffles. Unlike {@link EpochOrder} (pretraining windows and MLM batches: a fresh
+ * seeded shuffle per epoch, the last partial batch dropped) the last batch of an epoch may be short,
+ * as the fine-tuning loops have always had it; the two stay separate so old runs replay bit for bit.
  */
-public final class EpochOrder {
+public final class FineTuningOrder {
   private final int n;
   private final int batch;
   private final long seed;
@@ -20,7 +22,7 @@ public final class EpochOrder {
   private int epoch;
   private int next;
 
-  public EpochOrder(int n, int batch, long seed) {
+  public FineTuningOrder(int n, int batch, long seed) {
     if (n < 1 || batch < 1) {
       throw new IllegalArgumentException("need at least one example and a positive batch, got "
           + n + " examples and batch " + batch);
