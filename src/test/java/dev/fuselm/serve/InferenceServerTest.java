@@ -195,9 +195,10 @@ class InferenceServerTest {
       int[] longPrompt = new int[CFG.contextLength() + 1];
       assertError(post(r, "/v1/completions", "{\"prompt\": " + Arrays.toString(longPrompt) + "}"),
           400, "context window");
-      assertError(post(r, "/v1/completions", "{\"prompt\": \"hi\", \"n\": 2}"), 400, "n must");
-      assertError(post(r, "/v1/completions", "{\"prompt\": \"hi\", \"stop\": [\"\\n\"]}"), 400,
-          "stop sequences are not supported");
+      assertError(post(r, "/v1/completions", "{\"prompt\": \"hi\", \"n\": 9}"), 400,
+          "n must be an integer in [1, 8]");
+      assertError(post(r, "/v1/completions", "{\"prompt\": \"hi\", \"stop\": [\"a\", \"b\", \"c\","
+          + " \"d\", \"e\"]}"), 400, "at most 4 strings");
       // oversized body (limit 4096 bytes)
       String big = "{\"prompt\": \"" + "a".repeat(5000) + "\"}";
       assertError(post(r, "/v1/completions", big), 413, "over the limit of 4096");
@@ -245,8 +246,9 @@ class InferenceServerTest {
               .POST(HttpRequest.BodyPublishers.ofString("{\"input\": [\"abc\", \"hello\"]}"))
               .build(), HttpResponse.BodyHandlers.ofString());
       assertTrue(entered.await(30, TimeUnit.SECONDS));
-      assertError(post(r, "/v1/completions", "{\"prompt\": \"hi\"}"), 429,
-          "too many concurrent requests");
+      HttpResponse<String> busy = post(r, "/v1/completions", "{\"prompt\": \"hi\"}");
+      assertError(busy, 429, "too many concurrent requests");
+      assertEquals("1", busy.headers().firstValue("Retry-After").orElse(""), "Retry-After");
       release.countDown();
       HttpResponse<String> ok = first.get(30, TimeUnit.SECONDS);
       assertEquals(200, ok.statusCode(), ok.body());
