@@ -21,6 +21,10 @@ import picocli.CommandLine.Option;
         + " Ctrl-C / SIGTERM stops taking requests and finishes the ones in flight.")
 public final class ServeCommand implements Callable<Integer> {
   static final String API_KEY_ENV = "FUSELM_API_KEY";
+  // Jetty's start/stop notices are not the CLI's business (warnings still show); held so that
+  // java.util.logging does not forget the level
+  private static final java.util.logging.Logger JETTY_LOG =
+      java.util.logging.Logger.getLogger("org.eclipse.jetty");
 
   @Option(names = "--model", required = true, description = "model directory (config.json +"
       + " model.safetensors + tokenizer files)") Path model;
@@ -54,12 +58,15 @@ public final class ServeCommand implements Callable<Integer> {
   @Option(names = "--weights", description = "matrix weights used for decoding: fp32, or bf16"
       + " (about 1.3x faster per token, bf16 rounding) (default: ${DEFAULT-VALUE})")
   String weights = "fp32";
+  // for tests of the loading phase: a pause between listening and loading
+  @Option(names = "--load-delay", hidden = true) double loadDelay;
 
   @Override
   public Integer call() throws IOException, InterruptedException {
     if (!Files.isDirectory(model)) {
       throw new UserInputException(model + ": no such model directory");
     }
+    JETTY_LOG.setLevel(java.util.logging.Level.WARNING);
     String key = apiKey != null ? apiKey : System.getenv(API_KEY_ENV);
     InferenceServer.Options serverOptions;
     InferenceSession.Options sessionOptions;
@@ -84,6 +91,9 @@ public final class ServeCommand implements Callable<Integer> {
     }
     InferenceSession session;
     BertEmbeddingModel embedder = null;
+    if (loadDelay > 0) {
+      Thread.sleep(Math.round(loadDelay * 1000));
+    }
     try {
       session = InferenceSession.open(model, sessionOptions);
     } catch (IOException | RuntimeException e) {

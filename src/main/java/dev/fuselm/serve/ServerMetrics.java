@@ -22,7 +22,10 @@ final class ServerMetrics {
   private final Timer timeToFirstToken;
   private final Timer interTokenLatency;
 
+  private final Supplier<InferenceSession> session; // held: Micrometer keeps gauges' state weakly
+
   ServerMetrics(Supplier<InferenceSession> session) {
+    this.session = session;
     Gauge.builder("fuselm.queue.depth", session,
         s -> s.get() == null ? 0 : s.get().stats().queued())
         .description("requests waiting for a slot").register(registry);

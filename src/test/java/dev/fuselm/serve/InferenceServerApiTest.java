@@ -117,7 +117,7 @@ class InferenceServerApiTest {
       assertEquals(expectedText(), ok(good).get("choices").get(0).get("text").asText());
 
       String metrics = get(r, "/metrics", null).body();
-      for (String m : new String[] {"fuselm_queue_depth", "fuselm_active_slots",
+      for (String m : new String[] {"fuselm_queue_depth 0.0", "fuselm_active_slots 0.0",
           "fuselm_requests_total{endpoint=\"/v1/completions\",outcome=\"success\"} 1.0",
           "outcome=\"unauthorized\"", "fuselm_prompt_tokens_total", "fuselm_generated_tokens_total",
           "fuselm_time_to_first_token_seconds_bucket",
