@@ -327,7 +327,7 @@ public final class InferenceServer implements AutoCloseable {
     if (draining) {
       return ApiError.unavailable("the server is shutting down", 5);
     }
-    if (path.startsWith("/v1/") && options.apiKey() != null) {
+    if ((path.startsWith("/v1/") || path.endsWith("tokenize")) && options.apiKey() != null) {
       String auth = request.getHeaders().get(HttpHeader.AUTHORIZATION);
       byte[] want = ("Bearer " + options.apiKey()).getBytes(StandardCharsets.UTF_8);
       if (auth == null || !MessageDigest.isEqual(want, auth.getBytes(StandardCharsets.UTF_8))) {
@@ -338,13 +338,15 @@ public final class InferenceServer implements AutoCloseable {
     }
     String want = switch (path) {
       case "/health", "/metrics", "/v1/models" -> "GET";
-      case "/v1/completions", "/v1/chat/completions", "/v1/embeddings" -> "POST";
+      case "/v1/completions", "/v1/chat/completions", "/v1/embeddings", "/tokenize",
+          "/detokenize" -> "POST";
       default -> path.startsWith("/v1/models/") ? "GET" : null;
     };
     if (want == null) {
       return new ApiError(404, "invalid_request_error", null, "no endpoint " + request.getMethod()
           + " " + path + " (this server has POST /v1/completions, POST /v1/chat/completions,"
-          + " POST /v1/embeddings, GET /v1/models, GET /health and GET /metrics)");
+          + " POST /v1/embeddings, GET /v1/models, POST /tokenize, POST /detokenize, GET /health"
+          + " and GET /metrics)");
     }
     if (!request.getMethod().equals(want)) {
       return new ApiError(405, "invalid_request_error", null, "method " + request.getMethod()
@@ -360,7 +362,7 @@ public final class InferenceServer implements AutoCloseable {
     return path.startsWith("/v1/models/") ? "/v1/models/{id}"
         : switch (path) {
           case "/health", "/metrics", "/v1/models", "/v1/completions", "/v1/chat/completions",
-              "/v1/embeddings" -> path;
+              "/v1/embeddings", "/tokenize", "/detokenize" -> path;
           default -> "other";
         };
   }
@@ -377,6 +379,8 @@ public final class InferenceServer implements AutoCloseable {
               path.equals("/v1/chat/completions"), l.model())));
       case "/v1/embeddings" -> withPermit(call, conn, path,
           () -> Embeddings.respond(call, json(call), l.embeddings(), options.modelName()));
+      case "/tokenize", "/detokenize" -> dispatch(call, conn,
+          () -> tokenize(call, l, path.equals("/tokenize")), path);
       case "/health" -> dispatch(call, conn, () -> health(call, l), path);
       case "/metrics" -> dispatch(call, conn, () -> call.send(200,
           "text/plain; version=0.0.4; charset=utf-8",
@@ -457,6 +461,53 @@ public final class InferenceServer implements AutoCloseable {
     n.put("cancelled", st.cancelled());
     n.put("failed", st.failed());
     call.sendJson(200, n);
+  }
+
+  /**
+   * vLLM's shapes: {@code /tokenize} takes {@code prompt} (or chat {@code messages}, rendered with
+   * the chat template) and answers {@code tokens}, {@code count} and {@code max_model_len};
+   * {@code /detokenize} takes {@code tokens} and answers {@code prompt}.
+   */
+  private void tokenize(HttpCall call, Loaded l, boolean encode) throws ApiError, IOException {
+    JsonNode body = json(call);
+    CompletionRequest.checkModel(body, options.modelName());
+    var tok = l.model().tokenizer();
+    if (tok == null) {
+      throw ApiError.invalid(null, "this model has no tokenizer");
+    }
+    ObjectNode out = HttpCall.JSON.createObjectNode();
+    if (encode) {
+      String text;
+      if (body.hasNonNull("messages")) {
+        text = l.chat().render(body.get("messages"));
+      } else if (body.path("prompt").isTextual()) {
+        text = body.get("prompt").asText();
+      } else {
+        throw ApiError.invalid("prompt", "prompt must be a string (or give chat messages)");
+      }
+      int[] ids = tok.encode(text);
+      var arr = out.putArray("tokens");
+      for (int id : ids) {
+        arr.add(id);
+      }
+      out.put("count", ids.length);
+      out.put("max_model_len", l.model().contextLength());
+    } else {
+      JsonNode t = body.get("tokens");
+      if (t == null || !t.isArray()) {
+        throw ApiError.invalid("tokens", "tokens must be an array of token ids");
+      }
+      int[] ids = new int[t.size()];
+      for (int i = 0; i < ids.length; i++) {
+        ids[i] = t.get(i).asInt(-1);
+        if (!t.get(i).canConvertToInt() || ids[i] < 0 || ids[i] >= tok.vocabSize()) {
+          throw ApiError.invalid("tokens", "token " + i + " is not an id of the vocabulary of "
+              + tok.vocabSize());
+        }
+      }
+      out.put("prompt", tok.decode(ids));
+    }
+    call.sendJson(200, out);
   }
 
   private void models(HttpCall call, Loaded l, String path) throws ApiError, IOException {

@@ -298,6 +298,24 @@ class InferenceServerApiTest {
   }
 
   @Test
+  void tokenizeAndDetokenize() throws Exception {
+    try (Running r = InferenceServerTest.start(opts(), null)) {
+      JsonNode t = ok(post(r, "/tokenize", "{\"prompt\": \"" + PROMPT + "\"}"));
+      int[] ids = InferenceServerTest.tok.encode(PROMPT);
+      assertEquals(ids.length, t.get("count").asInt());
+      assertEquals(ids[1], t.get("tokens").get(1).asInt());
+      assertEquals(512, t.get("max_model_len").asInt());
+      assertEquals(PROMPT, ok(post(r, "/detokenize", "{\"tokens\": " + t.get("tokens") + "}"))
+          .get("prompt").asText());
+      int chatCount = ok(post(r, "/tokenize", "{\"messages\": [{\"role\": \"user\", \"content\":"
+          + " \"Hi\"}]}")).get("count").asInt();
+      assertEquals(InferenceServerTest.tok.encode(PromptTemplate.alpaca().prompt("Hi", ""))
+          .length, chatCount);
+      assertError(post(r, "/detokenize", "{\"tokens\": [1, 99999]}"), 400, "vocabulary");
+    }
+  }
+
+  @Test
   void slowClientsDoNotStallTheServer() throws Exception {
     InferenceServer.Options o = opts().withTimeouts(1500, 1500, 600_000);
     try (Running r = InferenceServerTest.start(o, null)) {
