@@ -16,7 +16,8 @@ import picocli.CommandLine.Option;
 @Command(name = "serve", mixinStandardHelpOptions = true, sortOptions = false,
     description = "Serve a GPT model directory over HTTP: POST /v1/completions and POST"
         + " /v1/chat/completions (OpenAI-compatible, \"stream\": true for server-sent events),"
-        + " POST /v1/embeddings, GET /v1/models, GET /health, GET /metrics (Prometheus). It"
+        + " POST /v1/embeddings, GET /v1/models, POST /tokenize, POST /detokenize, GET /health,"
+        + " GET /metrics (Prometheus). It"
         + " listens first and loads the model after (/health answers 503 meanwhile)."
         + " Ctrl-C / SIGTERM stops taking requests and finishes the ones in flight.")
 public final class ServeCommand implements Callable<Integer> {
@@ -130,7 +131,8 @@ public final class ServeCommand implements Callable<Integer> {
     Runtime.getRuntime().addShutdownHook(hook);
     String shownHost = host.contains(":") ? "[" + host + "]" : host;
     System.err.printf("fuselm: serving %s on http://%s:%d (POST /v1/completions, POST"
-        + " /v1/chat/completions,%s GET /v1/models, GET /health, GET /metrics)%n", model,
+        + " /v1/chat/completions,%s GET /v1/models, POST /tokenize, POST /detokenize,"
+        + " GET /health, GET /metrics)%n", model,
         shownHost, server.port(),
         embedder == null ? "" : " POST /v1/embeddings with " + embeddingModel + ",");
     System.err.printf("fuselm: chat template: %s; API key: %s%n", chat.description(),
