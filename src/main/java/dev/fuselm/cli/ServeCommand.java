@@ -77,7 +77,8 @@ public final class ServeCommand implements Callable<Integer> {
           maxConcurrent, model.toAbsolutePath().normalize().getFileName().toString(), key,
           maxConnections, millis(headerTimeout, "--header-timeout"),
           millis(bodyTimeout, "--body-timeout"), millis(requestTimeout, "--request-timeout"));
-      sessionOptions = new InferenceSession.Options(slots, maxConcurrent, threads,
+      // each request may ask for up to 8 choices (n), each its own session request
+      sessionOptions = new InferenceSession.Options(slots, 8 * maxConcurrent, threads,
           GenerateCommand.weightType(weights));
       chat = ChatTemplate.forModel(model);
     } catch (IllegalArgumentException e) {

@@ -8,6 +8,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.util.Map;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -312,9 +313,13 @@ public final class InferenceServer implements AutoCloseable {
                 null, "the request body did not arrive within " + options.bodyTimeoutMillis()
                     + " ms")), endpoint(path));
           } else if (err != null || body.length > options.maxBodyBytes()) {
-            dispatch(early, conn, () -> early.sendError(err == null ? tooLarge(body.length)
-                : ApiError.invalid(null, "could not read the request body: " + err)),
-                endpoint(path));
+            Throwable cause = err instanceof CompletionException && err.getCause() != null
+                ? err.getCause() : err;
+            // Jetty fails a read past the limit with an IllegalStateException ("Max size")
+            ApiError e = cause == null || cause instanceof IllegalStateException
+                ? tooLarge(options.maxBodyBytes() + 1L)
+                : ApiError.invalid(null, "could not read the request body: " + cause);
+            dispatch(early, conn, () -> early.sendError(e), endpoint(path));
           } else {
             HttpCall call = new HttpCall(request, response, callback, body);
             route(call, conn, path);

@@ -202,6 +202,12 @@ class InferenceServerTest {
       // oversized body (limit 4096 bytes)
       String big = "{\"prompt\": \"" + "a".repeat(5000) + "\"}";
       assertError(post(r, "/v1/completions", big), 413, "over the limit of 4096");
+      // the same without a Content-Length (chunked): the limit holds while reading
+      HttpResponse<String> chunked = CLIENT.send(HttpRequest.newBuilder(r.uri("/v1/completions"))
+          .POST(HttpRequest.BodyPublishers.ofInputStream(() -> new java.io.ByteArrayInputStream(
+              big.getBytes(StandardCharsets.UTF_8)))).build(),
+          HttpResponse.BodyHandlers.ofString());
+      assertError(chunked, 413, "over the limit of 4096");
       assertError(post(r, "/v1/embeddings", "{\"input\": \"hi\"}"), 501,
           "no embedding model loaded");
       assertError(post(r, "/v1/nothing", "{}"), 404, "no endpoint");
