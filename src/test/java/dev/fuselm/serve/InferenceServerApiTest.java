@@ -176,6 +176,23 @@ class InferenceServerApiTest {
       }
       assertEquals(expected, joined.toString());
       assertError(post(r, "/v1/completions", greedy(", \"logprobs\": 6")), 400, "logprobs");
+      // streamed logprobs: one token per event, adding up to the same tokens
+      StringBuilder streamedTokens = new StringBuilder();
+      for (JsonNode e : events(r, "/v1/completions",
+          greedy(", \"logprobs\": 1, \"stream\": true"))) {
+        JsonNode l = e.get("choices").get(0).get("logprobs");
+        if (!l.isNull()) {
+          streamedTokens.append(l.get("tokens").get(0).asText());
+        }
+      }
+      assertEquals(joined.toString(), streamedTokens.toString());
+
+      // seed: the same seed samples the same text
+      String sampled = "{\"prompt\": \"" + PROMPT + "\", \"max_tokens\": 12, \"temperature\": 0.9,"
+          + " \"seed\": 5, \"n\": 2}";
+      JsonNode s1 = ok(post(r, "/v1/completions", sampled));
+      JsonNode s2 = ok(post(r, "/v1/completions", sampled));
+      assertEquals(s1.get("choices"), s2.get("choices"));
 
       // the raw model distribution: log-softmax of the logits
       float[] logits = {1f, 3f, -2f, 3f, 0.5f};
