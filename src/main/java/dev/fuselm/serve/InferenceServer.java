@@ -2,193 +2,443 @@ package dev.fuselm.serve;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import com.sun.net.httpserver.HttpExchange;
-import com.sun.net.httpserver.HttpServer;
-import dev.fuselm.generate.GenerationConfig;
-import dev.fuselm.generate.Generator.Result;
-import dev.fuselm.generate.Generator.StopReason;
 import dev.fuselm.tokenizer.Gpt2BpeTokenizer;
-import dev.fuselm.tokenizer.StreamingDecoder;
-import dev.fuselm.tokenizer.Tokenizer;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
-import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.UUID;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
+import java.security.MessageDigest;
+import java.util.Map;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.Semaphore;
-import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.io.Connection;
+import org.eclipse.jetty.io.Content;
+import org.eclipse.jetty.server.Handler;
+import org.eclipse.jetty.server.HttpConfiguration;
+import org.eclipse.jetty.server.HttpConnectionFactory;
+import org.eclipse.jetty.server.NetworkConnectionLimit;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.util.Callback;
+import org.eclipse.jetty.util.thread.QueuedThreadPool;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * An OpenAI-compatible HTTP server over an {@link InferenceSession}, on the JDK's built-in HTTP
- * server: {@code POST /v1/completions} (JSON, or server-sent events with {@code "stream": true}),
- * {@code POST /v1/embeddings} (when an {@link EmbeddingModel} is given) and {@code GET /health}.
+ * An OpenAI-compatible HTTP server over an {@link InferenceSession}, on Jetty's core server:
+ * {@code POST /v1/completions} and {@code POST /v1/chat/completions} (JSON, or server-sent events
+ * with {@code "stream": true}), {@code POST /v1/embeddings} (when an {@link EmbeddingModel} is
+ * given), {@code GET /v1/models}, {@code GET /health} and {@code GET /metrics} (Prometheus).
  *
- * <p>Limits answer with OpenAI-style JSON errors ({@code {"error": {"message", "type", "param",
- * "code"}}}): 400 for malformed JSON or bad fields (max_tokens over the limit, a prompt longer than
- * the context), 413 for a body over the size limit, 429 when the concurrent-request limit is
- * reached or the session's queue is full, 503 while shutting down. A streaming client that
- * disconnects cancels its request: it leaves the batch at the next decode step.
+ * <p>It listens before the model is loaded ({@link #start(Options)}, then {@link #serve}):
+ * meanwhile {@code /health} and every other endpoint answer 503 with {@code Retry-After}. With an
+ * API key, {@code /v1/*} needs {@code Authorization: Bearer KEY} (else 401). Errors are OpenAI
+ * JSON ({@code {"error": {"message", "type", "param", "code"}}}): 400 for malformed JSON and for
+ * any field that is wrong or not supported (named in {@code param}), 404 for an unknown endpoint
+ * or model, 408 for a body that does not arrive in time, 413 for a body over the limit, 429 (with
+ * {@code Retry-After}) when the concurrent-request limit or the session's queue is full, 503 while
+ * loading or shutting down, 504 past the per-request time limit.
+ *
+ * <p>Slow clients: Jetty parses headers without holding a thread; a connection that has not sent
+ * a whole request head within the header timeout is closed, a body must arrive within the body
+ * timeout (read without holding a thread), and the number of connections is capped. A streaming
+ * client that disconnects cancels its request: it leaves the batch at the next decode step.
  * {@link #close()} stops taking requests and waits for the ones in flight to finish.
  */
 public final class InferenceServer implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(InferenceServer.class);
-  private static final ObjectMapper JSON = new ObjectMapper();
 
   /**
+   * @param host interface to bind ("127.0.0.1": this machine only; "0.0.0.0": all)
    * @param port TCP port (0: any free port, see {@link #port()})
    * @param maxBodyBytes largest request body accepted
    * @param maxTokens largest max_tokens a request may ask for
    * @param maxConcurrent requests handled at once (generating, queued or streaming); more get 429
-   * @param modelName the name responses report
+   * @param modelName the name responses report and the {@code model} field must match
+   * @param apiKey the key {@code /v1/*} requests must send as a bearer token (null: none)
+   * @param maxConnections open connections at most (more wait in the accept queue)
+   * @param headerTimeoutMillis time a connection may take to send a request head
+   * @param bodyTimeoutMillis time a request may take to send its body
+   * @param requestTimeoutMillis time a generation request may take before it is cancelled
    */
-  public record Options(int port, int maxBodyBytes, int maxTokens, int maxConcurrent,
-      String modelName) {
+  public record Options(String host, int port, int maxBodyBytes, int maxTokens, int maxConcurrent,
+      String modelName, String apiKey, int maxConnections, long headerTimeoutMillis,
+      long bodyTimeoutMillis, long requestTimeoutMillis) {
     public Options {
-      if (port < 0 || port > 65535) {
-        throw new IllegalArgumentException("--port must be in 0..65535, got " + port);
+      if (host == null || host.isBlank()) {
+        throw new IllegalArgumentException("the host to bind must not be empty");
       }
-      if (maxBodyBytes < 1 || maxTokens < 1 || maxConcurrent < 1) {
-        throw new IllegalArgumentException("the body size, token and concurrency limits must be"
-            + " >= 1, got " + maxBodyBytes + ", " + maxTokens + ", " + maxConcurrent);
+      if (port < 0 || port > 65535) {
+        throw new IllegalArgumentException("the port must be in 0..65535, got " + port);
+      }
+      if (maxBodyBytes < 1 || maxTokens < 1 || maxConcurrent < 1 || maxConnections < 1) {
+        throw new IllegalArgumentException("the body size, token, concurrency and connection"
+            + " limits must be >= 1, got " + maxBodyBytes + ", " + maxTokens + ", "
+            + maxConcurrent + ", " + maxConnections);
+      }
+      if (headerTimeoutMillis < 1 || bodyTimeoutMillis < 1 || requestTimeoutMillis < 1) {
+        throw new IllegalArgumentException("the header, body and request time limits must be"
+            + " >= 1 ms, got " + headerTimeoutMillis + ", " + bodyTimeoutMillis + ", "
+            + requestTimeoutMillis);
+      }
+      if (apiKey != null && apiKey.isEmpty()) {
+        apiKey = null;
       }
     }
 
-    /** Port 8080, 1 MiB bodies, 1024 tokens, 64 concurrent requests. */
+    /** 127.0.0.1 and the defaults of {@link #defaults} for what is not given. */
+    public Options(int port, int maxBodyBytes, int maxTokens, int maxConcurrent,
+        String modelName) {
+      this("127.0.0.1", port, maxBodyBytes, maxTokens, maxConcurrent, modelName, null, 256,
+          10_000, 30_000, 600_000);
+    }
+
+    /**
+     * 127.0.0.1:8080, 1 MiB bodies, 1024 tokens, 64 concurrent requests, no API key, 256
+     * connections, 10 s for a request head, 30 s for a body, 10 minutes for a generation.
+     */
     public static Options defaults(String modelName) {
       return new Options(8080, 1 << 20, 1024, 64, modelName);
     }
 
+    public Options withHost(String h) {
+      return new Options(h, port, maxBodyBytes, maxTokens, maxConcurrent, modelName, apiKey,
+          maxConnections, headerTimeoutMillis, bodyTimeoutMillis, requestTimeoutMillis);
+    }
+
     public Options withPort(int p) {
-      return new Options(p, maxBodyBytes, maxTokens, maxConcurrent, modelName);
+      return new Options(host, p, maxBodyBytes, maxTokens, maxConcurrent, modelName, apiKey,
+          maxConnections, headerTimeoutMillis, bodyTimeoutMillis, requestTimeoutMillis);
     }
 
     public Options withMaxBodyBytes(int n) {
-      return new Options(port, n, maxTokens, maxConcurrent, modelName);
+      return new Options(host, port, n, maxTokens, maxConcurrent, modelName, apiKey,
+          maxConnections, headerTimeoutMillis, bodyTimeoutMillis, requestTimeoutMillis);
     }
 
     public Options withMaxTokens(int n) {
-      return new Options(port, maxBodyBytes, n, maxConcurrent, modelName);
+      return new Options(host, port, maxBodyBytes, n, maxConcurrent, modelName, apiKey,
+          maxConnections, headerTimeoutMillis, bodyTimeoutMillis, requestTimeoutMillis);
     }
 
     public Options withMaxConcurrent(int n) {
-      return new Options(port, maxBodyBytes, maxTokens, n, modelName);
+      return new Options(host, port, maxBodyBytes, maxTokens, n, modelName, apiKey,
+          maxConnections, headerTimeoutMillis, bodyTimeoutMillis, requestTimeoutMillis);
+    }
+
+    public Options withApiKey(String key) {
+      return new Options(host, port, maxBodyBytes, maxTokens, maxConcurrent, modelName, key,
+          maxConnections, headerTimeoutMillis, bodyTimeoutMillis, requestTimeoutMillis);
+    }
+
+    public Options withMaxConnections(int n) {
+      return new Options(host, port, maxBodyBytes, maxTokens, maxConcurrent, modelName, apiKey,
+          n, headerTimeoutMillis, bodyTimeoutMillis, requestTimeoutMillis);
+    }
+
+    /** Header, body and per-request time limits in milliseconds. */
+    public Options withTimeouts(long headerMillis, long bodyMillis, long requestMillis) {
+      return new Options(host, port, maxBodyBytes, maxTokens, maxConcurrent, modelName, apiKey,
+          maxConnections, headerMillis, bodyMillis, requestMillis);
     }
   }
 
-  /** A request the client got wrong: becomes an OpenAI error response. */
-  private static final class ApiError extends Exception {
-    final int status;
-    final String type;
-    final String param;
+  /** What {@link #serve} makes ready. */
+  private record Loaded(InferenceSession session, EmbeddingModel embeddings, ChatTemplate chat,
+      Completions completions, CompletionRequest.Model model) {}
 
-    ApiError(int status, String type, String param, String message) {
-      super(message);
-      this.status = status;
-      this.type = type;
-      this.param = param;
-    }
-
-    static ApiError invalid(String param, String message) {
-      return new ApiError(400, "invalid_request_error", param, message);
-    }
-  }
-
-  private final InferenceSession session;
-  private final EmbeddingModel embeddings;
   private final Options options;
-  private final HttpServer http;
-  private final ExecutorService executor;
+  private final Server jetty;
+  private final ServerConnector connector;
+  private final ThreadPoolExecutor workers;
+  private final ScheduledExecutorService sweeper;
   private final Semaphore permits;
+  private final ServerMetrics metrics;
+  private final long startedSeconds = System.currentTimeMillis() / 1000;
   private final AtomicInteger inFlight = new AtomicInteger();
-  private volatile boolean draining;
   private final Object drained = new Object();
+  // connections waiting for a request head, since when (System.nanoTime)
+  private final Map<Connection, Long> waitingForHead = new ConcurrentHashMap<>();
+  private volatile Loaded loaded;
+  private volatile boolean draining;
+  private volatile int boundPort;
 
-  private InferenceServer(InferenceSession session, EmbeddingModel embeddings, Options options)
-      throws IOException {
-    this.session = session;
-    this.embeddings = embeddings;
+  private InferenceServer(Options options) {
     this.options = options;
     this.permits = new Semaphore(options.maxConcurrent());
-    this.http = HttpServer.create(new InetSocketAddress(options.port()), 64);
-    // a few threads beyond the limit, so that requests over it get their 429 promptly
+    this.metrics = new ServerMetrics(() -> loaded == null ? null : loaded.session());
+    QueuedThreadPool pool = new QueuedThreadPool(Math.max(16, 2 * options.maxConcurrent()));
+    pool.setName("fuselm-http");
+    pool.setDaemon(true);
+    this.jetty = new Server(pool);
+    HttpConfiguration http = new HttpConfiguration();
+    http.setSendServerVersion(false);
+    this.connector = new ServerConnector(jetty, new HttpConnectionFactory(http));
+    connector.setHost(options.host());
+    connector.setPort(options.port());
+    // Jetty's idle timeout only backs ours up: a generation may be silent for long
+    connector.setIdleTimeout(options.requestTimeoutMillis() + options.bodyTimeoutMillis());
+    connector.addBean(new Connection.Listener() {
+      @Override
+      public void onOpened(Connection c) {
+        waitingForHead.put(c, System.nanoTime());
+      }
+
+      @Override
+      public void onClosed(Connection c) {
+        waitingForHead.remove(c);
+      }
+    });
+    jetty.addConnector(connector);
+    jetty.addBean(new NetworkConnectionLimit(options.maxConnections(), connector));
+    jetty.setHandler(new Handler.Abstract() {
+      @Override
+      public boolean handle(Request request, Response response, Callback callback) {
+        accept(request, response, callback);
+        return true;
+      }
+    });
     AtomicInteger n = new AtomicInteger();
-    this.executor = Executors.newFixedThreadPool(options.maxConcurrent() + 4, r -> {
-      Thread t = new Thread(r, "fuselm-http-" + n.incrementAndGet());
+    // generation holds at most maxConcurrent of these (the permits); the rest answer the cheap
+    // endpoints and the 429s
+    int threads = options.maxConcurrent() + 16;
+    this.workers = new ThreadPoolExecutor(threads, threads, 30, TimeUnit.SECONDS,
+        new LinkedBlockingQueue<>(4 * threads), r -> {
+          Thread t = new Thread(r, "fuselm-request-" + n.incrementAndGet());
+          t.setDaemon(true);
+          return t;
+        });
+    workers.allowCoreThreadTimeOut(true);
+    this.sweeper = Executors.newSingleThreadScheduledExecutor(r -> {
+      Thread t = new Thread(r, "fuselm-header-timeout");
       t.setDaemon(true);
       return t;
     });
-    http.setExecutor(executor);
-    http.createContext("/", this::handle);
+    long period = Math.max(10, Math.min(500, options.headerTimeoutMillis() / 4));
+    sweeper.scheduleWithFixedDelay(this::closeSlowHeads, period, period, TimeUnit.MILLISECONDS);
   }
 
-  /** Starts serving; the caller keeps ownership of the session (close the server first). */
+  /**
+   * Starts listening with no model yet: every endpoint answers 503 (with Retry-After) until
+   * {@link #serve} is called. Lets a caller load a large model while health checks get an answer.
+   */
+  public static InferenceServer start(Options options) throws IOException {
+    InferenceServer s = new InferenceServer(options);
+    try {
+      s.jetty.start();
+      s.boundPort = s.connector.getLocalPort();
+    } catch (Exception e) {
+      s.close(0);
+      throw new IOException("cannot listen on " + options.host() + ":" + options.port() + ": "
+          + e.getMessage(), e);
+    }
+    return s;
+  }
+
+  /** Starts serving a loaded session; the caller keeps ownership (close the server first). */
   public static InferenceServer start(InferenceSession session, EmbeddingModel embeddings,
       Options options) throws IOException {
-    InferenceServer s = new InferenceServer(session, embeddings, options);
-    s.http.start();
+    InferenceServer s = start(options);
+    s.serve(session, embeddings, ChatTemplate.alpacaDefault());
     return s;
+  }
+
+  /** Makes the server answer with this session (the caller keeps ownership of all three). */
+  public void serve(InferenceSession session, EmbeddingModel embeddings, ChatTemplate chat) {
+    int eos = session.tokenizer()
+        .map(t -> t.specialTokenId(Gpt2BpeTokenizer.END_OF_TEXT).orElse(-1)).orElse(-1);
+    CompletionRequest.Model model = new CompletionRequest.Model(options.modelName(),
+        session.tokenizer().orElse(null), eos, session.config().contextLength(),
+        options.maxTokens(), chat);
+    Completions completions = new Completions(session, metrics, options.modelName(),
+        options.requestTimeoutMillis(), () -> draining);
+    loaded = new Loaded(session, embeddings, chat, completions, model);
   }
 
   /** The port the server listens on (the chosen one when started with port 0). */
   public int port() {
-    return http.getAddress().getPort();
+    return boundPort;
   }
 
-  // ---- dispatch ----------------------------------------------------------------------------------
+  /** The interface the server listens on. */
+  public String host() {
+    return options.host();
+  }
 
-  private void handle(HttpExchange ex) {
+  // ---- connection handling ----------------------------------------------------------------------
+
+  private void closeSlowHeads() {
+    long limit = System.nanoTime() - TimeUnit.MILLISECONDS.toNanos(options.headerTimeoutMillis());
+    waitingForHead.forEach((c, since) -> {
+      if (since < limit && waitingForHead.remove(c, since)) {
+        c.getEndPoint().close();
+      }
+    });
+  }
+
+  /** On a Jetty thread: checks that need no body, reads the body without blocking, dispatches. */
+  private void accept(Request request, Response response, Callback callback) {
+    Connection conn = request.getConnectionMetaData().getConnection();
+    waitingForHead.remove(conn);
     inFlight.incrementAndGet();
-    try {
-      String path = ex.getRequestURI().getPath();
-      String method = ex.getRequestMethod();
+    String path = Request.getPathInContext(request);
+    HttpCall early = new HttpCall(request, response, callback, new byte[0]);
+    ApiError refusal = refusal(request, path);
+    if (refusal != null) {
+      dispatch(early, conn, () -> early.sendError(refusal), endpoint(path));
+      return;
+    }
+    long declared = request.getHeaders().getLongField(HttpHeader.CONTENT_LENGTH);
+    if (declared > options.maxBodyBytes()) {
+      dispatch(early, conn, () -> early.sendError(tooLarge(declared)), endpoint(path));
+      return;
+    }
+    Content.Source.asByteArrayAsync(request, options.maxBodyBytes() + 1)
+        .orTimeout(options.bodyTimeoutMillis(), TimeUnit.MILLISECONDS)
+        .whenComplete((body, err) -> {
+          if (err instanceof TimeoutException) {
+            response.getHeaders().put(HttpHeader.CONNECTION, "close");
+            dispatch(early, conn, () -> early.sendError(new ApiError(408, "invalid_request_error",
+                null, "the request body did not arrive within " + options.bodyTimeoutMillis()
+                    + " ms")), endpoint(path));
+          } else if (err != null || body.length > options.maxBodyBytes()) {
+            Throwable cause = err instanceof CompletionException && err.getCause() != null
+                ? err.getCause() : err;
+            // Jetty fails a read past the limit with an IllegalStateException ("Max size")
+            ApiError e = cause == null || cause instanceof IllegalStateException
+                ? tooLarge(options.maxBodyBytes() + 1L)
+                : ApiError.invalid(null, "could not read the request body: " + cause);
+            dispatch(early, conn, () -> early.sendError(e), endpoint(path));
+          } else {
+            HttpCall call = new HttpCall(request, response, callback, body);
+            route(call, conn, path);
+          }
+        });
+  }
+
+  /** 401/404/405/503 answers that need no body. */
+  private ApiError refusal(Request request, String path) {
+    if (draining) {
+      return ApiError.unavailable("the server is shutting down", 5);
+    }
+    if ((path.startsWith("/v1/") || path.endsWith("tokenize")) && options.apiKey() != null) {
+      String auth = request.getHeaders().get(HttpHeader.AUTHORIZATION);
+      byte[] want = ("Bearer " + options.apiKey()).getBytes(StandardCharsets.UTF_8);
+      if (auth == null || !MessageDigest.isEqual(want, auth.getBytes(StandardCharsets.UTF_8))) {
+        return new ApiError(401, "invalid_request_error", null, "invalid_api_key", 0,
+            auth == null ? "no API key: send the header Authorization: Bearer <key>"
+                : "the API key is not the one this server was started with");
+      }
+    }
+    String want = switch (path) {
+      case "/health", "/metrics", "/v1/models" -> "GET";
+      case "/v1/completions", "/v1/chat/completions", "/v1/embeddings", "/tokenize",
+          "/detokenize" -> "POST";
+      default -> path.startsWith("/v1/models/") ? "GET" : null;
+    };
+    if (want == null) {
+      return new ApiError(404, "invalid_request_error", null, "no endpoint " + request.getMethod()
+          + " " + path + " (this server has POST /v1/completions, POST /v1/chat/completions,"
+          + " POST /v1/embeddings, GET /v1/models, POST /tokenize, POST /detokenize, GET /health"
+          + " and GET /metrics)");
+    }
+    if (!request.getMethod().equals(want)) {
+      return new ApiError(405, "invalid_request_error", null, "method " + request.getMethod()
+          + " not allowed here; use " + want);
+    }
+    if (loaded == null && !path.equals("/metrics")) {
+      return ApiError.unavailable("the model is loading", 5);
+    }
+    return null;
+  }
+
+  private static String endpoint(String path) {
+    return path.startsWith("/v1/models/") ? "/v1/models/{id}"
+        : switch (path) {
+          case "/health", "/metrics", "/v1/models", "/v1/completions", "/v1/chat/completions",
+              "/v1/embeddings", "/tokenize", "/detokenize" -> path;
+          default -> "other";
+        };
+  }
+
+  private interface Work {
+    void run() throws ApiError, IOException;
+  }
+
+  private void route(HttpCall call, Connection conn, String path) {
+    Loaded l = loaded;
+    switch (path) {
+      case "/v1/completions", "/v1/chat/completions" -> withPermit(call, conn, path,
+          () -> l.completions().run(call, CompletionRequest.parse(json(call),
+              path.equals("/v1/chat/completions"), l.model())));
+      case "/v1/embeddings" -> withPermit(call, conn, path,
+          () -> Embeddings.respond(call, json(call), l.embeddings(), options.modelName()));
+      case "/tokenize", "/detokenize" -> dispatch(call, conn,
+          () -> tokenize(call, l, path.equals("/tokenize")), path);
+      case "/health" -> dispatch(call, conn, () -> health(call, l), path);
+      case "/metrics" -> dispatch(call, conn, () -> call.send(200,
+          "text/plain; version=0.0.4; charset=utf-8",
+          metrics.scrape().getBytes(StandardCharsets.UTF_8)), path);
+      default -> dispatch(call, conn, () -> models(call, l, path), endpoint(path));
+    }
+  }
+
+  private void withPermit(HttpCall call, Connection conn, String path, Work work) {
+    if (!permits.tryAcquire()) {
+      dispatch(call, conn, () -> call.sendError(ApiError.busy("too many concurrent requests (the"
+          + " limit is " + options.maxConcurrent() + "): retry later")), path);
+      return;
+    }
+    dispatch(call, conn, () -> {
       try {
-        if (draining) {
-          throw new ApiError(503, "server_error", null, "the server is shutting down");
-        }
-        switch (path) {
-          case "/health" -> {
-            requireMethod(method, "GET");
-            health(ex);
-          }
-          case "/v1/completions" -> {
-            requireMethod(method, "POST");
-            withPermit(ex, () -> completions(ex));
-          }
-          case "/v1/embeddings" -> {
-            requireMethod(method, "POST");
-            withPermit(ex, () -> embeddings(ex));
-          }
-          default -> throw new ApiError(404, "invalid_request_error", null,
-              "no endpoint " + method + " " + path + " (this server has POST /v1/completions,"
-                  + " POST /v1/embeddings and GET /health)");
-        }
+        work.run();
+      } finally {
+        permits.release();
+      }
+    }, path);
+  }
+
+  /** Runs the work on a worker thread, answers its errors, ends the exchange. */
+  private void dispatch(HttpCall call, Connection conn, Work work, String endpoint) {
+    Runnable task = () -> {
+      try {
+        work.run();
       } catch (ApiError e) {
-        sendError(ex, e);
+        call.sendError(e);
       } catch (IOException e) {
         LOG.debug("client connection failed: {}", e.toString());
+        call.markCancelled();
       } catch (RuntimeException e) {
-        LOG.warn("request {} {} failed: {}", method, path, e.toString());
-        sendError(ex, new ApiError(500, "server_error", null, "internal error: " + e));
+        LOG.warn("request {} {} failed: {}", call.method(), call.path(), e.toString());
+        call.sendError(new ApiError(500, "server_error", null, "internal error: " + e));
+      } finally {
+        metrics.request(endpoint, call.status());
+        call.complete();
+        if (conn.getEndPoint().isOpen()) {
+          waitingForHead.put(conn, System.nanoTime()); // keep-alive: the next head has a limit
+        }
+        if (inFlight.decrementAndGet() == 0) {
+          synchronized (drained) {
+            drained.notifyAll();
+          }
+        }
       }
-    } finally {
-      ex.close();
+    };
+    try {
+      workers.execute(task);
+    } catch (RejectedExecutionException e) {
+      call.abort(e); // the worker queue is full: drop the connection
       if (inFlight.decrementAndGet() == 0) {
         synchronized (drained) {
           drained.notifyAll();
@@ -197,365 +447,112 @@ public final class InferenceServer implements AutoCloseable {
     }
   }
 
-  private interface Work {
-    void run() throws ApiError, IOException;
+  private ApiError tooLarge(long n) {
+    return new ApiError(413, "invalid_request_error", null, "the request body has " + n
+        + " bytes or more, over the limit of " + options.maxBodyBytes());
   }
 
-  private void withPermit(HttpExchange ex, Work work) throws ApiError, IOException {
-    if (!permits.tryAcquire()) {
-      throw new ApiError(429, "rate_limit_error", null, "too many concurrent requests (the"
-          + " limit is " + options.maxConcurrent() + "): retry later");
-    }
-    try {
-      work.run();
-    } finally {
-      permits.release();
-    }
-  }
+  // ---- small endpoints --------------------------------------------------------------------------
 
-  private static void requireMethod(String method, String allowed) throws ApiError {
-    if (!method.equals(allowed)) {
-      throw new ApiError(405, "invalid_request_error", null,
-          "method " + method + " not allowed here; use " + allowed);
-    }
-  }
-
-  private void health(HttpExchange ex) throws IOException {
-    InferenceSession.Stats st = session.stats();
-    ObjectNode n = JSON.createObjectNode();
+  private void health(HttpCall call, Loaded l) throws IOException {
+    InferenceSession.Stats st = l.session().stats();
+    ObjectNode n = HttpCall.JSON.createObjectNode();
     n.put("status", "ok");
     n.put("model", options.modelName());
-    n.put("embeddings", embeddings != null);
+    n.put("embeddings", l.embeddings() != null);
     n.put("active", st.active());
     n.put("queued", st.queued());
     n.put("completed", st.completed());
     n.put("cancelled", st.cancelled());
     n.put("failed", st.failed());
-    sendJson(ex, 200, n);
+    call.sendJson(200, n);
   }
 
-  // ---- /v1/completions ---------------------------------------------------------------------------
+  /**
+   * vLLM's shapes: {@code /tokenize} takes {@code prompt} (or chat {@code messages}, rendered with
+   * the chat template) and answers {@code tokens}, {@code count} and {@code max_model_len};
+   * {@code /detokenize} takes {@code tokens} and answers {@code prompt}.
+   */
+  private void tokenize(HttpCall call, Loaded l, boolean encode) throws ApiError, IOException {
+    JsonNode body = json(call);
+    CompletionRequest.checkModel(body, options.modelName());
+    var tok = l.model().tokenizer();
+    if (tok == null) {
+      throw ApiError.invalid(null, "this model has no tokenizer");
+    }
+    ObjectNode out = HttpCall.JSON.createObjectNode();
+    if (encode) {
+      String text;
+      if (body.hasNonNull("messages")) {
+        text = l.chat().render(body.get("messages"));
+      } else if (body.path("prompt").isTextual()) {
+        text = body.get("prompt").asText();
+      } else {
+        throw ApiError.invalid("prompt", "prompt must be a string (or give chat messages)");
+      }
+      int[] ids = tok.encode(text);
+      var arr = out.putArray("tokens");
+      for (int id : ids) {
+        arr.add(id);
+      }
+      out.put("count", ids.length);
+      out.put("max_model_len", l.model().contextLength());
+    } else {
+      JsonNode t = body.get("tokens");
+      if (t == null || !t.isArray()) {
+        throw ApiError.invalid("tokens", "tokens must be an array of token ids");
+      }
+      int[] ids = new int[t.size()];
+      for (int i = 0; i < ids.length; i++) {
+        ids[i] = t.get(i).asInt(-1);
+        if (!t.get(i).canConvertToInt() || ids[i] < 0 || ids[i] >= tok.vocabSize()) {
+          throw ApiError.invalid("tokens", "token " + i + " is not an id of the vocabulary of "
+              + tok.vocabSize());
+        }
+      }
+      out.put("prompt", tok.decode(ids));
+    }
+    call.sendJson(200, out);
+  }
 
-  private record Completion(List<int[]> prompts, GenerationConfig gc, boolean stream) {}
-
-  private void completions(HttpExchange ex) throws ApiError, IOException {
-    JsonNode body = readJson(ex);
-    Completion c = parseCompletion(body);
-    String id = "cmpl-" + UUID.randomUUID().toString().replace("-", "");
-    long created = System.currentTimeMillis() / 1000;
-    if (c.stream()) {
-      stream(ex, id, created, c.prompts().get(0), c.gc());
+  private void models(HttpCall call, Loaded l, String path) throws ApiError, IOException {
+    ObjectNode list = HttpCall.JSON.createObjectNode();
+    list.put("object", "list");
+    var data = list.putArray("data");
+    model(data.addObject(), options.modelName());
+    if (l.embeddings() != null && !l.embeddings().name().equals(options.modelName())) {
+      model(data.addObject(), l.embeddings().name());
+    }
+    if (path.equals("/v1/models")) {
+      call.sendJson(200, list);
       return;
     }
-    List<CompletableFuture<Result>> futures = new ArrayList<>();
-    try {
-      for (int[] p : c.prompts()) {
-        futures.add(submit(p, c.gc(), null));
-      }
-      ObjectNode resp = header(id, created);
-      ArrayNode choices = resp.putArray("choices");
-      int promptTokens = 0, completionTokens = 0;
-      for (int i = 0; i < futures.size(); i++) {
-        Result r = await(futures.get(i));
-        ObjectNode ch = choices.addObject();
-        ch.put("text", decode(r.ids(), c.gc().stopToken()));
-        ch.put("index", i);
-        ch.putNull("logprobs");
-        ch.put("finish_reason", finishReason(r.reason()));
-        promptTokens += c.prompts().get(i).length;
-        completionTokens += r.ids().length;
-      }
-      ObjectNode usage = resp.putObject("usage");
-      usage.put("prompt_tokens", promptTokens);
-      usage.put("completion_tokens", completionTokens);
-      usage.put("total_tokens", promptTokens + completionTokens);
-      sendJson(ex, 200, resp);
-    } finally {
-      for (CompletableFuture<Result> f : futures) {
-        f.cancel(false); // no-op when done; frees the slot when the client went away
-      }
-    }
-  }
-
-  /** Server-sent events: one chunk per piece of text, a last chunk with the finish reason, [DONE]. */
-  private void stream(HttpExchange ex, String id, long created, int[] prompt, GenerationConfig gc)
-      throws ApiError, IOException {
-    LinkedBlockingQueue<Integer> tokens = new LinkedBlockingQueue<>();
-    CompletableFuture<Result> f = submit(prompt, gc, t -> {
-      tokens.add(t);
-      return true;
-    });
-    StreamingDecoder dec = streamingDecoder();
-    try {
-      ex.getResponseHeaders().set("Content-Type", "text/event-stream; charset=utf-8");
-      ex.getResponseHeaders().set("Cache-Control", "no-cache");
-      ex.sendResponseHeaders(200, 0);
-      OutputStream out = ex.getResponseBody();
-      while (true) {
-        Integer t = tokens.poll(20, TimeUnit.MILLISECONDS);
-        if (t == null) {
-          if (f.isDone() && tokens.isEmpty()) {
-            break;
-          }
-          continue;
-        }
-        if (t == gc.stopToken()) {
-          continue;
-        }
-        String piece = dec.push(t);
-        if (!piece.isEmpty()) {
-          writeEvent(out, chunk(id, created, piece, null));
-        }
-      }
-      Result r;
-      try {
-        r = f.get();
-      } catch (ExecutionException e) {
-        LOG.warn("streamed generation failed: {}", String.valueOf(e.getCause()));
-        writeEvent(out, errorJson(new ApiError(500, "server_error", null,
-            "generation failed: " + e.getCause())));
-        out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
-        out.flush();
+    String id = path.substring("/v1/models/".length());
+    for (JsonNode m : data) {
+      if (m.get("id").asText().equals(id)) {
+        call.sendJson(200, m);
         return;
       }
-      writeEvent(out, chunk(id, created, dec.finish(), finishReason(r.reason())));
-      out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
-      out.flush();
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    } finally {
-      f.cancel(false); // the client disconnected (a write failed): leave the batch now
     }
+    throw new ApiError(404, "invalid_request_error", "model", "model_not_found", 0,
+        "the model '" + id + "' does not exist (see GET /v1/models)");
   }
 
-  private ObjectNode chunk(String id, long created, String text, String finish) {
-    ObjectNode n = header(id, created);
-    ObjectNode ch = n.putArray("choices").addObject();
-    ch.put("text", text);
-    ch.put("index", 0);
-    ch.putNull("logprobs");
-    if (finish == null) {
-      ch.putNull("finish_reason");
-    } else {
-      ch.put("finish_reason", finish);
-    }
-    return n;
+  private void model(ObjectNode m, String id) {
+    m.put("id", id);
+    m.put("object", "model");
+    m.put("created", startedSeconds);
+    m.put("owned_by", "fuselm");
   }
 
-  private ObjectNode header(String id, long created) {
-    ObjectNode n = JSON.createObjectNode();
-    n.put("id", id);
-    n.put("object", "text_completion");
-    n.put("created", created);
-    n.put("model", options.modelName());
-    return n;
-  }
-
-  private static void writeEvent(OutputStream out, JsonNode n) throws IOException {
-    out.write(("data: " + JSON.writeValueAsString(n) + "\n\n").getBytes(StandardCharsets.UTF_8));
-    out.flush();
-  }
-
-  private Completion parseCompletion(JsonNode body) throws ApiError {
-    int maxTokens = intField(body, "max_tokens", 16, 0, options.maxTokens());
-    float temperature = (float) numberField(body, "temperature", 1.0, 0, 2);
-    float topP = (float) numberField(body, "top_p", 1.0, Double.MIN_VALUE, 1);
-    int topK = intField(body, "top_k", 0, 0, Integer.MAX_VALUE);
-    long seed = body.hasNonNull("seed")
-        ? (long) numberField(body, "seed", 0, -Math.pow(2, 63), Math.pow(2, 63))
-        : ThreadLocalRandom.current().nextLong();
-    intField(body, "n", 1, 1, 1); // one choice per prompt
-    boolean stream = body.path("stream").asBoolean(false);
-    if (body.has("stream") && !body.get("stream").isBoolean() && !body.get("stream").isNull()) {
-      throw ApiError.invalid("stream", "stream must be true or false");
-    }
-    if (body.path("echo").asBoolean(false)) {
-      throw ApiError.invalid("echo", "echo is not supported by this server");
-    }
-    if (body.hasNonNull("logprobs")) {
-      throw ApiError.invalid("logprobs", "logprobs are not supported by this server");
-    }
-    if (body.hasNonNull("stop")) {
-      throw ApiError.invalid("stop", "stop sequences are not supported by this server (generation"
-          + " stops at <|endoftext|>)");
-    }
-    for (String p : new String[] {"presence_penalty", "frequency_penalty"}) {
-      if (body.hasNonNull(p) && body.get(p).asDouble() != 0) {
-        throw ApiError.invalid(p, p + " is not supported by this server (only 0)");
-      }
-    }
-    List<int[]> prompts = parsePrompts(body.get("prompt"));
-    if (stream && prompts.size() != 1) {
-      throw ApiError.invalid("prompt", "streaming takes exactly one prompt, got " + prompts.size());
-    }
-    int eos = session.tokenizer()
-        .map(t -> t.specialTokenId(Gpt2BpeTokenizer.END_OF_TEXT).orElse(-1)).orElse(-1);
-    GenerationConfig gc = new GenerationConfig(maxTokens, temperature, topK, topP, seed, eos,
-        false);
-    return new Completion(prompts, gc, stream);
-  }
-
-  /** A string, an array of strings, an array of token ids, or an array of arrays of ids. */
-  private List<int[]> parsePrompts(JsonNode p) throws ApiError {
-    if (p == null || p.isNull()) {
-      throw ApiError.invalid("prompt", "prompt is required");
-    }
-    List<int[]> out = new ArrayList<>();
-    if (p.isTextual()) {
-      out.add(encode(p.asText()));
-    } else if (p.isArray() && p.size() > 0 && p.get(0).isIntegralNumber()) {
-      out.add(ids(p));
-    } else if (p.isArray() && p.size() > 0) {
-      for (JsonNode e : p) {
-        if (e.isTextual()) {
-          out.add(encode(e.asText()));
-        } else if (e.isArray()) {
-          out.add(ids(e));
-        } else {
-          throw ApiError.invalid("prompt", "prompt must be a string, an array of strings, an"
-              + " array of token ids or an array of arrays of token ids");
-        }
-      }
-    } else {
-      throw ApiError.invalid("prompt", "prompt must be a non-empty string or array");
-    }
-    return out;
-  }
-
-  private static int[] ids(JsonNode arr) throws ApiError {
-    int[] ids = new int[arr.size()];
-    for (int i = 0; i < ids.length; i++) {
-      JsonNode e = arr.get(i);
-      if (!e.isIntegralNumber() || !e.canConvertToInt()) {
-        throw ApiError.invalid("prompt", "token " + i + " of the prompt is not an integer id");
-      }
-      ids[i] = e.asInt();
-    }
-    return ids;
-  }
-
-  private int[] encode(String text) throws ApiError {
-    Tokenizer tok = session.tokenizer().orElseThrow(() -> ApiError.invalid("prompt",
-        "this model has no tokenizer: send the prompt as an array of token ids"));
-    return tok.encode(text);
-  }
-
-  private String decode(int[] ids, int stopToken) {
-    StreamingDecoder dec = streamingDecoder();
-    if (dec == null) {
-      return "";
-    }
-    StringBuilder sb = new StringBuilder();
-    for (int id : ids) {
-      if (id != stopToken) {
-        sb.append(dec.push(id));
-      }
-    }
-    return sb.append(dec.finish()).toString();
-  }
-
-  private StreamingDecoder streamingDecoder() {
-    return session.tokenizer().filter(t -> t instanceof Gpt2BpeTokenizer)
-        .map(t -> ((Gpt2BpeTokenizer) t).streamingDecoder()).orElse(null);
-  }
-
-  private CompletableFuture<Result> submit(int[] prompt, GenerationConfig gc,
-      InferenceSession.TokenListener listener) throws ApiError {
-    try {
-      return session.submit(prompt, gc, listener);
-    } catch (IllegalArgumentException e) {
-      throw ApiError.invalid("prompt", e.getMessage());
-    } catch (RejectedExecutionException e) {
-      throw new ApiError(draining ? 503 : 429, draining ? "server_error" : "rate_limit_error",
-          null, e.getMessage());
-    }
-  }
-
-  private static Result await(CompletableFuture<Result> f) throws ApiError {
-    try {
-      return f.get();
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new ApiError(503, "server_error", null, "interrupted");
-    } catch (ExecutionException e) {
-      throw new ApiError(500, "server_error", null, "generation failed: " + e.getCause());
-    }
-  }
-
-  private static String finishReason(StopReason r) {
-    return r == StopReason.STOP_TOKEN ? "stop" : "length";
-  }
-
-  // ---- /v1/embeddings ----------------------------------------------------------------------------
-
-  private void embeddings(HttpExchange ex) throws ApiError, IOException {
-    JsonNode body = readJson(ex);
-    if (embeddings == null) {
-      throw new ApiError(501, "invalid_request_error", "model", "this server has no embedding"
-          + " model loaded (it serves the GPT model " + options.modelName() + "): start it with an"
-          + " embedding model for /v1/embeddings");
-    }
-    JsonNode in = body.get("input");
-    List<String> inputs = new ArrayList<>();
-    if (in != null && in.isTextual()) {
-      inputs.add(in.asText());
-    } else if (in != null && in.isArray() && in.size() > 0) {
-      for (JsonNode e : in) {
-        if (!e.isTextual()) {
-          throw ApiError.invalid("input", "input must be a string or an array of strings");
-        }
-        inputs.add(e.asText());
-      }
-    } else {
-      throw ApiError.invalid("input", "input must be a non-empty string or array of strings");
-    }
-    EmbeddingModel.Embeddings out;
-    try {
-      out = embeddings.embed(inputs);
-    } catch (IllegalArgumentException e) {
-      throw ApiError.invalid("input", e.getMessage());
-    }
-    ObjectNode resp = JSON.createObjectNode();
-    resp.put("object", "list");
-    ArrayNode data = resp.putArray("data");
-    for (int i = 0; i < out.vectors().length; i++) {
-      ObjectNode d = data.addObject();
-      d.put("object", "embedding");
-      d.put("index", i);
-      ArrayNode v = d.putArray("embedding");
-      for (float x : out.vectors()[i]) {
-        v.add(x);
-      }
-    }
-    resp.put("model", embeddings.name());
-    ObjectNode usage = resp.putObject("usage");
-    usage.put("prompt_tokens", out.promptTokens());
-    usage.put("total_tokens", out.promptTokens());
-    sendJson(ex, 200, resp);
-  }
-
-  // ---- JSON in and out ---------------------------------------------------------------------------
-
-  private JsonNode readJson(HttpExchange ex) throws ApiError, IOException {
-    String len = ex.getRequestHeaders().getFirst("Content-Length");
-    if (len != null) {
-      long n;
-      try {
-        n = Long.parseLong(len.trim());
-      } catch (NumberFormatException e) {
-        throw ApiError.invalid(null, "bad Content-Length: " + len);
-      }
-      if (n > options.maxBodyBytes()) {
-        throw tooLarge(n);
-      }
-    }
-    byte[] body = readAtMost(ex.getRequestBody(), options.maxBodyBytes());
+  static JsonNode json(HttpCall call) throws ApiError {
     JsonNode n;
     try {
-      n = JSON.readTree(body);
+      n = HttpCall.JSON.readTree(call.body());
     } catch (JsonProcessingException e) {
-      throw ApiError.invalid(null, "the request body is not valid JSON: "
-          + e.getOriginalMessage());
+      throw ApiError.invalid(null, "the request body is not valid JSON: " + e.getOriginalMessage());
+    } catch (IOException e) {
+      throw ApiError.invalid(null, "the request body is not valid JSON: " + e.getMessage());
     }
     if (n == null || !n.isObject()) {
       throw ApiError.invalid(null, "the request body must be a JSON object");
@@ -563,82 +560,7 @@ public final class InferenceServer implements AutoCloseable {
     return n;
   }
 
-  private byte[] readAtMost(InputStream in, int max) throws ApiError, IOException {
-    ByteArrayOutputStream buf = new ByteArrayOutputStream();
-    byte[] chunk = new byte[8192];
-    int r;
-    while ((r = in.read(chunk)) >= 0) {
-      buf.write(chunk, 0, r);
-      if (buf.size() > max) {
-        throw tooLarge(buf.size());
-      }
-    }
-    return buf.toByteArray();
-  }
-
-  private ApiError tooLarge(long n) {
-    return new ApiError(413, "invalid_request_error", null, "the request body has " + n
-        + " bytes or more, over the limit of " + options.maxBodyBytes());
-  }
-
-  private static ObjectNode errorJson(ApiError e) {
-    ObjectNode n = JSON.createObjectNode();
-    ObjectNode err = n.putObject("error");
-    err.put("message", e.getMessage());
-    err.put("type", e.type);
-    if (e.param == null) {
-      err.putNull("param");
-    } else {
-      err.put("param", e.param);
-    }
-    err.put("code", e.status);
-    return n;
-  }
-
-  private static void sendError(HttpExchange ex, ApiError e) {
-    try {
-      sendJson(ex, e.status, errorJson(e));
-    } catch (IOException io) {
-      LOG.debug("could not send the error response: {}", io.toString());
-    }
-  }
-
-  private static void sendJson(HttpExchange ex, int status, JsonNode n) throws IOException {
-    byte[] b = JSON.writeValueAsBytes(n);
-    ex.getResponseHeaders().set("Content-Type", "application/json");
-    ex.sendResponseHeaders(status, b.length);
-    try (OutputStream out = ex.getResponseBody()) {
-      out.write(b);
-    }
-  }
-
-  private static int intField(JsonNode body, String name, int dflt, int min, int max)
-      throws ApiError {
-    JsonNode v = body.get(name);
-    if (v == null || v.isNull()) {
-      return dflt;
-    }
-    if (!v.isIntegralNumber() || !v.canConvertToInt() || v.asInt() < min || v.asInt() > max) {
-      throw ApiError.invalid(name, name + " must be an integer in [" + min + ", " + max + "], got "
-          + v);
-    }
-    return v.asInt();
-  }
-
-  private static double numberField(JsonNode body, String name, double dflt, double min,
-      double max) throws ApiError {
-    JsonNode v = body.get(name);
-    if (v == null || v.isNull()) {
-      return dflt;
-    }
-    if (!v.isNumber() || !(v.asDouble() >= min && v.asDouble() <= max)) {
-      throw ApiError.invalid(name, name + " must be a number in [" + min + ", " + max + "], got "
-          + v);
-    }
-    return v.asDouble();
-  }
-
-  // ---- shutdown ----------------------------------------------------------------------------------
+  // ---- shutdown ---------------------------------------------------------------------------------
 
   /**
    * Graceful shutdown: new requests get 503, the ones in flight (streams included) finish, then
@@ -657,8 +579,13 @@ public final class InferenceServer implements AutoCloseable {
         }
       }
     }
-    http.stop(0);
-    executor.shutdownNow();
+    try {
+      jetty.stop();
+    } catch (Exception e) {
+      LOG.warn("stopping the HTTP server: {}", e.toString());
+    }
+    workers.shutdownNow();
+    sweeper.shutdownNow();
   }
 
   /** {@link #close(long)} with 60 seconds for the requests in flight. */

@@ -105,6 +105,22 @@ public final class InferenceSession implements AutoCloseable {
     boolean onToken(int id);
   }
 
+  /**
+   * The log-probabilities of a sampled token under the model's raw distribution (log-softmax of
+   * the logits, before temperature, top-k or top-p, as OpenAI and vLLM report them).
+   *
+   * @param logprob the sampled token's
+   * @param topIds the most likely ids, most likely first (as many as the request asked for)
+   * @param topLogprobs their log-probabilities
+   */
+  public record TokenLogprobs(float logprob, int[] topIds, float[] topLogprobs) {}
+
+  /** Receives each generated token and, when asked for, its log-probabilities (else null). */
+  @FunctionalInterface
+  public interface DetailedTokenListener {
+    boolean onToken(int id, TokenLogprobs logprobs);
+  }
+
   /** Counters since the session opened, and the current load. */
   public record Stats(int active, int queued, long completed, long cancelled, long failed,
       long generatedTokens) {}
@@ -112,13 +128,15 @@ public final class InferenceSession implements AutoCloseable {
   private static final class Request {
     final int[] prompt;
     final GenerationConfig gc;
-    final TokenListener listener;
+    final DetailedTokenListener listener;
+    final int topLogprobs;
     final CompletableFuture<Result> future = new CompletableFuture<>();
 
-    Request(int[] prompt, GenerationConfig gc, TokenListener listener) {
+    Request(int[] prompt, GenerationConfig gc, DetailedTokenListener listener, int topLogprobs) {
       this.prompt = prompt;
       this.gc = gc;
       this.listener = listener;
+      this.topLogprobs = topLogprobs;
     }
   }
 
@@ -248,9 +266,23 @@ public final class InferenceSession implements AutoCloseable {
    */
   public CompletableFuture<Result> submit(int[] prompt, GenerationConfig gc,
       TokenListener listener) {
+    return submit(prompt, gc, -1, listener == null ? null : (id, lp) -> listener.onToken(id));
+  }
+
+  /**
+   * {@link #submit(int[], GenerationConfig, TokenListener)} with log-probabilities: when {@code
+   * topLogprobs >= 0} the listener gets each token's {@link TokenLogprobs} with that many
+   * alternatives (computed on the scheduler thread from the logits the sampler used).
+   */
+  public CompletableFuture<Result> submit(int[] prompt, GenerationConfig gc, int topLogprobs,
+      DetailedTokenListener listener) {
     GptConfig cfg = model.config();
+    if (topLogprobs > cfg.vocabSize()) {
+      throw new IllegalArgumentException("topLogprobs must be at most the vocabulary size "
+          + cfg.vocabSize() + ", got " + topLogprobs);
+    }
     int[] fitted = StopRules.fitPrompt(prompt, gc, cfg.vocabSize(), cfg.contextLength()).clone();
-    Request r = new Request(fitted, gc, listener);
+    Request r = new Request(fitted, gc, listener, topLogprobs);
     lock.lock();
     try {
       if (closing) {
@@ -438,15 +470,51 @@ public final class InferenceSession implements AutoCloseable {
   /** Samples the next token from logits[offset..], delivers it, decides whether a stops. */
   private void accept(Active a, float[] logits, int offset) {
     GenerationConfig gc = a.req.gc;
-    int id = a.sampler.next(logits, offset, model.config().vocabSize());
+    int v = model.config().vocabSize();
+    int id = a.sampler.next(logits, offset, v);
     a.out[a.count++] = id;
     generatedTokens.incrementAndGet();
-    boolean keep = a.req.listener == null || a.req.listener.onToken(id);
+    TokenLogprobs lp = a.req.topLogprobs >= 0
+        ? logprobs(logits, offset, v, id, a.req.topLogprobs) : null;
+    boolean keep = a.req.listener == null || a.req.listener.onToken(id, lp);
     a.reason = StopRules.after(id, keep, a.count, a.pos, gc, model.config().contextLength());
     a.next = id;
     if (a.reason != null) {
       finish(a);
     }
+  }
+
+  /** Log-softmax of logits[offset, offset + v) at id, and the k most likely ids. */
+  static TokenLogprobs logprobs(float[] logits, int offset, int v, int id, int k) {
+    float max = Float.NEGATIVE_INFINITY;
+    for (int i = 0; i < v; i++) {
+      max = Math.max(max, logits[offset + i]);
+    }
+    double sum = 0;
+    for (int i = 0; i < v; i++) {
+      sum += Math.exp(logits[offset + i] - max);
+    }
+    double logZ = max + Math.log(sum);
+    // the k largest by insertion into a small sorted array (k <= 20 from the server)
+    int[] top = new int[k];
+    int n = 0;
+    for (int i = 0; i < v && k > 0; i++) {
+      float l = logits[offset + i];
+      if (n == k && l <= logits[offset + top[k - 1]]) {
+        continue;
+      }
+      int j = n < k ? n++ : k - 1;
+      while (j > 0 && logits[offset + top[j - 1]] < l) {
+        top[j] = top[j - 1];
+        j--;
+      }
+      top[j] = i;
+    }
+    float[] topLp = new float[n];
+    for (int i = 0; i < n; i++) {
+      topLp[i] = (float) (logits[offset + top[i]] - logZ);
+    }
+    return new TokenLogprobs((float) (logits[offset + id] - logZ), Arrays.copyOf(top, n), topLp);
   }
 
   private void finish(Active a) {

@@ -195,12 +195,19 @@ class InferenceServerTest {
       int[] longPrompt = new int[CFG.contextLength() + 1];
       assertError(post(r, "/v1/completions", "{\"prompt\": " + Arrays.toString(longPrompt) + "}"),
           400, "context window");
-      assertError(post(r, "/v1/completions", "{\"prompt\": \"hi\", \"n\": 2}"), 400, "n must");
-      assertError(post(r, "/v1/completions", "{\"prompt\": \"hi\", \"stop\": [\"\\n\"]}"), 400,
-          "stop sequences are not supported");
+      assertError(post(r, "/v1/completions", "{\"prompt\": \"hi\", \"n\": 9}"), 400,
+          "n must be an integer in [1, 8]");
+      assertError(post(r, "/v1/completions", "{\"prompt\": \"hi\", \"stop\": [\"a\", \"b\", \"c\","
+          + " \"d\", \"e\"]}"), 400, "at most 4 strings");
       // oversized body (limit 4096 bytes)
       String big = "{\"prompt\": \"" + "a".repeat(5000) + "\"}";
       assertError(post(r, "/v1/completions", big), 413, "over the limit of 4096");
+      // the same without a Content-Length (chunked): the limit holds while reading
+      HttpResponse<String> chunked = CLIENT.send(HttpRequest.newBuilder(r.uri("/v1/completions"))
+          .POST(HttpRequest.BodyPublishers.ofInputStream(() -> new java.io.ByteArrayInputStream(
+              big.getBytes(StandardCharsets.UTF_8)))).build(),
+          HttpResponse.BodyHandlers.ofString());
+      assertError(chunked, 413, "over the limit of 4096");
       assertError(post(r, "/v1/embeddings", "{\"input\": \"hi\"}"), 501,
           "no embedding model loaded");
       assertError(post(r, "/v1/nothing", "{}"), 404, "no endpoint");
@@ -245,8 +252,9 @@ class InferenceServerTest {
               .POST(HttpRequest.BodyPublishers.ofString("{\"input\": [\"abc\", \"hello\"]}"))
               .build(), HttpResponse.BodyHandlers.ofString());
       assertTrue(entered.await(30, TimeUnit.SECONDS));
-      assertError(post(r, "/v1/completions", "{\"prompt\": \"hi\"}"), 429,
-          "too many concurrent requests");
+      HttpResponse<String> busy = post(r, "/v1/completions", "{\"prompt\": \"hi\"}");
+      assertError(busy, 429, "too many concurrent requests");
+      assertEquals("1", busy.headers().firstValue("Retry-After").orElse(""), "Retry-After");
       release.countDown();
       HttpResponse<String> ok = first.get(30, TimeUnit.SECONDS);
       assertEquals(200, ok.statusCode(), ok.body());
