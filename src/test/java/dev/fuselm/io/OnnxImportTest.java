@@ -36,10 +36,13 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code benchmarks/parity/onnx_reference.py}): ids equal, normalised mean embeddings to 1e-5.
  */
 class OnnxImportTest {
-  /** float32 on both sides through 6 layers: the measured max difference is ~1e-6. */
+  /** float32 on both sides through 6 layers: measured max |diff| 1.6e-7 (AVX2 machine). */
   static final float EMBEDDING_ATOL = 1e-5f;
-  /** Unnormalised hidden states (|h| up to ~10): the same relative error, scaled. */
-  static final float HIDDEN_ATOL = 1e-4f;
+  /**
+   * Unnormalised hidden states (|h| up to 6): measured max |diff| 2.0e-6 for CLS and max pooling
+   * (AVX2 machine); 10x that for other kernel paths.
+   */
+  static final float HIDDEN_ATOL = 2e-5f;
 
   @TempDir static Path tmp;
   static Path jar;
