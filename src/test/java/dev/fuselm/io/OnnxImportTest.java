@@ -36,11 +36,14 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code benchmarks/parity/onnx_reference.py}): ids equal, normalised mean embeddings to 1e-5.
  */
 class OnnxImportTest {
-  /** float32 on both sides through 6 layers: measured max |diff| 1.6e-7 (AVX2 machine). */
+  /**
+   * float32 on both sides through 6 layers: measured max |diff| 1.6e-7 (the shared AMD EPYC,
+   * fuselm's AVX-512 kernels).
+   */
   static final float EMBEDDING_ATOL = 1e-5f;
   /**
    * Unnormalised hidden states (|h| up to 6): measured max |diff| 2.0e-6 for CLS and max pooling
-   * (AVX2 machine); 10x that for other kernel paths.
+   * (same machine); 10x that for other kernel paths.
    */
   static final float HIDDEN_ATOL = 2e-5f;
 
