@@ -4,6 +4,7 @@ import dev.fuselm.io.OnnxImport;
 import dev.fuselm.model.BertConfig;
 import dev.fuselm.model.Pooling;
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -47,6 +48,10 @@ public final class ImportCommand implements Runnable {
           + " vocab %d, positions %d, layer-norm eps %s; %s pooling%s -> %s%n", model,
           c.numLayers(), c.hiddenSize(), c.numHeads(), c.intermediateSize(), c.vocabSize(),
           c.maxPositions(), c.layerNormEps(), p, normalize ? ", normalized" : "", out);
+      if (!Files.isRegularFile(out.resolve("vocab.txt"))) {
+        System.out.println("no tokenizer.json in or beside " + model + ": " + out + " has no"
+            + " vocabulary yet; give one with --tokenizer (or copy its vocab.txt there)");
+      }
       return 0;
     }
   }

@@ -43,6 +43,19 @@ class OnnxImportCommandTest {
     for (int k = 0; k < want.size(); k++) {
       assertEquals(want.get(k).asDouble(), got.get(k).asDouble(), 1e-5, "dim " + k);
     }
+    // explicit flags override the model's pooling and normalisation
+    r = EmbedCommandTest.run("embed", "--model", out.toString(), "--input", input.toString(),
+        "--pooling", "cls", "--no-normalize");
+    assertEquals(0, r.code(), r.err());
+    got = new ObjectMapper().readTree(r.out().trim());
+    want = ref.get("cls").get(0);
+    for (int k = 0; k < want.size(); k++) {
+      assertEquals(want.get(k).asDouble(), got.get(k).asDouble(), 2e-5, "cls dim " + k);
+    }
+    r = EmbedCommandTest.run("embed", "--model", out.toString(), "--input", input.toString(),
+        "--pooling", "weightedmean");
+    assertEquals(2, r.code());
+    assertTrue(r.err().contains("pooling 'weightedmean' is not one of mean, cls, max"), r.err());
   }
 
   @Test
