@@ -1,6 +1,7 @@
 package dev.fuselm.cli;
 
 import dev.fuselm.io.Checkpoint;
+import dev.fuselm.model.Pooling;
 import dev.fuselm.model.SentenceEmbedder;
 import dev.fuselm.tensor.ComputeContext;
 import java.io.BufferedReader;
@@ -19,8 +20,9 @@ import picocli.CommandLine.Option;
 
 /** {@code fuselm embed}: sentence embeddings from a BERT model directory. */
 @Command(name = "embed", mixinStandardHelpOptions = true, sortOptions = false,
-    description = "Embeds each line of --input (mean of the last hidden states over its tokens);"
-        + " prints one JSON array of floats per input line, in order.")
+    description = "Embeds each line of --input (pooling the last hidden states over its tokens as"
+        + " a sentence-transformers directory says, else their mean); prints one JSON array of"
+        + " floats per input line, in order.")
 public final class EmbedCommand implements Callable<Integer> {
   /** Lines read, embedded and written at a time, so a large input never sits in memory whole. */
   static final int CHUNK_LINES = 4096;
@@ -34,7 +36,10 @@ public final class EmbedCommand implements Callable<Integer> {
   @Option(names = "--max-length", description = "longest input in tokens with [CLS] and [SEP];"
       + " longer texts are truncated (default: ${DEFAULT-VALUE}, at most the model's positions)")
   int maxLength = 512;
-  @Option(names = "--normalize", description = "L2-normalise each embedding") boolean normalize;
+  @Option(names = "--pooling", description = "mean, cls or max (default: the model's"
+      + " 1_Pooling module, else mean)") String pooling;
+  @Option(names = "--normalize", negatable = true, description = "L2-normalise each embedding"
+      + " (default: when the model has a Normalize module)") Boolean normalize;
   @Option(names = "--threads", description = "kernel threads (default: all cores)") int threads;
 
   @Override
@@ -45,6 +50,7 @@ public final class EmbedCommand implements Callable<Integer> {
     if (batch <= 0 || maxLength < 2) {
       throw new UserInputException("need --batch > 0 and --max-length >= 2");
     }
+    Pooling mode = pooling == null ? null : Pooling.parse(pooling);
     try (ComputeContext c = ComputeContext.create()) {
       c.threads(threads);
       try (SentenceEmbedder emb = Checkpoint.loadEmbedder(c, model, maxLength, batch);
@@ -57,7 +63,8 @@ public final class EmbedCommand implements Callable<Integer> {
             lines.add(line);
           }
           if (lines.size() == CHUNK_LINES || (line == null && !lines.isEmpty())) {
-            for (float[] e : emb.embed(lines, normalize)) {
+            for (float[] e : emb.embed(lines, mode == null ? emb.pooling() : mode,
+                normalize == null ? emb.normalizes() : normalize)) {
               writeArray(out, e);
             }
             lines.clear();

@@ -25,8 +25,8 @@ import picocli.CommandLine.Command;
       DemoCommand.class, TrainCommand.class, GenerateCommand.class, EvalCommand.class,
       TokenizeCommand.class, BpeTrainCommand.class,
       FinetuneClassifyCommand.class, ClassifyCommand.class, FinetuneInstructCommand.class, ChatCommand.class,
-      TrainMlmCommand.class, EmbedCommand.class, ServeCommand.class, BenchCommand.class,
-      NgramCommand.class})
+      TrainMlmCommand.class, EmbedCommand.class, ImportCommand.class, ServeCommand.class,
+      BenchCommand.class, NgramCommand.class})
 public final class Main implements Runnable {
   /** Exit code for errors in the user's input (bad file, bad flag value). */
   public static final int EXIT_USER_ERROR = 2;

@@ -5,6 +5,7 @@ import dev.fuselm.model.BertModel;
 import dev.fuselm.model.ConfigMap;
 import dev.fuselm.model.GptModel;
 import dev.fuselm.model.ModelFamily;
+import dev.fuselm.model.Pooling;
 import dev.fuselm.model.SentenceEmbedder;
 import dev.fuselm.model.SequenceClassifier;
 import dev.fuselm.ops.Bf16Ops;
@@ -336,13 +337,17 @@ public final class Checkpoint {
 
   /**
    * Loads a BERT model directory (config.json, model.safetensors, its WordPiece vocabulary) as a
-   * sentence embedder that owns the model; maxLength is capped at the model's positions.
+   * sentence embedder that owns the model; maxLength is capped at the model's positions. A
+   * sentence-transformers directory's pooling and normalisation ({@link SentenceTransformers})
+   * become the embedder's defaults; a plain directory's are mean pooling, not normalised.
    */
   public static SentenceEmbedder loadEmbedder(ComputeContext ctx, Path dir, int maxLength,
       int batchSize) throws IOException {
     readConfig(dir, ModelFamily.BERT); // a missing directory or config first, then the vocabulary
     WordPieceTokenizer tok = Tokenizers.wordPiece(dir);
-    return SentenceEmbedder.owning(load(ctx, dir, ModelFamily.BERT), tok, maxLength, batchSize);
+    SentenceTransformers.Pipeline p = SentenceTransformers.read(dir);
+    return SentenceEmbedder.owning(load(ctx, dir, ModelFamily.BERT), tok, maxLength, batchSize,
+        p == null ? Pooling.MEAN : p.pooling(), p != null && p.normalize());
   }
 
   private static void closeQuietly(AutoCloseable model, Exception cause) {

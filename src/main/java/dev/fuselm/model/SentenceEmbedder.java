@@ -10,9 +10,9 @@ import java.util.stream.IntStream;
 /**
  * Sentence embeddings from a BERT encoder: each text is tokenized ({@code [CLS] text [SEP]},
  * truncated to maxLength tokens), texts are batched by similar length and padded, the encoder runs
- * with the padding mask, and each embedding is the mean of the last hidden states over the text's
- * non-padding tokens ([CLS] and [SEP] included, as sentence-transformers' mean pooling does),
- * optionally L2-normalised.
+ * with the padding mask, and each embedding pools the last hidden states over the text's
+ * non-padding tokens ([CLS] and [SEP] included, as sentence-transformers does): by default their
+ * mean, or as the model was trained ({@link Pooling}: mean, CLS, max), optionally L2-normalised.
  *
  * <p>Uses all cores: tokenization runs on a parallel stream and the encoder's kernels on the
  * context's threads. Safe to share between threads: calls are serialised on the model (it has one
@@ -25,6 +25,8 @@ public final class SentenceEmbedder implements AutoCloseable {
   private final int batchSize;
   private final int padId;
   private final boolean ownsModel;
+  private final Pooling pooling;
+  private final boolean normalize;
 
   /**
    * @param maxLength the longest input in tokens including [CLS] and [SEP] (longer texts are
@@ -33,11 +35,11 @@ public final class SentenceEmbedder implements AutoCloseable {
    */
   public SentenceEmbedder(BertModel model, WordPieceTokenizer tokenizer, int maxLength,
       int batchSize) {
-    this(model, tokenizer, maxLength, batchSize, false);
+    this(model, tokenizer, maxLength, batchSize, false, Pooling.MEAN, false);
   }
 
   private SentenceEmbedder(BertModel model, WordPieceTokenizer tokenizer, int maxLength,
-      int batchSize, boolean ownsModel) {
+      int batchSize, boolean ownsModel, Pooling pooling, boolean normalize) {
     if (maxLength < 2 || maxLength > model.config().maxPositions()) {
       throw new IllegalArgumentException("max length must be in [2, " + model.config()
           .maxPositions() + "] (the model's positions), got " + maxLength);
@@ -55,6 +57,8 @@ public final class SentenceEmbedder implements AutoCloseable {
     this.batchSize = batchSize;
     this.padId = tokenizer.tokenToId(WordPieceTokenizer.PAD).orElse(0);
     this.ownsModel = ownsModel;
+    this.pooling = pooling;
+    this.normalize = normalize;
   }
 
   /**
@@ -63,9 +67,19 @@ public final class SentenceEmbedder implements AutoCloseable {
    */
   public static SentenceEmbedder owning(BertModel model, WordPieceTokenizer tokenizer,
       int maxLength, int batchSize) {
+    return owning(model, tokenizer, maxLength, batchSize, Pooling.MEAN, false);
+  }
+
+  /**
+   * As {@link #owning(BertModel, WordPieceTokenizer, int, int)}, with the pooling and
+   * normalisation the model was trained with as this embedder's defaults ({@link #embed(List)}).
+   */
+  public static SentenceEmbedder owning(BertModel model, WordPieceTokenizer tokenizer,
+      int maxLength, int batchSize, Pooling pooling, boolean normalize) {
     try {
       return new SentenceEmbedder(model, tokenizer,
-          Math.min(maxLength, model.config().maxPositions()), batchSize, true);
+          Math.min(maxLength, model.config().maxPositions()), batchSize, true, pooling,
+          normalize);
     } catch (RuntimeException e) {
       model.close();
       throw e;
@@ -81,26 +95,51 @@ public final class SentenceEmbedder implements AutoCloseable {
     return maxLength;
   }
 
+  /** The pooling used where none is given (the model's, or mean). */
+  public Pooling pooling() {
+    return pooling;
+  }
+
+  /** Whether embeddings are L2-normalised where not said (the model's Normalize module). */
+  public boolean normalizes() {
+    return normalize;
+  }
+
   public float[] embed(String text, boolean normalize) {
     return embed(List.of(text), normalize)[0];
   }
 
-  /** One embedding (C floats) per text, in the order of texts. */
+  /** One embedding per text, pooled and normalised as the model was trained. */
+  public float[][] embed(List<String> texts) {
+    return embed(texts, pooling, normalize);
+  }
+
+  /** One embedding (C floats) per text, in the order of texts, with this embedder's pooling. */
   public float[][] embed(List<String> texts, boolean normalize) {
+    return embed(texts, pooling, normalize);
+  }
+
+  /** One embedding (C floats) per text, in the order of texts. */
+  public float[][] embed(List<String> texts, Pooling pooling, boolean normalize) {
     int n = texts.size();
     int[][] ids = new int[n][];
     IntStream.range(0, n).parallel().forEach(i -> {
       BertEncoding e = tokenizer.encodeForModel(texts.get(i), null, maxLength, 0);
       ids[i] = e.ids();
     });
-    return embedIds(ids, normalize);
+    return embedIds(ids, pooling, normalize);
+  }
+
+  /** {@link #embedIds(int[][], Pooling, boolean)} with this embedder's pooling. */
+  public float[][] embedIds(int[][] ids, boolean normalize) {
+    return embedIds(ids, pooling, normalize);
   }
 
   /**
    * Embeddings of already tokenized inputs (each with its [CLS] and [SEP], at most maxLength ids),
    * in the given order.
    */
-  public float[][] embedIds(int[][] ids, boolean normalize) {
+  public float[][] embedIds(int[][] ids, Pooling pooling, boolean normalize) {
     int n = ids.length;
     for (int i = 0; i < n; i++) {
       if (ids[i].length == 0 || ids[i].length > maxLength) {
@@ -134,7 +173,7 @@ public final class SentenceEmbedder implements AutoCloseable {
         int c = dimension();
         for (int j = 0; j < b; j++) {
           int len = ids[order[start + j]].length;
-          float[] e = meanPool(hidden, j * t * c, len, c);
+          float[] e = pool(pooling, hidden, j * t * c, len, c);
           if (normalize) {
             l2Normalize(e);
           }
@@ -143,6 +182,24 @@ public final class SentenceEmbedder implements AutoCloseable {
       }
     }
     return out;
+  }
+
+  /** The pooled rows [0, len) of the (len, c) block of hidden starting at offset. */
+  static float[] pool(Pooling pooling, float[] hidden, int offset, int len, int c) {
+    switch (pooling) {
+      case CLS:
+        return Arrays.copyOfRange(hidden, offset, offset + c);
+      case MAX:
+        float[] m = Arrays.copyOfRange(hidden, offset, offset + c);
+        for (int r = 1; r < len; r++) {
+          for (int k = 0; k < c; k++) {
+            m[k] = Math.max(m[k], hidden[offset + r * c + k]);
+          }
+        }
+        return m;
+      default:
+        return meanPool(hidden, offset, len, c);
+    }
   }
 
   /** The mean of rows [0, len) of the (len, c) block of hidden starting at offset, in double. */

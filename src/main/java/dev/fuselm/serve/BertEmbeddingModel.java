@@ -10,8 +10,9 @@ import java.nio.file.Path;
 import java.util.List;
 
 /**
- * A BERT directory behind {@code POST /v1/embeddings}: mean-pooled, L2-normalised sentence
- * embeddings (as OpenAI's are unit length) from a {@link SentenceEmbedder}. It owns its own compute
+ * A BERT directory behind {@code POST /v1/embeddings}: L2-normalised sentence embeddings (as
+ * OpenAI's are unit length) from a {@link SentenceEmbedder}, pooled as a sentence-transformers
+ * directory's Pooling module says (mean for a plain directory). It owns its own compute
  * context, so embedding requests never touch the generation session's; calls are serialised by the
  * embedder and each batch uses every kernel thread.
  */

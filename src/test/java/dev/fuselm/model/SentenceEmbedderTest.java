@@ -108,4 +108,28 @@ class SentenceEmbedderTest {
       pool.shutdown();
     }
   }
+
+  @Test
+  void clsAndMaxPoolingEqualHandComputationsOnEachTextAlone() {
+    SentenceEmbedder emb = new SentenceEmbedder(model, TOK, 64, 2);
+    float[][] cls = emb.embed(TEXTS, Pooling.CLS, false);
+    float[][] max = emb.embed(TEXTS, Pooling.MAX, false);
+    for (int i = 0; i < TEXTS.size(); i++) {
+      int[] ids = TOK.encodeForModel(TEXTS.get(i), null, 64, 0).ids();
+      float[] h = model.forwardHidden(new TokenBatch(ids, null, null, 1, ids.length))
+          .toFloatArray();
+      for (int k = 0; k < 16; k++) {
+        float m = Float.NEGATIVE_INFINITY;
+        for (int r = 0; r < ids.length; r++) {
+          m = Math.max(m, h[r * 16 + k]);
+        }
+        assertEquals(h[k], cls[i][k], 1e-5f * Math.max(1f, Math.abs(h[k])), "cls " + i);
+        assertEquals(m, max[i][k], 1e-5f * Math.max(1f, Math.abs(m)), "max " + i);
+      }
+    }
+    assertEquals(Pooling.MEAN, emb.pooling());
+    assertEquals(false, emb.normalizes());
+    assertEquals(Pooling.MAX, Pooling.parse("Max"));
+    assertThrows(IllegalArgumentException.class, () -> Pooling.parse("weightedmean"));
+  }
 }
