@@ -4,6 +4,7 @@
 # equal to the 1-process one) over ../shared/data/the-verdict.txt, one kernel thread a process:
 #   1. 2 processes (mpirun, shared memory) with global batch 4 = 1 process with batch 4: losses of
 #      all 12 steps and the final weights within the tolerances below;
+#      the same with 2 micro-batches a step (--grad-accum 2, 4 steps);
 #   2. the same over TCP on loopback (--mca btl self,tcp --mca btl_tcp_if_include lo), and bit for
 #      bit equal to the shared-memory run (2 ranks sum a + b in either order);
 #   3. a 2-process run stopped at step 6 (its checkpoint) and resumed to 12 gives the losses and
@@ -68,6 +69,13 @@ python3 $here/compare.py --label "1 vs 2 processes (TCP loopback)" "$work/one.js
   --weights-atol $WEIGHTS_ATOL
 python3 $here/compare.py --label "shared memory vs TCP" "$work/shm.jsonl" "$work/tcp.jsonl" \
   --loss-rtol 0 --weights "$work/shm/$w" "$work/tcp/$w" --weights-atol 0
+
+# gradient accumulation: every rank takes its rows of each of the 2 micro-batches
+"$train" "$work/ga1" 4 --grad-accum 2 > "$work/ga1.log" 2>&1 || { cat "$work/ga1.log"; exit 1; }
+"${mpi[@]}" "$train" "$work/ga2" 4 --grad-accum 2 > "$work/ga2.log" 2>&1 || { cat "$work/ga2.log"; exit 1; }
+python3 $here/compare.py --label "1 vs 2 processes, 2 micro-batches a step" "$work/ga1.jsonl" \
+  "$work/ga2.jsonl" --loss-rtol $LOSS_RTOL --weights "$work/ga1/$w" "$work/ga2/$w" \
+  --weights-atol $WEIGHTS_ATOL
 
 # 3. stop at 6 (a constant rate: the 6-step run is the first half of the 12-step one), resume
 "${mpi[@]}" "$train" "$work/half" 6 > "$work/half.log" 2>&1 || { cat "$work/half.log"; exit 1; }

@@ -152,11 +152,11 @@ public final class ProcessGroup implements AutoCloseable {
     }
   }
 
-  /** The element count of a slab in host memory; CUDA slabs need NCCL, not built yet. */
+  /** The element count of a slab in host memory; CUDA slabs need NCCL, not built yet (refused). */
   private static long hostSlab(ParameterSlab slab, String what) {
     Backend b = slab.flat().device();
     if (b == Backend.CUDA) {
-      throw new UnsupportedOperationException("cannot " + what + " of a CUDA model across"
+      throw new IllegalArgumentException("cannot " + what + " of a CUDA model across"
           + " processes: the NCCL path is not built yet (train distributed on the CPU backend)");
     }
     return slab.size();
