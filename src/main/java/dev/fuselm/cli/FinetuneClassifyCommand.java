@@ -96,6 +96,7 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws IOException {
+    TrainingOptions.refuseDistributed("fuselm finetune-classify");
     if (Checkpoint.family(init) == ModelFamily.BERT) {
       return callBert();
     }

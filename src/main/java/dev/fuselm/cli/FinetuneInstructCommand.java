@@ -98,6 +98,7 @@ public final class FinetuneInstructCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws IOException {
+    TrainingOptions.refuseDistributed("fuselm finetune-instruct");
     GptConfig cfg = Checkpoint.readConfig(init, ModelFamily.GPT2);
     int ctxLen = maxLength == null ? cfg.contextLength() : maxLength;
     if (ctxLen < 2 || ctxLen > cfg.contextLength()) {

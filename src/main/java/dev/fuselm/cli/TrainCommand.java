@@ -9,9 +9,11 @@ import dev.fuselm.model.Precision;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tokenizer.Gpt2BpeTokenizer;
 import dev.fuselm.tokenizer.Tokenizer;
+import dev.fuselm.train.ProcessGroup;
 import dev.fuselm.train.TokenData;
 import dev.fuselm.train.TrainConfig;
 import dev.fuselm.train.Trainer;
+import dev.fuselm.train.TrainingDivergedException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -70,12 +72,50 @@ public final class TrainCommand implements Callable<Integer> {
   @Option(names = "--precision", description = "fp32 or bf16 (mixed precision: bf16 GEMM inputs,"
       + " fp32 accumulation and master weights); default fp32, on --resume the checkpoint's")
   String precision;
+  @Option(names = "--distributed", description = "train data-parallel as one process of an MPI"
+      + " job (automatic under mpirun and srun --mpi=pmix, or with FUSELM_DIST=1): each process"
+      + " takes batch / processes windows of every batch; only rank 0 prints and saves")
+  boolean distributed;
 
   @Override
   public Integer call() throws IOException {
     TrainConfig cfg = trainConfig();
     TrainingOptions.checkModelSource(init, config, resume, out);
     TrainingOptions.checkNewModelOption("--dropout", dropout != 0, config);
+    try (ProcessGroup group = joinGroup(distributed)) {
+      return train(cfg, group);
+    }
+  }
+
+  /**
+   * The data-parallel group when asked for (the flag, FUSELM_DIST, or an MPI launcher's
+   * environment), else the one-process group; a missing MPI is a one-line error.
+   */
+  static ProcessGroup joinGroup(boolean force) {
+    try {
+      return ProcessGroup.fromEnvironment(force);
+    } catch (IllegalStateException e) {
+      throw new UserInputException(e.getMessage(), e);
+    }
+  }
+
+  /**
+   * Kernel threads of one process: --threads, else all cores, shared by the processes of a
+   * data-parallel job on this node (Open MPI's OMPI_COMM_WORLD_LOCAL_SIZE).
+   */
+  static int threadsPerProcess(int threads, ProcessGroup group) {
+    String local = System.getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    if (threads > 0 || group.size() == 1 || local == null) {
+      return threads;
+    }
+    try {
+      return Math.max(1, Runtime.getRuntime().availableProcessors() / Integer.parseInt(local));
+    } catch (NumberFormatException e) {
+      return threads;
+    }
+  }
+
+  private int train(TrainConfig cfg, ProcessGroup group) throws IOException {
     Precision prec = TrainingOptions.precision(precision, resume);
     Path modelDir = init != null ? init : resume;
     Tokenizer tok = null;
@@ -86,13 +126,14 @@ public final class TrainCommand implements Callable<Integer> {
     }
     int[] ids = TokenData.load(data, tok);
     try (ComputeContext cctx = ComputeContext.create()) {
-      cctx.threads(threads.threads);
+      cctx.threads(threadsPerProcess(threads.threads, group));
       GptModel model = modelDir != null ? Checkpoint.load(cctx, modelDir, ModelFamily.GPT2)
           : GptModel.random(cctx, newConfig(tok), seed);
       try (model) {
         model.setPrecision(prec);
         try (Trainer trainer = new Trainer(model, ids, cfg, null)) {
-          return run(model, trainer, cfg, tok, ids);
+          trainer.distribute(group);
+          return run(model, trainer, cfg, tok, ids, group);
         }
       }
     }
@@ -116,20 +157,37 @@ public final class TrainCommand implements Callable<Integer> {
     return dropout > 0 ? c.withDropout(dropout) : c;
   }
 
-  private int run(GptModel model, Trainer trainer, TrainConfig cfg, Tokenizer tok, int[] ids)
-      throws IOException {
+  private int run(GptModel model, Trainer trainer, TrainConfig cfg, Tokenizer tok, int[] ids,
+      ProcessGroup group) throws IOException {
     if (resume != null) {
       trainer.resume(resume);
+    }
+    if (!group.isLeader()) { // the other ranks train silently; rank 0 prints and saves
+      try {
+        trainer.run();
+      } catch (TrainingDivergedException e) {
+        throw new UserInputException(e.getMessage());
+      }
+      return 0;
     }
     if (tok instanceof Gpt2BpeTokenizer g && !Tokenizers.present(out)) {
       Files.createDirectories(out);
       g.save(out);
     }
     String how = resume != null ? "resumed at step " + trainer.step() : "from step 0";
+    if (group.size() > 1) {
+      how += ", data-parallel over " + group.size() + " processes (" + group.libraryVersion()
+          + ")";
+    }
     TrainingConsole.run(model, trainer, cfg, tok, logging.logJson, logging.quiet, sampleEvery,
         samplePrompt,
         model.precision() == Precision.FP32 ? how : how + ", " + model.precision()
             + " mixed precision");
+    if (group.size() > 1) {
+      System.err.printf(java.util.Locale.ROOT, "fuselm train: gradient all-reduce of %,d floats:"
+          + " %.4f s per step on rank 0 (mean, waiting for the other ranks included)%n",
+          model.params().size(), group.meanSlabAllReduceSeconds());
+    }
     return 0;
   }
 }

@@ -81,6 +81,7 @@ public final class TrainMlmCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws IOException {
+    TrainingOptions.refuseDistributed("fuselm train-mlm");
     TrainConfig cfg = trainConfig();
     TrainingOptions.checkModelSource(init, config, resume, out);
     TrainingOptions.checkNewModelOption("--dropout", dropout != null, config);

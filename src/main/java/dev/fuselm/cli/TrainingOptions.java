@@ -1,6 +1,7 @@
 package dev.fuselm.cli;
 
 import dev.fuselm.model.Precision;
+import dev.fuselm.train.ProcessGroup;
 import dev.fuselm.train.TrainingState;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -15,6 +16,18 @@ import picocli.CommandLine.Option;
  */
 public final class TrainingOptions {
   private TrainingOptions() {}
+
+  /**
+   * The training commands that are not data-parallel yet refuse to run as ranks of an MPI job
+   * (each rank would train alone and all would write the same --out).
+   */
+  static void refuseDistributed(String command) {
+    if (ProcessGroup.requested(false, System.getenv())) {
+      throw new UserInputException(command + " does not train data-parallel yet: run it as one"
+          + " process, not under mpirun or srun (only fuselm train does; FUSELM_DIST=0 runs"
+          + " each launched process alone)");
+    }
+  }
 
   /** {@code --threads}. */
   public static final class Threads {

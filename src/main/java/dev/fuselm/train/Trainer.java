@@ -41,6 +41,13 @@ public final class Trainer implements TrainingTask, AutoCloseable {
   private final int[] x;
   private final int[] y;
   private double lossSum;
+  // data parallelism (shard): this rank's rows [shardFrom, shardFrom + shardRows) of each batch
+  private int shardFrom;
+  private int shardRows;
+  private int shardIndex;
+  private int shardCount = 1;
+  private int[] xShard;
+  private int[] yShard;
 
   public Trainer(GptModel model, int[] tokens, TrainConfig cfg, Listener listener) {
     if (cfg.ctx() > model.config().contextLength()) {
@@ -67,6 +74,7 @@ public final class Trainer implements TrainingTask, AutoCloseable {
     this.fingerprint = TokenData.fingerprint(tokens);
     this.x = new int[cfg.batch() * cfg.ctx()];
     this.y = new int[cfg.batch() * cfg.ctx()];
+    this.shardRows = cfg.batch();
     model.enableGradients();
     this.engine = new TrainingEngine(this, cfg, model.context());
     setListener(listener);
@@ -87,6 +95,14 @@ public final class Trainer implements TrainingTask, AutoCloseable {
         to.onSave(step, dir);
       }
     });
+  }
+
+  /**
+   * Trains data-parallel over the group's processes (every rank calls it, after loading the
+   * weights and before resume/run): see {@link TrainingEngine#distribute}.
+   */
+  public void distribute(ProcessGroup group) {
+    engine.distribute(group);
   }
 
   /** Extra entries for the checkpoint metadata (for example the tokenizer used). */
@@ -176,6 +192,21 @@ public final class Trainer implements TrainingTask, AutoCloseable {
   }
 
   @Override
+  public void shard(int rank, int size) {
+    if (cfg.batch() % size != 0) {
+      throw new IllegalArgumentException("a batch of " + cfg.batch() + " windows cannot be"
+          + " shared equally by " + size + " processes: use a batch that is a multiple of "
+          + size);
+    }
+    shardRows = cfg.batch() / size;
+    shardFrom = rank * shardRows;
+    shardIndex = rank;
+    shardCount = size;
+    xShard = new int[shardRows * cfg.ctx()];
+    yShard = new int[shardRows * cfg.ctx()];
+  }
+
+  @Override
   public void beginStep(long s) {
     model.setTraining(true);
     model.zeroGrad();
@@ -185,8 +216,18 @@ public final class Trainer implements TrainingTask, AutoCloseable {
   @Override
   public boolean microStep(long s, int micro, float weight) {
     loader.next(x, y);
-    model.setDropoutSeed(Dropout.mixSeed(cfg.seed(), s, micro));
-    float loss = model.forward(x, y, cfg.batch(), cfg.ctx());
+    // a shard's own dropout stream (masks are a function of the element index within the batch
+    // a process sees, so the ranks would otherwise repeat one another's); micro when alone
+    model.setDropoutSeed(Dropout.mixSeed(cfg.seed(), s, micro * shardCount + shardIndex));
+    float loss;
+    if (xShard == null) {
+      loss = model.forward(x, y, cfg.batch(), cfg.ctx());
+    } else { // every rank reads the global batch (the same data order) and trains on its rows
+      int t = cfg.ctx();
+      System.arraycopy(x, shardFrom * t, xShard, 0, shardRows * t);
+      System.arraycopy(y, shardFrom * t, yShard, 0, shardRows * t);
+      loss = model.forward(xShard, yShard, shardRows, t);
+    }
     lossSum += loss;
     if (!Float.isFinite(loss)) {
       return false;

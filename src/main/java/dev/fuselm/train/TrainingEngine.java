@@ -30,6 +30,9 @@ public final class TrainingEngine implements AutoCloseable {
     default void onSave(long step, Path dir) {}
   }
 
+  /** The training-state metadata key of a data-parallel run's process count. */
+  static final String WORLD_SIZE = "world_size";
+
   private final TrainingTask task;
   private final TrainConfig cfg;
   private final AdamW opt;
@@ -40,6 +43,7 @@ public final class TrainingEngine implements AutoCloseable {
   private long step;
   private float lastLoss = Float.NaN;
   private long lastSaved = -1;
+  private ProcessGroup group = ProcessGroup.single();
 
   public TrainingEngine(TrainingTask task, TrainConfig cfg, ComputeContext ctx) {
     this.task = task;
@@ -57,6 +61,30 @@ public final class TrainingEngine implements AutoCloseable {
   /** Extra entries for the checkpoint metadata (for example the tokenizer used). */
   public void putMetadata(String key, String value) {
     extraMetadata.put(key, value);
+  }
+
+  /**
+   * Makes this a data-parallel run over the group's processes (every rank calls it, before
+   * training and after the weights are loaded): rank 0's weights are broadcast to all, and the
+   * task takes its rank's share of every global batch ({@link TrainingTask#shard}). Then every
+   * step averages the gradients over the ranks before clipping and AdamW, the logged loss is the
+   * global mean, and only rank 0 calls the listener, evaluates and writes checkpoints.
+   */
+  public void distribute(ProcessGroup g) {
+    if (step != 0 && g.size() != group.size()) {
+      throw new IllegalStateException("distribute() after training has started");
+    }
+    this.group = g;
+    if (g.size() > 1) {
+      task.shard(g.rank(), g.size());
+      g.broadcast(task.params(), 0);
+      task.afterUpdate();
+    }
+  }
+
+  /** The processes of this run ({@link ProcessGroup#single()} unless {@link #distribute}d). */
+  public ProcessGroup group() {
+    return group;
   }
 
   public TrainConfig config() {
@@ -95,17 +123,20 @@ public final class TrainingEngine implements AutoCloseable {
       float norm = trainStep(lr);
       last = lastLoss;
       double seconds = (System.nanoTime() - t0) / 1e9;
-      listener.onStep(step, last, lr, norm, tokensPerStep() / seconds);
+      boolean leader = group.isLeader(); // in a data-parallel run only rank 0 reports and writes
+      if (leader) {
+        listener.onStep(step, last, lr, norm, tokensPerStep() / seconds);
+      }
       boolean evalDue = (cfg.evalEvery() > 0 && step % cfg.evalEvery() == 0)
           || (step == cfg.steps() && task.evaluatesAtEnd());
-      if (evalDue) {
+      if (evalDue && leader) {
         double val = task.evaluate(step);
         if (!Double.isNaN(val)) {
           history.addVal(step * tokensPerStep(), (float) val);
         }
       }
       task.afterStep(step);
-      if (cfg.out() != null
+      if (leader && cfg.out() != null
           && ((cfg.saveEvery() > 0 && step % cfg.saveEvery() == 0) || step == cfg.steps())) {
         save(cfg.out());
       }
@@ -130,7 +161,9 @@ public final class TrainingEngine implements AutoCloseable {
     for (int micro = 0; micro < cfg.gradAccum() && finite; micro++) {
       finite = task.microStep(s, micro, 1f / cfg.gradAccum());
     }
-    float loss = task.stepLoss(cfg.gradAccum());
+    // the global mean: the ranks' shares are equal, so the mean of their means (a non-finite
+    // loss on one rank makes it non-finite on all, and every rank stops at the same step)
+    float loss = group.allReduceMean(task.stepLoss(cfg.gradAccum()));
     boolean lossFinite = finite && Float.isFinite(loss);
     if (lossFinite) {
       allReduceGradients(task.grads());
@@ -148,14 +181,16 @@ public final class TrainingEngine implements AutoCloseable {
   }
 
   /**
-   * DATA-PARALLEL HOOK (next issue): called once per optimizer step on the whole gradient slab,
-   * after the local micro-batches are complete and before the gradient norm (clipping, the
-   * divergence check) and the AdamW update. A distributed run averages the slab over the ranks
-   * here (MPI for CPU gradients, NCCL for GPU ones; see DESIGN.md), so that every rank clips
-   * and updates identically; a single process has nothing to do. (Ranks will also have to agree
-   * on a non-finite loss, which today skips this call and stops the run.)
+   * The data-parallel step: called once per optimizer step on the whole gradient slab, after the
+   * local micro-batches are complete and before the gradient norm (clipping, the divergence
+   * check) and the AdamW update. A distributed run averages the slab over the ranks here in one
+   * all-reduce (MPI for CPU gradients; NCCL for GPU ones is not built yet), so that every rank
+   * clips and updates identically; a single process has nothing to do. The ranks agree on a
+   * non-finite loss before it (the loss is all-reduced first), so none waits here alone.
    */
-  void allReduceGradients(ParameterSlab grads) {}
+  void allReduceGradients(ParameterSlab grads) {
+    group.allReduceMean(grads);
+  }
 
   /** The stop of step s, whose loss (lossFinite false) or gradient norm is not finite. */
   private TrainingDivergedException diverged(long s, boolean lossFinite, float loss, float norm,
@@ -186,6 +221,9 @@ public final class TrainingEngine implements AutoCloseable {
     Files.createDirectories(dir);
     Map<String, String> state = new LinkedHashMap<>(extraMetadata);
     state.putAll(task.runMetadata());
+    if (group.size() > 1) { // absent: one process (so single-process states stay as they were)
+      state.put(WORLD_SIZE, Integer.toString(group.size()));
+    }
     TrainingState.save(dir, step, task.dataPosition(), opt, state, history);
     LossPlot.write(dir.resolve("loss.png"), history);
     lastSaved = step;
@@ -210,6 +248,14 @@ public final class TrainingEngine implements AutoCloseable {
         throw new IllegalArgumentException("cannot resume exactly from " + dir
             + ": it was trained with " + what);
       }
+    }
+    String wasSize = recorded.getOrDefault(WORLD_SIZE, "1");
+    if (!wasSize.equals(Integer.toString(group.size()))) {
+      // the data position is of the global batch, but the gradient sums of another number of
+      // shares round differently: the continuation would not be the one of the original run
+      throw new IllegalArgumentException("cannot resume exactly from " + dir + ": it was trained"
+          + " by " + wasSize + " process" + (wasSize.equals("1") ? "" : "es") + " and this run has "
+          + group.size() + "; resume it with " + wasSize);
     }
     TrainingState.Loaded s = TrainingState.load(dir, task.params().size());
     String weightsFile = task.weightsFile();

@@ -18,6 +18,18 @@ public interface TrainingTask {
 
   ParameterSlab grads();
 
+  /**
+   * Data parallelism: from now on every micro-batch is this rank's share of the global one, rows
+   * [rank * B / size, (rank + 1) * B / size) of the batch a one-process run would take, with the
+   * data order unchanged, and microStep's loss and gradient are those of the share (the engine
+   * averages them over the ranks). Tasks whose loss is not the plain mean over equal shares
+   * refuse (the default).
+   */
+  default void shard(int rank, int size) {
+    throw new UnsupportedOperationException("data-parallel training is not supported for "
+        + getClass().getSimpleName() + " yet (train it in one process)");
+  }
+
   /** Before the micro-batches of step s (counted from 1): training mode, zeroed gradients. */
   void beginStep(long s);
 

@@ -1,0 +1,61 @@
+/*
+ * fuselm_dist.h: the collectives of data-parallel training, in a library of their own
+ * (libfuselm_dist), built only when CMake finds MPI and loaded only when a run is distributed, so
+ * libfuselm and every single-process run never need MPI installed.
+ *
+ * The collectives come from MPI (Open MPI), never a home-made all-reduce. Same conventions as
+ * fuselm.h: plain C, every function returns a status code (FL_OK on success), fl_dist_last_error()
+ * explains the last failure of the calling thread, sizes are int64_t. All calls of one job are
+ * collective over MPI_COMM_WORLD and must be made by every rank in the same order.
+ */
+#ifndef FUSELM_DIST_H
+#define FUSELM_DIST_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
+/* status codes: the values of fuselm.h */
+#define FL_DIST_OK 0
+#define FL_DIST_ERR_INVALID_ARGUMENT 1
+#define FL_DIST_ERR_COMMUNICATION 4
+#define FL_DIST_ERR_INTERNAL 5
+
+const char *fl_dist_last_error(void);
+/* the MPI library's own version line (MPI_Get_library_version) */
+const char *fl_dist_library_version(void);
+
+/*
+ * Joins the job: MPI_Init unless MPI is already initialised (then it only reads rank and size).
+ * Started without mpirun/srun it makes a one-process job. The signal handlers MPI installs for
+ * SIGSEGV, SIGBUS, SIGFPE and SIGABRT are put back to the caller's (a JVM uses SIGSEGV itself).
+ * Errors of MPI calls are returned, not fatal (MPI_ERRORS_RETURN on MPI_COMM_WORLD).
+ */
+int fl_dist_init(void);
+int fl_dist_rank(int *out);
+int fl_dist_size(int *out);
+/* data[0..n) = the mean over the ranks of data[0..n) (sum all-reduce in place, then * 1/size) */
+int fl_dist_allreduce_mean(float *data, int64_t n);
+/* data[0..n) = rank root's data[0..n) */
+int fl_dist_broadcast(float *data, int64_t n, int root);
+int fl_dist_barrier(void);
+/* Ends the job of this process (MPI_Finalize); idempotent. */
+int fl_dist_finalize(void);
+/* Ends the whole job now (MPI_Abort) with this exit code: for an error on one rank. */
+int fl_dist_abort(int code);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FUSELM_DIST_H */

@@ -1,0 +1,171 @@
+package dev.fuselm.train;
+
+import dev.fuselm.nativeapi.FuselmDist;
+import dev.fuselm.tensor.Backend;
+import dev.fuselm.tensor.ParameterSlab;
+import java.util.Map;
+
+/**
+ * The processes of one data-parallel run, and their collectives: MPI through libfuselm_dist
+ * ({@link FuselmDist}), loaded only when a run joins a group, so a single-process run never needs
+ * MPI. {@link #single()} is the one-process group, whose collectives do nothing.
+ *
+ * <p>Every collective is called by every rank in the same order (the training engine does this:
+ * one broadcast of the initial weights, then per step one all-reduce of the loss and one of the
+ * gradient slab). Sizes are checked here, at the Java boundary, before the native call.
+ */
+public final class ProcessGroup implements AutoCloseable {
+  /** Environment variables that mean "started by mpirun or srun --mpi=pmix". */
+  private static final String[] LAUNCHER_VARIABLES = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE",
+      "PMIX_RANK"};
+  private static final ProcessGroup SINGLE = new ProcessGroup(false, 0, 1);
+
+  private final boolean joined;
+  private final int rank;
+  private final int size;
+  private boolean closed;
+  private long slabReduceNanos;
+  private long slabReduces;
+
+  private ProcessGroup(boolean joined, int rank, int size) {
+    this.joined = joined;
+    this.rank = rank;
+    this.size = size;
+  }
+
+  /** The one-process group: rank 0 of 1, collectives are no-ops, close does nothing. */
+  public static ProcessGroup single() {
+    return SINGLE;
+  }
+
+  /**
+   * Whether this process should join a group: forced, FUSELM_DIST set to 1/true, or started by
+   * mpirun (OMPI_COMM_WORLD_SIZE), a PMI launcher (PMI_SIZE) or srun --mpi=pmix (PMIX_RANK).
+   */
+  public static boolean requested(boolean force, Map<String, String> env) {
+    if (force) {
+      return true;
+    }
+    String flag = env.get("FUSELM_DIST");
+    if (flag != null && !flag.isEmpty()) {
+      return flag.equals("1") || flag.equalsIgnoreCase("true");
+    }
+    for (String v : LAUNCHER_VARIABLES) {
+      if (env.containsKey(v)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Joins the MPI job this process was started in (a job of one without a launcher). Throws
+   * {@link IllegalStateException} naming the packages to install when MPI or libfuselm_dist is
+   * missing.
+   */
+  public static ProcessGroup join() {
+    try {
+      FuselmDist.load();
+    } catch (UnsatisfiedLinkError e) {
+      throw new IllegalStateException(e.getMessage(), e);
+    }
+    check(FuselmDist.fl_dist_init(), "fl_dist_init");
+    int[] out = new int[1];
+    check(FuselmDist.fl_dist_rank(out), "fl_dist_rank");
+    int r = out[0];
+    check(FuselmDist.fl_dist_size(out), "fl_dist_size");
+    return new ProcessGroup(true, r, out[0]);
+  }
+
+  /** {@link #join()} when {@link #requested} says so, else {@link #single()}. */
+  public static ProcessGroup fromEnvironment(boolean force) {
+    return requested(force, System.getenv()) ? join() : single();
+  }
+
+  public int rank() {
+    return rank;
+  }
+
+  public int size() {
+    return size;
+  }
+
+  /** Rank 0: the process that writes logs, plots and checkpoints. */
+  public boolean isLeader() {
+    return rank == 0;
+  }
+
+  /** The MPI library's version line ("" for the single group). */
+  public String libraryVersion() {
+    return joined ? FuselmDist.fl_dist_library_version() : "";
+  }
+
+  /** slab = its mean over the ranks (one all-reduce of the whole contiguous slab). */
+  public void allReduceMean(ParameterSlab slab) {
+    if (size > 1) {
+      long n = hostSlab(slab, "average gradients");
+      long t0 = System.nanoTime();
+      check(FuselmDist.fl_dist_allreduce_mean(slab.flat().address(), n), "fl_dist_allreduce_mean");
+      slabReduceNanos += System.nanoTime() - t0;
+      slabReduces++;
+    }
+  }
+
+  /** Mean seconds of one slab all-reduce so far (waiting for slower ranks included); 0 if none. */
+  public double meanSlabAllReduceSeconds() {
+    return slabReduces == 0 ? 0 : slabReduceNanos / 1e9 / slabReduces;
+  }
+
+  /** The mean of value over the ranks (NaN or infinite on one rank makes it so on all). */
+  public float allReduceMean(float value) {
+    if (size == 1) {
+      return value;
+    }
+    float[] v = {value};
+    check(FuselmDist.fl_dist_allreduce_mean(v, 1), "fl_dist_allreduce_mean");
+    return v[0];
+  }
+
+  /** slab = rank root's slab. */
+  public void broadcast(ParameterSlab slab, int root) {
+    if (root < 0 || root >= size) {
+      throw new IllegalArgumentException("root " + root + " is not a rank of " + size);
+    }
+    if (size > 1) {
+      long n = hostSlab(slab, "share the weights");
+      check(FuselmDist.fl_dist_broadcast(slab.flat().address(), n, root), "fl_dist_broadcast");
+    }
+  }
+
+  public void barrier() {
+    if (joined) {
+      check(FuselmDist.fl_dist_barrier(), "fl_dist_barrier");
+    }
+  }
+
+  /** Leaves the job (MPI_Finalize); every rank calls it once, at the end of the run. */
+  @Override
+  public void close() {
+    if (joined && !closed) {
+      closed = true;
+      check(FuselmDist.fl_dist_finalize(), "fl_dist_finalize");
+    }
+  }
+
+  /** The element count of a slab in host memory; CUDA slabs need NCCL, not built yet (refused). */
+  private static long hostSlab(ParameterSlab slab, String what) {
+    Backend b = slab.flat().device();
+    if (b == Backend.CUDA) {
+      throw new IllegalArgumentException("cannot " + what + " of a CUDA model across"
+          + " processes: the NCCL path is not built yet (train distributed on the CPU backend)");
+    }
+    return slab.size();
+  }
+
+  private static void check(int status, String call) {
+    if (status != FuselmDist.FL_DIST_OK) {
+      throw new IllegalStateException(call + " failed (" + status + "): "
+          + FuselmDist.fl_dist_last_error());
+    }
+  }
+}
