@@ -1,26 +1,19 @@
 package example;
 
 import dev.fuselm.generate.GenerationConfig;
-import dev.fuselm.io.Checkpoint;
-import dev.fuselm.io.ClassifierHead;
-import dev.fuselm.model.GptModel;
-import dev.fuselm.model.ModelFamily;
-import dev.fuselm.model.SequenceClassifier;
-import dev.fuselm.model.TokenBatch;
 import dev.fuselm.serve.InferenceSession;
-import dev.fuselm.tensor.ComputeContext;
-import dev.fuselm.tokenizer.Tokenizer;
-import dev.fuselm.tokenizer.Tokenizers;
+import dev.fuselm.serve.LanguageModel;
+import dev.fuselm.serve.TextClassifier;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 
 /**
  * Uses fuselm from its installed artifacts: generates with an InferenceSession from several threads
- * and checks the answers against the same prompts run one after another, then classifies two texts
- * with a fine-tuned classifier directory.
+ * and checks the answers against the same prompts run one after another, then loads the same model
+ * in one call ({@code LanguageModel}) and streams a completion, then classifies two texts with a
+ * fine-tuned classifier directory ({@code TextClassifier}).
  */
 public final class Consumer {
   public static void main(String[] args) throws Exception {
@@ -55,23 +48,22 @@ public final class Consumer {
       System.out.println("session " + session.stats());
     }
 
-    Tokenizer tok = Tokenizers.forModel(classifierDir,
-        Checkpoint.readConfig(classifierDir, ModelFamily.GPT2).vocabSize());
-    ClassifierHead.Meta meta = ClassifierHead.readMeta(classifierDir);
-    try (ComputeContext ctx = ComputeContext.create();
-        SequenceClassifier<GptModel> clf = Checkpoint.loadSequenceClassifier(ctx, classifierDir,
-            ModelFamily.GPT2)) {
+    // one-call loading: the model directory with its tokenizer
+    try (LanguageModel lm = LanguageModel.load(modelDir)) {
+      GenerationConfig gc = GenerationConfig.builder().maxNewTokens(20).build();
+      StringBuilder streamed = new StringBuilder();
+      String text = lm.generate("ROMEO:", gc, streamed::append);
+      System.out.println("language model ROMEO: -> " + text.replace("\n", "\\n"));
+      if (!text.equals(streamed.toString())) {
+        throw new IllegalStateException("streamed text differs from the returned text");
+      }
+    }
+
+    try (TextClassifier clf = TextClassifier.load(classifierDir)) {
       for (String text : new String[] {"WINNER!! Claim your free prize now, call 09061701461",
           "Are we still meeting for lunch tomorrow?"}) {
-        int[] ids = tok.encode(text);
-        ids = Arrays.copyOf(ids, Math.min(ids.length, meta.maxLength()));
-        double[] p = clf.probabilities(TokenBatch.rightPadded(List.of(ids), clf.padId(), 0));
-        int best = 0;
-        for (int j = 1; j < p.length; j++) {
-          best = p[j] > p[best] ? j : best;
-        }
-        System.out.printf("classify %s -> %s %s%n", text, clf.labels().get(best),
-            Arrays.toString(p));
+        TextClassifier.Prediction p = clf.classify(text);
+        System.out.println("classify " + text + " -> " + p.label() + " " + p.probabilities());
       }
     }
     System.out.println("consumer OK");

@@ -54,6 +54,7 @@ public final class ChatCommand implements Callable<Integer> {
         int eot = im.endOfText();
         int context = im.model().config().contextLength();
         GenerationConfig gc = base.withStopToken(eot);
+        refuseWhenNoInstructionFits(im, context);
         String line;
         while ((line = in.readLine()) != null) {
           String instruction = line.strip();
@@ -81,5 +82,22 @@ public final class ChatCommand implements Callable<Integer> {
       }
     }
     return failures == 0 ? 0 : Main.EXIT_USER_ERROR;
+  }
+
+  /**
+   * One clear line instead of skipping every instruction: the template alone (an empty
+   * instruction) must leave room for at least one token of instruction and one of response.
+   */
+  private void refuseWhenNoInstructionFits(InstructionModel im, int context) throws IOException {
+    int templateTokens = im.tokenizer().encode(im.template().prompt("", "")).length;
+    if (templateTokens + 1 < context) {
+      return;
+    }
+    String name = InstructionModel.templateName(model);
+    String what = name == null ? "the default alpaca template" : "the " + name + " template";
+    throw new UserInputException(what + " alone takes " + templateTokens + " tokens and the"
+        + " model's context is " + context + " tokens, so no instruction fits"
+        + (name == null ? "; " + model + " is not instruction-tuned (no "
+            + InstructionModel.META_FILE + "): fine-tune it with finetune-instruct first" : ""));
   }
 }

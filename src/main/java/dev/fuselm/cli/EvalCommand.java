@@ -1,5 +1,7 @@
 package dev.fuselm.cli;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.fuselm.io.Checkpoint;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
@@ -11,7 +13,6 @@ import dev.fuselm.train.Evaluator;
 import dev.fuselm.train.TokenData;
 import java.io.IOException;
 import java.nio.file.Path;
-import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -21,6 +22,7 @@ import picocli.CommandLine.Option;
     description = "Mean next-token loss of a model on a file, in non-overlapping windows of --ctx"
         + " tokens; prints {\"tokens\":N,\"loss\":L,\"perplexity\":P}.")
 public final class EvalCommand implements Callable<Integer> {
+  private static final ObjectMapper JSON = new ObjectMapper();
   @Option(names = "--model", required = true, description = "model directory") Path model;
   @Option(names = "--data", required = true, description = "FILE.txt or FILE.ids") Path data;
   @Option(names = "--ctx", description = "window length (default: the model's context)") Integer ctx;
@@ -57,8 +59,10 @@ public final class EvalCommand implements Callable<Integer> {
               + ": the model's weights are finite but its forward pass overflows float32 (weights"
               + " far too large?); no score to report");
         }
-        System.out.printf(Locale.ROOT, "{\"tokens\":%d,\"loss\":%s,\"perplexity\":%s}%n",
-            r.tokens(), (float) r.loss(), (float) r.perplexity());
+        // through Jackson: a non-finite perplexity (exp overflows float) is written as a string
+        ObjectNode n = JSON.createObjectNode().put("tokens", r.tokens())
+            .put("loss", (float) r.loss()).put("perplexity", (float) r.perplexity());
+        System.out.println(JSON.writeValueAsString(n));
       }
     }
     return 0;

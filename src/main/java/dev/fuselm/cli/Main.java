@@ -64,7 +64,20 @@ public final class Main implements Runnable {
           }
           throw ex;
         });
+    if (args.length > 0 && !args[0].startsWith("-")
+        && !cli.getSubcommands().containsKey(args[0])
+        && java.util.Arrays.stream(args).anyMatch(Main::isHelpOrVersion)) {
+      // picocli prints the top-level usage with exit 0 when --help follows an unknown word; without
+      // a help option its own error (with suggestions) applies
+      cli.getErr().println("fuselm: Unmatched argument at index 0: '" + args[0] + "' is not a"
+          + " fuselm command (see fuselm --help)");
+      return EXIT_USER_ERROR;
+    }
     return cli.execute(args);
+  }
+
+  private static boolean isHelpOrVersion(String arg) {
+    return arg.equals("-h") || arg.equals("--help") || arg.equals("-V") || arg.equals("--version");
   }
 
   /**
@@ -134,7 +147,25 @@ public final class Main implements Runnable {
     @Override
     public String[] getVersion() {
       String v = Main.class.getPackage().getImplementationVersion();
+      if (v == null) {
+        v = buildVersion();
+      }
       return new String[] {"fuselm " + (v == null ? "(development build)" : v)};
+    }
+
+    /** The version Maven wrote into dev/fuselm/version.properties (a filtered resource). */
+    static String buildVersion() {
+      try (var in = Main.class.getResourceAsStream("/dev/fuselm/version.properties")) {
+        if (in == null) {
+          return null;
+        }
+        java.util.Properties p = new java.util.Properties();
+        p.load(in);
+        String v = p.getProperty("version");
+        return v == null || v.isBlank() || v.startsWith("${") ? null : v;
+      } catch (IOException e) {
+        return null;
+      }
     }
   }
 }

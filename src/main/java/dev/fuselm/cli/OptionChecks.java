@@ -15,6 +15,8 @@ import picocli.CommandLine.ParseResult;
  *   <li>{@code --threads} &gt;= 0 (0 = all cores);
  *   <li>{@code --lr} &gt; 0; {@code --min-lr}, {@code --weight-decay}, {@code --clip} &gt;= 0;
  *   <li>{@code --dropout} in [0, 1);
+ *   <li>{@code --max-new-tokens}, {@code --temperature}, {@code --top-k} &gt;= 0; {@code --top-p}
+ *       in (0, 1] (the library's {@code GenerationConfig} checks the same in its own words);
  *   <li>step counts ({@code --sample-every}, {@code --eval-every}, {@code --save-every},
  *       {@code --warmup}, {@code --eval-batches}) &gt;= 0.
  * </ul>
@@ -56,7 +58,12 @@ final class OptionChecks {
       case "--save-every":
       case "--warmup":
       case "--eval-batches":
+      case "--max-new-tokens":
+      case "--temperature":
+      case "--top-k":
         return v < 0 ? name + " must be >= 0, got " + value : null;
+      case "--top-p":
+        return !(v > 0 && v <= 1) ? name + " must be in (0, 1], got " + value : null;
       case "--dropout":
         return v < 0 || v >= 1 ? name + " must be a probability in [0, 1), got " + value : null;
       default:

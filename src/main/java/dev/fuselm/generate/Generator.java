@@ -16,7 +16,11 @@ import java.util.List;
  * ({@link GptModel#forwardCached}); this class only schedules the rows and samples.
  *
  * <p>A generator owns its {@link KvCache} for a batch size (allocated once, reused by every call)
- * and reads the model's weights; it is not thread-safe. Close it before the model.
+ * and reads the model's weights. It is confined to one thread: the first thread that generates
+ * with it owns it (it may be built on another), and any other thread that then calls
+ * {@link #generate} or {@link #cachedLogits} gets an {@link IllegalStateException} naming both
+ * threads instead of silently wrong results. Close it before the model. For many threads sharing
+ * one model, use the thread-safe {@code serve.InferenceSession}.
  *
  * <p>Weights: float32 multiplies with the model's own matrices. bfloat16 multiplies with the bf16
  * copy each layer of the model holds of its matrix (the four linear layers of each block and the
@@ -43,6 +47,7 @@ public final class Generator implements AutoCloseable {
   private final int tmax;
   private final KvCache cache;
   private Tensor logits; // of the last step: (rows, V)
+  private volatile Thread owner; // the first thread that generated; null until then
 
   /** A generator for up to {@code batch} sequences of the model's full context (float32 weights). */
   public Generator(GptModel model, int batch) {
@@ -90,6 +95,7 @@ public final class Generator implements AutoCloseable {
    * through the model, filling the cache, and keeps the logits of each row's last position.
    */
   private void step(int b, int[] tokens, int start, int tq) {
+    checkThread();
     int[] slots = new int[b];
     int[] positions = new int[b];
     for (int i = 0; i < b; i++) {
@@ -97,6 +103,29 @@ public final class Generator implements AutoCloseable {
       positions[i] = start;
     }
     logits = model.forwardCached(cache, slots, positions, tokens);
+  }
+
+  /**
+   * Claims this generator for the calling thread on first use; afterwards, fails fast on any other
+   * thread (the KV cache and logits are per-generator state, so two threads would corrupt each
+   * other's sequences).
+   */
+  private void checkThread() {
+    Thread me = Thread.currentThread();
+    Thread o = owner;
+    if (o == null) {
+      synchronized (this) {
+        if (owner == null) {
+          owner = me;
+        }
+        o = owner;
+      }
+    }
+    if (o != me) {
+      throw new IllegalStateException("Generator is confined to thread '" + o.getName()
+          + "', which first used it; thread '" + me.getName() + "' may not use it (give each"
+          + " thread its own Generator, or share an InferenceSession, which is thread-safe)");
+    }
   }
 
   /** Generates from one prompt. */
@@ -110,6 +139,7 @@ public final class Generator implements AutoCloseable {
    * {@code seed + row}.
    */
   public List<Result> generate(List<int[]> prompts, GenerationConfig gc, TokenListener listener) {
+    checkThread();
     if (prompts.isEmpty()) {
       return List.of();
     }
@@ -147,8 +177,7 @@ public final class Generator implements AutoCloseable {
     }
     Sampler[] samplers = new Sampler[b];
     for (int i = 0; i < b; i++) {
-      samplers[i] = new Sampler(new GenerationConfig(gc.maxNewTokens(), gc.temperature(), gc.topK(),
-          gc.topP(), gc.seed() + rowOffset + i, gc.stopToken(), gc.truncatePrompt()));
+      samplers[i] = new Sampler(gc.withSeed(gc.seed() + rowOffset + i));
     }
     int v = cfg.vocabSize();
     int[][] outIds = new int[b][gc.maxNewTokens()];
@@ -197,6 +226,7 @@ public final class Generator implements AutoCloseable {
    * time after the first: for tests against the full forward pass.
    */
   public float[][] cachedLogits(int[] tokens, int prefill) {
+    checkThread();
     float[][] out = new float[tokens.length - prefill + 1][];
     step(1, Arrays.copyOf(tokens, prefill), 0, prefill);
     out[0] = logits.toFloatArray();

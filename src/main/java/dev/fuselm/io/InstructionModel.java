@@ -59,6 +59,19 @@ public final class InstructionModel implements AutoCloseable {
         JSON.writerWithDefaultPrettyPrinter().writeValueAsString(n) + "\n");
   }
 
+  /**
+   * The name of the template recorded in dir's instruction.json ("alpaca", "phi3" or "custom"),
+   * or null when dir has none (the model was not instruction-tuned by fuselm).
+   */
+  public static String templateName(Path dir) throws IOException {
+    Path f = dir.resolve(META_FILE);
+    if (!Files.isRegularFile(f)) {
+      return null;
+    }
+    JsonNode n = JSON.readTree(f.toFile());
+    return n == null ? null : n.path("template").asText();
+  }
+
   /** The template recorded in dir (Alpaca when dir has no instruction.json). */
   public static PromptTemplate readTemplate(Path dir) throws IOException {
     Path f = dir.resolve(META_FILE);

@@ -101,8 +101,7 @@ record CompletionRequest(boolean chat, List<int[]> prompts, int n, GenerationCon
 
   /** The config of choice j: the request's, with seed + j. */
   GenerationConfig configOf(int j) {
-    return new GenerationConfig(gc.maxNewTokens(), gc.temperature(), gc.topK(), gc.topP(),
-        gc.seed() + j, gc.stopToken(), false);
+    return gc.withSeed(gc.seed() + j).withTruncation(false);
   }
 
   private static void checkFields(JsonNode body, Set<String> endpoint) throws ApiError {

@@ -14,6 +14,7 @@ import dev.fuselm.model.GptModel;
 import dev.fuselm.model.KvCache;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tensor.DType;
+import dev.fuselm.tokenizer.Gpt2BpeTokenizer;
 import dev.fuselm.tokenizer.Tokenizer;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -32,6 +33,10 @@ import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * One loaded GPT model serving generation requests from any number of threads.
+ *
+ * <p><b>Thread-safe</b>: {@link #submit}, {@link #complete} and {@link #close} may be called from
+ * any thread at the same time. This is the entry point to share; a {@link Generator} is confined to
+ * one thread.
  *
  * <p>The weights are loaded once and only read. A native compute context may be used by one thread
  * at a time, so one scheduler thread owns all model work: callers {@link #submit} requests into a
@@ -321,10 +326,15 @@ public final class InferenceSession implements AutoCloseable {
     }
   }
 
-  /** Encodes the prompt with the model's tokenizer, generates, and decodes the new tokens. */
+  /**
+   * Encodes the prompt with the model's tokenizer, generates, and decodes the new tokens. A config
+   * that {@linkplain GenerationConfig#stopAtEndOfText() stops at end-of-text} (what {@link
+   * GenerationConfig#builder()} makes) stops at the tokenizer's {@code <|endoftext|>}.
+   */
   public String complete(String prompt, GenerationConfig gc) {
     Tokenizer tok = tokenizer().orElseThrow(() -> new IllegalStateException(
         "this model has no tokenizer: submit token ids instead"));
+    gc = gc.withEndOfText(tok.specialTokenId(Gpt2BpeTokenizer.END_OF_TEXT).orElse(-1));
     int[] ids = generate(tok.encode(prompt), gc).ids();
     if (gc.stopToken() >= 0 && ids.length > 0 && ids[ids.length - 1] == gc.stopToken()) {
       ids = Arrays.copyOf(ids, ids.length - 1);

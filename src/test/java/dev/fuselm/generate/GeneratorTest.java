@@ -2,6 +2,7 @@ package dev.fuselm.generate;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -144,6 +145,45 @@ class GeneratorTest {
         assertArrayEquals(one.generate(prompts.get(i), gi, null).ids(), batched.get(i).ids());
       }
       assertEquals(3, g.generate(prompts, gc, null).size()); // mixed lengths run one by one
+    }
+  }
+
+  @Test
+  void aSecondThreadIsRefusedInsteadOfCorruptingTheFirst() throws Exception {
+    try (Generator g = new Generator(model, 1)) {
+      int[] want = g.generate(new int[] {3, 1, 4}, GenerationConfig.greedy(6), null).ids();
+      java.util.concurrent.atomic.AtomicReference<Throwable> thrown =
+          new java.util.concurrent.atomic.AtomicReference<>();
+      Thread other = new Thread(() -> {
+        try {
+          g.generate(new int[] {3, 1, 4}, GenerationConfig.greedy(6), null);
+        } catch (Throwable t) {
+          thrown.set(t);
+        }
+      }, "second-user");
+      other.start();
+      other.join();
+      IllegalStateException e = assertInstanceOf(IllegalStateException.class, thrown.get());
+      assertTrue(e.getMessage().contains("Generator"), e.getMessage());
+      assertTrue(e.getMessage().contains(Thread.currentThread().getName()), e.getMessage());
+      assertTrue(e.getMessage().contains("second-user"), e.getMessage());
+      // the owner is unaffected
+      assertArrayEquals(want, g.generate(new int[] {3, 1, 4}, GenerationConfig.greedy(6), null)
+          .ids());
+    }
+  }
+
+  @Test
+  void theFirstUserOwnsAGeneratorBuiltOnAnotherThread() throws Exception {
+    try (Generator g = new Generator(model, 1)) {
+      int[][] got = new int[1][];
+      Thread worker = new Thread(
+          () -> got[0] = g.generate(new int[] {2, 7}, GenerationConfig.greedy(4), null).ids());
+      worker.start();
+      worker.join();
+      assertEquals(4, got[0].length);
+      assertThrows(IllegalStateException.class,
+          () -> g.generate(new int[] {2, 7}, GenerationConfig.greedy(4), null));
     }
   }
 }
