@@ -59,8 +59,7 @@ public final class NgramCommand implements Runnable {
         + " ${DEFAULT-VALUE})") int order = 3;
     @Option(names = "--smoothing", paramLabel = "kn|addk", description = "interpolated Kneser-Ney or"
         + " add-k (default: ${DEFAULT-VALUE})") String smoothing = "kn";
-    @Option(names = "--k", paramLabel = "X", description = "add-k's k (default: ${DEFAULT-VALUE})")
-    double k = 0.01;
+    @Option(names = "--k", paramLabel = "X", description = "add-k's k (default: 0.01)") Double k;
     @Option(names = "--discount", paramLabel = "D", description = "Kneser-Ney discount in (0, 1] for"
         + " every order (default: estimated per order, n1 / (n1 + 2 n2))") Double discount;
 
@@ -69,8 +68,12 @@ public final class NgramCommand implements Runnable {
       if (order < 1) {
         throw new UserInputException("--order must be at least 1, got " + order);
       }
-      if (s == Smoothing.ADD_K && !(k > 0 && Double.isFinite(k))) {
-        throw new UserInputException("--k must be > 0, got " + k);
+      if (k != null && s != Smoothing.ADD_K) {
+        throw new UserInputException("--k is for --smoothing addk, not kn");
+      }
+      double addK = k == null ? 0.01 : k;
+      if (s == Smoothing.ADD_K && !(addK > 0 && Double.isFinite(addK))) {
+        throw new UserInputException("--k must be > 0, got " + addK);
       }
       if (discount != null && s == Smoothing.ADD_K) {
         throw new UserInputException("--discount is for --smoothing kn, not addk");
@@ -78,7 +81,7 @@ public final class NgramCommand implements Runnable {
       if (discount != null && !(discount > 0 && discount <= 1)) {
         throw new UserInputException("--discount must be in (0, 1], got " + discount);
       }
-      return s == Smoothing.ADD_K ? Settings.addK(order, k)
+      return s == Smoothing.ADD_K ? Settings.addK(order, addK)
           : discount == null ? Settings.kneserNey(order) : Settings.kneserNey(order, discount);
     }
 

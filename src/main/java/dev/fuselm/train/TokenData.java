@@ -16,6 +16,9 @@ public final class TokenData {
 
   /** Loads FILE.ids as ids, anything else as UTF-8 text through the tokenizer. */
   public static int[] load(Path file, Tokenizer tokenizer) throws IOException {
+    if (Files.isDirectory(file)) {
+      throw new IOException(file + ": is a directory, not a data file (give a text or .ids file)");
+    }
     if (!Files.isRegularFile(file)) {
       throw new IOException(file + ": no such data file");
     }

@@ -111,6 +111,7 @@ class NgramCommandTest {
     expectError(null, "--k must be > 0", concat(base, "--smoothing", "addk", "--k", "0"));
     expectError(null, "--k must be > 0", concat(base, "--smoothing", "addk", "--k", "-1"));
     expectError(null, "--discount must be in (0, 1]", concat(base, "--discount", "1.5"));
+    expectError(null, "--k is for --smoothing addk", concat(base, "--k", "0.5"));
     expectError(null, "unknown n-gram smoothing 'wb'", concat(base, "--smoothing", "wb"));
     expectError(null, "--vocab-size 8 is smaller", "ngram", "train", "--tokens", ids.toString(),
         "--vocab-size", "8", "--tokenizer", "gpt2", "--out", out);

@@ -237,6 +237,9 @@ class StrictInputCliTest {
         file.toString())), file.toString(), "is a file, not a directory");
     assertUserError(run("tokenize", "--tokenizer", "gpt2", "--input", tmp.toString()),
         tmp.toString(), "is a directory");
+    assertUserError(run("train", "--data", tmp.toString(), "--config", config("d.json",
+        TINY + "}").toString(), "--steps", "1", "--batch", "1", "--ctx", "4", "--quiet", "--out",
+        tmp.resolve("out").toString()), tmp.toString(), "is a directory, not a data file");
   }
 
   @Test
