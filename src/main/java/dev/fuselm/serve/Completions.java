@@ -48,6 +48,7 @@ final class Completions {
     LinkedBlockingQueue<Choice.Event> events = req.stream() ? new LinkedBlockingQueue<>() : null;
     List<Choice> choices = new ArrayList<>();
     List<CompletableFuture<Result>> futures = new ArrayList<>();
+    List<CompletableFuture<Result>> finished = new ArrayList<>();
     int eos = req.gc().stopToken();
     try {
       for (int p = 0; p < req.prompts().size(); p++) {
@@ -59,13 +60,14 @@ final class Completions {
           choices.add(c);
           CompletableFuture<Result> f = submit(prompt, req, j, c);
           futures.add(f);
-          f.whenComplete(c::finish);
+          // waited on below: it completes only after the choice has recorded the result
+          finished.add(f.whenComplete(c::finish));
         }
       }
       if (req.stream()) {
         stream(call, req, id, created, choices, events, deadline);
       } else {
-        respond(call, req, id, created, choices, futures, deadline);
+        respond(call, req, id, created, choices, finished, deadline);
       }
     } finally {
       for (CompletableFuture<Result> f : futures) {

@@ -68,6 +68,10 @@ final class HttpCall {
     response.setStatus(status);
     response.getHeaders().put(HttpHeader.CONTENT_TYPE, contentType);
     response.getHeaders().put(HttpHeader.CONTENT_LENGTH, b.length);
+    if (status == 408 || status == 413) {
+      // the body was not read to its end: tell the client not to reuse this connection
+      response.getHeaders().put(HttpHeader.CONNECTION, "close");
+    }
     OutputStream o = open();
     o.write(b);
     closeOut();
