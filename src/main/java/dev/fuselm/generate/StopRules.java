@@ -58,4 +58,32 @@ public final class StopRules {
     }
     return null;
   }
+
+  /** Where the earliest of stops starts in text at or after from, or -1 if none does. */
+  public static int firstStop(CharSequence text, java.util.List<String> stops, int from) {
+    String t = text.toString();
+    int stopAt = -1;
+    for (String s : stops) {
+      int at = t.indexOf(s, from);
+      if (at >= 0 && (stopAt < 0 || at < stopAt)) {
+        stopAt = at;
+      }
+    }
+    return stopAt;
+  }
+
+  /** How many chars at the end of text may still grow into one of stops (held back in a stream). */
+  public static int heldBack(CharSequence text, java.util.List<String> stops) {
+    String t = text.toString();
+    int held = 0;
+    for (String s : stops) {
+      for (int k = Math.min(s.length() - 1, t.length()); k > held; k--) {
+        if (t.indexOf(s.substring(0, k), t.length() - k) == t.length() - k) {
+          held = k;
+          break;
+        }
+      }
+    }
+    return held;
+  }
 }

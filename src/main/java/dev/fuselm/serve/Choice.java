@@ -1,6 +1,7 @@
 package dev.fuselm.serve;
 
 import dev.fuselm.generate.Generator.Result;
+import dev.fuselm.generate.StopRules;
 import dev.fuselm.generate.Generator.StopReason;
 import dev.fuselm.serve.InferenceSession.TokenLogprobs;
 import dev.fuselm.tokenizer.Gpt2BpeTokenizer;
@@ -82,18 +83,12 @@ final class Choice {
       logprobs.add(t);
       lps = List.of(t);
     }
-    int stopAt = -1;
-    for (String s : stops) {
-      int at = text.indexOf(s, searchFrom);
-      if (at >= 0 && (stopAt < 0 || at < stopAt)) {
-        stopAt = at;
-      }
-    }
+    int stopAt = StopRules.firstStop(text, stops, searchFrom);
     if (stopAt >= 0) {
       text.setLength(Math.max(stopAt, emitted));
       stopMatched = true;
     }
-    emit(stopAt >= 0 ? text.length() : text.length() - heldBack(), lps);
+    emit(stopAt >= 0 ? text.length() : text.length() - StopRules.heldBack(text, stops), lps);
     return stopAt < 0;
   }
 
@@ -103,19 +98,6 @@ final class Choice {
     return new TokenLogprob(new String(b, StandardCharsets.UTF_8), b, lp, offset, top);
   }
 
-  /** Chars at the end of the text that may start a stop string. */
-  private int heldBack() {
-    int held = 0;
-    for (String s : stops) {
-      for (int k = Math.min(s.length() - 1, text.length()); k > held; k--) {
-        if (text.indexOf(s.substring(0, k), text.length() - k) == text.length() - k) {
-          held = k;
-          break;
-        }
-      }
-    }
-    return held;
-  }
 
   private void emit(int upTo, List<TokenLogprob> lps) {
     if (events == null || (upTo <= emitted && lps == null)) {

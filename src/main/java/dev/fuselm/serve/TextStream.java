@@ -1,5 +1,6 @@
 package dev.fuselm.serve;
 
+import dev.fuselm.generate.StopRules;
 import dev.fuselm.tokenizer.Gpt2BpeTokenizer;
 import dev.fuselm.tokenizer.StreamingDecoder;
 import dev.fuselm.tokenizer.Tokenizer;
@@ -44,20 +45,14 @@ final class TextStream {
     }
     int searchFrom = Math.max(0, text.length() - maxStop + 1);
     text.append(dec != null ? dec.push(id) : tok.decode(new int[] {id}));
-    int stopAt = -1;
-    for (String s : stops) {
-      int at = text.indexOf(s, searchFrom);
-      if (at >= 0 && (stopAt < 0 || at < stopAt)) {
-        stopAt = at;
-      }
-    }
+    int stopAt = StopRules.firstStop(text, stops, searchFrom);
     if (stopAt >= 0) {
       text.setLength(Math.max(stopAt, emitted));
       stopped = true;
       emit(text.length());
       return false;
     }
-    emit(text.length() - heldBack());
+    emit(text.length() - StopRules.heldBack(text, stops));
     return true;
   }
 
@@ -74,18 +69,6 @@ final class TextStream {
     return text.toString();
   }
 
-  private int heldBack() {
-    int held = 0;
-    for (String s : stops) {
-      for (int k = Math.min(s.length() - 1, text.length()); k > held; k--) {
-        if (text.indexOf(s.substring(0, k), text.length() - k) == text.length() - k) {
-          held = k;
-          break;
-        }
-      }
-    }
-    return held;
-  }
 
   private void emit(int upTo) {
     if (upTo > emitted) {
