@@ -147,6 +147,36 @@ int fl_dist_allreduce_mean(float *data, int64_t n) {
   return FL_DIST_OK;
 }
 
+/* Sum all-reduce in place, in chunks of kChunk elements of one MPI type (elem bytes each). */
+static int allreduce_sum(const char *what, void *data, size_t elem, int64_t n,
+                         MPI_Datatype type) {
+  int st = check_joined(what);
+  if (st != FL_DIST_OK) {
+    return st;
+  }
+  if (n < 0 || (n > 0 && data == nullptr)) {
+    return fail(FL_DIST_ERR_INVALID_ARGUMENT, std::string(what) + ": bad buffer (n = " +
+                                                  std::to_string(n) + ")");
+  }
+  for (int64_t off = 0; off < n; off += kChunk) {
+    int count = static_cast<int>(n - off < kChunk ? n - off : kChunk);
+    int rc = MPI_Allreduce(MPI_IN_PLACE, static_cast<char *>(data) + off * elem, count, type,
+                           MPI_SUM, MPI_COMM_WORLD);
+    if (rc != MPI_SUCCESS) {
+      return mpi_fail("MPI_Allreduce", rc);
+    }
+  }
+  return FL_DIST_OK;
+}
+
+int fl_dist_allreduce_sum(float *data, int64_t n) {
+  return allreduce_sum("fl_dist_allreduce_sum", data, sizeof(float), n, MPI_FLOAT);
+}
+
+int fl_dist_allreduce_sum_f64(double *data, int64_t n) {
+  return allreduce_sum("fl_dist_allreduce_sum_f64", data, sizeof(double), n, MPI_DOUBLE);
+}
+
 int fl_dist_broadcast(float *data, int64_t n, int root) {
   int st = check_joined("fl_dist_broadcast");
   if (st != FL_DIST_OK) {

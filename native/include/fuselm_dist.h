@@ -42,6 +42,11 @@ int fl_dist_rank(int *out);
 int fl_dist_size(int *out);
 /* data[0..n) = the mean over the ranks of data[0..n) (sum all-reduce in place, then * 1/size) */
 int fl_dist_allreduce_mean(float *data, int64_t n);
+/* data[0..n) = the sum over the ranks of data[0..n) (gradients already weighted by each rank's
+   share of the global batch) */
+int fl_dist_allreduce_sum(float *data, int64_t n);
+/* the same in double precision: loss sums and counts, exact for counts below 2^53 */
+int fl_dist_allreduce_sum_f64(double *data, int64_t n);
 /* data[0..n) = rank root's data[0..n) */
 int fl_dist_broadcast(float *data, int64_t n, int root);
 int fl_dist_barrier(void);

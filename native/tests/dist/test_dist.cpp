@@ -41,6 +41,21 @@ int main() {
   for (int64_t i = 0; i < n; i++) {
     expect(v[i] == static_cast<float>((size - 1) * 500.0 + i), "mean value");
   }
+  // sums: float (r + 1) * 0.5 + i, exact; double r * 1e10 + 0.25 (beyond float's 24 bits)
+  std::vector<float> f(n);
+  std::vector<double> d(n);
+  for (int64_t i = 0; i < n; i++) {
+    f[i] = static_cast<float>((rank_ + 1) * 0.5 + i);
+    d[i] = rank_ * 1e10 + 0.25 + i;
+  }
+  expect(fl_dist_allreduce_sum(f.data(), n) == FL_DIST_OK, "sum all-reduce");
+  expect(fl_dist_allreduce_sum_f64(d.data(), n) == FL_DIST_OK, "double sum all-reduce");
+  const double ranks = size * (size - 1) / 2.0;
+  for (int64_t i = 0; i < n; i++) {
+    expect(f[i] == static_cast<float>((ranks + size) * 0.5 + size * i), "sum value");
+    expect(d[i] == ranks * 1e10 + size * (0.25 + i), "double sum value");
+  }
+  expect(fl_dist_allreduce_sum_f64(nullptr, 2) == FL_DIST_ERR_INVALID_ARGUMENT, "NULL refused");
   for (int root = 0; root < size; root++) {
     std::vector<float> b(n, static_cast<float>(rank_ + 1));
     expect(fl_dist_broadcast(b.data(), n, root) == FL_DIST_OK, "broadcast");

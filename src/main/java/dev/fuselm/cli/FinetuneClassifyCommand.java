@@ -20,6 +20,7 @@ import dev.fuselm.tokenizer.Tokenizer;
 import dev.fuselm.tokenizer.Tokenizers;
 import dev.fuselm.tokenizer.WordPieceTokenizer;
 import dev.fuselm.train.ClassifierTrainer;
+import dev.fuselm.train.ProcessGroup;
 import dev.fuselm.train.TrainingDivergedException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -94,9 +95,21 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
   @Option(names = "--lora-alpha", description = "LoRA scale numerator: updates are scaled by"
       + " alpha / R (default: 2 R)") Float loraAlpha;
 
+  /** The data-parallel group (one process unless started by mpirun/srun or FUSELM_DIST=1). */
+  private ProcessGroup group = ProcessGroup.single();
+  /** Set on the ranks other than 0 of a data-parallel run: they print and write nothing. */
+  private static boolean silent;
+
   @Override
   public Integer call() throws IOException {
-    TrainingOptions.refuseDistributed("fuselm finetune-classify");
+    try (ProcessGroup g = TrainCommand.joinGroup(false)) {
+      group = g;
+      silent = !g.isLeader();
+      return train();
+    }
+  }
+
+  private Integer train() throws IOException {
     if (Checkpoint.family(init) == ModelFamily.BERT) {
       return callBert();
     }
@@ -153,7 +166,7 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
     start.set("labels", JSON.valueToTree(ds.counts()));
     emit(start, logLines);
     try (ComputeContext c = ComputeContext.create()) {
-      c.threads(threads.threads);
+      c.threads(TrainCommand.threadsPerProcess(threads.threads, group));
       try (SequenceClassifier<GptModel> clf = classifier(c, labels, padId, lc != null)) {
         GptModel model = clf.backbone();
         if (lc != null) { // the model owns the adapters from here on
@@ -163,13 +176,19 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
             model.addLora(lc, seed);
           }
         }
-        Files.createDirectories(out);
+        if (group.isLeader()) { // the other ranks write nothing
+          Files.createDirectories(out);
+        }
         try (ClassifierTrainer t = new ClassifierTrainer(clf, train, val, tc,
             n -> emit(n, logLines))) {
+          t.distribute(group);
           runTraining(t::resume, t::run);
           if (saveState) {
             t.saveState(out); // before the adapters are merged: the moments are theirs
           }
+        }
+        if (!group.isLeader()) {
+          return 0; // rank 0 evaluates, logs and saves
         }
         ObjectNode fin = JSON.createObjectNode();
         fin.put("event", "final");
@@ -256,6 +275,9 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
   }
 
   private void requireNewOut() throws IOException {
+    if (!group.isLeader()) {
+      return; // rank 0 checks and writes --out; here it may already have created it
+    }
     if (Files.exists(out)) {
       try (Stream<Path> s = Files.list(out)) {
         if (!Files.isDirectory(out) || s.findAny().isPresent()) {
@@ -322,19 +344,25 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
     start.set("labels", JSON.valueToTree(ds.counts()));
     emit(start, logLines);
     try (ComputeContext c = ComputeContext.create()) {
-      c.threads(threads.threads);
+      c.threads(TrainCommand.threadsPerProcess(threads.threads, group));
       try (SequenceClassifier<BertModel> clf = resume != null
           ? Checkpoint.loadSequenceClassifier(c, resume, ModelFamily.BERT)
           : SequenceClassifier.bert(Checkpoint.load(c, init, ModelFamily.BERT), labels, padId,
               seed)) {
         checkLabels(clf.labels(), labels);
-        Files.createDirectories(out);
+        if (group.isLeader()) { // the other ranks write nothing
+          Files.createDirectories(out);
+        }
         try (ClassifierTrainer t = new ClassifierTrainer(clf, train, val, tc,
             n -> emit(n, logLines))) {
+          t.distribute(group);
           runTraining(t::resume, t::run);
           if (saveState) {
             t.saveState(out);
           }
+        }
+        if (!group.isLeader()) {
+          return 0; // rank 0 evaluates, logs and saves
         }
         ObjectNode fin = JSON.createObjectNode();
         fin.put("event", "final");
@@ -370,6 +398,9 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
   }
 
   private static void emit(ObjectNode n, List<String> lines) {
+    if (silent) {
+      return;
+    }
     try {
       String s = JSON.writeValueAsString(n);
       lines.add(s);

@@ -20,6 +20,7 @@ import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tokenizer.Tokenizer;
 import dev.fuselm.tokenizer.Tokenizers;
 import dev.fuselm.train.InstructionTrainer;
+import dev.fuselm.train.ProcessGroup;
 import dev.fuselm.train.TrainingDivergedException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -96,9 +97,21 @@ public final class FinetuneInstructCommand implements Callable<Integer> {
   @Mixin TrainingOptions.Threads threads;
   @Option(names = "--quiet", description = "no per-step JSON lines on stdout") boolean quiet;
 
+  /** The data-parallel group (one process unless started by mpirun/srun or FUSELM_DIST=1). */
+  private ProcessGroup group = ProcessGroup.single();
+  /** Set on the ranks other than 0 of a data-parallel run: they print and write nothing. */
+  private static boolean silent;
+
   @Override
   public Integer call() throws IOException {
-    TrainingOptions.refuseDistributed("fuselm finetune-instruct");
+    try (ProcessGroup g = TrainCommand.joinGroup(false)) {
+      group = g;
+      silent = !g.isLeader();
+      return train();
+    }
+  }
+
+  private Integer train() throws IOException {
     GptConfig cfg = Checkpoint.readConfig(init, ModelFamily.GPT2);
     int ctxLen = maxLength == null ? cfg.contextLength() : maxLength;
     if (ctxLen < 2 || ctxLen > cfg.contextLength()) {
@@ -127,7 +140,7 @@ public final class FinetuneInstructCommand implements Callable<Integer> {
     } catch (IllegalArgumentException e) {
       throw new UserInputException(e.getMessage());
     }
-    if (Files.exists(out)) {
+    if (group.isLeader() && Files.exists(out)) { // rank 0 checks and writes --out
       try (Stream<Path> s = Files.list(out)) {
         if (!Files.isDirectory(out) || s.findAny().isPresent()) {
           throw new UserInputException("--out " + out + " exists and is not an empty directory;"
@@ -155,7 +168,7 @@ public final class FinetuneInstructCommand implements Callable<Integer> {
     Path responsesFile = responsesPath();
     List<String> logLines = new ArrayList<>();
     try (ComputeContext c = ComputeContext.create()) {
-      c.threads(threads.threads);
+      c.threads(TrainCommand.threadsPerProcess(threads.threads, group));
       // on --resume the full model continues from there; LoRA keeps --init's frozen base
       try (GptModel model = Checkpoint.load(c, resume != null && lc == null ? resume : init,
           ModelFamily.GPT2)) {
@@ -187,16 +200,20 @@ public final class FinetuneInstructCommand implements Callable<Integer> {
         emit(start, logLines, true);
         try (InstructionTrainer t = new InstructionTrainer(model, train, val, eot, tc,
             n -> emit(n, logLines, !quiet || !"step".equals(n.path("event").asText())))) {
+          t.distribute(group);
           if (resume != null) {
             t.resume(resume);
           }
           t.run();
-          if (saveState) {
+          if (saveState && group.isLeader()) {
             Files.createDirectories(out);
             t.saveState(out);
           }
         } catch (IllegalArgumentException | TrainingDivergedException e) {
           throw new UserInputException(e.getMessage());
+        }
+        if (!group.isLeader()) {
+          return 0; // rank 0 evaluates, answers, logs and saves
         }
         ObjectNode fin = JSON.createObjectNode();
         fin.put("event", "final")
@@ -277,6 +294,9 @@ public final class FinetuneInstructCommand implements Callable<Integer> {
   }
 
   private static void emit(ObjectNode n, List<String> lines, boolean print) {
+    if (silent) {
+      return;
+    }
     try {
       String s = JSON.writeValueAsString(n);
       lines.add(s);

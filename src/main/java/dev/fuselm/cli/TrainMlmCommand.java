@@ -12,6 +12,7 @@ import dev.fuselm.model.BertModel;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tokenizer.WordPieceTokenizer;
 import dev.fuselm.train.MlmTrainer;
+import dev.fuselm.train.ProcessGroup;
 import dev.fuselm.train.TrainConfig;
 import java.io.IOException;
 import java.nio.charset.CharacterCodingException;
@@ -81,7 +82,12 @@ public final class TrainMlmCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws IOException {
-    TrainingOptions.refuseDistributed("fuselm train-mlm");
+    try (ProcessGroup group = TrainCommand.joinGroup(false)) {
+      return train(group);
+    }
+  }
+
+  private Integer train(ProcessGroup group) throws IOException {
     TrainConfig cfg = trainConfig();
     TrainingOptions.checkModelSource(init, config, resume, out);
     TrainingOptions.checkNewModelOption("--dropout", dropout != null, config);
@@ -94,17 +100,23 @@ public final class TrainMlmCommand implements Callable<Integer> {
       sentences.addAll(MlmDataset.sentences(readText(f), tok));
     }
     try (ComputeContext cctx = ComputeContext.create()) {
-      cctx.threads(threads.threads);
+      cctx.threads(TrainCommand.threadsPerProcess(threads.threads, group));
       BertModel model = modelDir != null ? Checkpoint.load(cctx, modelDir, ModelFamily.BERT)
           : BertModel.random(cctx, newConfig(tok), seed);
       try (model; MlmTrainer trainer = new MlmTrainer(model, tok, sentences, nsp, wholeWord, cfg,
           null)) {
+        trainer.distribute(group);
         if (resume != null) {
           trainer.resume(resume);
         }
+        if (!group.isLeader()) { // the other ranks train silently; rank 0 prints and saves
+          trainer.run();
+          return 0;
+        }
         Files.createDirectories(out);
         writeTokenizer(tok, out);
-        run(model, trainer, cfg);
+        run(model, trainer, cfg, group.size() == 1 ? "" : ", data-parallel over " + group.size()
+            + " processes (" + group.libraryVersion() + ")");
       }
     }
     return 0;
@@ -177,7 +189,8 @@ public final class TrainMlmCommand implements Callable<Integer> {
     AtomicFiles.writeString(dir.resolve("tokenizer_config.json"), n.toPrettyString() + "\n");
   }
 
-  private void run(BertModel model, MlmTrainer trainer, TrainConfig cfg) throws IOException {
+  private void run(BertModel model, MlmTrainer trainer, TrainConfig cfg, String how)
+      throws IOException {
     try (TrainingConsole.Session console = new TrainingConsole.Session(logging.logJson,
         trainer.step(),
         cfg.steps())) {
@@ -186,7 +199,7 @@ public final class TrainMlmCommand implements Callable<Integer> {
               + " (%s), %,d positions/step, %s",
           model.parameterCount(), trainer.trainSequences(), trainer.valSequences(), cfg.ctx(),
           nsp ? "sentence pairs, MLM + NSP" : "MLM", trainer.tokensPerStep(),
-          resume != null ? "resumed at step " + trainer.step() : "from step 0"));
+          (resume != null ? "resumed at step " + trainer.step() : "from step 0") + how));
       trainer.setListener(new MlmTrainer.Listener() {
         @Override
         public void onStep(long step, float loss, float mlmLoss, float nspLoss, float lr,

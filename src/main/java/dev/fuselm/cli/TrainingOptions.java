@@ -24,8 +24,8 @@ public final class TrainingOptions {
   static void refuseDistributed(String command) {
     if (ProcessGroup.requested(false, System.getenv())) {
       throw new UserInputException(command + " does not train data-parallel yet: run it as one"
-          + " process, not under mpirun or srun (only fuselm train does; FUSELM_DIST=0 runs"
-          + " each launched process alone)");
+          + " process, not under mpirun or srun (train, train-mlm, finetune-classify and"
+          + " finetune-instruct do; FUSELM_DIST=0 runs each launched process alone)");
     }
   }
 

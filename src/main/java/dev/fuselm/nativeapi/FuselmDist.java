@@ -65,6 +65,11 @@ public final class FuselmDist {
   /** The all-reduce of a Java array (a loss, a few counters). */
   public static native int fl_dist_allreduce_mean(float[] data, long n);
 
+  public static native int fl_dist_allreduce_sum(@Cast("float*") long data, long n);
+
+  /** The sum all-reduce of a Java array in double precision (loss sums and counts). */
+  public static native int fl_dist_allreduce_sum_f64(double[] data, long n);
+
   public static native int fl_dist_broadcast(@Cast("float*") long data, long n, int root);
 
   public static native int fl_dist_barrier();

@@ -13,6 +13,7 @@ import dev.fuselm.model.SequenceClassifier;
 import dev.fuselm.model.TokenBatch;
 import dev.fuselm.nn.Dropout;
 import dev.fuselm.nn.LoraAdapters;
+import dev.fuselm.ops.PointwiseOps;
 import dev.fuselm.tensor.ParameterSlab;
 import dev.fuselm.tokenizer.BertEncoding;
 import java.io.IOException;
@@ -310,6 +311,9 @@ public final class ClassifierTrainer implements TrainingTask, AutoCloseable {
   private double lossSum;
   private int seen;
   private double lastLoss;
+  private double lastShare; // this rank's share of the step's global loss
+  private int lastRows; // the global batch's examples
+  private BatchShare share = BatchShare.single();
 
   /**
    * A run over train (validation metrics on val, which may be null) that {@link #run} trains and
@@ -401,6 +405,14 @@ public final class ClassifierTrainer implements TrainingTask, AutoCloseable {
     engine.save(dir);
   }
 
+  /**
+   * Trains data-parallel over the group's processes (every rank calls it, after loading the
+   * weights and before resume/run): see {@link TrainingEngine#distribute}.
+   */
+  public void distribute(ProcessGroup group) {
+    engine.distribute(group);
+  }
+
   /** Writes only the training state into dir, beside model files the caller saves. */
   public void saveState(Path dir) throws IOException {
     engine.saveState(dir);
@@ -429,7 +441,13 @@ public final class ClassifierTrainer implements TrainingTask, AutoCloseable {
    * always drawn, so that they reproduce bit for bit.
    */
   private long dropoutSeed(long s) {
-    return gpt != null ? cfg.seed() * 1_000_003L + s : Dropout.mixSeed(cfg.seed(), s, 0);
+    return share.dropoutSeed(gpt != null ? cfg.seed() * 1_000_003L + s
+        : Dropout.mixSeed(cfg.seed(), s, 0));
+  }
+
+  @Override
+  public void shard(BatchShare share) {
+    this.share = share;
   }
 
   @Override
@@ -453,6 +471,17 @@ public final class ClassifierTrainer implements TrainingTask, AutoCloseable {
   @Override
   public boolean microStep(long s, int micro, float weight) {
     int[] idx = order.nextBatch();
+    lastRows = idx.length;
+    if (share.sharded()) { // this rank's examples of the global batch, weighed by their share
+      int from = share.from(idx.length), rows = share.rows(idx.length);
+      idx = Arrays.copyOfRange(idx, from, from + rows);
+      if (rows == 0) { // the last batch of an epoch may hold fewer examples than the ranks
+        lastLoss = 0;
+        lastShare = 0;
+        g.flat().zero();
+        return true;
+      }
+    }
     int[] y = new int[idx.length];
     for (int i = 0; i < idx.length; i++) {
       y[i] = train.labels()[idx[i]];
@@ -465,8 +494,6 @@ public final class ClassifierTrainer implements TrainingTask, AutoCloseable {
     if (!Double.isFinite(r.loss())) {
       return false;
     }
-    lossSum += r.loss() * y.length;
-    seen += y.length;
     g.get(weightName).copyFrom(dWeight);
     if (dBias != null) {
       g.get(biasName).copyFrom(dBias);
@@ -474,12 +501,32 @@ public final class ClassifierTrainer implements TrainingTask, AutoCloseable {
     for (String name : names) {
       g.get(name).copyFrom(sourceGrads.get(name));
     }
+    if (share.sharded()) { // the gradient of the share's mean, scaled to its part of the total
+      double f = BatchShare.fraction(idx.length, lastRows);
+      lastShare = r.loss() * f;
+      PointwiseOps.scale(model.context(), g.flat(), (float) f);
+    } else {
+      lastShare = r.loss();
+    }
     return true;
   }
 
   @Override
   public float stepLoss(int gradAccum) {
     return (float) lastLoss;
+  }
+
+  @Override
+  public double[] lossTerms(int gradAccum) {
+    return new double[] {share.sharded() ? lastShare : lastLoss};
+  }
+
+  /** The global batch's mean loss: the step's, and the epoch's running sum. */
+  @Override
+  public float globalLoss(double[] terms) {
+    lossSum += terms[0] * lastRows;
+    seen += lastRows;
+    return (float) terms[0];
   }
 
   @Override

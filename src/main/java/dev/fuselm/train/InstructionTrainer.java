@@ -9,6 +9,7 @@ import dev.fuselm.io.PeftAdapters;
 import dev.fuselm.model.GptModel;
 import dev.fuselm.model.ModelFamily;
 import dev.fuselm.nn.LoraAdapters;
+import dev.fuselm.ops.SoftmaxOps;
 import dev.fuselm.tensor.ParameterSlab;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -110,7 +111,9 @@ public final class InstructionTrainer implements TrainingTask, AutoCloseable {
   private double lossSum;
   private long tokens;
   private float lastLoss;
-  private long lastTargets;
+  private long lastTargets; // the global batch's
+  private double lastShare; // this rank's share of the step's global loss
+  private BatchShare share = BatchShare.single();
 
   /** A run over train (validation loss on val); {@link #run} trains, {@link #resume} continues. */
   public InstructionTrainer(GptModel model, List<InstructionCollator.Encoded> train,
@@ -174,6 +177,14 @@ public final class InstructionTrainer implements TrainingTask, AutoCloseable {
     engine.save(dir);
   }
 
+  /**
+   * Trains data-parallel over the group's processes (every rank calls it, after loading the
+   * weights and before resume/run): see {@link TrainingEngine#distribute}.
+   */
+  public void distribute(ProcessGroup group) {
+    engine.distribute(group);
+  }
+
   /** Writes only the training state into dir, beside model files the caller saves. */
   public void saveState(Path dir) throws IOException {
     engine.saveState(dir);
@@ -201,7 +212,7 @@ public final class InstructionTrainer implements TrainingTask, AutoCloseable {
       tokens = 0;
     }
     model.setTraining(true);
-    model.setDropoutSeed(cfg.seed() * 1_000_003L + s);
+    model.setDropoutSeed(share.dropoutSeed(cfg.seed() * 1_000_003L + s));
     grads.flat().zero();
   }
 
@@ -213,20 +224,67 @@ public final class InstructionTrainer implements TrainingTask, AutoCloseable {
     }
     InstructionCollator.Batch b = InstructionCollator.collate(items, eot, cfg.maskPrompt(),
         cfg.fixedLength());
+    if (share.sharded()) {
+      return shareStep(b, weight);
+    }
     lastLoss = model.forward(b.inputs(), b.targets(), b.b(), b.t());
     if (!Float.isFinite(lastLoss)) {
       return false;
     }
     model.backward(weight);
     lastTargets = model.lastTargetCount();
-    lossSum += (double) lastLoss * lastTargets;
-    tokens += lastTargets;
+    return true;
+  }
+
+  /**
+   * This rank's rows of the collated global batch (padded as the one-process run pads it),
+   * weighed by their share of the batch's targets; a share without targets adds nothing.
+   */
+  private boolean shareStep(InstructionCollator.Batch b, float weight) {
+    lastTargets = b.targetCount();
+    int[] targets = share.slice(b.targets(), b.b(), b.t());
+    int n = 0;
+    for (int y : targets) {
+      n += y == SoftmaxOps.IGNORE_INDEX ? 0 : 1;
+    }
+    lastShare = 0;
+    if (n == 0) {
+      return true;
+    }
+    float loss = model.forward(share.slice(b.inputs(), b.b(), b.t()), targets, share.rows(b.b()),
+        b.t());
+    if (!Float.isFinite(loss)) {
+      lastShare = loss;
+      return false;
+    }
+    double f = BatchShare.fraction(n, lastTargets);
+    lastShare = loss * f;
+    model.backward((float) (weight * f));
     return true;
   }
 
   @Override
   public float stepLoss(int gradAccum) {
     return lastLoss;
+  }
+
+  @Override
+  public double[] lossTerms(int gradAccum) {
+    return new double[] {share.sharded() ? lastShare : lastLoss};
+  }
+
+  /** The global batch's mean loss per target: the step's, and the epoch's running sums. */
+  @Override
+  public float globalLoss(double[] terms) {
+    lastLoss = (float) terms[0];
+    lossSum += (double) lastLoss * lastTargets;
+    tokens += lastTargets;
+    return lastLoss;
+  }
+
+  @Override
+  public void shard(BatchShare share) {
+    this.share = share;
   }
 
   @Override

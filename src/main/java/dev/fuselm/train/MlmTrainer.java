@@ -68,6 +68,7 @@ public final class MlmTrainer implements TrainingTask, AutoCloseable {
   private double nspSum;
   private float lastMlm = Float.NaN;
   private float lastNsp = Float.NaN;
+  private BatchShare share = BatchShare.single();
 
   /**
    * @param sentences the corpus as WordPiece ids per line ({@link MlmDataset#sentences})
@@ -149,6 +150,14 @@ public final class MlmTrainer implements TrainingTask, AutoCloseable {
         to.onSave(step, dir);
       }
     });
+  }
+
+  /**
+   * Trains data-parallel over the group's processes (every rank calls it, after loading the
+   * weights and before resume/run): see {@link TrainingEngine#distribute}.
+   */
+  public void distribute(ProcessGroup group) {
+    engine.distribute(group);
   }
 
   /** Extra entries for the checkpoint metadata (for example the tokenizer used). */
@@ -241,9 +250,17 @@ public final class MlmTrainer implements TrainingTask, AutoCloseable {
   }
 
   @Override
+  public void shard(BatchShare share) {
+    this.share = share;
+  }
+
+  @Override
   public boolean microStep(long s, int micro, float weight) {
     loader.next(batch);
-    model.setDropoutSeed(Dropout.mixSeed(cfg.seed(), s, micro));
+    model.setDropoutSeed(Dropout.mixSeed(cfg.seed(), s, micro * share.size() + share.rank()));
+    if (share.sharded()) {
+      return shareStep(weight);
+    }
     model.forwardHidden(new TokenBatch(batch.ids, nsp ? batch.typeIds : null,
         nsp ? batch.attentionMask : null, batch.b, batch.t));
     float mlm = model.mlmHead().loss(model.hidden(), batch.labels);
@@ -257,11 +274,54 @@ public final class MlmTrainer implements TrainingTask, AutoCloseable {
     return true;
   }
 
+  /**
+   * This rank's rows of the global batch (every rank reads it all, so the masks and pairs are the
+   * one-process run's): the MLM loss weighed by its share of the batch's masked positions, the
+   * NSP loss by its share of the sequences.
+   */
+  private boolean shareStep(float weight) {
+    int b = batch.b, t = batch.t, rows = share.rows(b);
+    if (rows == 0) {
+      return true;
+    }
+    int[] labels = share.slice(batch.labels, b, t);
+    int masked = 0;
+    for (int y : labels) {
+      masked += y == MlmMasking.IGNORE ? 0 : 1;
+    }
+    double fMlm = BatchShare.fraction(masked, batch.maskedCount());
+    double fNsp = BatchShare.fraction(rows, b);
+    model.forwardHidden(new TokenBatch(share.slice(batch.ids, b, t),
+        nsp ? share.slice(batch.typeIds, b, t) : null,
+        nsp ? share.slice(batch.attentionMask, b, t) : null, rows, t));
+    float mlm = model.mlmHead().loss(model.hidden(), labels);
+    float ns = nsp ? model.nspHead().loss(model.pooled(),
+        share.slice(batch.nextSentenceLabels, b, 1)) : 0f;
+    mlmSum += mlm * fMlm;
+    nspSum += ns * fNsp;
+    if (!Float.isFinite(mlm) || !Float.isFinite(ns)) {
+      return false;
+    }
+    model.backward((float) (weight * fMlm), nsp ? (float) (weight * fNsp) : 0f, null, null);
+    return true;
+  }
+
   /** mlmLoss + nspLoss, each the mean over the micro-batches (NSP: with sentence pairs only). */
   @Override
   public float stepLoss(int gradAccum) {
-    lastMlm = (float) (mlmSum / gradAccum);
-    lastNsp = nsp ? (float) (nspSum / gradAccum) : Float.NaN;
+    return globalLoss(lossTerms(gradAccum));
+  }
+
+  /** {MLM, NSP}: this rank's shares of the means over the micro-batches (NSP 0 without pairs). */
+  @Override
+  public double[] lossTerms(int gradAccum) {
+    return new double[] {mlmSum / gradAccum, nspSum / gradAccum};
+  }
+
+  @Override
+  public float globalLoss(double[] terms) {
+    lastMlm = (float) terms[0];
+    lastNsp = nsp ? (float) terms[1] : Float.NaN;
     return nsp ? lastMlm + lastNsp : lastMlm;
   }
 

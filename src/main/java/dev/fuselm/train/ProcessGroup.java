@@ -11,7 +11,7 @@ import java.util.Map;
  * MPI. {@link #single()} is the one-process group, whose collectives do nothing.
  *
  * <p>Every collective is called by every rank in the same order (the training engine does this:
- * one broadcast of the initial weights, then per step one all-reduce of the loss and one of the
+ * one broadcast of the initial weights, then per step one all-reduce of the loss terms and one of the
  * gradient slab). Sizes are checked here, at the Java boundary, before the native call.
  */
 public final class ProcessGroup implements AutoCloseable {
@@ -19,13 +19,21 @@ public final class ProcessGroup implements AutoCloseable {
   private static final String[] LAUNCHER_VARIABLES = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE",
       "PMIX_RANK"};
   private static final ProcessGroup SINGLE = new ProcessGroup(false, 0, 1);
+  /** The environment variable of the hung-rank timeout, in seconds (0: wait forever). */
+  public static final String TIMEOUT_VARIABLE = "FUSELM_DIST_TIMEOUT";
+  /** The default hung-rank timeout: above any evaluation or checkpoint rank 0 does alone. */
+  public static final int DEFAULT_TIMEOUT_SECONDS = 600;
 
   private final boolean joined;
   private final int rank;
   private final int size;
-  private boolean closed;
+  private volatile boolean closed;
   private long slabReduceNanos;
   private long slabReduces;
+  // the hung-rank watchdog: when the current collective began (0: none) and which it is
+  private volatile long waitingSince;
+  private volatile String waitingIn = "";
+  private Thread watchdog;
 
   private ProcessGroup(boolean joined, int rank, int size) {
     this.joined = joined;
@@ -74,7 +82,74 @@ public final class ProcessGroup implements AutoCloseable {
     check(FuselmDist.fl_dist_rank(out), "fl_dist_rank");
     int r = out[0];
     check(FuselmDist.fl_dist_size(out), "fl_dist_size");
-    return new ProcessGroup(true, r, out[0]);
+    ProcessGroup g = new ProcessGroup(true, r, out[0]);
+    int timeout = timeoutSeconds(System.getenv(TIMEOUT_VARIABLE));
+    if (g.size > 1 && timeout > 0) {
+      g.startWatchdog(timeout);
+    }
+    return g;
+  }
+
+  /**
+   * The hung-rank timeout from FUSELM_DIST_TIMEOUT (null or empty: the default); a bad value is
+   * an {@link IllegalStateException} naming it.
+   */
+  static int timeoutSeconds(String value) {
+    if (value == null || value.isBlank()) {
+      return DEFAULT_TIMEOUT_SECONDS;
+    }
+    try {
+      int t = Integer.parseInt(value.trim());
+      if (t >= 0) {
+        return t;
+      }
+    } catch (NumberFormatException e) {
+      // below
+    }
+    throw new IllegalStateException(TIMEOUT_VARIABLE + "=" + value + ": give whole seconds >= 0"
+        + " (0: wait forever)");
+  }
+
+  /**
+   * A rank that dies ends the job through the launcher (mpirun kills the others when one exits
+   * abnormally), but one that stops answering (stopped, swapped out, a hung node) would leave the
+   * others waiting in a collective forever. This daemon thread ends this process with one line
+   * and exit code 1 once a single collective has waited timeout seconds; its exit makes the
+   * launcher end the rest of the job. (A halt, not MPI_Abort: MPI is not called from a second
+   * thread.)
+   */
+  private void startWatchdog(int timeout) {
+    long limit = timeout * 1_000_000_000L;
+    watchdog = new Thread(() -> {
+      while (!closed) {
+        try {
+          Thread.sleep(Math.min(1000, timeout * 250L));
+        } catch (InterruptedException e) {
+          return;
+        }
+        long since = waitingSince;
+        if (since != 0 && System.nanoTime() - since > limit && !closed) {
+          System.err.println("fuselm: rank " + rank + " of " + size + " waited " + timeout
+              + " s in " + waitingIn + " for the other ranks: one has stopped answering ("
+              + TIMEOUT_VARIABLE + "=" + timeout + "); ending the job");
+          System.err.flush();
+          Runtime.getRuntime().halt(1);
+        }
+      }
+    }, "fuselm-dist-watchdog");
+    watchdog.setDaemon(true);
+    watchdog.start();
+  }
+
+  /** Runs one collective call under the watchdog. */
+  private int timed(String what, java.util.function.IntSupplier call) {
+    waitingIn = what;
+    waitingSince = System.nanoTime();
+    try {
+      return call.getAsInt();
+    } finally {
+      waitingSince = 0;
+    }
   }
 
   /** {@link #join()} when {@link #requested} says so, else {@link #single()}. */
@@ -105,9 +180,36 @@ public final class ProcessGroup implements AutoCloseable {
     if (size > 1) {
       long n = hostSlab(slab, "average gradients");
       long t0 = System.nanoTime();
-      check(FuselmDist.fl_dist_allreduce_mean(slab.flat().address(), n), "fl_dist_allreduce_mean");
+      check(timed("the gradient all-reduce",
+          () -> FuselmDist.fl_dist_allreduce_mean(slab.flat().address(), n)),
+          "fl_dist_allreduce_mean");
       slabReduceNanos += System.nanoTime() - t0;
       slabReduces++;
+    }
+  }
+
+  /**
+   * slab = its sum over the ranks (one all-reduce of the whole contiguous slab): the gradients,
+   * each rank's already weighted by its share of the global batch ({@link BatchShare}).
+   */
+  public void allReduceSum(ParameterSlab slab) {
+    if (size > 1) {
+      long n = hostSlab(slab, "add up gradients");
+      long t0 = System.nanoTime();
+      check(timed("the gradient all-reduce",
+          () -> FuselmDist.fl_dist_allreduce_sum(slab.flat().address(), n)),
+          "fl_dist_allreduce_sum");
+      slabReduceNanos += System.nanoTime() - t0;
+      slabReduces++;
+    }
+  }
+
+  /** values = their sums over the ranks, in double precision (loss sums, counts). */
+  public void allReduceSum(double[] values) {
+    if (size > 1 && values.length > 0) {
+      check(timed("the loss all-reduce",
+          () -> FuselmDist.fl_dist_allreduce_sum_f64(values, values.length)),
+          "fl_dist_allreduce_sum_f64");
     }
   }
 
@@ -122,7 +224,8 @@ public final class ProcessGroup implements AutoCloseable {
       return value;
     }
     float[] v = {value};
-    check(FuselmDist.fl_dist_allreduce_mean(v, 1), "fl_dist_allreduce_mean");
+    check(timed("the loss all-reduce", () -> FuselmDist.fl_dist_allreduce_mean(v, 1)),
+        "fl_dist_allreduce_mean");
     return v[0];
   }
 
@@ -133,13 +236,15 @@ public final class ProcessGroup implements AutoCloseable {
     }
     if (size > 1) {
       long n = hostSlab(slab, "share the weights");
-      check(FuselmDist.fl_dist_broadcast(slab.flat().address(), n, root), "fl_dist_broadcast");
+      check(timed("the weights broadcast",
+          () -> FuselmDist.fl_dist_broadcast(slab.flat().address(), n, root)),
+          "fl_dist_broadcast");
     }
   }
 
   public void barrier() {
     if (joined) {
-      check(FuselmDist.fl_dist_barrier(), "fl_dist_barrier");
+      check(timed("a barrier", FuselmDist::fl_dist_barrier), "fl_dist_barrier");
     }
   }
 
@@ -148,6 +253,9 @@ public final class ProcessGroup implements AutoCloseable {
   public void close() {
     if (joined && !closed) {
       closed = true;
+      if (watchdog != null) {
+        watchdog.interrupt();
+      }
       check(FuselmDist.fl_dist_finalize(), "fl_dist_finalize");
     }
   }

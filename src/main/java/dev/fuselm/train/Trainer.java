@@ -42,10 +42,9 @@ public final class Trainer implements TrainingTask, AutoCloseable {
   private final int[] y;
   private double lossSum;
   // data parallelism (shard): this rank's rows [shardFrom, shardFrom + shardRows) of each batch
+  private BatchShare share = BatchShare.single();
   private int shardFrom;
   private int shardRows;
-  private int shardIndex;
-  private int shardCount = 1;
   private int[] xShard;
   private int[] yShard;
 
@@ -192,16 +191,10 @@ public final class Trainer implements TrainingTask, AutoCloseable {
   }
 
   @Override
-  public void shard(int rank, int size) {
-    if (cfg.batch() % size != 0) {
-      throw new IllegalArgumentException("a batch of " + cfg.batch() + " windows cannot be"
-          + " shared equally by " + size + " processes: use a batch that is a multiple of "
-          + size);
-    }
-    shardRows = cfg.batch() / size;
-    shardFrom = rank * shardRows;
-    shardIndex = rank;
-    shardCount = size;
+  public void shard(BatchShare share) {
+    this.share = share;
+    shardRows = share.rows(cfg.batch());
+    shardFrom = share.from(cfg.batch());
     xShard = new int[shardRows * cfg.ctx()];
     yShard = new int[shardRows * cfg.ctx()];
   }
@@ -218,17 +211,24 @@ public final class Trainer implements TrainingTask, AutoCloseable {
     loader.next(x, y);
     // a shard's own dropout stream (masks are a function of the element index within the batch
     // a process sees, so the ranks would otherwise repeat one another's); micro when alone
-    model.setDropoutSeed(Dropout.mixSeed(cfg.seed(), s, micro * shardCount + shardIndex));
+    model.setDropoutSeed(Dropout.mixSeed(cfg.seed(), s, micro * share.size() + share.rank()));
     float loss;
     if (xShard == null) {
       loss = model.forward(x, y, cfg.batch(), cfg.ctx());
+      lossSum += loss;
     } else { // every rank reads the global batch (the same data order) and trains on its rows
+      if (shardRows == 0) {
+        return true; // a world larger than the batch: this rank adds nothing
+      }
       int t = cfg.ctx();
       System.arraycopy(x, shardFrom * t, xShard, 0, shardRows * t);
       System.arraycopy(y, shardFrom * t, yShard, 0, shardRows * t);
       loss = model.forward(xShard, yShard, shardRows, t);
+      // every window has ctx targets: the share of the batch's targets is the share of its rows
+      double f = BatchShare.fraction(shardRows, cfg.batch());
+      lossSum += loss * f;
+      weight *= (float) f;
     }
-    lossSum += loss;
     if (!Float.isFinite(loss)) {
       return false;
     }
@@ -239,6 +239,12 @@ public final class Trainer implements TrainingTask, AutoCloseable {
   @Override
   public float stepLoss(int gradAccum) {
     return (float) (lossSum / gradAccum);
+  }
+
+  @Override
+  public double[] lossTerms(int gradAccum) {
+    return share.sharded() ? new double[] {lossSum / gradAccum}
+        : new double[] {stepLoss(gradAccum)};
   }
 
   @Override

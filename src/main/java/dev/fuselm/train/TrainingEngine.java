@@ -6,6 +6,7 @@ import dev.fuselm.tensor.ParameterSlab;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
@@ -67,8 +68,10 @@ public final class TrainingEngine implements AutoCloseable {
    * Makes this a data-parallel run over the group's processes (every rank calls it, before
    * training and after the weights are loaded): rank 0's weights are broadcast to all, and the
    * task takes its rank's share of every global batch ({@link TrainingTask#shard}). Then every
-   * step averages the gradients over the ranks before clipping and AdamW, the logged loss is the
-   * global mean, and only rank 0 calls the listener, evaluates and writes checkpoints.
+   * step adds up the ranks' weighted gradients before clipping and AdamW, the logged loss is the
+   * global mean (loss terms reduced as sums, so shards with different numbers of real tokens
+   * weigh right), and only rank 0 calls the listener, evaluates, runs {@link
+   * TrainingTask#afterStep} and writes checkpoints (all in {@link #run}).
    */
   public void distribute(ProcessGroup g) {
     if (step != 0 && g.size() != group.size()) {
@@ -76,7 +79,7 @@ public final class TrainingEngine implements AutoCloseable {
     }
     this.group = g;
     if (g.size() > 1) {
-      task.shard(g.rank(), g.size());
+      task.shard(new BatchShare(g.rank(), g.size()));
       g.broadcast(task.params(), 0);
       task.afterUpdate();
     }
@@ -135,7 +138,9 @@ public final class TrainingEngine implements AutoCloseable {
           history.addVal(step * tokensPerStep(), (float) val);
         }
       }
-      task.afterStep(step);
+      if (leader) {
+        task.afterStep(step);
+      }
       if (leader && cfg.out() != null
           && ((cfg.saveEvery() > 0 && step % cfg.saveEvery() == 0) || step == cfg.steps())) {
         save(cfg.out());
@@ -161,9 +166,14 @@ public final class TrainingEngine implements AutoCloseable {
     for (int micro = 0; micro < cfg.gradAccum() && finite; micro++) {
       finite = task.microStep(s, micro, 1f / cfg.gradAccum());
     }
-    // the global mean: the ranks' shares are equal, so the mean of their means (a non-finite
-    // loss on one rank makes it non-finite on all, and every rank stops at the same step)
-    float loss = group.allReduceMean(task.stepLoss(cfg.gradAccum()));
+    // the global mean: the ranks' weighted shares summed (a non-finite loss on one rank makes it
+    // non-finite on all, and every rank stops at the same step)
+    double[] terms = task.lossTerms(cfg.gradAccum());
+    if (!finite && group.size() > 1) {
+      Arrays.fill(terms, Double.NaN);
+    }
+    group.allReduceSum(terms);
+    float loss = task.globalLoss(terms);
     boolean lossFinite = finite && Float.isFinite(loss);
     if (lossFinite) {
       allReduceGradients(task.grads());
@@ -183,13 +193,14 @@ public final class TrainingEngine implements AutoCloseable {
   /**
    * The data-parallel step: called once per optimizer step on the whole gradient slab, after the
    * local micro-batches are complete and before the gradient norm (clipping, the divergence
-   * check) and the AdamW update. A distributed run averages the slab over the ranks here in one
-   * all-reduce (MPI for CPU gradients; NCCL for GPU ones is not built yet), so that every rank
+   * check) and the AdamW update. A distributed run sums the slab over the ranks here in one
+   * all-reduce (each rank's gradient is already weighted by its share of the global batch: {@link
+   * BatchShare}; MPI for CPU gradients; NCCL for GPU ones is not built yet), so that every rank
    * clips and updates identically; a single process has nothing to do. The ranks agree on a
    * non-finite loss before it (the loss is all-reduced first), so none waits here alone.
    */
   void allReduceGradients(ParameterSlab grads) {
-    group.allReduceMean(grads);
+    group.allReduceSum(grads);
   }
 
   /** The stop of step s, whose loss (lossFinite false) or gradient norm is not finite. */
@@ -207,8 +218,13 @@ public final class TrainingEngine implements AutoCloseable {
   /**
    * Writes a checkpoint into dir: the task's model files (their weights carrying the step) and
    * the training state (moments, step, data position, run metadata, loss history) with loss.png.
+   * In a data-parallel run only rank 0 writes: this is the one place that decides it (the other
+   * ranks return at once; they hold the same weights and moments).
    */
   public void save(Path dir) throws IOException {
+    if (!group.isLeader()) {
+      return; // the one place: in a data-parallel run only rank 0 writes files
+    }
     Map<String, String> meta = new LinkedHashMap<>(extraMetadata);
     meta.put("fuselm.step", Long.toString(step));
     task.saveModel(dir, meta);
@@ -216,8 +232,14 @@ public final class TrainingEngine implements AutoCloseable {
     listener.onSave(step, dir);
   }
 
-  /** Writes only the training state and loss.png into dir (the caller saves the model files). */
+  /**
+   * Writes only the training state and loss.png into dir (the caller saves the model files);
+   * nothing on the other ranks of a data-parallel run.
+   */
   public void saveState(Path dir) throws IOException {
+    if (!group.isLeader()) {
+      return; // only rank 0 writes (see save)
+    }
     Files.createDirectories(dir);
     Map<String, String> state = new LinkedHashMap<>(extraMetadata);
     state.putAll(task.runMetadata());

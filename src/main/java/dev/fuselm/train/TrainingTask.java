@@ -20,12 +20,14 @@ public interface TrainingTask {
 
   /**
    * Data parallelism: from now on every micro-batch is this rank's share of the global one, rows
-   * [rank * B / size, (rank + 1) * B / size) of the batch a one-process run would take, with the
-   * data order unchanged, and microStep's loss and gradient are those of the share (the engine
-   * averages them over the ranks). Tasks whose loss is not the plain mean over equal shares
-   * refuse (the default).
+   * [share.from(B), share.from(B) + share.rows(B)) of the batch a one-process run would take (B
+   * its rows: the last batch of an epoch may be short), with the data order unchanged. The task
+   * weighs its share so that the ranks' gradients and {@link #lossTerms} <em>sum</em> to the
+   * global batch's ({@link BatchShare#fraction}: its loss terms over the global batch's; a share
+   * with no rows or no loss terms skips the forward and backward pass and adds zero). Dropout
+   * seeds come from {@link BatchShare#dropoutSeed}. The default refuses.
    */
-  default void shard(int rank, int size) {
+  default void shard(BatchShare share) {
     throw new UnsupportedOperationException("data-parallel training is not supported for "
         + getClass().getSimpleName() + " yet (train it in one process)");
   }
@@ -41,6 +43,29 @@ public interface TrainingTask {
 
   /** The training loss of the step: the mean over its gradAccum micro-batches. */
   float stepLoss(int gradAccum);
+
+  /**
+   * The step's loss as terms that sum over the ranks to the global ones (one term per loss the
+   * task adds up, e.g. MLM and NSP): in a data-parallel run this rank's share of each global mean
+   * (its loss sums over the global counts, averaged over the micro-batches; see {@link #shard}),
+   * in one process the step's loss itself. Default: {@code {stepLoss(gradAccum)}}.
+   */
+  default double[] lossTerms(int gradAccum) {
+    return new double[] {stepLoss(gradAccum)};
+  }
+
+  /**
+   * The global loss terms of the step (summed over the ranks; NaN when a rank's loss was not
+   * finite), on every rank, for the task's own records (epoch means, per-term logs); returns the
+   * loss the engine logs. Default: their sum.
+   */
+  default float globalLoss(double[] terms) {
+    double sum = 0;
+    for (double t : terms) {
+      sum += t;
+    }
+    return (float) sum;
+  }
 
   /** After the optimizer wrote params: copy them where the model reads them, mark copies stale. */
   default void afterUpdate() {}
@@ -58,7 +83,10 @@ public interface TrainingTask {
     return true;
   }
 
-  /** After step s is complete (update, log, evaluation), before a checkpoint of it is written. */
+  /**
+   * After step s is complete (update, log, evaluation), before a checkpoint of it is written: for
+   * reports (epoch evaluations, logs), so in a data-parallel run only rank 0 calls it.
+   */
   default void afterStep(long s) {}
 
   /** The next batch's position in the data, (epoch, batch in epoch): saved for resume. */

@@ -42,4 +42,16 @@ class ProcessGroupTest {
         "OMPI_COMM_WORLD_SIZE", "2")));
     assertTrue(ProcessGroup.requested(true, Map.of("FUSELM_DIST", "0")));
   }
+
+  @Test
+  void hungRankTimeoutComesFromTheEnvironment() {
+    assertEquals(ProcessGroup.DEFAULT_TIMEOUT_SECONDS, ProcessGroup.timeoutSeconds(null));
+    assertEquals(ProcessGroup.DEFAULT_TIMEOUT_SECONDS, ProcessGroup.timeoutSeconds(" "));
+    assertEquals(30, ProcessGroup.timeoutSeconds("30"));
+    assertEquals(0, ProcessGroup.timeoutSeconds("0"));
+    IllegalStateException e = assertThrows(IllegalStateException.class,
+        () -> ProcessGroup.timeoutSeconds("-1"));
+    assertTrue(e.getMessage().startsWith("FUSELM_DIST_TIMEOUT=-1"), e.getMessage());
+    assertThrows(IllegalStateException.class, () -> ProcessGroup.timeoutSeconds("2m"));
+  }
 }
