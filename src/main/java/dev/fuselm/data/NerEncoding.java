@@ -1,5 +1,7 @@
 package dev.fuselm.data;
 
+import dev.fuselm.tokenizer.Tokenizer;
+import dev.fuselm.tokenizer.WordPieceTokenizer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -77,6 +79,29 @@ public final class NerEncoding {
     }
     return new Encoded(ids.stream().mapToInt(Integer::intValue).toArray(),
         labels.stream().mapToInt(Integer::intValue).toArray(), first);
+  }
+
+  /**
+   * Encodes words for a model with tokenizer tok: a WordPiece tokenizer (BERT) encodes each word on
+   * its own and wraps the sentence in {@code [CLS] ... [SEP]}; any other (GPT-2 BPE) encodes each
+   * word with a leading space (Hugging Face's {@code add_prefix_space} for pre-split words) and
+   * adds no special token. wordLabels may be null (inference); maxLength 0: no limit.
+   */
+  public static Encoded encode(Tokenizer tok, List<String> words, int[] wordLabels,
+      int maxLength) {
+    boolean bert = tok instanceof WordPieceTokenizer;
+    List<int[]> pieces = new ArrayList<>(words.size());
+    for (String w : words) {
+      pieces.add(tok.encode(bert ? w : " " + w, false));
+    }
+    int[] prefix = bert ? new int[] {special(tok, WordPieceTokenizer.CLS)} : new int[0];
+    int[] suffix = bert ? new int[] {special(tok, WordPieceTokenizer.SEP)} : new int[0];
+    return align(pieces, wordLabels, prefix, suffix, maxLength);
+  }
+
+  private static int special(Tokenizer tok, String token) {
+    return tok.tokenToId(token).orElseThrow(() -> new IllegalArgumentException(
+        "the vocabulary has no " + token + " token"));
   }
 
   /** A word of a text: characters [start, end). */
