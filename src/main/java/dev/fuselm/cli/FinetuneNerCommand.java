@@ -61,8 +61,10 @@ public final class FinetuneNerCommand implements Callable<Integer> {
   @Mixin TrainingOptions.Optimizer optimizer = new TrainingOptions.Optimizer(0.01f);
   @Mixin TrainingOptions.Schedule schedule = new TrainingOptions.Schedule("constant");
   @Option(names = "--max-length", description = "tokens per sentence, special tokens included;"
-      + " words past it are not trained on and are tagged O (default: ${DEFAULT-VALUE})")
-  int maxLength = 128;
+      + " words past it are not trained on and are tagged O (default: 128, or the model's"
+      + " positions when fewer)")
+  Integer maxLengthOption;
+  private int maxLength;
   @Option(names = "--train-all", description = "GPT: train every block and the embeddings"
       + " (default: the last block, the final norm and the head; BERT always trains everything)")
   boolean trainAll;
@@ -83,6 +85,7 @@ public final class FinetuneNerCommand implements Callable<Integer> {
     boolean bert = Checkpoint.family(init) == ModelFamily.BERT;
     int positions = bert ? Checkpoint.readConfig(init, ModelFamily.BERT).maxPositions()
         : Checkpoint.readConfig(init, ModelFamily.GPT2).contextLength();
+    maxLength = maxLengthOption == null ? Math.min(128, positions) : maxLengthOption;
     if (maxLength < 3 || maxLength > positions) {
       throw new UserInputException("--max-length " + maxLength + " must be between 3 and the"
           + " model's " + positions + " positions");

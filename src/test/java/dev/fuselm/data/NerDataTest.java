@@ -28,7 +28,7 @@ class NerDataTest {
     assertEquals(List.of("John", "Smith", "runs"), two.sentences().get(0).words());
     assertEquals(List.of("O", "B-LOC", "I-LOC", "B-PER", "I-PER"), two.labels());
     assertArrayEquals(new int[] {0, 1}, two.tagIds(1, two.labels()));
-    assertEquals(5, two.sentences().get(1).line());
+    assertEquals(6, two.sentences().get(1).line());
     // CoNLL-2003: token POS chunk tag (IOB1: I- starts an entity), with -DOCSTART-
     ConllData four = ConllData.parse("b.conll", "-DOCSTART- -X- O O\n\nEU NNP I-NP I-ORG\n"
         + "rejects VBZ I-VP O\nGerman JJ I-NP I-MISC\n\nPeter NNP I-NP I-PER\n");
@@ -124,7 +124,7 @@ class NerDataTest {
     assertArrayEquals(new int[] {1, 1 + hug.length, 2 + hug.length, 3 + hug.length},
         e.firstToken());
     // room for [CLS] + the first word's pieces + [SEP] only
-    NerEncoding.Encoded cut = NerEncoding.encode(tok, words, y, hug.length + 3);
+    NerEncoding.Encoded cut = NerEncoding.encode(tok, words, y, hug.length + 2);
     assertEquals(3, cut.unplaced());
     assertEquals(hug.length + 2, cut.length());
   }

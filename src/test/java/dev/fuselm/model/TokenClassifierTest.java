@@ -88,8 +88,9 @@ class TokenClassifierTest {
             best = i;
           }
         }
-        if (g[best] == 0) {
-          continue; // not reached by this loss (an unused embedding row, the LM head)
+        if (Math.abs(g[best]) < 2e-3) {
+          continue; // not reached by this loss (an unused embedding row, the LM head), or too
+                    // small a gradient for a float32 central difference to resolve
         }
         backbone++;
         checks.add(new double[] {g[best], numeric(bb, h, batch, params.get(names.get(n)), best)});
@@ -139,8 +140,8 @@ class TokenClassifierTest {
 
   /**
    * Over fixed hidden states (no model rounding): the hidden-state gradient matches central
-   * differences at 1e-6, is exactly 0 on every -100 position, and the loss is the mean of -log p
-   * over the 8 labelled positions.
+   * differences (2e-5 + 1e-4 relative: the O(e^2) truncation of e = 0.01), is exactly 0 on every -100 position, and the loss is the mean of -log p
+   * over the 7 labelled positions.
    */
   @Test
   void ignoredPositionsHaveNoLossAndNoGradient() {
@@ -160,7 +161,7 @@ class TokenClassifierTest {
       float[] dW = new float[w.length];
       TokenClassificationHead.Result res = head.forwardBackward(bb, batch, LABELS, dW, new float[K],
           0, 0L);
-      assertEquals(8, res.labelled());
+      assertEquals(7, res.labelled());
       double[] p = head.probabilities(bb, batch);
       double want = 0;
       for (int i = 0; i < n; i++) {
@@ -168,7 +169,7 @@ class TokenClassifierTest {
           want -= Math.log(p[i * K + LABELS[i]]);
         }
       }
-      assertEquals(want / 8, res.loss(), 1e-12);
+      assertEquals(want / 7, res.loss(), 1e-12);
       float[] dH = bb.dHidden;
       for (int i = 0; i < n; i++) {
         for (int x = 0; x < c; x++) {
@@ -182,7 +183,8 @@ class TokenClassifierTest {
             h[i * c + x] = v - e;
             double minus = head.evaluate(bb, batch, LABELS).loss();
             h[i * c + x] = v;
-            assertEquals((plus - minus) / (2 * e), dH[i * c + x], 1e-6);
+            double fd = (plus - minus) / (2 * e);
+            assertEquals(fd, dH[i * c + x], 2e-5 + 1e-4 * Math.abs(fd)); // O(e^2) truncation
           }
         }
       }
