@@ -125,7 +125,8 @@ public final class FinetuneNerCommand implements Callable<Integer> {
         : tok.tokenToId("<|endoftext|>").orElse(0);
     int[] cut = new int[1];
     TokenClassifierTrainer.Examples trainEx = encode(train, tok, labels, bert, maxLength, cut);
-    TokenClassifierTrainer.Examples valEx = val == null ? null : encode(val, tok, labels, bert, maxLength, cut);
+    TokenClassifierTrainer.Examples valEx = val == null ? null
+        : encode(val, tok, labels, bert, maxLength, cut);
     TokenClassifierTrainer.Examples testEx = test == null ? null
         : encode(test, tok, labels, bert, maxLength, cut);
     List<String> logLines = new ArrayList<>();
