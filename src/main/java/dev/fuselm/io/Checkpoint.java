@@ -96,6 +96,20 @@ public final class Checkpoint {
 
   private static <C, M extends AutoCloseable> M load(ComputeContext ctx, Path dir,
       ModelFamily<C, M> family, boolean bf16Matrices) throws IOException {
+    return load(ctx, dir, family, bf16Matrices, Set.of());
+  }
+
+  /**
+   * Loads a model directory whose weights file also holds the tensors named in headTensors (a task
+   * head that the caller reads itself, e.g. {@code classifier.*}); they are not the model's.
+   */
+  public static <C, M extends AutoCloseable> M loadBeside(ComputeContext ctx, Path dir,
+      ModelFamily<C, M> family, Set<String> headTensors) throws IOException {
+    return load(ctx, dir, family, false, headTensors);
+  }
+
+  private static <C, M extends AutoCloseable> M load(ComputeContext ctx, Path dir,
+      ModelFamily<C, M> family, boolean bf16Matrices, Set<String> headTensors) throws IOException {
     C config = readConfig(dir, family);
     Path weights = ModelDirectory.weights(dir);
     try (SafeTensors.Reader r = SafeTensors.open(weights)) {
@@ -106,7 +120,7 @@ public final class Checkpoint {
         throw new NativeMemoryException(dir + ": " + e.getMessage(), e.requestedBytes(), e);
       }
       try {
-        loadInto(family, model, r);
+        loadInto(family, model, r, headTensors);
         return model;
       } catch (IOException | RuntimeException e) {
         closeQuietly(model, e);
@@ -121,6 +135,11 @@ public final class Checkpoint {
    */
   public static <C, M extends AutoCloseable> void loadInto(ModelFamily<C, M> family, M model,
       SafeTensors.Reader r) throws IOException {
+    loadInto(family, model, r, Set.of());
+  }
+
+  private static <C, M extends AutoCloseable> void loadInto(ModelFamily<C, M> family, M model,
+      SafeTensors.Reader r, Set<String> headTensors) throws IOException {
     Set<String> fileTensors = r.entries().keySet();
     C config = family.config(model);
     boolean prefixed = fileTensors.stream().anyMatch(k -> k.startsWith(family.prefix()));
@@ -159,7 +178,7 @@ public final class Checkpoint {
     }
     List<String> unexpected = new ArrayList<>();
     for (String k : fileTensors) {
-      if (!used.contains(k) && !family.skipped(k, config)) {
+      if (!used.contains(k) && !family.skipped(k, config) && !headTensors.contains(k)) {
         unexpected.add(k);
       }
     }

@@ -1,0 +1,238 @@
+package dev.fuselm.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.fuselm.baseline.MostFrequentTagBaseline;
+import dev.fuselm.data.ConllData;
+import dev.fuselm.data.NerEncoding;
+import dev.fuselm.io.AtomicFiles;
+import dev.fuselm.io.Checkpoint;
+import dev.fuselm.io.PeftAdapters;
+import dev.fuselm.io.TokenClassifierFiles;
+import dev.fuselm.model.Backbone;
+import dev.fuselm.model.GptModel;
+import dev.fuselm.model.LoraOptions;
+import dev.fuselm.model.ModelFamily;
+import dev.fuselm.model.TokenClassifier;
+import dev.fuselm.tensor.ComputeContext;
+import dev.fuselm.tokenizer.Tokenizer;
+import dev.fuselm.tokenizer.Tokenizers;
+import dev.fuselm.tokenizer.WordPieceTokenizer;
+import dev.fuselm.train.TokenClassifierTrainer;
+import dev.fuselm.train.TrainingDivergedException;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.stream.Stream;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code fuselm finetune-ner}: a BERT or GPT model fine-tuned for named-entity recognition on
+ * CoNLL-style data (one token and its BIO tag a line, blank line between sentences), saved as a
+ * Hugging Face {@code *ForTokenClassification} directory.
+ */
+@Command(name = "finetune-ner", mixinStandardHelpOptions = true, sortOptions = false,
+    description = "Fine-tunes a BERT (or GPT) model directory as a token classifier (NER) on"
+        + " CoNLL-style files; prints and logs JSON metrics with entity-level F1 (seqeval's"
+        + " default mode).")
+public final class FinetuneNerCommand implements Callable<Integer> {
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  @Option(names = "--init", required = true, description = "pretrained model directory") Path init;
+  @Option(names = "--train", required = true, description = "CoNLL file: token and tag a line"
+      + " (tag in the last column; 4-column CoNLL-2003 works), blank line between sentences")
+  Path trainFile;
+  @Option(names = "--val", description = "validation CoNLL file (metrics every epoch)") Path valFile;
+  @Option(names = "--test", description = "test CoNLL file (metrics at the end)") Path testFile;
+  @Option(names = "--out", required = true, description = "new token-classifier directory")
+  Path out;
+  @Option(names = "--epochs", description = "passes over the training file (default: ${DEFAULT-VALUE})")
+  int epochs = 3;
+  @Option(names = {"--batch", "--batch-size"},
+      description = "sentences per step (default: ${DEFAULT-VALUE})") int batch = 16;
+  @Option(names = "--lr", description = "AdamW learning rate (default: ${DEFAULT-VALUE})")
+  float lr = 5e-5f;
+  @Mixin TrainingOptions.Optimizer optimizer = new TrainingOptions.Optimizer(0.01f);
+  @Mixin TrainingOptions.Schedule schedule = new TrainingOptions.Schedule("constant");
+  @Option(names = "--max-length", description = "tokens per sentence, special tokens included;"
+      + " words past it are not trained on and are tagged O (default: 128, or the model's"
+      + " positions when fewer)")
+  Integer maxLengthOption;
+  private int maxLength;
+  @Option(names = "--train-all", description = "GPT: train every block and the embeddings"
+      + " (default: the last block, the final norm and the head; BERT always trains everything)")
+  boolean trainAll;
+  @Option(names = "--lora", description = "train rank-R LoRA adapters and the head instead of"
+      + " model weights (GPT models); saved in PEFT format and merged into the saved model")
+  Integer loraRank;
+  @Option(names = "--lora-alpha", description = "LoRA scale numerator (default: 2 R)")
+  Float loraAlpha;
+  @Option(names = "--seed", description = "seed of head and shuffling (default: ${DEFAULT-VALUE})")
+  long seed = 123;
+  @Option(names = "--baseline", description = "also score the most-frequent-tag-per-word"
+      + " baseline trained on --train, as an {\"event\":\"baseline\"} line") boolean baseline;
+  @Mixin TrainingOptions.Threads threads;
+
+  @Override
+  public Integer call() throws IOException {
+    TrainingOptions.refuseDistributed("fuselm finetune-ner");
+    boolean bert = Checkpoint.family(init) == ModelFamily.BERT;
+    int positions = bert ? Checkpoint.readConfig(init, ModelFamily.BERT).maxPositions()
+        : Checkpoint.readConfig(init, ModelFamily.GPT2).contextLength();
+    maxLength = maxLengthOption == null ? Math.min(128, positions) : maxLengthOption;
+    if (maxLength < 3 || maxLength > positions) {
+      throw new UserInputException("--max-length " + maxLength + " must be between 3 and the"
+          + " model's " + positions + " positions");
+    }
+    LoraOptions lc = null;
+    if (loraRank != null) {
+      if (bert || trainAll) {
+        throw new UserInputException("--lora trains adapters on a frozen GPT model; it needs a"
+            + " GPT --init and no --train-all");
+      }
+      try {
+        lc = LoraOptions.of(loraRank, loraAlpha, null);
+      } catch (IllegalArgumentException e) {
+        throw new UserInputException(e.getMessage());
+      }
+    }
+    TokenClassifierTrainer.Config tc;
+    try {
+      tc = new TokenClassifierTrainer.Config(epochs, batch, lr, optimizer.weightDecay,
+          optimizer.clip, bert || trainAll, seed, schedule.warmup, schedule.cosine());
+    } catch (IllegalArgumentException e) {
+      throw new UserInputException(e.getMessage());
+    }
+    requireNewOut();
+    ConllData train = ConllData.read(trainFile);
+    List<String> labels = train.labels();
+    ConllData val = valFile == null ? null : ConllData.read(valFile);
+    ConllData test = testFile == null ? null : ConllData.read(testFile);
+    for (ConllData d : new ConllData[] {val, test}) {
+      if (d != null) {
+        d.requireLabels(labels);
+      }
+    }
+    Tokenizer tok = bert ? Tokenizers.wordPiece(init)
+        : Tokenizers.forModel(init, Checkpoint.readConfig(init, ModelFamily.GPT2).vocabSize());
+    int padId = bert ? tok.tokenToId(WordPieceTokenizer.PAD).orElse(0)
+        : tok.tokenToId("<|endoftext|>").orElse(0);
+    int[] cut = new int[1];
+    TokenClassifierTrainer.Examples trainEx = encode(train, tok, labels, bert, maxLength, cut);
+    TokenClassifierTrainer.Examples valEx = val == null ? null
+        : encode(val, tok, labels, bert, maxLength, cut);
+    TokenClassifierTrainer.Examples testEx = test == null ? null
+        : encode(test, tok, labels, bert, maxLength, cut);
+    List<String> logLines = new ArrayList<>();
+    ObjectNode start = JSON.createObjectNode();
+    start.put("event", "start").put("model_type", bert ? "bert" : "gpt2")
+        .put("train", train.size()).put("train_words", train.words())
+        .put("validation", val == null ? 0 : val.size()).put("test", test == null ? 0 : test.size())
+        .put("words_cut", cut[0]).put("max_length", maxLength).put("train_all", tc.trainAll());
+    if (lc != null) {
+      start.put("lora_rank", lc.rank()).put("lora_alpha", lc.alpha());
+    }
+    start.set("labels", JSON.valueToTree(labels));
+    emit(start, logLines);
+    try (ComputeContext c = ComputeContext.create()) {
+      c.threads(threads.threads);
+      Backbone model = bert ? Checkpoint.load(c, init, ModelFamily.BERT)
+          : Checkpoint.load(c, init, ModelFamily.GPT2);
+      try (TokenClassifier<Backbone> clf = TokenClassifier.of(model, labels, padId, seed)) {
+        if (lc != null) {
+          ((GptModel) model).addLora(lc, seed);
+        }
+        Files.createDirectories(out);
+        try (TokenClassifierTrainer t = new TokenClassifierTrainer(clf, trainEx, valEx, tc,
+            maxLength, n -> emit(n, logLines))) {
+          t.run();
+        } catch (IllegalArgumentException | TrainingDivergedException e) {
+          throw new UserInputException(e.getMessage());
+        }
+        ObjectNode fin = JSON.createObjectNode();
+        fin.put("event", "final");
+        fin.set("train", TokenClassifierTrainer.evaluate(clf, trainEx, batch).toJson());
+        if (valEx != null) {
+          fin.set("validation", TokenClassifierTrainer.evaluate(clf, valEx, batch).toJson());
+        }
+        if (testEx != null) {
+          fin.set("test", TokenClassifierTrainer.evaluate(clf, testEx, batch).toJson());
+        }
+        emit(fin, logLines);
+        if (baseline) {
+          baseline(train, val, test, logLines);
+        }
+        if (lc != null) {
+          PeftAdapters.save((GptModel) model, out, init.toAbsolutePath().toString());
+          ((GptModel) model).mergeLora();
+        }
+        TokenClassifierFiles.save(clf, maxLength, out, init);
+        AtomicFiles.writeString(out.resolve("log.jsonl"), String.join("\n", logLines) + "\n");
+      }
+    }
+    return 0;
+  }
+
+  static TokenClassifierTrainer.Examples encode(ConllData data, Tokenizer tok,
+      List<String> labels, boolean bert, int maxLength, int[] cut) {
+    List<NerEncoding.Encoded> enc = new ArrayList<>();
+    List<int[]> wordLabels = new ArrayList<>();
+    for (int s = 0; s < data.size(); s++) {
+      int[] y = data.tagIds(s, labels);
+      NerEncoding.Encoded e = NerEncoding.encode(tok, data.sentences().get(s).words(), y,
+          maxLength);
+      cut[0] += e.unplaced();
+      enc.add(e);
+      wordLabels.add(y);
+    }
+    return new TokenClassifierTrainer.Examples(enc, wordLabels, bert);
+  }
+
+  private static void baseline(ConllData train, ConllData val, ConllData test,
+      List<String> logLines) {
+    MostFrequentTagBaseline b = MostFrequentTagBaseline.train(train);
+    ObjectNode n = JSON.createObjectNode();
+    n.put("event", "baseline").put("model", "most-frequent-tag").put("vocabulary", b.vocabulary());
+    n.set("train", scores(b, train));
+    if (val != null) {
+      n.set("validation", scores(b, val));
+    }
+    if (test != null) {
+      n.set("test", scores(b, test));
+    }
+    emit(n, logLines);
+  }
+
+  private static ObjectNode scores(MostFrequentTagBaseline b, ConllData d) {
+    var s = b.evaluate(d);
+    return JSON.createObjectNode().put("precision", s.precision()).put("recall", s.recall())
+        .put("f1", s.f1()).put("entities", s.micro().gold());
+  }
+
+  private void requireNewOut() throws IOException {
+    if (Files.exists(out)) {
+      try (Stream<Path> s = Files.list(out)) {
+        if (!Files.isDirectory(out) || s.findAny().isPresent()) {
+          throw new UserInputException("--out " + out + " exists and is not an empty directory;"
+              + " choose a new one (nothing is overwritten)");
+        }
+      }
+    }
+  }
+
+  private static void emit(ObjectNode n, List<String> lines) {
+    try {
+      String s = JSON.writeValueAsString(n);
+      lines.add(s);
+      System.out.println(s);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+}
