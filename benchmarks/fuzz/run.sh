@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzes every target for a while: the seven Jazzer @FuzzTest targets (Java parsers and tokenizers)
+# Fuzzes every target for a while: the eight Jazzer @FuzzTest targets (Java parsers and tokenizers)
 # and the libFuzzer target of the native entry points (ASan + UBSan). CI runs it short; a longer
 # campaign is the same script with longer times:
 #   benchmarks/fuzz/run.sh                       # CI: 15 s per Jazzer target, 30 s native
@@ -36,7 +36,7 @@ for t in "${targets[@]}"; do
     exit 1
   fi
   # libFuzzer's last status line: "#<executions> DONE cov: ... exec/s: ..."
-  done_line="$(grep -ao '#[0-9]* *DONE.*' "$out" | tail -n1 || true)"
+  done_line="$(grep -aoE '#[0-9]+[[:space:]]+DONE.*' "$out" | tail -n1 || true)"
   echo "fuzz: $t: ${done_line:-no DONE line (see $out)} in ${jazzer_seconds}s"
 done
 
@@ -52,7 +52,7 @@ if command -v clang++ >/dev/null; then
   "$build/fuselm_fuzz" -max_total_time="$native_seconds" -print_final_stats=1 \
     -artifact_prefix="$work/" "$work/corpus" > "$log/native.txt" 2>&1 \
     || { echo "fuzz: native FAILED; see $log/native.txt" >&2; tail -n 40 "$log/native.txt" >&2; exit 1; }
-  echo "fuzz: native (libFuzzer, ASan + UBSan): $(grep -ao '#[0-9]* *DONE.*' "$log/native.txt" | tail -n1) in ${native_seconds}s"
+  echo "fuzz: native (libFuzzer, ASan + UBSan): $(grep -aoE '#[0-9]+[[:space:]]+DONE.*' "$log/native.txt" | tail -n1) in ${native_seconds}s"
 else
   echo "fuzz: no clang++: the native entry points get fuselm_fuzz_driver's random inputs instead"
   cmake -S native -B "$build" -G Ninja -DFUSELM_SANITIZE=ON -DFUSELM_CUDA=OFF > /dev/null
