@@ -30,7 +30,8 @@ for t in "${targets[@]}"; do
   out="$log/${t//[#.]/_}.txt"
   # surefire:test alone: no rebuild; Jazzer fuzzes one @FuzzTest per JVM
   if ! JAZZER_FUZZ=1 JAZZER_MAX_DURATION="${jazzer_seconds}s" mvn -B -q surefire:test \
-      -Dtest="dev.fuselm.$t" -Dsurefire.failIfNoSpecifiedTests=false > "$out" 2>&1; then
+      -Dtest="dev.fuselm.$t" -Dfuselm.excludedGroups=slow -Dsurefire.failIfNoSpecifiedTests=false \
+      > "$out" 2>&1; then
     echo "fuzz: $t FAILED (finding or error); see $out" >&2
     tail -n 40 "$out" >&2
     exit 1
