@@ -66,6 +66,10 @@ struct Contexts {
       }
     }
   }
+  ~Contexts() {  // at exit, before LeakSanitizer looks
+    for (fl_context *c : cpu) fl_context_destroy(c);
+    fl_context_destroy(ref);
+  }
 };
 
 Contexts &contexts() {
