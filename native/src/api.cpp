@@ -527,6 +527,14 @@ int fl_adamw_step(fl_context *ctx, float *params, const float *grads, float *m, 
   if (t < 1) return fail(FL_ERR_INVALID_ARGUMENT, "fl_adamw_step: step t must be >= 1, got " + std::to_string(t));
   if (seg_offsets == nullptr || seg_decay == nullptr || seg_offsets[0] != 0 || seg_offsets[nseg] != n)
     return fail(FL_ERR_INVALID_ARGUMENT, "fl_adamw_step: seg_offsets must run from 0 to n");
+  // the CPU kernel finds segments by binary search: decreasing offsets would index outside them
+  for (int64_t s = 0; s < nseg; s++) {
+    if (seg_offsets[s] > seg_offsets[s + 1])
+      return fail(FL_ERR_INVALID_ARGUMENT, "fl_adamw_step: seg_offsets must not decrease, but [" +
+                                               std::to_string(s) + "] = " + std::to_string(seg_offsets[s]) +
+                                               " > [" + std::to_string(s + 1) + "] = " +
+                                               std::to_string(seg_offsets[s + 1]));
+  }
   FL_TRY
   FL_DISPATCH(adamw_step, params, grads, m, v, n, seg_offsets, seg_decay, nseg, lr, beta1, beta2, eps,
               weight_decay, t, grad_scale)

@@ -38,3 +38,26 @@ TEST(api_threads_and_memory) {
   CHECK_OK(fl_free(c, p));
   CHECK(fl_malloc(c, -5, &p) == FL_ERR_INVALID_ARGUMENT);
 }
+
+// Fuzzing finding (native/fuzz): fl_adamw_step checked only the first and last segment offset;
+// decreasing ones in between were accepted, and the CPU kernel's binary search over them could
+// index outside seg_offsets and seg_decay. Both backends now refuse them.
+TEST(api_adamw_refuses_decreasing_segment_offsets) {
+  for (int backend : {FL_BACKEND_REFERENCE, FL_BACKEND_CPU}) {
+    fl_context *c = nullptr;
+    CHECK_OK(fl_context_create(backend, 0, &c));
+    std::vector<float> p(8, 1.f), g(8, 0.5f), m(8), v(8);
+    const int64_t bad[] = {0, 6, 2, 8}, past_n[] = {0, 11, 8}, good[] = {0, 2, 2, 8};
+    const uint8_t decay[] = {1, 0, 1};
+    CHECK(fl_adamw_step(c, p.data(), g.data(), m.data(), v.data(), 8, bad, decay, 3, 1e-3f, 0.9f, 0.999f,
+                        1e-8f, 0.1f, 1, 1.f) == FL_ERR_INVALID_ARGUMENT);
+    CHECK(std::string(fl_last_error()).find("must not decrease") != std::string::npos);
+    CHECK(fl_adamw_step(c, p.data(), g.data(), m.data(), v.data(), 8, past_n, decay, 2, 1e-3f, 0.9f, 0.999f,
+                        1e-8f, 0.1f, 1, 1.f) == FL_ERR_INVALID_ARGUMENT);
+    CHECK(p[0] == 1.f);  // refused before any update
+    CHECK_OK(fl_adamw_step(c, p.data(), g.data(), m.data(), v.data(), 8, good, decay, 3, 1e-3f, 0.9f, 0.999f,
+                           1e-8f, 0.1f, 1, 1.f));
+    CHECK(p[0] != 1.f);
+    CHECK_OK(fl_context_destroy(c));
+  }
+}

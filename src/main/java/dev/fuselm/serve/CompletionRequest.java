@@ -47,7 +47,8 @@ record CompletionRequest(boolean chat, List<int[]> prompts, int n, GenerationCon
         ? Fields.integer(body, "max_completion_tokens", 0, 0, m.maxTokens())
         : Fields.integer(body, "max_tokens", chat ? m.maxTokens() : 16, 0, m.maxTokens());
     float temperature = (float) Fields.number(body, "temperature", 1.0, 0, 2);
-    float topP = (float) Fields.number(body, "top_p", 1.0, Double.MIN_VALUE, 1);
+    // the smallest float above 0: a smaller positive double would round to a top_p of 0
+    float topP = (float) Fields.number(body, "top_p", 1.0, Float.MIN_VALUE, 1);
     int topK = Fields.integer(body, "top_k", 0, 0, Integer.MAX_VALUE);
     long seed = body.hasNonNull("seed")
         ? (long) Fields.number(body, "seed", 0, -Math.pow(2, 63), Math.pow(2, 63))

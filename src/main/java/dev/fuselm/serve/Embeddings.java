@@ -30,34 +30,8 @@ final class Embeddings {
           + " model loaded (it serves the GPT model " + servedName + "): start it with an"
           + " embedding model for /v1/embeddings");
     }
-    Iterator<String> it = body.fieldNames();
-    while (it.hasNext()) {
-      String f = it.next();
-      if (!FIELDS.contains(f) && !body.get(f).isNull()) {
-        throw ApiError.unsupported(f, "");
-      }
-    }
-    CompletionRequest.checkModel(body, model.name());
-    String format = body.path("encoding_format").asText("float");
-    if (body.hasNonNull("encoding_format") && !format.equals("float")
-        && !format.equals("base64")) {
-      throw ApiError.invalid("encoding_format", "encoding_format must be \"float\" or"
-          + " \"base64\", got " + body.get("encoding_format"));
-    }
-    JsonNode in = body.get("input");
-    List<String> inputs = new ArrayList<>();
-    if (in != null && in.isTextual()) {
-      inputs.add(in.asText());
-    } else if (in != null && in.isArray() && in.size() > 0) {
-      for (JsonNode e : in) {
-        if (!e.isTextual()) {
-          throw ApiError.invalid("input", "input must be a string or an array of strings");
-        }
-        inputs.add(e.asText());
-      }
-    } else {
-      throw ApiError.invalid("input", "input must be a non-empty string or array of strings");
-    }
+    String format = format(body, model.name());
+    List<String> inputs = inputs(body);
     EmbeddingModel.Embeddings out;
     try {
       out = model.embed(inputs);
@@ -93,5 +67,46 @@ final class Embeddings {
     usage.put("prompt_tokens", out.promptTokens());
     usage.put("total_tokens", out.promptTokens());
     call.sendJson(200, resp);
+  }
+
+  /**
+   * Checks the request's fields and model; returns its encoding_format, "float" or "base64".
+   * Parsing needs no server and no model, so it is fuzzed on its own (RequestParsingFuzzTest).
+   */
+  static String format(JsonNode body, String modelName) throws ApiError {
+    Iterator<String> it = body.fieldNames();
+    while (it.hasNext()) {
+      String f = it.next();
+      if (!FIELDS.contains(f) && !body.get(f).isNull()) {
+        throw ApiError.unsupported(f, "");
+      }
+    }
+    CompletionRequest.checkModel(body, modelName);
+    String format = body.path("encoding_format").asText("float");
+    if (body.hasNonNull("encoding_format") && !format.equals("float")
+        && !format.equals("base64")) {
+      throw ApiError.invalid("encoding_format", "encoding_format must be \"float\" or"
+          + " \"base64\", got " + body.get("encoding_format"));
+    }
+    return format;
+  }
+
+  /** The texts of {@code input}: a string or a non-empty array of strings. */
+  static List<String> inputs(JsonNode body) throws ApiError {
+    JsonNode in = body.get("input");
+    List<String> inputs = new ArrayList<>();
+    if (in != null && in.isTextual()) {
+      inputs.add(in.asText());
+    } else if (in != null && in.isArray() && in.size() > 0) {
+      for (JsonNode e : in) {
+        if (!e.isTextual()) {
+          throw ApiError.invalid("input", "input must be a string or an array of strings");
+        }
+        inputs.add(e.asText());
+      }
+    } else {
+      throw ApiError.invalid("input", "input must be a non-empty string or array of strings");
+    }
+    return inputs;
   }
 }

@@ -546,9 +546,14 @@ public final class InferenceServer implements AutoCloseable {
   }
 
   static JsonNode json(HttpCall call) throws ApiError {
+    return json(call.body());
+  }
+
+  /** A request body as a JSON object; anything else is a 400 (no server needed: fuzzed so). */
+  static JsonNode json(byte[] body) throws ApiError {
     JsonNode n;
     try {
-      n = HttpCall.JSON.readTree(call.body());
+      n = HttpCall.JSON.readTree(body);
     } catch (JsonProcessingException e) {
       throw ApiError.invalid(null, "the request body is not valid JSON: " + e.getOriginalMessage());
     } catch (IOException e) {

@@ -81,6 +81,8 @@ public final class Tokenizers {
       }
     } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
       throw new IOException(file + ": not valid JSON: " + e.getOriginalMessage(), e);
+    } catch (java.nio.charset.CharacterCodingException e) {
+      throw new IOException(file + ": not valid UTF-8", e);
     }
     return Gpt2BpeTokenizer.fromTokenizerJson(file);
   }
