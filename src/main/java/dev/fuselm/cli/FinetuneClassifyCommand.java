@@ -6,6 +6,7 @@ import dev.fuselm.baseline.TfidfLogisticBaseline;
 import dev.fuselm.data.ClassificationData;
 import dev.fuselm.io.AtomicFiles;
 import dev.fuselm.io.Checkpoint;
+import dev.fuselm.io.CheckpointDirectory;
 import dev.fuselm.io.PeftAdapters;
 import dev.fuselm.model.BertConfig;
 import dev.fuselm.model.BertModel;
@@ -164,13 +165,16 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
           }
         }
         Files.createDirectories(out);
+        CheckpointDirectory.Staged staged; // the output is written as one checkpoint
         try (ClassifierTrainer t = new ClassifierTrainer(clf, train, val, tc,
             n -> emit(n, logLines))) {
           runTraining(t::resume, t::run);
+          staged = CheckpointDirectory.begin(out, t.step());
           if (saveState) {
-            t.saveState(out); // before the adapters are merged: the moments are theirs
+            t.saveState(staged.path()); // before the adapters are merged: the moments are theirs
           }
         }
+        Path dest = staged.path();
         ObjectNode fin = JSON.createObjectNode();
         fin.put("event", "final");
         fin.set("train", ClassifierTrainer.evaluate(clf, train, batch, padTo).toJson(labels, true));
@@ -180,14 +184,16 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
         emit(fin, logLines);
         if (lc != null) {
           // adapters on their own (PEFT layout), then folded in so `classify` needs no LoRA
-          PeftAdapters.save(model, out, init.toAbsolutePath().toString());
+          PeftAdapters.save(model, dest, init.toAbsolutePath().toString());
           model.mergeLora();
         }
         if (baseline) {
           baseline(split, labels, logLines);
         }
-        Checkpoint.saveClassifier(clf, maxLen, false, out, init);
-        AtomicFiles.writeString(logFile, String.join("\n", logLines) + "\n");
+        Checkpoint.saveClassifier(clf, maxLen, false, dest, init);
+        AtomicFiles.writeString(dest.resolve(logFile.getFileName()),
+            String.join("\n", logLines) + "\n");
+        staged.commit(1);
       }
     }
     return 0;
@@ -329,13 +335,16 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
               seed)) {
         checkLabels(clf.labels(), labels);
         Files.createDirectories(out);
+        CheckpointDirectory.Staged staged; // the output is written as one checkpoint
         try (ClassifierTrainer t = new ClassifierTrainer(clf, train, val, tc,
             n -> emit(n, logLines))) {
           runTraining(t::resume, t::run);
+          staged = CheckpointDirectory.begin(out, t.step());
           if (saveState) {
-            t.saveState(out);
+            t.saveState(staged.path());
           }
         }
+        Path dest = staged.path();
         ObjectNode fin = JSON.createObjectNode();
         fin.put("event", "final");
         fin.set("train", ClassifierTrainer.evaluate(clf, train, batch).toJson(labels, true));
@@ -345,8 +354,10 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
         if (baseline) {
           baseline(split, labels, logLines);
         }
-        Checkpoint.saveClassifier(clf, maxLen, pairs, out, init);
-        AtomicFiles.writeString(logFile, String.join("\n", logLines) + "\n");
+        Checkpoint.saveClassifier(clf, maxLen, pairs, dest, init);
+        AtomicFiles.writeString(dest.resolve(logFile.getFileName()),
+            String.join("\n", logLines) + "\n");
+        staged.commit(1);
       }
     }
     return 0;
