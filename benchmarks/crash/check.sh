@@ -18,6 +18,8 @@ trials="${1:-30}"
 RANDOM="${2:-19}" # seeds bash's generator: the kill moments are the same every run
 STEPS=8
 export FUSELM_ISA=avx2
+# the JVM's C1 compiler only and the serial collector: ~40% less CPU per short run, same bits
+export FUSELM_JAVA_OPTS="${FUSELM_JAVA_OPTS:--XX:TieredStopAtLevel=1 -XX:+UseSerialGC}"
 work="$(mktemp -d)"
 mounted=""
 cleanup() {
