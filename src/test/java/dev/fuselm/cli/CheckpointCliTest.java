@@ -42,7 +42,8 @@ class CheckpointCliTest {
     assertEquals(2, r.code());
     assertTrue(r.err().contains("already holds a training checkpoint"), r.err());
     r = ClassifyCliTest.run("train", "--config", cfg.toString(), "--data", DATA.toString(),
-        "--out", tmp.resolve("x").toString(), "--save-total-limit", "0");
+        "--out", tmp.resolve("x").toString(), "--steps", "1", "--batch", "2", "--ctx", "8",
+        "--save-total-limit", "0");
     assertEquals(2, r.code());
     assertTrue(r.err().contains("--save-total-limit must be at least 1"), r.err());
 
