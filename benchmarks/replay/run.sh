@@ -82,7 +82,7 @@ emit classify_gpt.weights "$(weights cls_gpt/*.safetensors)"
 "$fuselm" finetune-classify --init gpt --data sms.tsv --text-column 1 --label-column 0 \
   --out cls_lora --epochs 1 --batch 8 --lora 2 $T 2>/dev/null > cls_lora.log
 emit classify_lora.metrics "$(metrics < cls_lora.log | digest)"
-emit classify_lora.weights "$(weights $(find cls_lora -name '*.safetensors' | sort))"
+emit classify_lora.weights "$(weights $(find cls_lora -path 'cls_lora/checkpoint-*' -prune -o -name '*.safetensors' -print | sort))"
 "$fuselm" finetune-classify --init bert --data sms.tsv --text-column 1 --label-column 0 \
   --out cls_bert --epochs 1 --batch 8 --max-length 32 $T 2>/dev/null > cls_bert.log
 emit classify_bert.metrics "$(metrics < cls_bert.log | digest)"
@@ -105,7 +105,7 @@ rm -f instr-responses.json inst/instr-responses.json
 "$fuselm" finetune-instruct --init gpt --data instr.json --out inst_lora --epochs 1 --batch 4 \
   --max-length 64 --max-new-tokens 6 --lora 2 $T 2>/dev/null > inst_lora.log
 emit instruct_lora.metrics "$(metrics < inst_lora.log | digest)"
-emit instruct_lora.weights "$(weights $(find inst_lora -name '*.safetensors' | sort))"
+emit instruct_lora.weights "$(weights $(find inst_lora -path 'inst_lora/checkpoint-*' -prune -o -name '*.safetensors' -print | sort))"
 
 # 6. generation: greedy and sampled, fp32 and bf16 weights; eval
 for w in fp32 bf16; do

@@ -6,6 +6,7 @@ import dev.fuselm.baseline.TfidfLogisticBaseline;
 import dev.fuselm.data.ClassificationData;
 import dev.fuselm.io.AtomicFiles;
 import dev.fuselm.io.Checkpoint;
+import dev.fuselm.io.CheckpointDirectory;
 import dev.fuselm.io.PeftAdapters;
 import dev.fuselm.model.BertConfig;
 import dev.fuselm.model.BertModel;
@@ -179,17 +180,20 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
         if (group.isLeader()) { // the other ranks write nothing
           Files.createDirectories(out);
         }
+        CheckpointDirectory.Staged staged; // rank 0 writes the output as one checkpoint
         try (ClassifierTrainer t = new ClassifierTrainer(clf, train, val, tc,
             n -> emit(n, logLines))) {
           t.distribute(group);
           runTraining(t::resume, t::run);
+          if (!group.isLeader()) {
+            return 0; // rank 0 evaluates, logs and saves
+          }
+          staged = CheckpointDirectory.begin(out, t.step());
           if (saveState) {
-            t.saveState(out); // before the adapters are merged: the moments are theirs
+            t.saveState(staged.path()); // before the adapters are merged: the moments are theirs
           }
         }
-        if (!group.isLeader()) {
-          return 0; // rank 0 evaluates, logs and saves
-        }
+        Path dest = staged.path();
         ObjectNode fin = JSON.createObjectNode();
         fin.put("event", "final");
         fin.set("train", ClassifierTrainer.evaluate(clf, train, batch, padTo).toJson(labels, true));
@@ -199,14 +203,16 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
         emit(fin, logLines);
         if (lc != null) {
           // adapters on their own (PEFT layout), then folded in so `classify` needs no LoRA
-          PeftAdapters.save(model, out, init.toAbsolutePath().toString());
+          PeftAdapters.save(model, dest, init.toAbsolutePath().toString());
           model.mergeLora();
         }
         if (baseline) {
           baseline(split, labels, logLines);
         }
-        Checkpoint.saveClassifier(clf, maxLen, false, out, init);
-        AtomicFiles.writeString(logFile, String.join("\n", logLines) + "\n");
+        Checkpoint.saveClassifier(clf, maxLen, false, dest, init);
+        AtomicFiles.writeString(dest.resolve(logFile.getFileName()),
+            String.join("\n", logLines) + "\n");
+        staged.commit(1);
       }
     }
     return 0;
@@ -353,17 +359,20 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
         if (group.isLeader()) { // the other ranks write nothing
           Files.createDirectories(out);
         }
+        CheckpointDirectory.Staged staged; // rank 0 writes the output as one checkpoint
         try (ClassifierTrainer t = new ClassifierTrainer(clf, train, val, tc,
             n -> emit(n, logLines))) {
           t.distribute(group);
           runTraining(t::resume, t::run);
+          if (!group.isLeader()) {
+            return 0; // rank 0 evaluates, logs and saves
+          }
+          staged = CheckpointDirectory.begin(out, t.step());
           if (saveState) {
-            t.saveState(out);
+            t.saveState(staged.path());
           }
         }
-        if (!group.isLeader()) {
-          return 0; // rank 0 evaluates, logs and saves
-        }
+        Path dest = staged.path();
         ObjectNode fin = JSON.createObjectNode();
         fin.put("event", "final");
         fin.set("train", ClassifierTrainer.evaluate(clf, train, batch).toJson(labels, true));
@@ -373,8 +382,10 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
         if (baseline) {
           baseline(split, labels, logLines);
         }
-        Checkpoint.saveClassifier(clf, maxLen, pairs, out, init);
-        AtomicFiles.writeString(logFile, String.join("\n", logLines) + "\n");
+        Checkpoint.saveClassifier(clf, maxLen, pairs, dest, init);
+        AtomicFiles.writeString(dest.resolve(logFile.getFileName()),
+            String.join("\n", logLines) + "\n");
+        staged.commit(1);
       }
     }
     return 0;

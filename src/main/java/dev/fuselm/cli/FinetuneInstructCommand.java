@@ -10,6 +10,7 @@ import dev.fuselm.generate.GenerationConfig;
 import dev.fuselm.generate.Generator;
 import dev.fuselm.io.AtomicFiles;
 import dev.fuselm.io.Checkpoint;
+import dev.fuselm.io.CheckpointDirectory;
 import dev.fuselm.io.InstructionModel;
 import dev.fuselm.io.PeftAdapters;
 import dev.fuselm.model.GptConfig;
@@ -198,6 +199,7 @@ public final class FinetuneInstructCommand implements Callable<Integer> {
         }
         start.put("val_loss", startValLoss);
         emit(start, logLines, true);
+        CheckpointDirectory.Staged staged;
         try (InstructionTrainer t = new InstructionTrainer(model, train, val, eot, tc,
             n -> emit(n, logLines, !quiet || !"step".equals(n.path("event").asText())))) {
           t.distribute(group);
@@ -205,9 +207,10 @@ public final class FinetuneInstructCommand implements Callable<Integer> {
             t.resume(resume);
           }
           t.run();
-          if (saveState && group.isLeader()) {
-            Files.createDirectories(out);
-            t.saveState(out);
+          // rank 0 writes the output as one checkpoint; the other ranks write nothing
+          staged = group.isLeader() ? CheckpointDirectory.begin(out, t.step()) : null;
+          if (saveState && staged != null) {
+            t.saveState(staged.path());
           }
         } catch (IllegalArgumentException | TrainingDivergedException e) {
           throw new UserInputException(e.getMessage());
@@ -241,26 +244,28 @@ public final class FinetuneInstructCommand implements Callable<Integer> {
           arr.addObject().put("instruction", e.instruction()).put("input", e.input())
               .put("output", e.output()).put("model_response", tok.decode(answers.get(i)));
         }
-        Files.createDirectories(out);
+        Path dest = staged.path();
         if (lc == null) {
-          Checkpoint.save(ModelFamily.GPT2, model, out, Map.of("fuselm_task", "instruction-tuned"));
+          Checkpoint.save(ModelFamily.GPT2, model, dest, Map.of("fuselm_task",
+              "instruction-tuned"));
         } else {
-          PeftAdapters.save(model, out, init.toAbsolutePath().toString());
+          PeftAdapters.save(model, dest, init.toAbsolutePath().toString());
           if (merge) {
             model.mergeLora();
-            Checkpoint.save(ModelFamily.GPT2, model, out, Map.of("fuselm_task",
+            Checkpoint.save(ModelFamily.GPT2, model, dest, Map.of("fuselm_task",
                 "instruction-tuned"));
           }
         }
-        Checkpoint.copyTokenizerFiles(ModelFamily.GPT2, init, out);
-        InstructionModel.saveMeta(out, template, maskPrompt);
+        Checkpoint.copyTokenizerFiles(ModelFamily.GPT2, init, dest);
+        InstructionModel.saveMeta(dest, template, maskPrompt);
         AtomicFiles.writeString(responsesFile,
             JSON.writerWithDefaultPrettyPrinter().writeValueAsString(arr) + "\n");
         ObjectNode done = JSON.createObjectNode();
         done.put("event", "saved").put("out", out.toString())
             .put("responses", responsesFile.toString());
         emit(done, logLines, true);
-        AtomicFiles.writeString(out.resolve("log.jsonl"), String.join("\n", logLines) + "\n");
+        AtomicFiles.writeString(dest.resolve("log.jsonl"), String.join("\n", logLines) + "\n");
+        staged.commit(1);
       }
     }
     return 0;

@@ -1,6 +1,7 @@
 package dev.fuselm.cli;
 
 import dev.fuselm.io.Checkpoint;
+import dev.fuselm.io.CheckpointDirectory;
 import dev.fuselm.model.ModelFamily;
 import dev.fuselm.tokenizer.Tokenizers;
 import dev.fuselm.model.GptConfig;
@@ -63,6 +64,9 @@ public final class TrainCommand implements Callable<Integer> {
   int saveEvery;
   @Option(names = "--resume", description = "continue exactly from this checkpoint directory")
   Path resume;
+  @Option(names = "--save-total-limit", description = "checkpoint-<step> directories kept in"
+      + " --out, the newest first (default: ${DEFAULT-VALUE})")
+  int saveTotalLimit = CheckpointDirectory.DEFAULT_KEEP;
   @Mixin TrainingOptions.Logging logging;
   @Option(names = "--dropout", description = "dropout for a new model (default: 0)") float dropout;
   @Option(names = "--sample-every", description = "print a generated sample every N steps") int sampleEvery;
@@ -82,6 +86,9 @@ public final class TrainCommand implements Callable<Integer> {
     TrainConfig cfg = trainConfig();
     TrainingOptions.checkModelSource(init, config, resume, out);
     TrainingOptions.checkNewModelOption("--dropout", dropout != 0, config);
+    TrainingOptions.checkSaveTotalLimit(saveTotalLimit);
+    init = TrainingOptions.latestCheckpoint(init);
+    resume = TrainingOptions.latestCheckpoint(resume);
     try (ProcessGroup group = joinGroup(distributed)) {
       return train(cfg, group);
     }
@@ -132,6 +139,7 @@ public final class TrainCommand implements Callable<Integer> {
       try (model) {
         model.setPrecision(prec);
         try (Trainer trainer = new Trainer(model, ids, cfg, null)) {
+          trainer.keepCheckpoints(saveTotalLimit);
           trainer.distribute(group);
           return run(model, trainer, cfg, tok, ids, group);
         }

@@ -1,6 +1,7 @@
 package dev.fuselm.cli;
 
 import dev.fuselm.io.Checkpoint;
+import dev.fuselm.io.CheckpointDirectory;
 import dev.fuselm.model.ModelFamily;
 import dev.fuselm.tokenizer.Tokenizers;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -71,6 +72,9 @@ public final class TrainMlmCommand implements Callable<Integer> {
   int saveEvery;
   @Option(names = "--resume", description = "continue exactly from this checkpoint directory")
   Path resume;
+  @Option(names = "--save-total-limit", description = "checkpoint-<step> directories kept in"
+      + " --out, the newest first (default: ${DEFAULT-VALUE})")
+  int saveTotalLimit = CheckpointDirectory.DEFAULT_KEEP;
   @Mixin TrainingOptions.Logging logging;
   @Option(names = "--nsp", description = "sentence pairs (50%% true next, 50%% random) with the"
       + " next-sentence loss") boolean nsp;
@@ -91,6 +95,9 @@ public final class TrainMlmCommand implements Callable<Integer> {
     TrainConfig cfg = trainConfig();
     TrainingOptions.checkModelSource(init, config, resume, out);
     TrainingOptions.checkNewModelOption("--dropout", dropout != null, config);
+    TrainingOptions.checkSaveTotalLimit(saveTotalLimit);
+    init = TrainingOptions.latestCheckpoint(init);
+    resume = TrainingOptions.latestCheckpoint(resume);
     Path modelDir = init != null ? init : resume;
     WordPieceTokenizer tok = tokenizer != null ? resolveTokenizer(tokenizer)
         : modelDir != null ? Tokenizers.wordPiece(modelDir)
@@ -106,6 +113,7 @@ public final class TrainMlmCommand implements Callable<Integer> {
       try (model; MlmTrainer trainer = new MlmTrainer(model, tok, sentences, nsp, wholeWord, cfg,
           null)) {
         trainer.distribute(group);
+        trainer.keepCheckpoints(saveTotalLimit);
         if (resume != null) {
           trainer.resume(resume);
         }

@@ -1,5 +1,6 @@
 package dev.fuselm.cli;
 
+import dev.fuselm.io.CheckpointDirectory;
 import dev.fuselm.model.Precision;
 import dev.fuselm.train.ProcessGroup;
 import dev.fuselm.train.TrainingState;
@@ -113,10 +114,27 @@ public final class TrainingOptions {
           + " --resume DIR");
     }
     checkOutDirectory(out);
-    if (resume == null && Files.isRegularFile(out.resolve(TrainingState.FILE))) {
+    if (resume == null && (Files.isRegularFile(out.resolve(TrainingState.FILE))
+        || CheckpointDirectory.hasCheckpoints(out))) {
       throw new UserInputException(out + " already holds a training checkpoint: continue it with"
           + " --resume " + out + " or choose another --out");
     }
+  }
+
+  /** --save-total-limit: at least the one checkpoint a resume needs. */
+  static void checkSaveTotalLimit(int keep) {
+    if (keep < 1) {
+      throw new UserInputException("--save-total-limit must be at least 1 (the checkpoint a"
+          + " --resume continues), got " + keep);
+    }
+  }
+
+  /**
+   * A model or training directory as read: the newest complete checkpoint of a training output
+   * directory ({@link CheckpointDirectory#resolve}), the directory itself otherwise; null stays.
+   */
+  static Path latestCheckpoint(Path dir) throws IOException {
+    return dir == null || !Files.isDirectory(dir) ? dir : CheckpointDirectory.resolve(dir);
   }
 
   /** --out must name a directory or nothing yet: an existing file is refused before any work. */

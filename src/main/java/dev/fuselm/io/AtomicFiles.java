@@ -31,6 +31,11 @@ public final class AtomicFiles {
           StandardOpenOption.TRUNCATE_EXISTING, StandardOpenOption.WRITE)) {
         writer.write(ch);
         ch.force(true);
+      } catch (IOException e) {
+        // a full disk says only "No space left on device": name the file being written
+        String why = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+        throw why.contains(target.toString()) ? e
+            : new IOException(target + ": cannot write it (" + why + ")", e);
       }
       try {
         Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);

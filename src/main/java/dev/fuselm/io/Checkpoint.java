@@ -110,6 +110,7 @@ public final class Checkpoint {
 
   private static <C, M extends AutoCloseable> M load(ComputeContext ctx, Path dir,
       ModelFamily<C, M> family, boolean bf16Matrices, Set<String> headTensors) throws IOException {
+    dir = CheckpointDirectory.verified(dir); // the latest checkpoint, its files' digests checked
     C config = readConfig(dir, family);
     Path weights = ModelDirectory.weights(dir);
     try (SafeTensors.Reader r = SafeTensors.open(weights)) {
@@ -294,6 +295,7 @@ public final class Checkpoint {
    */
   public static <C, M extends Backbone> SequenceClassifier<M> loadSequenceClassifier(
       ComputeContext ctx, Path dir, ModelFamily<C, M> family) throws IOException {
+    dir = CheckpointDirectory.resolve(dir); // a training output directory: its latest checkpoint
     Classifier<M> c = loadClassifier(ctx, dir, family);
     try {
       return SequenceClassifier.of(c.model(), c.meta().labels(), c.meta().padId(), c.head());
@@ -306,6 +308,7 @@ public final class Checkpoint {
   /** Loads a classifier directory onto ctx (classifier.json is read first). */
   public static <C, M extends AutoCloseable> Classifier<M> loadClassifier(ComputeContext ctx,
       Path dir, ModelFamily<C, M> family) throws IOException {
+    dir = CheckpointDirectory.resolve(dir); // a training output directory: its latest checkpoint
     ClassifierHead.Meta meta = ClassifierHead.readMeta(dir);
     M model = load(ctx, dir, family);
     try {
@@ -362,6 +365,7 @@ public final class Checkpoint {
    */
   public static SentenceEmbedder loadEmbedder(ComputeContext ctx, Path dir, int maxLength,
       int batchSize) throws IOException {
+    dir = CheckpointDirectory.resolve(dir); // a training output directory: its latest checkpoint
     readConfig(dir, ModelFamily.BERT); // a missing directory or config first, then the vocabulary
     WordPieceTokenizer tok = Tokenizers.wordPiece(dir);
     SentenceTransformers.Pipeline p = SentenceTransformers.read(dir);

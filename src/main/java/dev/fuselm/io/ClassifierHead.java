@@ -54,6 +54,7 @@ public final class ClassifierHead {
 
   /** Reads classifier.json of a classifier directory. */
   public static Meta readMeta(Path dir) throws IOException {
+    dir = CheckpointDirectory.resolve(dir); // a training output directory: its latest checkpoint
     Path f = dir.resolve(META_FILE);
     if (!Files.isRegularFile(f)) {
       throw new IOException(dir + ": no " + META_FILE + " (is this a classifier made by"

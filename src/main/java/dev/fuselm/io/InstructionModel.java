@@ -64,6 +64,7 @@ public final class InstructionModel implements AutoCloseable {
    * or null when dir has none (the model was not instruction-tuned by fuselm).
    */
   public static String templateName(Path dir) throws IOException {
+    dir = CheckpointDirectory.resolve(dir); // a training output directory: its latest checkpoint
     Path f = dir.resolve(META_FILE);
     if (!Files.isRegularFile(f)) {
       return null;
@@ -74,6 +75,7 @@ public final class InstructionModel implements AutoCloseable {
 
   /** The template recorded in dir (Alpaca when dir has no instruction.json). */
   public static PromptTemplate readTemplate(Path dir) throws IOException {
+    dir = CheckpointDirectory.resolve(dir); // a training output directory: its latest checkpoint
     Path f = dir.resolve(META_FILE);
     if (!Files.isRegularFile(f)) {
       return PromptTemplate.alpaca();
@@ -103,6 +105,7 @@ public final class InstructionModel implements AutoCloseable {
 
   /** Loads dir onto ctx (see the class comment for the two layouts). */
   public static InstructionModel load(ComputeContext ctx, Path dir) throws IOException {
+    dir = CheckpointDirectory.resolve(dir); // a training output directory: its latest checkpoint
     PromptTemplate template = readTemplate(dir);
     boolean plain = Files.isRegularFile(dir.resolve(Checkpoint.WEIGHTS));
     Path base = dir;

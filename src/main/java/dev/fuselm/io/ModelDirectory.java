@@ -6,7 +6,8 @@ import java.nio.file.Path;
 
 /**
  * The two files every Hugging Face model directory has, GPT-2 or BERT alike, found with the same
- * one-line errors for a missing directory or file.
+ * one-line errors for a missing directory or file. A training output directory with checkpoints
+ * ({@link CheckpointDirectory}) is read as the checkpoint its {@code latest} names.
  */
 final class ModelDirectory {
   static final String CONFIG = "config.json";
@@ -19,11 +20,13 @@ final class ModelDirectory {
     if (!Files.isDirectory(dir)) {
       throw new IOException(dir + ": no such model directory");
     }
+    dir = CheckpointDirectory.resolve(dir); // a training output directory: its latest checkpoint
     return requireFile(dir, CONFIG);
   }
 
   /** dir/model.safetensors, after checking that it exists. */
   static Path weights(Path dir) throws IOException {
+    dir = CheckpointDirectory.resolve(dir); // a training output directory: its latest checkpoint
     return requireFile(dir, WEIGHTS);
   }
 

@@ -73,6 +73,7 @@ public final class PeftAdapters {
 
   /** Reads adapter_config.json. */
   public static Meta readMeta(Path dir) throws IOException {
+    dir = CheckpointDirectory.resolve(dir); // a training output directory: its latest checkpoint
     Path f = dir.resolve(CONFIG);
     if (!Files.isRegularFile(f)) {
       throw new IOException(dir + ": no " + CONFIG + " (is this a LoRA adapter directory?)");
@@ -102,6 +103,7 @@ public final class PeftAdapters {
 
   /** Loads the adapters of dir and attaches them to model, which owns them from then on. */
   public static void attach(GptModel model, Path dir, boolean trainable) throws IOException {
+    dir = CheckpointDirectory.resolve(dir); // a training output directory: its latest checkpoint
     LoraAdapters l = load(model.context(), dir, model.config(), trainable);
     try {
       model.adoptLora(l);
@@ -114,6 +116,7 @@ public final class PeftAdapters {
   /** Loads the adapters of dir for a model of config cfg, checking every name and shape first. */
   public static LoraAdapters load(ComputeContext ctx, Path dir, GptConfig cfg, boolean trainable)
       throws IOException {
+    dir = CheckpointDirectory.resolve(dir); // a training output directory: its latest checkpoint
     Meta meta = readMeta(dir);
     Path wf = dir.resolve(WEIGHTS);
     if (!Files.isRegularFile(wf)) {

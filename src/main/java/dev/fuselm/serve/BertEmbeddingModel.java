@@ -1,6 +1,7 @@
 package dev.fuselm.serve;
 
 import dev.fuselm.io.Checkpoint;
+import dev.fuselm.io.CheckpointDirectory;
 import dev.fuselm.model.SentenceEmbedder;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tokenizer.Tokenizers;
@@ -36,6 +37,7 @@ public final class BertEmbeddingModel implements EmbeddingModel, AutoCloseable {
    * @param threads kernel threads, 0 for all cores
    */
   public static BertEmbeddingModel open(Path dir, int threads, int batchSize) throws IOException {
+    dir = CheckpointDirectory.resolve(dir); // a training output directory: its latest checkpoint
     ComputeContext ctx = ComputeContext.create();
     try {
       ctx.threads(threads);

@@ -3,6 +3,7 @@ package dev.fuselm.serve;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.fuselm.data.PromptTemplate;
+import dev.fuselm.io.CheckpointDirectory;
 import dev.fuselm.io.InstructionModel;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -48,6 +49,7 @@ public final class ChatTemplate {
 
   /** The template a model directory records (see the class comment). */
   public static ChatTemplate forModel(Path dir) throws IOException {
+    dir = CheckpointDirectory.resolve(dir); // a training output directory: its latest checkpoint
     if (Files.isRegularFile(dir.resolve(InstructionModel.META_FILE))) {
       JsonNode meta = JSON.readTree(dir.resolve(InstructionModel.META_FILE).toFile());
       return of(InstructionModel.readTemplate(dir), "the instruction template of "

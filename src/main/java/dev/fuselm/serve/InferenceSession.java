@@ -1,6 +1,7 @@
 package dev.fuselm.serve;
 
 import dev.fuselm.io.Checkpoint;
+import dev.fuselm.io.CheckpointDirectory;
 import dev.fuselm.model.ModelFamily;
 import dev.fuselm.tokenizer.Tokenizers;
 import dev.fuselm.generate.GenerationConfig;
@@ -206,6 +207,7 @@ public final class InferenceSession implements AutoCloseable {
    * dev.fuselm.io.Checkpoint#loadBf16Matrices}), so no float32 copy of them stays resident.
    */
   public static InferenceSession open(Path modelDir, Options options) throws IOException {
+    modelDir = CheckpointDirectory.resolve(modelDir); // a training output directory: its latest checkpoint
     GptConfig cfg = Checkpoint.readConfig(modelDir, ModelFamily.GPT2);
     Tokenizer tok = Tokenizers.present(modelDir) || cfg.vocabSize() == 50257
         ? Tokenizers.forModel(modelDir, cfg.vocabSize()) : null;

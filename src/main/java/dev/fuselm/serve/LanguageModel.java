@@ -3,6 +3,7 @@ package dev.fuselm.serve;
 import dev.fuselm.generate.GenerationConfig;
 import dev.fuselm.generate.Generator;
 import dev.fuselm.io.Checkpoint;
+import dev.fuselm.io.CheckpointDirectory;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
 import dev.fuselm.model.ModelFamily;
@@ -55,6 +56,7 @@ public final class LanguageModel implements AutoCloseable {
    * @throws IOException when the directory is not a GPT model directory or has no usable tokenizer
    */
   public static LanguageModel load(Path dir) throws IOException {
+    dir = CheckpointDirectory.resolve(dir); // a training output directory: its latest checkpoint
     ModelFamily<?, ?> family = Checkpoint.family(dir);
     if (family != ModelFamily.GPT2) {
       throw new IOException(dir + ": a " + family.modelType() + " model directory does not generate"

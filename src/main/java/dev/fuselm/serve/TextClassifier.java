@@ -1,6 +1,7 @@
 package dev.fuselm.serve;
 
 import dev.fuselm.io.Checkpoint;
+import dev.fuselm.io.CheckpointDirectory;
 import dev.fuselm.io.ClassifierHead;
 import dev.fuselm.model.BertModel;
 import dev.fuselm.model.GptConfig;
@@ -61,6 +62,7 @@ public final class TextClassifier implements AutoCloseable {
    * @throws IOException when the directory is not a classifier directory
    */
   public static TextClassifier load(Path dir) throws IOException {
+    dir = CheckpointDirectory.resolve(dir); // a training output directory: its latest checkpoint
     ClassifierHead.Meta meta = ClassifierHead.readMeta(dir);
     boolean bert = Checkpoint.family(dir) == ModelFamily.BERT;
     Tokenizer gptTok = null;

@@ -1,6 +1,7 @@
 package dev.fuselm.serve;
 
 import dev.fuselm.io.Checkpoint;
+import dev.fuselm.io.CheckpointDirectory;
 import dev.fuselm.model.ModelFamily;
 import dev.fuselm.model.SentenceEmbedder;
 import dev.fuselm.tensor.ComputeContext;
@@ -40,6 +41,7 @@ public final class TextEmbedder implements AutoCloseable {
    * @throws IOException when the directory is not a BERT model directory
    */
   public static TextEmbedder load(Path dir) throws IOException {
+    dir = CheckpointDirectory.resolve(dir); // a training output directory: its latest checkpoint
     ModelFamily<?, ?> family = Checkpoint.family(dir);
     if (family != ModelFamily.BERT) {
       throw new IOException(dir + ": a " + family.modelType() + " model directory is not a"

@@ -104,6 +104,11 @@ public final class Trainer implements TrainingTask, AutoCloseable {
     engine.distribute(group);
   }
 
+  /** How many checkpoint directories a save keeps in the output directory (default 2). */
+  public void keepCheckpoints(int k) {
+    engine.keepCheckpoints(k);
+  }
+
   /** Extra entries for the checkpoint metadata (for example the tokenizer used). */
   public void putMetadata(String key, String value) {
     engine.putMetadata(key, value);

@@ -1,5 +1,6 @@
 package dev.fuselm.train;
 
+import dev.fuselm.io.CheckpointDirectory;
 import dev.fuselm.io.SafeTensors;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tensor.ParameterSlab;
@@ -45,6 +46,7 @@ public final class TrainingEngine implements AutoCloseable {
   private float lastLoss = Float.NaN;
   private long lastSaved = -1;
   private ProcessGroup group = ProcessGroup.single();
+  private int keepCheckpoints = CheckpointDirectory.DEFAULT_KEEP;
 
   public TrainingEngine(TrainingTask task, TrainConfig cfg, ComputeContext ctx) {
     this.task = task;
@@ -85,6 +87,15 @@ public final class TrainingEngine implements AutoCloseable {
     }
   }
 
+  /** How many checkpoint directories a save keeps in the output directory (at least 1). */
+  public void keepCheckpoints(int k) {
+    if (k < 1) {
+      throw new IllegalArgumentException("the number of checkpoints to keep must be at least 1,"
+          + " got " + k);
+    }
+    this.keepCheckpoints = k;
+  }
+
   /** The processes of this run ({@link ProcessGroup#single()} unless {@link #distribute}d). */
   public ProcessGroup group() {
     return group;
@@ -120,6 +131,9 @@ public final class TrainingEngine implements AutoCloseable {
   public float run(long until) throws IOException {
     long end = Math.min(until, cfg.steps());
     float last = Float.NaN;
+    if (group.isLeader() && cfg.out() != null) {
+      CheckpointDirectory.cleanLeftovers(cfg.out()); // what a killed save left behind
+    }
     while (step < end) {
       long t0 = System.nanoTime();
       float lr = schedule.at(step);
@@ -216,8 +230,10 @@ public final class TrainingEngine implements AutoCloseable {
   }
 
   /**
-   * Writes a checkpoint into dir: the task's model files (their weights carrying the step) and
-   * the training state (moments, step, data position, run metadata, loss history) with loss.png.
+   * Writes a checkpoint into dir as a whole ({@link CheckpointDirectory}): the task's model files
+   * (their weights carrying the step) and the training state (moments, step, data position, run
+   * metadata, loss history) with loss.png go to a new {@code checkpoint-<step>/}, which then
+   * becomes dir's latest; the newest {@link #keepCheckpoints} are kept.
    * In a data-parallel run only rank 0 writes: this is the one place that decides it (the other
    * ranks return at once; they hold the same weights and moments).
    */
@@ -227,8 +243,15 @@ public final class TrainingEngine implements AutoCloseable {
     }
     Map<String, String> meta = new LinkedHashMap<>(extraMetadata);
     meta.put("fuselm.step", Long.toString(step));
-    task.saveModel(dir, meta);
-    saveState(dir);
+    CheckpointDirectory.Staged staged = CheckpointDirectory.begin(dir, step);
+    try {
+      task.saveModel(staged.path(), meta);
+      saveState(staged.path());
+      staged.commit(keepCheckpoints);
+    } catch (IOException | RuntimeException e) {
+      staged.abandon();
+      throw e;
+    }
     listener.onSave(step, dir);
   }
 
@@ -258,6 +281,7 @@ public final class TrainingEngine implements AutoCloseable {
    * step and loss history.
    */
   public void resume(Path dir) throws IOException {
+    dir = CheckpointDirectory.verified(dir); // the newest complete checkpoint, its files checked
     // the settings first: a run with other settings may also have another parameter count
     Map<String, String> recorded = TrainingState.metadata(dir);
     for (Map.Entry<String, String> e : task.runMetadata().entrySet()) {

@@ -54,6 +54,23 @@ public final class TrainingState {
     }
   }
 
+  /**
+   * AdamW never produces a non-finite moment (a non-finite gradient stops training before the
+   * update) nor a negative second moment: such a value means the file is corrupt, not that the
+   * learning rate was too high, and resuming from it would turn every weight it touches to NaN.
+   */
+  static void checkMoments(Path f, String name, float[] values, boolean nonNegative)
+      throws IOException {
+    for (int i = 0; i < values.length; i++) {
+      float x = values[i];
+      if (!Float.isFinite(x) || (nonNegative && x < 0)) {
+        throw new IOException(f + ": " + name + "[" + i + "] is " + x + ", which AdamW never"
+            + " writes: the training state is corrupt; resume from an earlier checkpoint or"
+            + " start again");
+      }
+    }
+  }
+
   public static Loaded load(Path dir, long parameterCount) throws IOException {
     Path f = dir.resolve(FILE);
     if (!Files.isRegularFile(f)) {
@@ -73,8 +90,11 @@ public final class TrainingState {
       if (step.length != 1 || pos.length != 2 || step[0] < 0) {
         throw new IOException(f + ": corrupt step or data_position");
       }
-      return new Loaded(step[0], pos[0], pos[1], r.readFloats("optimizer.exp_avg"),
-          r.readFloats("optimizer.exp_avg_sq"), r.metadata(), LossHistory.readFrom(r));
+      float[] m = r.readFloats("optimizer.exp_avg");
+      float[] v = r.readFloats("optimizer.exp_avg_sq");
+      checkMoments(f, "optimizer.exp_avg", m, false);
+      checkMoments(f, "optimizer.exp_avg_sq", v, true);
+      return new Loaded(step[0], pos[0], pos[1], m, v, r.metadata(), LossHistory.readFrom(r));
     }
   }
 }
