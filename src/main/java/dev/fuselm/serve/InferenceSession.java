@@ -41,7 +41,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * <p>The weights are loaded once and only read. A native compute context may be used by one thread
  * at a time, so one scheduler thread owns all model work: callers {@link #submit} requests into a
  * bounded queue and get a future. The scheduler gives each admitted request a slot (its own KV
- * cache, from a fixed pool of {@link Options#slots()}), runs its prompt, then decodes all active
+ * cache, from a fixed pool of {@link Options#slots()}), runs the prompts admitted at the same step
+ * together ({@link Prefill}: identical prompts once, prompt prefixes other slots hold copied when
+ * the {@linkplain Options#withPrefixCache prefix cache} is on), then decodes all active
  * requests together, one token each per step (continuous batching: a request joins at the next step
  * after a slot frees, and leaves as soon as it stops). With greedy decoding (or the same seed) a
  * request gets exactly the tokens {@link Generator} produces for it alone: the model's cached
