@@ -168,7 +168,6 @@ public final class InferenceSession implements AutoCloseable {
     final DetailedTokenListener listener;
     final int topLogprobs;
     final CompletableFuture<Result> future = new CompletableFuture<>();
-    final long submitted = System.nanoTime();
 
     Request(int[] prompt, GenerationConfig gc, DetailedTokenListener listener, int topLogprobs) {
       this.prompt = prompt;
