@@ -14,6 +14,7 @@ import picocli.CommandLine.Command;
       BenchTrainCommand.class,
       BenchGenerateCommand.class,
       BenchServeCommand.class,
+      BenchPrefixCacheCommand.class,
       BenchEmbedCommand.class
     })
 public final class BenchCommand implements Runnable {

@@ -83,6 +83,7 @@ public final class BenchServeCommand implements Callable<Integer> {
           // Generator) and the session, so both see the same machine load
           double[] ratios = new double[rounds];
           double[] sessionTps = new double[rounds];
+          double[] sessionRps = new double[rounds];
           double[] generatorTps = new double[rounds];
           List<double[]> latencies = new ArrayList<>();
           List<double[]> firsts = new ArrayList<>();
@@ -94,6 +95,7 @@ public final class BenchServeCommand implements Callable<Integer> {
               run(s, cfg, 1, 1, new Random(0)); // warm-up
               Stats st = run(s, cfg, c, requests, new Random(c * 100 + round));
               sessionTps[round] = st.tokensPerS;
+              sessionRps[round] = st.requestsPerS;
               latencies.add(st.latencies);
               firsts.add(st.firsts);
             }
@@ -107,12 +109,13 @@ public final class BenchServeCommand implements Callable<Integer> {
               + "\"requests_per_round\":%d,\"rounds\":%d,\"prompt_tokens\":%d,\"new_tokens\":%d,"
               + "\"slots\":%d,\"threads\":%d,\"tokens_per_s\":%.1f,\"p50_ms\":%.1f,"
               + "\"p99_ms\":%.1f,\"first_token_p50_ms\":%.1f,\"generator_tokens_per_s\":%.1f,"
-              + "\"vs_generator\":%.2f,\"vs_generator_range\":[%.2f,%.2f],\"weights\":\"%s\"}%n",
+              + "\"vs_generator\":%.2f,\"vs_generator_range\":[%.2f,%.2f],\"weights\":\"%s\","
+              + "\"requests_per_s\":%.2f}%n",
               name, c,
               c * requests, rounds, promptTokens, newTokens, slots, ctx.threads(),
               median(sessionTps), percentile(lat, 0.50), percentile(lat, 0.99),
               percentile(fst, 0.50), median(generatorTps), median(ratios), sortedRatios[0],
-              sortedRatios[rounds - 1], weights);
+              sortedRatios[rounds - 1], weights, median(sessionRps));
         }
       }
     }
@@ -128,7 +131,8 @@ public final class BenchServeCommand implements Callable<Integer> {
   }
 
   /** One round: tokens per second over the wall time, latencies and times to the first token. */
-  private record Stats(double tokensPerS, double[] latencies, double[] firsts) {}
+  private record Stats(double tokensPerS, double requestsPerS, double[] latencies,
+      double[] firsts) {}
 
   static double median(double[] v) {
     double[] s = v.clone();
@@ -179,7 +183,7 @@ public final class BenchServeCommand implements Callable<Integer> {
     }
     double wall = (System.nanoTime() - t0) / 1e9;
     pool.shutdown();
-    return new Stats(Arrays.stream(tokens).sum() / wall, latency, first);
+    return new Stats(Arrays.stream(tokens).sum() / wall, prompts.length / wall, latency, first);
   }
 
   /** Tokens per second of {@code n} requests run one after another on a batch-1 Generator. */

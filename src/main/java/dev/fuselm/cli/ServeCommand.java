@@ -59,8 +59,28 @@ public final class ServeCommand implements Callable<Integer> {
   @Option(names = "--weights", description = "matrix weights used for decoding: fp32, or bf16"
       + " (about 1.3x faster per token, bf16 rounding) (default: ${DEFAULT-VALUE})")
   String weights = "fp32";
+  @Option(names = "--prefix-cache", description = "finished prompts kept for exact reuse of their"
+      + " KV entries by later prompts that start the same way, each in one extra KV-cache slot;"
+      + " 0 or off disables it (default: ${DEFAULT-VALUE})") String prefixCache = "2";
   // for tests of the loading phase: a pause between listening and loading
   @Option(names = "--load-delay", hidden = true) double loadDelay;
+
+  /** The --prefix-cache value: a count, or off (0). */
+  static int prefixCacheEntries(String v) {
+    if (v.equalsIgnoreCase("off")) {
+      return 0;
+    }
+    try {
+      int n = Integer.parseInt(v.trim());
+      if (n >= 0) {
+        return n;
+      }
+    } catch (NumberFormatException e) {
+      // the refusal below
+    }
+    throw new IllegalArgumentException("--prefix-cache must be a count >= 0 or off, got '" + v
+        + "'");
+  }
 
   @Override
   public Integer call() throws IOException, InterruptedException {
@@ -79,7 +99,7 @@ public final class ServeCommand implements Callable<Integer> {
           millis(bodyTimeout, "--body-timeout"), millis(requestTimeout, "--request-timeout"));
       // each request may ask for up to 8 choices (n), each its own session request
       sessionOptions = new InferenceSession.Options(slots, 8 * maxConcurrent, threads,
-          GenerateCommand.weightType(weights));
+          GenerateCommand.weightType(weights), prefixCacheEntries(prefixCache));
       chat = ChatTemplate.forModel(model);
     } catch (IllegalArgumentException e) {
       throw new UserInputException(e.getMessage());

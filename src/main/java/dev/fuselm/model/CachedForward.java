@@ -24,21 +24,45 @@ final class CachedForward {
   private CachedForward() {}
 
   static Tensor run(GptModel model, KvCache cache, int[] slots, int[] positions, int[] tokens) {
+    int tq = check(model.config(), cache, slots, positions, tokens);
+    int[] counts = new int[slots.length];
+    java.util.Arrays.fill(counts, tq);
+    return runRows(model, cache, slots, positions, counts, tokens);
+  }
+
+  /**
+   * Row i runs its own number of positions, counts[i] (the prompts of several requests in one
+   * pass): tokens holds row 0's ids, then row 1's, and so on. Each GEMM sees all rows at once, so a
+   * row has the bits of the same row run alone when both runs stay on the same GEMM path (at most
+   * {@link KvCache#MAX_DECODE_ROWS} rows in all, or more than that in both).
+   */
+  static Tensor runRagged(GptModel model, KvCache cache, int[] slots, int[] positions,
+      int[] counts, int[] tokens) {
+    checkRagged(model.config(), cache, slots, positions, counts, tokens);
+    return runRows(model, cache, slots, positions, counts, tokens);
+  }
+
+  private static Tensor runRows(GptModel model, KvCache cache, int[] slots, int[] positions,
+      int[] counts, int[] tokens) {
     GptConfig cfg = model.config();
     ComputeContext ctx = model.context();
     int b = slots.length;
-    int tq = check(cfg, cache, slots, positions, tokens);
+    long[] first = new long[b + 1]; // first row of each slot's positions
+    for (int i = 0; i < b; i++) {
+      first[i + 1] = first[i] + counts[i];
+    }
     long c = cfg.dModel();
     long tmax = cfg.contextLength();
-    long rows = (long) b * tq;
+    long rows = first[b];
     boolean bf16 = cache.weights() == DType.BFLOAT16;
-    Tensor idv = cache.ids.view(0, b, tq);
+    Tensor idv = cache.ids.view(0, rows);
     idv.copyFrom(tokens);
     Tensor xv = cache.x.view(0, rows, c);
     Tensor x2v = cache.x2.view(0, rows, c);
     Tensor wpe = model.positionEmbedding();
     for (int i = 0; i < b; i++) {
-      EmbeddingOps.forward(ctx, xv.view(i * tq * c, 1, tq, c), idv.view((long) i * tq, 1, tq),
+      int tq = counts[i];
+      EmbeddingOps.forward(ctx, xv.view(first[i] * c, 1, tq, c), idv.view(first[i], 1, tq),
           model.tokenEmbedding(), wpe.view(positions[i] * c, tq, c));
     }
     Tensor lnv = cache.ln.view(0, rows, c);
@@ -56,9 +80,11 @@ final class CachedForward {
       // q, k, v of the new positions into each row's slot, attention over it, projection
       linear(ctx, blk.attn().cAttn(), bf16, qkvv, lnv);
       for (int i = 0; i < b; i++) {
+        int tq = counts[i];
         Tensor slot = layer.view(slots[i] * tmax * 3 * c, 1, tmax, 3 * c);
-        slot.view(positions[i] * 3 * c, tq * 3 * c).copyFrom(qkvv.view(i * tq * 3 * c, tq * 3 * c));
-        AttentionOps.forwardCached(ctx, yv.view(i * tq * c, 1, tq, c), slot, positions[i] + tq,
+        slot.view(positions[i] * 3 * c, tq * 3 * c)
+            .copyFrom(qkvv.view(first[i] * 3 * c, tq * 3 * c));
+        AttentionOps.forwardCached(ctx, yv.view(first[i] * c, 1, tq, c), slot, positions[i] + tq,
             blk.attn().heads());
       }
       linear(ctx, blk.attn().cProj(), bf16, ao, yv);
@@ -72,12 +98,12 @@ final class CachedForward {
       x2v = t;
     }
     for (int i = 0; i < b; i++) {
-      cache.setLength(slots[i], positions[i] + tq);
+      cache.setLength(slots[i], positions[i] + counts[i]);
     }
     // final norm and head on the last position of each row only
     Tensor lastv = cache.last.view(0, b, c);
     for (int i = 0; i < b; i++) {
-      lastv.view(i * c, c).copyFrom(xv.view(((long) i * tq + tq - 1) * c, c));
+      lastv.view(i * c, c).copyFrom(xv.view((first[i + 1] - 1) * c, c));
     }
     Tensor normed = cache.normed.view(0, b, c);
     model.finalNorm().forward(ctx, normed, null, null, lastv);
@@ -99,6 +125,37 @@ final class CachedForward {
     }
   }
 
+  /** Checks the arguments of {@link #runRagged}. */
+  private static void checkRagged(GptConfig cfg, KvCache cache, int[] slots, int[] positions,
+      int[] counts, int[] tokens) {
+    int b = slots.length;
+    if (b == 0 || positions.length != b || counts.length != b) {
+      throw new IllegalArgumentException("a cached forward needs one position and one count per"
+          + " slot, got " + b + " slots, " + positions.length + " positions and " + counts.length
+          + " counts");
+    }
+    long rows = 0;
+    for (int n : counts) {
+      if (n < 1) {
+        throw new IllegalArgumentException("every slot needs at least one position, got " + n);
+      }
+      rows += n;
+    }
+    if (rows != tokens.length) {
+      throw new IllegalArgumentException("the counts add up to " + rows + " positions but "
+          + tokens.length + " tokens were given");
+    }
+    if (rows > cache.maxRows() || b > cache.maxSequences()) {
+      throw new IllegalArgumentException(b + " slots of " + rows + " positions in one step; this"
+          + " KV cache runs at most " + cache.maxRows() + " positions of " + cache.maxSequences()
+          + " slots per step");
+    }
+    for (int i = 0; i < b; i++) {
+      checkSlot(cfg, cache, slots, positions, i, counts[i]);
+    }
+    checkIds(cfg, tokens);
+  }
+
   /** Checks the arguments; returns the positions per row. */
   private static int check(GptConfig cfg, KvCache cache, int[] slots, int[] positions,
       int[] tokens) {
@@ -115,31 +172,40 @@ final class CachedForward {
           + " slots per step");
     }
     for (int i = 0; i < b; i++) {
-      if (slots[i] < 0 || slots[i] >= cache.slots()) {
-        throw new IllegalArgumentException("slot " + slots[i] + " is outside 0.."
-            + (cache.slots() - 1));
-      }
-      for (int j = 0; j < i; j++) {
-        if (slots[j] == slots[i]) {
-          throw new IllegalArgumentException("slot " + slots[i] + " appears twice in one step");
-        }
-      }
-      int start = positions[i];
-      if (start < 0 || start > cache.length(slots[i])) {
-        throw new IllegalArgumentException("position " + start + " of slot " + slots[i]
-            + " leaves a gap: the slot holds " + cache.length(slots[i]) + " positions");
-      }
-      if (start + tq > cfg.contextLength()) {
-        throw new IllegalArgumentException("KV cache of " + cfg.contextLength() + " positions is"
-            + " full: cannot add " + tq + " after " + start);
+      checkSlot(cfg, cache, slots, positions, i, tq);
+    }
+    checkIds(cfg, tokens);
+    return tq;
+  }
+
+  private static void checkSlot(GptConfig cfg, KvCache cache, int[] slots, int[] positions, int i,
+      int tq) {
+    if (slots[i] < 0 || slots[i] >= cache.slots()) {
+      throw new IllegalArgumentException("slot " + slots[i] + " is outside 0.."
+          + (cache.slots() - 1));
+    }
+    for (int j = 0; j < i; j++) {
+      if (slots[j] == slots[i]) {
+        throw new IllegalArgumentException("slot " + slots[i] + " appears twice in one step");
       }
     }
+    int start = positions[i];
+    if (start < 0 || start > cache.length(slots[i])) {
+      throw new IllegalArgumentException("position " + start + " of slot " + slots[i]
+          + " leaves a gap: the slot holds " + cache.length(slots[i]) + " positions");
+    }
+    if (start + tq > cfg.contextLength()) {
+      throw new IllegalArgumentException("KV cache of " + cfg.contextLength() + " positions is"
+          + " full: cannot add " + tq + " after " + start);
+    }
+  }
+
+  private static void checkIds(GptConfig cfg, int[] tokens) {
     for (int id : tokens) {
       if (id < 0 || id >= cfg.vocabSize()) {
         throw new IllegalArgumentException("token id " + id + " is outside the model's vocabulary"
             + " of " + cfg.vocabSize());
       }
     }
-    return tq;
   }
 }

@@ -565,6 +565,20 @@ public final class GptModel implements Backbone {
     return CachedForward.run(this, cache, slots, positions, tokens);
   }
 
+  /**
+   * {@link #forwardCached} where row i runs its own number of positions, counts[i] (tokens holds
+   * row 0's ids, then row 1's, ...): the prompts of several requests prefilled in one pass. A row
+   * has the bits of the same row run alone when both runs have at most {@link
+   * KvCache#MAX_DECODE_ROWS} positions in all, or both more (the GEMM's two paths).
+   */
+  public Tensor forwardCached(KvCache cache, int[] slots, int[] positions, int[] counts,
+      int[] tokens) {
+    if (cache.model() != this) {
+      throw new IllegalArgumentException("this KV cache belongs to another model");
+    }
+    return CachedForward.runRagged(this, cache, slots, positions, counts, tokens);
+  }
+
   /** Names of the parameters, in slab order (for a bf16-matrix model, with its matrices). */
   public List<String> parameterNames() {
     return new ArrayList<>(allShapes != null ? allShapes.keySet() : params.names());

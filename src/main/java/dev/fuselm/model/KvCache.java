@@ -134,6 +134,30 @@ public final class KvCache implements AutoCloseable {
     lengths[slot] = length;
   }
 
+  /**
+   * Copies the first {@code n} cached positions of slot {@code from} into slot {@code to} (every
+   * layer's keys, queries and values, bit for bit) and sets {@code to}'s length to {@code n}: a
+   * prompt prefix computed once serves another slot.
+   */
+  public void copyPrefix(int from, int to, int n) {
+    if (from < 0 || from >= slots || to < 0 || to >= slots) {
+      throw new IllegalArgumentException("slots " + from + " and " + to + " must be in 0.."
+          + (slots - 1));
+    }
+    if (n < 0 || n > lengths[from]) {
+      throw new IllegalArgumentException("slot " + from + " holds " + lengths[from]
+          + " positions, cannot copy " + n);
+    }
+    if (from != to && n > 0) {
+      long width = 3L * model.config().dModel();
+      long slotFloats = (long) model.config().contextLength() * width;
+      for (Tensor layer : layers) {
+        layer.view(to * slotFloats, n * width).copyFrom(layer.view(from * slotFloats, n * width));
+      }
+    }
+    lengths[to] = n;
+  }
+
   /** Forgets every slot's positions (the memory stays). */
   public void clear() {
     Arrays.fill(lengths, 0);

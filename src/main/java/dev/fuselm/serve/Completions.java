@@ -2,6 +2,7 @@ package dev.fuselm.serve;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.fuselm.generate.GenerationConfig;
 import dev.fuselm.generate.Generator.Result;
 import java.io.IOException;
 import java.util.ArrayList;
@@ -54,14 +55,19 @@ final class Completions {
       for (int p = 0; p < req.prompts().size(); p++) {
         int[] prompt = req.prompts().get(p);
         metrics.promptTokens(prompt.length);
+        // the n choices are queued together: admitted at once, they share one prefill
+        List<Choice> these = new ArrayList<>();
         for (int j = 0; j < req.n(); j++) {
-          Choice c = new Choice(choices.size(), prompt.length, session.tokenizer().orElse(null),
-              eos, req.stops(), events, metrics);
+          these.add(new Choice(choices.size() + j, prompt.length,
+              session.tokenizer().orElse(null), eos, req.stops(), events, metrics));
+        }
+        List<CompletableFuture<Result>> fs = submit(prompt, req, these);
+        for (int j = 0; j < these.size(); j++) {
+          Choice c = these.get(j);
           choices.add(c);
-          CompletableFuture<Result> f = submit(prompt, req, j, c);
-          futures.add(f);
+          futures.add(fs.get(j));
           // waited on below: it completes only after the choice has recorded the result
-          finished.add(f.whenComplete(c::finish));
+          finished.add(fs.get(j).whenComplete(c::finish));
         }
       }
       if (req.stream()) {
@@ -76,10 +82,16 @@ final class Completions {
     }
   }
 
-  private CompletableFuture<Result> submit(int[] prompt, CompletionRequest req, int j, Choice c)
-      throws ApiError {
+  private List<CompletableFuture<Result>> submit(int[] prompt, CompletionRequest req,
+      List<Choice> choices) throws ApiError {
+    List<GenerationConfig> gcs = new ArrayList<>();
+    List<InferenceSession.DetailedTokenListener> listeners = new ArrayList<>();
+    for (int j = 0; j < choices.size(); j++) {
+      gcs.add(req.configOf(j));
+      listeners.add(choices.get(j)::onToken);
+    }
     try {
-      return session.submit(prompt, req.configOf(j), req.logprobs(), c::onToken);
+      return session.submitAll(prompt, gcs, req.logprobs(), listeners);
     } catch (IllegalArgumentException e) {
       throw ApiError.invalid(req.chat() ? "messages" : "prompt", e.getMessage());
     } catch (RejectedExecutionException e) {

@@ -42,7 +42,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * <p>The weights are loaded once and only read. A native compute context may be used by one thread
  * at a time, so one scheduler thread owns all model work: callers {@link #submit} requests into a
  * bounded queue and get a future. The scheduler gives each admitted request a slot (its own KV
- * cache, from a fixed pool of {@link Options#slots()}), runs its prompt, then decodes all active
+ * cache, from a fixed pool of {@link Options#slots()}), runs the prompts admitted at the same step
+ * together ({@link Prefill}: identical prompts once, prompt prefixes other slots hold copied when
+ * the {@linkplain Options#withPrefixCache prefix cache} is on), then decodes all active
  * requests together, one token each per step (continuous batching: a request joins at the next step
  * after a slot frees, and leaves as soon as it stops). With greedy decoding (or the same seed) a
  * request gets exactly the tokens {@link Generator} produces for it alone: the model's cached
@@ -65,7 +67,7 @@ public final class InferenceSession implements AutoCloseable {
    *     model's own) or {@link DType#BFLOAT16} (the bf16 copies the model's layers hold, made when
    *     the session opens; about 1.3x faster per token on CPU, with bf16 rounding of the weights)
    */
-  public record Options(int slots, int maxQueued, int threads, DType weights) {
+  public record Options(int slots, int maxQueued, int threads, DType weights, int prefixCache) {
     public Options {
       if (slots < 1) {
         throw new IllegalArgumentException("slots must be >= 1, got " + slots);
@@ -76,32 +78,53 @@ public final class InferenceSession implements AutoCloseable {
       if (weights != DType.FLOAT32 && weights != DType.BFLOAT16) {
         throw new IllegalArgumentException("weights must be float32 or bfloat16, got " + weights);
       }
+      if (prefixCache < 0) {
+        throw new IllegalArgumentException("prefixCache must be >= 0, got " + prefixCache);
+      }
     }
 
-    /** Float32 weights. */
+    /** No prefix cache. */
+    public Options(int slots, int maxQueued, int threads, DType weights) {
+      this(slots, maxQueued, threads, weights, 0);
+    }
+
+    /** Float32 weights, no prefix cache. */
     public Options(int slots, int maxQueued, int threads) {
       this(slots, maxQueued, threads, DType.FLOAT32);
     }
 
-    /** 8 slots (one full decode step), 256 waiting requests, all cores, float32 weights. */
+    /**
+     * 8 slots (one full decode step), 256 waiting requests, all cores, float32 weights, no prefix
+     * cache.
+     */
     public static Options defaults() {
       return new Options(KvCache.MAX_DECODE_ROWS, 256, 0, DType.FLOAT32);
     }
 
     public Options withSlots(int n) {
-      return new Options(n, maxQueued, threads, weights);
+      return new Options(n, maxQueued, threads, weights, prefixCache);
     }
 
     public Options withMaxQueued(int n) {
-      return new Options(slots, n, threads, weights);
+      return new Options(slots, n, threads, weights, prefixCache);
     }
 
     public Options withThreads(int n) {
-      return new Options(slots, maxQueued, n, weights);
+      return new Options(slots, maxQueued, n, weights, prefixCache);
     }
 
     public Options withWeights(DType type) {
-      return new Options(slots, maxQueued, threads, type);
+      return new Options(slots, maxQueued, threads, type, prefixCache);
+    }
+
+    /**
+     * Keeps the prompts of up to {@code n} finished requests in {@code n} extra KV-cache slots
+     * (each the size of one slot, {@link InferenceSession#cacheBytes} includes them), so a later
+     * prompt that starts with the same tokens copies their keys and values instead of computing
+     * them again; also lets a prompt reuse a running request's prompt. 0 turns it off.
+     */
+    public Options withPrefixCache(int n) {
+      return new Options(slots, maxQueued, threads, weights, n);
     }
   }
 
@@ -127,11 +150,20 @@ public final class InferenceSession implements AutoCloseable {
     boolean onToken(int id, TokenLogprobs logprobs);
   }
 
+  /**
+   * Prompt work saved since the session opened: requests whose prompt started with tokens another
+   * slot held (and those tokens), and choices that copied the whole prefill of an identical
+   * prompt admitted with them (the {@code n} choices of one request); prefill passes run (one pass
+   * may prefill several prompts) and the prompt positions they computed.
+   */
+  public record PrefillStats(long prefixHits, long prefixTokensReused, long sharedPrefills,
+      long passes, long computedTokens) {}
+
   /** Counters since the session opened, and the current load. */
   public record Stats(int active, int queued, long completed, long cancelled, long failed,
       long generatedTokens) {}
 
-  private static final class Request {
+  static final class Request {
     final int[] prompt;
     final GenerationConfig gc;
     final DetailedTokenListener listener;
@@ -147,7 +179,7 @@ public final class InferenceSession implements AutoCloseable {
   }
 
   /** A request holding a slot. */
-  private static final class Active {
+  static final class Active {
     final Request req;
     final int slot;
     final Sampler sampler;
@@ -156,6 +188,8 @@ public final class InferenceSession implements AutoCloseable {
     int pos; // positions in the slot's cache
     int next; // the token to feed at pos
     StopReason reason;
+    int start; // prompt positions copied from another slot before the prefill
+    Active twin; // an identical prompt admitted with this one: its prefill is copied
 
     Active(Request req, int slot) {
       this.req = req;
@@ -166,12 +200,12 @@ public final class InferenceSession implements AutoCloseable {
     }
   }
 
-  private final GptModel model;
+  final GptModel model;
   private final ComputeContext ownedContext;
   private final boolean ownsModel;
   private final Tokenizer tokenizer;
   private final Options options;
-  private final KvCache cache;
+  final KvCache cache;
   private final Thread scheduler;
 
   private final ReentrantLock lock = new ReentrantLock();
@@ -180,10 +214,17 @@ public final class InferenceSession implements AutoCloseable {
   private boolean closing;
   private boolean cacheClosed;
   private volatile int activeCount;
+  private volatile int cachedEntries;
   private final AtomicLong completed = new AtomicLong();
   private final AtomicLong cancelled = new AtomicLong();
   private final AtomicLong failed = new AtomicLong();
   private final AtomicLong generatedTokens = new AtomicLong();
+  final AtomicLong prefixHits = new AtomicLong();
+  final AtomicLong prefixTokens = new AtomicLong();
+  final AtomicLong sharedPrefills = new AtomicLong();
+  final AtomicLong prefillPasses = new AtomicLong();
+  final AtomicLong prefillTokens = new AtomicLong();
+  final SlotPool pool;
 
   private InferenceSession(GptModel model, ComputeContext ownedContext, boolean ownsModel,
       Tokenizer tokenizer, Options options) {
@@ -194,7 +235,10 @@ public final class InferenceSession implements AutoCloseable {
     this.options = options;
     // a prefill runs up to the whole context of one slot, a decode step up to MAX_DECODE_ROWS
     int maxRows = Math.max(model.config().contextLength(), KvCache.MAX_DECODE_ROWS);
-    this.cache = KvCache.create(model, options.slots(), maxRows, options.weights());
+    // the prefix cache's entries live in slots of their own, so caching never costs concurrency
+    int slotCount = options.slots() + options.prefixCache();
+    this.cache = KvCache.create(model, slotCount, maxRows, options.weights());
+    this.pool = new SlotPool(slotCount, options.prefixCache());
     this.scheduler = new Thread(this::schedule, "fuselm-session-scheduler");
     scheduler.setDaemon(true);
     scheduler.start();
@@ -283,13 +327,36 @@ public final class InferenceSession implements AutoCloseable {
    */
   public CompletableFuture<Result> submit(int[] prompt, GenerationConfig gc, int topLogprobs,
       DetailedTokenListener listener) {
+    return submitAll(prompt, List.of(gc), topLogprobs, Arrays.asList(listener)).get(0);
+  }
+
+  /**
+   * Queues one request per config for the same prompt (the {@code n} choices of a completion), all
+   * or none: admitted together when slots are free, the prompt is prefilled once and its keys and
+   * values copied into the other choices' slots (bit for bit what each would compute alone).
+   * Listeners pair with configs (a null listener: none).
+   *
+   * @throws IllegalArgumentException for a bad prompt (checked here, before it is queued)
+   * @throws RejectedExecutionException when the queue cannot take them all or the session is
+   *     closing
+   */
+  public List<CompletableFuture<Result>> submitAll(int[] prompt, List<GenerationConfig> gcs,
+      int topLogprobs, List<DetailedTokenListener> listeners) {
     GptConfig cfg = model.config();
     if (topLogprobs > cfg.vocabSize()) {
       throw new IllegalArgumentException("topLogprobs must be at most the vocabulary size "
           + cfg.vocabSize() + ", got " + topLogprobs);
     }
-    int[] fitted = StopRules.fitPrompt(prompt, gc, cfg.vocabSize(), cfg.contextLength()).clone();
-    Request r = new Request(fitted, gc, listener, topLogprobs);
+    if (gcs.isEmpty() || listeners.size() != gcs.size()) {
+      throw new IllegalArgumentException("one listener per config, and at least one config: got "
+          + gcs.size() + " configs and " + listeners.size() + " listeners");
+    }
+    List<Request> rs = new ArrayList<>();
+    for (int i = 0; i < gcs.size(); i++) {
+      GenerationConfig gc = gcs.get(i);
+      int[] fitted = StopRules.fitPrompt(prompt, gc, cfg.vocabSize(), cfg.contextLength()).clone();
+      rs.add(new Request(fitted, gc, listeners.get(i), topLogprobs));
+    }
     lock.lock();
     try {
       if (closing) {
@@ -297,16 +364,21 @@ public final class InferenceSession implements AutoCloseable {
       }
       // the waiting room: maxQueued, plus the slots that are free right now (the scheduler takes
       // those requests at its next step)
-      if (queue.size() >= options.maxQueued() + Math.max(0, options.slots() - activeCount)) {
+      if (queue.size() + rs.size() - 1
+          >= options.maxQueued() + Math.max(0, options.slots() - activeCount)) {
         throw new RejectedExecutionException("the inference session is busy: " + queue.size()
             + " requests are waiting (at most " + options.maxQueued() + ")");
       }
-      queue.add(r);
+      queue.addAll(rs);
       changed.signalAll();
     } finally {
       lock.unlock();
     }
-    return r.future;
+    List<CompletableFuture<Result>> out = new ArrayList<>();
+    for (Request r : rs) {
+      out.add(r.future);
+    }
+    return out;
   }
 
   /** Generates and waits (the calling thread blocks; others keep being served). */
@@ -354,18 +426,27 @@ public final class InferenceSession implements AutoCloseable {
     }
   }
 
+  /** Prompt work saved and done since the session opened. */
+  public PrefillStats prefillStats() {
+    return new PrefillStats(prefixHits.get(), prefixTokens.get(), sharedPrefills.get(),
+        prefillPasses.get(), prefillTokens.get());
+  }
+
+  /** Free slots holding a finished request's prompt for reuse now (at most the prefix cache). */
+  public int prefixCacheEntries() {
+    return cachedEntries; // written by the scheduler
+  }
+
   // ---- the scheduler thread ----------------------------------------------------------------------
 
   private void schedule() {
     List<Active> active = new ArrayList<>();
-    ArrayDeque<Integer> freeSlots = new ArrayDeque<>();
-    for (int s = 0; s < options.slots(); s++) {
-      freeSlots.add(s);
-    }
     while (true) {
-      // admit waiting requests into free slots (blocking only when nothing is generating)
-      while (!freeSlots.isEmpty()) {
-        Request r = take(active.isEmpty());
+      // admit waiting requests into free slots (blocking only when nothing is generating), all of
+      // this round's prompts prefilled together
+      List<Request> round = new ArrayList<>();
+      while (active.size() + round.size() < options.slots()) {
+        Request r = take(active.isEmpty() && round.isEmpty());
         if (r == null) {
           break;
         }
@@ -373,13 +454,17 @@ public final class InferenceSession implements AutoCloseable {
           cancelled.incrementAndGet();
           continue;
         }
-        Active a = new Active(r, freeSlots.poll());
-        activeCount = active.size() + 1;
-        admit(a);
-        if (!leaves(a, freeSlots)) {
-          active.add(a);
+        round.add(r);
+      }
+      if (!round.isEmpty()) {
+        activeCount = active.size() + round.size();
+        for (Active a : Prefill.admit(this, round)) {
+          if (!leaves(a)) {
+            active.add(a);
+          }
         }
         activeCount = active.size();
+        cachedEntries = pool.cachedEntries();
       }
       if (active.isEmpty()) {
         if (isClosedAndDrained()) {
@@ -388,24 +473,27 @@ public final class InferenceSession implements AutoCloseable {
         continue;
       }
       // drop cancelled requests, then one decode step for the rest, at most MAX_DECODE_ROWS at once
-      active.removeIf(a -> leaves(a, freeSlots));
+      active.removeIf(this::leaves);
       for (int from = 0; from < active.size(); from += KvCache.MAX_DECODE_ROWS) {
         decodeStep(active.subList(from, Math.min(active.size(), from + KvCache.MAX_DECODE_ROWS)));
       }
-      active.removeIf(a -> leaves(a, freeSlots));
+      active.removeIf(this::leaves);
       activeCount = active.size();
+      cachedEntries = pool.cachedEntries();
     }
   }
 
   /** True (and a's slot freed) when a has stopped, failed or was cancelled. */
-  private boolean leaves(Active a, ArrayDeque<Integer> freeSlots) {
+  private boolean leaves(Active a) {
     if (a.reason == null && !a.req.future.isDone()) {
       return false;
     }
     if (a.req.future.isCancelled()) {
       cancelled.incrementAndGet();
     }
-    freeSlots.add(a.slot);
+    if (a.slot >= 0) {
+      pool.release(a.slot);
+    }
     return true;
   }
 
@@ -428,22 +516,6 @@ public final class InferenceSession implements AutoCloseable {
       return closing && queue.isEmpty();
     } finally {
       lock.unlock();
-    }
-  }
-
-  /** Prefill and the first token; a failure fails this request only. */
-  private void admit(Active a) {
-    if (a.req.gc.maxNewTokens() == 0) {
-      a.reason = StopReason.BUDGET;
-      finish(a);
-      return;
-    }
-    try {
-      float[] logits = model.forwardCached(cache, new int[] {a.slot}, new int[] {0}, a.req.prompt)
-          .toFloatArray();
-      accept(a, logits, 0);
-    } catch (RuntimeException | Error e) {
-      fail(a, e);
     }
   }
 
@@ -480,7 +552,7 @@ public final class InferenceSession implements AutoCloseable {
   }
 
   /** Samples the next token from logits[offset..], delivers it, decides whether a stops. */
-  private void accept(Active a, float[] logits, int offset) {
+  void accept(Active a, float[] logits, int offset) {
     GenerationConfig gc = a.req.gc;
     int v = model.config().vocabSize();
     int id = a.sampler.next(logits, offset, v);
@@ -529,7 +601,7 @@ public final class InferenceSession implements AutoCloseable {
     return new TokenLogprobs((float) (logits[offset + id] - logZ), Arrays.copyOf(top, n), topLp);
   }
 
-  private void finish(Active a) {
+  void finish(Active a) {
     completed.incrementAndGet(); // before completing, so a caller that got the result sees it
     if (!a.req.future.complete(new Result(Arrays.copyOf(a.out, a.count), a.reason))) {
       completed.decrementAndGet(); // it was cancelled first
@@ -537,7 +609,7 @@ public final class InferenceSession implements AutoCloseable {
   }
 
   /** Fails one request; it leaves the batch (its future is done). */
-  private void fail(Active a, Throwable e) {
+  void fail(Active a, Throwable e) {
     failed.incrementAndGet();
     if (!a.req.future.completeExceptionally(e)) {
       failed.decrementAndGet();

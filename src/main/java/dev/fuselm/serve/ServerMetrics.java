@@ -1,6 +1,7 @@
 package dev.fuselm.serve;
 
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.Timer;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
@@ -32,6 +33,19 @@ final class ServerMetrics {
     Gauge.builder("fuselm.active.slots", session,
         s -> s.get() == null ? 0 : s.get().stats().active())
         .description("requests generating (holding a KV-cache slot)").register(registry);
+    Gauge.builder("fuselm.prefix.cache.entries", session,
+        s -> s.get() == null ? 0 : s.get().prefixCacheEntries())
+        .description("finished prompts held for reuse").register(registry);
+    prefill("fuselm.prefix.cache.hits", "requests whose prompt reused held KV entries",
+        InferenceSession.PrefillStats::prefixHits);
+    prefill("fuselm.prefix.cache.tokens.reused", "prompt positions copied instead of computed",
+        InferenceSession.PrefillStats::prefixTokensReused);
+    prefill("fuselm.prefill.shared", "choices that copied the prefill of an identical prompt"
+        + " admitted with them (n > 1)", InferenceSession.PrefillStats::sharedPrefills);
+    prefill("fuselm.prefill.passes", "prefill passes (one may prefill several prompts)",
+        InferenceSession.PrefillStats::passes);
+    prefill("fuselm.prefill.tokens", "prompt positions computed by prefill passes",
+        InferenceSession.PrefillStats::computedTokens);
     promptTokens = Counter.builder("fuselm.prompt.tokens").description("prompt tokens submitted")
         .register(registry);
     generatedTokens = Counter.builder("fuselm.generated.tokens")
@@ -44,6 +58,13 @@ final class ServerMetrics {
         .description("between two tokens of one choice").publishPercentileHistogram()
         .minimumExpectedValue(Duration.ofMillis(1)).maximumExpectedValue(Duration.ofSeconds(10))
         .register(registry);
+  }
+
+  private void prefill(String name, String description,
+      java.util.function.ToLongFunction<InferenceSession.PrefillStats> value) {
+    FunctionCounter.builder(name, session,
+        s -> s.get() == null ? 0 : value.applyAsLong(s.get().prefillStats()))
+        .description(description).register(registry);
   }
 
   /** A finished request: outcome from its HTTP status, or "cancelled" (status 0). */

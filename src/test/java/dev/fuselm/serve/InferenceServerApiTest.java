@@ -121,7 +121,10 @@ class InferenceServerApiTest {
           "fuselm_requests_total{endpoint=\"/v1/completions\",outcome=\"success\"} 1.0",
           "outcome=\"unauthorized\"", "fuselm_prompt_tokens_total", "fuselm_generated_tokens_total",
           "fuselm_time_to_first_token_seconds_bucket",
-          "fuselm_inter_token_latency_seconds_count"}) {
+          "fuselm_inter_token_latency_seconds_count", "fuselm_prefill_passes_total 1.0",
+          "fuselm_prefill_tokens_total", "fuselm_prefix_cache_hits_total 0.0",
+          "fuselm_prefix_cache_tokens_reused_total 0.0", "fuselm_prefill_shared_total 0.0",
+          "fuselm_prefix_cache_entries 0.0"}) {
         assertTrue(metrics.contains(m), m + " in\n" + metrics);
       }
     }
