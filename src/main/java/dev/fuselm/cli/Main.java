@@ -26,7 +26,8 @@ import picocli.CommandLine.Command;
       TokenizeCommand.class, BpeTrainCommand.class,
       FinetuneClassifyCommand.class, ClassifyCommand.class, FinetuneInstructCommand.class, ChatCommand.class,
       TrainMlmCommand.class, EmbedCommand.class, ImportCommand.class, ServeCommand.class,
-      BenchCommand.class, NgramCommand.class})
+      BenchCommand.class, NgramCommand.class,
+      FinetuneDpoCommand.class, DpoPairsCommand.class})
 public final class Main implements Runnable {
   /** Exit code for errors in the user's input (bad file, bad flag value). */
   public static final int EXIT_USER_ERROR = 2;
