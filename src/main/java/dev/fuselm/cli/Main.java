@@ -27,7 +27,7 @@ import picocli.CommandLine.Command;
       FinetuneClassifyCommand.class, ClassifyCommand.class, FinetuneInstructCommand.class, ChatCommand.class,
       TrainMlmCommand.class, EmbedCommand.class, ImportCommand.class, ServeCommand.class,
       BenchCommand.class, NgramCommand.class,
-      FinetuneNerCommand.class, NerCommand.class})
+      FinetuneNerCommand.class, NerCommand.class, FinetuneDpoCommand.class, DpoPairsCommand.class})
 public final class Main implements Runnable {
   /** Exit code for errors in the user's input (bad file, bad flag value). */
   public static final int EXIT_USER_ERROR = 2;

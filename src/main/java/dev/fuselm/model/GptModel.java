@@ -545,6 +545,24 @@ public final class GptModel implements Backbone {
     passes.backward(dloss);
   }
 
+  /**
+   * {@link #forward(int[], int[], int, int)} with targets that also returns each row's loss (B*T:
+   * -log p(target), 0 where the target is ignored), for losses that weight rows or sequences
+   * differently (preference tuning); {@link #backwardRows} is its backward.
+   */
+  public float[] forwardRowLosses(int[] ids, int[] targets, int b, int t) {
+    requireFloat32Matrices("the model's forward pass");
+    return passes.forwardRowLosses(ids, targets, b, t);
+  }
+
+  /**
+   * Adds into the gradient slab the gradients of {@code sum_r dloss[r] * loss_r}, loss_r the row
+   * losses of the last forward with targets (B*T weights; ignored rows contribute nothing).
+   */
+  public void backwardRows(float[] dloss) {
+    passes.backwardRows(dloss);
+  }
+
   /** Frees the activations (they are rebuilt on the next forward). */
   public void releaseActivations() {
     passes.release();

@@ -3,6 +3,7 @@ package dev.fuselm.model;
 import dev.fuselm.nn.Dropout;
 import dev.fuselm.nn.LayerNorm;
 import dev.fuselm.ops.EmbeddingOps;
+import dev.fuselm.ops.PointwiseOps;
 import dev.fuselm.ops.SoftmaxOps;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tensor.ParameterSlab;
@@ -19,6 +20,7 @@ final class GptPasses {
   private boolean haveLossState;
   private boolean haveHiddenState;
   private SoftmaxOps.Loss lastLoss;
+  private Tensor rowLosses; // (B*T) per-row losses of forwardRowLosses; null until asked for
 
   GptPasses(GptModel m) {
     this.m = m;
@@ -51,6 +53,19 @@ final class GptPasses {
   }
 
   float forward(int[] ids, int[] targets, int b, int t) {
+    return forward(ids, targets, b, t, false);
+  }
+
+  /** forward with targets, also keeping each row's loss (0 where ignored) for rowLosses(). */
+  float[] forwardRowLosses(int[] ids, int[] targets, int b, int t) {
+    if (targets == null) {
+      throw new IllegalArgumentException("per-row losses need targets");
+    }
+    forward(ids, targets, b, t, true);
+    return rowLosses.toFloatArray();
+  }
+
+  private float forward(int[] ids, int[] targets, int b, int t, boolean keepRowLosses) {
     ComputeContext ctx = m.context();
     GptActivations a = acts(b, t);
     checkIds(ids, b, t);
@@ -69,7 +84,17 @@ final class GptPasses {
           + " B*T = " + (long) b * t);
     }
     a.targets.copyFrom(targets);
-    lastLoss = SoftmaxOps.crossEntropyForward(ctx, null, a.lse, a.logits, a.targets);
+    Tensor losses = null;
+    if (keepRowLosses) {
+      if (rowLosses == null || rowLosses.numel() != (long) b * t) {
+        if (rowLosses != null) {
+          rowLosses.close();
+        }
+        rowLosses = Tensor.zeros(ctx, (long) b * t);
+      }
+      losses = rowLosses;
+    }
+    lastLoss = SoftmaxOps.crossEntropyForward(ctx, losses, a.lse, a.logits, a.targets);
     haveLossState = true;
     return lastLoss.mean();
   }
@@ -158,6 +183,49 @@ final class GptPasses {
     GptActivations a = acts;
     SoftmaxOps.crossEntropyBackward(ctx, a.logits, a.logits, a.lse, a.targets, dloss,
         lastLoss.count());
+    backwardFromLogits(a);
+  }
+
+  /**
+   * The gradients of sum over rows r of dloss[r] * loss_r (loss_r the cross-entropy of row r of the
+   * last forward with targets; ignored rows contribute nothing): (softmax - onehot) per row, each
+   * run of rows with equal weight scaled by one native call, then the same path as backward.
+   */
+  void backwardRows(float[] dloss) {
+    if (!m.backwardable()) {
+      throw new IllegalStateException("call enableGradients() (or attach trainable LoRA adapters)"
+          + " before backwardRows()");
+    }
+    if (!haveLossState) {
+      throw new IllegalStateException("backwardRows() needs a forward with targets just before it");
+    }
+    GptActivations a = acts;
+    long rows = (long) a.b * a.t;
+    if (dloss.length != rows) {
+      throw new IllegalArgumentException("dloss has " + dloss.length + " entries, expected B*T = "
+          + rows);
+    }
+    haveLossState = false;
+    haveHiddenState = false;
+    ComputeContext ctx = m.context();
+    SoftmaxOps.crossEntropyBackward(ctx, a.logits, a.logits, a.lse, a.targets, 1f, 1);
+    long v = a.logits.dim(-1);
+    for (int r = 0; r < rows; ) {
+      int e = r + 1;
+      while (e < rows && dloss[e] == dloss[r]) {
+        e++;
+      }
+      if (dloss[r] != 1f) {
+        PointwiseOps.scale(ctx, a.logits.view(r * v, (long) (e - r) * v), dloss[r]);
+      }
+      r = e;
+    }
+    backwardFromLogits(a);
+  }
+
+  /** From dlogits (in a.logits) through the LM head and down the model. */
+  private void backwardFromLogits(GptActivations a) {
+    ComputeContext ctx = m.context();
     if (a.bf16) {
       m.lmHead().backwardBf16(ctx, a.dlnf, a.logits, a.dlogitsBf16, a.lnfBf16);
     } else {
@@ -198,6 +266,10 @@ final class GptPasses {
   }
 
   void release() {
+    if (rowLosses != null) {
+      rowLosses.close();
+      rowLosses = null;
+    }
     if (acts != null) {
       acts.close();
       acts = null;
