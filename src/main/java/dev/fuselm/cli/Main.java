@@ -26,6 +26,7 @@ import picocli.CommandLine.Command;
       TokenizeCommand.class, BpeTrainCommand.class,
       FinetuneClassifyCommand.class, ClassifyCommand.class, FinetuneInstructCommand.class, ChatCommand.class,
       TrainMlmCommand.class, EmbedCommand.class, ImportCommand.class, ServeCommand.class,
+      ExportCommand.class,
       BenchCommand.class, NgramCommand.class})
 public final class Main implements Runnable {
   /** Exit code for errors in the user's input (bad file, bad flag value). */
