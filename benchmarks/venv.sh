@@ -48,7 +48,7 @@ fi
 
 first="${pins[0]%%==*}"
 if [ ! -d "$index/$first" ]; then
-  echo "$name: no local wheel index at $index with $first ($wanted is installed only from there)" >&2
+  echo "$name: no local wheel index at $index with $first ($wanted comes only from there)" >&2
   exit 1
 fi
 if [ -e "$dir" ] && [ -n "$(ls -A "$dir")" ] && [ ! -f "$dir/pyvenv.cfg" ]; then

@@ -5,6 +5,7 @@ Needs a python with gguf and numpy; benchmarks/parity/gguf_venv.sh makes one fro
   PY=$(benchmarks/parity/gguf_venv.sh ~/.cache/fuselm/gguf-venv)
   $PY benchmarks/parity/gguf_reference.py from-hf MODEL_DIR OUT.gguf f32|f16|bf16|q8_0
   $PY benchmarks/parity/gguf_reference.py dump FILE.gguf OUT_DIR
+  (several commands in one run: separate them with ::)
 
 from-hf writes a Hugging Face GPT-2 directory (config.json, model.safetensors, encoder.json +
 vocab.bpe or vocab.json + merges.txt) the way llama.cpp's convert_hf_to_gguf.py does for GPT-2:
@@ -138,10 +139,21 @@ def dump(path, out_dir):
         json.dump({"metadata": meta, "tensors": infos}, f)
 
 
-if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "from-hf":
-        from_hf(sys.argv[2], sys.argv[3], sys.argv[4])
-    elif len(sys.argv) == 4 and sys.argv[1] == "dump":
-        dump(sys.argv[2], sys.argv[3])
+def main(args):
+    if len(args) == 4 and args[0] == "from-hf":
+        from_hf(args[1], args[2], args[3])
+    elif len(args) == 3 and args[0] == "dump":
+        dump(args[1], args[2])
     else:
         raise SystemExit(__doc__)
+
+
+if __name__ == "__main__":
+    # several commands in one process (one numpy + gguf import): CMD ARGS :: CMD ARGS ...
+    command = []
+    for a in sys.argv[1:] + ["::"]:
+        if a == "::":
+            main(command)
+            command = []
+        else:
+            command.append(a)

@@ -4,8 +4,9 @@
 #
 #   PY=$(benchmarks/parity/gguf_venv.sh DIR)    # prints DIR/bin/python on stdout
 #
-# Installs gguf==0.19.0 numpy==2.3.5 through benchmarks/venv.sh (the local wheel index only; a DIR that already has
-# those versions is reused as is; one line on stderr and exit 1 when the wheels are not there).
+# Installs gguf==0.19.0 numpy==2.3.5
+# through benchmarks/venv.sh: from the local wheel index only; a DIR that already has those
+# versions is reused as is; one line on stderr and exit 1 when the wheels are not there.
 # $FUSELM_GGUF_INDEX overrides the index.
 set -euo pipefail
 if [ $# -ne 1 ]; then

@@ -5,12 +5,13 @@
 #
 #   PY=$(benchmarks/parity/onnx_venv.sh DIR)    # prints DIR/bin/python on stdout
 #
-# Installs onnxruntime==1.30.0 tokenizers==0.23.2 numpy==2.3.5 through benchmarks/venv.sh (the local wheel index only; a DIR that already has
-# those versions is reused as is; one line on stderr and exit 1 when the wheels are not there).
+# Installs onnxruntime==1.30.0 tokenizers==0.23.2 numpy==2.3.5
+# through benchmarks/venv.sh: from the local wheel index only; a DIR that already has those
+# versions is reused as is; one line on stderr and exit 1 when the wheels are not there.
 # $FUSELM_ONNX_INDEX overrides the index, $FUSELM_ONNX_BASE_PYTHON the base python.
 set -euo pipefail
 if [ $# -ne 1 ]; then
-  echo "usage: $0 DIR   (creates or reuses a venv with onnxruntime==1.30.0 tokenizers==0.23.2 numpy==2.3.5 in DIR)" >&2
+  echo "usage: $0 DIR   (creates or reuses a venv with onnxruntime in DIR)" >&2
   exit 2
 fi
 export FUSELM_VENV_INDEX="${FUSELM_ONNX_INDEX:-${FUSELM_VENV_INDEX:-/opt/pypi/simple}}"

@@ -4,8 +4,9 @@
 #
 #   PY=$(benchmarks/serve/openai_venv.sh DIR)    # prints DIR/bin/python on stdout
 #
-# Installs openai==3.22.1 through benchmarks/venv.sh (the local wheel index only; a DIR that already has
-# those versions is reused as is; one line on stderr and exit 1 when the wheels are not there).
+# Installs openai==3.22.1
+# through benchmarks/venv.sh: from the local wheel index only; a DIR that already has those
+# versions is reused as is; one line on stderr and exit 1 when the wheels are not there.
 # $FUSELM_OPENAI_INDEX overrides the index.
 set -euo pipefail
 if [ $# -ne 1 ]; then

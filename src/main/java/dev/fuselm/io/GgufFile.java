@@ -186,7 +186,7 @@ public final class GgufFile implements AutoCloseable {
         throw c.error("tensor '" + t.name + "' (offset " + t.offset + ") overlaps the tensor"
             + " before it (which ends at " + end + ")");
       }
-      if (nTensors > 0 && (dataBytes < 0 || t.offset > dataBytes || t.bytes > dataBytes - t.offset)) {
+      if (dataBytes < 0 || t.offset > dataBytes || t.bytes > dataBytes - t.offset) {
         throw c.error("tensor '" + t.name + "' needs bytes " + t.offset + " to "
             + (t.offset + t.bytes) + " of the data section, which has " + Math.max(0, dataBytes)
             + " (truncated?)");
@@ -324,9 +324,11 @@ public final class GgufFile implements AutoCloseable {
       case INT16: return new Value(type, -1, (int) (short) c.i16("value of '" + key + "'"));
       case UINT32: return new Value(type, -1, c.i32("value of '" + key + "'") & 0xffffffffL);
       case INT32: return new Value(type, -1, c.i32("value of '" + key + "'"));
-      case FLOAT32: return new Value(type, -1, Float.intBitsToFloat(c.i32("value of '" + key + "'")));
+      case FLOAT32:
+        return new Value(type, -1, Float.intBitsToFloat(c.i32("value of '" + key + "'")));
       case UINT64, INT64: return new Value(type, -1, c.i64("value of '" + key + "'"));
-      case FLOAT64: return new Value(type, -1, Double.longBitsToDouble(c.i64("value of '" + key + "'")));
+      case FLOAT64:
+        return new Value(type, -1, Double.longBitsToDouble(c.i64("value of '" + key + "'")));
       case BOOL: {
         int b = c.u8("value of '" + key + "'");
         if (b > 1) {

@@ -110,7 +110,7 @@ public final class GgufGpt2 {
     return t;
   }
 
-  // ------------------------------------------------------------------------------------------------
+  // -----------------------------------------------------------------------------------------------
   // export
 
   /** What {@link #export} wrote: tensor count by stored type, and the tokenizer's size. */
@@ -193,7 +193,7 @@ public final class GgufGpt2 {
     return tok.vocabSize();
   }
 
-  // ------------------------------------------------------------------------------------------------
+  // -----------------------------------------------------------------------------------------------
   // import
 
   /** What {@link #toDirectory} found: the config, tensor count by stored type, tokens written. */
@@ -340,7 +340,7 @@ public final class GgufGpt2 {
     return (List<?>) v.value();
   }
 
-  // ------------------------------------------------------------------------------------------------
+  // -----------------------------------------------------------------------------------------------
   // loading a .gguf where a model directory is expected
 
   /** Whether path names a GGUF file (by its magic, or its .gguf name when unreadable). */

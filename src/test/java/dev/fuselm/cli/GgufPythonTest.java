@@ -30,7 +30,8 @@ import org.junit.jupiter.api.io.TempDir;
  * fuselm's GGUF files against the gguf Python package (llama.cpp's gguf-py, the reference reader
  * and writer), through benchmarks/parity/gguf_reference.py: files fuselm writes are read by gguf
  * with the right keys, tensors and values; files gguf writes the way llama.cpp's converter does
- * (F32, F16, BF16, Q8_0) are read by fuselm with values equal to gguf's own dequantize, bit for bit;
+ * (F32, F16, BF16, Q8_0) are read by fuselm with values equal to gguf's own dequantize, bit for
+ * bit;
  * fuselm's F16/BF16/Q8_0 bytes equal gguf's quantizer's; and generation from the gguf-written F32
  * file gives the source directory's ids.
  *
@@ -64,7 +65,7 @@ class GgufPythonTest {
         .start();
     if (!p.waitFor(300, TimeUnit.SECONDS)) {
       p.destroyForcibly();
-      throw new AssertionError("gguf_reference.py " + args[0] + " timed out");
+      throw new AssertionError("gguf_reference.py timed out");
     }
     assertEquals(0, p.exitValue(), "gguf_reference.py " + String.join(" ", args) + ":\n"
         + Files.readString(log));
@@ -77,16 +78,18 @@ class GgufPythonTest {
     }
     src = GgufCommandTest.model("py-src", GptConfig.of(50257, 64, 64, 2, 4)
         .withTiedHead(false));
+    List<String> commands = new java.util.ArrayList<>(); // one python process runs them all
     try (ComputeContext ctx = ComputeContext.create()) {
       for (String t : TYPES) {
         Path ours = tmp.resolve("ours-" + t + ".gguf");
         GgufGpt2.export(ctx, src, ours, GgufGpt2.parseType(t));
-        py("dump", ours.toString(), tmp.resolve("ours-" + t).toString());
         Path theirs = tmp.resolve("py-" + t + ".gguf");
-        py("from-hf", src.toString(), theirs.toString(), t);
-        py("dump", theirs.toString(), tmp.resolve("py-" + t).toString());
+        commands.addAll(List.of("dump", ours.toString(), tmp.resolve("ours-" + t).toString(),
+            "::", "from-hf", src.toString(), theirs.toString(), t,
+            "::", "dump", theirs.toString(), tmp.resolve("py-" + t).toString(), "::"));
       }
     }
+    py(commands.toArray(String[]::new));
   }
 
   @BeforeEach
