@@ -34,13 +34,13 @@ class GgufCommandTest {
 
   @BeforeAll
   static void models() throws Exception {
-    tied = model("tied", GptConfig.of(50257, 32, 32, 2, 4));
-    untied = model("untied", GptConfig.of(50257, 32, 32, 2, 4).withTiedHead(false)
+    tied = model(tmp.resolve("tied"), GptConfig.of(50257, 32, 32, 2, 4));
+    untied = model(tmp.resolve("untied"), GptConfig.of(50257, 32, 32, 2, 4).withTiedHead(false)
         .withQkvBias(false));
   }
 
-  static Path model(String name, GptConfig c) throws Exception {
-    Path dir = tmp.resolve(name);
+  /** A random GPT of config c saved in dir with GPT-2's tokenizer files. */
+  static Path model(Path dir, GptConfig c) throws Exception {
     try (ComputeContext ctx = ComputeContext.create(); GptModel m = GptModel.create(ctx, c)) {
       Checkpoint.save(ModelFamily.GPT2, m, dir);
     }

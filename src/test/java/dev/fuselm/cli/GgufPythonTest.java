@@ -76,7 +76,7 @@ class GgufPythonTest {
     if (python() == null) {
       return; // each test is skipped with the reason
     }
-    src = GgufCommandTest.model("py-src", GptConfig.of(50257, 64, 64, 2, 4)
+    src = GgufCommandTest.model(tmp.resolve("py-src"), GptConfig.of(50257, 64, 64, 2, 4)
         .withTiedHead(false));
     List<String> commands = new java.util.ArrayList<>(); // one python process runs them all
     try (ComputeContext ctx = ComputeContext.create()) {
