@@ -63,7 +63,7 @@ class GgufPythonTest {
     Path log = tmp.resolve("python.log");
     Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile())
         .start();
-    if (!p.waitFor(300, TimeUnit.SECONDS)) {
+    if (!p.waitFor(1200, TimeUnit.SECONDS)) { // all 12 conversions; ~6 min at load 36
       p.destroyForcibly();
       throw new AssertionError("gguf_reference.py timed out");
     }
