@@ -153,7 +153,8 @@ if __name__ == "__main__":
     command = []
     for a in sys.argv[1:] + ["::"]:
         if a == "::":
-            main(command)
+            if command:
+                main(command)
             command = []
         else:
             command.append(a)
