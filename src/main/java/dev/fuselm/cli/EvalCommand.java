@@ -23,7 +23,8 @@ import picocli.CommandLine.Option;
         + " tokens; prints {\"tokens\":N,\"loss\":L,\"perplexity\":P}.")
 public final class EvalCommand implements Callable<Integer> {
   private static final ObjectMapper JSON = new ObjectMapper();
-  @Option(names = "--model", required = true, description = "model directory") Path model;
+  @Option(names = "--model", required = true, description = "model directory (or a GPT-2 .gguf"
+      + " file)") Path model;
   @Option(names = "--data", required = true, description = "FILE.txt or FILE.ids") Path data;
   @Option(names = "--ctx", description = "window length (default: the model's context)") Integer ctx;
   @Option(names = "--batch", description = "windows per forward pass (default: ${DEFAULT-VALUE})")
@@ -32,6 +33,7 @@ public final class EvalCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws IOException {
+    model = dev.fuselm.io.GgufGpt2.modelDirectory(model); // a .gguf file: imported
     GptConfig cfg = Checkpoint.readConfig(model, ModelFamily.GPT2);
     int t = ctx == null ? cfg.contextLength() : ctx;
     if (t <= 0 || t > cfg.contextLength()) {

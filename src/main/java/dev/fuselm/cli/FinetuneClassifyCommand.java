@@ -309,6 +309,28 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
   }
 
   /**
+   * model itself, or, when it has no pooler (a sentence-transformers encoder, e.g. one imported
+   * from ONNX), a copy with a freshly initialised pooler (N(0, 0.02) weights, zero bias, from
+   * --seed), as Hugging Face's BertForSequenceClassification initialises the weights a checkpoint
+   * lacks.
+   */
+  private BertModel withPooler(BertModel model) {
+    if (model.hasPooler()) {
+      return model;
+    }
+    System.err.println("fuselm: " + init + " has no pooler (bert.pooler.*): initialising one,"
+        + " as Hugging Face's BertForSequenceClassification does");
+    try (model) {
+      BertModel p = BertModel.create(model.context(), model.config(), true, false);
+      p.initialize(seed);
+      for (String name : model.parameterNames()) {
+        p.params().get(name).copyFrom(model.params().get(name).toFloatArray());
+      }
+      return p;
+    }
+  }
+
+  /**
    * The BERT path. The whole encoder always trains (BERT's fine-tuning recipe; --train-all is
    * implied): the encoder backward runs through every layer anyway, so freezing saves no work.
    */
@@ -353,8 +375,8 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
       c.threads(TrainCommand.threadsPerProcess(threads.threads, group));
       try (SequenceClassifier<BertModel> clf = resume != null
           ? Checkpoint.loadSequenceClassifier(c, resume, ModelFamily.BERT)
-          : SequenceClassifier.bert(Checkpoint.load(c, init, ModelFamily.BERT), labels, padId,
-              seed)) {
+          : SequenceClassifier.bert(withPooler(Checkpoint.load(c, init, ModelFamily.BERT)),
+              labels, padId, seed)) {
         checkLabels(clf.labels(), labels);
         if (group.isLeader()) { // the other ranks write nothing
           Files.createDirectories(out);

@@ -29,7 +29,7 @@ import picocli.CommandLine.Option;
         + " the generated token ids). --temperature 0 is greedy decoding.")
 public final class GenerateCommand implements Callable<Integer> {
   @Option(names = "--model", required = true, description = "model directory (config.json +"
-      + " model.safetensors)") Path model;
+      + " model.safetensors) or a GPT-2 .gguf file") Path model;
 
   static final class Prompt {
     @Option(names = "--prompt", description = "prompt text") String text;
@@ -68,6 +68,7 @@ public final class GenerateCommand implements Callable<Integer> {
   @Override
   public Integer call() throws IOException {
     DType weightType = weightType(weights);
+    model = dev.fuselm.io.GgufGpt2.modelDirectory(model); // a .gguf file: imported
     GptConfig cfg = Checkpoint.readConfig(model, ModelFamily.GPT2);
     Tokenizer tok = null;
     int[] ids;

@@ -1,7 +1,9 @@
 package dev.fuselm.cli;
 
+import dev.fuselm.io.GgufGpt2;
 import dev.fuselm.io.OnnxImport;
 import dev.fuselm.model.BertConfig;
+import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.Pooling;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -14,7 +16,7 @@ import picocli.CommandLine.Parameters;
 /** {@code fuselm import}: models from other formats into Hugging Face directories. */
 @Command(name = "import", mixinStandardHelpOptions = true,
     description = "Imports a model from another format into a Hugging Face model directory.",
-    subcommands = ImportCommand.Onnx.class)
+    subcommands = {ImportCommand.Onnx.class, ImportCommand.Gguf.class})
 public final class ImportCommand implements Runnable {
   @picocli.CommandLine.Spec picocli.CommandLine.Model.CommandSpec spec;
 
@@ -52,6 +54,28 @@ public final class ImportCommand implements Runnable {
         System.out.println("no tokenizer.json in or beside " + model + ": " + out + " has no"
             + " vocabulary yet; give one with --tokenizer (or copy its vocab.txt there)");
       }
+      return 0;
+    }
+  }
+
+  /** {@code fuselm import gguf}: a GPT-2 GGUF file (F32, F16, BF16 or Q8_0 tensors). */
+  @Command(name = "gguf", mixinStandardHelpOptions = true, sortOptions = false,
+      description = "Imports a GPT-2 GGUF file (llama.cpp's layout; F32, F16, BF16 or Q8_0"
+          + " tensors, Q8_0 dequantized to float32) into a Hugging Face GPT-2 directory with the"
+          + " tokenizer from its metadata (encoder.json + vocab.bpe).")
+  static final class Gguf implements Callable<Integer> {
+    @Parameters(paramLabel = "FILE", description = "the .gguf file") Path file;
+    @Option(names = "--out", required = true, description = "the directory to write") Path out;
+
+    @Override
+    public Integer call() throws IOException {
+      GgufGpt2.ImportResult r = GgufGpt2.toDirectory(file, out);
+      GptConfig c = r.config();
+      System.out.printf("imported %s: GPT-2, %d layers, d_model %d, %d heads, vocab %d, context"
+          + " %d, %s head; tensors %s; %s -> %s%n", file, c.nLayer(), c.dModel(), c.nHead(),
+          c.vocabSize(), c.contextLength(), c.tiedHead() ? "tied" : "untied",
+          ExportCommand.counts(r.tensorsByType()), r.tokens() == 0 ? "no tokenizer in the file"
+              : r.tokens() + " tokens", out);
       return 0;
     }
   }

@@ -26,6 +26,7 @@ import picocli.CommandLine.Command;
       TokenizeCommand.class, BpeTrainCommand.class,
       FinetuneClassifyCommand.class, ClassifyCommand.class, FinetuneInstructCommand.class, ChatCommand.class,
       TrainMlmCommand.class, EmbedCommand.class, ImportCommand.class, ServeCommand.class,
+      ExportCommand.class,
       BenchCommand.class, NgramCommand.class,
       FinetuneNerCommand.class, NerCommand.class, FinetuneDpoCommand.class, DpoPairsCommand.class})
 public final class Main implements Runnable {

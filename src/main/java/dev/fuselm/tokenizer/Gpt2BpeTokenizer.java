@@ -205,6 +205,15 @@ public final class Gpt2BpeTokenizer implements Tokenizer {
     return vocab.mergeCount();
   }
 
+  /** The merge of the given rank as vocab.bpe writes it: the two tokens, one space between. */
+  public String merge(int rank) {
+    if (rank < 0 || rank >= vocab.mergeCount()) {
+      throw new IllegalArgumentException("merge rank " + rank + " is outside [0, "
+          + vocab.mergeCount() + ")");
+    }
+    return vocab.tokens[vocab.mergeLeft[rank]] + " " + vocab.tokens[vocab.mergeRight[rank]];
+  }
+
   @Override
   public int[] encode(String text) {
     return encodeOrdinary(text);
