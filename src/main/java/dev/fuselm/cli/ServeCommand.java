@@ -56,8 +56,9 @@ public final class ServeCommand implements Callable<Integer> {
   @Option(names = "--threads", description = "kernel threads (default: all cores)") int threads;
   @Option(names = "--embedding-model", description = "BERT model directory (config.json +"
       + " model.safetensors + vocab.txt) that answers POST /v1/embeddings") Path embeddingModel;
-  @Option(names = "--weights", description = "matrix weights used for decoding: fp32, or bf16"
-      + " (about 1.3x faster per token, bf16 rounding) (default: ${DEFAULT-VALUE})")
+  @Option(names = "--weights", description = "matrix weights used for decoding: fp32, bf16"
+      + " (about 1.3x faster per token, bf16 rounding) or int8 (Q8_0, quantized at load)"
+      + " (default: ${DEFAULT-VALUE})")
   String weights = "fp32";
   // for tests of the loading phase: a pause between listening and loading
   @Option(names = "--load-delay", hidden = true) double loadDelay;
