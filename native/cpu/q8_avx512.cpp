@@ -32,6 +32,19 @@ inline __m512 load_scales(const uint8_t *chunk) {
 #endif
 }
 
+// int32 -> float32, round to nearest (vcvtdq2ps; SIMDe 0.7.4 has no _mm512_cvtepi32_ps)
+inline __m512 to_float(__m512i v) {
+#if defined(FL_SIMDE_AVX512)
+  alignas(64) int32_t i[kGroup];
+  alignas(64) float f[kGroup];
+  _mm512_store_si512(i, v);
+  for (int c = 0; c < kGroup; c++) f[c] = float(i[c]);
+  return _mm512_load_ps(f);
+#else
+  return _mm512_cvtepi32_ps(v);
+#endif
+}
+
 template <int R>
 FL_VNNI_TARGET void run(const Activations &a, int64_t k, int64_t n, const uint8_t *packed,
                         int64_t g0, int64_t g1, const float *bias, float *y, int64_t ldy) {
@@ -57,7 +70,7 @@ FL_VNNI_TARGET void run(const Activations &a, int64_t k, int64_t n, const uint8_
       for (int r = 0; r < R; r++) {
         const __m512i dot = _mm512_sub_epi32(_mm512_add_epi32(s0[r], s1[r]),
                                              _mm512_set1_epi32(128 * a.sx[r][b]));
-        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(d, _mm512_set1_ps(a.dx[r][b])),
+        acc[r] = _mm512_fmadd_ps(to_float(dot), _mm512_mul_ps(d, _mm512_set1_ps(a.dx[r][b])),
                                  acc[r]);
       }
     }
