@@ -13,7 +13,8 @@ import java.util.Arrays;
 import java.util.Locale;
 
 /**
- * Generation quality with bf16 weights against fp32 weights, for one trained model directory.
+ * Generation quality with bf16 (or int8) weights against fp32 weights, for one trained model
+ * directory.
  *
  * <p>Both run through the same Generator code path (KV cache, one token at a time), so the only
  * difference is the weights: {@code new Generator(model, 1)} versus {@code new Generator(model, 1,
@@ -24,7 +25,8 @@ import java.util.Locale;
  *             many generated positions agree, and the first position where the two differ
  * Run (after `mvn package`; Java's single-file launcher compiles this file):
  *   java -cp "target/classes:$(cat target/classpath.txt)" benchmarks/gpt/Bf16Quality.java \
- *       MODEL_DIR TEXT_FILE [windows=40] [prompts=20] [new=48]
+ *       MODEL_DIR TEXT_FILE [windows=40] [prompts=20] [new=48] [weights=bf16|int8]
+ * With int8 the JSON keys say int8 instead of bf16 (Q8_0 weights, int8 activations per block).
  */
 public class Bf16Quality {
   public static void main(String[] args) throws Exception {
@@ -33,9 +35,11 @@ public class Bf16Quality {
     int windows = args.length > 2 ? Integer.parseInt(args[2]) : 40;
     int prompts = args.length > 3 ? Integer.parseInt(args[3]) : 20;
     int newTokens = args.length > 4 ? Integer.parseInt(args[4]) : 48;
+    String wname = args.length > 5 ? args[5] : "bf16";
+    DType wtype = wname.equals("int8") ? DType.INT8 : DType.BFLOAT16;
     try (ComputeContext ctx = ComputeContext.create(); GptModel m = Checkpoint.load(ctx, dir,
         ModelFamily.GPT2);
-        Generator g32 = new Generator(m, 1); Generator g16 = new Generator(m, 1, DType.BFLOAT16)) {
+        Generator g32 = new Generator(m, 1); Generator g16 = new Generator(m, 1, wtype)) {
       Tokenizer tok = Tokenizers.forModel(dir, m.config().vocabSize());
       int[] all = tok.encode(text);
       int[] held = Arrays.copyOfRange(all, all.length - all.length / 10, all.length);
@@ -83,11 +87,12 @@ public class Bf16Quality {
       }
       Arrays.sort(firstDiff);
       System.out.printf(Locale.ROOT, "{\"model\":\"%s\",\"eval_tokens\":%d,\"loss_fp32\":%.5f,"
-          + "\"loss_bf16\":%.5f,\"loss_diff\":%.5f,\"max_abs_logit_diff\":%.4f,\"prompts\":%d,"
+          + "\"loss_" + wname + "\":%.5f,\"loss_diff\":%.5f,\"max_abs_logit_diff\":%.4f,"
+          + "\"perplexity_fp32\":%.4f,\"perplexity_" + wname + "\":%.4f,\"prompts\":%d,"
           + "\"new_tokens\":%d,\"greedy_tokens_agreeing\":%d,\"greedy_tokens\":%d,"
           + "\"identical_continuations\":%d,\"median_first_difference\":%d,"
-          + "\"matmul_bytes_fp32\":%d,\"matmul_bytes_bf16\":%d}%n", dir, n, ce32 / n, ce16 / n,
-          (ce16 - ce32) / n, maxLogitDiff, prompts, newTokens, agree, total, identical,
+          + "\"matmul_bytes_fp32\":%d,\"matmul_bytes_" + wname + "\":%d}%n", dir, n, ce32 / n,
+          ce16 / n, (ce16 - ce32) / n, maxLogitDiff, Math.exp(ce32 / n), Math.exp(ce16 / n), prompts, newTokens, agree, total, identical,
           firstDiff[prompts / 2], g32.matmulWeightBytesPerToken(),
           g16.matmulWeightBytesPerToken());
     }

@@ -226,6 +226,30 @@ int fl_gemm_bf16(fl_context *ctx, int trans_a, int trans_b, int64_t M, int64_t N
                  float alpha, const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb,
                  float beta, const float *bias, float *C, int64_t ldc);
 
+/* ---- int8 weights (generation): Q8_0 blocks, repacked for the decode kernel ---------------- */
+/* Q8_0 is llama.cpp's layout: a weight row of K values (one output's weights, K % 32 == 0) is K/32
+ * blocks of 34 bytes, {uint16_t d (an IEEE fp16 scale); int8_t q[32]}, value = d * q. */
+#define FL_Q8_0_BLOCK_BYTES 34
+/* blocks (N rows of K/32 blocks) = W quantized per output column: d = max|w| / 127 rounded to fp16,
+ * q = round(w / d) (llama.cpp's quantize_row_q8_0). W is (K, N) row-major when w_is_kn (a Conv1D
+ * linear weight), else (N, K) row-major (an nn.Linear or LM head weight). Host memory on every
+ * backend (CUDA: FL_ERR_UNSUPPORTED). */
+int fl_q8_0_quantize(fl_context *ctx, uint8_t *blocks, const float *W, int64_t K, int64_t N,
+                     int w_is_kn);
+/* *out = bytes of the decode kernel's packed form of a K x N Q8_0 matrix (K % 32 == 0). */
+int fl_q8_0_packed_bytes(int64_t K, int64_t N, int64_t *out);
+/* packed = the Q8_0 rows in blocks (N rows of K/32 blocks) repacked for fl_gemv_q8_0: columns in
+ * groups of 16 (the last padded with zero scales), per group and 32-block the 16 fp16 scales then
+ * the 16 x 32 values as 8 runs of 4 bytes per column, stored offset by 128 (q ^ 0x80). Exact. */
+int fl_q8_0_repack(fl_context *ctx, uint8_t *packed, const uint8_t *blocks, int64_t K, int64_t N);
+/* Y(M,N) = X(M,K) * W + bias (N, NULL = none) with W given as fl_q8_0_repack's packed form: each
+ * row of X is quantized per block of 32 to int8 with a float32 scale (dx = max|x| / 127, q =
+ * round(x / dx)), each block's integer dot product is exact, and Y = sum over blocks of
+ * float(dot) * (d * dx) in float32 (fused multiply-adds in block order), then + bias. The same bits
+ * on every backend, ISA level and thread count. ldx, ldy in elements. */
+int fl_gemv_q8_0(fl_context *ctx, int64_t M, int64_t N, int64_t K, const float *X, int64_t ldx,
+                 const uint8_t *packed, const float *bias, float *Y, int64_t ldy);
+
 #if defined(__GNUC__)
 #pragma GCC visibility pop
 #endif

@@ -579,4 +579,60 @@ int fl_gemm_bf16(fl_context *ctx, int trans_a, int trans_b, int64_t M, int64_t N
   FL_CATCH
 }
 
+// ---- int8 weights: host memory only (reference and CPU backends)
+#define FL_DISPATCH_HOST(op, ...)                                              \
+  switch (ctx->backend) {                                                      \
+    case FL_BACKEND_REFERENCE:                                                 \
+      fl::ref::op(__VA_ARGS__);                                                \
+      break;                                                                   \
+    case FL_BACKEND_CPU:                                                       \
+      fl::cpu::op(ctx->cpu, __VA_ARGS__);                                      \
+      break;                                                                   \
+    default:                                                                   \
+      return fail(FL_ERR_UNSUPPORTED, std::string(__func__) +                  \
+                  ": int8 weights run on the CPU and reference backends only"); \
+  }
+
+#define FL_CHECK_Q8_SHAPE(K, N)                                                \
+  FL_CHECK_NONNEG(K) FL_CHECK_NONNEG(N)                                        \
+  if ((K) % 32 != 0)                                                           \
+    return fail(FL_ERR_INVALID_ARGUMENT, std::string(__func__) + ": K = " +    \
+                std::to_string(K) + " is not a multiple of the Q8_0 block of 32");
+
+int fl_q8_0_quantize(fl_context *ctx, uint8_t *blocks, const float *W, int64_t K, int64_t N,
+                     int w_is_kn) {
+  FL_CHECK_CTX
+  FL_CHECK_Q8_SHAPE(K, N)
+  FL_TRY
+  FL_DISPATCH_HOST(q8_0_quantize, blocks, W, K, N, w_is_kn)
+  FL_CATCH
+}
+
+int fl_q8_0_packed_bytes(int64_t K, int64_t N, int64_t *out) {
+  if (out == nullptr) return fail(FL_ERR_INVALID_ARGUMENT, "fl_q8_0_packed_bytes: null out");
+  FL_CHECK_Q8_SHAPE(K, N)
+  *out = (N + 15) / 16 * (K / 32) * 544;
+  return FL_OK;
+}
+
+int fl_q8_0_repack(fl_context *ctx, uint8_t *packed, const uint8_t *blocks, int64_t K, int64_t N) {
+  FL_CHECK_CTX
+  FL_CHECK_Q8_SHAPE(K, N)
+  FL_TRY
+  FL_DISPATCH_HOST(q8_0_repack, packed, blocks, K, N)
+  FL_CATCH
+}
+
+int fl_gemv_q8_0(fl_context *ctx, int64_t M, int64_t N, int64_t K, const float *X, int64_t ldx,
+                 const uint8_t *packed, const float *bias, float *Y, int64_t ldy) {
+  FL_CHECK_CTX
+  FL_CHECK_NONNEG(M)
+  FL_CHECK_Q8_SHAPE(K, N)
+  if (ldx < K || ldy < N)
+    return fail(FL_ERR_INVALID_ARGUMENT, "fl_gemv_q8_0: ldx < K or ldy < N");
+  FL_TRY
+  FL_DISPATCH_HOST(gemv_q8_0, M, N, K, X, ldx, packed, bias, Y, ldy)
+  FL_CATCH
+}
+
 }  // extern "C"

@@ -26,8 +26,13 @@ public final class BenchGenerateCommand implements Callable<Integer> {
   @Option(names = "--steps", description = "new tokens per run (default: ${DEFAULT-VALUE})") int steps = 32;
   @Option(names = "--runs", description = "timed runs (default: ${DEFAULT-VALUE})") int runs = 3;
   @Option(names = "--threads", description = "kernel threads (default: all cores)") int threads;
-  @Option(names = "--weights", description = "matrix weights: fp32 or bf16 (default: ${DEFAULT-VALUE})")
+  @Option(names = "--weights", description = "matrix weights: fp32, bf16 or int8 (default:"
+      + " ${DEFAULT-VALUE})")
   String weights = "fp32";
+  @Option(names = "--profile", description = "after the timed runs, one more run timing each part"
+      + " of a decode step (block matrices, LM head, attention, the rest): adds"
+      + " \"profile\": {part: ms per token} and the GB/s the matrices and head read")
+  boolean profile;
 
   @Override
   public Integer call() throws IOException {
@@ -68,17 +73,46 @@ public final class BenchGenerateCommand implements Callable<Integer> {
             t0 = end;
           }
         }
+        String prof = profile ? profile(g, prompts, cfg) : "";
         Arrays.sort(tps);
         Arrays.sort(cpuMs);
         double med = tps[runs / 2];
         System.out.printf(Locale.ROOT, "{\"bench\":\"generate\",\"config\":\"%s\",\"batch\":%d,"
             + "\"prompt\":%d,\"new_tokens\":%d,\"threads\":%d,\"ms_per_token\":%.2f,"
             + "\"tokens_per_s\":%.2f,\"weight_bytes\":%d,\"cpu_ms_per_token\":%.2f,"
-            + "\"weights\":\"%s\",\"matmul_weight_bytes_per_token\":%d}%n", config,
+            + "\"weights\":\"%s\",\"matmul_weight_bytes_per_token\":%d%s}%n", config,
             batch, ctx, steps, c.threads(), 1e3 * batch / med, med, 4L * m.parameterCount(),
-            cpuMs[runs / 2], weights, g.matmulWeightBytesPerToken());
+            cpuMs[runs / 2], weights, g.matmulWeightBytesPerToken(), prof);
       }
     }
     return 0;
+  }
+
+  /** One more run with the decode steps' parts timed (from the first new token on). */
+  private String profile(Generator g, java.util.List<int[]> prompts, GptConfig cfg) {
+    boolean[] on = {false};
+    g.generate(prompts, GenerationConfig.greedy(steps), (row, id) -> {
+      if (!on[0]) {
+        on[0] = true;
+        g.profile(true);
+      }
+      return true;
+    });
+    long[] ns = g.profileNanos();
+    g.profile(false);
+    double perStep = steps - 1;
+    long c = cfg.dModel();
+    long head = g.matmulWeightBytesPerToken() * cfg.vocabSize() * c
+        / (12 * c * c * cfg.nLayer() + (long) cfg.vocabSize() * c);
+    long blocks = g.matmulWeightBytesPerToken() - head;
+    StringBuilder sb = new StringBuilder(",\"profile\":{");
+    for (int i = 0; i < ns.length; i++) {
+      sb.append(String.format(Locale.ROOT, "%s\"%s\":%.3f", i == 0 ? "" : ",",
+          dev.fuselm.model.KvCache.PROFILE_PARTS[i], ns[i] / 1e6 / perStep));
+    }
+    // bytes per step over seconds per step
+    sb.append(String.format(Locale.ROOT, ",\"matrices_gbs\":%.2f,\"lm_head_gbs\":%.2f}",
+        blocks / (ns[0] / 1e9 / perStep) / 1e9, head / (ns[1] / 1e9 / perStep) / 1e9));
+    return sb.toString();
   }
 }

@@ -55,8 +55,8 @@ public final class BenchServeCommand implements Callable<Integer> {
   @Option(names = "--rounds", description = "alternating peer/session rounds per client count"
       + " (default: ${DEFAULT-VALUE})") int rounds = 3;
   @Option(names = "--threads", description = "kernel threads (default: all cores)") int threads;
-  @Option(names = "--weights", description = "matrix weights of the session and its peer: fp32 or"
-      + " bf16 (default: ${DEFAULT-VALUE})") String weights = "fp32";
+  @Option(names = "--weights", description = "matrix weights of the session and its peer: fp32,"
+      + " bf16 or int8 (default: ${DEFAULT-VALUE})") String weights = "fp32";
 
   @Override
   public Integer call() throws Exception {

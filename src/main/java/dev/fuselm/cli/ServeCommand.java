@@ -56,8 +56,9 @@ public final class ServeCommand implements Callable<Integer> {
   @Option(names = "--threads", description = "kernel threads (default: all cores)") int threads;
   @Option(names = "--embedding-model", description = "BERT model directory (config.json +"
       + " model.safetensors + vocab.txt) that answers POST /v1/embeddings") Path embeddingModel;
-  @Option(names = "--weights", description = "matrix weights used for decoding: fp32, or bf16"
-      + " (about 1.3x faster per token, bf16 rounding) (default: ${DEFAULT-VALUE})")
+  @Option(names = "--weights", description = "matrix weights used for decoding: fp32, bf16"
+      + " (about 1.3x faster per token, bf16 rounding) or int8 (Q8_0, quantized at load)"
+      + " (default: ${DEFAULT-VALUE})")
   String weights = "fp32";
   @Option(names = "--prefix-cache", description = "finished prompts kept for exact reuse of their"
       + " KV entries by later prompts that start the same way, each in one extra KV-cache slot;"

@@ -56,8 +56,8 @@ public final class Generator implements AutoCloseable {
 
   /**
    * A generator for up to {@code batch} sequences that multiplies with weights of type {@code
-   * weights}: {@link DType#FLOAT32} (the model's own) or {@link DType#BFLOAT16} (the model's bf16
-   * copies, made now if it has none).
+   * weights}: {@link DType#FLOAT32} (the model's own), {@link DType#BFLOAT16} (the model's bf16
+   * copies, made now if it has none) or {@link DType#INT8} (its Q8_0 copies, likewise).
    */
   public Generator(GptModel model, int batch, DType weights) {
     this.model = model;
@@ -82,6 +82,9 @@ public final class Generator implements AutoCloseable {
    * for float32 weights, only the head's for a model loaded with bf16 matrices).
    */
   public long weightBytes() {
+    if (cache.weights() == DType.INT8) {
+      return model.int8WeightBytes();
+    }
     return cache.weights() == DType.BFLOAT16 ? model.bf16WeightBytes() : 0;
   }
 
@@ -235,6 +238,19 @@ public final class Generator implements AutoCloseable {
       out[p - prefill + 1] = logits.toFloatArray();
     }
     return out;
+  }
+
+  /**
+   * Starts (true) or stops timing the parts of each decode step ({@link KvCache#profile}; bench
+   * only).
+   */
+  public void profile(boolean on) {
+    cache.profile(on);
+  }
+
+  /** Nanoseconds per part of the steps since {@link #profile}(true) ({@link KvCache#PROFILE_PARTS}). */
+  public long[] profileNanos() {
+    return cache.profileNanos();
   }
 
   @Override

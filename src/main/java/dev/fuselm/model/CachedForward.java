@@ -54,7 +54,9 @@ final class CachedForward {
     long c = cfg.dModel();
     long tmax = cfg.contextLength();
     long rows = first[b];
-    boolean bf16 = cache.weights() == DType.BFLOAT16;
+    DType w = cache.weights();
+    long[] prof = cache.profileCounters(); // null unless profiling
+    long clock = prof == null ? 0 : System.nanoTime();
     Tensor idv = cache.ids.view(0, rows);
     idv.copyFrom(tokens);
     Tensor xv = cache.x.view(0, rows, c);
@@ -77,8 +79,10 @@ final class CachedForward {
       TransformerBlock blk = model.block(l);
       Tensor layer = cache.layers[l];
       blk.ln1().forward(ctx, lnv, null, null, xv);
+      clock = lap(prof, REST, clock);
       // q, k, v of the new positions into each row's slot, attention over it, projection
-      linear(ctx, blk.attn().cAttn(), bf16, qkvv, lnv);
+      linear(ctx, blk.attn().cAttn(), w, qkvv, lnv);
+      clock = lap(prof, MATRICES, clock);
       for (int i = 0; i < b; i++) {
         int tq = counts[i];
         Tensor slot = layer.view(slots[i] * tmax * 3 * c, 1, tmax, 3 * c);
@@ -87,11 +91,17 @@ final class CachedForward {
         AttentionOps.forwardCached(ctx, yv.view(first[i] * c, 1, tq, c), slot, positions[i] + tq,
             blk.attn().heads());
       }
-      linear(ctx, blk.attn().cProj(), bf16, ao, yv);
+      clock = lap(prof, ATTENTION, clock);
+      linear(ctx, blk.attn().cProj(), w, ao, yv);
+      clock = lap(prof, MATRICES, clock);
       blk.ln2().residualForward(ctx, r2, lnv, null, null, xv, ao);
-      linear(ctx, blk.mlp().cFc(), bf16, hv, lnv);
+      clock = lap(prof, REST, clock);
+      linear(ctx, blk.mlp().cFc(), w, hv, lnv);
+      clock = lap(prof, MATRICES, clock);
       PointwiseOps.geluForward(ctx, hg, hv);
-      linear(ctx, blk.mlp().cProj(), bf16, mo, hg);
+      clock = lap(prof, REST, clock);
+      linear(ctx, blk.mlp().cProj(), w, mo, hg);
+      clock = lap(prof, MATRICES, clock);
       PointwiseOps.add(ctx, x2v, r2, mo);
       Tensor t = xv;
       xv = x2v;
@@ -108,18 +118,43 @@ final class CachedForward {
     Tensor normed = cache.normed.view(0, b, c);
     model.finalNorm().forward(ctx, normed, null, null, lastv);
     Tensor logits = cache.logits.view(0, b, cfg.vocabSize());
-    if (bf16) {
+    clock = lap(prof, REST, clock);
+    if (w == DType.BFLOAT16) {
       model.lmHead().forwardBf16Weight(ctx, logits, normed);
+    } else if (w == DType.INT8) {
+      model.lmHead().forwardInt8Weight(ctx, logits, normed);
     } else {
       model.lmHead().forward(ctx, logits, normed);
     }
+    lap(prof, LM_HEAD, clock);
     return logits;
   }
 
-  /** float32: the layer's own forward (with its LoRA adapter); bf16: its bf16 weight. */
-  private static void linear(ComputeContext ctx, Linear lin, boolean bf16, Tensor out, Tensor inp) {
-    if (bf16) {
+  // indexes of KvCache.PROFILE_PARTS
+  private static final int MATRICES = 0;
+  private static final int LM_HEAD = 1;
+  private static final int ATTENTION = 2;
+  private static final int REST = 3;
+
+  /** Adds the time since t to part (when profiling) and returns the new start. */
+  private static long lap(long[] prof, int part, long t) {
+    if (prof == null) {
+      return 0;
+    }
+    long now = System.nanoTime();
+    prof[part] += now - t;
+    return now;
+  }
+
+  /**
+   * float32: the layer's own forward (with its LoRA adapter); bf16: its bf16 weight; int8: its
+   * Q8_0 weight.
+   */
+  private static void linear(ComputeContext ctx, Linear lin, DType w, Tensor out, Tensor inp) {
+    if (w == DType.BFLOAT16) {
       lin.forwardBf16Weight(ctx, out, inp);
+    } else if (w == DType.INT8) {
+      lin.forwardInt8Weight(ctx, out, inp);
     } else {
       lin.forward(ctx, out, inp);
     }

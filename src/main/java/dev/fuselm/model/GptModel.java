@@ -167,6 +167,7 @@ public final class GptModel implements Backbone {
   /** (Re)builds the modules over the parameter (and gradient) views. */
   private void wire() {
     releaseBf16Copies(); // of the modules being replaced
+    releaseInt8Copies();
     wte = params.get(PREFIX + "wte.weight");
     wpe = params.get(PREFIX + "wpe.weight");
     head = config.tiedHead() ? new LmHead(wte, grad(PREFIX + "wte.weight"))
@@ -217,6 +218,27 @@ public final class GptModel implements Backbone {
   void prepareBf16Copies() {
     eachLinear(lin -> lin.allocateBf16Copy(ctx));
     head.allocateBf16Copy(ctx);
+  }
+
+  /** Allocates the int8 (Q8_0) copies of every block matrix and of the head (quantized on use). */
+  void prepareInt8Copies() {
+    requireFloat32Matrices("int8 weights");
+    eachLinear(lin -> lin.allocateInt8Copy(ctx));
+    head.allocateInt8Copy(ctx);
+  }
+
+  private void releaseInt8Copies() {
+    if (blocks != null) {
+      eachLinear(Linear::releaseInt8Copy);
+      head.releaseInt8Copy();
+    }
+  }
+
+  /** Bytes of the int8 weight copies the model made (for an int8 {@link KvCache}; else 0). */
+  public long int8WeightBytes() {
+    long[] n = {head.int8CopyBytes()};
+    eachLinear(lin -> n[0] += lin.int8CopyBytes());
+    return n[0];
   }
 
   private void releaseBf16Copies() {
@@ -606,6 +628,7 @@ public final class GptModel implements Backbone {
   public void close() {
     releaseActivations();
     releaseBf16Copies();
+    releaseInt8Copies();
     if (ownsLora) {
       lora.close();
       lora = null;

@@ -28,6 +28,7 @@ public final class KvCache implements AutoCloseable {
   private final int maxRows;
   private final int maxSequences;
   private final int[] lengths;
+  private long[] profileNs; // null unless profiling: see profile()
   private final Arena cachePool;
   private final Arena scratchPool;
   final Tensor[] layers; // [layer] (slots, T_max, 3C)
@@ -85,9 +86,13 @@ public final class KvCache implements AutoCloseable {
       throw new IllegalArgumentException("a KV cache needs at least one slot and one row per step,"
           + " got " + slots + " slots and " + maxRows + " rows");
     }
-    if (weights != DType.FLOAT32 && weights != DType.BFLOAT16) {
-      throw new IllegalArgumentException("generation weights must be float32 or bfloat16, got "
-          + weights);
+    if (weights != DType.FLOAT32 && weights != DType.BFLOAT16 && weights != DType.INT8) {
+      throw new IllegalArgumentException("generation weights must be float32, bfloat16 or int8,"
+          + " got " + weights);
+    }
+    if (weights == DType.INT8 && model.hasBf16Matrices()) {
+      throw new IllegalArgumentException("this model holds its block matrices in bf16: int8"
+          + " weights are quantized from float32 ones (load it in float32)");
     }
     if (weights == DType.FLOAT32 && model.hasBf16Matrices()) {
       throw new IllegalArgumentException("this model holds its block matrices in bf16: decode it"
@@ -97,6 +102,10 @@ public final class KvCache implements AutoCloseable {
       // made now, so their memory shows before the first step; rounded from the current weights
       // on first use, as a new decoder always reads the weights as they are now
       model.prepareBf16Copies();
+      model.weightsChanged();
+    }
+    if (weights == DType.INT8) {
+      model.prepareInt8Copies(); // quantized from the current weights on first use
       model.weightsChanged();
     }
     return new KvCache(model, slots, maxRows, weights);
@@ -158,6 +167,28 @@ public final class KvCache implements AutoCloseable {
     lengths[to] = n;
   }
 
+  /** Components of a step that {@link #profile} times, in the order of {@link #profileNanos}. */
+  public static final String[] PROFILE_PARTS = {"matrices", "lm_head", "attention", "rest"};
+
+  /**
+   * Starts (true) or stops timing the parts of every step ({@link #PROFILE_PARTS}: the block
+   * matrix multiplies, the LM head, cached attention with its cache writes, everything else),
+   * from zero. Costs a clock read per part; the CPU kernels are synchronous, so each time is the
+   * part's own.
+   */
+  public void profile(boolean on) {
+    profileNs = on ? new long[PROFILE_PARTS.length] : null;
+  }
+
+  /** Nanoseconds spent per part since {@link #profile}(true) (null when not profiling). */
+  public long[] profileNanos() {
+    return profileNs == null ? null : profileNs.clone();
+  }
+
+  long[] profileCounters() {
+    return profileNs;
+  }
+
   /** Forgets every slot's positions (the memory stays). */
   public void clear() {
     Arrays.fill(lengths, 0);
@@ -176,6 +207,9 @@ public final class KvCache implements AutoCloseable {
     GptConfig cfg = model.config();
     long c = cfg.dModel();
     long params = 12 * c * c * cfg.nLayer() + (long) cfg.vocabSize() * c;
+    if (weights == DType.INT8) { // Q8_0: 34 bytes per 32 weights
+      return params / 32 * 34;
+    }
     return params * (weights == DType.BFLOAT16 ? 2 : 4);
   }
 

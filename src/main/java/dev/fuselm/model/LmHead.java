@@ -1,25 +1,30 @@
 package dev.fuselm.model;
 
 import dev.fuselm.nn.Bf16Copy;
+import dev.fuselm.nn.Int8Copy;
 import dev.fuselm.ops.Bf16Ops;
 import dev.fuselm.ops.GemmOps;
+import dev.fuselm.ops.Int8Ops;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tensor.Tensor;
 
 /**
  * The LM head: logits (rows, V) = hidden (rows, C) x weight^T, with weight (V, C) the token
  * embedding when tied, else {@code lm_head.weight}. Like {@link dev.fuselm.nn.Linear} it owns the
- * precision of its weight: the float32 master and a {@link Bf16Copy} made on first bf16 use.
+ * precision of its weight: the float32 master, a {@link Bf16Copy} made on first bf16 use and an
+ * {@link Int8Copy} made on first int8 use.
  */
 final class LmHead {
   private final Tensor weight;
   private final Tensor dweight; // null: no gradient (frozen or inference only)
   private final Bf16Copy bf16;
+  private final Int8Copy int8;
 
   LmHead(Tensor weight, Tensor dweight) {
     this.weight = weight;
     this.dweight = dweight;
     this.bf16 = Bf16Copy.of(weight);
+    this.int8 = Int8Copy.of(weight, false);
   }
 
   Tensor weight() {
@@ -40,6 +45,11 @@ final class LmHead {
   /** Decoding with bf16 weights: float32 hidden times the bf16 weight, float32 sums. */
   void forwardBf16Weight(ComputeContext ctx, Tensor logits, Tensor hidden) {
     GemmOps.sgemmBf16w(ctx, false, true, 1f, hidden, bf16.get(ctx), 0f, null, logits);
+  }
+
+  /** Decoding with int8 weights: float32 hidden (quantized per block in the kernel) x Q8_0. */
+  void forwardInt8Weight(ComputeContext ctx, Tensor logits, Tensor hidden) {
+    Int8Ops.gemv(ctx, logits, hidden, int8.get(ctx), int8.in(), int8.out(), null);
   }
 
   /** dhidden = dlogits x weight (overwritten); dweight += dlogits^T hidden when it has one. */
@@ -69,6 +79,19 @@ final class LmHead {
 
   void weightChanged() {
     bf16.markStale();
+    int8.markStale();
+  }
+
+  void allocateInt8Copy(ComputeContext ctx) {
+    int8.allocate(ctx);
+  }
+
+  long int8CopyBytes() {
+    return int8.ownedBytes();
+  }
+
+  void releaseInt8Copy() {
+    int8.release();
   }
 
   long bf16CopyBytes() {

@@ -432,6 +432,29 @@ public final class FuselmNative {
       @Cast("float*") long c,
       long ldc);
 
+  // ---- int8 weights (Q8_0)
+  public static native int fl_q8_0_quantize(
+      @Cast("fl_context*") long ctx, @Cast("uint8_t*") long blocks, @Cast("const float*") long w,
+      long k, long n, int wIsKn);
+
+  public static native int fl_q8_0_packed_bytes(long k, long n, @Cast("int64_t*") long[] out);
+
+  public static native int fl_q8_0_repack(
+      @Cast("fl_context*") long ctx, @Cast("uint8_t*") long packed,
+      @Cast("const uint8_t*") long blocks, long k, long n);
+
+  public static native int fl_gemv_q8_0(
+      @Cast("fl_context*") long ctx,
+      long m,
+      long n,
+      long k,
+      @Cast("const float*") long x,
+      long ldx,
+      @Cast("const uint8_t*") long packed,
+      @Cast("const float*") long bias,
+      @Cast("float*") long y,
+      long ldy);
+
   // ---- bf16 mixed-precision training
   public static native int fl_gemm_bf16(
       @Cast("fl_context*") long ctx,

@@ -66,6 +66,7 @@ public final class InferenceSession implements AutoCloseable {
    * @param weights type of the matrices decoding multiplies with: {@link DType#FLOAT32} (the
    *     model's own) or {@link DType#BFLOAT16} (the bf16 copies the model's layers hold, made when
    *     the session opens; about 1.3x faster per token on CPU, with bf16 rounding of the weights)
+   *     or {@link DType#INT8} (Q8_0 copies, quantized when the session opens)
    */
   public record Options(int slots, int maxQueued, int threads, DType weights, int prefixCache) {
     public Options {
@@ -75,8 +76,9 @@ public final class InferenceSession implements AutoCloseable {
       if (maxQueued < 0) {
         throw new IllegalArgumentException("maxQueued must be >= 0, got " + maxQueued);
       }
-      if (weights != DType.FLOAT32 && weights != DType.BFLOAT16) {
-        throw new IllegalArgumentException("weights must be float32 or bfloat16, got " + weights);
+      if (weights != DType.FLOAT32 && weights != DType.BFLOAT16 && weights != DType.INT8) {
+        throw new IllegalArgumentException("weights must be float32, bfloat16 or int8, got "
+            + weights);
       }
       if (prefixCache < 0) {
         throw new IllegalArgumentException("prefixCache must be >= 0, got " + prefixCache);
@@ -304,6 +306,9 @@ public final class InferenceSession implements AutoCloseable {
    * for a directory {@link #open} loaded with bf16 matrices.
    */
   public long weightCopyBytes() {
+    if (options.weights() == DType.INT8) {
+      return model.int8WeightBytes();
+    }
     return options.weights() == DType.BFLOAT16 ? model.bf16WeightBytes() : 0;
   }
 

@@ -19,14 +19,17 @@ import org.junit.jupiter.api.io.TempDir;
 class BenchGenerateCommandTest {
   @TempDir Path tmp;
 
-  private JsonNode bench(String config, String weights) throws Exception {
+  private JsonNode bench(String config, String weights, String... more) throws Exception {
     PrintStream old = System.out;
     ByteArrayOutputStream buf = new ByteArrayOutputStream();
     int rc;
     try {
       System.setOut(new PrintStream(buf, true, StandardCharsets.UTF_8));
-      rc = Main.execute("bench", "generate", "--config", config, "--ctx", "4", "--steps", "5",
-          "--runs", "1", "--threads", "1", "--weights", weights);
+      String[] args = {"bench", "generate", "--config", config, "--ctx", "4", "--steps", "5",
+          "--runs", "1", "--threads", "1", "--weights", weights};
+      String[] all = java.util.Arrays.copyOf(args, args.length + more.length);
+      System.arraycopy(more, 0, all, args.length, more.length);
+      rc = Main.execute(all);
     } finally {
       System.setOut(old);
     }
@@ -50,10 +53,26 @@ class BenchGenerateCommandTest {
   }
 
   @Test
+  void int8WeightsReadQ80BytesAndProfileSplitsTheStep() throws Exception {
+    Path cfg = tmp.resolve("config.json");
+    Checkpoint.writeConfig(cfg, ModelFamily.GPT2.configJson(GptConfig.of(97, 16, 32, 2, 4)));
+    JsonNode int8 = bench(cfg.toString(), "int8", "--profile");
+    assertEquals("int8", int8.get("weights").asText());
+    long params = 2 * (32 * 96 + 32 * 32 + 2 * 32 * 128) + 97 * 32;
+    assertEquals(params / 32 * 34, int8.get("matmul_weight_bytes_per_token").asLong());
+    JsonNode prof = int8.get("profile");
+    for (String part : new String[] {"matrices", "lm_head", "attention", "rest"}) {
+      assertTrue(prof.get(part).asDouble() > 0, part + " in " + prof);
+    }
+    assertTrue(prof.get("matrices_gbs").asDouble() > 0);
+    assertTrue(int8.get("tokens_per_s").asDouble() > 0);
+  }
+
+  @Test
   void unknownWeightTypeExitsWithCode2() {
     assertEquals(Main.EXIT_USER_ERROR,
         Main.execute("bench", "generate", "--config", "gpt2", "--weights", "fp16"));
     assertEquals(Main.EXIT_USER_ERROR, Main.execute("generate", "--model", tmp.toString(),
-        "--prompt-ids", "1", "--max-new-tokens", "1", "--weights", "int8"));
+        "--prompt-ids", "1", "--max-new-tokens", "1", "--weights", "int4"));
   }
 }

@@ -127,6 +127,6 @@ class Bf16GenerationTest {
   void onlyFloat32AndBf16WeightsAreAccepted() {
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
         () -> new Generator(model, 1, DType.INT32));
-    assertTrue(e.getMessage().contains("float32 or bfloat16"), e.getMessage());
+    assertTrue(e.getMessage().contains("float32, bfloat16 or int8"), e.getMessage());
   }
 }
