@@ -9,6 +9,7 @@ import dev.fuselm.generate.GenerationConfig;
 import dev.fuselm.generate.Generator;
 import dev.fuselm.io.AtomicFiles;
 import dev.fuselm.io.Checkpoint;
+import dev.fuselm.io.CheckpointDirectory;
 import dev.fuselm.io.InstructionModel;
 import dev.fuselm.io.PeftAdapters;
 import dev.fuselm.model.GptConfig;
@@ -197,15 +198,17 @@ public final class FinetuneDpoCommand implements Callable<Integer> {
         DpoTrainer.put(pre, "test_", DpoTrainer.evaluate(model, test, testRef, batch, eot, fixed,
             beta, red));
         emit(pre, logLines, true);
+        CheckpointDirectory.Staged staged; // the output is written as one checkpoint
         try (DpoTrainer t = new DpoTrainer(model, train, trainRef, val, valRef, eot, tc,
             n -> emit(n, logLines, !quiet || !"step".equals(n.path("event").asText())))) {
           if (resume != null) {
             t.resume(resume);
           }
           t.run();
+          Files.createDirectories(out);
+          staged = CheckpointDirectory.begin(out, t.step());
           if (saveState) {
-            Files.createDirectories(out);
-            t.saveState(out);
+            t.saveState(staged.path());
           }
         } catch (IllegalArgumentException | TrainingDivergedException e) {
           throw new UserInputException(e.getMessage());
@@ -225,29 +228,31 @@ public final class FinetuneDpoCommand implements Callable<Integer> {
               .put("response_before", tok.decode(before.get(i)))
               .put("response_after", tok.decode(after.get(i)));
         }
-        Files.createDirectories(out);
+        Path dest = staged.path();
         if (lc == null) {
-          Checkpoint.save(ModelFamily.GPT2, model, out, Map.of("fuselm_task", "instruction-tuned"));
+          Checkpoint.save(ModelFamily.GPT2, model, dest, Map.of("fuselm_task",
+              "instruction-tuned"));
         } else {
-          PeftAdapters.save(model, out, init.toAbsolutePath().toString());
+          PeftAdapters.save(model, dest, init.toAbsolutePath().toString());
           if (merge) {
             model.mergeLora();
-            Checkpoint.save(ModelFamily.GPT2, model, out, Map.of("fuselm_task",
+            Checkpoint.save(ModelFamily.GPT2, model, dest, Map.of("fuselm_task",
                 "instruction-tuned"));
           }
         }
-        Checkpoint.copyTokenizerFiles(ModelFamily.GPT2, init, out);
+        Checkpoint.copyTokenizerFiles(ModelFamily.GPT2, init, dest);
         if (templateSpec == null && Files.isRegularFile(init.resolve(InstructionModel.META_FILE))) {
           Files.copy(init.resolve(InstructionModel.META_FILE),
-              out.resolve(InstructionModel.META_FILE));
+              dest.resolve(InstructionModel.META_FILE));
         } else {
-          InstructionModel.saveMeta(out, templateSpec, true);
+          InstructionModel.saveMeta(dest, templateSpec, true);
         }
-        AtomicFiles.writeString(out.resolve("test-responses.json"),
+        AtomicFiles.writeString(dest.resolve("test-responses.json"),
             JSON.writerWithDefaultPrettyPrinter().writeValueAsString(arr) + "\n");
         emit(JSON.createObjectNode().put("event", "saved").put("out", out.toString()), logLines,
             true);
-        AtomicFiles.writeString(out.resolve("log.jsonl"), String.join("\n", logLines) + "\n");
+        AtomicFiles.writeString(dest.resolve("log.jsonl"), String.join("\n", logLines) + "\n");
+        staged.commit(1);
       } finally {
         model.close();
       }

@@ -7,6 +7,7 @@ import dev.fuselm.data.ConllData;
 import dev.fuselm.data.NerEncoding;
 import dev.fuselm.io.AtomicFiles;
 import dev.fuselm.io.Checkpoint;
+import dev.fuselm.io.CheckpointDirectory;
 import dev.fuselm.io.PeftAdapters;
 import dev.fuselm.io.TokenClassifierFiles;
 import dev.fuselm.model.Backbone;
@@ -149,9 +150,11 @@ public final class FinetuneNerCommand implements Callable<Integer> {
           ((GptModel) model).addLora(lc, seed);
         }
         Files.createDirectories(out);
+        long steps;
         try (TokenClassifierTrainer t = new TokenClassifierTrainer(clf, trainEx, valEx, tc,
             maxLength, n -> emit(n, logLines))) {
           t.run();
+          steps = t.step();
         } catch (IllegalArgumentException | TrainingDivergedException e) {
           throw new UserInputException(e.getMessage());
         }
@@ -168,12 +171,16 @@ public final class FinetuneNerCommand implements Callable<Integer> {
         if (baseline) {
           baseline(train, val, test, logLines);
         }
+        // the output is written as one checkpoint (io/CheckpointDirectory)
+        CheckpointDirectory.Staged staged = CheckpointDirectory.begin(out, steps);
+        Path dest = staged.path();
         if (lc != null) {
-          PeftAdapters.save((GptModel) model, out, init.toAbsolutePath().toString());
+          PeftAdapters.save((GptModel) model, dest, init.toAbsolutePath().toString());
           ((GptModel) model).mergeLora();
         }
-        TokenClassifierFiles.save(clf, maxLength, out, init);
-        AtomicFiles.writeString(out.resolve("log.jsonl"), String.join("\n", logLines) + "\n");
+        TokenClassifierFiles.save(clf, maxLength, dest, init);
+        AtomicFiles.writeString(dest.resolve("log.jsonl"), String.join("\n", logLines) + "\n");
+        staged.commit(1);
       }
     }
     return 0;

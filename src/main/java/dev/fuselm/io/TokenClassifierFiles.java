@@ -144,6 +144,7 @@ public final class TokenClassifierFiles {
   /** Loads a token-classifier directory of family; the classifier owns the model. */
   public static <C, M extends Backbone> TokenClassifier<M> load(ComputeContext ctx, Path dir,
       ModelFamily<C, M> family) throws IOException {
+    dir = CheckpointDirectory.verified(dir); // the latest checkpoint, its files' digests checked
     Meta meta = readMeta(dir);
     M model = Checkpoint.loadBeside(ctx, dir, family,
         Set.of(TokenClassifier.WEIGHT, TokenClassifier.BIAS));
