@@ -232,6 +232,22 @@ public final class CheckpointDirectory {
     return removed;
   }
 
+  /**
+   * Finishes what a save killed after its switch left undone: the top-level copy of the checkpoint
+   * {@code latest} names and the pruning to the newest {@code keep} (at least 1). A run that
+   * resumes at its last step saves nothing, so without this the interrupted save's extra
+   * checkpoint and a half-refreshed top level would stay.
+   */
+  public static void finishInterruptedSave(Path dir, int keep) throws IOException {
+    String current = pointed(dir);
+    if (current == null || !NAME.matcher(current).matches()
+        || !Files.isRegularFile(dir.resolve(current).resolve(MANIFEST))) {
+      return;
+    }
+    mirror(dir.resolve(current), dir);
+    prune(dir, current, Math.max(1, keep));
+  }
+
   /** The name {@code latest} holds, or null. */
   private static String pointed(Path dir) throws IOException {
     Path pointer = dir.resolve(POINTER);

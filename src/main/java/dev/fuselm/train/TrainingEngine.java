@@ -133,6 +133,7 @@ public final class TrainingEngine implements AutoCloseable {
     float last = Float.NaN;
     if (group.isLeader() && cfg.out() != null) {
       CheckpointDirectory.cleanLeftovers(cfg.out()); // what a killed save left behind
+      CheckpointDirectory.finishInterruptedSave(cfg.out(), keepCheckpoints);
     }
     while (step < end) {
       long t0 = System.nanoTime();

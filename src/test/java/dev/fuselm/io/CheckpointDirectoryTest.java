@@ -148,6 +148,23 @@ class CheckpointDirectoryTest {
   }
 
   @Test
+  void aSaveKilledAfterItsSwitchIsFinishedByTheNextRun() throws IOException {
+    Path dir = tmp.resolve("run");
+    for (int step = 1; step <= 3; step++) {
+      save(dir, step, 3); // as if killed after step 3's switch, before it pruned to 2
+    }
+    // killed during its mirror: a top-level file still of another step (a new file: the link to
+    // the checkpoint's own file must not be written through)
+    Files.delete(dir.resolve("model.safetensors"));
+    Files.writeString(dir.resolve("model.safetensors"), "weights of step 2");
+    CheckpointDirectory.finishInterruptedSave(dir, 2);
+    assertEquals(List.of("checkpoint-2", "checkpoint-3"), checkpoints(dir));
+    assertEquals("weights of step 3", Files.readString(dir.resolve("model.safetensors")));
+    assertEquals(dir.resolve("checkpoint-3"), CheckpointDirectory.verified(dir));
+    CheckpointDirectory.finishInterruptedSave(tmp.resolve("plain"), 2); // nothing saved: no-op
+  }
+
+  @Test
   void anAbandonedSaveLeavesNothing() throws IOException {
     Path dir = tmp.resolve("run");
     save(dir, 1, 2);
