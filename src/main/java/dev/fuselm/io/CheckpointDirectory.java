@@ -317,6 +317,9 @@ public final class CheckpointDirectory {
         continue;
       }
       Path target = dir.resolve(rel);
+      if (Files.exists(target) && Files.isSameFile(target, f)) {
+        continue; // already the link (rename(2) of a link onto its twin would leave the temporary)
+      }
       Files.createDirectories(target.getParent());
       Path tmp = target.resolveSibling("." + target.getFileName() + ".tmp-" + pid);
       Files.deleteIfExists(tmp);

@@ -161,6 +161,11 @@ class CheckpointDirectoryTest {
     assertEquals(List.of("checkpoint-2", "checkpoint-3"), checkpoints(dir));
     assertEquals("weights of step 3", Files.readString(dir.resolve("model.safetensors")));
     assertEquals(dir.resolve("checkpoint-3"), CheckpointDirectory.verified(dir));
+    CheckpointDirectory.finishInterruptedSave(dir, 2); // again: already finished, nothing left
+    try (Stream<Path> s = Files.list(dir)) {
+      assertEquals(List.of(), s.map(p -> p.getFileName().toString())
+          .filter(n -> n.startsWith(".")).toList(), "no temporaries");
+    }
     CheckpointDirectory.finishInterruptedSave(tmp.resolve("plain"), 2); // nothing saved: no-op
   }
 
