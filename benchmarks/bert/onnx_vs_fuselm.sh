@@ -34,7 +34,7 @@ else
     [ -f "$d/sentiment-labelled-sentences/amazon_cells_labelled.txt" ] && data="$d" && break
   done
   [ -n "$data" ] || { echo "onnx_vs_fuselm: no shared/data; pass a sentences file" >&2; exit 1; }
-  cut -f1 "$data/sentiment-labelled-sentences/amazon_cells_labelled.txt" | head -n "$N" \
+  head -n "$N" "$data/sentiment-labelled-sentences/amazon_cells_labelled.txt" | cut -f1 \
     > "$WORK/sentences.txt"
 fi
 

@@ -103,7 +103,7 @@ for i in $(seq 1 "$trials"); do
     echo "crash: trial $i (kill after ${delay_ms} ms, resumed from $at): final digest $got, expected $ref_final" >&2
     exit 1
   fi
-  left="$(find "$d" -mindepth 1 -name '.*' | head -n3)"
+  left="$(find "$d" -mindepth 1 -name '.*' | sed -n 1,3p)"
   ckpts="$(find "$d" -maxdepth 1 -name 'checkpoint-*' | wc -l)"
   if [ -n "$left" ] || [ "$ckpts" -gt 2 ]; then
     echo "crash: trial $i: leftovers after the resumed run: ${left:-$ckpts checkpoint directories}" >&2
@@ -134,7 +134,7 @@ if [ "$rc" -ne 2 ] || [[ "$last" != *"disk/run/"*"No space left on device"* ]] \
 fi
 at="$(cat disk/run/latest)"
 if compgen -G "disk/run/.*" >/dev/null; then
-  echo "crash: full disk: the failed save left $(ls -d disk/run/.* | grep -v '/\.\.\?$' | head -n2)" >&2
+  echo "crash: full disk: the failed save left $(ls -d disk/run/.* | grep -v '/\.\.\?$' | sed -n 1,2p)" >&2
   exit 1
 fi
 # the previous checkpoint resumes (into a directory with room) to the uninterrupted result

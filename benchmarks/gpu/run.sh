@@ -108,7 +108,7 @@ if [ "${SKIP_JAVA:-0}" != 1 ] && command -v mvn >/dev/null && { [ "$ONLY" = all 
   log "fuselm bench train: GPT-2 124M on the CUDA backend"
   # --precision (fp32|bf16) came with bf16 training: older builds time fp32 alone
   precisions=(fp32)
-  if "$ROOT/bin/fuselm" bench train --help 2>/dev/null | grep -q -- '--precision'; then
+  if "$ROOT/bin/fuselm" bench train --help 2>/dev/null | grep -- '--precision' >/dev/null; then
     precisions+=(bf16)
   fi
   section "fuselm bench train --config gpt2 --batch 8 --ctx 1024 (CUDA backend; ${precisions[*]})"

@@ -87,7 +87,8 @@ emit classify_lora.weights "$(weights $(find cls_lora -path 'cls_lora/checkpoint
   --out cls_bert --epochs 1 --batch 8 --max-length 32 $T 2>/dev/null > cls_bert.log
 emit classify_bert.metrics "$(metrics < cls_bert.log | digest)"
 emit classify_bert.weights "$(weights cls_bert/*.safetensors)"
-cut -f2 sms.tsv | head -n 12 > texts.txt
+# head first: `cut | head` under pipefail dies of SIGPIPE (exit 141) when head exits before cut's last write
+head -n 12 sms.tsv | cut -f2 > texts.txt
 emit classify.outputs "$( ("$fuselm" classify --model cls_gpt --input texts.txt $T;
   "$fuselm" classify --model cls_bert --input texts.txt $T) 2>/dev/null | digest)"
 
