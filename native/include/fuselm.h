@@ -144,6 +144,15 @@ int fl_attention_backward_dropout(fl_context *ctx, float *dqkv, const float *dou
 int fl_attention_forward_cached(fl_context *ctx, float *out, const float *qkv_cache, int64_t B,
                                 int64_t T, int64_t Tmax, int64_t Tq, int64_t C, int64_t NH);
 
+/* Bidirectional attention over packed variable-length sequences, forward only (BERT inference
+ * without padding). qkv (N, 3C) holds nseq sequences back to back: sequence s is rows
+ * cu_seqlens[s] .. cu_seqlens[s+1]-1 (cu_seqlens int32, nseq + 1 entries, cu_seqlens[0] = 0,
+ * non-decreasing, N = cu_seqlens[nseq]); each query attends to every key of its own sequence.
+ * out (N, C). On the CPU backend a sequence's rows are bitwise those fl_attention_forward gives it
+ * padded with masked keys to any length. Not available on CUDA (FL_ERR_UNSUPPORTED). */
+int fl_attention_forward_varlen(fl_context *ctx, float *out, const float *qkv,
+                                const int32_t *cu_seqlens, int64_t nseq, int64_t C, int64_t NH);
+
 /* ---- pointwise ---------------------------------------------------------------------------- */
 /* GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
 int fl_gelu_forward(fl_context *ctx, float *out, const float *inp, int64_t n);

@@ -403,6 +403,34 @@ int fl_attention_forward_cached(fl_context *ctx, float *out, const float *qkv_ca
   FL_CATCH
 }
 
+int fl_attention_forward_varlen(fl_context *ctx, float *out, const float *qkv,
+                                const int32_t *cu_seqlens, int64_t nseq, int64_t C, int64_t NH) {
+  FL_CHECK_CTX
+  FL_CHECK_NONNEG(nseq) FL_CHECK_NONNEG(C)
+  if (NH <= 0 || C % NH != 0)
+    return fail(FL_ERR_INVALID_ARGUMENT, "fl_attention_forward_varlen: C = " + std::to_string(C) +
+                                             " is not a positive multiple of NH = " + std::to_string(NH));
+  if (cu_seqlens == nullptr || cu_seqlens[0] != 0)
+    return fail(FL_ERR_INVALID_ARGUMENT, "fl_attention_forward_varlen: cu_seqlens must start at 0");
+  for (int64_t s = 0; s < nseq; s++)
+    if (cu_seqlens[s + 1] < cu_seqlens[s])
+      return fail(FL_ERR_INVALID_ARGUMENT, "fl_attention_forward_varlen: cu_seqlens decreases at " +
+                                               std::to_string(s + 1));
+  FL_TRY
+  switch (ctx->backend) {  // no CUDA kernel: the caller pads and masks instead
+    case FL_BACKEND_REFERENCE:
+      fl::ref::attention_forward_varlen(out, qkv, cu_seqlens, nseq, C, NH);
+      break;
+    case FL_BACKEND_CPU:
+      fl::cpu::attention_forward_varlen(ctx->cpu, out, qkv, cu_seqlens, nseq, C, NH);
+      break;
+    default:
+      return fail(FL_ERR_UNSUPPORTED, "fl_attention_forward_varlen: backend " +
+                                          std::to_string(ctx->backend) + " has no packed attention");
+  }
+  FL_CATCH
+}
+
 int fl_gelu_forward(fl_context *ctx, float *out, const float *inp, int64_t n) {
   FL_CHECK_CTX
   FL_CHECK_NONNEG(n)

@@ -53,6 +53,8 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
                         int64_t NH, int causal, float dropout_p = 0.f, uint64_t dropout_seed = 0);
 void attention_forward_cached(float *out, const float *qkv_cache, int64_t B, int64_t T, int64_t Tmax,
                               int64_t Tq, int64_t C, int64_t NH);
+void attention_forward_varlen(float *out, const float *qkv, const int32_t *cu_seqlens, int64_t nseq,
+                              int64_t C, int64_t NH);
 void gelu_forward(float *out, const float *inp, int64_t n);
 void gelu_backward(float *dinp, const float *inp, const float *dout, int64_t n);
 void gelu_erf_forward(float *out, const float *inp, int64_t n);
@@ -121,6 +123,8 @@ void attention_backward(const CpuContext &ctx, float *dqkv, const float *dout, c
                         uint64_t dropout_seed = 0);
 void attention_forward_cached(const CpuContext &ctx, float *out, const float *qkv_cache, int64_t B,
                               int64_t T, int64_t Tmax, int64_t Tq, int64_t C, int64_t NH);
+void attention_forward_varlen(const CpuContext &ctx, float *out, const float *qkv,
+                              const int32_t *cu_seqlens, int64_t nseq, int64_t C, int64_t NH);
 void gelu_forward(const CpuContext &ctx, float *out, const float *inp, int64_t n);
 void gelu_backward(const CpuContext &ctx, float *dinp, const float *inp, const float *dout,
                    int64_t n);

@@ -7,6 +7,7 @@ import dev.fuselm.nn.FeedForward;
 import dev.fuselm.nn.LayerNorm;
 import dev.fuselm.nn.TransformerBlock;
 import dev.fuselm.ops.EmbeddingOps;
+import dev.fuselm.tensor.Backend;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tensor.NativeMemory;
 import dev.fuselm.tensor.ParameterSlab;
@@ -61,6 +62,7 @@ public final class BertModel implements Backbone {
   private long dropoutSeed;
 
   private BertActivations acts;
+  private PackedEncoder packed;
   private State state = State.NONE;
   private boolean pooledDone;
   private boolean padded;
@@ -365,7 +367,7 @@ public final class BertModel implements Backbone {
 
   /** Native bytes held by activations (0 before the first forward). */
   public long activationBytes() {
-    return acts == null ? 0 : acts.pool.highWater();
+    return (acts == null ? 0 : acts.pool.highWater()) + (packed == null ? 0 : packed.bytes());
   }
 
   /**
@@ -426,6 +428,34 @@ public final class BertModel implements Backbone {
     }
     state = State.FORWARD;
     return a.hidden();
+  }
+
+  /** Whether {@link #forwardPacked} runs on this model's backend (CPU and reference, not CUDA). */
+  public boolean supportsPacked() {
+    return ctx.backend() != Backend.CUDA;
+  }
+
+  /**
+   * Inference over packed variable-length sequences (token types 0, evaluation mode): the encoder
+   * runs on the real tokens of seqs laid back to back, no padding, and returns their last hidden
+   * states (N, C), N = the sum of the lengths; cuSeqlens (seqs.length + 1 entries) receives where
+   * each sequence starts (and N at the end). Each sequence's rows equal those of
+   * {@link #forwardHidden} on a padded batch holding it. The view is valid until the next forward.
+   */
+  public Tensor forwardPacked(int[][] seqs, int[] cuSeqlens) {
+    if (training) {
+      throw new IllegalStateException("forwardPacked() is inference only: call setTraining(false)");
+    }
+    if (!supportsPacked()) {
+      throw new IllegalStateException("forwardPacked() has no " + ctx.backend() + " kernel");
+    }
+    if (packed == null) {
+      packed = new PackedEncoder(ctx, config);
+    }
+    state = State.NONE; // hidden(), pooled() and backward() refer to forwardHidden()
+    resetHeads();
+    pooledDone = false;
+    return packed.forward(seqs, cuSeqlens, wordEmb, posEmb, typeEmb, embLn, layers);
   }
 
   private void resetHeads() {
@@ -622,6 +652,10 @@ public final class BertModel implements Backbone {
 
   /** Frees the activations (they are rebuilt on the next forward). */
   public void releaseActivations() {
+    if (packed != null) {
+      packed.close();
+      packed = null;
+    }
     if (acts != null) {
       acts.close();
       acts = null;

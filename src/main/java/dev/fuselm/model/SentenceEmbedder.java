@@ -9,9 +9,9 @@ import java.util.stream.IntStream;
 
 /**
  * Sentence embeddings from a BERT encoder: each text is tokenized ({@code [CLS] text [SEP]},
- * truncated to maxLength tokens), texts are batched by similar length and padded, the encoder runs
- * with the padding mask, and each embedding pools the last hidden states over the text's
- * non-padding tokens ([CLS] and [SEP] included, as sentence-transformers does): by default their
+ * truncated to maxLength tokens), texts are batched by similar length, the encoder runs on each
+ * batch's tokens packed back to back (no padding; {@link BertModel#forwardPacked}; on CUDA padded
+ * with a mask instead), and each embedding pools the last hidden states over the text's tokens ([CLS] and [SEP] included, as sentence-transformers does): by default their
  * mean, or as the model was trained ({@link Pooling}: mean, CLS, max), optionally L2-normalised.
  *
  * <p>Uses all cores: tokenization runs on a parallel stream and the encoder's kernels on the
@@ -19,6 +19,9 @@ import java.util.stream.IntStream;
  * set of activations), which loses nothing because one call already keeps every core busy.
  */
 public final class SentenceEmbedder implements AutoCloseable {
+  /** {@code -Dfuselm.embed.padded=true}: padded batches instead of packed ones (comparisons). */
+  public static final String PADDED_PROPERTY = "fuselm.embed.padded";
+
   private final BertModel model;
   private final WordPieceTokenizer tokenizer;
   private final int maxLength;
@@ -154,9 +157,28 @@ public final class SentenceEmbedder implements AutoCloseable {
     }
     Arrays.sort(order, Comparator.comparingInt(i -> ids[i].length));
     float[][] out = new float[n][];
+    int c = dimension();
+    boolean packed = usePacked();
     synchronized (model) {
       for (int start = 0; start < n; start += batchSize) {
         int b = Math.min(batchSize, n - start);
+        if (packed) {
+          // no padding: the encoder runs on the b texts' tokens back to back
+          int[][] seqs = new int[b][];
+          for (int j = 0; j < b; j++) {
+            seqs[j] = ids[order[start + j]];
+          }
+          int[] cu = new int[b + 1];
+          float[] hidden = model.forwardPacked(seqs, cu).toFloatArray();
+          for (int j = 0; j < b; j++) {
+            float[] e = pool(pooling, hidden, cu[j] * c, seqs[j].length, c);
+            if (normalize) {
+              l2Normalize(e);
+            }
+            out[order[start + j]] = e;
+          }
+          continue;
+        }
         int longest = ids[order[start + b - 1]].length;
         // pad to a multiple of 8 so that similar batches share one activation shape
         int t = Math.min(maxLength, (longest + 7) / 8 * 8);
@@ -170,7 +192,6 @@ public final class SentenceEmbedder implements AutoCloseable {
         }
         float[] hidden =
             model.forwardHidden(new TokenBatch(batchIds, null, mask, b, t)).toFloatArray();
-        int c = dimension();
         for (int j = 0; j < b; j++) {
           int len = ids[order[start + j]].length;
           float[] e = pool(pooling, hidden, j * t * c, len, c);
@@ -182,6 +203,16 @@ public final class SentenceEmbedder implements AutoCloseable {
       }
     }
     return out;
+  }
+
+  /**
+   * Packed batches (no padding, {@link BertModel#forwardPacked}) where the backend has them, unless
+   * the system property {@value #PADDED_PROPERTY} is true (padded batches with a mask, the path
+   * before packing: for comparisons). Both give the same bits on the CPU backend.
+   */
+  private boolean usePacked() {
+    return model.supportsPacked() && !model.isTraining()
+        && !Boolean.getBoolean(PADDED_PROPERTY);
   }
 
   /** The pooled rows [0, len) of the (len, c) block of hidden starting at offset. */

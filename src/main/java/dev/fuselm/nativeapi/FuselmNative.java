@@ -292,6 +292,15 @@ public final class FuselmNative {
       long c,
       long nh);
 
+  public static native int fl_attention_forward_varlen(
+      @Cast("fl_context*") long ctx,
+      @Cast("float*") long out,
+      @Cast("const float*") long qkv,
+      @Cast("const int32_t*") long cuSeqlens,
+      long nseq,
+      long c,
+      long nh);
+
   // ---- pointwise
   public static native int fl_gelu_forward(
       @Cast("fl_context*") long ctx, @Cast("float*") long out, @Cast("const float*") long inp, long n);

@@ -96,6 +96,21 @@ public final class CausalSelfAttention {
   }
 
   /**
+   * Bidirectional inference over packed variable-length sequences: inp, out (N, C) hold the
+   * sequences' rows back to back (offsets cuSeqlens, see {@link AttentionOps#forwardVarlen}), qkv
+   * (N, 3C) and y (N, C) are scratch. No padding rows are computed.
+   */
+  public void forwardPacked(ComputeContext ctx, Tensor out, Tensor inp, Tensor qkv, Tensor y,
+      int[] cuSeqlens, Tensor cuScratch) {
+    if (causal) {
+      throw new IllegalStateException("packed sequences need bidirectional attention");
+    }
+    qkvProjection.forward(ctx, qkv, inp, null);
+    AttentionOps.forwardVarlen(ctx, y, qkv, cuSeqlens, cuScratch, heads);
+    outProjection.forward(ctx, out, y, null);
+  }
+
+  /**
    * Decoding with a KV cache: inp (B*Tq, C) holds positions start..start+Tq-1 of B sequences. Their
    * q, k, v rows are written into cache (B, Tmax, 3C) (through qkvNew (B*Tq, 3C) scratch when
    * B > 1), then each attends to cache rows 0..its position; out (B*Tq, C). y (B, Tq, C) scratch.

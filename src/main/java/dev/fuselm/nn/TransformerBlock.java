@@ -241,6 +241,26 @@ public final class TransformerBlock {
   }
 
   /**
+   * Inference forward of a post-LN (BERT) block over packed variable-length sequences: inp and out
+   * (N, C) hold the sequences' rows back to back, cuSeqlens their offsets (0 .. N) and cuScratch an
+   * int32 tensor of at least as many entries; a from {@link Activations#postLn} with B = 1, T = N.
+   * No dropout; each row is bitwise what {@link #forward} with a padding mask gives it on the CPU
+   * backend when the linear layers' rows do not depend on the row count.
+   */
+  public void forwardPacked(ComputeContext ctx, Tensor out, Tensor inp, int[] cuSeqlens,
+      Tensor cuScratch, Activations a) {
+    if (norm != Norm.POST) {
+      throw new IllegalStateException("the packed forward is for post-LN (BERT) blocks");
+    }
+    long n = inp.dim(0), c = inp.dim(1);
+    attn.forwardPacked(ctx, a.attnOut, inp, a.qkv.reshape(n, 3 * c), a.y.reshape(n, c),
+        cuSeqlens, cuScratch);
+    ln1.residualForward(ctx, a.sum1, a.norm1, a.mean1, a.rstd1, a.attnOut, inp);
+    mlp.forward(ctx, a.mlpOut, a.norm1, a.h, a.hGelu, null, null);
+    ln2.residualForward(ctx, a.sum2, out, a.mean2, a.rstd2, a.mlpOut, a.norm1);
+  }
+
+  /**
    * On entry dres holds the gradient of the block's output; on return, that of its input (updated
    * in place). Parameter gradients are added into the gradient slab.
    */

@@ -111,6 +111,47 @@ public final class AttentionOps {
         "fl_attention_forward_cached");
   }
 
+/**
+   * Bidirectional attention over packed variable-length sequences (inference, no padding): qkv
+   * (N, 3C) holds the sequences' rows back to back, sequence s being rows cuSeqlens[s] ..
+   * cuSeqlens[s+1]-1 (cuSeqlens[0] = 0, non-decreasing, last = N); out (N, C). cuScratch is an
+   * int32 tensor of at least cuSeqlens.length entries that receives the offsets. On the CPU backend
+   * each sequence's rows are bitwise those {@link #forward} gives it padded and masked.
+   */
+  public static void forwardVarlen(ComputeContext ctx, Tensor out, Tensor qkv, int[] cuSeqlens,
+      Tensor cuScratch, int heads) {
+    String op = "attention_forward_varlen";
+    Checks.live(op, "qkv", qkv, ctx, DType.FLOAT32);
+    if (qkv.rank() != 2 || qkv.dim(1) % 3 != 0) {
+      throw new IllegalArgumentException(op + ": qkv must be (N, 3C), got " + qkv.describe());
+    }
+    long n = qkv.dim(0), c = qkv.dim(1) / 3;
+    if (heads <= 0 || c % heads != 0) {
+      throw new IllegalArgumentException(op + ": C = " + c + " is not a positive multiple of "
+          + heads + " heads");
+    }
+    Checks.shape(op, "out", out, ctx, DType.FLOAT32, n, c);
+    Checks.live(op, "cuScratch", cuScratch, ctx, DType.INT32);
+    int nseq = cuSeqlens.length - 1;
+    if (nseq < 0 || cuSeqlens[0] != 0 || cuSeqlens[nseq] != n) {
+      throw new IllegalArgumentException(op + ": cuSeqlens must run from 0 to N = " + n);
+    }
+    for (int s = 0; s < nseq; s++) {
+      if (cuSeqlens[s + 1] < cuSeqlens[s]) {
+        throw new IllegalArgumentException(op + ": cuSeqlens decreases at " + (s + 1));
+      }
+    }
+    if (cuScratch.numel() < cuSeqlens.length) {
+      throw new IllegalArgumentException(op + ": cuScratch holds " + cuScratch.numel()
+          + " ints, need " + cuSeqlens.length);
+    }
+    cuScratch.view(0, cuSeqlens.length).copyFrom(cuSeqlens);
+    FuselmNativeException.check(
+        FuselmNative.fl_attention_forward_varlen(
+            ctx.handle(), out.address(), qkv.address(), cuScratch.address(), nseq, c, heads),
+        "fl_attention_forward_varlen");
+  }
+
   private static void checkDropout(String op, float dropout) {
     if (!(dropout >= 0f && dropout < 1f)) {
       throw new IllegalArgumentException(
