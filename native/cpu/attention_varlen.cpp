@@ -12,6 +12,7 @@
 #include <memory>
 #include <vector>
 
+#include "fuselm.h"
 #include "attention_impl.h"
 #include "internal.h"
 
