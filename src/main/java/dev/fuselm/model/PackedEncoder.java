@@ -65,7 +65,7 @@ final class PackedEncoder implements AutoCloseable {
     arena.reset();
     Tensor idT = arena.ints(1, n);
     Tensor posT = arena.ints(1, n);
-    Tensor typeT = arena.ints(1, n);
+    Tensor typeT = arena.ints(1, n); // zeroed below: token type 0
     Tensor cuT = arena.ints(nseq + 1);
     idT.copyFrom(ids);
     posT.copyFrom(positions);
@@ -83,8 +83,8 @@ final class PackedEncoder implements AutoCloseable {
     PointwiseOps.add(ctx, embSum, embSum, pos.reshape(n, c));
     Tensor[] res = {arena.floats(n, c), arena.floats(n, c)};
     embLn.residualForward(ctx, embSum, res[0], mean, rstd, embSum, typeSum.reshape(n, c));
-    TransformerBlock.Activations a = TransformerBlock.Activations.postLn(arena, 1, n, c,
-        config.intermediateSize(), config.numHeads(), false);
+    TransformerBlock.Activations a = TransformerBlock.Activations.postLnInference(arena, n, c,
+        config.intermediateSize(), config.numHeads());
     for (int l = 0; l < layers.length; l++) {
       layers[l].forwardPacked(ctx, res[(l + 1) % 2], res[l % 2], cuSeqlens, cuT, a);
     }

@@ -4,6 +4,7 @@ import dev.fuselm.ops.PointwiseOps;
 import dev.fuselm.tensor.Arena;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tensor.Tensor;
+import java.util.function.Function;
 
 /**
  * One transformer block: attention then MLP, each a residual branch with optional dropout on its
@@ -111,24 +112,25 @@ public final class TransformerBlock {
       hGeluBf16 = bf16 ? pool.bf16(n, 4 * c) : null;
     }
 
-    /** A post-LN (BERT) block's, float32, MLP width inter. */
+    /** A post-LN (BERT) block's, float32, MLP width inter; zeroed or uninitialised. */
     private Activations(Arena pool, long b, long t, long c, long inter, long heads,
-        boolean forBackward) {
+        boolean forBackward, boolean zeroed) {
       long n = b * t;
-      qkv = pool.zeros(b, t, 3 * c);
-      y = pool.zeros(b, t, c);
-      lse = forBackward ? pool.zeros(b, heads, t) : null;
-      attnOut = pool.zeros(n, c);
-      sum1 = pool.zeros(n, c);
-      norm1 = pool.zeros(n, c);
-      mean1 = pool.zeros(n);
-      rstd1 = pool.zeros(n);
-      h = pool.zeros(n, inter);
-      hGelu = pool.zeros(n, inter);
-      mlpOut = pool.zeros(n, c);
-      sum2 = pool.zeros(n, c);
-      mean2 = pool.zeros(n);
-      rstd2 = pool.zeros(n);
+      Function<long[], Tensor> take = zeroed ? pool::zeros : pool::floats;
+      qkv = take.apply(new long[] {b, t, 3 * c});
+      y = take.apply(new long[] {b, t, c});
+      lse = forBackward ? take.apply(new long[] {b, heads, t}) : null;
+      attnOut = take.apply(new long[] {n, c});
+      sum1 = take.apply(new long[] {n, c});
+      norm1 = take.apply(new long[] {n, c});
+      mean1 = take.apply(new long[] {n});
+      rstd1 = take.apply(new long[] {n});
+      h = take.apply(new long[] {n, inter});
+      hGelu = take.apply(new long[] {n, inter});
+      mlpOut = take.apply(new long[] {n, c});
+      sum2 = take.apply(new long[] {n, c});
+      mean2 = take.apply(new long[] {n});
+      rstd2 = take.apply(new long[] {n});
       norm2 = null;
       ln1Bf16 = yBf16 = ln2Bf16 = hGeluBf16 = null;
     }
@@ -139,7 +141,15 @@ public final class TransformerBlock {
      */
     public static Activations postLn(Arena pool, long b, long t, long c, long inter, long heads,
         boolean forBackward) {
-      return new Activations(pool, b, t, c, inter, heads, forBackward);
+      return new Activations(pool, b, t, c, inter, heads, forBackward, true);
+    }
+
+    /**
+     * A post-LN (BERT) block's for one inference forward over n rows (B = 1, T = n), left
+     * uninitialised: every tensor is written before it is read, so nothing is zero-filled per call.
+     */
+    public static Activations postLnInference(Arena pool, long n, long c, long inter, long heads) {
+      return new Activations(pool, 1, n, c, inter, heads, false, false);
     }
   }
 
