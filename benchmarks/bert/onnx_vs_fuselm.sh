@@ -19,7 +19,9 @@
 #
 # Usage: benchmarks/bert/onnx_vs_fuselm.sh [SENTENCES_FILE]   (replaces the short workload)
 #        THREADS=2 BATCH=32 ROUNDS=3 PAIRS=2 N=256 N128=64 benchmarks/bert/onnx_vs_fuselm.sh
-#        (about 3 minutes on a quiet 2-core machine; LONG=0 skips the T=128 workload)
+#        (LONG=0 skips the T=128 workload). Cost: 2 min 10 s of CPU time in all (user + sys,
+#        measured at load average 17-24, where it took 11 min of wall time); a quiet 2-core machine
+#        should take about that in wall time too (not yet measured quiet)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
