@@ -483,7 +483,7 @@ void small_m_driver(const CpuContext &ctx, const GemmKernel &kr, int trans_a, in
   // would otherwise read 96-column pieces of each row with 2 threads).
   int64_t grain = std::max<int64_t>(1, ceil_div(65536, kUnit * K));
   if (!trans_b) grain = std::max(grain, ceil_div(units, int64_t(std::max(1, ctx.threads))));
-  const bool gemv = use_gemv(ctx.isa);
+  [[maybe_unused]] const bool gemv = use_gemv(ctx.isa);
   parallel_for(ctx, units, grain, [&](int64_t u0, int64_t u1) {
     int64_t j0 = u0 * kUnit, j1 = std::min(N, u1 * kUnit);
 #if defined(FUSELM_HAVE_X86_SIMD)
