@@ -131,7 +131,8 @@ struct LineBf16 {
   static constexpr int kCols = 32, kVecs = 2;
   static void load(const uint16_t *p, __m512 *v) {
     const __m512i w = _mm512_loadu_si512(p);
-    v[0] = _mm512_castsi512_ps(_mm512_maskz_slli_epi32(0xFFFF, w, 16));  // maskz: see gemm_avx512.cpp
+    // the maskz form: GCC 12 warns about the unmasked one (see gemm_avx512.cpp)
+    v[0] = _mm512_castsi512_ps(_mm512_maskz_slli_epi32(0xFFFF, w, 16));
     v[1] = _mm512_castsi512_ps(_mm512_and_si512(w, _mm512_set1_epi32(int32_t(0xffff0000u))));
   }
   static void unshuffle(const float *acc, float *out) {

@@ -7,8 +7,8 @@
 //    weights): |got - want| <= (K + 3) 2^-24 mag + 1e-30, mag = |alpha| sum_p |x_p b_p| + |beta c|
 //    + |bias|: the float32 error bound of a sum of K products in any order plus the epilogue's
 //    (alpha, beta, bias) roundings;
-//  - against the previous small-M kernels (FUSELM_GEMV=0, gemm_small_impl.h): bit for bit (tolerance
-//    0), for every thread count: the new kernels do the same float32 operations per output.
+//  - against the previous small-M kernels (FUSELM_GEMV=0, gemm_small_impl.h): bit for bit
+//    (tolerance 0), for every thread count: the new kernels do the same float32 operations.
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
