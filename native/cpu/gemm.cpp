@@ -64,6 +64,7 @@
 #include "bf16.h"
 #include "fuselm.h"
 #include "gemm_kernels.h"
+#include "gemv.h"
 #include "internal.h"
 
 namespace fl {
@@ -432,6 +433,30 @@ inline void small_m_call(const GemmKernel &kr, int trans_b, int64_t m, int64_t n
   kr.small_m_bf16(trans_b, m, n, k, alpha, x, ldx, b, ldb, beta, bias, c, ldc);
 }
 
+// AVX-512: the decode GEMV kernels of gemv_avx512.cpp (the same bits as small_m_call's, B
+// streamed with prefetch, bf16 widened without shuffles); FUSELM_GEMV=0 keeps small_m_call's.
+inline bool use_gemv(int isa) {
+#if defined(FUSELM_HAVE_X86_SIMD)
+  const char *e = std::getenv("FUSELM_GEMV");
+  return isa >= FL_ISA_AVX512 && (e == nullptr || e[0] != '0');
+#else
+  (void)isa;
+  return false;
+#endif
+}
+#if defined(FUSELM_HAVE_X86_SIMD)
+inline void gemv_call(int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *x,
+                      int64_t ldx, const float *b, int64_t ldb, float beta, const float *bias,
+                      float *c, int64_t ldc) {
+  gemv::small_m_avx512(trans_b, m, n, k, alpha, x, ldx, b, ldb, beta, bias, c, ldc);
+}
+inline void gemv_call(int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *x,
+                      int64_t ldx, const uint16_t *b, int64_t ldb, float beta, const float *bias,
+                      float *c, int64_t ldc) {
+  gemv::small_m_bf16_avx512(trans_b, m, n, k, alpha, x, ldx, b, ldb, beta, bias, c, ldc);
+}
+#endif
+
 // Small M (M <= kSmallM): no packing of B, threads own 64-column units of N (a multiple of every
 // kernel's column tile, so the tiling of each column, hence its arithmetic, is the same for every
 // thread count). op(A) is made dense first when transposed (M x K floats, a copy on the caller).
@@ -458,8 +483,16 @@ void small_m_driver(const CpuContext &ctx, const GemmKernel &kr, int trans_a, in
   // would otherwise read 96-column pieces of each row with 2 threads).
   int64_t grain = std::max<int64_t>(1, ceil_div(65536, kUnit * K));
   if (!trans_b) grain = std::max(grain, ceil_div(units, int64_t(std::max(1, ctx.threads))));
+  [[maybe_unused]] const bool gemv = use_gemv(ctx.isa);
   parallel_for(ctx, units, grain, [&](int64_t u0, int64_t u1) {
     int64_t j0 = u0 * kUnit, j1 = std::min(N, u1 * kUnit);
+#if defined(FUSELM_HAVE_X86_SIMD)
+    if (gemv) {
+      gemv_call(trans_b, M, j1 - j0, K, alpha, x, ldx, trans_b ? B + j0 * ldb : B + j0, ldb, beta,
+                bias ? bias + j0 : nullptr, C + j0, ldc);
+      return;
+    }
+#endif
     small_m_call(kr, trans_b, M, j1 - j0, K, alpha, x, ldx, trans_b ? B + j0 * ldb : B + j0, ldb,
                  beta, bias ? bias + j0 : nullptr, C + j0, ldc);
   });

@@ -2,6 +2,8 @@
 #include "internal.h"
 
 #include <atomic>
+#include <chrono>
+#include <cstdlib>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -11,7 +13,44 @@
 
 namespace fl {
 
-ThreadPool::ThreadPool(int workers) {
+namespace {
+
+// Workers and the caller spin this long for the next job / the helpers' end before sleeping on the
+// condition variable: a decode step issues about a hundred small parallel regions a few
+// microseconds apart, and a futex wake-up of a sleeping thread costs about as much as one of them.
+// FUSELM_SPIN_US=<n> sets it (0: sleep at once, as before); a pool with more threads than the
+// machine has cores never spins.
+int64_t spin_ns_from_env() {
+  const char *e = std::getenv("FUSELM_SPIN_US");
+  if (e == nullptr || e[0] == 0) return 100 * 1000;
+  const long long us = std::atoll(e);
+  return us < 0 ? 0 : us * 1000;
+}
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// Spins while pred() holds, for at most ns; true if pred() stopped holding.
+template <typename Pred>
+bool spin_while(int64_t ns, Pred pred) {
+  if (ns <= 0) return !pred();
+  const auto end = std::chrono::steady_clock::now() + std::chrono::nanoseconds(ns);
+  for (int i = 0;; i++) {
+    if (!pred()) return true;
+    cpu_relax();
+    if ((i & 63) == 63 && std::chrono::steady_clock::now() >= end) return !pred();
+  }
+}
+
+}  // namespace
+
+ThreadPool::ThreadPool(int workers) : spin_ns_(spin_ns_from_env()) {
+  // more threads than cores: a spinning thread would hold a core another one needs
+  const unsigned cores = std::thread::hardware_concurrency();
+  if (cores != 0 && unsigned(workers) + 1 > cores) spin_ns_ = 0;
   for (int i = 0; i < workers; i++) threads_.emplace_back([this] { worker_loop(); });
 }
 
@@ -40,6 +79,7 @@ void ThreadPool::worker_loop() {
   uint64_t seen = 0;
   for (;;) {
     Job job;
+    spin_while(spin_ns_, [&] { return published_.load(std::memory_order_acquire) == seen; });
     {
       std::unique_lock<std::mutex> lock(mu_);
       wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
@@ -49,8 +89,10 @@ void ThreadPool::worker_loop() {
       if (job.helpers_wanted <= 0) continue;  // this call needs fewer threads than the pool has
       job_.helpers_wanted--;
       active_++;
+      running_.fetch_add(1, std::memory_order_relaxed);
     }
     run_chunks(job);
+    running_.fetch_sub(1, std::memory_order_release);
     {
       std::lock_guard<std::mutex> lock(mu_);
       active_--;
@@ -68,11 +110,13 @@ void ThreadPool::run(int64_t n, int64_t chunk_size, int helpers,
     std::lock_guard<std::mutex> lock(mu_);
     job_ = job;
     generation_++;
+    published_.store(generation_, std::memory_order_release);
   }
   wake_.notify_all();
   in_worker_ = true;
   run_chunks(job);
   in_worker_ = false;
+  spin_while(spin_ns_, [&] { return running_.load(std::memory_order_acquire) != 0; });
   std::unique_lock<std::mutex> lock(mu_);
   job_.helpers_wanted = 0;  // late wakers must not join a finished job
   done_.wait(lock, [&] { return active_ == 0; });

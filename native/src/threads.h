@@ -41,6 +41,10 @@ class ThreadPool {
   Job job_;
   uint64_t generation_ = 0;
   int active_ = 0;
+  // Spin-then-sleep (decode): generation_ and "helpers still running" as atomics, read without mu_
+  std::atomic<uint64_t> published_{0};
+  std::atomic<int> running_{0};
+  int64_t spin_ns_ = 0;
   bool stop_ = false;
   static thread_local bool in_worker_;
 };
