@@ -65,7 +65,7 @@ class OptionNamesTest {
     }
     Map<String, String> out = new TreeMap<>();
     for (OptionSpec o : r.matchedOptions()) {
-      out.put(o.longestName(), String.valueOf((Object) o.getValue()));
+      out.put(o.longestName(), String.valueOf(o.stringValues()));
     }
     return out;
   }
