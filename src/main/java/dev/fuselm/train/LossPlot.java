@@ -43,15 +43,24 @@ public final class LossPlot {
     s.setPlotGridLinesColor(new Color(230, 230, 230));
     s.setLegendPosition(Styler.LegendPosition.InsideNE);
     s.setXAxisDecimalPattern("#,###");
-    boolean any = false;
-    any |= series(chart, "train", h.trainTokens, h.trainLoss, h.trainCount, new Color(31, 119, 180));
-    any |= series(chart, "validation", h.valTokens, h.valLoss, h.valCount,
-        new Color(255, 127, 14));
-    if (!any) { // nothing recorded yet: empty axes over [0, 1]
-      XYSeries e = chart.addSeries("no data yet", new double[] {0, 1}, new double[] {0, 1});
-      e.setMarker(SeriesMarkers.NONE);
-      e.setLineColor(new Color(0, 0, 0, 0));
+    double y0 = Double.NaN;
+    if (series(chart, "train", h.trainTokens, h.trainLoss, h.trainCount, new Color(31, 119, 180))) {
+      y0 = chart.getSeriesMap().get("train").getYData()[0];
     }
+    if (series(chart, "validation", h.valTokens, h.valLoss, h.valCount, new Color(255, 127, 14))
+        && Double.isNaN(y0)) {
+      y0 = chart.getSeriesMap().get("validation").getYData()[0];
+    }
+    // Two invisible points at 0 and 0.001 tokens: the x axis starts where training did, and the
+    // x values are no longer evenly spaced, for which XChart would put the ticks at the data points
+    // themselves (64, 192, 320, ... tokens) instead of round values (0, 200, 400, ...).
+    // With no data: axes over [0, 1].
+    XYSeries origin = Double.isNaN(y0)
+        ? chart.addSeries("origin", new double[] {0, 1}, new double[] {0, 1})
+        : chart.addSeries("origin", new double[] {0, 0.001}, new double[] {y0, y0});
+    origin.setMarker(SeriesMarkers.NONE);
+    origin.setLineColor(new Color(0, 0, 0, 0));
+    origin.setShowInLegend(false);
     return chart;
   }
 

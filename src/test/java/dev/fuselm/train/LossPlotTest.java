@@ -42,7 +42,9 @@ class LossPlotTest {
     var chart = LossPlot.chart(h);
     assertEquals("tokens seen", chart.getXAxisTitle());
     assertTrue(chart.getYAxisTitle().startsWith("loss"), chart.getYAxisTitle());
-    assertEquals(2, chart.getSeriesMap().size());
+    assertEquals(200, chart.getSeriesMap().get("train").getXData().length);
+    assertEquals(10, chart.getSeriesMap().get("validation").getXData().length);
+    assertTrue(chart.getSeriesMap().values().stream().filter(x -> x.isShowInLegend()).count() == 2);
     Path png = dir.resolve("loss.png");
     BufferedImage img = written(png, h);
     assertTrue(colours(img) > 20, "too few colours for two curves, text and a grid");
