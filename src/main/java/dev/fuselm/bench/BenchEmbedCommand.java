@@ -27,9 +27,9 @@ import picocli.CommandLine.Option;
 public final class BenchEmbedCommand implements Callable<Integer> {
   @Option(names = "--config", description = "bert-base-uncased, bert-large, bert-tiny, ... or a"
       + " config.json (default: ${DEFAULT-VALUE})") String config = "bert-base-uncased";
-  @Option(names = "--batch", description = "sentences per batch (default: ${DEFAULT-VALUE})")
+  @Option(names = {"--batch", "--batch-size"}, description = "sentences per batch (default: ${DEFAULT-VALUE})")
   int batch = 32;
-  @Option(names = "--seq", description = "tokens per sentence (default: ${DEFAULT-VALUE})")
+  @Option(names = {"--seq", "--seq-len", "--ctx"}, description = "tokens per sentence (default: ${DEFAULT-VALUE})")
   int seq = 128;
   @Option(names = "--steps", description = "timed batches (default: ${DEFAULT-VALUE})")
   int steps = 3;

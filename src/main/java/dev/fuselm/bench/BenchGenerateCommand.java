@@ -21,8 +21,8 @@ import picocli.CommandLine.Option;
 public final class BenchGenerateCommand implements Callable<Integer> {
   @Option(names = "--config", description = "gpt2, ... or a config.json (default: ${DEFAULT-VALUE})")
   String config = "gpt2";
-  @Option(names = "--batch", description = "sequences (default: ${DEFAULT-VALUE})") int batch = 1;
-  @Option(names = "--ctx", description = "prompt length (default: ${DEFAULT-VALUE})") int ctx = 16;
+  @Option(names = {"--batch", "--batch-size"}, description = "sequences (default: ${DEFAULT-VALUE})") int batch = 1;
+  @Option(names = {"--ctx", "--seq-len"}, description = "prompt length (default: ${DEFAULT-VALUE})") int ctx = 16;
   @Option(names = "--steps", description = "new tokens per run (default: ${DEFAULT-VALUE})") int steps = 32;
   @Option(names = "--runs", description = "timed runs (default: ${DEFAULT-VALUE})") int runs = 3;
   @Option(names = "--threads", description = "kernel threads (default: all cores)") int threads;

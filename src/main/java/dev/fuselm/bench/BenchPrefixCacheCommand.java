@@ -40,7 +40,7 @@ public final class BenchPrefixCacheCommand implements Callable<Integer> {
       + " (default: ${DEFAULT-VALUE})") int prefixTokens = 512;
   @Option(names = "--suffix-tokens", description = "tokens of each prompt after the prefix"
       + " (default: ${DEFAULT-VALUE})") int suffixTokens = 16;
-  @Option(names = "--new-tokens", description = "tokens per request (default: ${DEFAULT-VALUE})")
+  @Option(names = {"--new-tokens", "--max-new-tokens"}, description = "tokens per request (default: ${DEFAULT-VALUE})")
   int newTokens = 4;
   @Option(names = "--requests", description = "timed requests per round and session"
       + " (default: ${DEFAULT-VALUE})") int requests = 3;

@@ -49,7 +49,7 @@ public final class BenchServeCommand implements Callable<Integer> {
   int requests = 4;
   @Option(names = "--prompt-tokens", description = "prompt length (default: ${DEFAULT-VALUE})")
   int promptTokens = 16;
-  @Option(names = "--new-tokens", description = "tokens per request (default: ${DEFAULT-VALUE})")
+  @Option(names = {"--new-tokens", "--max-new-tokens"}, description = "tokens per request (default: ${DEFAULT-VALUE})")
   int newTokens = 32;
   @Option(names = "--slots", description = "session slots (default: ${DEFAULT-VALUE})") int slots = 16;
   @Option(names = "--rounds", description = "alternating peer/session rounds per client count"

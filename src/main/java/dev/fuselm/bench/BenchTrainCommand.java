@@ -35,8 +35,8 @@ import picocli.CommandLine.Option;
 public final class BenchTrainCommand implements Callable<Integer> {
   @Option(names = "--config", description = "gpt2, gpt2-medium, ... or a config.json"
       + " (default: ${DEFAULT-VALUE})") String config = "gpt2";
-  @Option(names = "--batch", required = true) int batch;
-  @Option(names = "--ctx", required = true) int ctx;
+  @Option(names = {"--batch", "--batch-size"}, required = true) int batch;
+  @Option(names = {"--ctx", "--seq-len"}, required = true) int ctx;
   @Option(names = "--steps", description = "timed steps (default: ${DEFAULT-VALUE})") int steps = 5;
   @Mixin TrainingOptions.Threads threads;
   @Option(names = "--forward", description = "time the inference forward pass (logits of all B*T"

@@ -14,14 +14,14 @@ import picocli.CommandLine.Option;
   description = "Learn a GPT-2 style byte-level BPE vocabulary from a UTF-8 text; writes encoder.json and vocab.bpe.")
 public final class BpeTrainCommand implements Callable<Integer> {
 
-  @Option(names = "--input", required = true, paramLabel = "FILE", description = "training text (UTF-8)")
+  @Option(names = {"--input", "--data"}, required = true, paramLabel = "FILE", description = "training text (UTF-8)")
   Path input;
 
   @Option(names = "--vocab-size", required = true, paramLabel = "N",
     description = "ids in all: 256 bytes + merges + <|endoftext|> (at least 257)")
   int vocabSize;
 
-  @Option(names = "--output", required = true, paramLabel = "DIR", description = "directory for encoder.json and vocab.bpe")
+  @Option(names = {"--output", "--out"}, required = true, paramLabel = "DIR", description = "directory for encoder.json and vocab.bpe")
   Path output;
 
   @Override

@@ -55,9 +55,9 @@ public final class DemoCommand implements Callable<Integer> {
    */
   static final int NGRAM_ORDER = 4;
 
-  @Option(names = "--out", description = "model directory to write (default: ${DEFAULT-VALUE})")
+  @Option(names = {"--out", "--output"}, description = "model directory to write (default: ${DEFAULT-VALUE})")
   Path out = Path.of("fuselm-demo");
-  @Option(names = "--text", description = "train on this UTF-8 text file instead of TinyShakespeare")
+  @Option(names = {"--text", "--data"}, description = "train on this UTF-8 text file instead of TinyShakespeare")
   Path text;
   @Option(names = "--steps", description = "training steps (default: ${DEFAULT-VALUE})") int steps = STEPS;
   @Option(names = "--vocab-size", description = "BPE vocabulary (default: ${DEFAULT-VALUE})")
@@ -68,9 +68,9 @@ public final class DemoCommand implements Callable<Integer> {
   int dModel = D_MODEL;
   @Option(names = "--heads", description = "attention heads (default: ${DEFAULT-VALUE})")
   int heads = HEADS;
-  @Option(names = "--ctx", description = "training context in tokens (default: ${DEFAULT-VALUE})")
+  @Option(names = {"--ctx", "--seq-len"}, description = "training context in tokens (default: ${DEFAULT-VALUE})")
   int ctx = CTX;
-  @Option(names = "--batch", description = "windows per step (default: ${DEFAULT-VALUE})")
+  @Option(names = {"--batch", "--batch-size"}, description = "windows per step (default: ${DEFAULT-VALUE})")
   int batch = BATCH;
   @Option(names = "--lr", description = "peak learning rate (default: ${DEFAULT-VALUE})")
   float lr = LR;

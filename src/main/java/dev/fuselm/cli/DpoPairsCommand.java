@@ -35,7 +35,7 @@ public final class DpoPairsCommand implements Callable<Integer> {
   @Option(names = "--model", required = true, description = "instruction-tuned model directory"
       + " (its instruction.json names the prompt template)") Path modelDir;
   @Option(names = "--data", required = true, description = "instruction JSON file") Path data;
-  @Option(names = "--out", required = true, description = "pairs JSON file to write") Path out;
+  @Option(names = {"--out", "--output"}, required = true, description = "pairs JSON file to write") Path out;
   @Option(names = "--limit", description = "only the first N entries (default: all)") Integer limit;
   @Option(names = "--temperature", description = "sampling temperature (default: ${DEFAULT-VALUE})")
   float temperature = 1.0f;

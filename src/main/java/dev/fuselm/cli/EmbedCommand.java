@@ -31,7 +31,7 @@ public final class EmbedCommand implements Callable<Integer> {
       + " (config.json, model.safetensors, vocab.txt)") Path model;
   @Option(names = "--input", required = true, description = "a UTF-8 file, one text a line")
   Path input;
-  @Option(names = "--batch", description = "texts per encoder pass (default: ${DEFAULT-VALUE})")
+  @Option(names = {"--batch", "--batch-size"}, description = "texts per encoder pass (default: ${DEFAULT-VALUE})")
   int batch = 32;
   @Option(names = "--max-length", description = "longest input in tokens with [CLS] and [SEP];"
       + " longer texts are truncated (default: ${DEFAULT-VALUE}, at most the model's positions)")

@@ -26,8 +26,8 @@ public final class EvalCommand implements Callable<Integer> {
   @Option(names = "--model", required = true, description = "model directory (or a GPT-2 .gguf"
       + " file)") Path model;
   @Option(names = "--data", required = true, description = "FILE.txt or FILE.ids") Path data;
-  @Option(names = "--ctx", description = "window length (default: the model's context)") Integer ctx;
-  @Option(names = "--batch", description = "windows per forward pass (default: ${DEFAULT-VALUE})")
+  @Option(names = {"--ctx", "--seq-len"}, description = "window length (default: the model's context)") Integer ctx;
+  @Option(names = {"--batch", "--batch-size"}, description = "windows per forward pass (default: ${DEFAULT-VALUE})")
   int batch = 4;
   @Option(names = "--threads", description = "kernel threads (default: all cores)") int threads;
 

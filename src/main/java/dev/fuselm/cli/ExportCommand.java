@@ -33,7 +33,7 @@ public final class ExportCommand implements Runnable {
           + " gguf Python package; `fuselm import gguf` and --model FILE.gguf read it back.")
   static final class Gguf implements Callable<Integer> {
     @Parameters(paramLabel = "DIR", description = "the GPT-2 model directory") Path dir;
-    @Option(names = "--out", required = true, description = "the .gguf file to write") Path out;
+    @Option(names = {"--out", "--output"}, required = true, description = "the .gguf file to write") Path out;
     @Option(names = "--type", description = "how matrices are stored: f32, f16, bf16 or q8_0"
         + " (default: ${DEFAULT-VALUE}); norms and biases are always f32") String type = "f32";
 

@@ -46,7 +46,7 @@ import picocli.CommandLine.Option;
 public final class FinetuneClassifyCommand implements Callable<Integer> {
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  @Option(names = "--init", required = true, description = "pretrained model directory") Path init;
+  @Option(names = {"--init", "--model"}, required = true, description = "pretrained model directory") Path init;
   @Option(names = "--data", required = true, description = "TSV/CSV file, one example a line")
   Path data;
   @Option(names = "--text-column", required = true,
@@ -55,10 +55,10 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
       description = "label column: header name or 0-based index") String labelColumn;
   @Option(names = "--text-pair-column", description = "second text of a sentence pair: header"
       + " name or 0-based index (BERT models only)") String textPairColumn;
-  @Option(names = "--out", required = true, description = "new classifier directory") Path out;
+  @Option(names = {"--out", "--output"}, required = true, description = "new classifier directory") Path out;
   @Option(names = "--epochs", description = "passes over the training split (default: ${DEFAULT-VALUE})")
   int epochs = 5;
-  @Option(names = "--batch", description = "examples per step (default: ${DEFAULT-VALUE})")
+  @Option(names = {"--batch", "--batch-size"}, description = "examples per step (default: ${DEFAULT-VALUE})")
   int batch = 8;
   @Option(names = "--lr", description = "AdamW learning rate (default: ${DEFAULT-VALUE})")
   float lr = 5e-5f;
@@ -75,7 +75,7 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
   boolean trainAll;
   @Option(names = "--balance", description = "down-sample every label to the rarest one's count")
   boolean balance;
-  @Option(names = "--val-ratio", description = "validation share (default: ${DEFAULT-VALUE})")
+  @Option(names = {"--val-ratio", "--val-fraction"}, description = "validation share (default: ${DEFAULT-VALUE})")
   double valRatio = 0.1;
   @Option(names = "--test-ratio", description = "test share (default: ${DEFAULT-VALUE})")
   double testRatio = 0.2;

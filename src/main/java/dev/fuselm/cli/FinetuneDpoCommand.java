@@ -47,10 +47,10 @@ import picocli.CommandLine.Option;
 public final class FinetuneDpoCommand implements Callable<Integer> {
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  @Option(names = "--init", required = true, description = "instruction-tuned model directory:"
+  @Option(names = {"--init", "--model"}, required = true, description = "instruction-tuned model directory:"
       + " the starting policy and the frozen reference") Path init;
   @Option(names = "--data", required = true, description = "preference pairs JSON file") Path data;
-  @Option(names = "--out", required = true, description = "new output directory") Path out;
+  @Option(names = {"--out", "--output"}, required = true, description = "new output directory") Path out;
   @Option(names = "--beta", description = "DPO temperature beta (default: ${DEFAULT-VALUE})")
   double beta = 0.1;
   @Option(names = "--logprob", description = "a response's log-probability: mean (per token, as"
@@ -67,7 +67,7 @@ public final class FinetuneDpoCommand implements Callable<Integer> {
       + " the one --init was instruction-tuned with, else alpaca)") String template;
   @Option(names = "--epochs", description = "passes over the training pairs (default: ${DEFAULT-VALUE})")
   int epochs = 1;
-  @Option(names = "--batch", description = "pairs per step (default: ${DEFAULT-VALUE})")
+  @Option(names = {"--batch", "--batch-size"}, description = "pairs per step (default: ${DEFAULT-VALUE})")
   int batch = 8;
   @Option(names = "--lr", description = "AdamW learning rate (default: ${DEFAULT-VALUE})")
   float lr = 5e-6f;
@@ -84,7 +84,7 @@ public final class FinetuneDpoCommand implements Callable<Integer> {
       + " (default: the model's context)") Integer maxLength;
   @Option(names = "--train-ratio", description = "training share (default: ${DEFAULT-VALUE})")
   double trainRatio = 0.85;
-  @Option(names = "--val-ratio", description = "validation share; the rest is the test set"
+  @Option(names = {"--val-ratio", "--val-fraction"}, description = "validation share; the rest is the test set"
       + " (default: ${DEFAULT-VALUE})") double valRatio = 0.05;
   @Option(names = "--eval-every", description = "validation figures every N steps (default: only"
       + " after each epoch)") int evalEvery;

@@ -48,9 +48,9 @@ import picocli.CommandLine.Option;
 public final class FinetuneInstructCommand implements Callable<Integer> {
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  @Option(names = "--init", required = true, description = "pretrained model directory") Path init;
+  @Option(names = {"--init", "--model"}, required = true, description = "pretrained model directory") Path init;
   @Option(names = "--data", required = true, description = "instruction JSON file") Path data;
-  @Option(names = "--out", required = true, description = "new output directory") Path out;
+  @Option(names = {"--out", "--output"}, required = true, description = "new output directory") Path out;
   @Option(names = "--mask-prompt", description = "learn only the response: the prompt's targets"
       + " are ignored") boolean maskPrompt;
   @Option(names = "--lora", description = "train rank-R LoRA adapters instead of every weight")
@@ -67,7 +67,7 @@ public final class FinetuneInstructCommand implements Callable<Integer> {
   String template = "alpaca";
   @Option(names = "--epochs", description = "passes over the training split (default: ${DEFAULT-VALUE})")
   int epochs = 2;
-  @Option(names = "--batch", description = "examples per step (default: ${DEFAULT-VALUE})")
+  @Option(names = {"--batch", "--batch-size"}, description = "examples per step (default: ${DEFAULT-VALUE})")
   int batch = 8;
   @Option(names = "--lr", description = "AdamW learning rate (default: ${DEFAULT-VALUE})")
   float lr = 5e-5f;
@@ -87,7 +87,7 @@ public final class FinetuneInstructCommand implements Callable<Integer> {
       + " (and counted in the log) (default: the model's context)") Integer maxLength;
   @Option(names = "--train-ratio", description = "training share (default: ${DEFAULT-VALUE})")
   double trainRatio = 0.85;
-  @Option(names = "--val-ratio", description = "validation share; the rest is the test set"
+  @Option(names = {"--val-ratio", "--val-fraction"}, description = "validation share; the rest is the test set"
       + " (default: ${DEFAULT-VALUE})") double valRatio = 0.05;
   @Option(names = "--eval-every", description = "validation loss every N steps (default: only"
       + " after each epoch)") int evalEvery;

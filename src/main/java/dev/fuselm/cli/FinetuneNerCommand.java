@@ -45,13 +45,13 @@ import picocli.CommandLine.Option;
 public final class FinetuneNerCommand implements Callable<Integer> {
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  @Option(names = "--init", required = true, description = "pretrained model directory") Path init;
+  @Option(names = {"--init", "--model"}, required = true, description = "pretrained model directory") Path init;
   @Option(names = "--train", required = true, description = "CoNLL file: token and tag a line"
       + " (tag in the last column; 4-column CoNLL-2003 works), blank line between sentences")
   Path trainFile;
   @Option(names = "--val", description = "validation CoNLL file (metrics every epoch)") Path valFile;
   @Option(names = "--test", description = "test CoNLL file (metrics at the end)") Path testFile;
-  @Option(names = "--out", required = true, description = "new token-classifier directory")
+  @Option(names = {"--out", "--output"}, required = true, description = "new token-classifier directory")
   Path out;
   @Option(names = "--epochs", description = "passes over the training file (default: ${DEFAULT-VALUE})")
   int epochs = 3;

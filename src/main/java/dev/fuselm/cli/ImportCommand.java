@@ -35,7 +35,7 @@ public final class ImportCommand implements Runnable {
     Path model;
     @Option(names = "--tokenizer", description = "its tokenizer.json (default: the one in the"
         + " jar, or tokenizer.json beside the .onnx file)") Path tokenizer;
-    @Option(names = "--out", required = true, description = "the directory to write") Path out;
+    @Option(names = {"--out", "--output"}, required = true, description = "the directory to write") Path out;
     @Option(names = "--pooling", description = "how the model pools: mean, cls or max"
         + " (default: ${DEFAULT-VALUE}, as LangChain4j's MiniLM)") String pooling = "mean";
     @Option(names = "--normalize", negatable = true, description = "whether its embeddings"
@@ -65,7 +65,7 @@ public final class ImportCommand implements Runnable {
           + " tokenizer from its metadata (encoder.json + vocab.bpe).")
   static final class Gguf implements Callable<Integer> {
     @Parameters(paramLabel = "FILE", description = "the .gguf file") Path file;
-    @Option(names = "--out", required = true, description = "the directory to write") Path out;
+    @Option(names = {"--out", "--output"}, required = true, description = "the directory to write") Path out;
 
     @Override
     public Integer call() throws IOException {

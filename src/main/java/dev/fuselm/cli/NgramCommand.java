@@ -122,7 +122,7 @@ public final class NgramCommand implements Runnable {
   static final class Train implements Callable<Integer> {
     @ArgGroup(exclusive = true, multiplicity = "1") Data data;
     @Mixin ModelOptions options;
-    @Option(names = "--out", required = true, paramLabel = "FILE", description = "model file to"
+    @Option(names = {"--out", "--output"}, required = true, paramLabel = "FILE", description = "model file to"
         + " write") Path out;
 
     @Override

@@ -33,17 +33,17 @@ public final class TrainCommand implements Callable<Integer> {
   @Option(names = "--tokenizer", description = "gpt2 (default), a tokenizer directory or"
       + " tokenizer.json (for .txt data)")
   String tokenizer;
-  @Option(names = "--init", description = "start from this model directory")
+  @Option(names = {"--init", "--model"}, description = "start from this model directory")
   Path init;
   @Option(names = "--config", description = "a new model: gpt2, gpt2-medium, gpt2-large, gpt2-xl"
       + " or a config.json file")
   String config;
-  @Option(names = "--out", required = true, description = "checkpoint directory")
+  @Option(names = {"--out", "--output"}, required = true, description = "checkpoint directory")
   Path out;
   @Option(names = "--steps", required = true, description = "optimizer steps from the start of"
       + " training") int steps;
-  @Option(names = "--batch", required = true, description = "windows per micro-batch") int batch;
-  @Option(names = "--ctx", required = true, description = "tokens per window") int ctx;
+  @Option(names = {"--batch", "--batch-size"}, required = true, description = "windows per micro-batch") int batch;
+  @Option(names = {"--ctx", "--seq-len"}, required = true, description = "tokens per window") int ctx;
   @Option(names = "--stride", description = "distance between windows (default: ctx)") Integer stride;
   @Option(names = "--lr", description = "peak learning rate (default: ${DEFAULT-VALUE})") float lr = 6e-4f;
   @Option(names = "--min-lr", description = "final cosine rate (default: lr / 10)") Float minLr;
@@ -58,7 +58,7 @@ public final class TrainCommand implements Callable<Integer> {
   int evalEvery;
   @Option(names = "--eval-batches", description = "validation batches per evaluation, 0 = all"
       + " (default: ${DEFAULT-VALUE})") int evalBatches = 50;
-  @Option(names = "--val-fraction", description = "held-out tail of the data (default: ${DEFAULT-VALUE})")
+  @Option(names = {"--val-fraction", "--val-ratio"}, description = "held-out tail of the data (default: ${DEFAULT-VALUE})")
   float valFraction = 0.1f;
   @Option(names = "--save-every", description = "checkpoint every N steps (default: only at the end)")
   int saveEvery;

@@ -45,12 +45,12 @@ public final class TrainMlmCommand implements Callable<Integer> {
   @Option(names = "--config", description = "a new model: bert-tiny, bert-mini, bert-base-uncased,"
       + " bert-base-cased, bert-large or a config.json file")
   String config;
-  @Option(names = "--init", description = "start from this BERT model directory (with cls.* heads)")
+  @Option(names = {"--init", "--model"}, description = "start from this BERT model directory (with cls.* heads)")
   Path init;
-  @Option(names = "--out", required = true, description = "checkpoint directory") Path out;
+  @Option(names = {"--out", "--output"}, required = true, description = "checkpoint directory") Path out;
   @Option(names = "--steps", required = true, description = "optimizer steps from the start of"
       + " training") int steps;
-  @Option(names = "--batch", required = true, description = "sequences per micro-batch") int batch;
+  @Option(names = {"--batch", "--batch-size"}, required = true, description = "sequences per micro-batch") int batch;
   @Option(names = {"--seq-len", "--ctx"}, required = true, description = "tokens per sequence,"
       + " [CLS] and [SEP] included") int seqLen;
   @Option(names = "--lr", description = "peak learning rate (default: ${DEFAULT-VALUE})") float lr = 1e-4f;
@@ -66,7 +66,7 @@ public final class TrainMlmCommand implements Callable<Integer> {
   int evalEvery;
   @Option(names = "--eval-batches", description = "validation batches per evaluation, 0 = all"
       + " (default: ${DEFAULT-VALUE})") int evalBatches = 20;
-  @Option(names = "--val-fraction", description = "held-out tail of the lines (default: ${DEFAULT-VALUE})")
+  @Option(names = {"--val-fraction", "--val-ratio"}, description = "held-out tail of the lines (default: ${DEFAULT-VALUE})")
   float valFraction = 0.1f;
   @Option(names = "--save-every", description = "checkpoint every N steps (default: only at the end)")
   int saveEvery;

@@ -7,7 +7,6 @@ import dev.fuselm.generate.Generator;
 import dev.fuselm.model.GptModel;
 import dev.fuselm.tokenizer.Tokenizer;
 import dev.fuselm.train.Evaluator;
-import dev.fuselm.train.ProgressBar;
 import dev.fuselm.train.TrainConfig;
 import dev.fuselm.train.Trainer;
 import dev.fuselm.train.TrainingDivergedException;
@@ -86,16 +85,19 @@ final class TrainingConsole {
    */
   static final class Session implements AutoCloseable {
     final BufferedWriter log;
-    final ProgressBar bar;
+    final ConsoleProgress bar;
 
     Session(Path logJson, long firstStep, long steps) throws IOException {
       log = logJson == null ? null : Files.newBufferedWriter(logJson, StandardCharsets.UTF_8,
           StandardOpenOption.CREATE, StandardOpenOption.APPEND);
-      bar = new ProgressBar(System.err, firstStep, steps, ProgressBar.stderrIsTerminal());
+      bar = new ConsoleProgress(System.err, firstStep, steps, ConsoleProgress.stderrIsTerminal());
     }
 
-    /** A JSON line to the log, and to stdout too when asked. */
+    /** A JSON line to the log, and to stdout too when asked (on its own line, not the bar's). */
     void emit(ObjectNode n, boolean stdout) {
+      if (stdout) {
+        bar.clearLine();
+      }
       TrainingConsole.emit(n, log, stdout);
     }
 
@@ -131,6 +133,7 @@ final class TrainingConsole {
 
     @Override
     public void close() throws IOException {
+      bar.close();
       if (log != null) {
         log.close();
       }

@@ -19,8 +19,10 @@ import java.util.List;
  * and reads the model's weights. It is confined to one thread: the first thread that generates
  * with it owns it (it may be built on another), and any other thread that then calls
  * {@link #generate} or {@link #cachedLogits} gets an {@link IllegalStateException} naming both
- * threads instead of silently wrong results. Close it before the model. For many threads sharing
- * one model, use the thread-safe {@code serve.InferenceSession}.
+ * threads instead of silently wrong results. The model is confined likewise (its {@link
+ * dev.fuselm.tensor.ComputeContext}), so two generators on one model are for one thread too.
+ * Close it before the model. For many threads sharing one model, use the thread-safe {@code
+ * serve.InferenceSession}.
  *
  * <p>Weights: float32 multiplies with the model's own matrices. bfloat16 multiplies with the bf16
  * copy each layer of the model holds of its matrix (the four linear layers of each block and the
@@ -127,7 +129,8 @@ public final class Generator implements AutoCloseable {
     if (o != me) {
       throw new IllegalStateException("Generator is confined to thread '" + o.getName()
           + "', which first used it; thread '" + me.getName() + "' may not use it (give each"
-          + " thread its own Generator, or share an InferenceSession, which is thread-safe)");
+          + " thread its own model and Generator, or share an InferenceSession, which is"
+          + " thread-safe)");
     }
   }
 

@@ -38,7 +38,9 @@ import java.util.SplittableRandom;
  * losses and optional
  * gradients of the hidden states or pooled output from a task head of one's own.
  *
- * <p>Not thread-safe: one model, one context, one thread at a time.
+ * <p>Not thread-safe, and confined to one thread: the thread that first runs it owns it (with its
+ * context), and another thread that runs it gets an {@link IllegalStateException}; see {@link
+ * ComputeContext} for handing it over ({@link ComputeContext#claim()}).
  */
 public final class BertModel implements Backbone {
   /** Prefix of every encoder and pooler parameter; the heads are {@code cls.*}. */
@@ -377,6 +379,7 @@ public final class BertModel implements Backbone {
    */
   @Override
   public Tensor forwardHidden(TokenBatch batch) {
+    ctx.checkThread("BertModel");
     return encode(batch.ids(), batch.tokenTypes(), batch.attentionMask(), batch.b(), batch.t());
   }
 
@@ -523,6 +526,7 @@ public final class BertModel implements Backbone {
    * computed since the forward. The MLM logits are overwritten. One backward per forward.
    */
   public void backward(float dMlm, float dNsp, float[] dHidden, float[] dPooled) {
+    ctx.checkThread("BertModel");
     requireGradients("backward()");
     BertActivations a = requireForward("backward()");
     if (dMlm != 0 && (mlmHead == null || !mlmHead.hasLoss())) {
@@ -574,6 +578,7 @@ public final class BertModel implements Backbone {
    * {@link #backwardHidden}.
    */
   public float[] pooledBackward(float[] dPooled) {
+    ctx.checkThread("BertModel");
     requireGradients("pooledBackward()");
     BertActivations a = requireForward("pooledBackward()");
     if (!pooledDone) {
@@ -606,6 +611,7 @@ public final class BertModel implements Backbone {
 
   @Override
   public void backwardHidden(float[] dHidden, int fromBlock) {
+    ctx.checkThread("BertModel");
     requireGradients("backwardHidden()");
     BertActivations a = requireForward("backwardHidden()");
     if (fromBlock < 0 || fromBlock > layers.length) {

@@ -36,7 +36,9 @@ import java.util.function.Consumer;
  *
  * <p>As a {@link Backbone} it takes right-padded {@link TokenBatch}es without token types.
  *
- * <p>Not thread-safe: one model, one context, one thread.
+ * <p>Not thread-safe, and confined to one thread: the thread that first runs it owns it (with its
+ * context), and another thread that runs it gets an {@link IllegalStateException}; see {@link
+ * ComputeContext} for handing it over ({@link ComputeContext#claim()}).
  */
 public final class GptModel implements Backbone {
   /** Prefix of every parameter except an untied {@code lm_head.weight}. */
@@ -505,6 +507,7 @@ public final class GptModel implements Backbone {
    * what {@link #backward} needs; without (null) returns NaN and only computes logits.
    */
   public float forward(int[] ids, int[] targets, int b, int t) {
+    ctx.checkThread("GptModel");
     requireFloat32Matrices("the model's forward pass");
     return passes.forward(ids, targets, b, t);
   }
@@ -515,6 +518,7 @@ public final class GptModel implements Backbone {
    * what {@link #backwardHidden} needs (for task heads such as classification).
    */
   public Tensor forwardHidden(int[] ids, int b, int t) {
+    ctx.checkThread("GptModel");
     requireFloat32Matrices("the model's forward pass");
     return passes.forwardHidden(ids, b, t);
   }
@@ -546,6 +550,7 @@ public final class GptModel implements Backbone {
    */
   @Override
   public void backwardHidden(float[] dHidden, int fromBlock) {
+    ctx.checkThread("GptModel");
     passes.backwardHidden(dHidden, fromBlock);
   }
 
@@ -564,6 +569,7 @@ public final class GptModel implements Backbone {
    * the gradient slab. dloss = 1 for one batch, 1/k for k accumulated micro-batches.
    */
   public void backward(float dloss) {
+    ctx.checkThread("GptModel");
     passes.backward(dloss);
   }
 
@@ -573,6 +579,7 @@ public final class GptModel implements Backbone {
    * differently (preference tuning); {@link #backwardRows} is its backward.
    */
   public float[] forwardRowLosses(int[] ids, int[] targets, int b, int t) {
+    ctx.checkThread("GptModel");
     requireFloat32Matrices("the model's forward pass");
     return passes.forwardRowLosses(ids, targets, b, t);
   }
@@ -582,6 +589,7 @@ public final class GptModel implements Backbone {
    * losses of the last forward with targets (B*T weights; ignored rows contribute nothing).
    */
   public void backwardRows(float[] dloss) {
+    ctx.checkThread("GptModel");
     passes.backwardRows(dloss);
   }
 
@@ -599,6 +607,7 @@ public final class GptModel implements Backbone {
    * {@link KvCache#MAX_DECODE_ROWS} positions a row's bits do not depend on the other rows.
    */
   public Tensor forwardCached(KvCache cache, int[] slots, int[] positions, int[] tokens) {
+    ctx.checkThread("GptModel");
     if (cache.model() != this) {
       throw new IllegalArgumentException("this KV cache belongs to another model");
     }
@@ -613,6 +622,7 @@ public final class GptModel implements Backbone {
    */
   public Tensor forwardCached(KvCache cache, int[] slots, int[] positions, int[] counts,
       int[] tokens) {
+    ctx.checkThread("GptModel");
     if (cache.model() != this) {
       throw new IllegalArgumentException("this KV cache belongs to another model");
     }

@@ -15,8 +15,10 @@ import java.util.stream.IntStream;
  * mean, or as the model was trained ({@link Pooling}: mean, CLS, max), optionally L2-normalised.
  *
  * <p>Uses all cores: tokenization runs on a parallel stream and the encoder's kernels on the
- * context's threads. Safe to share between threads: calls are serialised on the model (it has one
- * set of activations), which loses nothing because one call already keeps every core busy.
+ * context's threads. <b>Thread-safe</b>: calls are serialised on the model (it has one set of
+ * activations; each call takes the model's context over, {@link
+ * dev.fuselm.tensor.ComputeContext#claim()}), which loses nothing because one call already keeps
+ * every core busy.
  */
 public final class SentenceEmbedder implements AutoCloseable {
   /** {@code -Dfuselm.embed.padded=true}: padded batches instead of packed ones (comparisons). */
@@ -160,6 +162,7 @@ public final class SentenceEmbedder implements AutoCloseable {
     int c = dimension();
     boolean packed = usePacked();
     synchronized (model) {
+      model.context().claim(); // calls are serialised here, so the caller may take the model over
       for (int start = 0; start < n; start += batchSize) {
         int b = Math.min(batchSize, n - start);
         if (packed) {

@@ -40,7 +40,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * one thread.
  *
  * <p>The weights are loaded once and only read. A native compute context may be used by one thread
- * at a time, so one scheduler thread owns all model work: callers {@link #submit} requests into a
+ * at a time, so one scheduler thread owns all model work (it {@linkplain ComputeContext#claim()
+ * claims} the model's context when the session opens, and the context is released again when it
+ * closes; meanwhile no other thread may run the model): callers {@link #submit} requests into a
  * bounded queue and get a future. The scheduler gives each admitted request a slot (its own KV
  * cache, from a fixed pool of {@link Options#slots()}), runs the prompts admitted at the same step
  * together ({@link Prefill}: identical prompts once, prompt prefixes other slots hold copied when
@@ -445,6 +447,7 @@ public final class InferenceSession implements AutoCloseable {
   // ---- the scheduler thread ----------------------------------------------------------------------
 
   private void schedule() {
+    model.context().claim(); // the hand-over: the model and its context are this thread's now
     List<Active> active = new ArrayList<>();
     while (true) {
       // admit waiting requests into free slots (blocking only when nothing is generating), all of
@@ -642,6 +645,7 @@ public final class InferenceSession implements AutoCloseable {
         interrupted = true; // the native memory must not be freed under a running step
       }
     }
+    model.context().release(); // whoever runs the model next (e.g. the caller again) owns it
     synchronized (this) {
       if (!cacheClosed) {
         cacheClosed = true;

@@ -84,6 +84,7 @@ public final class NamedEntityRecognizer implements AutoCloseable {
 
   /** Tags pre-split words (a CoNLL sentence). */
   public synchronized Tagged tag(List<String> words) {
+    ctx.claim(); // callers are serialised (synchronized): the calling thread takes the model over
     if (words.isEmpty()) {
       return new Tagged(List.of(), new double[0]);
     }

@@ -101,6 +101,7 @@ public final class TextClassifier implements AutoCloseable {
   }
 
   private double[] probabilities(String text, String pair) {
+    ctx.claim(); // callers are serialised (synchronized): the calling thread takes the model over
     if (sentencePairs() != (pair != null)) {
       throw new IllegalArgumentException(sentencePairs()
           ? "this is a sentence-pair classifier: call classify(text, pair)"

@@ -9,11 +9,20 @@ import org.bytedeco.javacpp.PointerPointer;
  * Every op runs on a context; every tensor is allocated on one. Close it after every tensor
  * allocated on it has been closed.
  *
- * <p>A context is not thread-safe: use one per thread (they share nothing).
+ * <p>A context is not thread-safe: use one per thread (they share nothing). It is <b>confined</b> to
+ * the first thread that runs a model on it (a model's forward and backward passes, {@link
+ * #synchronize()}): from then on any other thread that does so, or that reconfigures the context,
+ * gets an {@link IllegalStateException} naming both threads instead of corrupted results. Building a
+ * context and loading a model onto it claim nothing, so a model may be loaded on one thread and run
+ * on another. To hand a context (and every model on it) to another thread, that thread calls {@link
+ * #claim()} once the previous one has stopped using it (after a join, a {@code Future.get()}, or
+ * under the lock that serialises the users), or the owner calls {@link #release()}. The check is one
+ * thread compare per model call, not per op.
  */
 public final class ComputeContext implements AutoCloseable {
   private final Backend backend;
   private long handle;
+  private volatile Thread owner; // the thread that first ran a model on this context, or null
 
   private ComputeContext(Backend backend, long handle) {
     this.backend = backend;
@@ -51,8 +60,74 @@ public final class ComputeContext implements AutoCloseable {
     return handle;
   }
 
+  /**
+   * Fails unless the calling thread may run work on this context: {@code user} (e.g. "GptModel")
+   * names what is being used in the message. An unowned context becomes the caller's. Models call
+   * this once per forward or backward pass.
+   *
+   * @throws IllegalStateException when another thread owns this context
+   */
+  public void checkThread(String user) {
+    Thread me = Thread.currentThread();
+    Thread o = owner;
+    if (o == me) {
+      return;
+    }
+    if (o == null) {
+      synchronized (this) {
+        if (owner == null) {
+          owner = me;
+        }
+        o = owner;
+      }
+      if (o == me) {
+        return;
+      }
+    }
+    throw confined(user, o, me);
+  }
+
+  /** Like {@link #checkThread} without claiming an unowned context (configuration calls). */
+  private void checkNotOwnedElsewhere() {
+    Thread me = Thread.currentThread();
+    Thread o = owner;
+    if (o != null && o != me) {
+      throw confined("ComputeContext", o, me);
+    }
+  }
+
+  private static IllegalStateException confined(String user, Thread o, Thread me) {
+    return new IllegalStateException(user + " is confined to thread '" + o.getName()
+        + "', which first ran it (its ComputeContext is not thread-safe); thread '" + me.getName()
+        + "' may not use it: give each thread its own context and model, share a thread-safe"
+        + " entry point (serve.InferenceSession, serve.TextClassifier, serve.TextEmbedder), or hand"
+        + " it over with ComputeContext.claim() once the first thread is done with it");
+  }
+
+  /**
+   * Makes the calling thread this context's owner, and so of every model on it: a hand-over,
+   * for when the previous owner has stopped using it (the caller makes sure of that, e.g. by
+   * joining it or by holding the lock that serialises the users).
+   */
+  public ComputeContext claim() {
+    owner = Thread.currentThread();
+    return this;
+  }
+
+  /** Gives up ownership: the next thread to run a model on this context owns it. */
+  public ComputeContext release() {
+    owner = null;
+    return this;
+  }
+
+  /** The thread that owns this context, or null when none does yet. */
+  public Thread owner() {
+    return owner;
+  }
+
   /** Sets the number of CPU threads kernels use; {@code threads <= 0} means all available cores. */
   public ComputeContext threads(int threads) {
+    checkNotOwnedElsewhere();
     FuselmNativeException.check(
         FuselmNative.fl_context_set_threads(handle(), threads), "fl_context_set_threads");
     return this;
@@ -66,6 +141,7 @@ public final class ComputeContext implements AutoCloseable {
 
   /** Lowers the instruction-set level kernels use (FL_ISA_*); tests use it to cover every path. */
   public ComputeContext isa(int isa) {
+    checkNotOwnedElsewhere();
     FuselmNativeException.check(FuselmNative.fl_context_set_isa(handle(), isa), "fl_context_set_isa");
     return this;
   }
@@ -117,6 +193,7 @@ public final class ComputeContext implements AutoCloseable {
   }
 
   public void synchronize() {
+    checkThread("ComputeContext");
     FuselmNativeException.check(FuselmNative.fl_context_synchronize(handle()), "fl_context_synchronize");
   }
 

@@ -177,10 +177,13 @@ class GeneratorTest {
   void theFirstUserOwnsAGeneratorBuiltOnAnotherThread() throws Exception {
     try (Generator g = new Generator(model, 1)) {
       int[][] got = new int[1][];
-      Thread worker = new Thread(
-          () -> got[0] = g.generate(new int[] {2, 7}, GenerationConfig.greedy(4), null).ids());
+      Thread worker = new Thread(() -> {
+        ctx.claim(); // the model (this class's, run by the test thread before) is handed over
+        got[0] = g.generate(new int[] {2, 7}, GenerationConfig.greedy(4), null).ids();
+      });
       worker.start();
       worker.join();
+      ctx.claim(); // and handed back
       assertEquals(4, got[0].length);
       assertThrows(IllegalStateException.class,
           () -> g.generate(new int[] {2, 7}, GenerationConfig.greedy(4), null));
