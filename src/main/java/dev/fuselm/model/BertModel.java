@@ -446,6 +446,7 @@ public final class BertModel implements Backbone {
    * {@link #forwardHidden} on a padded batch holding it. The view is valid until the next forward.
    */
   public Tensor forwardPacked(int[][] seqs, int[] cuSeqlens) {
+    ctx.checkThread("BertModel");
     if (training) {
       throw new IllegalStateException("forwardPacked() is inference only: call setTraining(false)");
     }

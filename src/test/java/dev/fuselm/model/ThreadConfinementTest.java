@@ -76,6 +76,10 @@ class ThreadConfinementTest {
       TokenBatch batch = new TokenBatch(IDS, null, null, 1, IDS.length);
       m.forwardHidden(batch);
       assertRefused(onThread("intruder", () -> m.forwardHidden(batch)), "BertModel");
+      m.setTraining(false);
+      int[] cu = {0, IDS.length};
+      m.forwardPacked(new int[][] {IDS}, cu);
+      assertRefused(onThread("intruder", () -> m.forwardPacked(new int[][] {IDS}, cu)), "BertModel");
     }
   }
 
