@@ -134,6 +134,7 @@ fi
 echo "dist: resuming a 2-process classifier with 1 process: exit 2"
 
 # 5. token classification (NER) on the committed date-NER slice
+t5=$SECONDS
 awk 'BEGIN{RS=""; ORS="\n\n"} NR<=47' src/test/resources/ner/dates-train.conll > "$work/ner-train.conll"
 awk 'BEGIN{RS=""; ORS="\n\n"} NR<=10' src/test/resources/ner/dates-test.conll > "$work/ner-val.conll"
 ner=("$fuselm" finetune-ner --train "$work/ner-train.conll" --val "$work/ner-val.conll" --batch 5
@@ -169,4 +170,5 @@ run dpo-lora "${dpo[@]}" --lr 1e-3 --out @OUT@ --lora 4
 python3 $here/compare.py --label "finetune-dpo + LoRA, 1 vs 2 processes" \
   "$work/dpo-lora-1/log.jsonl" "$work/dpo-lora-2/log.jsonl" "${dkeys[@]}" --loss-rtol "$RTOL" \
   --weights "$work/dpo-lora-1" "$work/dpo-lora-2" --weights-atol "$ATOL"
+echo "dist: NER and DPO checks (5. and 6.) took $((SECONDS - t5)) s"
 echo "dist: task checks passed in $((SECONDS - t0)) s"

@@ -148,6 +148,7 @@ kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
 head -n 10 "$data/tokenizer-corpus.txt" > emb.txt
 emit embed.vectors "$("$fuselm" embed --model bert --input emb.txt --normalize $T 2>/dev/null | digest)"
 
+t9=$SECONDS
 # 9. token classification (NER): BERT (the MLM model of 3.) and GPT with LoRA, on the first 60
 # sentences of the committed date-NER slice (validation: 20 of its test file)
 awk 'BEGIN{RS=""; ORS="\n\n"} NR<=60' "$root/src/test/resources/ner/dates-train.conll" > ner-train.conll
@@ -179,3 +180,4 @@ emit dpo.responses "$(find dpo -path 'dpo/checkpoint-*' -prune -o -name 'test-re
   2>/dev/null > dpo_lora.log
 emit dpo_lora.metrics "$(metrics < dpo_lora.log | digest)"
 emit dpo_lora.weights "$(weights $(find dpo_lora -path 'dpo_lora/checkpoint-*' -prune -o -name '*.safetensors' -print | sort))"
+echo "replay: the NER and DPO runs (9. and 10.) took $((SECONDS - t9)) s" >&2
