@@ -10,7 +10,13 @@
 #   3. finetune-instruct, full and LoRA (this one over TCP), batch 3, 1 epoch;
 #   4. a 2-process GPT classification stopped after epoch 1 (--save-state) and resumed to epoch 2
 #      equals the uninterrupted 2-process run of 2. bit for bit; resuming it with 1 process is
-#      refused.
+#      refused;
+#   5. finetune-ner, BERT (the MLM model of 1.), 1 epoch, and 2 epochs over TCP, batch 5, 47
+#      sentences (batches 5 x 9 + 2: the ranks hold different numbers of labelled tokens; GPT
+#      token classifiers are not compared: their head has Hugging Face's fixed dropout 0.1, see
+#      the note on dropout below);
+#   6. finetune-dpo from the instruction-tuned model of 3., full and LoRA, batch 5, 12 pairs
+#      (batches 5, 5, 2).
 # Tiny models (GPT: 2 layers, 32 wide; BERT: 2 layers, 32 wide), no dropout (with dropout each rank
 # draws its own masks: equally valid, not equal), one kernel thread a process.
 # Tolerances: the ranks add the same per-example gradients in another order (each rank's share,
@@ -126,4 +132,43 @@ if [ $rc -ne 2 ] || ! grep -q "trained by 2 processes and this run has 1" "$work
   cat "$work/other.log"; echo "dist: resuming with another process count was not refused (exit $rc)" >&2; exit 1
 fi
 echo "dist: resuming a 2-process classifier with 1 process: exit 2"
+
+# 5. token classification (NER) on the committed date-NER slice
+t5=$SECONDS
+awk 'BEGIN{RS=""; ORS="\n\n"} NR<=47' src/test/resources/ner/dates-train.conll > "$work/ner-train.conll"
+awk 'BEGIN{RS=""; ORS="\n\n"} NR<=10' src/test/resources/ner/dates-test.conll > "$work/ner-val.conll"
+ner=("$fuselm" finetune-ner --train "$work/ner-train.conll" --val "$work/ner-val.conll" --batch 5
+  --lr 1e-3 --max-length 32 --threads 1)
+nkeys=(--key train_batch_loss --key validation.loss --key train.loss --key validation.f1)
+run ner-bert "${ner[@]}" --init "$work/mlm-1" --out @OUT@ --epochs 1
+grep -q '"event":"final"' "$work/ner-bert-2.log" \
+  || { cat "$work/ner-bert-2.log"; echo "dist: finetune-ner under mpirun printed no final line" >&2; exit 1; }
+python3 $here/compare.py --label "finetune-ner BERT, 1 vs 2 processes" \
+  "$work/ner-bert-1/log.jsonl" "$work/ner-bert-2/log.jsonl" "${nkeys[@]}" --loss-rtol "$RTOL" \
+  --weights "$work/ner-bert-1" "$work/ner-bert-2" --weights-atol "$ATOL"
+run ner-bert-tcp "${ner[@]}" --init "$work/mlm-1" --out @OUT@ --epochs 2
+python3 $here/compare.py --label "finetune-ner BERT, 2 epochs, 1 vs 2 processes (TCP loopback)" \
+  "$work/ner-bert-tcp-1/log.jsonl" "$work/ner-bert-tcp-2/log.jsonl" "${nkeys[@]}" \
+  --loss-rtol "$RTOL" --weights "$work/ner-bert-tcp-1" "$work/ner-bert-tcp-2" --weights-atol "$ATOL"
+
+# 6. DPO: pairs from the 16 instruction entries (chosen: the entry's response, rejected: the next
+# entry's), 12 to train
+python3 - "$work/instruct.json" "$work/pairs.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+json.dump([dict(e, chosen=e["output"], rejected=d[(i + 1) % len(d)]["output"])
+           for i, e in enumerate(d)], open(sys.argv[2], "w"))
+PY
+dpo=("$fuselm" finetune-dpo --init "$work/ins-full-1" --data "$work/pairs.json" --batch 5
+  --epochs 1 --max-length 128 --train-ratio 0.75 --val-ratio 0.125 --responses 0 --threads 1)
+dkeys=(--key loss --key train_loss --key val_loss --key test_loss)
+run dpo-full "${dpo[@]}" --lr 1e-4 --out @OUT@
+python3 $here/compare.py --label "finetune-dpo, 1 vs 2 processes" \
+  "$work/dpo-full-1/log.jsonl" "$work/dpo-full-2/log.jsonl" "${dkeys[@]}" --loss-rtol "$RTOL" \
+  --weights "$work/dpo-full-1" "$work/dpo-full-2" --weights-atol "$ATOL"
+run dpo-lora "${dpo[@]}" --lr 1e-3 --out @OUT@ --lora 4
+python3 $here/compare.py --label "finetune-dpo + LoRA, 1 vs 2 processes" \
+  "$work/dpo-lora-1/log.jsonl" "$work/dpo-lora-2/log.jsonl" "${dkeys[@]}" --loss-rtol "$RTOL" \
+  --weights "$work/dpo-lora-1" "$work/dpo-lora-2" --weights-atol "$ATOL"
+echo "dist: NER and DPO checks (5. and 6.) took $((SECONDS - t5)) s"
 echo "dist: task checks passed in $((SECONDS - t0)) s"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Replay: a fixed set of fuselm runs (GPT train + exact resume, bf16 train, MLM+NSP train, GPT and
 # BERT classification, LoRA, instruction tuning full and LoRA, greedy and sampled generation with
-# fp32 and bf16 weights, batched InferenceSession through `fuselm serve`, embeddings, eval), each
+# fp32 and bf16 weights, batched InferenceSession through `fuselm serve`, embeddings, eval, NER
+# (BERT, GPT + LoRA) and DPO (full, LoRA) fine-tuning), each
 # reduced to a SHA-256 of its deterministic outputs: losses and metrics (timings dropped), saved
 # weights and generated ids. Prints "name digest" lines to stdout.
 #
@@ -146,3 +147,37 @@ kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
 # 8. embeddings
 head -n 10 "$data/tokenizer-corpus.txt" > emb.txt
 emit embed.vectors "$("$fuselm" embed --model bert --input emb.txt --normalize $T 2>/dev/null | digest)"
+
+t9=$SECONDS
+# 9. token classification (NER): BERT (the MLM model of 3.) and GPT with LoRA, on the first 60
+# sentences of the committed date-NER slice (validation: 20 of its test file)
+awk 'BEGIN{RS=""; ORS="\n\n"} NR<=60' "$root/src/test/resources/ner/dates-train.conll" > ner-train.conll
+awk 'BEGIN{RS=""; ORS="\n\n"} NR<=20' "$root/src/test/resources/ner/dates-test.conll" > ner-val.conll
+"$fuselm" finetune-ner --init bert --train ner-train.conll --val ner-val.conll --out ner_bert \
+  --epochs 2 --batch 8 --lr 1e-3 --max-length 32 $T 2>/dev/null > ner_bert.log
+emit ner_bert.metrics "$(metrics < ner_bert.log | digest)"
+emit ner_bert.weights "$(weights $(find ner_bert -path 'ner_bert/checkpoint-*' -prune -o -name '*.safetensors' -print | sort))"
+"$fuselm" finetune-ner --init gpt --train ner-train.conll --val ner-val.conll --out ner_lora \
+  --epochs 1 --batch 8 --lr 1e-3 --max-length 32 --lora 2 $T 2>/dev/null > ner_lora.log
+emit ner_lora.metrics "$(metrics < ner_lora.log | digest)"
+emit ner_lora.weights "$(weights $(find ner_lora -path 'ner_lora/checkpoint-*' -prune -o -name '*.safetensors' -print | sort))"
+
+# 10. DPO from the instruction-tuned model of 5., full and LoRA: 16 pairs (chosen: the entry's
+# response, rejected: the next entry's), 12 to train in batches of 3
+python3 -c '
+import json
+d = json.load(open("instr.json"))[:16]
+json.dump([dict(e, chosen=e["output"], rejected=d[(i + 1) % len(d)]["output"]) for i, e in enumerate(d)],
+          open("pairs.json", "w"))'
+"$fuselm" finetune-dpo --init inst --data pairs.json --out dpo --epochs 1 --batch 3 --lr 1e-4 \
+  --max-length 64 --train-ratio 0.75 --val-ratio 0.125 --responses 2 --max-new-tokens 4 $T \
+  2>/dev/null > dpo.log
+emit dpo.metrics "$(metrics < dpo.log | digest)"
+emit dpo.weights "$(weights $(find dpo -path 'dpo/checkpoint-*' -prune -o -name '*.safetensors' -print | sort))"
+emit dpo.responses "$(find dpo -path 'dpo/checkpoint-*' -prune -o -name 'test-responses.json' -print | xargs cat | digest)"
+"$fuselm" finetune-dpo --init inst --data pairs.json --out dpo_lora --epochs 1 --batch 3 \
+  --lr 1e-3 --max-length 64 --train-ratio 0.75 --val-ratio 0.125 --responses 0 --lora 2 $T \
+  2>/dev/null > dpo_lora.log
+emit dpo_lora.metrics "$(metrics < dpo_lora.log | digest)"
+emit dpo_lora.weights "$(weights $(find dpo_lora -path 'dpo_lora/checkpoint-*' -prune -o -name '*.safetensors' -print | sort))"
+echo "replay: the NER and DPO runs (9. and 10.) took $((SECONDS - t9)) s" >&2

@@ -6,7 +6,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.fuselm.data.PreferenceData;
 import dev.fuselm.data.PromptTemplate;
 import dev.fuselm.generate.GenerationConfig;
-import dev.fuselm.generate.Generator;
 import dev.fuselm.io.AtomicFiles;
 import dev.fuselm.io.Checkpoint;
 import dev.fuselm.io.CheckpointDirectory;
@@ -21,9 +20,9 @@ import dev.fuselm.tokenizer.Tokenizer;
 import dev.fuselm.tokenizer.Tokenizers;
 import dev.fuselm.train.DpoLoss;
 import dev.fuselm.train.DpoTrainer;
+import dev.fuselm.train.ProcessGroup;
 import dev.fuselm.train.TrainingDivergedException;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -97,9 +96,18 @@ public final class FinetuneDpoCommand implements Callable<Integer> {
   @Mixin TrainingOptions.Threads threads;
   @Option(names = "--quiet", description = "no per-step JSON lines on stdout") boolean quiet;
 
+  /** The data-parallel group (one process unless started by mpirun/srun or FUSELM_DIST=1). */
+  private ProcessGroup group = ProcessGroup.single();
+
   @Override
   public Integer call() throws IOException {
-    TrainingOptions.refuseDistributed("fuselm finetune-dpo");
+    try (ProcessGroup g = TrainCommand.joinGroup(false)) {
+      group = g;
+      return train();
+    }
+  }
+
+  private Integer train() throws IOException {
     GptConfig cfg = Checkpoint.readConfig(init, ModelFamily.GPT2);
     int ctxLen = maxLength == null ? cfg.contextLength() : maxLength;
     if (ctxLen < 2 || ctxLen > cfg.contextLength()) {
@@ -128,7 +136,7 @@ public final class FinetuneDpoCommand implements Callable<Integer> {
     } catch (IllegalArgumentException e) {
       throw new UserInputException(e.getMessage());
     }
-    if (Files.exists(out)) {
+    if (group.isLeader() && Files.exists(out)) { // rank 0 checks and writes --out
       try (Stream<Path> s = Files.list(out)) {
         if (!Files.isDirectory(out) || s.findAny().isPresent()) {
           throw new UserInputException("--out " + out + " exists and is not an empty directory;"
@@ -155,13 +163,13 @@ public final class FinetuneDpoCommand implements Callable<Integer> {
     List<PreferenceData.Encoded> train = encode(split.train(), tok, tpl, eot, ctxLen, truncated);
     List<PreferenceData.Encoded> val = encode(split.validation(), tok, tpl, eot, ctxLen, truncated);
     List<PreferenceData.Encoded> test = encode(split.test(), tok, tpl, eot, ctxLen, truncated);
-    List<String> logLines = new ArrayList<>();
+    FinetuneLog log = new FinetuneLog(!group.isLeader()); // the other ranks print nothing
     GenerationConfig gc = GenerationConfig.greedy(maxNewTokens).withStopToken(eot);
     int shown = Math.min(responses, test.size());
     int fixed = tc.fixedLength();
     DpoLoss.Reduction red = tc.reduction();
     try (ComputeContext c = ComputeContext.create()) {
-      c.threads(threads.threads);
+      c.threads(TrainCommand.threadsPerProcess(threads.threads, group));
       GptModel model = Checkpoint.load(c, init, ModelFamily.GPT2);
       try {
         // the reference: --init, frozen, its log-probabilities computed once
@@ -171,7 +179,9 @@ public final class FinetuneDpoCommand implements Callable<Integer> {
             red);
         DpoTrainer.Reference testRef = DpoTrainer.referenceLogProbs(model, test, batch, eot,
             fixed, red);
-        List<int[]> before = respond(model, test.subList(0, shown), gc);
+        // rank 0 answers, evaluates, logs and saves; every rank trains
+        List<int[]> before = group.isLeader() ? respond(model, test.subList(0, shown), gc)
+            : List.of();
         if (resume != null && lc == null) {
           model.close();
           model = Checkpoint.load(c, resume, ModelFamily.GPT2);
@@ -193,32 +203,38 @@ public final class FinetuneDpoCommand implements Callable<Integer> {
         if (lc != null) {
           start.put("lora_rank", lc.rank()).put("lora_alpha", lc.alpha());
         }
-        emit(start, logLines, true);
-        ObjectNode pre = JSON.createObjectNode().put("event", "before");
-        DpoTrainer.put(pre, "test_", DpoTrainer.evaluate(model, test, testRef, batch, eot, fixed,
-            beta, red));
-        emit(pre, logLines, true);
+        log.emit(start);
+        if (group.isLeader()) {
+          ObjectNode pre = JSON.createObjectNode().put("event", "before");
+          DpoTrainer.put(pre, "test_", DpoTrainer.evaluate(model, test, testRef, batch, eot,
+              fixed, beta, red));
+          log.emit(pre);
+        }
         CheckpointDirectory.Staged staged; // the output is written as one checkpoint
         try (DpoTrainer t = new DpoTrainer(model, train, trainRef, val, valRef, eot, tc,
-            n -> emit(n, logLines, !quiet || !"step".equals(n.path("event").asText())))) {
+            n -> log.emit(n, !quiet || !"step".equals(n.path("event").asText())))) {
+          t.distribute(group);
           if (resume != null) {
             t.resume(resume);
           }
           t.run();
-          Files.createDirectories(out);
-          staged = CheckpointDirectory.begin(out, t.step());
-          if (saveState) {
+          // rank 0 writes the output as one checkpoint; the other ranks write nothing
+          staged = group.isLeader() ? CheckpointDirectory.begin(out, t.step()) : null;
+          if (saveState && staged != null) {
             t.saveState(staged.path());
           }
         } catch (IllegalArgumentException | TrainingDivergedException e) {
           throw new UserInputException(e.getMessage());
+        }
+        if (!group.isLeader()) {
+          return 0;
         }
         ObjectNode fin = JSON.createObjectNode().put("event", "final");
         DpoTrainer.put(fin, "train_", DpoTrainer.evaluate(model, train, trainRef, batch, eot,
             fixed, beta, red));
         DpoTrainer.put(fin, "test_", DpoTrainer.evaluate(model, test, testRef, batch, eot, fixed,
             beta, red));
-        emit(fin, logLines, true);
+        log.emit(fin);
         List<int[]> after = respond(model, test.subList(0, shown), gc);
         ArrayNode arr = JSON.createArrayNode();
         for (int i = 0; i < shown; i++) {
@@ -249,27 +265,14 @@ public final class FinetuneDpoCommand implements Callable<Integer> {
         }
         AtomicFiles.writeString(dest.resolve("test-responses.json"),
             JSON.writerWithDefaultPrettyPrinter().writeValueAsString(arr) + "\n");
-        emit(JSON.createObjectNode().put("event", "saved").put("out", out.toString()), logLines,
-            true);
-        AtomicFiles.writeString(dest.resolve("log.jsonl"), String.join("\n", logLines) + "\n");
+        log.emit(JSON.createObjectNode().put("event", "saved").put("out", out.toString()));
+        log.write(dest.resolve("log.jsonl"));
         staged.commit(1);
       } finally {
         model.close();
       }
     }
     return 0;
-  }
-
-  private static void emit(ObjectNode n, List<String> lines, boolean print) {
-    try {
-      String s = JSON.writeValueAsString(n);
-      lines.add(s);
-      if (print) {
-        System.out.println(s);
-      }
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
   }
 
   private static List<PreferenceData.Encoded> encode(List<PreferenceData.Pair> pairs,
@@ -291,19 +294,10 @@ public final class FinetuneDpoCommand implements Callable<Integer> {
   /** Greedy responses (without the end-of-text) to the prompts of pairs. */
   private static List<int[]> respond(GptModel model, List<PreferenceData.Encoded> pairs,
       GenerationConfig gc) {
-    List<int[]> out = new ArrayList<>();
-    if (pairs.isEmpty()) {
-      return out;
+    List<int[]> prompts = new ArrayList<>();
+    for (PreferenceData.Encoded p : pairs) {
+      prompts.add(Arrays.copyOf(p.chosen(), p.promptLength()));
     }
-    try (Generator g = new Generator(model, 1)) {
-      for (PreferenceData.Encoded p : pairs) {
-        int[] ids = g.generate(Arrays.copyOf(p.chosen(), p.promptLength()), gc, null).ids();
-        if (ids.length > 0 && ids[ids.length - 1] == gc.stopToken()) {
-          ids = Arrays.copyOf(ids, ids.length - 1);
-        }
-        out.add(ids);
-      }
-    }
-    return out;
+    return FinetuneLog.respond(model, prompts, gc, null);
   }
 }

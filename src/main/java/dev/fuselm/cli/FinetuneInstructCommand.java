@@ -7,7 +7,6 @@ import dev.fuselm.data.InstructionCollator;
 import dev.fuselm.data.InstructionData;
 import dev.fuselm.data.PromptTemplate;
 import dev.fuselm.generate.GenerationConfig;
-import dev.fuselm.generate.Generator;
 import dev.fuselm.io.AtomicFiles;
 import dev.fuselm.io.Checkpoint;
 import dev.fuselm.io.CheckpointDirectory;
@@ -24,7 +23,6 @@ import dev.fuselm.train.InstructionTrainer;
 import dev.fuselm.train.ProcessGroup;
 import dev.fuselm.train.TrainingDivergedException;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermission;
@@ -100,14 +98,11 @@ public final class FinetuneInstructCommand implements Callable<Integer> {
 
   /** The data-parallel group (one process unless started by mpirun/srun or FUSELM_DIST=1). */
   private ProcessGroup group = ProcessGroup.single();
-  /** Set on the ranks other than 0 of a data-parallel run: they print and write nothing. */
-  private static boolean silent;
 
   @Override
   public Integer call() throws IOException {
     try (ProcessGroup g = TrainCommand.joinGroup(false)) {
       group = g;
-      silent = !g.isLeader();
       return train();
     }
   }
@@ -167,7 +162,7 @@ public final class FinetuneInstructCommand implements Callable<Integer> {
     List<InstructionCollator.Encoded> test = encode(split.test(), tok, tpl, eot, ctxLen,
         truncated);
     Path responsesFile = responsesPath();
-    List<String> logLines = new ArrayList<>();
+    FinetuneLog log = new FinetuneLog(!group.isLeader()); // the other ranks print nothing
     try (ComputeContext c = ComputeContext.create()) {
       c.threads(TrainCommand.threadsPerProcess(threads.threads, group));
       // on --resume the full model continues from there; LoRA keeps --init's frozen base
@@ -198,10 +193,10 @@ public final class FinetuneInstructCommand implements Callable<Integer> {
           start.set("lora_targets", JSON.valueToTree(lc.targets()));
         }
         start.put("val_loss", startValLoss);
-        emit(start, logLines, true);
+        log.emit(start);
         CheckpointDirectory.Staged staged;
         try (InstructionTrainer t = new InstructionTrainer(model, train, val, eot, tc,
-            n -> emit(n, logLines, !quiet || !"step".equals(n.path("event").asText())))) {
+            n -> log.emit(n, !quiet || !"step".equals(n.path("event").asText())))) {
           t.distribute(group);
           if (resume != null) {
             t.resume(resume);
@@ -230,13 +225,13 @@ public final class FinetuneInstructCommand implements Callable<Integer> {
         if (lc != null) {
           fin.put("adapter_bytes", model.loraBytes());
         }
-        emit(fin, logLines, true);
+        log.emit(fin);
         // test responses, with the trained weights (adapters still attached)
         List<int[]> prompts = new ArrayList<>();
         for (InstructionCollator.Encoded e : test) {
           prompts.add(Arrays.copyOf(e.tokens(), e.promptLength()));
         }
-        List<int[]> answers = respond(model, prompts,
+        List<int[]> answers = FinetuneLog.respond(model, prompts,
             GenerationConfig.greedy(maxNewTokens).withStopToken(eot), null);
         ArrayNode arr = JSON.createArrayNode();
         for (int i = 0; i < test.size(); i++) {
@@ -263,8 +258,8 @@ public final class FinetuneInstructCommand implements Callable<Integer> {
         ObjectNode done = JSON.createObjectNode();
         done.put("event", "saved").put("out", out.toString())
             .put("responses", responsesFile.toString());
-        emit(done, logLines, true);
-        AtomicFiles.writeString(dest.resolve("log.jsonl"), String.join("\n", logLines) + "\n");
+        log.emit(done);
+        log.write(dest.resolve("log.jsonl"));
         staged.commit(1);
       }
     }
@@ -298,21 +293,6 @@ public final class FinetuneInstructCommand implements Callable<Integer> {
     }
   }
 
-  private static void emit(ObjectNode n, List<String> lines, boolean print) {
-    if (silent) {
-      return;
-    }
-    try {
-      String s = JSON.writeValueAsString(n);
-      lines.add(s);
-      if (print) {
-        System.out.println(s);
-      }
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
-  }
-
   private static List<InstructionCollator.Encoded> encode(List<InstructionData.Entry> entries,
       Tokenizer tok, PromptTemplate tpl, int eot, int ctx, int[] truncated) {
     List<InstructionCollator.Encoded> out = new ArrayList<>();
@@ -325,29 +305,6 @@ public final class FinetuneInstructCommand implements Callable<Integer> {
       }
       truncated[0] += x.truncated() ? 1 : 0;
       out.add(x);
-    }
-    return out;
-  }
-
-  /**
-   * Greedy (or sampled, per gc) responses to prompts, stopping at eot or the context's end; each
-   * prompt must be shorter than the context. listener, if not null, sees each response's tokens.
-   */
-  private static List<int[]> respond(GptModel model, List<int[]> prompts, GenerationConfig gc,
-      Generator.TokenListener listener) {
-    List<int[]> out = new ArrayList<>();
-    try (Generator g = new Generator(model, 1)) {
-      for (int[] p : prompts) {
-        if (p.length >= model.config().contextLength()) {
-          throw new IllegalArgumentException("the prompt is " + p.length + " tokens, the model's"
-              + " context is " + model.config().contextLength() + " (it must be shorter)");
-        }
-        int[] ids = g.generate(p, gc, listener).ids();
-        if (ids.length > 0 && ids[ids.length - 1] == gc.stopToken()) {
-          ids = Arrays.copyOf(ids, ids.length - 1);
-        }
-        out.add(ids);
-      }
     }
     return out;
   }

@@ -5,7 +5,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.fuselm.baseline.MostFrequentTagBaseline;
 import dev.fuselm.data.ConllData;
 import dev.fuselm.data.NerEncoding;
-import dev.fuselm.io.AtomicFiles;
 import dev.fuselm.io.Checkpoint;
 import dev.fuselm.io.CheckpointDirectory;
 import dev.fuselm.io.PeftAdapters;
@@ -19,10 +18,10 @@ import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tokenizer.Tokenizer;
 import dev.fuselm.tokenizer.Tokenizers;
 import dev.fuselm.tokenizer.WordPieceTokenizer;
+import dev.fuselm.train.ProcessGroup;
 import dev.fuselm.train.TokenClassifierTrainer;
 import dev.fuselm.train.TrainingDivergedException;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -80,9 +79,18 @@ public final class FinetuneNerCommand implements Callable<Integer> {
       + " baseline trained on --train, as an {\"event\":\"baseline\"} line") boolean baseline;
   @Mixin TrainingOptions.Threads threads;
 
+  /** The data-parallel group (one process unless started by mpirun/srun or FUSELM_DIST=1). */
+  private ProcessGroup group = ProcessGroup.single();
+
   @Override
   public Integer call() throws IOException {
-    TrainingOptions.refuseDistributed("fuselm finetune-ner");
+    try (ProcessGroup g = TrainCommand.joinGroup(false)) {
+      group = g;
+      return train();
+    }
+  }
+
+  private Integer train() throws IOException {
     boolean bert = Checkpoint.family(init) == ModelFamily.BERT;
     int positions = bert ? Checkpoint.readConfig(init, ModelFamily.BERT).maxPositions()
         : Checkpoint.readConfig(init, ModelFamily.GPT2).contextLength();
@@ -110,7 +118,9 @@ public final class FinetuneNerCommand implements Callable<Integer> {
     } catch (IllegalArgumentException e) {
       throw new UserInputException(e.getMessage());
     }
-    requireNewOut();
+    if (group.isLeader()) { // rank 0 checks and writes --out
+      requireNewOut();
+    }
     ConllData train = ConllData.read(trainFile);
     List<String> labels = train.labels();
     ConllData val = valFile == null ? null : ConllData.read(valFile);
@@ -130,7 +140,7 @@ public final class FinetuneNerCommand implements Callable<Integer> {
         : encode(val, tok, labels, bert, maxLength, cut);
     TokenClassifierTrainer.Examples testEx = test == null ? null
         : encode(test, tok, labels, bert, maxLength, cut);
-    List<String> logLines = new ArrayList<>();
+    FinetuneLog log = new FinetuneLog(!group.isLeader()); // the other ranks print nothing
     ObjectNode start = JSON.createObjectNode();
     start.put("event", "start").put("model_type", bert ? "bert" : "gpt2")
         .put("train", train.size()).put("train_words", train.words())
@@ -140,23 +150,26 @@ public final class FinetuneNerCommand implements Callable<Integer> {
       start.put("lora_rank", lc.rank()).put("lora_alpha", lc.alpha());
     }
     start.set("labels", JSON.valueToTree(labels));
-    emit(start, logLines);
+    log.emit(start);
     try (ComputeContext c = ComputeContext.create()) {
-      c.threads(threads.threads);
+      c.threads(TrainCommand.threadsPerProcess(threads.threads, group));
       Backbone model = bert ? Checkpoint.load(c, init, ModelFamily.BERT)
           : Checkpoint.load(c, init, ModelFamily.GPT2);
       try (TokenClassifier<Backbone> clf = TokenClassifier.of(model, labels, padId, seed)) {
         if (lc != null) {
           ((GptModel) model).addLora(lc, seed);
         }
-        Files.createDirectories(out);
         long steps;
         try (TokenClassifierTrainer t = new TokenClassifierTrainer(clf, trainEx, valEx, tc,
-            maxLength, n -> emit(n, logLines))) {
+            maxLength, log::emit)) {
+          t.distribute(group);
           t.run();
           steps = t.step();
         } catch (IllegalArgumentException | TrainingDivergedException e) {
           throw new UserInputException(e.getMessage());
+        }
+        if (!group.isLeader()) {
+          return 0; // rank 0 evaluates, logs and saves
         }
         ObjectNode fin = JSON.createObjectNode();
         fin.put("event", "final");
@@ -167,9 +180,9 @@ public final class FinetuneNerCommand implements Callable<Integer> {
         if (testEx != null) {
           fin.set("test", TokenClassifierTrainer.evaluate(clf, testEx, batch).toJson());
         }
-        emit(fin, logLines);
+        log.emit(fin);
         if (baseline) {
-          baseline(train, val, test, logLines);
+          baseline(train, val, test, log);
         }
         // the output is written as one checkpoint (io/CheckpointDirectory)
         CheckpointDirectory.Staged staged = CheckpointDirectory.begin(out, steps);
@@ -179,7 +192,7 @@ public final class FinetuneNerCommand implements Callable<Integer> {
           ((GptModel) model).mergeLora();
         }
         TokenClassifierFiles.save(clf, maxLength, dest, init);
-        AtomicFiles.writeString(dest.resolve("log.jsonl"), String.join("\n", logLines) + "\n");
+        log.write(dest.resolve("log.jsonl"));
         staged.commit(1);
       }
     }
@@ -202,7 +215,7 @@ public final class FinetuneNerCommand implements Callable<Integer> {
   }
 
   private static void baseline(ConllData train, ConllData val, ConllData test,
-      List<String> logLines) {
+      FinetuneLog log) {
     MostFrequentTagBaseline b = MostFrequentTagBaseline.train(train);
     ObjectNode n = JSON.createObjectNode();
     n.put("event", "baseline").put("model", "most-frequent-tag").put("vocabulary", b.vocabulary());
@@ -213,7 +226,7 @@ public final class FinetuneNerCommand implements Callable<Integer> {
     if (test != null) {
       n.set("test", scores(b, test));
     }
-    emit(n, logLines);
+    log.emit(n);
   }
 
   private static ObjectNode scores(MostFrequentTagBaseline b, ConllData d) {
@@ -230,16 +243,6 @@ public final class FinetuneNerCommand implements Callable<Integer> {
               + " choose a new one (nothing is overwritten)");
         }
       }
-    }
-  }
-
-  private static void emit(ObjectNode n, List<String> lines) {
-    try {
-      String s = JSON.writeValueAsString(n);
-      lines.add(s);
-      System.out.println(s);
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
     }
   }
 }

@@ -2,7 +2,6 @@ package dev.fuselm.cli;
 
 import dev.fuselm.io.CheckpointDirectory;
 import dev.fuselm.model.Precision;
-import dev.fuselm.train.ProcessGroup;
 import dev.fuselm.train.TrainingState;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -17,18 +16,6 @@ import picocli.CommandLine.Option;
  */
 public final class TrainingOptions {
   private TrainingOptions() {}
-
-  /**
-   * The training commands that are not data-parallel yet refuse to run as ranks of an MPI job
-   * (each rank would train alone and all would write the same --out).
-   */
-  static void refuseDistributed(String command) {
-    if (ProcessGroup.requested(false, System.getenv())) {
-      throw new UserInputException(command + " does not train data-parallel yet: run it as one"
-          + " process, not under mpirun or srun (train, train-mlm, finetune-classify and"
-          + " finetune-instruct do; FUSELM_DIST=0 runs each launched process alone)");
-    }
-  }
 
   /** {@code --threads}. */
   public static final class Threads {

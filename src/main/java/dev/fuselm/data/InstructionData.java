@@ -45,6 +45,32 @@ public final class InstructionData {
 
   /** Reads a file; every problem is an IOException naming the file and the entry. */
   public static InstructionData read(Path file) throws IOException {
+    String layout = "expected a JSON array of {\"instruction\", \"input\", \"output\"} objects";
+    return new InstructionData(readEntries(file, layout, "the instruction dataset is empty",
+        (n, where, instruction, input, index) -> {
+          JsonNode outp = n.get("output");
+          if (outp == null || !outp.isTextual()) {
+            throw new IOException(where + ": missing \"output\" (a string)");
+          }
+          return new Entry(instruction, input, outp.asText(), index);
+        }));
+  }
+
+  /** Makes one item of a checked entry: its object, where (file and entry), and its fields. */
+  interface EntryReader<T> {
+    T read(JsonNode entry, String where, String instruction, String input, int index)
+        throws IOException;
+  }
+
+  /**
+   * The entries of a JSON array file of Alpaca-style objects (non-empty string {@code
+   * instruction}, optional string {@code input}: missing = empty), each made by reader, which
+   * checks the fields of its own layout; notArray and empty are the messages (after the file
+   * name) of a file that is not an array or is an empty one. Every problem is an IOException
+   * naming the file and the entry.
+   */
+  static <T> List<T> readEntries(Path file, String notArray, String empty, EntryReader<T> reader)
+      throws IOException {
     if (!Files.isRegularFile(file)) {
       throw new IOException(file + ": no such file");
     }
@@ -55,13 +81,12 @@ public final class InstructionData {
       throw new IOException(file + ": not valid JSON: " + e.getOriginalMessage());
     }
     if (root == null || !root.isArray()) {
-      throw new IOException(file + ": expected a JSON array of {\"instruction\", \"input\","
-          + " \"output\"} objects");
+      throw new IOException(file + ": " + notArray);
     }
     if (root.isEmpty()) {
-      throw new IOException(file + ": the instruction dataset is empty");
+      throw new IOException(file + ": " + empty);
     }
-    List<Entry> out = new ArrayList<>();
+    List<T> out = new ArrayList<>();
     for (int i = 0; i < root.size(); i++) {
       JsonNode n = root.get(i);
       String where = file + ": entry " + i;
@@ -70,20 +95,16 @@ public final class InstructionData {
       }
       JsonNode ins = n.get("instruction");
       JsonNode inp = n.get("input");
-      JsonNode outp = n.get("output");
       if (ins == null || !ins.isTextual() || ins.asText().isBlank()) {
         throw new IOException(where + ": missing or empty \"instruction\" (a string)");
-      }
-      if (outp == null || !outp.isTextual()) {
-        throw new IOException(where + ": missing \"output\" (a string)");
       }
       if (inp != null && !inp.isNull() && !inp.isTextual()) {
         throw new IOException(where + ": \"input\" must be a string");
       }
-      out.add(new Entry(ins.asText(), inp == null || inp.isNull() ? "" : inp.asText(),
-          outp.asText(), i));
+      out.add(reader.read(n, where, ins.asText(), inp == null || inp.isNull() ? "" : inp.asText(),
+          i));
     }
-    return new InstructionData(out);
+    return out;
   }
 
   /**
@@ -91,20 +112,27 @@ public final class InstructionData {
    * for validation and the rest for the test set (the defaults 0.85 / 0.05 leave 10% for testing).
    */
   public Split split(double trainRatio, double valRatio, long seed) {
+    List<List<Entry>> parts = split(entries, trainRatio, valRatio, seed, "entries");
+    return new Split(parts.get(0), parts.get(1), parts.get(2));
+  }
+
+  /** Train, validation and test parts of items as {@link #split}; noun names items in errors. */
+  static <T> List<List<T>> split(List<T> items, double trainRatio, double valRatio, long seed,
+      String noun) {
     if (!(trainRatio > 0) || !(valRatio >= 0) || trainRatio + valRatio > 1) {
       throw new IllegalArgumentException("need train ratio > 0, validation ratio >= 0 and their"
           + " sum <= 1, got " + trainRatio + " and " + valRatio);
     }
-    List<Entry> shuffled = new ArrayList<>(entries);
+    List<T> shuffled = new ArrayList<>(items);
     Collections.shuffle(shuffled, new Random(seed));
     int n = shuffled.size();
     int nTrain = (int) Math.floor(n * trainRatio);
     int nVal = (int) Math.floor(n * valRatio);
     if (nTrain == 0) {
-      throw new IllegalArgumentException(n + " entries leave none for training at ratio "
+      throw new IllegalArgumentException(n + " " + noun + " leave none for training at ratio "
           + trainRatio);
     }
-    return new Split(List.copyOf(shuffled.subList(0, nTrain)),
+    return List.of(List.copyOf(shuffled.subList(0, nTrain)),
         List.copyOf(shuffled.subList(nTrain, nTrain + nVal)),
         List.copyOf(shuffled.subList(nTrain + nVal, n)));
   }

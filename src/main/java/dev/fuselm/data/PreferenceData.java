@@ -1,17 +1,11 @@
 package dev.fuselm.data;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.fuselm.tokenizer.Tokenizer;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.List;
-import java.util.Random;
 
 /**
  * Preference pairs for DPO in the layout of the book's {@code dpo-from-scratch} notebook
@@ -21,8 +15,6 @@ import java.util.Random;
  * The prompt is the instruction and input in a {@link PromptTemplate}; both responses follow it.
  */
 public final class PreferenceData {
-  private static final ObjectMapper JSON = new ObjectMapper();
-
   /** One pair; index is its 0-based position in the file. */
   public record Pair(String instruction, String input, String chosen, String rejected, int index) {}
 
@@ -52,42 +44,17 @@ public final class PreferenceData {
     return pairs;
   }
 
-  /** Reads a file; every problem is an IOException naming the file and the entry. */
+  /**
+   * Reads a file through {@link InstructionData}'s reader (its instruction and input), adding
+   * {@code chosen} and {@code rejected}; every problem is an IOException naming the file and the
+   * entry.
+   */
   public static PreferenceData read(Path file) throws IOException {
-    if (!Files.isRegularFile(file)) {
-      throw new IOException(file + ": no such file");
-    }
-    JsonNode root;
-    try {
-      root = JSON.readTree(Files.readString(file, StandardCharsets.UTF_8));
-    } catch (JsonProcessingException e) {
-      throw new IOException(file + ": not valid JSON: " + e.getOriginalMessage());
-    }
-    if (root == null || !root.isArray() || root.isEmpty()) {
-      throw new IOException(file + ": expected a non-empty JSON array of {\"instruction\","
-          + " \"input\", \"chosen\", \"rejected\"} objects");
-    }
-    List<Pair> out = new ArrayList<>();
-    for (int i = 0; i < root.size(); i++) {
-      JsonNode n = root.get(i);
-      String where = file + ": entry " + i;
-      if (!n.isObject()) {
-        throw new IOException(where + " is not an object");
-      }
-      JsonNode ins = n.get("instruction");
-      JsonNode inp = n.get("input");
-      if (ins == null || !ins.isTextual() || ins.asText().isBlank()) {
-        throw new IOException(where + ": missing or empty \"instruction\" (a string)");
-      }
-      if (inp != null && !inp.isNull() && !inp.isTextual()) {
-        throw new IOException(where + ": \"input\" must be a string");
-      }
-      String chosen = text(n, "chosen", where);
-      String rejected = text(n, "rejected", where);
-      out.add(new Pair(ins.asText(), inp == null || inp.isNull() ? "" : inp.asText(), chosen,
-          rejected, i));
-    }
-    return new PreferenceData(out);
+    String layout = "expected a non-empty JSON array of {\"instruction\", \"input\","
+        + " \"chosen\", \"rejected\"} objects";
+    return new PreferenceData(InstructionData.readEntries(file, layout, layout,
+        (n, where, instruction, input, index) -> new Pair(instruction, input,
+            text(n, "chosen", where), text(n, "rejected", where), index)));
   }
 
   private static String text(JsonNode n, String key, String where) throws IOException {
@@ -101,22 +68,8 @@ public final class PreferenceData {
 
   /** Seeded shuffle, then train / validation / rest as {@link InstructionData#split}. */
   public Split split(double trainRatio, double valRatio, long seed) {
-    if (!(trainRatio > 0) || !(valRatio >= 0) || trainRatio + valRatio > 1) {
-      throw new IllegalArgumentException("need train ratio > 0, validation ratio >= 0 and their"
-          + " sum <= 1, got " + trainRatio + " and " + valRatio);
-    }
-    List<Pair> shuffled = new ArrayList<>(pairs);
-    Collections.shuffle(shuffled, new Random(seed));
-    int n = shuffled.size();
-    int nTrain = (int) Math.floor(n * trainRatio);
-    int nVal = (int) Math.floor(n * valRatio);
-    if (nTrain == 0) {
-      throw new IllegalArgumentException(n + " pairs leave none for training at ratio "
-          + trainRatio);
-    }
-    return new Split(List.copyOf(shuffled.subList(0, nTrain)),
-        List.copyOf(shuffled.subList(nTrain, nTrain + nVal)),
-        List.copyOf(shuffled.subList(nTrain + nVal, n)));
+    List<List<Pair>> parts = InstructionData.split(pairs, trainRatio, valRatio, seed, "pairs");
+    return new Split(parts.get(0), parts.get(1), parts.get(2));
   }
 
   /** Tokenizes a pair for a model with a context of ctx tokens (errors as InstructionCollator's). */

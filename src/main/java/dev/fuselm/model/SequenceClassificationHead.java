@@ -1,7 +1,6 @@
 package dev.fuselm.model;
 
 import dev.fuselm.tensor.Tensor;
-import java.util.SplittableRandom;
 
 /**
  * A sequence-classification head over any {@link Backbone}: pools each sequence to one feature
@@ -15,10 +14,11 @@ import java.util.SplittableRandom;
  *       output on [CLS], then dropout (training only); with a bias ({@code classifier.*}).
  * </ul>
  *
- * <p>The head is host-side arithmetic in double: K and C are small next to the backbone, and this
- * keeps it exact on any backend. Its weights are plain arrays the caller owns and updates in place.
+ * <p>The linear map, dropout, loss and gradient are {@link LinearHead}'s (host-side, in double);
+ * this class pools and unpools.
  */
-public final class SequenceClassificationHead {
+public final class SequenceClassificationHead
+    extends LinearHead<SequenceClassificationHead.Result> {
   /** How a sequence becomes one feature vector. */
   public enum Pooling {
     /** The final hidden state at the last non-padding position (right padding). */
@@ -31,11 +31,6 @@ public final class SequenceClassificationHead {
   public record Result(double loss, int correct) {}
 
   private final Pooling pooling;
-  private final float[] weight;
-  private final float[] bias;
-  private final int numLabels;
-  private final int hiddenSize;
-  private final float dropout;
 
   /**
    * weight (K*C, row-major (K, C)) and bias (K, or null: none) are kept live, not copied. dropout:
@@ -43,6 +38,11 @@ public final class SequenceClassificationHead {
    */
   public SequenceClassificationHead(Pooling pooling, float[] weight, float[] bias, int numLabels,
       int hiddenSize, float dropout) {
+    super(checked(weight, bias, numLabels, hiddenSize), bias, numLabels, hiddenSize, dropout);
+    this.pooling = pooling;
+  }
+
+  private static float[] checked(float[] weight, float[] bias, int numLabels, int hiddenSize) {
     if (numLabels < 2) {
       throw new IllegalArgumentException("a classifier needs at least two labels, got "
           + numLabels);
@@ -53,51 +53,17 @@ public final class SequenceClassificationHead {
           + (bias == null ? "" : " and " + bias.length + " biases") + ", expected K*C = "
           + numLabels + "*" + hiddenSize + (bias == null ? "" : " and K"));
     }
-    if (!(dropout >= 0 && dropout < 1)) {
-      throw new IllegalArgumentException("dropout " + dropout + " is outside [0, 1)");
-    }
-    this.pooling = pooling;
-    this.weight = weight;
-    this.bias = bias;
-    this.numLabels = numLabels;
-    this.hiddenSize = hiddenSize;
-    this.dropout = dropout;
-  }
-
-  /** K*C weights N(0, 0.02) from seed (the initializer range of GPT-2 and BERT). */
-  public static float[] initialWeight(int numLabels, int hiddenSize, long seed) {
-    float[] w = new float[numLabels * hiddenSize];
-    SplittableRandom r = new SplittableRandom(seed);
-    for (int i = 0; i < w.length; i++) {
-      w[i] = (float) (r.nextGaussian() * 0.02);
-    }
-    return w;
+    return weight;
   }
 
   public Pooling pooling() {
     return pooling;
   }
 
-  /** The weight (K, C), live. */
-  public float[] weight() {
-    return weight;
-  }
-
-  /** The bias (K), live, or null when the head has none. */
-  public float[] bias() {
-    return bias;
-  }
-
-  public int numLabels() {
-    return numLabels;
-  }
-
   /** Throws unless this head can sit on backbone (its width; a pooler for CLS_POOLER). */
+  @Override
   public void checkFits(Backbone backbone) {
-    if (backbone.hiddenSize() != hiddenSize) {
-      throw new IllegalArgumentException("the head expects hidden size " + hiddenSize
-          + ", the model has " + backbone.hiddenSize());
-    }
+    super.checkFits(backbone);
     if (pooling == Pooling.CLS_POOLER
         && !(backbone instanceof BertModel bert && bert.hasPooler())) {
       throw new IllegalArgumentException("[CLS] pooling needs a BERT model with its pooler"
@@ -111,18 +77,7 @@ public final class SequenceClassificationHead {
     backbone.setTraining(false);
     try {
       float[] features = pool(backbone, backbone.forwardHidden(batch), batch);
-      return softmax(logits(features, batch.b()), batch.b(), numLabels);
-    } finally {
-      backbone.setTraining(was);
-    }
-  }
-
-  /** Loss and correct count of a labelled batch in evaluation mode, without gradients. */
-  public Result evaluate(Backbone backbone, TokenBatch batch, int[] labels) {
-    boolean was = backbone.isTraining();
-    backbone.setTraining(false);
-    try {
-      return forwardBackward(backbone, batch, labels, null, null, 0, 0L);
+      return softmax(logits(features, batch.b()), batch.b(), numLabels());
     } finally {
       backbone.setTraining(was);
     }
@@ -134,9 +89,10 @@ public final class SequenceClassificationHead {
    * fromBlock.. and, through CLS pooling, the pooler) into its gradient slab. dWeight null: loss
    * only, no backward. dropoutSeed draws the pooled-feature dropout mask (training mode only).
    */
+  @Override
   public Result forwardBackward(Backbone backbone, TokenBatch batch, int[] labels, float[] dWeight,
       float[] dBias, int fromBlock, long dropoutSeed) {
-    int b = batch.b(), k = numLabels, c = hiddenSize;
+    int b = batch.b(), k = numLabels();
     if (labels.length != b) {
       throw new IllegalArgumentException(labels.length + " labels for a batch of " + b);
     }
@@ -145,23 +101,13 @@ public final class SequenceClassificationHead {
         throw new IllegalArgumentException("label " + y + " is outside 0.." + (k - 1));
       }
     }
-    if (dWeight != null && (dWeight.length != weight.length
-        || (bias == null ? dBias != null : dBias == null || dBias.length != k))) {
+    if (dWeight != null && (dWeight.length != weight().length
+        || (bias() == null ? dBias != null : dBias == null || dBias.length != k))) {
       throw new IllegalArgumentException("gradient arrays do not match the head's weight"
-          + (bias == null ? " (it has no bias)" : " and bias"));
+          + (bias() == null ? " (it has no bias)" : " and bias"));
     }
     float[] features = pool(backbone, backbone.forwardHidden(batch), batch);
-    float p = backbone.isTraining() ? dropout : 0f;
-    float[] keep = null;
-    if (p > 0) {
-      // Inverted dropout on the pooled features: keep[i] is 0 or 1 / (1 - p).
-      keep = new float[features.length];
-      SplittableRandom r = new SplittableRandom(dropoutSeed);
-      for (int i = 0; i < keep.length; i++) {
-        keep[i] = r.nextDouble() < p ? 0f : 1f / (1f - p);
-        features[i] *= keep[i];
-      }
-    }
+    float[] keep = dropOut(backbone, features, dropoutSeed); // on the pooled features
     double[] prob = softmax(logits(features, b), b, k);
     double loss = 0;
     int correct = 0;
@@ -173,27 +119,7 @@ public final class SequenceClassificationHead {
     if (dWeight == null) {
       return result;
     }
-    float[] dFeatures = new float[b * c];
-    for (int i = 0; i < b; i++) {
-      for (int j = 0; j < k; j++) {
-        double g = (prob[i * k + j] - (j == labels[i] ? 1 : 0)) / b;
-        if (g == 0) {
-          continue;
-        }
-        if (dBias != null) {
-          dBias[j] += (float) g;
-        }
-        for (int x = 0; x < c; x++) {
-          dWeight[j * c + x] += (float) (g * features[i * c + x]);
-          dFeatures[i * c + x] += (float) (g * weight[j * c + x]);
-        }
-      }
-    }
-    if (keep != null) {
-      for (int i = 0; i < dFeatures.length; i++) {
-        dFeatures[i] *= keep[i];
-      }
-    }
+    float[] dFeatures = backwardLinear(prob, labels, -1, features, keep, b, b, dWeight, dBias);
     backbone.backwardHidden(unpool(backbone, dFeatures, batch), fromBlock);
     return result;
   }
@@ -201,7 +127,7 @@ public final class SequenceClassificationHead {
   /** The features (B, C) of hidden (B*T, C), the backbone's last forward of batch. */
   private float[] pool(Backbone backbone, Tensor hidden, TokenBatch batch) {
     checkFits(backbone);
-    int b = batch.b(), t = batch.t(), c = hiddenSize;
+    int b = batch.b(), t = batch.t(), c = hiddenSize();
     if (pooling == Pooling.CLS_POOLER) {
       return ((BertModel) backbone).pooled().toFloatArray();
     }
@@ -216,7 +142,7 @@ public final class SequenceClassificationHead {
 
   /** The gradient (B*T*C) of the hidden states implied by dFeatures (B, C). */
   private float[] unpool(Backbone backbone, float[] dFeatures, TokenBatch batch) {
-    int b = batch.b(), t = batch.t(), c = hiddenSize;
+    int b = batch.b(), t = batch.t(), c = hiddenSize();
     if (pooling == Pooling.CLS_POOLER) {
       return ((BertModel) backbone).pooledBackward(dFeatures);
     }
@@ -226,55 +152,5 @@ public final class SequenceClassificationHead {
       System.arraycopy(dFeatures, i * c, dHidden, (i * t + lengths[i] - 1) * c, c);
     }
     return dHidden;
-  }
-
-  /** Logits (B, K) = features (B, C) times weight (K, C) transposed, plus the bias. */
-  public double[] logits(float[] features, int b) {
-    int k = numLabels, c = hiddenSize;
-    if (features.length != b * c) {
-      throw new IllegalArgumentException("features has " + features.length + " entries, expected"
-          + " B*C = " + b * c);
-    }
-    double[] z = new double[b * k];
-    for (int i = 0; i < b; i++) {
-      for (int j = 0; j < k; j++) {
-        double s = bias == null ? 0 : bias[j];
-        for (int x = 0; x < c; x++) {
-          s += (double) weight[j * c + x] * features[i * c + x];
-        }
-        z[i * k + j] = s;
-      }
-    }
-    return z;
-  }
-
-  /** Row-wise softmax of logits (B, K), in place, returned. */
-  public static double[] softmax(double[] z, int b, int k) {
-    for (int i = 0; i < b; i++) {
-      double max = Double.NEGATIVE_INFINITY;
-      for (int j = 0; j < k; j++) {
-        max = Math.max(max, z[i * k + j]);
-      }
-      double sum = 0;
-      for (int j = 0; j < k; j++) {
-        z[i * k + j] = Math.exp(z[i * k + j] - max);
-        sum += z[i * k + j];
-      }
-      for (int j = 0; j < k; j++) {
-        z[i * k + j] /= sum;
-      }
-    }
-    return z;
-  }
-
-  /** Index of the largest of row i of (B, K). */
-  public static int argmax(double[] z, int i, int k) {
-    int best = 0;
-    for (int j = 1; j < k; j++) {
-      if (z[i * k + j] > z[i * k + best]) {
-        best = j;
-      }
-    }
-    return best;
   }
 }

@@ -6,38 +6,24 @@ import java.util.Map;
 
 /**
  * A sequence classifier: a {@link Backbone} of any family, a {@link SequenceClassificationHead} on
- * it, the label names and the padding token. Owns the backbone (closing this closes it). The two
+ * it, the label names and the padding token ({@link ClassifierModel}). Owns the backbone (closing
+ * this closes it). The two
  * published layouts are {@link #gpt} ({@code GPT2ForSequenceClassification}) and {@link #bert}
  * ({@code BertForSequenceClassification}); both train and predict through the same head code.
  *
  * @param <B> the backbone's type, so that family-specific calls need no cast
  */
-public final class SequenceClassifier<B extends Backbone> implements AutoCloseable {
+public final class SequenceClassifier<B extends Backbone>
+    extends ClassifierModel<B, SequenceClassificationHead, SequenceClassificationHead.Result> {
   /** Hugging Face's name of the GPT-2 head weight (K, C). */
   public static final String GPT_WEIGHT = "score.weight";
   /** Hugging Face's names of the BERT head weight (K, C) and bias (K). */
   public static final String BERT_WEIGHT = "classifier.weight";
   public static final String BERT_BIAS = "classifier.bias";
 
-  private final B backbone;
-  private final SequenceClassificationHead head;
-  private final List<String> labels;
-  private final int padId;
-
   public SequenceClassifier(B backbone, SequenceClassificationHead head, List<String> labels,
       int padId) {
-    if (labels.size() != head.numLabels()) {
-      throw new IllegalArgumentException(labels.size() + " label names for a head of "
-          + head.numLabels() + " classes");
-    }
-    if (padId < 0) {
-      throw new IllegalArgumentException("pad id " + padId + " is outside the vocabulary");
-    }
-    head.checkFits(backbone);
-    this.backbone = backbone;
-    this.head = head;
-    this.labels = List.copyOf(labels);
-    this.padId = padId;
+    super(backbone, head, labels, padId, "classes");
   }
 
   /** GPT-2's layout: last-token pooling, weight (K, C), no bias, no dropout. */
@@ -117,20 +103,13 @@ public final class SequenceClassifier<B extends Backbone> implements AutoCloseab
     }
   }
 
-  public B backbone() {
-    return backbone;
-  }
-
-  public SequenceClassificationHead head() {
-    return head;
-  }
-
   /**
    * The head's tensors (live) under Hugging Face's names for its pooling: {@link #GPT_WEIGHT} for
    * last-token pooling, {@link #BERT_WEIGHT} and {@link #BERT_BIAS} for [CLS] pooling; weight
    * first.
    */
   public Map<String, float[]> headTensors() {
+    SequenceClassificationHead head = head();
     boolean cls = head.pooling() == SequenceClassificationHead.Pooling.CLS_POOLER;
     Map<String, float[]> t = new LinkedHashMap<>();
     t.put(cls ? BERT_WEIGHT : GPT_WEIGHT, head.weight());
@@ -138,38 +117,5 @@ public final class SequenceClassifier<B extends Backbone> implements AutoCloseab
       t.put(cls ? BERT_BIAS : "score.bias", head.bias());
     }
     return t;
-  }
-
-  public List<String> labels() {
-    return labels;
-  }
-
-  public int numLabels() {
-    return labels.size();
-  }
-
-  public int padId() {
-    return padId;
-  }
-
-  /** Class probabilities (B, K) of a batch, in evaluation mode. */
-  public double[] probabilities(TokenBatch batch) {
-    return head.probabilities(backbone, batch);
-  }
-
-  /** Loss and correct count of a labelled batch in evaluation mode, without gradients. */
-  public SequenceClassificationHead.Result evaluate(TokenBatch batch, int[] labelIds) {
-    return head.evaluate(backbone, batch, labelIds);
-  }
-
-  /** See {@link SequenceClassificationHead#forwardBackward}. */
-  public SequenceClassificationHead.Result forwardBackward(TokenBatch batch, int[] labelIds,
-      float[] dWeight, float[] dBias, int fromBlock, long dropoutSeed) {
-    return head.forwardBackward(backbone, batch, labelIds, dWeight, dBias, fromBlock, dropoutSeed);
-  }
-
-  @Override
-  public void close() {
-    backbone.close();
   }
 }

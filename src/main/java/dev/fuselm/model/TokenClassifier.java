@@ -6,38 +6,24 @@ import java.util.Map;
 
 /**
  * A token classifier (named-entity recognizer): a {@link Backbone} of any family, a {@link
- * TokenClassificationHead} on it, the label names (id order) and the padding token. Owns the
+ * TokenClassificationHead} on it, the label names (id order) and the padding token ({@link
+ * ClassifierModel}). Owns the
  * backbone (closing this closes it). The head's tensors carry Hugging Face's names of both
  * published layouts, {@code BertForTokenClassification} and {@code GPT2ForTokenClassification}:
  * {@link #WEIGHT} (K, C) and {@link #BIAS} (K).
  *
  * @param <B> the backbone's type, so that family-specific calls need no cast
  */
-public final class TokenClassifier<B extends Backbone> implements AutoCloseable {
+public final class TokenClassifier<B extends Backbone>
+    extends ClassifierModel<B, TokenClassificationHead, TokenClassificationHead.Result> {
   public static final String WEIGHT = "classifier.weight";
   public static final String BIAS = "classifier.bias";
   /** GPT2ForTokenClassification's default classifier dropout. */
   public static final float GPT_DROPOUT = 0.1f;
 
-  private final B backbone;
-  private final TokenClassificationHead head;
-  private final List<String> labels;
-  private final int padId;
-
   public TokenClassifier(B backbone, TokenClassificationHead head, List<String> labels,
       int padId) {
-    if (labels.size() != head.numLabels()) {
-      throw new IllegalArgumentException(labels.size() + " label names for a head of "
-          + head.numLabels() + " labels");
-    }
-    if (padId < 0) {
-      throw new IllegalArgumentException("pad id " + padId + " is outside the vocabulary");
-    }
-    head.checkFits(backbone);
-    this.backbone = backbone;
-    this.head = head;
-    this.labels = List.copyOf(labels);
-    this.padId = padId;
+    super(backbone, head, labels, padId, "labels");
   }
 
   /**
@@ -73,37 +59,12 @@ public final class TokenClassifier<B extends Backbone> implements AutoCloseable 
     return of(backbone, labels, padId, tensors.get(WEIGHT), tensors.get(BIAS));
   }
 
-  public B backbone() {
-    return backbone;
-  }
-
-  public TokenClassificationHead head() {
-    return head;
-  }
-
   /** The head's tensors (live) under Hugging Face's names, weight first. */
   public Map<String, float[]> headTensors() {
     Map<String, float[]> t = new LinkedHashMap<>();
-    t.put(WEIGHT, head.weight());
-    t.put(BIAS, head.bias());
+    t.put(WEIGHT, head().weight());
+    t.put(BIAS, head().bias());
     return t;
-  }
-
-  public List<String> labels() {
-    return labels;
-  }
-
-  public int numLabels() {
-    return labels.size();
-  }
-
-  public int padId() {
-    return padId;
-  }
-
-  /** Label probabilities (B*T, K) of every position of a batch, in evaluation mode. */
-  public double[] probabilities(TokenBatch batch) {
-    return head.probabilities(backbone, batch);
   }
 
   /** The most probable label id of every position (B*T) of a batch, in evaluation mode. */
@@ -115,16 +76,5 @@ public final class TokenClassifier<B extends Backbone> implements AutoCloseable 
       out[i] = TokenClassificationHead.argmax(p, i, k);
     }
     return out;
-  }
-
-  /** See {@link TokenClassificationHead#forwardBackward}. */
-  public TokenClassificationHead.Result forwardBackward(TokenBatch batch, int[] labelIds,
-      float[] dWeight, float[] dBias, int fromBlock, long dropoutSeed) {
-    return head.forwardBackward(backbone, batch, labelIds, dWeight, dBias, fromBlock, dropoutSeed);
-  }
-
-  @Override
-  public void close() {
-    backbone.close();
   }
 }

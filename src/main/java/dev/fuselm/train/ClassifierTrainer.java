@@ -45,7 +45,7 @@ import java.util.function.Consumer;
  * their own (head first) that the engine's AdamW updates; each step copies the trainable
  * gradients in and the updated weights back.
  */
-public final class ClassifierTrainer implements TrainingTask, AutoCloseable {
+public final class ClassifierTrainer extends FineTuningTask {
   private static final ObjectMapper JSON = new ObjectMapper();
 
   /**
@@ -307,13 +307,11 @@ public final class ClassifierTrainer implements TrainingTask, AutoCloseable {
   private final float[] dWeight;
   private final float[] dBias;
   private final FineTuningOrder order;
-  private final TrainingEngine engine;
   private double lossSum;
   private int seen;
   private double lastLoss;
   private double lastShare; // this rank's share of the step's global loss
   private int lastRows; // the global batch's examples
-  private BatchShare share = BatchShare.single();
 
   /**
    * A run over train (validation metrics on val, which may be null) that {@link #run} trains and
@@ -373,57 +371,7 @@ public final class ClassifierTrainer implements TrainingTask, AutoCloseable {
     this.dWeight = new float[k * c];
     this.dBias = biasName == null ? null : new float[k];
     this.order = new FineTuningOrder(train.size(), cfg.batch(), cfg.seed());
-    this.engine = new TrainingEngine(this, cfg.trainConfig(order.batchesPerEpoch()),
-        model.context());
-  }
-
-  /** Trains to the end of the last epoch. */
-  public void run() throws IOException {
-    run(Long.MAX_VALUE);
-  }
-
-  /** Trains until step == until (at most the last step of the last epoch). */
-  public void run(long until) throws IOException {
-    try {
-      engine.run(until);
-    } finally {
-      model.setTraining(false);
-    }
-  }
-
-  /** Optimizer steps done. */
-  public long step() {
-    return engine.step();
-  }
-
-  public LossHistory history() {
-    return engine.history();
-  }
-
-  /** Writes the classifier directory (model, head, adapters) and the training state into dir. */
-  public void save(Path dir) throws IOException {
-    engine.save(dir);
-  }
-
-  /**
-   * Trains data-parallel over the group's processes (every rank calls it, after loading the
-   * weights and before resume/run): see {@link TrainingEngine#distribute}.
-   */
-  public void distribute(ProcessGroup group) {
-    engine.distribute(group);
-  }
-
-  /** Writes only the training state into dir, beside model files the caller saves. */
-  public void saveState(Path dir) throws IOException {
-    engine.saveState(dir);
-  }
-
-  /**
-   * Continues from dir's training state; the classifier (and adapters) must already hold the
-   * weights saved with it.
-   */
-  public void resume(Path dir) throws IOException {
-    engine.resume(dir);
+    startEngine(model, cfg.trainConfig(order.batchesPerEpoch()));
   }
 
   @Override
@@ -441,13 +389,8 @@ public final class ClassifierTrainer implements TrainingTask, AutoCloseable {
    * always drawn, so that they reproduce bit for bit.
    */
   private long dropoutSeed(long s) {
-    return share.dropoutSeed(gpt != null ? cfg.seed() * 1_000_003L + s
+    return share().dropoutSeed(gpt != null ? cfg.seed() * 1_000_003L + s
         : Dropout.mixSeed(cfg.seed(), s, 0));
-  }
-
-  @Override
-  public void shard(BatchShare share) {
-    this.share = share;
   }
 
   @Override
@@ -472,8 +415,8 @@ public final class ClassifierTrainer implements TrainingTask, AutoCloseable {
   public boolean microStep(long s, int micro, float weight) {
     int[] idx = order.nextBatch();
     lastRows = idx.length;
-    if (share.sharded()) { // this rank's examples of the global batch, weighed by their share
-      int from = share.from(idx.length), rows = share.rows(idx.length);
+    if (share().sharded()) { // this rank's examples of the global batch, weighed by their share
+      int from = share().from(idx.length), rows = share().rows(idx.length);
       idx = Arrays.copyOfRange(idx, from, from + rows);
       if (rows == 0) { // the last batch of an epoch may hold fewer examples than the ranks
         lastLoss = 0;
@@ -501,7 +444,7 @@ public final class ClassifierTrainer implements TrainingTask, AutoCloseable {
     for (String name : names) {
       g.get(name).copyFrom(sourceGrads.get(name));
     }
-    if (share.sharded()) { // the gradient of the share's mean, scaled to its part of the total
+    if (share().sharded()) { // the gradient of the share's mean, scaled to its part of the total
       double f = BatchShare.fraction(idx.length, lastRows);
       lastShare = r.loss() * f;
       PointwiseOps.scale(model.context(), g.flat(), (float) f);
@@ -518,7 +461,7 @@ public final class ClassifierTrainer implements TrainingTask, AutoCloseable {
 
   @Override
   public double[] lossTerms(int gradAccum) {
-    return new double[] {share.sharded() ? lastShare : lastLoss};
+    return new double[] {share().sharded() ? lastShare : lastLoss};
   }
 
   /** The global batch's mean loss: the step's, and the epoch's running sum. */
@@ -626,7 +569,7 @@ public final class ClassifierTrainer implements TrainingTask, AutoCloseable {
 
   @Override
   public void close() {
-    engine.close();
+    super.close();
     g.close();
     p.close();
   }

@@ -27,9 +27,11 @@ import java.util.function.Consumer;
  * {@link DpoLoss} against the frozen reference's log-probabilities, which are computed once
  * ({@link #referenceLogProbs}, evaluation mode) before training. Trains every weight, or only the
  * attached LoRA adapters. Logs loss, rewards, margin and reward accuracy per step, at every
- * evaluation (validation pairs) and per epoch.
+ * evaluation (validation pairs) and per epoch. Data-parallel: each rank takes its pairs of every
+ * global batch (padded to the global batch's length), weighed by its share of the batch's pairs
+ * (the loss is their mean); the logged statistics are the global batch's.
  */
-public final class DpoTrainer implements TrainingTask, AutoCloseable {
+public final class DpoTrainer extends FineTuningTask {
   private static final ObjectMapper JSON = new ObjectMapper();
 
   /** Training settings (see {@link InstructionTrainer.Config}) plus beta and the reduction. */
@@ -164,7 +166,6 @@ public final class DpoTrainer implements TrainingTask, AutoCloseable {
   private final ParameterSlab params;
   private final ParameterSlab grads;
   private final FineTuningOrder order;
-  private final TrainingEngine engine;
   private final Consumer<ObjectNode> log;
   private DpoLoss.Stats epochStats = DpoLoss.Stats.EMPTY;
   private DpoLoss.Stats stepStats = DpoLoss.Stats.EMPTY;
@@ -201,9 +202,7 @@ public final class DpoTrainer implements TrainingTask, AutoCloseable {
       grads = model.grads();
     }
     this.order = new FineTuningOrder(train.size(), cfg.batch(), cfg.seed());
-    this.engine = new TrainingEngine(this, cfg.trainConfig(order.batchesPerEpoch()),
-        model.context());
-    engine.setListener(new TrainingEngine.Listener() {
+    startEngine(model, cfg.trainConfig(order.batchesPerEpoch())).setListener(new TrainingEngine.Listener() {
       @Override
       public void onStep(long step, float loss, float lr, float gradNorm, double tps) {
         ObjectNode st = JSON.createObjectNode();
@@ -213,43 +212,6 @@ public final class DpoTrainer implements TrainingTask, AutoCloseable {
         log.accept(st);
       }
     });
-  }
-
-  /** Trains to the end of the last epoch. */
-  public void run() throws IOException {
-    run(Long.MAX_VALUE);
-  }
-
-  /** Trains until step == until (at most the last step of the last epoch). */
-  public void run(long until) throws IOException {
-    try {
-      engine.run(until);
-    } finally {
-      model.setTraining(false);
-    }
-  }
-
-  public long step() {
-    return engine.step();
-  }
-
-  public LossHistory history() {
-    return engine.history();
-  }
-
-  /** Writes the model (or, with LoRA, the adapters) and the training state into dir. */
-  public void save(Path dir) throws IOException {
-    engine.save(dir);
-  }
-
-  /** Writes only the training state into dir, beside model files the caller saves. */
-  public void saveState(Path dir) throws IOException {
-    engine.saveState(dir);
-  }
-
-  /** Continues from dir's training state; the model (adapters) must hold its saved weights. */
-  public void resume(Path dir) throws IOException {
-    engine.resume(dir);
   }
 
   @Override
@@ -269,30 +231,74 @@ public final class DpoTrainer implements TrainingTask, AutoCloseable {
     }
     stepStats = DpoLoss.Stats.EMPTY;
     model.setTraining(true);
-    model.setDropoutSeed(cfg.seed() * 1_000_003L + s);
+    model.setDropoutSeed(share().dropoutSeed(cfg.seed() * 1_000_003L + s));
     grads.flat().zero();
   }
 
   @Override
   public boolean microStep(long s, int micro, float weight) {
     int[] rows = order.nextBatch();
+    int fixedLength = cfg.fixedLength();
+    float w = weight;
+    if (share().sharded()) { // this rank's pairs, padded as the global batch is
+      if (fixedLength == 0) {
+        fixedLength = longestInput(rows);
+      }
+      int from = share().from(rows.length), n = share().rows(rows.length);
+      w = (float) (weight * BatchShare.fraction(n, rows.length));
+      rows = Arrays.copyOfRange(rows, from, from + n);
+      if (n == 0) { // a short last batch leaves this rank without pairs: it adds nothing
+        lastLoss = 0;
+        return true;
+      }
+    }
     List<PreferenceData.Encoded> items = new ArrayList<>(rows.length);
     for (int i : rows) {
       items.add(train.get(i));
     }
     DpoLoss.Result res = lossAndBackward(model, items, trainRef.slice(rows), eot,
-        cfg.fixedLength(), cfg.beta(), cfg.reduction(), weight);
+        fixedLength, cfg.beta(), cfg.reduction(), w);
     lastLoss = (float) res.loss();
     if (res.dChosen() == null) {
       return false;
     }
     stepStats = stepStats.plus(res.stats());
-    epochStats = epochStats.plus(res.stats());
     return true;
+  }
+
+  /** The longest input (tokens - 1) of the pairs rows, chosen or rejected. */
+  private int longestInput(int[] rows) {
+    int t = 0;
+    for (int i : rows) {
+      t = Math.max(t, Math.max(train.get(i).chosen().length, train.get(i).rejected().length) - 1);
+    }
+    return t;
   }
 
   @Override
   public float stepLoss(int gradAccum) {
+    return lastLoss;
+  }
+
+  /**
+   * The step's statistics as sums (loss, chosen and rejected rewards, correct pairs, pairs): over
+   * the ranks they add up to the global batch's.
+   */
+  @Override
+  public double[] lossTerms(int gradAccum) {
+    return new double[] {stepStats.lossSum(), stepStats.chosenRewardSum(),
+        stepStats.rejectedRewardSum(), stepStats.correct(), stepStats.pairs()};
+  }
+
+  /** The global batch's statistics: the step's (logged), the epoch's sums; returns its loss. */
+  @Override
+  public float globalLoss(double[] terms) {
+    if (share().sharded()) {
+      stepStats = new DpoLoss.Stats(terms[0], terms[1], terms[2], Math.round(terms[3]),
+          Math.round(terms[4]));
+      lastLoss = (float) stepStats.loss();
+    }
+    epochStats = epochStats.plus(stepStats);
     return lastLoss;
   }
 
@@ -379,10 +385,5 @@ public final class DpoTrainer implements TrainingTask, AutoCloseable {
     } else {
       PeftAdapters.save(lora, dir, "");
     }
-  }
-
-  @Override
-  public void close() {
-    engine.close();
   }
 }

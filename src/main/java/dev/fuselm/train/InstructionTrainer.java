@@ -26,7 +26,7 @@ import java.util.function.Consumer;
  * adapters alone (the base is frozen: no gradient slab, no moments, never written). Validation
  * loss is logged every evalEvery steps and after each epoch.
  */
-public final class InstructionTrainer implements TrainingTask, AutoCloseable {
+public final class InstructionTrainer extends FineTuningTask {
   private static final ObjectMapper JSON = new ObjectMapper();
 
   /**
@@ -107,13 +107,11 @@ public final class InstructionTrainer implements TrainingTask, AutoCloseable {
   private final ParameterSlab params;
   private final ParameterSlab grads;
   private final FineTuningOrder order;
-  private final TrainingEngine engine;
   private double lossSum;
   private long tokens;
   private float lastLoss;
   private long lastTargets; // the global batch's
   private double lastShare; // this rank's share of the step's global loss
-  private BatchShare share = BatchShare.single();
 
   /** A run over train (validation loss on val); {@link #run} trains, {@link #resume} continues. */
   public InstructionTrainer(GptModel model, List<InstructionCollator.Encoded> train,
@@ -137,9 +135,7 @@ public final class InstructionTrainer implements TrainingTask, AutoCloseable {
       grads = model.grads();
     }
     this.order = new FineTuningOrder(train.size(), cfg.batch(), cfg.seed());
-    this.engine = new TrainingEngine(this, cfg.trainConfig(order.batchesPerEpoch()),
-        model.context());
-    engine.setListener(new TrainingEngine.Listener() {
+    startEngine(model, cfg.trainConfig(order.batchesPerEpoch())).setListener(new TrainingEngine.Listener() {
       @Override
       public void onStep(long step, float loss, float lr, float gradNorm, double tps) {
         ObjectNode st = JSON.createObjectNode();
@@ -148,51 +144,6 @@ public final class InstructionTrainer implements TrainingTask, AutoCloseable {
         log.accept(st);
       }
     });
-  }
-
-  /** Trains to the end of the last epoch. */
-  public void run() throws IOException {
-    run(Long.MAX_VALUE);
-  }
-
-  /** Trains until step == until (at most the last step of the last epoch). */
-  public void run(long until) throws IOException {
-    try {
-      engine.run(until);
-    } finally {
-      model.setTraining(false);
-    }
-  }
-
-  public long step() {
-    return engine.step();
-  }
-
-  public LossHistory history() {
-    return engine.history();
-  }
-
-  /** Writes the model (or, with LoRA, the adapters) and the training state into dir. */
-  public void save(Path dir) throws IOException {
-    engine.save(dir);
-  }
-
-  /**
-   * Trains data-parallel over the group's processes (every rank calls it, after loading the
-   * weights and before resume/run): see {@link TrainingEngine#distribute}.
-   */
-  public void distribute(ProcessGroup group) {
-    engine.distribute(group);
-  }
-
-  /** Writes only the training state into dir, beside model files the caller saves. */
-  public void saveState(Path dir) throws IOException {
-    engine.saveState(dir);
-  }
-
-  /** Continues from dir's training state; the model (adapters) must hold its saved weights. */
-  public void resume(Path dir) throws IOException {
-    engine.resume(dir);
   }
 
   @Override
@@ -212,7 +163,7 @@ public final class InstructionTrainer implements TrainingTask, AutoCloseable {
       tokens = 0;
     }
     model.setTraining(true);
-    model.setDropoutSeed(share.dropoutSeed(cfg.seed() * 1_000_003L + s));
+    model.setDropoutSeed(share().dropoutSeed(cfg.seed() * 1_000_003L + s));
     grads.flat().zero();
   }
 
@@ -224,7 +175,7 @@ public final class InstructionTrainer implements TrainingTask, AutoCloseable {
     }
     InstructionCollator.Batch b = InstructionCollator.collate(items, eot, cfg.maskPrompt(),
         cfg.fixedLength());
-    if (share.sharded()) {
+    if (share().sharded()) {
       return shareStep(b, weight);
     }
     lastLoss = model.forward(b.inputs(), b.targets(), b.b(), b.t());
@@ -242,7 +193,7 @@ public final class InstructionTrainer implements TrainingTask, AutoCloseable {
    */
   private boolean shareStep(InstructionCollator.Batch b, float weight) {
     lastTargets = b.targetCount();
-    int[] targets = share.slice(b.targets(), b.b(), b.t());
+    int[] targets = share().slice(b.targets(), b.b(), b.t());
     int n = 0;
     for (int y : targets) {
       n += y == SoftmaxOps.IGNORE_INDEX ? 0 : 1;
@@ -251,8 +202,8 @@ public final class InstructionTrainer implements TrainingTask, AutoCloseable {
     if (n == 0) {
       return true;
     }
-    float loss = model.forward(share.slice(b.inputs(), b.b(), b.t()), targets, share.rows(b.b()),
-        b.t());
+    float loss = model.forward(share().slice(b.inputs(), b.b(), b.t()), targets,
+        share().rows(b.b()), b.t());
     if (!Float.isFinite(loss)) {
       lastShare = loss;
       return false;
@@ -270,7 +221,7 @@ public final class InstructionTrainer implements TrainingTask, AutoCloseable {
 
   @Override
   public double[] lossTerms(int gradAccum) {
-    return new double[] {share.sharded() ? lastShare : lastLoss};
+    return new double[] {share().sharded() ? lastShare : lastLoss};
   }
 
   /** The global batch's mean loss per target: the step's, and the epoch's running sums. */
@@ -280,11 +231,6 @@ public final class InstructionTrainer implements TrainingTask, AutoCloseable {
     lossSum += (double) lastLoss * lastTargets;
     tokens += lastTargets;
     return lastLoss;
-  }
-
-  @Override
-  public void shard(BatchShare share) {
-    this.share = share;
   }
 
   @Override
@@ -356,10 +302,5 @@ public final class InstructionTrainer implements TrainingTask, AutoCloseable {
     } else {
       PeftAdapters.save(lora, dir, "");
     }
-  }
-
-  @Override
-  public void close() {
-    engine.close();
   }
 }

@@ -15,6 +15,7 @@ import dev.fuselm.model.TokenClassificationHead;
 import dev.fuselm.model.TokenClassifier;
 import dev.fuselm.nn.Dropout;
 import dev.fuselm.nn.LoraAdapters;
+import dev.fuselm.ops.PointwiseOps;
 import dev.fuselm.tensor.ParameterSlab;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -31,9 +32,10 @@ import java.util.function.Consumer;
  * as for sequence classification ({@link ClassifierTrainer#trainableNames}, less BERT's pooler,
  * which a token classifier does not use); LoRA adapters attached to a GPT model make it a LoRA run.
  * Logs one JSON object per epoch with the validation loss and entity-level F1 (seqeval's
- * definition, {@link NerTags}).
+ * definition, {@link NerTags}). Data-parallel: each rank takes its sentences of every global batch,
+ * weighed by its share of the batch's labelled tokens (the loss is their mean).
  */
-public final class TokenClassifierTrainer implements TrainingTask, AutoCloseable {
+public final class TokenClassifierTrainer extends FineTuningTask {
   private static final ObjectMapper JSON = new ObjectMapper();
 
   /** Training settings (the rate warms up over warmup steps, then is constant or cosine to lr/10). */
@@ -103,6 +105,17 @@ public final class TokenClassifierTrainer implements TrainingTask, AutoCloseable
         System.arraycopy(s, 0, y, r * t, s.length);
       }
       return y;
+    }
+
+    /** The labelled tokens (not IGNORE) of the sentences idx. */
+    long labelled(int[] idx) {
+      long n = 0;
+      for (int i : idx) {
+        for (int y : sentences.get(i).labels()) {
+          n += y == TokenClassificationHead.IGNORE ? 0 : 1;
+        }
+      }
+      return n;
     }
 
     int longest() {
@@ -222,10 +235,11 @@ public final class TokenClassifierTrainer implements TrainingTask, AutoCloseable
   private final float[] dWeight;
   private final float[] dBias;
   private final FineTuningOrder order;
-  private final TrainingEngine engine;
   private double lossSum;
   private int seen;
   private double lastLoss;
+  private double lastShare; // this rank's share of the step's global loss
+  private int lastRows; // the global batch's sentences
 
   /**
    * A run over train (validation on val, may be null); maxLength is recorded in the saved
@@ -277,35 +291,7 @@ public final class TokenClassifierTrainer implements TrainingTask, AutoCloseable
     this.dWeight = new float[k * c];
     this.dBias = new float[k];
     this.order = new FineTuningOrder(train.size(), cfg.batch(), cfg.seed());
-    this.engine = new TrainingEngine(this, cfg.trainConfig(order.batchesPerEpoch()),
-        model.context());
-  }
-
-  /** Trains to the end of the last epoch. */
-  public void run() throws IOException {
-    try {
-      engine.run(Long.MAX_VALUE);
-    } finally {
-      model.setTraining(false);
-    }
-  }
-
-  public long step() {
-    return engine.step();
-  }
-
-  public LossHistory history() {
-    return engine.history();
-  }
-
-  /** Writes only the training state into dir. */
-  public void saveState(Path dir) throws IOException {
-    engine.saveState(dir);
-  }
-
-  /** Continues from dir's training state (the classifier must hold the weights saved with it). */
-  public void resume(Path dir) throws IOException {
-    engine.resume(dir);
+    startEngine(model, cfg.trainConfig(order.batchesPerEpoch()));
   }
 
   @Override
@@ -319,7 +305,7 @@ public final class TokenClassifierTrainer implements TrainingTask, AutoCloseable
   }
 
   private long dropoutSeed(long s) {
-    return Dropout.mixSeed(cfg.seed(), s, 0);
+    return share().dropoutSeed(Dropout.mixSeed(cfg.seed(), s, 0));
   }
 
   @Override
@@ -341,6 +327,20 @@ public final class TokenClassifierTrainer implements TrainingTask, AutoCloseable
   @Override
   public boolean microStep(long s, int micro, float weight) {
     int[] idx = order.nextBatch();
+    lastRows = idx.length;
+    long local = 0, total = 0;
+    if (share().sharded()) { // this rank's sentences of the global batch
+      total = train.labelled(idx); // every rank reads the whole batch: no communication
+      int from = share().from(idx.length);
+      idx = Arrays.copyOfRange(idx, from, from + share().rows(idx.length));
+      local = train.labelled(idx);
+      if (local == 0) { // no rows (a short last batch) or no labelled token: adds nothing
+        lastLoss = 0;
+        lastShare = 0;
+        g.flat().zero();
+        return true;
+      }
+    }
     TokenBatch b = train.batch(idx, clf.padId());
     TokenClassificationHead.Result r = clf.forwardBackward(b, train.labels(idx, b.t()), dWeight,
         dBias, fromBlock, dropoutSeed(s) + 1);
@@ -348,12 +348,17 @@ public final class TokenClassifierTrainer implements TrainingTask, AutoCloseable
     if (!Double.isFinite(r.loss())) {
       return false;
     }
-    lossSum += r.loss() * idx.length;
-    seen += idx.length;
     g.get(TokenClassifier.WEIGHT).copyFrom(dWeight);
     g.get(TokenClassifier.BIAS).copyFrom(dBias);
     for (String name : names) {
       g.get(name).copyFrom(sourceGrads.get(name));
+    }
+    if (share().sharded()) { // the gradient of the share's mean, scaled to its part of the total
+      double f = BatchShare.fraction(local, total);
+      lastShare = r.loss() * f;
+      PointwiseOps.scale(model.context(), g.flat(), (float) f);
+    } else {
+      lastShare = r.loss();
     }
     return true;
   }
@@ -361,6 +366,19 @@ public final class TokenClassifierTrainer implements TrainingTask, AutoCloseable
   @Override
   public float stepLoss(int gradAccum) {
     return (float) lastLoss;
+  }
+
+  @Override
+  public double[] lossTerms(int gradAccum) {
+    return new double[] {share().sharded() ? lastShare : lastLoss};
+  }
+
+  /** The global batch's mean loss: the step's, and the epoch's running sum. */
+  @Override
+  public float globalLoss(double[] terms) {
+    lossSum += terms[0] * lastRows;
+    seen += lastRows;
+    return (float) terms[0];
   }
 
   @Override
@@ -431,7 +449,7 @@ public final class TokenClassifierTrainer implements TrainingTask, AutoCloseable
 
   @Override
   public void close() {
-    engine.close();
+    super.close();
     g.close();
     p.close();
   }

@@ -4,9 +4,14 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.fuselm.data.InstructionCollator;
+import dev.fuselm.data.NerEncoding;
+import dev.fuselm.data.PreferenceData;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
+import dev.fuselm.model.SequenceClassificationHead;
 import dev.fuselm.model.SequenceClassifier;
+import dev.fuselm.model.TokenClassificationHead;
+import dev.fuselm.model.TokenClassifier;
 import dev.fuselm.tensor.ComputeContext;
 import java.util.ArrayList;
 import java.util.List;
@@ -20,7 +25,8 @@ import org.junit.jupiter.api.Test;
  * takes its {@link BatchShare} of the first batch. The sum of the ranks' gradients and loss terms
  * (what the engine's all-reduces compute) equals the one-process step's gradient and loss, for
  * shares with different numbers of targets (prompts masked, rows of different lengths), uneven
- * shares and worlds larger than the batch (empty shares). Tolerance: float rounding of sums taken
+ * shares and worlds larger than the batch (empty shares), for instruction tuning, sequence and token
+ * classification and DPO. Tolerance: float rounding of sums taken
  * in another order, 1e-6 relative on the loss, 2e-6 absolute on gradients of magnitude ~1e-2.
  */
 class ShardedStepTest {
@@ -135,6 +141,98 @@ class ShardedStepTest {
       for (int r = 0; r < size; r++) {
         ranks.add(classifierStep(new BatchShare(r, size), train));
       }
+      assertRanksSumToOne(one, ranks, size + " ranks");
+    }
+  }
+
+  static Step tokenClassifierStep(BatchShare share, TokenClassifierTrainer.Examples train) {
+    TokenClassifierTrainer.Config cfg = new TokenClassifierTrainer.Config(1, 5, 1e-3f, 0f, 0f,
+        true, 7, 0, false);
+    // a head without dropout (GPT's default 0.1 would draw each rank's own mask: not equal)
+    TokenClassificationHead head = new TokenClassificationHead(
+        SequenceClassificationHead.initialWeight(3, TINY.dModel(), 3), new float[3], 3,
+        TINY.dModel(), 0f);
+    try (TokenClassifier<GptModel> clf = new TokenClassifier<>(GptModel.random(ctx, TINY, 42),
+        head, List.of("O", "B-X", "I-X"), 0);
+        TokenClassifierTrainer t = new TokenClassifierTrainer(clf, train, null, cfg, 16,
+            n -> {})) {
+      if (share.sharded()) {
+        t.shard(share);
+      }
+      t.beginStep(1);
+      assertTrue(t.microStep(1, 0, 1f));
+      return new Step((float) t.lossTerms(1)[0], t.grads().flat().toFloatArray());
+    }
+  }
+
+  @Test
+  void tokenClassifierSharesWithDifferentLabelCountsSumToTheOneProcessStep() {
+    Random rnd = new Random(9);
+    List<NerEncoding.Encoded> sentences = new ArrayList<>();
+    List<int[]> words = new ArrayList<>();
+    for (int i = 0; i < 9; i++) {
+      int n = 2 + rnd.nextInt(10);
+      int[] ids = new int[n];
+      int[] labels = new int[n];
+      for (int j = 0; j < n; j++) {
+        ids[j] = 1 + rnd.nextInt(29);
+        // sub-tokens after a word's first are ignored: shares hold different label counts
+        labels[j] = rnd.nextInt(3) == 0 ? TokenClassificationHead.IGNORE : rnd.nextInt(3);
+      }
+      sentences.add(new NerEncoding.Encoded(ids, labels, new int[0]));
+      words.add(new int[0]);
+    }
+    TokenClassifierTrainer.Examples train = new TokenClassifierTrainer.Examples(sentences, words,
+        false);
+    Step one = tokenClassifierStep(BatchShare.single(), train);
+    for (int size : new int[] {2, 3, 6}) { // 5 rows: 3+2, 2+2+1, 1+1+1+1+1+0
+      List<Step> ranks = new ArrayList<>();
+      for (int r = 0; r < size; r++) {
+        ranks.add(tokenClassifierStep(new BatchShare(r, size), train));
+      }
+      assertRanksSumToOne(one, ranks, size + " ranks");
+    }
+  }
+
+  /** The DPO step: its loss sum over the pairs (the first loss term), gradients, and pairs. */
+  static Step dpoStep(BatchShare share, List<PreferenceData.Encoded> train,
+      DpoTrainer.Reference ref, double[] pairs) {
+    DpoTrainer.Config cfg = new DpoTrainer.Config(1, 5, 1e-3f, 0f, 0f, 0, 0, 0, 7, false, 0.5,
+        DpoLoss.Reduction.MEAN);
+    try (GptModel m = GptModel.random(ctx, DPO_TINY, 42);
+        DpoTrainer t = new DpoTrainer(m, train, ref, List.of(), new DpoTrainer.Reference(
+            new double[0], new double[0]), DpoTrainerTest.EOT, cfg, n -> {})) {
+      if (share.sharded()) {
+        t.shard(share);
+      }
+      t.beginStep(1);
+      assertTrue(t.microStep(1, 0, 1f));
+      double[] terms = t.lossTerms(1);
+      pairs[0] += terms[4];
+      return new Step((float) terms[0], t.grads().flat().toFloatArray());
+    }
+  }
+
+  static final GptConfig DPO_TINY = GptConfig.of(DpoTrainerTest.V, 16, 16, 2, 2);
+
+  @Test
+  void dpoSharesSumToTheOneProcessStep() {
+    List<PreferenceData.Encoded> train = DpoTrainerTest.pairs(9, 4);
+    DpoTrainer.Reference ref;
+    try (GptModel reference = GptModel.random(ctx, DPO_TINY, 43)) {
+      ref = DpoTrainer.referenceLogProbs(reference, train, 4, DpoTrainerTest.EOT, 0,
+          DpoLoss.Reduction.MEAN);
+    }
+    double[] pairs = new double[1];
+    Step one = dpoStep(BatchShare.single(), train, ref, pairs);
+    assertEquals(5, pairs[0]);
+    for (int size : new int[] {2, 3, 6}) { // 5 pairs: 3+2, 2+2+1, 1+1+1+1+1+0
+      List<Step> ranks = new ArrayList<>();
+      pairs[0] = 0;
+      for (int r = 0; r < size; r++) {
+        ranks.add(dpoStep(new BatchShare(r, size), train, ref, pairs));
+      }
+      assertEquals(5, pairs[0], size + " ranks: the pairs of the global batch");
       assertRanksSumToOne(one, ranks, size + " ranks");
     }
   }
