@@ -8,15 +8,19 @@ and passed to torch.mm as transposed views, so oneDNN sees the same layouts.
 
 Usage (in the venv benchmarks/parity/hf_venv.sh makes):
   python torch_mm.py --m M --n N --k K [--threads T] [--trans-a] [--trans-b] [--precision fp32|bf16]
+                     [--reps R]
+  python torch_mm.py --serve   reads such argument lines on stdin, one JSON line out per line in
+                               (peers.sh keeps one process: torch's import takes seconds)
 """
 import argparse
 import json
+import sys
 import time
 
 import torch
 
 
-def main():
+def parser():
     p = argparse.ArgumentParser()
     p.add_argument("--m", type=int, required=True)
     p.add_argument("--n", type=int, required=True)
@@ -25,7 +29,11 @@ def main():
     p.add_argument("--trans-a", action="store_true")
     p.add_argument("--trans-b", action="store_true")
     p.add_argument("--precision", choices=["fp32", "bf16"], default="bf16")
-    a = p.parse_args()
+    p.add_argument("--reps", type=int, default=0, help="timed runs (default: about 1 s of them)")
+    return p
+
+
+def run(a):
     torch.set_num_threads(a.threads)
     dt = torch.bfloat16 if a.precision == "bf16" else torch.float32
     g = torch.Generator().manual_seed(1)
@@ -38,9 +46,11 @@ def main():
     with torch.no_grad():
         for _ in range(2):
             torch.mm(opa, opb, out=C)
-        t0 = time.perf_counter()
-        torch.mm(opa, opb, out=C)
-        reps = min(max(int(1.0 / max(time.perf_counter() - t0, 1e-6)), 5), 200)
+        reps = a.reps
+        if reps <= 0:
+            t0 = time.perf_counter()
+            torch.mm(opa, opb, out=C)
+            reps = min(max(int(1.0 / max(time.perf_counter() - t0, 1e-6)), 5), 200)
         gf = []
         for _ in range(reps):
             t0 = time.perf_counter()
@@ -50,7 +60,16 @@ def main():
     med = gf[reps // 2] if reps % 2 else 0.5 * (gf[reps // 2 - 1] + gf[reps // 2])
     print(json.dumps({"impl": "torch_" + a.precision, "m": a.m, "n": a.n, "k": a.k, "threads": a.threads,
                       "trans_a": a.trans_a, "trans_b": a.trans_b, "gflops": round(med, 2),
-                      "gflops_max": round(gf[-1], 2)}, separators=(",", ":")))
+                      "gflops_max": round(gf[-1], 2)}, separators=(",", ":")), flush=True)
+
+
+def main():
+    if sys.argv[1:] == ["--serve"]:
+        for line in sys.stdin:
+            if line.strip():
+                run(parser().parse_args(line.split()))
+    else:
+        run(parser().parse_args())
 
 
 if __name__ == "__main__":
