@@ -41,7 +41,7 @@ void pack_pairs_panel(const uint16_t *s, int64_t ld, bool contig, int64_t n, int
   const int64_t kfull = kc / 2, kp = (kc + 1) / 2;
   if (contig) {
     // A pair is one 32-bit word at s + x*ld + 2*pp going to word pp*w + x: a transpose of words,
-    // done in 4 x 4 blocks (SSE2, the x86-64 baseline) where whole blocks fit; measured 1.2-1.4x
+    // done in 4 x 4 blocks (SSE2, the x86-64 baseline) where whole blocks fit; measured 1.1-1.3x
     // on whole fl_gemm_bf16 calls with both operands packed this way (the "fwd" layout, A (M, K),
     // B (N, K)) against copying the halves one by one.
     int64_t x0 = 0;
