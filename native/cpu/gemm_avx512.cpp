@@ -86,13 +86,15 @@ void small_m_bf16(int trans_b, int64_t m, int64_t n, int64_t k, float alpha, con
 // 192 x 4096 = 3 MiB.
 //
 // Measured on a 2-core AMD EPYC with full-width 512-bit units (Zen 5 flags: avx512_vp2intersect;
-// 48 KiB L1d, 1 MiB L2), one thread, CPU time, alternating with OpenBLAS 0.3.21 (Cooperlake) under
-// a load average of 12-20 (benchmarks/gemm/cpu_time_compare.cpp): every tile below reaches the
-// FMA peak (~219 GFLOP/s) with its panels in cache; in whole GEMMs 8 x 48 beat 12 x 32 by 2-6% on
-// the M = 256 shapes (256 = 32 x 8: no zero-padded 12-row edge panel, 3% of the work) and 16 x 16
-// (16 accumulators) was 5-10% slower than both. kc 128 and 192 were within the noise; mc 264 (one
-// row block for M = 256: B micro-panels are not re-read from L3 for a second, small row block)
-// gained 5-10% over 240. The A-panel prefetch (PF, floats ahead) 0-4%.
+// 48 KiB L1d, 1 MiB L2), one thread, CPU time, under a load average of 12-20. With its panels in
+// cache (benchmarks/gemm/micro_kernel_peak.cpp) every tile with 24-28 accumulators (12 x 32,
+// 8 x 48, 6 x 64, 14 x 32) runs at the FMA peak, ~219 GFLOP/s; 16 x 16 at 92% of it. In whole
+// GEMMs alternating with OpenBLAS 0.3.21 (benchmarks/gemm/cpu_time_compare.cpp) 8 x 48 beat 12 x 32
+// by 2-6% on the M = 256 shapes (256 = 32 x 8: no zero-padded 12-row edge panel, 3% of the work),
+// and 16 x 16 was 5-10% slower than both. kc 128 and 192 were within the noise. One row block for
+// M = 256 (mc 264 for 12 x 32, now 256 for 8 x 48: B micro-panels are not re-read from L3 for a
+// second, small row block) gained 5-10% over mc 240 (20 + 2 panels). The A-panel prefetch (PF,
+// floats ahead) 0-4%.
 // On Zen 4 (512-bit instructions on 256-bit units: half the FMA rate, the same registers) the
 // same tile needs only 8 independent accumulators in flight, so the choice is made by the cache
 // sizes rather than the datapath; a per-model table would key on the L1d/L2 sizes read at start.
