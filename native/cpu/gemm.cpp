@@ -211,7 +211,7 @@ const GemmKernel kGenericKernel = {"generic 4x8", kGenMR, kGenNR, 128, 256, 4096
                                    generic_small_m, generic_small_m_bf16, generic_pack_a<uint16_t>,
                                    generic_pack_b<uint16_t>, false};
 
-// FUSELM_GEMM_AVX512_LAYOUT=1 (a test aid) makes the AVX2 level run the AVX-512 kernel's 12 x 32
+// FUSELM_GEMM_AVX512_LAYOUT=1 (a test aid) makes the AVX2 level run the AVX-512 kernel's 8 x 48
 // tile, packing and blocking with 256-bit vectors, so machines without AVX-512 still test all of
 // that path but its 512-bit vector wrapper.
 const GemmKernel &select_kernel(int isa) {
@@ -362,7 +362,9 @@ struct Gemm {
   void compute(int64_t r0, int64_t r1, int64_t q0, int64_t q1, int64_t j0, int64_t nc, int64_t p0,
                int64_t kc, float *bpack, float *abuf, bool pack_b_here) const {
     const int MR = kr.mr, NR = kr.nr;
-    const int64_t mc_panels = kr.mc / MR;
+    // Even row blocks of at most kr.mc rows: 22 panels give 2 x 11, not 20 + 2 (a block of a few
+    // panels would re-read every B micro-panel from L3 for little work).
+    const int64_t mc_panels = ceil_div(r1 - r0, ceil_div(r1 - r0, kr.mc / MR));
     const int64_t group = std::max(1, 128 / NR);  // panels packed together (see gemm_x86_impl.h)
     const float beta_k = p0 == 0 ? beta : 1.f;
     const float *bias_k = p0 == 0 ? bias : nullptr;
@@ -385,7 +387,7 @@ struct Gemm {
           if (rows == MR && cols == NR) {
             kr.micro(kc, ap, bp, cp, ldc, alpha, beta_k, bias_j);
           } else {
-            alignas(64) float tile[32 * 32];  // MR x NR <= 32 x 32 for every kernel
+            alignas(64) float tile[32 * 48];  // MR x NR <= 32 x 48 for every kernel
             kr.micro(kc, ap, bp, tile, NR, 1.f, 0.f, nullptr);
             for (int64_t y = 0; y < rows; y++)
               for (int64_t x = 0; x < cols; x++) {

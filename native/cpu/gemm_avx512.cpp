@@ -1,5 +1,5 @@
-// GEMM micro-kernel and packing for AVX-512: a 12 x 32 register tile (24 accumulators, 2 B vectors,
-// 1 broadcast A value), 512-bit. The same code as the AVX2 path (gemm_x86_impl.h, instantiated
+// GEMM micro-kernel and packing for AVX-512: an 8 x 48 register tile (24 accumulators, 3 B vectors,
+// 1 broadcast A value), 512-bit, with a software prefetch of the A panel. The same code as the AVX2 path (gemm_x86_impl.h, instantiated
 // with 16-float vectors); packing uses the shared 256-bit routines. Compiled with AVX-512 F/BW/VL/DQ
 // flags; called only after the driver (gemm.cpp) has checked ctx.isa >= FL_ISA_AVX512.
 #include "x86_intrin.h"
@@ -43,13 +43,14 @@ struct Vec {
 #include "gemm_x86_impl.h"
 #include "gemm_small_impl.h"
 
-constexpr int kMR = 12;
-constexpr int kNV = 2;
+constexpr int kMR = 8;
+constexpr int kNV = 3;
 constexpr int kNR = kNV * Vec::W;
+constexpr int kPF = 192;
 
 void micro(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, float alpha,
            float beta, const float *bias) {
-  micro_kernel_t<kMR, kNV>(kc, a, b, c, ldc, alpha, beta, bias);
+  micro_kernel_t<kMR, kNV, kPF>(kc, a, b, c, ldc, alpha, beta, bias);
 }
 void pack_a(const float *a, int64_t lda, int trans, int64_t panels, int64_t kc, float *dst) {
   pack_a_t<kMR>(a, lda, trans, panels, kc, dst);
@@ -80,9 +81,24 @@ void small_m_bf16(int trans_b, int64_t m, int64_t n, int64_t k, float alpha, con
 
 }  // namespace
 
-// A B micro-panel is 32 x 192 floats = 24 KiB (fits a 32 or 48 KiB L1d), the packed A block
-// 240 x 192 floats = 180 KiB (L2 is 1-2 MiB on AVX-512 parts), the B block 192 x 4096 = 3 MiB.
-extern const gemm_detail::GemmKernel kKernel = {"avx512 12x32", kMR, kNR, 240, 192, 4096,
+// A B micro-panel is 48 x 192 floats = 36 KiB (of a 48 KiB L1d: Zen 4/5, Ice Lake and later), the
+// packed A block 256 x 192 floats = 192 KiB (L2 is 1-2 MiB on AVX-512 parts), the B block
+// 192 x 4096 = 3 MiB.
+//
+// Measured on a 2-core AMD EPYC with full-width 512-bit units (Zen 5 flags: avx512_vp2intersect;
+// 48 KiB L1d, 1 MiB L2), one thread, CPU time, under a load average of 12-20. With its panels in
+// cache (benchmarks/gemm/micro_kernel_peak.cpp) every tile with 24-28 accumulators (12 x 32,
+// 8 x 48, 6 x 64, 14 x 32) runs at the FMA peak, ~219 GFLOP/s; 16 x 16 at 92% of it. In whole
+// GEMMs alternating with OpenBLAS 0.3.21 (benchmarks/gemm/cpu_time_compare.cpp) 8 x 48 beat 12 x 32
+// by 2-6% on the M = 256 shapes (256 = 32 x 8: no zero-padded 12-row edge panel, 3% of the work),
+// and 16 x 16 was 5-10% slower than both. kc 128 and 192 were within the noise. One row block for
+// M = 256 (mc 264 for 12 x 32, now 256 for 8 x 48: B micro-panels are not re-read from L3 for a
+// second, small row block) gained 5-10% over mc 240 (20 + 2 panels). The A-panel prefetch (PF,
+// floats ahead) 0-4%.
+// On Zen 4 (512-bit instructions on 256-bit units: half the FMA rate, the same registers) the
+// same tile needs only 8 independent accumulators in flight, so the choice is made by the cache
+// sizes rather than the datapath; a per-model table would key on the L1d/L2 sizes read at start.
+extern const gemm_detail::GemmKernel kKernel = {"avx512 8x48", kMR, kNR, 256, 192, 4096,
                                                 micro, pack_a, pack_b, colsum, small_m,
                                                 small_m_bf16, pack_a_bf16, pack_b_bf16, false};
 

@@ -82,7 +82,7 @@ void micro(int64_t kc, const float *a_f, const float *b_f, float *c, int64_t ldc
 extern const gemm_detail::GemmKernel kKernel = {"avx512_bf16 12x32 k-pairs",
                                                 kMR,
                                                 kNR,
-                                                240,
+                                                264,
                                                 384,
                                                 4096,
                                                 micro,

@@ -20,6 +20,11 @@
 #include "bf16.h"
 #include "gemm_kernels.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#include <xmmintrin.h>
+#endif
+
 namespace fl {
 namespace cpu {
 namespace gemm_detail {
@@ -35,12 +40,38 @@ void pack_pairs_panel(const uint16_t *s, int64_t ld, bool contig, int64_t n, int
                       uint16_t *d) {
   const int64_t kfull = kc / 2, kp = (kc + 1) / 2;
   if (contig) {
-    for (int64_t x = 0; x < n; x++) {
+    // A pair is one 32-bit word at s + x*ld + 2*pp going to word pp*w + x: a transpose of words,
+    // done in 4 x 4 blocks (SSE2, the x86-64 baseline) where whole blocks fit; measured 1.1-1.3x
+    // on whole fl_gemm_bf16 calls with both operands packed this way (the "fwd" layout, A (M, K),
+    // B (N, K)) against copying the halves one by one.
+    int64_t x0 = 0;
+#if defined(__SSE2__)
+    for (; x0 + 4 <= n; x0 += 4) {
+      int64_t pp = 0;
+      for (; pp + 4 <= kfull; pp += 4) {
+        __m128 r0 = _mm_loadu_ps(reinterpret_cast<const float *>(s + (x0 + 0) * ld + 2 * pp));
+        __m128 r1 = _mm_loadu_ps(reinterpret_cast<const float *>(s + (x0 + 1) * ld + 2 * pp));
+        __m128 r2 = _mm_loadu_ps(reinterpret_cast<const float *>(s + (x0 + 2) * ld + 2 * pp));
+        __m128 r3 = _mm_loadu_ps(reinterpret_cast<const float *>(s + (x0 + 3) * ld + 2 * pp));
+        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);  // moves bits only: bf16 pairs stay as they are
+        _mm_storeu_ps(reinterpret_cast<float *>(d + ((pp + 0) * w + x0) * 2), r0);
+        _mm_storeu_ps(reinterpret_cast<float *>(d + ((pp + 1) * w + x0) * 2), r1);
+        _mm_storeu_ps(reinterpret_cast<float *>(d + ((pp + 2) * w + x0) * 2), r2);
+        _mm_storeu_ps(reinterpret_cast<float *>(d + ((pp + 3) * w + x0) * 2), r3);
+      }
+      for (int64_t x = x0; x < x0 + 4; x++)
+        for (int64_t q = pp; q < kfull; q++) std::memcpy(d + (q * w + x) * 2, s + x * ld + 2 * q, 4);
+    }
+#endif
+    for (int64_t x = x0; x < n; x++) {
       const uint16_t *sx = s + x * ld;
       for (int64_t pp = 0; pp < kfull; pp++) {
         d[(pp * w + x) * 2] = sx[2 * pp];
         d[(pp * w + x) * 2 + 1] = sx[2 * pp + 1];
       }
+    }
+    for (int64_t x = 0; x < n; x++) {
+      const uint16_t *sx = s + x * ld;
       if (kp > kfull) {
         d[(kfull * w + x) * 2] = sx[kc - 1];
         d[(kfull * w + x) * 2 + 1] = 0;
@@ -50,7 +81,16 @@ void pack_pairs_panel(const uint16_t *s, int64_t ld, bool contig, int64_t n, int
     for (int64_t pp = 0; pp < kfull; pp++) {
       const uint16_t *s0 = s + 2 * pp * ld, *s1 = s0 + ld;
       uint16_t *dp = d + pp * w * 2;
-      for (int64_t x = 0; x < n; x++) {
+      int64_t x = 0;
+#if defined(__SSE2__)
+      for (; x + 8 <= n; x += 8) {  // interleave 8 values of two rows (SSE2)
+        __m128i v0 = _mm_loadu_si128(reinterpret_cast<const __m128i *>(s0 + x));
+        __m128i v1 = _mm_loadu_si128(reinterpret_cast<const __m128i *>(s1 + x));
+        _mm_storeu_si128(reinterpret_cast<__m128i *>(dp + 2 * x), _mm_unpacklo_epi16(v0, v1));
+        _mm_storeu_si128(reinterpret_cast<__m128i *>(dp + 2 * x + 8), _mm_unpackhi_epi16(v0, v1));
+      }
+#endif
+      for (; x < n; x++) {
         dp[2 * x] = s0[x];
         dp[2 * x + 1] = s1[x];
       }
@@ -138,7 +178,7 @@ extern const GemmKernel kBf16PairsEmulated = {
     "bf16 k-pairs 12x32 (portable vdpbf16ps emulation)",
     kMR,
     kNR,
-    240,
+    264,
     384,
     4096,
     emulated_micro,

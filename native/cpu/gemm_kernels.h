@@ -95,7 +95,7 @@ extern const gemm_detail::GemmKernel kKernel;  // 6 x 16 tile, 256-bit FMA
 extern const gemm_detail::GemmKernel kKernelAvx512Layout;
 }
 namespace avx512_gemm {
-extern const gemm_detail::GemmKernel kKernel;  // 12 x 32 tile, 512-bit FMA
+extern const gemm_detail::GemmKernel kKernel;  // 8 x 48 tile, 512-bit FMA
 }
 namespace avx512bf16_gemm {
 extern const gemm_detail::GemmKernel kKernel;  // 12 x 32 tile, vdpbf16ps on k pairs (bf16 only)

@@ -13,7 +13,9 @@
 // NR columns, element (p, c) at p*NR + c.
 
 // ---- micro-kernel: C[MR x NR] (=|+=) alpha * A_panel * B_panel (+ bias) ---------------------
-template <int MR, int NV>
+// PF > 0: prefetch the A panel PF floats ahead of the k step (the AVX-512 kernel; the AVX2 one
+// runs without, as measured on Zen 3).
+template <int MR, int NV, int PF = 0>
 void micro_kernel_t(int64_t kc, const float *__restrict a, const float *__restrict b, float *c,
                     int64_t ldc, float alpha, float beta, const float *bias) {
   constexpr int W = Vec::W;
@@ -30,6 +32,7 @@ void micro_kernel_t(int64_t kc, const float *__restrict a, const float *__restri
   // (unrolled, it spills two of the twelve AVX2 accumulators to the stack).
   for (int64_t p = 0; p < kc; p++) {
     typename Vec::T bv[NV];
+    if constexpr (PF > 0) _mm_prefetch(reinterpret_cast<const char *>(a + PF), _MM_HINT_T0);
 #pragma GCC unroll 4
     for (int v = 0; v < NV; v++) bv[v] = Vec::load(b + v * W);
 #pragma GCC unroll 32

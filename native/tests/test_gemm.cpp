@@ -30,14 +30,16 @@ struct Shape {
   int64_t M, N, K;
 };
 
-// Shapes: degenerate (1), odd (7, 63, 65, 129), exactly one register tile (6x16, 12x32), K split
-// into several K blocks (257, 300; kc is 256 for AVX2, 192 for AVX-512), M over one mc block (250;
-// mc is 144 / 240), N over one nc block (4200; nc is 4096), and shapes big enough to be split over
-// 3 threads by rows (1000 x 16: one column panel) or by columns (40 x 1000).
+// Shapes: degenerate (1), odd (7, 63, 65, 129), exactly one register tile (6x16, 12x32, 8x48), K
+// split into several K blocks (257, 300; kc is 256 for AVX2, 192 for AVX-512), M over one mc block
+// (250; mc is 144 / 256), ragged tails of the AVX-512 8 x 48 tile in M, N and K at once (17 x 97 x
+// 193: one row, one column and one k past whole tiles and blocks; 263 x 50: past one mc block of
+// 256 into an uneven second one), N over one nc block (4200; nc is 4096), and shapes big enough to
+// be split over 3 threads by rows (1000 x 16: one column panel) or by columns (40 x 1000).
 const Shape kShapes[] = {{1, 1, 1},     {7, 7, 7},     {1, 129, 63},    {129, 1, 65},
                          {63, 65, 129}, {65, 63, 7},   {6, 16, 256},    {12, 32, 1},
-                         {13, 33, 257}, {37, 4200, 5}, {250, 40, 300},  {1000, 16, 50},
-                         {40, 1000, 64}};
+                         {8, 48, 9},    {17, 97, 193}, {263, 50, 20},   {13, 33, 257},
+                         {37, 4200, 5}, {250, 40, 300}, {1000, 16, 50}, {40, 1000, 64}};
 
 std::string describe(const std::string &cfg, int ta, int tb, const Shape &s, float alpha,
                      float beta) {
@@ -327,8 +329,8 @@ TEST(gemm_bias_backward_accumulates) {
   }
 }
 
-// The AVX-512 kernel cannot run on AVX2-only machines. FUSELM_GEMM_AVX512_LAYOUT=1 runs its 12 x 32
-// tile, 12-row / 32-column packing and blocking (mc 240, kc 192) with 256-bit vectors at the AVX2
+// The AVX-512 kernel cannot run on AVX2-only machines. FUSELM_GEMM_AVX512_LAYOUT=1 runs its 8 x 48
+// tile, 8-row / 48-column packing and blocking (mc 256, kc 192) with 256-bit vectors at the AVX2
 // level, so everything but the 512-bit vector wrapper is tested here too.
 TEST(gemm_avx512_layout_on_avx2) {
   int best = 0;
@@ -336,8 +338,9 @@ TEST(gemm_avx512_layout_on_avx2) {
   if (best < FL_ISA_AVX2) fltest::skip("this CPU has no AVX2");
   setenv("FUSELM_GEMM_AVX512_LAYOUT", "1", 1);
   try {
-    const Shape shapes[] = {{1, 1, 1},    {12, 32, 192}, {13, 33, 193}, {63, 65, 129},
-                            {250, 70, 400}, {37, 4200, 5}, {900, 32, 20}, {30, 700, 50}};
+    const Shape shapes[] = {{1, 1, 1},      {8, 48, 192},  {9, 49, 193},  {63, 65, 129},
+                            {250, 70, 400}, {263, 97, 7},  {37, 4200, 5}, {900, 32, 20},
+                            {30, 700, 50}};
     uint32_t seed = 1300;
     for (const Shape &s : shapes)
       for (int ta = 0; ta < 2; ta++)

@@ -163,13 +163,15 @@ struct ScopedEnv {
 
 // Shapes: 1; odd sizes (7, 63, 65, 129, 257) in every role; K = 1 and odd K (an unpaired last k for
 // the k-pair kernels); N not a multiple of any register tile (16, 32); small M (<= 8: the unpacked
-// path); one exact 12 x 32 tile; K over several K blocks (kc: 256 AVX2 and generic, 192 AVX-512,
-// 384 k-pairs), with an odd last block (777 = 264 + 264 + 249); M over one mc block (250); enough
+// path); one exact 12 x 32 tile (the k-pair kernels) and 8 x 48 tile (AVX-512 fp32), and one row,
+// column and k past them (17 x 97 x 193); K over several K blocks (kc: 256 AVX2 and generic, 192
+// AVX-512, 384 k-pairs), with an odd last block (777 = 264 + 264 + 249); M over one mc block (250); enough
 // work to spread over 3 threads by rows (300 x 16) and by columns (40 x 1000).
 const Shape kShapes[] = {{1, 1, 1},      {7, 7, 7},      {1, 129, 63},  {5, 33, 1},
                          {8, 65, 129},   {9, 7, 65},     {12, 32, 384}, {63, 65, 129},
                          {65, 63, 7},    {129, 257, 1},  {257, 129, 63}, {13, 33, 257},
-                         {30, 70, 777},  {250, 40, 300}, {300, 16, 50}, {40, 1000, 64}};
+                         {30, 70, 777},  {250, 40, 300}, {300, 16, 50}, {40, 1000, 64},
+                         {8, 48, 9},     {17, 97, 193}};
 
 struct AlphaBeta {
   float alpha, beta;
@@ -238,7 +240,7 @@ TEST(gemm_bf16_matches_reference) {
   check_against_reference(7000, [&](const auto &body) { for_isas_and_threads(FL_ISA_GENERIC, top, body); });
 }
 
-// The AVX-512 kernel's tile, blocking and bf16 packers (12 x 32) run with 256-bit vectors on AVX2
+// The AVX-512 kernel's tile, blocking and bf16 packers (8 x 48) run with 256-bit vectors on AVX2
 // (FUSELM_GEMM_AVX512_LAYOUT=1, as gemm_avx512_layout_on_avx2 does for fl_sgemm).
 TEST(gemm_bf16_avx512_layout_on_avx2) {
   if (best_isa() < FL_ISA_AVX2) fltest::skip("this CPU has no AVX2");

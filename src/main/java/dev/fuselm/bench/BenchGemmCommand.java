@@ -1,6 +1,7 @@
 package dev.fuselm.bench;
 
 import dev.fuselm.cli.UserInputException;
+import dev.fuselm.ops.Bf16Ops;
 import dev.fuselm.ops.GemmOps;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tensor.Tensor;
@@ -13,7 +14,8 @@ import picocli.CommandLine.Option;
 
 /**
  * {@code fuselm bench gemm}: times C = op(A) op(B) on the CPU backend and prints one JSON line with
- * the median GFLOP/s of repeated runs.
+ * the median GFLOP/s of repeated runs. {@code --precision bf16} times fl_gemm_bf16 instead (A and B
+ * in bfloat16, C float32: the GEMMs of bf16 mixed-precision training).
  */
 @Command(name = "gemm", mixinStandardHelpOptions = true, description = "Benchmark sgemm; prints one JSON line.")
 public final class BenchGemmCommand implements Callable<Integer> {
@@ -25,6 +27,8 @@ public final class BenchGemmCommand implements Callable<Integer> {
   @Option(names = "--trans-b", description = "B is stored (N, K)") boolean transB;
   @Option(names = "--runs", description = "timed runs (default: ${DEFAULT-VALUE})") int runs = 15;
   @Option(names = "--backend", description = "cpu or reference (default: cpu)") String backend = "cpu";
+  @Option(names = "--precision", description = "fp32 (fl_sgemm) or bf16 (fl_gemm_bf16: bf16 A and B, float32 C) (default: ${DEFAULT-VALUE})")
+  String precision = "fp32";
 
   @Override
   public Integer call() {
@@ -34,31 +38,42 @@ public final class BenchGemmCommand implements Callable<Integer> {
     if (runs <= 0) {
       throw new UserInputException("--runs must be positive");
     }
+    if (!precision.equals("fp32") && !precision.equals("bf16")) {
+      throw new UserInputException("--precision must be fp32 or bf16, not '" + precision + "'");
+    }
+    final boolean bf16 = precision.equals("bf16");
     try (ComputeContext ctx = ComputeContext.create(dev.fuselm.tensor.Backend.parse(backend))) {
       ctx.threads(threads);
       SplittableRandom rng = new SplittableRandom(1);
       try (Tensor a = Tensor.of(ctx, random(rng, m * k), transA ? k : m, transA ? m : k);
           Tensor b = Tensor.of(ctx, random(rng, k * n), transB ? n : k, transB ? k : n);
-          Tensor c = Tensor.zeros(ctx, m, n)) {
+          Tensor c = Tensor.zeros(ctx, m, n);
+          Tensor a16 = bf16 ? Bf16Ops.toBf16(ctx, a) : null;
+          Tensor b16 = bf16 ? Bf16Ops.toBf16(ctx, b) : null) {
+        Runnable gemm =
+            bf16
+                ? () -> GemmOps.gemmBf16(ctx, transA, transB, 1f, a16, b16, 0f, null, c)
+                : () -> GemmOps.sgemm(ctx, transA, transB, 1f, a, b, 0f, c);
         double flops = 2.0 * m * n * k;
         // Warm up until at least 0.3 s has passed (page faults, pool start, clocks).
         long warmEnd = System.nanoTime() + 300_000_000L;
         do {
-          GemmOps.sgemm(ctx, transA, transB, 1f, a, b, 0f, c);
+          gemm.run();
         } while (System.nanoTime() < warmEnd);
         double[] gflops = new double[runs];
         for (int r = 0; r < runs; r++) {
           long t0 = System.nanoTime();
-          GemmOps.sgemm(ctx, transA, transB, 1f, a, b, 0f, c);
+          gemm.run();
           gflops[r] = flops / (System.nanoTime() - t0);
         }
         Arrays.sort(gflops);
         System.out.printf(
             Locale.ROOT,
             "{\"impl\":\"fuselm\",\"m\":%d,\"n\":%d,\"k\":%d,\"threads\":%d,\"trans_a\":%b,"
-                + "\"trans_b\":%b,\"isa\":\"%s\",\"runs\":%d,\"gflops\":%.2f}%n",
+                + "\"trans_b\":%b,\"isa\":\"%s\",\"runs\":%d,\"gflops\":%.2f,\"gflops_max\":%.2f,"
+                + "\"precision\":\"%s\"}%n",
             m, n, k, ctx.threads(), transA, transB, ComputeContext.isaName(ctx.isa()), runs,
-            gflops[runs / 2]);
+            gflops[runs / 2], gflops[runs - 1], precision);
       }
     }
     return 0;
