@@ -32,48 +32,19 @@ if [ -z "${WORK:-}" ]; then
   trap 'rm -rf "$WORK"' EXIT
 fi
 
-# ---- the OpenBLAS driver
-if [ ! -e /usr/include/x86_64-linux-gnu/cblas.h ] && [ ! -e /usr/include/cblas.h ] &&
-   ! ls /usr/include/*/cblas.h >/dev/null 2>&1; then
-  echo "cblas.h not found: apt-get install -y libopenblas-dev" >&2
-  exit 1
-fi
-cc -O2 -o "$WORK/openblas_sgemm" "$HERE/openblas_sgemm.c" -lopenblas
-OPENBLAS=("$WORK/openblas_sgemm")
+source "$HERE/common.sh"
+build_openblas_driver
 
 # ---- the fuselm driver
 if [ -x "$ROOT/bin/fuselm" ] && [ "${FUSELM_DRIVER:-bin}" != cpp ]; then
   "$ROOT/bin/fuselm" bench gemm --m 8 --n 8 --k 8 >/dev/null  # builds the project on first use
   FUSELM=("$ROOT/bin/fuselm" bench gemm)
 else
-  BUILD="${FUSELM_BUILD:-$ROOT/build/native-bench}"
-  if [ ! -e "$BUILD/libfuselm.so" ]; then
-    cmake -S "$ROOT/native" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFUSELM_BUILD_TESTS=OFF >/dev/null
-    cmake --build "$BUILD" --target fuselm >/dev/null
-  fi
-  c++ -O2 -std=c++17 -I "$ROOT/native/include" -o "$WORK/fuselm_sgemm" "$HERE/fuselm_sgemm.cpp" \
-      -L"$BUILD" -lfuselm -Wl,-rpath,"$BUILD"
-  FUSELM=("$WORK/fuselm_sgemm")
+  build_fuselm_cpp_driver
+  FUSELM=("${FUSELM_CPP[@]}")
 fi
 
-gflops() { sed -n 's/.*"gflops":\([0-9.]*\).*/\1/p'; }
-gflops_max() { sed -n 's/.*"gflops_max":\([0-9.]*\).*/\1/p'; }
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-
-# the configurations: "label m n k trans"
-CONFIGS=()
-declare -A SEEN
-add() {
-  local key="$2,$3,$4,$5"
-  if [ -z "${SEEN[$key]:-}" ]; then SEEN[$key]=1; CONFIGS+=("$*"); fi
-}
-for s in $SHAPES; do
-  IFS=, read -r M N K <<<"$s"
-  add NN "$M" "$N" "$K" NN
-  add fwd "$M" "$N" "$K" NT
-  add bwdD "$M" "$K" "$N" NN
-  add bwdW "$N" "$K" "$M" TN
-done
+gemm_configs
 
 echo "fuselm: ${FUSELM[*]}"
 echo "openblas: $(ls -l /etc/alternatives/libopenblas.so* 2>/dev/null | head -1 | sed 's/.*-> //') ($(dpkg-query -W -f='${Version}' libopenblas0-pthread 2>/dev/null || echo '?'))"
@@ -83,9 +54,7 @@ printf '%-5s %6s %6s %6s %-5s %3s %8s %8s %6s   %8s %8s %6s\n' case M N K trans 
 for T in $THREADS; do
   for cfg in "${CONFIGS[@]}"; do
     read -r label M N K trans <<<"$cfg"
-    args=(--m "$M" --n "$N" --k "$K" --threads "$T")
-    [ "${trans:0:1}" = T ] && args+=(--trans-a)
-    [ "${trans:1:1}" = T ] && args+=(--trans-b)
+    gemm_args "$cfg" "$T"; args=("${ARGS[@]}")
     f=""; o=""; fx=""; ox=""
     for ((r = 1; r <= ROUNDS; r++)); do
       for who in $( ((r % 2)) && echo "fl ob" || echo "ob fl"); do

@@ -36,19 +36,10 @@ SHAPES="${SHAPES:-256,2304,768 256,3072,768 256,768,3072 256,50257,768 1024,1024
 WORK="$(mktemp -d /tmp/fuselm-gemm-peers.XXXXXX)"
 trap 'exec 3>&- 4<&-; wait; rm -rf "$WORK"' EXIT
 
-if ! compgen -G '/usr/include/cblas.h' >/dev/null && ! compgen -G '/usr/include/*/cblas.h' >/dev/null; then
-  echo "cblas.h not found: apt-get install -y libopenblas-dev" >&2
-  exit 1
-fi
-cc -O2 -o "$WORK/openblas_sgemm" "$HERE/openblas_sgemm.c" -lopenblas
+source "$HERE/common.sh"
+build_openblas_driver
+build_fuselm_cpp_driver
 cc -O2 -pthread -o "$WORK/machine_peak" "$ROOT/benchmarks/gpt/machine_peak.c"
-BUILD="${FUSELM_BUILD:-$ROOT/build/native-bench}"
-if [ ! -e "$BUILD/libfuselm.so" ]; then
-  cmake -S "$ROOT/native" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFUSELM_BUILD_TESTS=OFF >/dev/null
-  cmake --build "$BUILD" --target fuselm >/dev/null
-fi
-c++ -O2 -std=c++17 -I "$ROOT/native/include" -o "$WORK/fuselm_sgemm" "$HERE/fuselm_sgemm.cpp" \
-    -L"$BUILD" -lfuselm -Wl,-rpath,"$BUILD"
 TORCH_PY="${TORCH_PY:-$("$ROOT/benchmarks/parity/hf_venv.sh" "${HF_VENV:-$HOME/.cache/fuselm/hf-venv}")}"
 
 # torch runs as one long-lived process (its import takes seconds): a line of arguments in, a JSON
@@ -57,33 +48,18 @@ mkfifo "$WORK/torch.in" "$WORK/torch.out"
 "$TORCH_PY" "$HERE/torch_mm.py" --serve <"$WORK/torch.in" >"$WORK/torch.out" &
 exec 3>"$WORK/torch.in" 4<"$WORK/torch.out"
 
-gflops() { sed -n 's/.*"gflops":\([0-9.]*\).*/\1/p'; }
 peak() { "$WORK/machine_peak" --threads "$1" --reps 2 --fma-only | sed -n 's/.*"fp32_peak_gflops":\([0-9.]*\).*/\1/p'; }
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 run_one() {  # who args...
   local who="$1"; shift
   case "$who" in
-    fl) "$WORK/fuselm_sgemm" "$@" ;;
-    fl16) "$WORK/fuselm_sgemm" --bf16 "$@" ;;
-    ob) env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$WORK/openblas_sgemm" "$@" ;;
+    fl) "${FUSELM_CPP[@]}" "$@" ;;
+    fl16) "${FUSELM_CPP[@]}" --bf16 "$@" ;;
+    ob) "${OPENBLAS[@]}" "$@" ;;
     pt) echo "$* --precision bf16" >&3; local line; read -r line <&4; echo "$line" ;;
   esac
 }
 
-CONFIGS=()
-declare -A SEEN
-add() {
-  local key="$2,$3,$4,$5"
-  case " $CASES " in *" $1 "*) ;; *) return ;; esac
-  if [ -z "${SEEN[$key]:-}" ]; then SEEN[$key]=1; CONFIGS+=("$*"); fi
-}
-for s in $SHAPES; do
-  IFS=, read -r M N K <<<"$s"
-  add NN "$M" "$N" "$K" NN
-  add fwd "$M" "$N" "$K" NT
-  add bwdD "$M" "$K" "$N" NN
-  add bwdW "$N" "$K" "$M" TN
-done
+gemm_configs
 
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores;" \
   "flags: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|avx512f|avx512_bf16|avx512_vp2intersect)$' | xargs)"
@@ -96,9 +72,7 @@ for T in $THREADS; do
   rows=()
   for cfg in "${CONFIGS[@]}"; do
     read -r label M N K trans <<<"$cfg"
-    args=(--m "$M" --n "$N" --k "$K" --threads "$T")
-    [ "${trans:0:1}" = T ] && args+=(--trans-a)
-    [ "${trans:1:1}" = T ] && args+=(--trans-b)
+    gemm_args "$cfg" "$T"; args=("${ARGS[@]}")
     [ "$REPS" -gt 0 ] && args+=(--reps "$REPS")
     declare -A got=([fl]="" [ob]="" [fl16]="" [pt]="")
     order=(fl ob fl16 pt)
