@@ -5,6 +5,10 @@
 #include <chrono>
 #include <cstdlib>
 #include <condition_variable>
+#include <cstdio>
+#if defined(__linux__)
+#include <sched.h>
+#endif
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -45,11 +49,31 @@ bool spin_while(int64_t ns, Pred pred) {
   }
 }
 
+// Cores this process may use: the affinity mask, capped by a cgroup v2 CPU quota (a container
+// limited to 2 CPUs on a 64-core host must not spin as if it had 64). 0 when unknown.
+unsigned usable_cores() {
+  unsigned cores = 0;
+#if defined(__linux__)
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) cores = unsigned(CPU_COUNT(&set));
+  if (FILE *f = std::fopen("/sys/fs/cgroup/cpu.max", "r")) {
+    long long quota = 0, period = 0;
+    if (std::fscanf(f, "%lld %lld", &quota, &period) == 2 && quota > 0 && period > 0) {
+      const unsigned limit = unsigned((quota + period - 1) / period);
+      if (cores == 0 || limit < cores) cores = limit;
+    }
+    std::fclose(f);  // "max 100000" (no quota) fails the first conversion and keeps the mask
+  }
+#endif
+  if (cores == 0) cores = std::thread::hardware_concurrency();
+  return cores;
+}
+
 }  // namespace
 
 ThreadPool::ThreadPool(int workers) : spin_ns_(spin_ns_from_env()) {
   // more threads than cores: a spinning thread would hold a core another one needs
-  const unsigned cores = std::thread::hardware_concurrency();
+  const unsigned cores = usable_cores();
   if (cores != 0 && unsigned(workers) + 1 > cores) spin_ns_ = 0;
   for (int i = 0; i < workers; i++) threads_.emplace_back([this] { worker_loop(); });
 }
