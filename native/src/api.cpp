@@ -234,7 +234,7 @@ int fl_context_create(int backend, int device, fl_context **out) {
   if (backend == FL_BACKEND_CUDA) {
     FL_TRY
     // a CUDA context keeps one CPU thread (the caller); its kernels run on the device
-    fl_context *ctx = new fl_context{backend, device, fl::CpuContext{1, fl::cpu_best_isa(), nullptr}, nullptr,
+    fl_context *ctx = new fl_context{backend, device, fl::CpuContext{1, fl::cpu_best_isa(), nullptr, fl::cpu::kernels_for_isa(fl::cpu_best_isa())}, nullptr,
                                    ops_of(backend)};
     try {
       ctx->cuda = fl::cuda::context_create(device);
@@ -253,7 +253,7 @@ int fl_context_create(int backend, int device, fl_context **out) {
     return fail(FL_ERR_INVALID_ARGUMENT,
                 "fl_context_create: the CPU backends have only device 0, got " + std::to_string(device));
   FL_TRY
-  fl_context *ctx = new fl_context{backend, device, fl::CpuContext{1, fl::cpu_best_isa(), nullptr}, nullptr,
+  fl_context *ctx = new fl_context{backend, device, fl::CpuContext{1, fl::cpu_best_isa(), nullptr, fl::cpu::kernels_for_isa(fl::cpu_best_isa())}, nullptr,
                                    ops_of(backend)};
   set_threads(ctx, 0);
   *out = ctx;
@@ -291,6 +291,7 @@ int fl_context_set_isa(fl_context *ctx, int isa) {
     return fail(FL_ERR_UNSUPPORTED, "fl_context_set_isa: ISA level " + std::to_string(isa) +
                                         " is not supported here (best is " + std::to_string(best) + ")");
   ctx->cpu.isa = isa;
+  ctx->cpu.kernels = fl::cpu::kernels_for_isa(isa);
   return FL_OK;
 }
 

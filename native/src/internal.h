@@ -12,11 +12,18 @@ namespace fl {
 
 class ThreadPool;
 
+namespace cpu {
+struct CpuKernels;  // cpu/cpu_kernels.h
+// The kernel table of the op families compiled per ISA, for the best level <= isa of this build.
+const CpuKernels *kernels_for_isa(int isa);
+}  // namespace cpu
+
 // What a CPU kernel needs from its context: how many threads, which instruction set.
 struct CpuContext {
   int threads;
   int isa;  // FL_ISA_*
   ThreadPool *pool;
+  const cpu::CpuKernels *kernels;  // kernels_for_isa(isa), set whenever isa is
 };
 
 // Runs fn(begin, end) over [0, n) split into chunks of at least `grain` items on the context's
