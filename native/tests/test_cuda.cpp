@@ -1,4 +1,5 @@
-// CUDA conformance: every op on the CUDA backend against the REFERENCE backend (plain loops, double
+// CUDA conformance (the ops not in the case table of test_cases.cpp, whose cuda_case_table_* test
+// runs the rest): each op on the CUDA backend against the REFERENCE backend (plain loops, double
 // accumulation) on awkward shapes, through the public API only. Gradient outputs are pre-filled with
 // random values, so "+=" versus "=" is checked too.
 //
