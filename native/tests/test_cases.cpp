@@ -207,3 +207,34 @@ TEST(cuda_case_table_matches_reference) {
     body(gpu, "cuda");
   });
 }
+
+// fl_backend_supports over every line of the op table: the host backends have every op, CUDA has
+// every ALL op when it is compiled in (none otherwise) and never a HOST one.
+TEST(api_backend_supports_every_op_of_the_table) {
+  struct Op { const char *name; bool all; };
+  const Op ops[] = {
+#define FL_API(name, kernel, where, params, kernel_args, checks) {#name, FL_CASES_IS_ALL_##where},
+#define FL_CASES_IS_ALL_ALL true
+#define FL_CASES_IS_ALL_HOST false
+#include "fuselm_ops.def"
+#undef FL_API
+  };
+  CHECK(sizeof(ops) / sizeof(ops[0]) >= 30);
+  int cuda_built = 0;
+  CHECK_OK(fl_backend_supports(FL_BACKEND_CUDA, "sgemm", &cuda_built));
+  for (const Op &op : ops) {
+    int out = -1;
+    CHECK_OK(fl_backend_supports(FL_BACKEND_REFERENCE, op.name, &out));
+    CHECK(out == 1);
+    CHECK_OK(fl_backend_supports(FL_BACKEND_CPU, (std::string("fl_") + op.name).c_str(), &out));
+    CHECK(out == 1);
+    CHECK_OK(fl_backend_supports(FL_BACKEND_CUDA, op.name, &out));
+    CHECK(out == (op.all ? cuda_built : 0));
+    CHECK_OK(fl_backend_supports(42, op.name, &out));
+    CHECK(out == 0);
+  }
+  int out = -1;
+  CHECK(fl_backend_supports(FL_BACKEND_CPU, "no_such_op", &out) == FL_ERR_INVALID_ARGUMENT);
+  CHECK(std::string(fl_last_error()).find("no_such_op") != std::string::npos);
+  CHECK(fl_backend_supports(FL_BACKEND_CPU, nullptr, &out) == FL_ERR_INVALID_ARGUMENT);
+}
