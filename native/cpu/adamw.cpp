@@ -11,24 +11,11 @@
 
 #include "fuselm.h"
 #include "internal.h"
-#include "adamw_kernels.h"
+#include "cpu_kernels.h"
 
 namespace fl::cpu {
 
-namespace generic_adamw {
-#include "adamw_impl.h"
-}  // namespace generic_adamw
-
 namespace {
-
-const AdamWKernels &kernels_for(int isa) {
-#if defined(FUSELM_HAVE_X86_SIMD)
-  if (isa >= FL_ISA_AVX512) return avx512_adamw::kernels;
-  if (isa >= FL_ISA_AVX2) return avx2_adamw::kernels;
-#endif
-  (void)isa;
-  return generic_adamw::kernels;
-}
 
 constexpr int64_t kNormBlock = 65536;
 
@@ -41,7 +28,7 @@ double *scratch(size_t n) {
 }  // namespace
 
 void grad_norm(const CpuContext &ctx, float *out, const float *grads, int64_t n) {
-  const AdamWKernels &k = kernels_for(ctx.isa);
+  const AdamWKernels &k = *ctx.kernels->adamw;
   const int64_t blocks = (n + kNormBlock - 1) / kNormBlock;
   double *partial = scratch(static_cast<size_t>(blocks));
   parallel_for(ctx, blocks, 1, [&](int64_t b0, int64_t b1) {
@@ -73,7 +60,7 @@ void adamw_step(const CpuContext &ctx, float *params, const float *grads, float 
   s.eps = eps;
   s.grad_scale = grad_scale;
   const float decay = static_cast<float>(1.0 - static_cast<double>(lr) * weight_decay);
-  const AdamWKernels &k = kernels_for(ctx.isa);
+  const AdamWKernels &k = *ctx.kernels->adamw;
   parallel_for(ctx, n, 32768, [&](int64_t i0, int64_t i1) {
     // the segment holding i0: the last s with seg_offsets[s] <= i0 (skips empty segments)
     int64_t seg = std::upper_bound(seg_offsets, seg_offsets + nseg + 1, i0) - seg_offsets - 1;

@@ -7,24 +7,11 @@
 
 #include "fuselm.h"
 #include "internal.h"
-#include "layernorm_kernels.h"
+#include "cpu_kernels.h"
 
 namespace fl::cpu {
 
-namespace generic_layernorm {
-#include "layernorm_impl.h"
-}  // namespace generic_layernorm
-
 namespace {
-
-const LayerNormKernels &kernels_for(int isa) {
-#if defined(FUSELM_HAVE_X86_SIMD)
-  if (isa >= FL_ISA_AVX512) return avx512_layernorm::kernels;
-  if (isa >= FL_ISA_AVX2) return avx2_layernorm::kernels;
-#endif
-  (void)isa;
-  return generic_layernorm::kernels;
-}
 
 // about 16K floats of work per chunk, so small problems stay on the calling thread
 int64_t row_grain(int64_t C) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(C, 1)); }
@@ -42,7 +29,7 @@ void layernorm_forward(const CpuContext &ctx, float *out, float *mean, float *rs
                        const float *inp, const float *weight, const float *bias, int64_t N,
                        int64_t C, float eps) {
   if (N == 0 || C == 0) return;
-  const LayerNormKernels &k = kernels_for(ctx.isa);
+  const LayerNormKernels &k = *ctx.kernels->layernorm;
   parallel_for(ctx, N, row_grain(C), [&](int64_t r0, int64_t r1) {
     k.forward_rows(out, mean, rstd, inp, weight, bias, r0, r1, C, eps);
   });
@@ -53,7 +40,7 @@ void residual_layernorm_forward(const CpuContext &ctx, float *residual_out, floa
                                 const float *weight, const float *bias, int64_t N, int64_t C,
                                 float eps) {
   if (N == 0 || C == 0) return;
-  const LayerNormKernels &k = kernels_for(ctx.isa);
+  const LayerNormKernels &k = *ctx.kernels->layernorm;
   parallel_for(ctx, N, row_grain(C), [&](int64_t r0, int64_t r1) {
     k.residual_forward_rows(residual_out, out, mean, rstd, a, b, weight, bias, r0, r1, C, eps);
   });
@@ -63,7 +50,7 @@ void layernorm_backward(const CpuContext &ctx, float *dinp, float *dweight, floa
                         const float *dout, const float *inp, const float *weight,
                         const float *mean, const float *rstd, int64_t N, int64_t C) {
   if (N == 0 || C == 0) return;
-  const LayerNormKernels &k = kernels_for(ctx.isa);
+  const LayerNormKernels &k = *ctx.kernels->layernorm;
   if (dweight == nullptr && dbias == nullptr) {
     if (dinp == nullptr) return;
     parallel_for(ctx, N, row_grain(C), [&](int64_t r0, int64_t r1) {

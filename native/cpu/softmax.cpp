@@ -7,24 +7,11 @@
 
 #include "fuselm.h"
 #include "internal.h"
-#include "softmax_kernels.h"
+#include "cpu_kernels.h"
 
 namespace fl::cpu {
 
-namespace generic_softmax {
-#include "softmax_impl.h"
-}  // namespace generic_softmax
-
 namespace {
-
-const SoftmaxKernels &kernels_for(int isa) {
-#if defined(FUSELM_HAVE_X86_SIMD)
-  if (isa >= FL_ISA_AVX512) return avx512_softmax::kernels;
-  if (isa >= FL_ISA_AVX2) return avx2_softmax::kernels;
-#endif
-  (void)isa;
-  return generic_softmax::kernels;
-}
 
 int64_t row_grain(int64_t V) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(V, 1)); }
 
@@ -39,7 +26,7 @@ float *scratch(size_t n) {
 
 void softmax_forward(const CpuContext &ctx, float *out, const float *inp, int64_t N, int64_t V) {
   if (V == 0) return;
-  const SoftmaxKernels &k = kernels_for(ctx.isa);
+  const SoftmaxKernels &k = *ctx.kernels->softmax;
   parallel_for(ctx, N, row_grain(V), [&](int64_t r0, int64_t r1) {
     k.softmax_forward_rows(out, inp, r0, r1, V);
   });
@@ -48,7 +35,7 @@ void softmax_forward(const CpuContext &ctx, float *out, const float *inp, int64_
 void softmax_backward(const CpuContext &ctx, float *dinp, const float *out, const float *dout,
                       int64_t N, int64_t V) {
   if (V == 0 || dinp == nullptr) return;
-  const SoftmaxKernels &k = kernels_for(ctx.isa);
+  const SoftmaxKernels &k = *ctx.kernels->softmax;
   parallel_for(ctx, N, row_grain(V), [&](int64_t r0, int64_t r1) {
     k.softmax_backward_rows(dinp, out, dout, r0, r1, V);
   });
@@ -58,7 +45,7 @@ void cross_entropy_forward(const CpuContext &ctx, float *mean_loss, int64_t *cou
                            float *lse, const float *logits, const int32_t *targets, int64_t N,
                            int64_t V, int32_t ignore_index) {
   float *row_loss = losses != nullptr ? losses : scratch(static_cast<size_t>(N));
-  const SoftmaxKernels &k = kernels_for(ctx.isa);
+  const SoftmaxKernels &k = *ctx.kernels->softmax;
   parallel_for(ctx, N, row_grain(V), [&](int64_t r0, int64_t r1) {
     k.ce_forward_rows(row_loss, lse, logits, targets, r0, r1, V, ignore_index);
   });
@@ -85,7 +72,7 @@ void cross_entropy_backward(const CpuContext &ctx, float *dlogits, const float *
     return;
   }
   const float scale = dloss / static_cast<float>(count);
-  const SoftmaxKernels &k = kernels_for(ctx.isa);
+  const SoftmaxKernels &k = *ctx.kernels->softmax;
   parallel_for(ctx, N, row_grain(V), [&](int64_t r0, int64_t r1) {
     k.ce_backward_rows(dlogits, logits, lse, targets, r0, r1, V, ignore_index, scale);
   });

@@ -10,7 +10,7 @@ void attention_forward_varlen(float *out, const float *qkv, const int32_t *cu_se
     const int64_t len = cu_seqlens[s + 1] - cu_seqlens[s];
     if (len == 0) continue;
     attention_forward(out + cu_seqlens[s] * C, nullptr, qkv + cu_seqlens[s] * 3 * C, nullptr, 1,
-                      len, C, NH, 0);
+                      len, C, NH, 0, 0.f, 0);
   }
 }
 

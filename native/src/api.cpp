@@ -22,6 +22,7 @@ struct fl_context {
   int device;
   fl::CpuContext cpu;
   fl::ThreadPool *pool;
+  const fl::OpTable *ops;  // the backend's kernels, chosen once at creation
 #ifdef FUSELM_HAVE_CUDA
   fl::cuda::CudaContext *cuda = nullptr;  // set for FL_BACKEND_CUDA
 #endif
@@ -77,28 +78,133 @@ void set_threads(fl_context *ctx, int threads) {
     return fail(FL_ERR_INVALID_ARGUMENT,                                       \
                 std::string(__func__) + ": " #x " = " + std::to_string(x) + " is negative");
 
-// Calls the op of the context's backend.
-#ifdef FUSELM_HAVE_CUDA
-#define FL_CUDA_CASE(op, ...)                                                  \
-    case FL_BACKEND_CUDA:                                                      \
-      fl::cuda::op(*ctx->cuda, __VA_ARGS__);                                   \
-      break;
-#else
-#define FL_CUDA_CASE(op, ...)
-#endif
-#define FL_DISPATCH(op, ...)                                                   \
-  switch (ctx->backend) {                                                      \
-    case FL_BACKEND_REFERENCE:                                                 \
-      fl::ref::op(__VA_ARGS__);                                                \
-      break;                                                                   \
-    case FL_BACKEND_CPU:                                                       \
-      fl::cpu::op(ctx->cpu, __VA_ARGS__);                                      \
-      break;                                                                   \
-    FL_CUDA_CASE(op, __VA_ARGS__)                                              \
-    default:                                                                   \
-      return fail(FL_ERR_UNSUPPORTED, std::string(__func__) + ": backend " +   \
-                                          std::to_string(ctx->backend) + " is not available"); \
+// Argument checks used by the checks column of fuselm_ops.def (each returns from the wrapper).
+#define FL_CHECK_STATUS(expr)                                                  \
+  {                                                                            \
+    int st_ = (expr);                                                          \
+    if (st_ != FL_OK) return st_;                                              \
   }
+#define FL_CHECK_HEADS(C, NH)                                                  \
+  if ((NH) <= 0 || (C) % (NH) != 0)                                            \
+    return fail(FL_ERR_INVALID_ARGUMENT, std::string(__func__) + ": C = " + std::to_string(C) + \
+                                             " is not a positive multiple of NH = " + std::to_string(NH));
+#define FL_CHECK_DROPOUT(p)                                                    \
+  if (!((p) >= 0.f && (p) < 1.f))                                              \
+    return fail(FL_ERR_INVALID_ARGUMENT,                                       \
+                std::string(__func__) + ": p = " + std::to_string(p) + " is not in [0, 1)");
+#define FL_CHECK_NOT_NULL(x)                                                   \
+  if ((x) == nullptr) return fail(FL_ERR_INVALID_ARGUMENT, std::string(__func__) + ": null " #x);
+#define FL_CHECK_NOT_NULL2(x, y)                                               \
+  if ((x) == nullptr || (y) == nullptr)                                        \
+    return fail(FL_ERR_INVALID_ARGUMENT, std::string(__func__) + ": null " #x " or " #y);
+#define FL_CHECK_LEADING(cond, what)                                           \
+  if (cond) return fail(FL_ERR_INVALID_ARGUMENT, std::string(__func__) + ": " what);
+#define FL_CHECK_Q8_SHAPE(K, N)                                                \
+  FL_CHECK_NONNEG(K) FL_CHECK_NONNEG(N)                                        \
+  if ((K) % 32 != 0)                                                           \
+    return fail(FL_ERR_INVALID_ARGUMENT, std::string(__func__) + ": K = " +    \
+                std::to_string(K) + " is not a multiple of the Q8_0 block of 32");
+
+namespace {
+
+int unsupported(const char *fn, int backend) {
+  return fail(FL_ERR_UNSUPPORTED, std::string(fn) + ": backend " + std::to_string(backend) +
+                                      " has no kernel for this op (fl_backend_supports)");
+}
+
+int check_cached(const char *fn, int64_t T, int64_t Tmax, int64_t Tq) {
+  if (T > Tmax || Tq > T)
+    return fail(FL_ERR_INVALID_ARGUMENT, std::string(fn) + ": need Tq <= T <= Tmax, got Tq = " +
+                                             std::to_string(Tq) + ", T = " + std::to_string(T) +
+                                             ", Tmax = " + std::to_string(Tmax));
+  return FL_OK;
+}
+
+int check_cu_seqlens(const char *fn, const int32_t *cu_seqlens, int64_t nseq) {
+  if (cu_seqlens == nullptr || cu_seqlens[0] != 0)
+    return fail(FL_ERR_INVALID_ARGUMENT, std::string(fn) + ": cu_seqlens must start at 0");
+  for (int64_t s = 0; s < nseq; s++)
+    if (cu_seqlens[s + 1] < cu_seqlens[s])
+      return fail(FL_ERR_INVALID_ARGUMENT, std::string(fn) + ": cu_seqlens decreases at " +
+                                               std::to_string(s + 1));
+  return FL_OK;
+}
+
+int check_adamw(int64_t t, int64_t n, const int64_t *seg_offsets, const uint8_t *seg_decay,
+                int64_t nseg) {
+  if (t < 1) return fail(FL_ERR_INVALID_ARGUMENT, "fl_adamw_step: step t must be >= 1, got " + std::to_string(t));
+  if (seg_offsets == nullptr || seg_decay == nullptr || seg_offsets[0] != 0 || seg_offsets[nseg] != n)
+    return fail(FL_ERR_INVALID_ARGUMENT, "fl_adamw_step: seg_offsets must run from 0 to n");
+  // the CPU kernel finds segments by binary search: decreasing offsets would index outside them
+  for (int64_t s = 0; s < nseg; s++) {
+    if (seg_offsets[s] > seg_offsets[s + 1])
+      return fail(FL_ERR_INVALID_ARGUMENT, "fl_adamw_step: seg_offsets must not decrease, but [" +
+                                               std::to_string(s) + "] = " + std::to_string(seg_offsets[s]) +
+                                               " > [" + std::to_string(s + 1) + "] = " +
+                                               std::to_string(seg_offsets[s + 1]));
+  }
+  return FL_OK;
+}
+
+// ---- the per-backend op tables, generated from fuselm_ops.def -----------------------------
+namespace ref_ops {
+#define FL_KERNEL(name, where, params, args) \
+  void name(fl_context *, FL_UNPAREN_ params) { fl::ref::name(FL_UNPAREN_ args); }
+#include "fuselm_ops.def"
+#undef FL_KERNEL
+}  // namespace ref_ops
+
+namespace cpu_ops {
+#define FL_KERNEL(name, where, params, args) \
+  void name(fl_context *ctx, FL_UNPAREN_ params) { fl::cpu::name(ctx->cpu, FL_UNPAREN_ args); }
+#include "fuselm_ops.def"
+#undef FL_KERNEL
+}  // namespace cpu_ops
+
+const fl::OpTable kRefOps = {
+#define FL_KERNEL(name, where, params, args) &ref_ops::name,
+#include "fuselm_ops.def"
+#undef FL_KERNEL
+};
+
+const fl::OpTable kCpuOps = {
+#define FL_KERNEL(name, where, params, args) &cpu_ops::name,
+#include "fuselm_ops.def"
+#undef FL_KERNEL
+};
+
+#ifdef FUSELM_HAVE_CUDA
+namespace cuda_ops {
+#define FL_CUDA_THUNK_ALL(name, params, args) \
+  void name(fl_context *ctx, FL_UNPAREN_ params) { fl::cuda::name(*ctx->cuda, FL_UNPAREN_ args); }
+#define FL_CUDA_THUNK_HOST(name, params, args)
+#define FL_KERNEL(name, where, params, args) FL_CUDA_THUNK_##where(name, params, args)
+#include "fuselm_ops.def"
+#undef FL_KERNEL
+}  // namespace cuda_ops
+
+const fl::OpTable kCudaOps = {
+#define FL_CUDA_SLOT_ALL(name) &cuda_ops::name,
+#define FL_CUDA_SLOT_HOST(name) nullptr,
+#define FL_KERNEL(name, where, params, args) FL_CUDA_SLOT_##where(name)
+#include "fuselm_ops.def"
+#undef FL_KERNEL
+};
+#endif
+
+// The table of a backend this build has, else null.
+const fl::OpTable *ops_of(int backend) {
+  switch (backend) {
+    case FL_BACKEND_REFERENCE: return &kRefOps;
+    case FL_BACKEND_CPU: return &kCpuOps;
+#ifdef FUSELM_HAVE_CUDA
+    case FL_BACKEND_CUDA: return &kCudaOps;
+#endif
+    default: return nullptr;
+  }
+}
+
+}  // namespace
 
 extern "C" {
 
@@ -128,7 +234,8 @@ int fl_context_create(int backend, int device, fl_context **out) {
   if (backend == FL_BACKEND_CUDA) {
     FL_TRY
     // a CUDA context keeps one CPU thread (the caller); its kernels run on the device
-    fl_context *ctx = new fl_context{backend, device, fl::CpuContext{1, fl::cpu_best_isa(), nullptr}, nullptr};
+    fl_context *ctx = new fl_context{backend, device, fl::CpuContext{1, fl::cpu_best_isa(), nullptr, fl::cpu::kernels_for_isa(fl::cpu_best_isa())}, nullptr,
+                                   ops_of(backend)};
     try {
       ctx->cuda = fl::cuda::context_create(device);
     } catch (...) {
@@ -146,7 +253,8 @@ int fl_context_create(int backend, int device, fl_context **out) {
     return fail(FL_ERR_INVALID_ARGUMENT,
                 "fl_context_create: the CPU backends have only device 0, got " + std::to_string(device));
   FL_TRY
-  fl_context *ctx = new fl_context{backend, device, fl::CpuContext{1, fl::cpu_best_isa(), nullptr}, nullptr};
+  fl_context *ctx = new fl_context{backend, device, fl::CpuContext{1, fl::cpu_best_isa(), nullptr, fl::cpu::kernels_for_isa(fl::cpu_best_isa())}, nullptr,
+                                   ops_of(backend)};
   set_threads(ctx, 0);
   *out = ctx;
   FL_CATCH
@@ -183,6 +291,7 @@ int fl_context_set_isa(fl_context *ctx, int isa) {
     return fail(FL_ERR_UNSUPPORTED, "fl_context_set_isa: ISA level " + std::to_string(isa) +
                                         " is not supported here (best is " + std::to_string(best) + ")");
   ctx->cpu.isa = isa;
+  ctx->cpu.kernels = fl::cpu::kernels_for_isa(isa);
   return FL_OK;
 }
 
@@ -271,369 +380,35 @@ int fl_memcpy(fl_context *ctx, void *dst, const void *src, int64_t bytes, int ki
   return FL_OK;
 }
 
-int fl_sgemm(fl_context *ctx, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-             const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
-             int64_t ldc) {
-  FL_CHECK_CTX
-  FL_CHECK_NONNEG(M) FL_CHECK_NONNEG(N) FL_CHECK_NONNEG(K)
-  FL_TRY
-  FL_DISPATCH(sgemm, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
-  FL_CATCH
-}
-
-int fl_sgemm_bias(fl_context *ctx, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
-                  const float *A, int64_t lda, const float *B, int64_t ldb, const float *bias,
-                  float *C, int64_t ldc) {
-  FL_CHECK_CTX
-  FL_CHECK_NONNEG(M) FL_CHECK_NONNEG(N) FL_CHECK_NONNEG(K)
-  FL_TRY
-  FL_DISPATCH(sgemm_bias, trans_a, trans_b, M, N, K, A, lda, B, ldb, bias, C, ldc)
-  FL_CATCH
-}
-
-int fl_bias_backward(fl_context *ctx, float *dbias, const float *dout, int64_t M, int64_t N) {
-  FL_CHECK_CTX
-  FL_CHECK_NONNEG(M) FL_CHECK_NONNEG(N)
-  FL_TRY
-  FL_DISPATCH(bias_backward, dbias, dout, M, N)
-  FL_CATCH
-}
-
-int fl_layernorm_forward(fl_context *ctx, float *out, float *mean, float *rstd, const float *inp,
-                         const float *weight, const float *bias, int64_t N, int64_t C, float eps) {
-  FL_CHECK_CTX
-  FL_CHECK_NONNEG(N) FL_CHECK_NONNEG(C)
-  FL_TRY
-  FL_DISPATCH(layernorm_forward, out, mean, rstd, inp, weight, bias, N, C, eps)
-  FL_CATCH
-}
-
-int fl_layernorm_backward(fl_context *ctx, float *dinp, float *dweight, float *dbias,
-                          const float *dout, const float *inp, const float *weight,
-                          const float *mean, const float *rstd, int64_t N, int64_t C) {
-  FL_CHECK_CTX
-  FL_CHECK_NONNEG(N) FL_CHECK_NONNEG(C)
-  FL_TRY
-  FL_DISPATCH(layernorm_backward, dinp, dweight, dbias, dout, inp, weight, mean, rstd, N, C)
-  FL_CATCH
-}
-
-int fl_residual_layernorm_forward(fl_context *ctx, float *residual_out, float *out, float *mean,
-                                  float *rstd, const float *a, const float *b, const float *weight,
-                                  const float *bias, int64_t N, int64_t C, float eps) {
-  FL_CHECK_CTX
-  FL_CHECK_NONNEG(N) FL_CHECK_NONNEG(C)
-  FL_TRY
-  FL_DISPATCH(residual_layernorm_forward, residual_out, out, mean, rstd, a, b, weight, bias, N, C, eps)
-  FL_CATCH
-}
-
-int fl_attention_forward(fl_context *ctx, float *out, float *lse, const float *qkv,
-                         const int32_t *key_mask, int64_t B, int64_t T, int64_t C, int64_t NH,
-                         int causal) {
-  FL_CHECK_CTX
-  FL_CHECK_NONNEG(B) FL_CHECK_NONNEG(T) FL_CHECK_NONNEG(C)
-  if (NH <= 0 || C % NH != 0)
-    return fail(FL_ERR_INVALID_ARGUMENT, "fl_attention_forward: C = " + std::to_string(C) +
-                                             " is not a positive multiple of NH = " + std::to_string(NH));
-  FL_TRY
-  FL_DISPATCH(attention_forward, out, lse, qkv, key_mask, B, T, C, NH, causal)
-  FL_CATCH
-}
-
-int fl_attention_backward(fl_context *ctx, float *dqkv, const float *dout, const float *qkv,
-                          const float *out, const float *lse, const int32_t *key_mask, int64_t B,
-                          int64_t T, int64_t C, int64_t NH, int causal) {
-  FL_CHECK_CTX
-  FL_CHECK_NONNEG(B) FL_CHECK_NONNEG(T) FL_CHECK_NONNEG(C)
-  if (NH <= 0 || C % NH != 0)
-    return fail(FL_ERR_INVALID_ARGUMENT, "fl_attention_backward: C = " + std::to_string(C) +
-                                             " is not a positive multiple of NH = " + std::to_string(NH));
-  FL_TRY
-  FL_DISPATCH(attention_backward, dqkv, dout, qkv, out, lse, key_mask, B, T, C, NH, causal)
-  FL_CATCH
-}
-
-int fl_attention_forward_dropout(fl_context *ctx, float *out, float *lse, const float *qkv,
-                                 const int32_t *key_mask, int64_t B, int64_t T, int64_t C,
-                                 int64_t NH, int causal, float p, uint64_t seed) {
-  FL_CHECK_CTX
-  FL_CHECK_NONNEG(B) FL_CHECK_NONNEG(T) FL_CHECK_NONNEG(C)
-  if (NH <= 0 || C % NH != 0)
-    return fail(FL_ERR_INVALID_ARGUMENT, "fl_attention_forward_dropout: C = " + std::to_string(C) +
-                                             " is not a positive multiple of NH = " + std::to_string(NH));
-  if (!(p >= 0.f && p < 1.f))
-    return fail(FL_ERR_INVALID_ARGUMENT,
-                "fl_attention_forward_dropout: p = " + std::to_string(p) + " is not in [0, 1)");
-  FL_TRY
-  FL_DISPATCH(attention_forward, out, lse, qkv, key_mask, B, T, C, NH, causal, p, seed)
-  FL_CATCH
-}
-
-int fl_attention_backward_dropout(fl_context *ctx, float *dqkv, const float *dout,
-                                  const float *qkv, const float *out, const float *lse,
-                                  const int32_t *key_mask, int64_t B, int64_t T, int64_t C,
-                                  int64_t NH, int causal, float p, uint64_t seed) {
-  FL_CHECK_CTX
-  FL_CHECK_NONNEG(B) FL_CHECK_NONNEG(T) FL_CHECK_NONNEG(C)
-  if (NH <= 0 || C % NH != 0)
-    return fail(FL_ERR_INVALID_ARGUMENT, "fl_attention_backward_dropout: C = " + std::to_string(C) +
-                                             " is not a positive multiple of NH = " + std::to_string(NH));
-  if (!(p >= 0.f && p < 1.f))
-    return fail(FL_ERR_INVALID_ARGUMENT,
-                "fl_attention_backward_dropout: p = " + std::to_string(p) + " is not in [0, 1)");
-  FL_TRY
-  FL_DISPATCH(attention_backward, dqkv, dout, qkv, out, lse, key_mask, B, T, C, NH, causal, p, seed)
-  FL_CATCH
-}
-
-int fl_attention_forward_cached(fl_context *ctx, float *out, const float *qkv_cache, int64_t B,
-                                int64_t T, int64_t Tmax, int64_t Tq, int64_t C, int64_t NH) {
-  FL_CHECK_CTX
-  FL_CHECK_NONNEG(B) FL_CHECK_NONNEG(T) FL_CHECK_NONNEG(C) FL_CHECK_NONNEG(Tq)
-  if (NH <= 0 || C % NH != 0)
-    return fail(FL_ERR_INVALID_ARGUMENT, "fl_attention_forward_cached: C = " + std::to_string(C) +
-                                             " is not a positive multiple of NH = " + std::to_string(NH));
-  if (T > Tmax || Tq > T)
-    return fail(FL_ERR_INVALID_ARGUMENT, "fl_attention_forward_cached: need Tq <= T <= Tmax, got Tq = " +
-                                             std::to_string(Tq) + ", T = " + std::to_string(T) +
-                                             ", Tmax = " + std::to_string(Tmax));
-  FL_TRY
-  FL_DISPATCH(attention_forward_cached, out, qkv_cache, B, T, Tmax, Tq, C, NH)
-  FL_CATCH
-}
-
-int fl_attention_forward_varlen(fl_context *ctx, float *out, const float *qkv,
-                                const int32_t *cu_seqlens, int64_t nseq, int64_t C, int64_t NH) {
-  FL_CHECK_CTX
-  FL_CHECK_NONNEG(nseq) FL_CHECK_NONNEG(C)
-  if (NH <= 0 || C % NH != 0)
-    return fail(FL_ERR_INVALID_ARGUMENT, "fl_attention_forward_varlen: C = " + std::to_string(C) +
-                                             " is not a positive multiple of NH = " + std::to_string(NH));
-  if (cu_seqlens == nullptr || cu_seqlens[0] != 0)
-    return fail(FL_ERR_INVALID_ARGUMENT, "fl_attention_forward_varlen: cu_seqlens must start at 0");
-  for (int64_t s = 0; s < nseq; s++)
-    if (cu_seqlens[s + 1] < cu_seqlens[s])
-      return fail(FL_ERR_INVALID_ARGUMENT, "fl_attention_forward_varlen: cu_seqlens decreases at " +
-                                               std::to_string(s + 1));
-  FL_TRY
-  switch (ctx->backend) {  // no CUDA kernel: the caller pads and masks instead
-    case FL_BACKEND_REFERENCE:
-      fl::ref::attention_forward_varlen(out, qkv, cu_seqlens, nseq, C, NH);
-      break;
-    case FL_BACKEND_CPU:
-      fl::cpu::attention_forward_varlen(ctx->cpu, out, qkv, cu_seqlens, nseq, C, NH);
-      break;
-    default:
-      return fail(FL_ERR_UNSUPPORTED, "fl_attention_forward_varlen: backend " +
-                                          std::to_string(ctx->backend) + " has no packed attention");
+// ---- the ops: one wrapper per FL_OP / FL_API line of fuselm_ops.def ---------------------------
+// Each checks the context, runs the line's checks (macros above), then calls the kernel through
+// the context's table; a backend without that kernel answers FL_ERR_UNSUPPORTED.
+#define FL_API(name, kernel, where, params, kernel_args, checks)                     \
+  int fl_##name(fl_context *ctx, FL_UNPAREN_ params) {                               \
+    FL_CHECK_CTX                                                                     \
+    FL_UNPAREN_ checks                                                               \
+    if (ctx->ops->kernel == nullptr) return unsupported(__func__, ctx->backend);     \
+    FL_TRY                                                                           \
+    ctx->ops->kernel(ctx, FL_UNPAREN_ kernel_args);                                  \
+    FL_CATCH                                                                         \
   }
-  FL_CATCH
-}
+#include "fuselm_ops.def"
+#undef FL_API
 
-int fl_gelu_forward(fl_context *ctx, float *out, const float *inp, int64_t n) {
-  FL_CHECK_CTX
-  FL_CHECK_NONNEG(n)
-  FL_TRY
-  FL_DISPATCH(gelu_forward, out, inp, n)
-  FL_CATCH
-}
-
-int fl_gelu_backward(fl_context *ctx, float *dinp, const float *inp, const float *dout, int64_t n) {
-  FL_CHECK_CTX
-  FL_CHECK_NONNEG(n)
-  FL_TRY
-  FL_DISPATCH(gelu_backward, dinp, inp, dout, n)
-  FL_CATCH
-}
-
-int fl_gelu_erf_forward(fl_context *ctx, float *out, const float *inp, int64_t n) {
-  FL_CHECK_CTX
-  FL_CHECK_NONNEG(n)
-  FL_TRY
-  FL_DISPATCH(gelu_erf_forward, out, inp, n)
-  FL_CATCH
-}
-
-int fl_gelu_erf_backward(fl_context *ctx, float *dinp, const float *inp, const float *dout,
-                         int64_t n) {
-  FL_CHECK_CTX
-  FL_CHECK_NONNEG(n)
-  FL_TRY
-  FL_DISPATCH(gelu_erf_backward, dinp, inp, dout, n)
-  FL_CATCH
-}
-
-int fl_add(fl_context *ctx, float *out, const float *a, const float *b, int64_t n) {
-  FL_CHECK_CTX
-  FL_CHECK_NONNEG(n)
-  FL_TRY
-  FL_DISPATCH(add, out, a, b, n)
-  FL_CATCH
-}
-
-int fl_scale(fl_context *ctx, float *x, float s, int64_t n) {
-  FL_CHECK_CTX
-  FL_CHECK_NONNEG(n)
-  FL_TRY
-  FL_DISPATCH(scale, x, s, n)
-  FL_CATCH
-}
-
-int fl_softmax_forward(fl_context *ctx, float *out, const float *inp, int64_t N, int64_t V) {
-  FL_CHECK_CTX
-  FL_CHECK_NONNEG(N) FL_CHECK_NONNEG(V)
-  FL_TRY
-  FL_DISPATCH(softmax_forward, out, inp, N, V)
-  FL_CATCH
-}
-
-int fl_softmax_backward(fl_context *ctx, float *dinp, const float *out, const float *dout, int64_t N,
-                        int64_t V) {
-  FL_CHECK_CTX
-  FL_CHECK_NONNEG(N) FL_CHECK_NONNEG(V)
-  FL_TRY
-  FL_DISPATCH(softmax_backward, dinp, out, dout, N, V)
-  FL_CATCH
-}
-
-int fl_cross_entropy_forward(fl_context *ctx, float *mean_loss, int64_t *count, float *losses,
-                             float *lse, const float *logits, const int32_t *targets, int64_t N,
-                             int64_t V, int32_t ignore_index) {
-  FL_CHECK_CTX
-  FL_CHECK_NONNEG(N) FL_CHECK_NONNEG(V)
-  if (mean_loss == nullptr || count == nullptr)
-    return fail(FL_ERR_INVALID_ARGUMENT, "fl_cross_entropy_forward: null mean_loss or count");
-  FL_TRY
-  FL_DISPATCH(cross_entropy_forward, mean_loss, count, losses, lse, logits, targets, N, V, ignore_index)
-  FL_CATCH
-}
-
-int fl_cross_entropy_backward(fl_context *ctx, float *dlogits, const float *logits, const float *lse,
-                              const int32_t *targets, int64_t N, int64_t V, int32_t ignore_index,
-                              float dloss, int64_t count) {
-  FL_CHECK_CTX
-  FL_CHECK_NONNEG(N) FL_CHECK_NONNEG(V)
-  FL_TRY
-  FL_DISPATCH(cross_entropy_backward, dlogits, logits, lse, targets, N, V, ignore_index, dloss, count)
-  FL_CATCH
-}
-
-int fl_embedding_forward(fl_context *ctx, float *out, const int32_t *ids, const float *wte,
-                         const float *wpe, int64_t B, int64_t T, int64_t C) {
-  FL_CHECK_CTX
-  FL_CHECK_NONNEG(B) FL_CHECK_NONNEG(T) FL_CHECK_NONNEG(C)
-  FL_TRY
-  FL_DISPATCH(embedding_forward, out, ids, wte, wpe, B, T, C)
-  FL_CATCH
-}
-
-int fl_embedding_backward(fl_context *ctx, float *dwte, float *dwpe, const float *dout,
-                          const int32_t *ids, int64_t B, int64_t T, int64_t C) {
-  FL_CHECK_CTX
-  FL_CHECK_NONNEG(B) FL_CHECK_NONNEG(T) FL_CHECK_NONNEG(C)
-  FL_TRY
-  FL_DISPATCH(embedding_backward, dwte, dwpe, dout, ids, B, T, C)
-  FL_CATCH
-}
-
-int fl_grad_norm(fl_context *ctx, float *out, const float *grads, int64_t n) {
-  FL_CHECK_CTX
-  FL_CHECK_NONNEG(n)
-  if (out == nullptr) return fail(FL_ERR_INVALID_ARGUMENT, "fl_grad_norm: null out");
-  FL_TRY
-  FL_DISPATCH(grad_norm, out, grads, n)
-  FL_CATCH
-}
-
-int fl_adamw_step(fl_context *ctx, float *params, const float *grads, float *m, float *v, int64_t n,
-                  const int64_t *seg_offsets, const uint8_t *seg_decay, int64_t nseg, float lr,
-                  float beta1, float beta2, float eps, float weight_decay, int64_t t,
-                  float grad_scale) {
-  FL_CHECK_CTX
-  FL_CHECK_NONNEG(n) FL_CHECK_NONNEG(nseg)
-  if (t < 1) return fail(FL_ERR_INVALID_ARGUMENT, "fl_adamw_step: step t must be >= 1, got " + std::to_string(t));
-  if (seg_offsets == nullptr || seg_decay == nullptr || seg_offsets[0] != 0 || seg_offsets[nseg] != n)
-    return fail(FL_ERR_INVALID_ARGUMENT, "fl_adamw_step: seg_offsets must run from 0 to n");
-  // the CPU kernel finds segments by binary search: decreasing offsets would index outside them
-  for (int64_t s = 0; s < nseg; s++) {
-    if (seg_offsets[s] > seg_offsets[s + 1])
-      return fail(FL_ERR_INVALID_ARGUMENT, "fl_adamw_step: seg_offsets must not decrease, but [" +
-                                               std::to_string(s) + "] = " + std::to_string(seg_offsets[s]) +
-                                               " > [" + std::to_string(s + 1) + "] = " +
-                                               std::to_string(seg_offsets[s + 1]));
+int fl_backend_supports(int backend, const char *op, int *out) {
+  if (out == nullptr || op == nullptr)
+    return fail(FL_ERR_INVALID_ARGUMENT, "fl_backend_supports: null op or out");
+  *out = 0;
+  if (std::strncmp(op, "fl_", 3) == 0) op += 3;
+  const fl::OpTable *table = ops_of(backend);
+#define FL_API(name, kernel, where, params, kernel_args, checks)                     \
+  if (std::strcmp(op, #name) == 0) {                                                 \
+    *out = table != nullptr && table->kernel != nullptr;                             \
+    return FL_OK;                                                                    \
   }
-  FL_TRY
-  FL_DISPATCH(adamw_step, params, grads, m, v, n, seg_offsets, seg_decay, nseg, lr, beta1, beta2, eps,
-              weight_decay, t, grad_scale)
-  FL_CATCH
-}
-
-// ---- bf16 weights -----------------------------------------------------------------------------
-
-int fl_f32_to_bf16(fl_context *ctx, uint16_t *dst, const float *src, int64_t n) {
-  FL_CHECK_CTX
-  FL_CHECK_NONNEG(n)
-  FL_TRY
-  FL_DISPATCH(f32_to_bf16, dst, src, n)
-  FL_CATCH
-}
-
-int fl_bf16_to_f32(fl_context *ctx, float *dst, const uint16_t *src, int64_t n) {
-  FL_CHECK_CTX
-  FL_CHECK_NONNEG(n)
-  FL_TRY
-  FL_DISPATCH(bf16_to_f32, dst, src, n)
-  FL_CATCH
-}
-
-int fl_sgemm_bf16w(fl_context *ctx, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
-                   float alpha, const float *A, int64_t lda, const uint16_t *B, int64_t ldb,
-                   float beta, const float *bias, float *C, int64_t ldc) {
-  FL_CHECK_CTX
-  FL_CHECK_NONNEG(M) FL_CHECK_NONNEG(N) FL_CHECK_NONNEG(K)
-  FL_TRY
-  FL_DISPATCH(sgemm_bf16w, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc)
-  FL_CATCH
-}
-
-int fl_gemm_bf16(fl_context *ctx, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
-                 float alpha, const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb,
-                 float beta, const float *bias, float *C, int64_t ldc) {
-  FL_CHECK_CTX
-  FL_CHECK_NONNEG(M) FL_CHECK_NONNEG(N) FL_CHECK_NONNEG(K)
-  FL_TRY
-  FL_DISPATCH(gemm_bf16, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc)
-  FL_CATCH
-}
-
-// ---- int8 weights: host memory only (reference and CPU backends)
-#define FL_DISPATCH_HOST(op, ...)                                              \
-  switch (ctx->backend) {                                                      \
-    case FL_BACKEND_REFERENCE:                                                 \
-      fl::ref::op(__VA_ARGS__);                                                \
-      break;                                                                   \
-    case FL_BACKEND_CPU:                                                       \
-      fl::cpu::op(ctx->cpu, __VA_ARGS__);                                      \
-      break;                                                                   \
-    default:                                                                   \
-      return fail(FL_ERR_UNSUPPORTED, std::string(__func__) +                  \
-                  ": int8 weights run on the CPU and reference backends only"); \
-  }
-
-#define FL_CHECK_Q8_SHAPE(K, N)                                                \
-  FL_CHECK_NONNEG(K) FL_CHECK_NONNEG(N)                                        \
-  if ((K) % 32 != 0)                                                           \
-    return fail(FL_ERR_INVALID_ARGUMENT, std::string(__func__) + ": K = " +    \
-                std::to_string(K) + " is not a multiple of the Q8_0 block of 32");
-
-int fl_q8_0_quantize(fl_context *ctx, uint8_t *blocks, const float *W, int64_t K, int64_t N,
-                     int w_is_kn) {
-  FL_CHECK_CTX
-  FL_CHECK_Q8_SHAPE(K, N)
-  FL_TRY
-  FL_DISPATCH_HOST(q8_0_quantize, blocks, W, K, N, w_is_kn)
-  FL_CATCH
+#include "fuselm_ops.def"
+#undef FL_API
+  return fail(FL_ERR_INVALID_ARGUMENT, std::string("fl_backend_supports: no op named ") + op);
 }
 
 int fl_q8_0_packed_bytes(int64_t K, int64_t N, int64_t *out) {
@@ -641,26 +416,6 @@ int fl_q8_0_packed_bytes(int64_t K, int64_t N, int64_t *out) {
   FL_CHECK_Q8_SHAPE(K, N)
   *out = (N + 15) / 16 * (K / 32) * 544;
   return FL_OK;
-}
-
-int fl_q8_0_repack(fl_context *ctx, uint8_t *packed, const uint8_t *blocks, int64_t K, int64_t N) {
-  FL_CHECK_CTX
-  FL_CHECK_Q8_SHAPE(K, N)
-  FL_TRY
-  FL_DISPATCH_HOST(q8_0_repack, packed, blocks, K, N)
-  FL_CATCH
-}
-
-int fl_gemv_q8_0(fl_context *ctx, int64_t M, int64_t N, int64_t K, const float *X, int64_t ldx,
-                 const uint8_t *packed, const float *bias, float *Y, int64_t ldy) {
-  FL_CHECK_CTX
-  FL_CHECK_NONNEG(M)
-  FL_CHECK_Q8_SHAPE(K, N)
-  if (ldx < K || ldy < N)
-    return fail(FL_ERR_INVALID_ARGUMENT, "fl_gemv_q8_0: ldx < K or ldy < N");
-  FL_TRY
-  FL_DISPATCH_HOST(gemv_q8_0, M, N, K, X, ldx, packed, bias, Y, ldy)
-  FL_CATCH
 }
 
 }  // extern "C"

@@ -1,4 +1,5 @@
-// CUDA conformance: every op on the CUDA backend against the REFERENCE backend (plain loops, double
+// CUDA conformance (the ops not in the case table of test_cases.cpp, whose cuda_case_table_* test
+// runs the rest): each op on the CUDA backend against the REFERENCE backend (plain loops, double
 // accumulation) on awkward shapes, through the public API only. Gradient outputs are pre-filled with
 // random values, so "+=" versus "=" is checked too.
 //
@@ -34,6 +35,7 @@
 #include <vector>
 
 #include "testing.h"
+#include "device_buf.h"
 
 // Harness self-check: compiled with -DFUSELM_TEST_CUDA_ON_CPU, these tests run the CPU backend where
 // they would run CUDA, which checks the test code itself (buffer sizes, indexing, tolerances) on a
@@ -45,6 +47,11 @@
 #endif
 
 namespace {
+
+using fltest::Buf;
+using fltest::concat;
+using fltest::dims;
+using fltest::expect_close;
 
 // Skips the calling test when the CUDA backend cannot run here, with the reason.
 void require_cuda() {
@@ -62,51 +69,6 @@ void require_cuda() {
     fl_context_destroy(c);
   }
   fltest::skip(reason);
-}
-
-// A buffer on a context's device (host memory for the reference backend), freed at scope exit.
-struct Buf {
-  fl_context *ctx;
-  void *p = nullptr;
-  size_t bytes;
-  Buf(fl_context *c, size_t nbytes) : ctx(c), bytes(nbytes) { CHECK_OK(fl_malloc(c, static_cast<int64_t>(nbytes), &p)); }
-  template <typename T>
-  Buf(fl_context *c, const std::vector<T> &host) : Buf(c, host.size() * sizeof(T)) {
-    CHECK_OK(fl_memcpy(c, p, host.data(), static_cast<int64_t>(bytes), 0));
-  }
-  ~Buf() { fl_free(ctx, p); }
-  Buf(const Buf &) = delete;
-  Buf &operator=(const Buf &) = delete;
-  float *f() const { return static_cast<float *>(p); }
-  int32_t *i() const { return static_cast<int32_t *>(p); }
-  template <typename T = float>
-  std::vector<T> get() const {
-    std::vector<T> h(bytes / sizeof(T));
-    CHECK_OK(fl_memcpy(ctx, h.data(), p, static_cast<int64_t>(h.size() * sizeof(T)), 1));
-    return h;
-  }
-};
-
-// check_close that also accepts equal infinities (lse of a row with no visible key is -inf).
-void expect_close(const std::string &what, const std::vector<float> &got, const std::vector<float> &want,
-                  float rtol, float atol) {
-  CHECK(got.size() == want.size());
-  for (size_t i = 0; i < got.size(); i++) {
-    const float g = got[i], w = want[i];
-    if (std::isinf(w) && g == w) continue;
-    if (!(std::fabs(g - w) <= atol + rtol * std::fabs(w))) {
-      std::ostringstream os;
-      os << what << ": element " << i << " of " << got.size() << " is " << g << ", expected " << w
-         << " (rtol " << rtol << ", atol " << atol << ")";
-      throw fltest::Failure(os.str());
-    }
-  }
-}
-
-std::vector<float> concat(std::initializer_list<std::vector<float>> parts) {
-  std::vector<float> out;
-  for (const auto &p : parts) out.insert(out.end(), p.begin(), p.end());
-  return out;
 }
 
 // Runs fn on the reference backend and on a CUDA context (created with the given TF32 setting) and
@@ -127,12 +89,6 @@ void compare(const std::string &what, float rtol, float atol, Fn fn, bool tf32 =
   const std::vector<float> got = fn(static_cast<fl_context *>(*gpu));
   CHECK_OK(fl_context_synchronize(*gpu));
   expect_close(what, got, want, rtol, atol);
-}
-
-std::string dims(std::initializer_list<int64_t> xs) {
-  std::string s;
-  for (int64_t x : xs) s += (s.empty() ? "" : "x") + std::to_string(x);
-  return s;
 }
 
 }  // namespace
@@ -254,41 +210,6 @@ TEST(cuda_bias_backward_matches_reference) {
   }
 }
 
-TEST(cuda_layernorm_matches_reference) {
-  require_cuda();
-  for (auto nc : {std::pair<int64_t, int64_t>{1, 1}, {7, 63}, {65, 129}, {3, 768}, {33, 1600}, {300, 65}}) {
-    const int64_t N = nc.first, C = nc.second;
-    const auto x = fltest::random_floats(N * C, 8), w = fltest::random_floats(C, 9),
-               b = fltest::random_floats(C, 10), dy = fltest::random_floats(N * C, 11),
-               x2 = fltest::random_floats(N * C, 12), dx0 = fltest::random_floats(N * C, 13),
-               dw0 = fltest::random_floats(C, 14), db0 = fltest::random_floats(C, 15);
-    compare("layernorm " + dims({N, C}), 1e-4f, 1e-4f, [&](fl_context *ctx) {
-      Buf inp(ctx, x), tw(ctx, w), tb(ctx, b), out(ctx, N * C * 4), mean(ctx, N * 4), rstd(ctx, N * 4),
-          dout(ctx, dy), dx(ctx, dx0), dw(ctx, dw0), dbias(ctx, db0);
-      CHECK_OK(fl_layernorm_forward(ctx, out.f(), mean.f(), rstd.f(), inp.f(), tw.f(), tb.f(), N, C, 1e-5f));
-      CHECK_OK(fl_layernorm_backward(ctx, dx.f(), dw.f(), dbias.f(), dout.f(), inp.f(), tw.f(), mean.f(),
-                                     rstd.f(), N, C));
-      // inference form: no saved statistics; backward wanting only dinp
-      Buf out2(ctx, N * C * 4), dx2(ctx, dx0);
-      CHECK_OK(fl_layernorm_forward(ctx, out2.f(), nullptr, nullptr, inp.f(), tw.f(), tb.f(), N, C, 1e-5f));
-      CHECK_OK(fl_layernorm_backward(ctx, dx2.f(), nullptr, nullptr, dout.f(), inp.f(), tw.f(), mean.f(),
-                                     rstd.f(), N, C));
-      return concat({out.get(), mean.get(), rstd.get(), dx.get(), dw.get(), dbias.get(), out2.get(), dx2.get()});
-    });
-    compare("residual layernorm " + dims({N, C}), 1e-4f, 1e-4f, [&](fl_context *ctx) {
-      Buf a(ctx, x), bb(ctx, x2), tw(ctx, w), tb(ctx, b), res(ctx, N * C * 4), out(ctx, N * C * 4),
-          mean(ctx, N * 4), rstd(ctx, N * 4);
-      CHECK_OK(fl_residual_layernorm_forward(ctx, res.f(), out.f(), mean.f(), rstd.f(), a.f(), bb.f(), tw.f(),
-                                             tb.f(), N, C, 1e-5f));
-      // in place: residual_out aliases a
-      Buf a2(ctx, x), out2(ctx, N * C * 4);
-      CHECK_OK(fl_residual_layernorm_forward(ctx, a2.f(), out2.f(), nullptr, nullptr, a2.f(), bb.f(), tw.f(),
-                                             tb.f(), N, C, 1e-5f));
-      return concat({res.get(), out.get(), mean.get(), rstd.get(), a2.get(), out2.get()});
-    });
-  }
-}
-
 TEST(cuda_attention_matches_reference) {
   require_cuda();
   struct Case { int64_t B, T, C, NH; int causal, masked; };
@@ -398,58 +319,12 @@ TEST(cuda_attention_rejects_unsupported_head_size) {
   CHECK_OK(fl_context_synchronize(gpu));  // the context is still usable
 }
 
-TEST(cuda_pointwise_matches_reference) {
-  require_cuda();
-  for (int64_t n : {1, 7, 65, 1029, 100003}) {
-    auto x = fltest::random_floats(n, 20, -6.f, 6.f);  // the tails of GELU
-    if (n > 3) { x[0] = -30.f; x[1] = 30.f; x[2] = 0.f; }
-    const auto y = fltest::random_floats(n, 21), dy = fltest::random_floats(n, 22);
-    compare("gelu/add/scale n=" + std::to_string(n), 1e-5f, 1e-6f, [&](fl_context *ctx) {
-      Buf tx(ctx, x), ty(ctx, y), out(ctx, n * 4), dx(ctx, y), dout(ctx, dy), sum(ctx, n * 4), inplace(ctx, x);
-      CHECK_OK(fl_gelu_forward(ctx, out.f(), tx.f(), n));
-      CHECK_OK(fl_gelu_backward(ctx, dx.f(), tx.f(), dout.f(), n));
-      Buf erf_out(ctx, n * 4), erf_dx(ctx, y);
-      CHECK_OK(fl_gelu_erf_forward(ctx, erf_out.f(), tx.f(), n));
-      CHECK_OK(fl_gelu_erf_backward(ctx, erf_dx.f(), tx.f(), dout.f(), n));
-      CHECK_OK(fl_add(ctx, sum.f(), tx.f(), ty.f(), n));
-      CHECK_OK(fl_scale(ctx, sum.f(), 0.5f, n));
-      CHECK_OK(fl_add(ctx, inplace.f(), inplace.f(), ty.f(), n));  // out aliases a
-      return concat({out.get(), dx.get(), erf_out.get(), erf_dx.get(), sum.get(), inplace.get()});
-    });
-  }
-}
+// The layer norm, pointwise, softmax / cross-entropy and embedding comparisons are rows of the one
+// case table (test_cases.cpp: cuda_case_table_matches_reference).
 
-TEST(cuda_softmax_and_cross_entropy_match_reference) {
+// The scalar results of the cross-entropy may also be device memory.
+TEST(cuda_cross_entropy_scalars_in_device_memory) {
   require_cuda();
-  for (auto nv : {std::pair<int64_t, int64_t>{1, 1}, {7, 63}, {65, 129}, {3, 1000}, {4, 50257}}) {
-    const int64_t N = nv.first, V = nv.second;
-    auto logits = fltest::random_floats(N * V, 23, -8.f, 8.f);
-    const auto dy = fltest::random_floats(N * V, 24), dx0 = fltest::random_floats(N * V, 25);
-    auto targets = fltest::random_ints(N, 26, 0, static_cast<int32_t>(V - 1));
-    if (N > 2) targets[1] = -100;
-    const std::string name = dims({N, V});
-    compare("softmax " + name, 2e-5f, 1e-6f, [&](fl_context *ctx) {
-      Buf x(ctx, logits), out(ctx, N * V * 4), dout(ctx, dy), dx(ctx, dx0), inplace(ctx, logits);
-      CHECK_OK(fl_softmax_forward(ctx, out.f(), x.f(), N, V));
-      CHECK_OK(fl_softmax_backward(ctx, dx.f(), out.f(), dout.f(), N, V));
-      CHECK_OK(fl_softmax_forward(ctx, inplace.f(), inplace.f(), N, V));
-      return concat({out.get(), dx.get(), inplace.get()});
-    });
-    compare("cross entropy " + name, 2e-5f, 1e-6f, [&](fl_context *ctx) {
-      Buf x(ctx, logits), tt(ctx, targets), lse(ctx, N * 4), losses(ctx, N * 4), lse2(ctx, N * 4);
-      float mean = -1.f, mean2 = -1.f;
-      int64_t count = -1, count2 = -1;
-      CHECK_OK(fl_cross_entropy_forward(ctx, &mean, &count, losses.f(), lse.f(), x.f(), tt.i(), N, V, -100));
-      CHECK_OK(fl_cross_entropy_forward(ctx, &mean2, &count2, nullptr, lse2.f(), x.f(), tt.i(), N, V, -100));
-      CHECK(count == count2 && mean == mean2);
-      // the backward in place (dlogits == logits), then with count = 0 (all zeros)
-      Buf x2(ctx, logits);
-      CHECK_OK(fl_cross_entropy_backward(ctx, x.f(), x.f(), lse.f(), tt.i(), N, V, -100, 1.f, count));
-      CHECK_OK(fl_cross_entropy_backward(ctx, x2.f(), x2.f(), lse.f(), tt.i(), N, V, -100, 1.f, 0));
-      return concat({{mean, static_cast<float>(count)}, losses.get(), lse.get(), lse2.get(), x.get(), x2.get()});
-    });
-  }
-  // the scalar results may also be device memory
   fltest::Context gpu(FL_TEST_GPU);
   const auto logits = fltest::random_floats(5 * 17, 27);
   const std::vector<int32_t> targets = {1, -100, 16, 0, 3};
@@ -460,27 +335,6 @@ TEST(cuda_softmax_and_cross_entropy_match_reference) {
   CHECK_OK(fl_cross_entropy_forward(gpu, dmean.f(), static_cast<int64_t *>(dcount.p), nullptr, lse.f(), x.f(),
                                     tt.i(), 5, 17, -100));
   CHECK(count == 4 && dcount.get<int64_t>()[0] == 4 && dmean.get()[0] == mean);
-}
-
-TEST(cuda_embedding_matches_reference) {
-  require_cuda();
-  struct Case { int64_t B, T, C, V; };
-  for (Case c : {Case{1, 1, 1, 1}, Case{2, 7, 13, 5}, Case{3, 65, 129, 7}, Case{4, 64, 768, 50257},
-                 Case{2, 300, 64, 3}}) {
-    const auto wte = fltest::random_floats(c.V * c.C, 28), wpe = fltest::random_floats(c.T * c.C, 29),
-               dy = fltest::random_floats(c.B * c.T * c.C, 30), dwte0 = fltest::random_floats(c.V * c.C, 31),
-               dwpe0 = fltest::random_floats(c.T * c.C, 32);
-    const auto ids = fltest::random_ints(c.B * c.T, 33, 0, static_cast<int32_t>(c.V - 1));
-    compare("embedding " + dims({c.B, c.T, c.C, c.V}), 1e-5f, 1e-6f, [&](fl_context *ctx) {
-      Buf tids(ctx, ids), twte(ctx, wte), twpe(ctx, wpe), out(ctx, c.B * c.T * c.C * 4),
-          out2(ctx, c.B * c.T * c.C * 4), dout(ctx, dy), dwte(ctx, dwte0), dwpe(ctx, dwpe0), dwte2(ctx, dwte0);
-      CHECK_OK(fl_embedding_forward(ctx, out.f(), tids.i(), twte.f(), twpe.f(), c.B, c.T, c.C));
-      CHECK_OK(fl_embedding_forward(ctx, out2.f(), tids.i(), twte.f(), nullptr, c.B, c.T, c.C));
-      CHECK_OK(fl_embedding_backward(ctx, dwte.f(), dwpe.f(), dout.f(), tids.i(), c.B, c.T, c.C));
-      CHECK_OK(fl_embedding_backward(ctx, dwte2.f(), nullptr, dout.f(), tids.i(), c.B, c.T, c.C));
-      return concat({out.get(), out2.get(), dwte.get(), dwpe.get(), dwte2.get()});
-    });
-  }
 }
 
 TEST(cuda_grad_norm_and_adamw_match_reference) {

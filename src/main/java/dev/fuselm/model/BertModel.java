@@ -7,7 +7,6 @@ import dev.fuselm.nn.FeedForward;
 import dev.fuselm.nn.LayerNorm;
 import dev.fuselm.nn.TransformerBlock;
 import dev.fuselm.ops.EmbeddingOps;
-import dev.fuselm.tensor.Backend;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tensor.NativeMemory;
 import dev.fuselm.tensor.ParameterSlab;
@@ -435,7 +434,7 @@ public final class BertModel implements Backbone {
 
   /** Whether {@link #forwardPacked} runs on this model's backend (CPU and reference, not CUDA). */
   public boolean supportsPacked() {
-    return ctx.backend() != Backend.CUDA;
+    return ctx.backend().supports("attention_forward_varlen");
   }
 
   /**

@@ -83,6 +83,9 @@ public final class FuselmNative {
 
   public static native int fl_cpu_best_isa(int[] out);
 
+  public static native int fl_backend_supports(
+      int backend, @Cast("const char*") String op, int[] out);
+
   public static native int fl_context_create(
       int backend, int device, @Cast("fl_context**") PointerPointer<?> out);
 

@@ -29,6 +29,25 @@ public enum Backend {
   }
 
   /**
+   * True when this build's backend implements the native op named {@code op} ({@code
+   * "attention_forward_varlen"}, with or without the {@code fl_} prefix: any op of
+   * native/include/fuselm_ops.def), as ggml's {@code supports_op}. Whether the backend can run here
+   * at all is {@link #isAvailable()}.
+   *
+   * @throws IllegalArgumentException when no native op has that name
+   */
+  public boolean supports(String op) {
+    FuselmNative.load();
+    int[] out = new int[1];
+    int rc = FuselmNative.fl_backend_supports(code, op, out);
+    if (rc == FuselmNative.FL_ERR_INVALID_ARGUMENT) {
+      throw new IllegalArgumentException(FuselmNative.fl_last_error());
+    }
+    dev.fuselm.nativeapi.FuselmNativeException.check(rc, "fl_backend_supports");
+    return out[0] != 0;
+  }
+
+  /**
    * The one place the default backend is chosen: the {@code fuselm.backend} property if set,
    * otherwise CUDA when available, otherwise CPU.
    */

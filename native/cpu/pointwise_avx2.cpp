@@ -1,7 +1,0 @@
-// Pointwise kernels compiled for AVX2 (this file gets the ISA's compiler flags; see
-// cmake/FuselmCompilerFlags.cmake). Only called after pointwise.cpp has checked ctx.isa.
-#include "pointwise_kernels.h"
-
-namespace fl::cpu::avx2_pointwise {
-#include "pointwise_impl.h"
-}  // namespace fl::cpu::avx2_pointwise
