@@ -96,6 +96,15 @@ public final class TokenClassifierTrainer extends FineTuningTask {
       return new TokenBatch(ids, tokenTypes ? new int[b * t] : null, mask, b, t);
     }
 
+    /** The positions batch(idx) is padded to: its longest sentence. */
+    int paddedLength(int[] idx) {
+      int t = 0;
+      for (int i : idx) {
+        t = Math.max(t, sentences.get(i).length());
+      }
+      return t;
+    }
+
     /** The token labels (B*T) of batch(idx): IGNORE on padding. */
     public int[] labels(int[] idx, int t) {
       int[] y = new int[idx.length * t];
@@ -324,9 +333,11 @@ public final class TokenClassifierTrainer extends FineTuningTask {
     int[] idx = order.nextBatch();
     loss.batch(idx.length);
     long local = 0, total = 0;
+    int from = 0, globalT = 0;
     if (share().sharded()) { // this rank's sentences of the global batch
       total = train.labelled(idx); // every rank reads the whole batch: no communication
-      int from = share().from(idx.length);
+      globalT = train.paddedLength(idx);
+      from = share().from(idx.length);
       idx = Arrays.copyOfRange(idx, from, from + share().rows(idx.length));
       local = train.labelled(idx);
       if (local == 0) { // no rows (a short last batch) or no labelled token: adds nothing
@@ -336,8 +347,14 @@ public final class TokenClassifierTrainer extends FineTuningTask {
       }
     }
     TokenBatch b = train.batch(idx, clf.padId());
-    TokenClassificationHead.Result r = clf.forwardBackward(b, train.labels(idx, b.t()), dWeight,
-        dBias, fromBlock, dropoutSeed(s) + 1);
+    // the head's dropout (GPT's fixed 0.1) draws the global batch's mask: the ranks together drop
+    // what one process drops (the backbone's own dropout is still drawn per rank: BatchShare)
+    long headSeed = Dropout.mixSeed(cfg.seed(), s, 0) + 1;
+    TokenClassificationHead.Result r = share().sharded()
+        ? clf.forwardBackward(b, train.labels(idx, b.t()), dWeight, dBias, fromBlock, headSeed,
+            from, globalT)
+        : clf.forwardBackward(b, train.labels(idx, b.t()), dWeight, dBias, fromBlock,
+            dropoutSeed(s) + 1);
     if (!loss.loss(r.loss())) {
       return false;
     }
