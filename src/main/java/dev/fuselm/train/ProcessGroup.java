@@ -8,7 +8,8 @@ import java.util.Map;
 /**
  * The processes of one data-parallel run, and their collectives: MPI through libfuselm_dist
  * ({@link FuselmDist}), loaded only when a run joins a group, so a single-process run never needs
- * MPI. {@link #single()} is the one-process group, whose collectives do nothing.
+ * MPI; slabs on a CUDA device go through NCCL instead (same library, NCCL opened at run time).
+ * {@link #single()} is the one-process group, whose collectives do nothing.
  *
  * <p>Every collective is called by every rank in the same order (the training engine does this:
  * one broadcast of the initial weights, then per step one all-reduce of the loss terms and one of the
