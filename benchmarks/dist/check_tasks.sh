@@ -12,13 +12,14 @@
 #      equals the uninterrupted 2-process run of 2. bit for bit; resuming it with 1 process is
 #      refused;
 #   5. finetune-ner, BERT (the MLM model of 1.), 1 epoch, and 2 epochs over TCP, batch 5, 47
-#      sentences (batches 5 x 9 + 2: the ranks hold different numbers of labelled tokens; GPT
-#      token classifiers are not compared: their head has Hugging Face's fixed dropout 0.1, see
-#      the note on dropout below);
+#      sentences (batches 5 x 9 + 2: the ranks hold different numbers of labelled tokens), and GPT
+#      (1 epoch), whose head has Hugging Face's fixed dropout 0.1: its mask is drawn by global row,
+#      so the ranks drop what one process drops; then a 2-process BERT NER run stopped after epoch 1
+#      (--save-state) and resumed to epoch 2 equals the uninterrupted 2-process run bit for bit;
 #   6. finetune-dpo from the instruction-tuned model of 3., full and LoRA, batch 5, 12 pairs
 #      (batches 5, 5, 2).
-# Tiny models (GPT: 2 layers, 32 wide; BERT: 2 layers, 32 wide), no dropout (with dropout each rank
-# draws its own masks: equally valid, not equal), one kernel thread a process.
+# Tiny models (GPT: 2 layers, 32 wide; BERT: 2 layers, 32 wide), no backbone dropout (the backbone's
+# masks are drawn per rank: equally valid, not equal), one kernel thread a process.
 # Tolerances: the ranks add the same per-example gradients in another order (each rank's share,
 # weighted by its part of the global batch's targets, then the all-reduce sum), so the runs agree
 # to float rounding, which AdamW carries into the weights; checked: logged figures rtol 1e-5,
@@ -150,6 +151,18 @@ run ner-bert-tcp "${ner[@]}" --init "$work/mlm-1" --out @OUT@ --epochs 2
 python3 $here/compare.py --label "finetune-ner BERT, 2 epochs, 1 vs 2 processes (TCP loopback)" \
   "$work/ner-bert-tcp-1/log.jsonl" "$work/ner-bert-tcp-2/log.jsonl" "${nkeys[@]}" \
   --loss-rtol "$RTOL" --weights "$work/ner-bert-tcp-1" "$work/ner-bert-tcp-2" --weights-atol "$ATOL"
+run ner-gpt "${ner[@]}" --init "$work/gpt" --out @OUT@ --epochs 1
+python3 $here/compare.py --label "finetune-ner GPT (head dropout 0.1), 1 vs 2 processes" \
+  "$work/ner-gpt-1/log.jsonl" "$work/ner-gpt-2/log.jsonl" "${nkeys[@]}" --loss-rtol "$RTOL" \
+  --weights "$work/ner-gpt-1" "$work/ner-gpt-2" --weights-atol "$ATOL"
+"${mpi[@]}" "${ner[@]}" --init "$work/mlm-1" --out "$work/ner-half" --epochs 1 --save-state \
+  > "$work/ner-half.log" 2>&1 || { cat "$work/ner-half.log"; exit 1; }
+"${mpi[@]}" "${tcp[@]}" "${ner[@]}" --init "$work/mlm-1" --resume "$work/ner-half" \
+  --out "$work/ner-resumed" --epochs 2 > "$work/ner-resumed.log" 2>&1 \
+  || { cat "$work/ner-resumed.log"; exit 1; }
+python3 $here/compare.py --label "finetune-ner, 2 processes stopped after epoch 1 and resumed" \
+  "$work/ner-bert-tcp-2/log.jsonl" "$work/ner-resumed/log.jsonl" "${nkeys[@]}" --from-step 11 \
+  --loss-rtol 0 --weights "$work/ner-bert-tcp-2" "$work/ner-resumed" --weights-atol 0
 
 # 6. DPO: pairs from the 16 instruction entries (chosen: the entry's response, rejected: the next
 # entry's), 12 to train

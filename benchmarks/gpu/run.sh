@@ -12,10 +12,14 @@
 #      train`, B=8, T=1024), fp32 and, when the build has `--precision`, bf16 beside it (unless
 #      SKIP_JAVA=1; group "train");
 #   6. writes everything to a report (REPORT, default benchmarks/gpu/report-<host>-<date>.md).
+# Between 3. and 4.: the NCCL data-parallel check (benchmarks/gpu/nccl_check.sh: NCCL collectives vs
+# MPI's, and with 2 GPUs a 2-process CUDA training run vs 1 process; skipped, with the reason, without
+# mpirun, NCCL or a second GPU; bounded by `timeout 1200`).
 # Exit status: non-zero when a build or a conformance test fails; the benchmarks only report.
 #
 # Usage: benchmarks/gpu/run.sh                 (everything)
 #        ONLY=gemm benchmarks/gpu/run.sh       (one benchmark group: gemm, attention, ops, train)
+#        ONLY=nccl benchmarks/gpu/run.sh       (build, conformance, then the NCCL check alone)
 #        BUILD=/tmp/fl-gpu SKIP_JAVA=1 benchmarks/gpu/run.sh
 set -euo pipefail
 
@@ -90,6 +94,21 @@ if [ "${SKIP_JAVA:-0}" != 1 ] && command -v mvn >/dev/null; then
     cat "$ROOT"/target/surefire-reports/*CudaConformanceTest.txt | fence
   fi
   if [ "$rc_java" -ne 0 ]; then status=1; fi
+fi
+
+if [ "$ONLY" = all ] || [ "$ONLY" = nccl ]; then
+  log "NCCL data-parallel check"
+  set +e
+  BUILD="$BUILD" NVCC="$NVCC" timeout 1200 "$HERE/nccl_check.sh" >"$BUILD/nccl.log" 2>&1
+  rc_nccl=$?
+  set -e
+  section "NCCL data-parallel check (nccl_check.sh), exit $rc_nccl"
+  fence <"$BUILD/nccl.log"
+  if [ "$rc_nccl" -ne 0 ]; then status=1; fi
+  if [ "$ONLY" = nccl ]; then
+    log "report: $REPORT"
+    exit $status
+  fi
 fi
 
 log "benchmarks"

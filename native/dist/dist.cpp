@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string>
 
+#include "dist_internal.h"
 #include "fuselm_dist.h"
 
 namespace {
@@ -44,6 +45,21 @@ int check_joined(const char *what) {
 constexpr int64_t kChunk = INT_MAX / 2;
 
 } // namespace
+
+namespace fuselm_dist {
+
+int fail(int status, const std::string &msg) { return ::fail(status, msg); }
+
+int broadcast_bytes(void *data, int bytes) {
+  int st = check_joined("broadcast_bytes");
+  if (st != FL_DIST_OK) {
+    return st;
+  }
+  int rc = MPI_Bcast(data, bytes, MPI_BYTE, 0, MPI_COMM_WORLD);
+  return rc == MPI_SUCCESS ? FL_DIST_OK : mpi_fail("MPI_Bcast", rc);
+}
+
+} // namespace fuselm_dist
 
 extern "C" {
 
@@ -210,6 +226,7 @@ int fl_dist_finalize(void) {
   if (!joined) {
     return FL_DIST_OK;
   }
+  fuselm_dist::nccl_shutdown();
   joined = false;
   int finalised = 0;
   MPI_Finalized(&finalised);

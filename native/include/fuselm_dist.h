@@ -55,6 +55,25 @@ int fl_dist_finalize(void);
 /* Ends the whole job now (MPI_Abort) with this exit code: for an error on one rank. */
 int fl_dist_abort(int code);
 
+/*
+ * NCCL: the same collectives on CUDA device buffers (a CUDA context's gradient slab). Built into
+ * libfuselm_dist when CMake finds nccl.h and the CUDA toolkit (hint: FUSELM_NCCL_ROOT or NCCL_ROOT,
+ * e.g. the nvidia/nccl directory of the nvidia-nccl-cu13 wheel); libnccl.so.2 is opened only by
+ * fl_dist_nccl_init, so CPU runs never need it. Without it every call below fails with a one-line
+ * error naming what to install. One GPU per rank: NCCL refuses two ranks on one device.
+ */
+/* *out = 1 when this library was built with NCCL (libnccl.so.2 may still be missing at run time) */
+int fl_dist_nccl_built(int *out);
+/* Collective, after fl_dist_init: opens NCCL, rank 0 makes the NCCL id, MPI broadcasts it, every
+   rank joins the communicator on CUDA device `device`. Idempotent for the same device. */
+int fl_dist_nccl_init(int device);
+/* device data[0..n) = the sum (the mean) over the ranks. Waits for the device's queued work first
+   and returns with the result in place. fl_dist_finalize frees the communicator. */
+int fl_dist_nccl_allreduce_sum(float *data, int64_t n);
+int fl_dist_nccl_allreduce_mean(float *data, int64_t n);
+/* device data[0..n) = rank root's */
+int fl_dist_nccl_broadcast(float *data, int64_t n, int root);
+
 #if defined(__GNUC__)
 #pragma GCC visibility pop
 #endif

@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.fuselm.baseline.TfidfLogisticBaseline;
 import dev.fuselm.data.ClassificationData;
-import dev.fuselm.io.AtomicFiles;
 import dev.fuselm.io.Checkpoint;
 import dev.fuselm.io.CheckpointDirectory;
 import dev.fuselm.io.PeftAdapters;
@@ -24,7 +23,6 @@ import dev.fuselm.train.ClassifierTrainer;
 import dev.fuselm.train.ProcessGroup;
 import dev.fuselm.train.TrainingDivergedException;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -98,14 +96,11 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
 
   /** The data-parallel group (one process unless started by mpirun/srun or FUSELM_DIST=1). */
   private ProcessGroup group = ProcessGroup.single();
-  /** Set on the ranks other than 0 of a data-parallel run: they print and write nothing. */
-  private static boolean silent;
 
   @Override
   public Integer call() throws IOException {
     try (ProcessGroup g = TrainCommand.joinGroup(false)) {
       group = g;
-      silent = !g.isLeader();
       return train();
     }
   }
@@ -154,8 +149,7 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
     ClassifierTrainer.Examples train = encode(split.train(), tok, labels, maxLen, truncated);
     ClassifierTrainer.Examples val = encode(split.validation(), tok, labels, maxLen, truncated);
     ClassifierTrainer.Examples test = encode(split.test(), tok, labels, maxLen, truncated);
-    Path logFile = out.resolve("log.jsonl");
-    List<String> logLines = new ArrayList<>();
+    FinetuneLog log = new FinetuneLog(!group.isLeader()); // the other ranks print nothing
     ObjectNode start = JSON.createObjectNode();
     start.put("event", "start").put("examples", ds.examples().size())
         .put("train", train.size()).put("validation", val.size()).put("test", test.size())
@@ -165,7 +159,7 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
       start.put("lora_rank", lc.rank()).put("lora_alpha", lc.alpha());
     }
     start.set("labels", JSON.valueToTree(ds.counts()));
-    emit(start, logLines);
+    log.emit(start);
     try (ComputeContext c = ComputeContext.create()) {
       c.threads(TrainCommand.threadsPerProcess(threads.threads, group));
       try (SequenceClassifier<GptModel> clf = classifier(c, labels, padId, lc != null)) {
@@ -182,7 +176,7 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
         }
         CheckpointDirectory.Staged staged; // rank 0 writes the output as one checkpoint
         try (ClassifierTrainer t = new ClassifierTrainer(clf, train, val, tc,
-            n -> emit(n, logLines))) {
+            log::emit)) {
           t.distribute(group);
           runTraining(t::resume, t::run);
           if (!group.isLeader()) {
@@ -200,18 +194,17 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
         fin.set("validation",
             ClassifierTrainer.evaluate(clf, val, batch, padTo).toJson(labels, true));
         fin.set("test", ClassifierTrainer.evaluate(clf, test, batch, padTo).toJson(labels, true));
-        emit(fin, logLines);
+        log.emit(fin);
         if (lc != null) {
           // adapters on their own (PEFT layout), then folded in so `classify` needs no LoRA
           PeftAdapters.save(model, dest, init.toAbsolutePath().toString());
           model.mergeLora();
         }
         if (baseline) {
-          baseline(split, labels, logLines);
+          baseline(split, labels, log);
         }
         Checkpoint.saveClassifier(clf, maxLen, false, dest, init);
-        AtomicFiles.writeString(dest.resolve(logFile.getFileName()),
-            String.join("\n", logLines) + "\n");
+        log.write(dest.resolve("log.jsonl"));
         staged.commit(1);
       }
     }
@@ -296,7 +289,7 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
 
   /** The TF-IDF + logistic regression baseline on the same split (first texts only). */
   private static void baseline(ClassificationData.Split split, List<String> labels,
-      List<String> logLines) {
+      FinetuneLog log) {
     TfidfLogisticBaseline bl = TfidfLogisticBaseline.train(split.train(), labels,
         TfidfLogisticBaseline.Config.defaults());
     ObjectNode b = JSON.createObjectNode();
@@ -305,7 +298,7 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
     b.set("validation", bl.evaluate(split.validation()).toJson(labels, false));
     b.set("train", bl.evaluate(split.train()).toJson(labels, false));
     b.put("vocabulary", bl.vocabulary().size());
-    emit(b, logLines);
+    log.emit(b);
   }
 
   /**
@@ -362,15 +355,14 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
     ClassifierTrainer.Examples val = encodeBert(split.validation(), tok, labels, maxLen,
         truncated);
     ClassifierTrainer.Examples test = encodeBert(split.test(), tok, labels, maxLen, truncated);
-    Path logFile = out.resolve("log.jsonl");
-    List<String> logLines = new ArrayList<>();
+    FinetuneLog log = new FinetuneLog(!group.isLeader()); // the other ranks print nothing
     ObjectNode start = JSON.createObjectNode();
     start.put("event", "start").put("model_type", "bert").put("sentence_pairs", pairs)
         .put("examples", ds.examples().size()).put("train", train.size())
         .put("validation", val.size()).put("test", test.size()).put("truncated", truncated[0])
         .put("max_length", maxLen).put("train_all", true);
     start.set("labels", JSON.valueToTree(ds.counts()));
-    emit(start, logLines);
+    log.emit(start);
     try (ComputeContext c = ComputeContext.create()) {
       c.threads(TrainCommand.threadsPerProcess(threads.threads, group));
       try (SequenceClassifier<BertModel> clf = resume != null
@@ -383,7 +375,7 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
         }
         CheckpointDirectory.Staged staged; // rank 0 writes the output as one checkpoint
         try (ClassifierTrainer t = new ClassifierTrainer(clf, train, val, tc,
-            n -> emit(n, logLines))) {
+            log::emit)) {
           t.distribute(group);
           runTraining(t::resume, t::run);
           if (!group.isLeader()) {
@@ -400,13 +392,12 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
         fin.set("train", ClassifierTrainer.evaluate(clf, train, batch).toJson(labels, true));
         fin.set("validation", ClassifierTrainer.evaluate(clf, val, batch).toJson(labels, true));
         fin.set("test", ClassifierTrainer.evaluate(clf, test, batch).toJson(labels, true));
-        emit(fin, logLines);
+        log.emit(fin);
         if (baseline) {
-          baseline(split, labels, logLines);
+          baseline(split, labels, log);
         }
         Checkpoint.saveClassifier(clf, maxLen, pairs, dest, init);
-        AtomicFiles.writeString(dest.resolve(logFile.getFileName()),
-            String.join("\n", logLines) + "\n");
+        log.write(dest.resolve("log.jsonl"));
         staged.commit(1);
       }
     }
@@ -428,19 +419,6 @@ public final class FinetuneClassifyCommand implements Callable<Integer> {
       y[i] = labels.indexOf(e.label());
     }
     return ClassifierTrainer.Examples.ofEncodings(seqs, y);
-  }
-
-  private static void emit(ObjectNode n, List<String> lines) {
-    if (silent) {
-      return;
-    }
-    try {
-      String s = JSON.writeValueAsString(n);
-      lines.add(s);
-      System.out.println(s);
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
   }
 
   static ClassifierTrainer.Examples encode(List<ClassificationData.Example> ex, Tokenizer tok,

@@ -172,13 +172,16 @@ public final class FinetuneDpoCommand implements Callable<Integer> {
       c.threads(TrainCommand.threadsPerProcess(threads.threads, group));
       GptModel model = Checkpoint.load(c, init, ModelFamily.GPT2);
       try {
-        // the reference: --init, frozen, its log-probabilities computed once
+        // the reference: --init, frozen, its log-probabilities computed once; ranks > 0 only
+        // train (rank 0 alone validates and tests), so they skip the validation and test pairs
+        boolean leader = group.isLeader();
+        List<PreferenceData.Encoded> valSeen = leader ? val : List.of();
         DpoTrainer.Reference trainRef = DpoTrainer.referenceLogProbs(model, train, batch, eot,
             fixed, red);
-        DpoTrainer.Reference valRef = DpoTrainer.referenceLogProbs(model, val, batch, eot, fixed,
-            red);
-        DpoTrainer.Reference testRef = DpoTrainer.referenceLogProbs(model, test, batch, eot,
+        DpoTrainer.Reference valRef = DpoTrainer.referenceLogProbs(model, valSeen, batch, eot,
             fixed, red);
+        DpoTrainer.Reference testRef = leader ? DpoTrainer.referenceLogProbs(model, test, batch,
+            eot, fixed, red) : null;
         // rank 0 answers, evaluates, logs and saves; every rank trains
         List<int[]> before = group.isLeader() ? respond(model, test.subList(0, shown), gc)
             : List.of();
@@ -211,7 +214,7 @@ public final class FinetuneDpoCommand implements Callable<Integer> {
           log.emit(pre);
         }
         CheckpointDirectory.Staged staged; // the output is written as one checkpoint
-        try (DpoTrainer t = new DpoTrainer(model, train, trainRef, val, valRef, eot, tc,
+        try (DpoTrainer t = new DpoTrainer(model, train, trainRef, valSeen, valRef, eot, tc,
             n -> log.emit(n, !quiet || !"step".equals(n.path("event").asText())))) {
           t.distribute(group);
           if (resume != null) {

@@ -14,9 +14,9 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * What the fine-tuning commands (finetune-instruct, finetune-dpo, finetune-ner) print and keep:
- * JSON lines on stdout and in the output's {@code log.jsonl}; on the ranks other than 0 of a
- * data-parallel run, nothing. Also their greedy test responses.
+ * What the fine-tuning commands (finetune-classify, finetune-instruct, finetune-dpo,
+ * finetune-ner) print and keep: JSON lines on stdout and in the output's {@code log.jsonl}; on the
+ * ranks other than 0 of a data-parallel run, nothing. Also their greedy test responses.
  */
 final class FinetuneLog {
   private static final ObjectMapper JSON = new ObjectMapper();

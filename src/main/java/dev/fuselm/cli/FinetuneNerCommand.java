@@ -75,6 +75,13 @@ public final class FinetuneNerCommand implements Callable<Integer> {
   Float loraAlpha;
   @Option(names = "--seed", description = "seed of head and shuffling (default: ${DEFAULT-VALUE})")
   long seed = 123;
+  @Option(names = "--resume", description = "continue exactly from a directory that an earlier run"
+      + " wrote with --save-state (same data and settings; --epochs may grow); with --lora the"
+      + " base model is --init and the adapters come from this directory")
+  Path resume;
+  @Option(names = "--save-state", description = "also write the training state (optimizer"
+      + " moments, step, data position) into --out, so that --resume can continue the run")
+  boolean saveState;
   @Option(names = "--baseline", description = "also score the most-frequent-tag-per-word"
       + " baseline trained on --train, as an {\"event\":\"baseline\"} line") boolean baseline;
   @Mixin TrainingOptions.Threads threads;
@@ -153,18 +160,31 @@ public final class FinetuneNerCommand implements Callable<Integer> {
     log.emit(start);
     try (ComputeContext c = ComputeContext.create()) {
       c.threads(TrainCommand.threadsPerProcess(threads.threads, group));
-      Backbone model = bert ? Checkpoint.load(c, init, ModelFamily.BERT)
-          : Checkpoint.load(c, init, ModelFamily.GPT2);
-      try (TokenClassifier<Backbone> clf = TokenClassifier.of(model, labels, padId, seed)) {
-        if (lc != null) {
-          ((GptModel) model).addLora(lc, seed);
+      try (TokenClassifier<? extends Backbone> clf = classifier(c, bert, labels, padId,
+          lc != null)) {
+        Backbone model = clf.backbone();
+        if (lc != null) { // the model owns the adapters from here on
+          if (resume != null) {
+            PeftAdapters.attach((GptModel) model, resume, true);
+          } else {
+            ((GptModel) model).addLora(lc, seed);
+          }
         }
-        long steps;
+        // rank 0 writes the output as one checkpoint (io/CheckpointDirectory)
+        CheckpointDirectory.Staged staged = null;
         try (TokenClassifierTrainer t = new TokenClassifierTrainer(clf, trainEx, valEx, tc,
             maxLength, log::emit)) {
           t.distribute(group);
+          if (resume != null) {
+            t.resume(resume);
+          }
           t.run();
-          steps = t.step();
+          if (group.isLeader()) {
+            staged = CheckpointDirectory.begin(out, t.step());
+            if (saveState) { // before the adapters are merged: the moments are theirs
+              t.saveState(staged.path());
+            }
+          }
         } catch (IllegalArgumentException | TrainingDivergedException e) {
           throw new UserInputException(e.getMessage());
         }
@@ -184,8 +204,6 @@ public final class FinetuneNerCommand implements Callable<Integer> {
         if (baseline) {
           baseline(train, val, test, log);
         }
-        // the output is written as one checkpoint (io/CheckpointDirectory)
-        CheckpointDirectory.Staged staged = CheckpointDirectory.begin(out, steps);
         Path dest = staged.path();
         if (lc != null) {
           PeftAdapters.save((GptModel) model, dest, init.toAbsolutePath().toString());
@@ -197,6 +215,37 @@ public final class FinetuneNerCommand implements Callable<Integer> {
       }
     }
     return 0;
+  }
+
+  /**
+   * The token classifier: a new head on --init, or on --resume the saved one (with LoRA the frozen
+   * base is --init's and only the head comes from --resume, whose model has the adapters merged).
+   */
+  private TokenClassifier<? extends Backbone> classifier(ComputeContext c, boolean bert,
+      List<String> labels, int padId, boolean withLora) throws IOException {
+    if (resume == null) {
+      Backbone model = bert ? Checkpoint.load(c, init, ModelFamily.BERT)
+          : Checkpoint.load(c, init, ModelFamily.GPT2);
+      return TokenClassifier.of(model, labels, padId, seed);
+    }
+    if ((Checkpoint.family(resume) == ModelFamily.BERT) != bert) {
+      throw new UserInputException("--resume " + resume + " is not a token classifier of --init's"
+          + " model family (" + (bert ? "BERT" : "GPT-2") + ")");
+    }
+    TokenClassifier<? extends Backbone> saved = TokenClassifierFiles.load(c, resume);
+    if (!saved.labels().equals(labels)) {
+      List<String> had = saved.labels();
+      saved.close();
+      throw new UserInputException("--resume " + resume + " was trained on the labels " + had
+          + ", this data has " + labels);
+    }
+    if (!withLora) {
+      return saved;
+    }
+    try (saved) {
+      return TokenClassifier.of(Checkpoint.load(c, init, ModelFamily.GPT2), labels, padId,
+          saved.head().weight().clone(), saved.head().bias().clone());
+    }
   }
 
   static TokenClassifierTrainer.Examples encode(ConllData data, Tokenizer tok,

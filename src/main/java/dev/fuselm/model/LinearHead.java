@@ -111,6 +111,43 @@ public abstract class LinearHead<R> {
     return keep;
   }
 
+  /**
+   * {@link #dropOut} of the rows of a data-parallel share: features holds rows (B, T, C) that are
+   * rows [firstRow, firstRow + B) of a global batch padded to globalT positions (T <= globalT), and
+   * each entry gets the mask entry {@link #dropOut} draws for it in the global batch, so the ranks
+   * together drop what one process drops. firstRow 0 and globalT == T is {@link #dropOut} itself.
+   */
+  protected final float[] dropOutRows(Backbone backbone, float[] features, long seed, int rows,
+      int t, int firstRow, int globalT) {
+    float p = backbone.isTraining() ? dropout : 0f;
+    if (!(p > 0)) {
+      return null;
+    }
+    int c = hiddenSize;
+    if (features.length != (long) rows * t * c || firstRow < 0 || t > globalT) {
+      throw new IllegalArgumentException("rows " + firstRow + ".." + (firstRow + rows) + " of "
+          + t + " (of " + globalT + ") positions do not match " + features.length + " features");
+    }
+    float[] keep = new float[features.length];
+    SplittableRandom r = new SplittableRandom(seed);
+    for (long skip = (long) firstRow * globalT * c; skip > 0; skip--) {
+      r.nextDouble(); // the draws of the rows before this share's
+    }
+    for (int row = 0; row < rows; row++) {
+      for (int pos = 0; pos < globalT; pos++) {
+        for (int x = 0; x < c; x++) {
+          double u = r.nextDouble();
+          if (pos < t) {
+            int i = (row * t + pos) * c + x;
+            keep[i] = u < p ? 0f : 1f / (1f - p);
+            features[i] *= keep[i];
+          }
+        }
+      }
+    }
+    return keep;
+  }
+
   /** Logits (N, K) = features (N, C) times weight (K, C) transposed, plus the bias. */
   public double[] logits(float[] features, int n) {
     int k = numLabels, c = hiddenSize;

@@ -61,6 +61,17 @@ public final class TokenClassificationHead extends LinearHead<TokenClassificatio
   @Override
   public Result forwardBackward(Backbone backbone, TokenBatch batch, int[] labels,
       float[] dWeight, float[] dBias, int fromBlock, long dropoutSeed) {
+    return forwardBackward(backbone, batch, labels, dWeight, dBias, fromBlock, dropoutSeed, 0,
+        batch.t());
+  }
+
+  /**
+   * {@link #forwardBackward} of a data-parallel share: batch is rows [firstRow, firstRow + B) of
+   * a global batch padded to globalT positions, and the head's dropout mask is the global batch's
+   * ({@link LinearHead#dropOutRows}), so that the ranks' steps add up to the one-process step.
+   */
+  public Result forwardBackward(Backbone backbone, TokenBatch batch, int[] labels,
+      float[] dWeight, float[] dBias, int fromBlock, long dropoutSeed, int firstRow, int globalT) {
     checkFits(backbone);
     int n = batch.b() * batch.t(), k = numLabels();
     if (labels.length != n) {
@@ -79,7 +90,8 @@ public final class TokenClassificationHead extends LinearHead<TokenClassificatio
       throw new IllegalArgumentException("gradient arrays do not match the head's weight and bias");
     }
     float[] h = backbone.forwardHidden(batch).toFloatArray();
-    float[] keep = dropOut(backbone, h, dropoutSeed);
+    float[] keep = dropOutRows(backbone, h, dropoutSeed, batch.b(), batch.t(), firstRow,
+        globalT);
     double[] prob = softmax(logits(h, n), n, k);
     double loss = 0;
     int correct = 0;

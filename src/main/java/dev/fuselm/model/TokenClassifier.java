@@ -67,6 +67,18 @@ public final class TokenClassifier<B extends Backbone>
     return t;
   }
 
+  /**
+   * forwardBackward of a data-parallel share, rows [firstRow, firstRow + B) of a global batch
+   * padded to globalT positions: the head's dropout mask is the global batch's (see {@link
+   * TokenClassificationHead}).
+   */
+  public TokenClassificationHead.Result forwardBackward(TokenBatch batch, int[] labels,
+      float[] dWeight, float[] dBias, int fromBlock, long dropoutSeed, int firstRow,
+      int globalT) {
+    return head().forwardBackward(backbone(), batch, labels, dWeight, dBias, fromBlock,
+        dropoutSeed, firstRow, globalT);
+  }
+
   /** The most probable label id of every position (B*T) of a batch, in evaluation mode. */
   public int[] predict(TokenBatch batch) {
     double[] p = probabilities(batch);

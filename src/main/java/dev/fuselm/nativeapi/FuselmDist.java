@@ -77,4 +77,17 @@ public final class FuselmDist {
   public static native int fl_dist_finalize();
 
   public static native int fl_dist_abort(int code);
+
+  /** out[0] = 1 when libfuselm_dist was built with NCCL (CUDA device buffers). */
+  public static native int fl_dist_nccl_built(int[] out);
+
+  /** Collective: joins the NCCL communicator on CUDA device {@code device} (id shared by MPI). */
+  public static native int fl_dist_nccl_init(int device);
+
+  /** The sum all-reduce of a device buffer (a CUDA context's slab) through NCCL. */
+  public static native int fl_dist_nccl_allreduce_sum(@Cast("float*") long data, long n);
+
+  public static native int fl_dist_nccl_allreduce_mean(@Cast("float*") long data, long n);
+
+  public static native int fl_dist_nccl_broadcast(@Cast("float*") long data, long n, int root);
 }

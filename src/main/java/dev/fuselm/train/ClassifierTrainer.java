@@ -307,11 +307,7 @@ public final class ClassifierTrainer extends FineTuningTask {
   private final float[] dWeight;
   private final float[] dBias;
   private final FineTuningOrder order;
-  private double lossSum;
-  private int seen;
-  private double lastLoss;
-  private double lastShare; // this rank's share of the step's global loss
-  private int lastRows; // the global batch's examples
+  private final RowMeanLoss loss = new RowMeanLoss();
 
   /**
    * A run over train (validation metrics on val, which may be null) that {@link #run} trains and
@@ -396,8 +392,7 @@ public final class ClassifierTrainer extends FineTuningTask {
   @Override
   public void beginStep(long s) {
     if (order.startsEpoch()) {
-      lossSum = 0;
-      seen = 0;
+      loss.startEpoch();
     }
     model.setTraining(true);
     model.setDropoutSeed(dropoutSeed(s));
@@ -414,13 +409,13 @@ public final class ClassifierTrainer extends FineTuningTask {
   @Override
   public boolean microStep(long s, int micro, float weight) {
     int[] idx = order.nextBatch();
-    lastRows = idx.length;
+    int total = idx.length; // the global batch's examples
+    loss.batch(total);
     if (share().sharded()) { // this rank's examples of the global batch, weighed by their share
       int from = share().from(idx.length), rows = share().rows(idx.length);
       idx = Arrays.copyOfRange(idx, from, from + rows);
       if (rows == 0) { // the last batch of an epoch may hold fewer examples than the ranks
-        lastLoss = 0;
-        lastShare = 0;
+        loss.empty();
         g.flat().zero();
         return true;
       }
@@ -433,8 +428,7 @@ public final class ClassifierTrainer extends FineTuningTask {
     SequenceClassificationHead.Result r = clf.forwardBackward(
         train.batch(idx, clf.padId(), cfg.padTo()), y, dWeight, dBias, fromBlock,
         dropoutSeed(s) + 1);
-    lastLoss = r.loss();
-    if (!Double.isFinite(r.loss())) {
+    if (!loss.loss(r.loss())) {
       return false;
     }
     g.get(weightName).copyFrom(dWeight);
@@ -445,31 +439,26 @@ public final class ClassifierTrainer extends FineTuningTask {
       g.get(name).copyFrom(sourceGrads.get(name));
     }
     if (share().sharded()) { // the gradient of the share's mean, scaled to its part of the total
-      double f = BatchShare.fraction(idx.length, lastRows);
-      lastShare = r.loss() * f;
+      double f = BatchShare.fraction(idx.length, total);
+      loss.share(f);
       PointwiseOps.scale(model.context(), g.flat(), (float) f);
-    } else {
-      lastShare = r.loss();
     }
     return true;
   }
 
   @Override
   public float stepLoss(int gradAccum) {
-    return (float) lastLoss;
+    return loss.stepLoss();
   }
 
   @Override
   public double[] lossTerms(int gradAccum) {
-    return new double[] {share().sharded() ? lastShare : lastLoss};
+    return loss.lossTerms(share().sharded());
   }
 
-  /** The global batch's mean loss: the step's, and the epoch's running sum. */
   @Override
   public float globalLoss(double[] terms) {
-    lossSum += terms[0] * lastRows;
-    seen += lastRows;
-    return (float) terms[0];
+    return loss.globalLoss(terms);
   }
 
   @Override
@@ -501,7 +490,7 @@ public final class ClassifierTrainer extends FineTuningTask {
     model.setTraining(false);
     ObjectNode n = JSON.createObjectNode();
     n.put("event", "epoch").put("epoch", order.epoch()).put("step", s)
-        .put("train_batch_loss", lossSum / seen);
+        .put("train_batch_loss", loss.epochMean());
     n.set("train", evaluate(clf, train, cfg.batch(), cfg.padTo()).toJson(clf.labels(), false));
     if (val != null && val.size() > 0) {
       n.set("validation",

@@ -8,7 +8,8 @@ import java.util.Map;
 /**
  * The processes of one data-parallel run, and their collectives: MPI through libfuselm_dist
  * ({@link FuselmDist}), loaded only when a run joins a group, so a single-process run never needs
- * MPI. {@link #single()} is the one-process group, whose collectives do nothing.
+ * MPI; slabs on a CUDA device go through NCCL instead (same library, NCCL opened at run time).
+ * {@link #single()} is the one-process group, whose collectives do nothing.
  *
  * <p>Every collective is called by every rank in the same order (the training engine does this:
  * one broadcast of the initial weights, then per step one all-reduce of the loss terms and one of the
@@ -34,6 +35,7 @@ public final class ProcessGroup implements AutoCloseable {
   private volatile long waitingSince;
   private volatile String waitingIn = "";
   private Thread watchdog;
+  private boolean ncclJoined; // the NCCL communicator is set up (a CUDA model's first collective)
 
   private ProcessGroup(boolean joined, int rank, int size) {
     this.joined = joined;
@@ -178,11 +180,13 @@ public final class ProcessGroup implements AutoCloseable {
   /** slab = its mean over the ranks (one all-reduce of the whole contiguous slab). */
   public void allReduceMean(ParameterSlab slab) {
     if (size > 1) {
-      long n = hostSlab(slab, "average gradients");
+      long n = slab.size();
+      boolean device = onDevice(slab);
       long t0 = System.nanoTime();
-      check(timed("the gradient all-reduce",
-          () -> FuselmDist.fl_dist_allreduce_mean(slab.flat().address(), n)),
-          "fl_dist_allreduce_mean");
+      check(timed("the gradient all-reduce", () -> device
+          ? FuselmDist.fl_dist_nccl_allreduce_mean(slab.flat().address(), n)
+          : FuselmDist.fl_dist_allreduce_mean(slab.flat().address(), n)),
+          device ? "fl_dist_nccl_allreduce_mean" : "fl_dist_allreduce_mean");
       slabReduceNanos += System.nanoTime() - t0;
       slabReduces++;
     }
@@ -194,11 +198,13 @@ public final class ProcessGroup implements AutoCloseable {
    */
   public void allReduceSum(ParameterSlab slab) {
     if (size > 1) {
-      long n = hostSlab(slab, "add up gradients");
+      long n = slab.size();
+      boolean device = onDevice(slab);
       long t0 = System.nanoTime();
-      check(timed("the gradient all-reduce",
-          () -> FuselmDist.fl_dist_allreduce_sum(slab.flat().address(), n)),
-          "fl_dist_allreduce_sum");
+      check(timed("the gradient all-reduce", () -> device
+          ? FuselmDist.fl_dist_nccl_allreduce_sum(slab.flat().address(), n)
+          : FuselmDist.fl_dist_allreduce_sum(slab.flat().address(), n)),
+          device ? "fl_dist_nccl_allreduce_sum" : "fl_dist_allreduce_sum");
       slabReduceNanos += System.nanoTime() - t0;
       slabReduces++;
     }
@@ -235,10 +241,12 @@ public final class ProcessGroup implements AutoCloseable {
       throw new IllegalArgumentException("root " + root + " is not a rank of " + size);
     }
     if (size > 1) {
-      long n = hostSlab(slab, "share the weights");
-      check(timed("the weights broadcast",
-          () -> FuselmDist.fl_dist_broadcast(slab.flat().address(), n, root)),
-          "fl_dist_broadcast");
+      long n = slab.size();
+      boolean device = onDevice(slab);
+      check(timed("the weights broadcast", () -> device
+          ? FuselmDist.fl_dist_nccl_broadcast(slab.flat().address(), n, root)
+          : FuselmDist.fl_dist_broadcast(slab.flat().address(), n, root)),
+          device ? "fl_dist_nccl_broadcast" : "fl_dist_broadcast");
     }
   }
 
@@ -260,14 +268,34 @@ public final class ProcessGroup implements AutoCloseable {
     }
   }
 
-  /** The element count of a slab in host memory; CUDA slabs need NCCL, not built yet (refused). */
-  private static long hostSlab(ParameterSlab slab, String what) {
-    Backend b = slab.flat().device();
-    if (b == Backend.CUDA) {
-      throw new IllegalArgumentException("cannot " + what + " of a CUDA model across"
-          + " processes: the NCCL path is not built yet (train distributed on the CPU backend)");
+  /**
+   * Whether slab lives on a CUDA device: then its collectives go through NCCL, whose communicator
+   * is set up on first use (collective: every rank reaches it at the same call, the weights
+   * broadcast). A build without NCCL, or a machine without libnccl.so.2, is an {@link
+   * IllegalArgumentException} naming what to install (one line and exit 2 in the CLI).
+   */
+  private boolean onDevice(ParameterSlab slab) {
+    if (slab.flat().device() != Backend.CUDA) {
+      return false;
     }
-    return slab.size();
+    if (!ncclJoined) {
+      int[] built = new int[1];
+      check(FuselmDist.fl_dist_nccl_built(built), "fl_dist_nccl_built");
+      if (built[0] != 1) {
+        throw new IllegalArgumentException("data-parallel training of a CUDA model needs NCCL, and"
+            + " this fuselm was built without it: install NCCL (pip install nvidia-nccl-cu13, or"
+            + " apt-get install libnccl2 libnccl-dev) and rebuild with FUSELM_NCCL_ROOT set, or"
+            + " train distributed on the CPU backend");
+      }
+      // contexts use CUDA device 0: one GPU per rank comes from each rank's CUDA_VISIBLE_DEVICES
+      int st = timed("the NCCL set-up", () -> FuselmDist.fl_dist_nccl_init(0));
+      if (st != FuselmDist.FL_DIST_OK) {
+        throw new IllegalArgumentException("cannot train a CUDA model across processes: "
+            + FuselmDist.fl_dist_last_error());
+      }
+      ncclJoined = true;
+    }
+    return true;
   }
 
   private static void check(int status, String call) {

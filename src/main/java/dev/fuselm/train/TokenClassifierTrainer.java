@@ -96,6 +96,15 @@ public final class TokenClassifierTrainer extends FineTuningTask {
       return new TokenBatch(ids, tokenTypes ? new int[b * t] : null, mask, b, t);
     }
 
+    /** The positions batch(idx) is padded to: its longest sentence. */
+    int paddedLength(int[] idx) {
+      int t = 0;
+      for (int i : idx) {
+        t = Math.max(t, sentences.get(i).length());
+      }
+      return t;
+    }
+
     /** The token labels (B*T) of batch(idx): IGNORE on padding. */
     public int[] labels(int[] idx, int t) {
       int[] y = new int[idx.length * t];
@@ -235,11 +244,7 @@ public final class TokenClassifierTrainer extends FineTuningTask {
   private final float[] dWeight;
   private final float[] dBias;
   private final FineTuningOrder order;
-  private double lossSum;
-  private int seen;
-  private double lastLoss;
-  private double lastShare; // this rank's share of the step's global loss
-  private int lastRows; // the global batch's sentences
+  private final RowMeanLoss loss = new RowMeanLoss();
 
   /**
    * A run over train (validation on val, may be null); maxLength is recorded in the saved
@@ -311,8 +316,7 @@ public final class TokenClassifierTrainer extends FineTuningTask {
   @Override
   public void beginStep(long s) {
     if (order.startsEpoch()) {
-      lossSum = 0;
-      seen = 0;
+      loss.startEpoch();
     }
     model.setTraining(true);
     model.setDropoutSeed(dropoutSeed(s));
@@ -327,25 +331,31 @@ public final class TokenClassifierTrainer extends FineTuningTask {
   @Override
   public boolean microStep(long s, int micro, float weight) {
     int[] idx = order.nextBatch();
-    lastRows = idx.length;
+    loss.batch(idx.length);
     long local = 0, total = 0;
+    int from = 0, globalT = 0;
     if (share().sharded()) { // this rank's sentences of the global batch
       total = train.labelled(idx); // every rank reads the whole batch: no communication
-      int from = share().from(idx.length);
+      globalT = train.paddedLength(idx);
+      from = share().from(idx.length);
       idx = Arrays.copyOfRange(idx, from, from + share().rows(idx.length));
       local = train.labelled(idx);
       if (local == 0) { // no rows (a short last batch) or no labelled token: adds nothing
-        lastLoss = 0;
-        lastShare = 0;
+        loss.empty();
         g.flat().zero();
         return true;
       }
     }
     TokenBatch b = train.batch(idx, clf.padId());
-    TokenClassificationHead.Result r = clf.forwardBackward(b, train.labels(idx, b.t()), dWeight,
-        dBias, fromBlock, dropoutSeed(s) + 1);
-    lastLoss = r.loss();
-    if (!Double.isFinite(r.loss())) {
+    // the head's dropout (GPT's fixed 0.1) draws the global batch's mask: the ranks together drop
+    // what one process drops (the backbone's own dropout is still drawn per rank: BatchShare)
+    long headSeed = Dropout.mixSeed(cfg.seed(), s, 0) + 1;
+    TokenClassificationHead.Result r = share().sharded()
+        ? clf.forwardBackward(b, train.labels(idx, b.t()), dWeight, dBias, fromBlock, headSeed,
+            from, globalT)
+        : clf.forwardBackward(b, train.labels(idx, b.t()), dWeight, dBias, fromBlock,
+            dropoutSeed(s) + 1);
+    if (!loss.loss(r.loss())) {
       return false;
     }
     g.get(TokenClassifier.WEIGHT).copyFrom(dWeight);
@@ -355,30 +365,25 @@ public final class TokenClassifierTrainer extends FineTuningTask {
     }
     if (share().sharded()) { // the gradient of the share's mean, scaled to its part of the total
       double f = BatchShare.fraction(local, total);
-      lastShare = r.loss() * f;
+      loss.share(f);
       PointwiseOps.scale(model.context(), g.flat(), (float) f);
-    } else {
-      lastShare = r.loss();
     }
     return true;
   }
 
   @Override
   public float stepLoss(int gradAccum) {
-    return (float) lastLoss;
+    return loss.stepLoss();
   }
 
   @Override
   public double[] lossTerms(int gradAccum) {
-    return new double[] {share().sharded() ? lastShare : lastLoss};
+    return loss.lossTerms(share().sharded());
   }
 
-  /** The global batch's mean loss: the step's, and the epoch's running sum. */
   @Override
   public float globalLoss(double[] terms) {
-    lossSum += terms[0] * lastRows;
-    seen += lastRows;
-    return (float) terms[0];
+    return loss.globalLoss(terms);
   }
 
   @Override
@@ -408,7 +413,7 @@ public final class TokenClassifierTrainer extends FineTuningTask {
     model.setTraining(false);
     ObjectNode n = JSON.createObjectNode();
     n.put("event", "epoch").put("epoch", order.epoch()).put("step", s)
-        .put("train_batch_loss", lossSum / seen);
+        .put("train_batch_loss", loss.epochMean());
     if (val != null && val.size() > 0) {
       n.set("validation", evaluate(clf, val, cfg.batch()).toJson());
     }

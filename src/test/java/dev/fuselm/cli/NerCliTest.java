@@ -94,6 +94,61 @@ class NerCliTest {
     }
   }
 
+  /**
+   * --save-state after epoch 1, then --resume to epoch 2, ends where the straight 2-epoch run
+   * ends, bit for bit (weights and the final metrics): BERT (with its dropout 0.1, whose masks
+   * must follow the step) and GPT with LoRA (the adapters and the head resume, the base is
+   * --init's); other settings are refused as one line with exit code 2.
+   */
+  @Test
+  void resumeContinuesTheRunExactly() throws IOException {
+    Path train = data("train.conll", 20), val = data("val.conll", 6);
+    Path gpt = tmp.resolve("gpt");
+    try (ComputeContext c = ComputeContext.create();
+        GptModel m = GptModel.random(c, GptConfig.of(50257, 64, 16, 2, 2), 3)) {
+      Checkpoint.save(ModelFamily.GPT2, m, gpt);
+    }
+    Path bert = bertInit();
+    String[][] variants = {{"--init", bert.toString()},
+        {"--init", gpt.toString(), "--lora", "2"}};
+    for (String[] variant : variants) {
+      String name = variant.length > 2 ? "lora" : "bert";
+      String[] common = ClassifyCliTest.concat(new String[] {"finetune-ner", "--train",
+          train.toString(), "--val", val.toString(), "--batch", "6", "--lr", "1e-3",
+          "--max-length", "48", "--threads", "1"}, variant);
+      Path straight = tmp.resolve(name + "-straight"), half = tmp.resolve(name + "-half");
+      Path rest = tmp.resolve(name + "-rest");
+      ClassifyCliTest.Run r = run(ClassifyCliTest.concat(common, "--out", straight.toString(),
+          "--epochs", "2"));
+      assertEquals(0, r.code(), r.err());
+      r = run(ClassifyCliTest.concat(common, "--out", half.toString(), "--epochs", "1",
+          "--save-state"));
+      assertEquals(0, r.code(), r.err());
+      assertTrue(Files.isRegularFile(half.resolve("training_state.safetensors")), name);
+      assertFalse(Files.exists(straight.resolve("training_state.safetensors")), "only when asked");
+      r = run(ClassifyCliTest.concat(common, "--out", rest.toString(), "--epochs", "2",
+          "--resume", half.toString()));
+      assertEquals(0, r.code(), r.err());
+      List<String> files = name.equals("lora")
+          ? List.of("model.safetensors", "adapter_model.safetensors")
+          : List.of("model.safetensors");
+      for (String f : files) {
+        assertTrue(java.util.Arrays.equals(Files.readAllBytes(straight.resolve(f)),
+            Files.readAllBytes(rest.resolve(f))), name + ": " + f);
+      }
+      List<String> a = Files.readAllLines(straight.resolve("log.jsonl"));
+      List<String> b = Files.readAllLines(rest.resolve("log.jsonl"));
+      assertEquals(a.get(a.size() - 1), b.get(b.size() - 1), name + ": final metrics");
+      assertEquals(a.get(a.size() - 2), b.get(b.size() - 2), name + ": epoch 2 metrics");
+    }
+    ClassifyCliTest.Run other = run("finetune-ner", "--init", bert.toString(), "--train",
+        train.toString(), "--batch", "5", "--lr", "1e-3", "--max-length", "48", "--epochs", "2",
+        "--out", tmp.resolve("other").toString(), "--resume", tmp.resolve("bert-half").toString());
+    assertEquals(2, other.code());
+    assertTrue(other.err().contains("cannot resume exactly"), other.err());
+    assertEquals(1, other.err().trim().split("\n").length, other.err());
+  }
+
   @Test
   void gptFineTuneThenNer() throws IOException {
     Path init = tmp.resolve("gpt");

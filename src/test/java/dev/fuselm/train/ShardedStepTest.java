@@ -145,13 +145,14 @@ class ShardedStepTest {
     }
   }
 
-  static Step tokenClassifierStep(BatchShare share, TokenClassifierTrainer.Examples train) {
+  static Step tokenClassifierStep(BatchShare share, TokenClassifierTrainer.Examples train,
+      float dropout) {
     TokenClassifierTrainer.Config cfg = new TokenClassifierTrainer.Config(1, 5, 1e-3f, 0f, 0f,
         true, 7, 0, false);
-    // a head without dropout (GPT's default 0.1 would draw each rank's own mask: not equal)
+    // the head's dropout mask is drawn by global row: the shares drop what one process drops
     TokenClassificationHead head = new TokenClassificationHead(
         SequenceClassificationHead.initialWeight(3, TINY.dModel(), 3), new float[3], 3,
-        TINY.dModel(), 0f);
+        TINY.dModel(), dropout);
     try (TokenClassifier<GptModel> clf = new TokenClassifier<>(GptModel.random(ctx, TINY, 42),
         head, List.of("O", "B-X", "I-X"), 0);
         TokenClassifierTrainer t = new TokenClassifierTrainer(clf, train, null, cfg, 16,
@@ -167,6 +168,22 @@ class ShardedStepTest {
 
   @Test
   void tokenClassifierSharesWithDifferentLabelCountsSumToTheOneProcessStep() {
+    tokenClassifierShares(0f);
+  }
+
+  /**
+   * With the head's dropout (GPT-2 token classifiers' fixed 0.1) the ranks' masks are the rows of
+   * the one-process mask (shares padded to fewer positions than the global batch included), so
+   * the sums still equal the one-process step; the mask is not trivial (the loss moves).
+   */
+  @Test
+  void tokenClassifierSharesWithHeadDropoutSumToTheOneProcessStep() {
+    Step with = tokenClassifierShares(TokenClassifier.GPT_DROPOUT);
+    Step without = tokenClassifierStep(BatchShare.single(), tokenExamples(), 0f);
+    assertTrue(Math.abs(with.loss() - without.loss()) > 1e-6, "dropout changed the loss");
+  }
+
+  static TokenClassifierTrainer.Examples tokenExamples() {
     Random rnd = new Random(9);
     List<NerEncoding.Encoded> sentences = new ArrayList<>();
     List<int[]> words = new ArrayList<>();
@@ -182,16 +199,20 @@ class ShardedStepTest {
       sentences.add(new NerEncoding.Encoded(ids, labels, new int[0]));
       words.add(new int[0]);
     }
-    TokenClassifierTrainer.Examples train = new TokenClassifierTrainer.Examples(sentences, words,
-        false);
-    Step one = tokenClassifierStep(BatchShare.single(), train);
+    return new TokenClassifierTrainer.Examples(sentences, words, false);
+  }
+
+  static Step tokenClassifierShares(float dropout) {
+    TokenClassifierTrainer.Examples train = tokenExamples();
+    Step one = tokenClassifierStep(BatchShare.single(), train, dropout);
     for (int size : new int[] {2, 3, 6}) { // 5 rows: 3+2, 2+2+1, 1+1+1+1+1+0
       List<Step> ranks = new ArrayList<>();
       for (int r = 0; r < size; r++) {
-        ranks.add(tokenClassifierStep(new BatchShare(r, size), train));
+        ranks.add(tokenClassifierStep(new BatchShare(r, size), train, dropout));
       }
-      assertRanksSumToOne(one, ranks, size + " ranks");
+      assertRanksSumToOne(one, ranks, size + " ranks, dropout " + dropout);
     }
+    return one;
   }
 
   /** The DPO step: its loss sum over the pairs (the first loss term), gradients, and pairs. */
