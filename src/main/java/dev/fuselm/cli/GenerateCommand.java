@@ -121,9 +121,10 @@ public final class GenerateCommand implements Callable<Integer> {
     PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
     try (ComputeContext ctx = ComputeContext.create()) {
       ctx.threads(threads);
-      // bf16 decoding never needs the float32 block matrices: load them straight to bf16
+      // bf16/int8 decoding never needs the float32 block matrices: load them straight to bf16/int8
       try (GptModel m = gguf ? GgufModel.load(ctx, model, weightType)
           : weightType == DType.BFLOAT16 ? Checkpoint.loadBf16Matrices(ctx, model)
+          : weightType == DType.INT8 ? Checkpoint.loadInt8Matrices(ctx, model)
           : Checkpoint.load(ctx, model, ModelFamily.GPT2);
           Generator g = new Generator(m, 1, weightType)) {
         if (printIds) {

@@ -128,6 +128,17 @@ public final class GptModel implements Backbone {
     return int8Matrices != null;
   }
 
+  /**
+   * A parameter's shape as the checkpoint stores it: for an int8-matrix model's block matrix its
+   * (in, out), not the packed tensor's byte count.
+   */
+  public long[] parameterShape(String name) {
+    if (int8Matrices != null && int8Matrices.containsKey(name)) {
+      return allShapes.get(name).clone();
+    }
+    return parameter(name).shape();
+  }
+
   /** True for the weight of a block's qkv, attention projection or MLP layer. */
   public static boolean isBlockMatrix(String name) {
     return GptLayout.isBlockMatrix(name);

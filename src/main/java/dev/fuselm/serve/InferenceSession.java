@@ -270,6 +270,7 @@ public final class InferenceSession implements AutoCloseable {
       ctx.threads(options.threads());
       // decoding with bf16 weights never needs the float32 block matrices: load them as bf16
       model = options.weights() == DType.BFLOAT16 ? Checkpoint.loadBf16Matrices(ctx, modelDir)
+          : options.weights() == DType.INT8 ? Checkpoint.loadInt8Matrices(ctx, modelDir)
           : Checkpoint.load(ctx, modelDir, ModelFamily.GPT2);
       return new InferenceSession(model, ctx, true, tok, options);
     } catch (IOException | RuntimeException | Error e) {
