@@ -1,5 +1,6 @@
 package dev.fuselm.bench;
 
+import dev.fuselm.cli.JsonLine;
 import dev.fuselm.cli.UserInputException;
 import dev.fuselm.model.BertConfig;
 import dev.fuselm.model.BertModel;
@@ -10,7 +11,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.Locale;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -76,10 +76,11 @@ public final class BenchEmbedCommand implements Callable<Integer> {
         Arrays.sort(ms);
         Arrays.sort(cpu);
         double med = ms[steps / 2];
-        System.out.printf(Locale.ROOT, "{\"bench\":\"embed\",\"config\":\"%s\",\"parameters\":%d,"
-            + "\"batch\":%d,\"seq\":%d,\"threads\":%d,\"steps\":%d,\"ms_per_batch\":%.1f,"
-            + "\"sentences_per_s\":%.2f,\"cpu_ms_per_batch\":%.1f}%n", config, m.parameterCount(),
-            batch, seq, c.threads(), steps, med, batch / (med / 1e3), cpu[steps / 2]);
+        new JsonLine().put("bench", "embed").put("config", config)
+            .put("parameters", m.parameterCount()).put("batch", batch).put("seq", seq)
+            .put("threads", c.threads()).put("steps", steps).put("ms_per_batch", med, 1)
+            .put("sentences_per_s", batch / (med / 1e3), 2)
+            .put("cpu_ms_per_batch", cpu[steps / 2], 1).println(System.out);
       }
     }
     return 0;

@@ -1,12 +1,12 @@
 package dev.fuselm.bench;
 
+import dev.fuselm.cli.JsonLine;
 import dev.fuselm.cli.UserInputException;
 import dev.fuselm.ops.Bf16Ops;
 import dev.fuselm.ops.GemmOps;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tensor.Tensor;
 import java.util.Arrays;
-import java.util.Locale;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -67,13 +67,11 @@ public final class BenchGemmCommand implements Callable<Integer> {
           gflops[r] = flops / (System.nanoTime() - t0);
         }
         Arrays.sort(gflops);
-        System.out.printf(
-            Locale.ROOT,
-            "{\"impl\":\"fuselm\",\"m\":%d,\"n\":%d,\"k\":%d,\"threads\":%d,\"trans_a\":%b,"
-                + "\"trans_b\":%b,\"isa\":\"%s\",\"runs\":%d,\"gflops\":%.2f,\"gflops_max\":%.2f,"
-                + "\"precision\":\"%s\"}%n",
-            m, n, k, ctx.threads(), transA, transB, ComputeContext.isaName(ctx.isa()), runs,
-            gflops[runs / 2], gflops[runs - 1], precision);
+        new JsonLine().put("impl", "fuselm").put("m", m).put("n", n).put("k", k)
+            .put("threads", ctx.threads()).put("trans_a", transA).put("trans_b", transB)
+            .put("isa", ComputeContext.isaName(ctx.isa())).put("runs", runs)
+            .put("gflops", gflops[runs / 2], 2).put("gflops_max", gflops[runs - 1], 2)
+            .put("precision", String.valueOf(precision)).println(System.out);
       }
     }
     return 0;

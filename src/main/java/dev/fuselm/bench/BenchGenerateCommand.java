@@ -1,5 +1,6 @@
 package dev.fuselm.bench;
 
+import dev.fuselm.cli.JsonLine;
 import dev.fuselm.cli.UserInputException;
 import dev.fuselm.cli.GenerateCommand;
 import dev.fuselm.generate.GenerationConfig;
@@ -10,7 +11,6 @@ import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tensor.DType;
 import java.io.IOException;
 import java.util.Arrays;
-import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -73,23 +73,36 @@ public final class BenchGenerateCommand implements Callable<Integer> {
             t0 = end;
           }
         }
-        String prof = profile ? profile(g, prompts, cfg) : "";
+        double[] prof = profile ? profile(g, prompts, cfg) : null;
         Arrays.sort(tps);
         Arrays.sort(cpuMs);
         double med = tps[runs / 2];
-        System.out.printf(Locale.ROOT, "{\"bench\":\"generate\",\"config\":\"%s\",\"batch\":%d,"
-            + "\"prompt\":%d,\"new_tokens\":%d,\"threads\":%d,\"ms_per_token\":%.2f,"
-            + "\"tokens_per_s\":%.2f,\"weight_bytes\":%d,\"cpu_ms_per_token\":%.2f,"
-            + "\"weights\":\"%s\",\"matmul_weight_bytes_per_token\":%d%s}%n", config,
-            batch, ctx, steps, c.threads(), 1e3 * batch / med, med, 4L * m.parameterCount(),
-            cpuMs[runs / 2], weights, g.matmulWeightBytesPerToken(), prof);
+        JsonLine line = new JsonLine().put("bench", "generate").put("config", config)
+            .put("batch", batch).put("prompt", ctx).put("new_tokens", steps)
+            .put("threads", c.threads()).put("ms_per_token", 1e3 * batch / med, 2)
+            .put("tokens_per_s", med, 2).put("weight_bytes", 4L * m.parameterCount())
+            .put("cpu_ms_per_token", cpuMs[runs / 2], 2).put("weights", weights)
+            .put("matmul_weight_bytes_per_token", g.matmulWeightBytesPerToken());
+        if (prof != null) {
+          line.putObject("profile", p -> {
+            for (int i = 0; i < dev.fuselm.model.KvCache.PROFILE_PARTS.length; i++) {
+              p.put(dev.fuselm.model.KvCache.PROFILE_PARTS[i], prof[i], 3);
+            }
+            int n = dev.fuselm.model.KvCache.PROFILE_PARTS.length;
+            p.put("matrices_gbs", prof[n], 2).put("lm_head_gbs", prof[n + 1], 2);
+          });
+        }
+        line.println(System.out);
       }
     }
     return 0;
   }
 
-  /** One more run with the decode steps' parts timed (from the first new token on). */
-  private String profile(Generator g, java.util.List<int[]> prompts, GptConfig cfg) {
+  /**
+   * One more run with the decode steps' parts timed (from the first new token on): ms per step of
+   * each of KvCache.PROFILE_PARTS, then the matrices' and the LM head's GB/s.
+   */
+  private double[] profile(Generator g, java.util.List<int[]> prompts, GptConfig cfg) {
     boolean[] on = {false};
     g.generate(prompts, GenerationConfig.greedy(steps), (row, id) -> {
       if (!on[0]) {
@@ -105,14 +118,13 @@ public final class BenchGenerateCommand implements Callable<Integer> {
     long head = g.matmulWeightBytesPerToken() * cfg.vocabSize() * c
         / (12 * c * c * cfg.nLayer() + (long) cfg.vocabSize() * c);
     long blocks = g.matmulWeightBytesPerToken() - head;
-    StringBuilder sb = new StringBuilder(",\"profile\":{");
+    double[] out = new double[ns.length + 2];
     for (int i = 0; i < ns.length; i++) {
-      sb.append(String.format(Locale.ROOT, "%s\"%s\":%.3f", i == 0 ? "" : ",",
-          dev.fuselm.model.KvCache.PROFILE_PARTS[i], ns[i] / 1e6 / perStep));
+      out[i] = ns[i] / 1e6 / perStep;
     }
     // bytes per step over seconds per step
-    sb.append(String.format(Locale.ROOT, ",\"matrices_gbs\":%.2f,\"lm_head_gbs\":%.2f}",
-        blocks / (ns[0] / 1e9 / perStep) / 1e9, head / (ns[1] / 1e9 / perStep) / 1e9));
-    return sb.toString();
+    out[ns.length] = blocks / (ns[0] / 1e9 / perStep) / 1e9;
+    out[ns.length + 1] = head / (ns[1] / 1e9 / perStep) / 1e9;
+    return out;
   }
 }

@@ -1,5 +1,6 @@
 package dev.fuselm.bench;
 
+import dev.fuselm.cli.JsonLine;
 import dev.fuselm.cli.UserInputException;
 import dev.fuselm.cli.DemoCommand;
 import dev.fuselm.cli.GenerateCommand;
@@ -18,7 +19,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Locale;
 import java.util.Random;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
@@ -105,17 +105,17 @@ public final class BenchServeCommand implements Callable<Integer> {
           double[] fst = firsts.stream().flatMapToDouble(Arrays::stream).sorted().toArray();
           double[] sortedRatios = ratios.clone();
           Arrays.sort(sortedRatios);
-          System.out.printf(Locale.ROOT, "{\"bench\":\"serve\",\"model\":\"%s\",\"clients\":%d,"
-              + "\"requests_per_round\":%d,\"rounds\":%d,\"prompt_tokens\":%d,\"new_tokens\":%d,"
-              + "\"slots\":%d,\"threads\":%d,\"tokens_per_s\":%.1f,\"p50_ms\":%.1f,"
-              + "\"p99_ms\":%.1f,\"first_token_p50_ms\":%.1f,\"generator_tokens_per_s\":%.1f,"
-              + "\"vs_generator\":%.2f,\"vs_generator_range\":[%.2f,%.2f],\"weights\":\"%s\","
-              + "\"requests_per_s\":%.2f}%n",
-              name, c,
-              c * requests, rounds, promptTokens, newTokens, slots, ctx.threads(),
-              median(sessionTps), percentile(lat, 0.50), percentile(lat, 0.99),
-              percentile(fst, 0.50), median(generatorTps), median(ratios), sortedRatios[0],
-              sortedRatios[rounds - 1], weights, median(sessionRps));
+          new JsonLine().put("bench", "serve").put("model", name).put("clients", c)
+              .put("requests_per_round", c * requests).put("rounds", rounds)
+              .put("prompt_tokens", promptTokens).put("new_tokens", newTokens).put("slots", slots)
+              .put("threads", ctx.threads()).put("tokens_per_s", median(sessionTps), 1)
+              .put("p50_ms", percentile(lat, 0.50), 1).put("p99_ms", percentile(lat, 0.99), 1)
+              .put("first_token_p50_ms", percentile(fst, 0.50), 1)
+              .put("generator_tokens_per_s", median(generatorTps), 1)
+              .put("vs_generator", median(ratios), 2)
+              .putArray("vs_generator_range", 2, sortedRatios[0], sortedRatios[rounds - 1])
+              .put("weights", weights).put("requests_per_s", median(sessionRps), 2)
+              .println(System.out);
         }
       }
     }

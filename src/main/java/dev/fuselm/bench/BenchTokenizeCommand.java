@@ -1,5 +1,6 @@
 package dev.fuselm.bench;
 
+import dev.fuselm.cli.JsonLine;
 import dev.fuselm.cli.UserInputException;
 import dev.fuselm.cli.TokenizeCommand;
 import dev.fuselm.tokenizer.Gpt2BpeTokenizer;
@@ -10,7 +11,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -79,19 +79,17 @@ public final class BenchTokenizeCommand implements Callable<Integer> {
     Object refList = jt.encodeRaw(text);
     double jdec = median(() -> jt.decode(refList));
     report("jtokkit", "decode", 1, mb, ref.length, jdec);
-    System.out.printf(Locale.ROOT, "{\"bench\":\"tokenize\",\"ratio\":\"fuselm/jtokkit\",\"encode\":%.2f,\"decode\":%.2f,"
-      + "\"encode_parallel_vs_jtokkit_single\":%.2f,\"ids_equal\":%b,\"input\":\"%s\",\"mb\":%.3f}%n",
-      jenc / enc, jdec / dec, jenc / par, same, json(input.toString()), mb);
+    new JsonLine().put("bench", "tokenize").put("ratio", "fuselm/jtokkit")
+      .put("encode", jenc / enc, 2).put("decode", jdec / dec, 2)
+      .put("encode_parallel_vs_jtokkit_single", jenc / par, 2).put("ids_equal", same)
+      .put("input", input.toString()).put("mb", mb, 3).println(System.out);
     return same ? 0 : 1;
   }
 
   private static void report(String impl, String op, int threads, double mb, int tokens, double seconds) {
-    System.out.printf(Locale.ROOT, "{\"bench\":\"tokenize\",\"impl\":\"%s\",\"op\":\"%s\",\"threads\":%d,"
-      + "\"mb_per_s\":%.2f,\"tokens_per_s\":%.0f,\"seconds\":%.4f}%n", impl, op, threads, mb / seconds, tokens / seconds, seconds);
-  }
-
-  private static String json(String s) {
-    return s.replace("\\", "\\\\").replace("\"", "\\\"");
+    new JsonLine().put("bench", "tokenize").put("impl", impl).put("op", op).put("threads", threads)
+      .put("mb_per_s", mb / seconds, 2).put("tokens_per_s", tokens / seconds, 0)
+      .put("seconds", seconds, 4).println(System.out);
   }
 
   @FunctionalInterface

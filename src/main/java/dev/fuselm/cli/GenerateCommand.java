@@ -3,6 +3,7 @@ package dev.fuselm.cli;
 import dev.fuselm.generate.GenerationConfig;
 import dev.fuselm.generate.Generator;
 import dev.fuselm.io.Checkpoint;
+import dev.fuselm.io.GgufModel;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
 import dev.fuselm.model.ModelFamily;
@@ -69,24 +70,41 @@ public final class GenerateCommand implements Callable<Integer> {
     }
   }
 
+  /** The tokenizer of the model: a GGUF file's own (or GPT-2's), a directory's files. */
+  private Tokenizer tokenizer(GptConfig cfg, boolean gguf, Tokenizer ggufTok) throws IOException {
+    if (!gguf) {
+      return Tokenizers.forModel(model, cfg.vocabSize());
+    }
+    if (ggufTok != null) {
+      return ggufTok;
+    }
+    if (cfg.vocabSize() != 50257) {
+      throw new UserInputException(model + " has no tokenizer (tokenizer.ggml.*) and its"
+          + " vocabulary is not GPT-2's: pass --prompt-ids and --ids");
+    }
+    return Gpt2BpeTokenizer.gpt2();
+  }
+
   @Override
   public Integer call() throws IOException {
     DType weightType = weightType(weights);
-    model = dev.fuselm.io.GgufGpt2.modelDirectory(model); // a .gguf file: imported
-    GptConfig cfg = Checkpoint.readConfig(model, ModelFamily.GPT2);
+    // a .gguf file loads straight in the weight type (int8: a Q8_0 file's blocks as stored)
+    boolean gguf = dev.fuselm.io.GgufGpt2.isGguf(model);
+    GptConfig cfg = gguf ? GgufModel.config(model) : Checkpoint.readConfig(model, ModelFamily.GPT2);
+    Tokenizer ggufTok = gguf ? GgufModel.tokenizer(model) : null;
     Tokenizer tok = null;
     int[] ids;
     if (prompt.text != null) {
-      tok = Tokenizers.forModel(model, cfg.vocabSize());
+      tok = tokenizer(cfg, gguf, ggufTok);
       ids = tok.encode(prompt.text);
     } else {
       ids = TokenData.parseIds("--prompt-ids", prompt.ids);
       if (!printIds) {
-        if (!Tokenizers.present(model) && cfg.vocabSize() != 50257) {
+        if ((gguf ? ggufTok == null : !Tokenizers.present(model)) && cfg.vocabSize() != 50257) {
           throw new UserInputException(model + " has no tokenizer files to turn the output into"
               + " text: add --ids to print the generated token ids");
         }
-        tok = Tokenizers.forModel(model, cfg.vocabSize());
+        tok = tokenizer(cfg, gguf, ggufTok);
       }
     }
     if (ids.length == 0) {
@@ -94,7 +112,7 @@ public final class GenerateCommand implements Callable<Integer> {
     }
     int eos = -1;
     if (!noStop) {
-      Tokenizer t = tok != null ? tok
+      Tokenizer t = tok != null ? tok : gguf ? ggufTok
           : (Tokenizers.present(model) ? Gpt2BpeTokenizer.fromDirectory(model) : null);
       eos = t != null ? t.specialTokenId(Gpt2BpeTokenizer.END_OF_TEXT).orElse(-1)
           : (cfg.vocabSize() == 50257 ? 50256 : -1);
@@ -103,8 +121,10 @@ public final class GenerateCommand implements Callable<Integer> {
     PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
     try (ComputeContext ctx = ComputeContext.create()) {
       ctx.threads(threads);
-      // bf16 decoding never needs the float32 block matrices: load them straight to bf16
-      try (GptModel m = weightType == DType.BFLOAT16 ? Checkpoint.loadBf16Matrices(ctx, model)
+      // bf16/int8 decoding never needs the float32 block matrices: load them straight to bf16/int8
+      try (GptModel m = gguf ? GgufModel.load(ctx, model, weightType)
+          : weightType == DType.BFLOAT16 ? Checkpoint.loadBf16Matrices(ctx, model)
+          : weightType == DType.INT8 ? Checkpoint.loadInt8Matrices(ctx, model)
           : Checkpoint.load(ctx, model, ModelFamily.GPT2);
           Generator g = new Generator(m, 1, weightType)) {
         if (printIds) {

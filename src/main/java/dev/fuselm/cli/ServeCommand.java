@@ -11,10 +11,11 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
 
 /** {@code fuselm serve}: an OpenAI-compatible HTTP server for a model directory. */
 @Command(name = "serve", mixinStandardHelpOptions = true, sortOptions = false,
-    description = "Serve a GPT model directory over HTTP: POST /v1/completions and POST"
+    description = "Serve a GPT model directory or GPT-2 .gguf file over HTTP: POST /v1/completions and POST"
         + " /v1/chat/completions (OpenAI-compatible, \"stream\": true for server-sent events),"
         + " POST /v1/embeddings, GET /v1/models, POST /tokenize, POST /detokenize, GET /health,"
         + " GET /metrics (Prometheus). It"
@@ -27,8 +28,11 @@ public final class ServeCommand implements Callable<Integer> {
   private static final java.util.logging.Logger JETTY_LOG =
       java.util.logging.Logger.getLogger("org.eclipse.jetty");
 
-  @Option(names = "--model", required = true, description = "model directory (config.json +"
-      + " model.safetensors + tokenizer files)") Path model;
+  @Option(names = "--model", description = "model directory (config.json +"
+      + " model.safetensors + tokenizer files) or a GPT-2 .gguf file (its tokenizer from the"
+      + " file's metadata)") Path model;
+  @Parameters(arity = "0..1", paramLabel = "MODEL", description = "the model, as --model"
+      + " (fuselm serve model.gguf)") Path modelArgument;
   @Option(names = "--host", description = "interface to listen on: 127.0.0.1 serves this"
       + " machine only, 0.0.0.0 every interface (default: ${DEFAULT-VALUE})")
   String host = "127.0.0.1";
@@ -85,8 +89,17 @@ public final class ServeCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws IOException, InterruptedException {
-    if (!Files.isDirectory(model)) {
-      throw new UserInputException(model + ": no such model directory");
+    if (model != null && modelArgument != null) {
+      throw new UserInputException("give the model once: as --model or as MODEL, not both");
+    }
+    if (model == null && modelArgument == null) {
+      throw new UserInputException("no model: give a model directory or .gguf file (--model or"
+          + " MODEL)");
+    }
+    model = model != null ? model : modelArgument;
+    boolean gguf = dev.fuselm.io.GgufGpt2.isGguf(model);
+    if (!gguf && !Files.isDirectory(model)) {
+      throw new UserInputException(model + ": no such model directory or GGUF file");
     }
     JETTY_LOG.setLevel(java.util.logging.Level.WARNING);
     String key = apiKey != null ? apiKey : System.getenv(API_KEY_ENV);

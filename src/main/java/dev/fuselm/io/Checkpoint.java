@@ -3,12 +3,14 @@ package dev.fuselm.io;
 import dev.fuselm.model.Backbone;
 import dev.fuselm.model.BertModel;
 import dev.fuselm.model.ConfigMap;
+import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
 import dev.fuselm.model.ModelFamily;
 import dev.fuselm.model.Pooling;
 import dev.fuselm.model.SentenceEmbedder;
 import dev.fuselm.model.SequenceClassifier;
 import dev.fuselm.ops.Bf16Ops;
+import dev.fuselm.ops.Int8Ops;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tensor.DType;
 import dev.fuselm.tensor.NativeMemoryException;
@@ -94,6 +96,32 @@ public final class Checkpoint {
     return load(ctx, dir, ModelFamily.GPT2, true);
   }
 
+  /**
+   * Loads a GPT model directory onto ctx for decoding with int8 weights only ({@link
+   * GptModel#createWithInt8Matrices}): each block matrix is read and quantized to Q8_0 one at a
+   * time (the bytes an int8 decoder's copies of a float32 model hold), so the float32 matrices are
+   * never all resident and no float32 master stays beside the int8 one.
+   */
+  public static GptModel loadInt8Matrices(ComputeContext ctx, Path dir) throws IOException {
+    dir = CheckpointDirectory.verified(dir);
+    GptConfig config = readConfig(dir, ModelFamily.GPT2);
+    try (SafeTensors.Reader r = SafeTensors.open(ModelDirectory.weights(dir))) {
+      GptModel model;
+      try {
+        model = GptModel.createWithInt8Matrices(ctx, config);
+      } catch (NativeMemoryException e) {
+        throw new NativeMemoryException(dir + ": " + e.getMessage(), e.requestedBytes(), e);
+      }
+      try {
+        loadInto(ModelFamily.GPT2, model, r, Set.of());
+        return model;
+      } catch (IOException | RuntimeException e) {
+        closeQuietly(model, e);
+        throw e;
+      }
+    }
+  }
+
   private static <C, M extends AutoCloseable> M load(ComputeContext ctx, Path dir,
       ModelFamily<C, M> family, boolean bf16Matrices) throws IOException {
     return load(ctx, dir, family, bf16Matrices, Set.of());
@@ -164,7 +192,8 @@ public final class Checkpoint {
         continue;
       }
       used.add(fileName);
-      long[] want = family.parameter(model, name).shape();
+      long[] want = model instanceof GptModel g ? g.parameterShape(name)
+          : family.parameter(model, name).shape(); // an int8 matrix: its (in, out)
       if (!Arrays.equals(e.shape(), want)) {
         throw new IOException(r.path() + ": config/weights mismatch: tensor '" + fileName
             + "' has shape " + Arrays.toString(e.shape()) + ", the config needs "
@@ -196,6 +225,11 @@ public final class Checkpoint {
       if (t.dtype() == DType.BFLOAT16) {
         try (Tensor f32 = Tensor.of(t.context(), values, t.shape())) {
           Bf16Ops.narrow(t.context(), t, f32);
+        }
+      } else if (t.dtype() == DType.INT8) { // one (in, out) matrix in float32 at a time
+        try (Tensor f32 = Tensor.of(t.context(), values, ((GptModel) model).parameterShape(
+            names.get(i)))) {
+          Int8Ops.quantize(t.context(), t, f32, true);
         }
       } else {
         t.copyFrom(values);

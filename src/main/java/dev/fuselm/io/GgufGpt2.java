@@ -205,58 +205,8 @@ public final class GgufGpt2 {
    */
   public static ImportResult toDirectory(Path file, Path out) throws IOException {
     try (GgufFile g = GgufFile.open(file)) {
-      GgufFile.Value arch = g.require("general.architecture");
-      if (!ARCH.equals(arch.value())) {
-        throw new IOException(file + ": architecture '" + arch.value() + "' is not supported"
-            + " (fuselm imports gpt2 GGUF files)");
-      }
-      int layers = (int) g.requireInt(ARCH + ".block_count", 1, 1 << 12);
-      int dModel = (int) g.requireInt(ARCH + ".embedding_length", 1, 1 << 16);
-      int heads = (int) g.requireInt(ARCH + ".attention.head_count", 1, 1 << 12);
-      int ctxLen = (int) g.requireInt(ARCH + ".context_length", 1, 1 << 24);
-      if (g.metadata().containsKey(ARCH + ".feed_forward_length")) {
-        long ff = g.requireInt(ARCH + ".feed_forward_length", 1, 1L << 20);
-        if (ff != 4L * dModel) {
-          throw new IOException(file + ": feed_forward_length " + ff + " is not 4 x"
-              + " embedding_length " + dModel + " (fuselm's GPT-2 MLP is 4 x wide)");
-        }
-      }
-      float eps = 1e-5f;
-      GgufFile.Value e = g.metadata().get(ARCH + ".attention.layer_norm_epsilon");
-      if (e != null) {
-        if (e.type() != GgufFile.FLOAT32) {
-          throw new IOException(file + ": " + ARCH + ".attention.layer_norm_epsilon is not a"
-              + " float32");
-        }
-        eps = (Float) e.value();
-      }
-      long[] emb = g.tensor("token_embd.weight").shape();
-      if (emb.length != 2 || emb[1] != dModel || emb[0] > Integer.MAX_VALUE) {
-        throw new IOException(file + ": token_embd.weight has shape " + Arrays.toString(emb)
-            + ", expected (vocab, " + dModel + ")");
-      }
-      boolean tied = !g.tensors().containsKey("output.weight");
-      GptConfig c;
-      try {
-        c = new GptConfig((int) emb[0], ctxLen, dModel, layers, heads, 0.1f, 0.1f, 0.1f, true,
-            tied, eps);
-      } catch (IllegalArgumentException ex) {
-        throw new IOException(file + ": " + ex.getMessage());
-      }
+      GptConfig c = config(g);
       List<Mapping> maps = mappings(c);
-      Set<String> expected = new LinkedHashSet<>();
-      maps.forEach(mp -> expected.add(mp.gguf));
-      List<String> unexpected = new ArrayList<>();
-      for (String k : g.tensors().keySet()) {
-        if (!expected.contains(k)) {
-          unexpected.add(k);
-        }
-      }
-      if (!unexpected.isEmpty()) {
-        throw new IOException(file + ": tensors a GPT-2 of " + layers + " blocks does not have: "
-            + String.join(", ", unexpected.subList(0, Math.min(6, unexpected.size())))
-            + (unexpected.size() > 6 ? ", ..." : ""));
-      }
       Files.createDirectories(out);
       SafeTensors.Writer w = new SafeTensors.Writer().metadata("format", "pt");
       Map<GgufType, Integer> counts = new LinkedHashMap<>();
@@ -286,6 +236,67 @@ public final class GgufGpt2 {
       int tokens = writeTokenizer(g, out);
       return new ImportResult(c, counts, tokens);
     }
+  }
+
+  /**
+   * The GPT-2 config of an open GGUF file: its hyperparameters checked, and any tensor a GPT-2 of
+   * that size does not have refused by name.
+   */
+  static GptConfig config(GgufFile g) throws IOException {
+    Path file = g.path();
+    GgufFile.Value arch = g.require("general.architecture");
+    if (!ARCH.equals(arch.value())) {
+      throw new IOException(file + ": architecture '" + arch.value() + "' is not supported"
+          + " (fuselm imports gpt2 GGUF files)");
+    }
+    int layers = (int) g.requireInt(ARCH + ".block_count", 1, 1 << 12);
+    int dModel = (int) g.requireInt(ARCH + ".embedding_length", 1, 1 << 16);
+    int heads = (int) g.requireInt(ARCH + ".attention.head_count", 1, 1 << 12);
+    int ctxLen = (int) g.requireInt(ARCH + ".context_length", 1, 1 << 24);
+    if (g.metadata().containsKey(ARCH + ".feed_forward_length")) {
+      long ff = g.requireInt(ARCH + ".feed_forward_length", 1, 1L << 20);
+      if (ff != 4L * dModel) {
+        throw new IOException(file + ": feed_forward_length " + ff + " is not 4 x"
+            + " embedding_length " + dModel + " (fuselm's GPT-2 MLP is 4 x wide)");
+      }
+    }
+    float eps = 1e-5f;
+    GgufFile.Value e = g.metadata().get(ARCH + ".attention.layer_norm_epsilon");
+    if (e != null) {
+      if (e.type() != GgufFile.FLOAT32) {
+        throw new IOException(file + ": " + ARCH + ".attention.layer_norm_epsilon is not a"
+            + " float32");
+      }
+      eps = (Float) e.value();
+    }
+    long[] emb = g.tensor("token_embd.weight").shape();
+    if (emb.length != 2 || emb[1] != dModel || emb[0] > Integer.MAX_VALUE) {
+      throw new IOException(file + ": token_embd.weight has shape " + Arrays.toString(emb)
+          + ", expected (vocab, " + dModel + ")");
+    }
+    boolean tied = !g.tensors().containsKey("output.weight");
+    GptConfig c;
+    try {
+      c = new GptConfig((int) emb[0], ctxLen, dModel, layers, heads, 0.1f, 0.1f, 0.1f, true,
+          tied, eps);
+    } catch (IllegalArgumentException ex) {
+      throw new IOException(file + ": " + ex.getMessage());
+    }
+    List<Mapping> maps = mappings(c);
+    Set<String> expected = new LinkedHashSet<>();
+    maps.forEach(mp -> expected.add(mp.gguf));
+    List<String> unexpected = new ArrayList<>();
+    for (String k : g.tensors().keySet()) {
+      if (!expected.contains(k)) {
+        unexpected.add(k);
+      }
+    }
+    if (!unexpected.isEmpty()) {
+      throw new IOException(file + ": tensors a GPT-2 of " + layers + " blocks does not have: "
+          + String.join(", ", unexpected.subList(0, Math.min(6, unexpected.size())))
+          + (unexpected.size() > 6 ? ", ..." : ""));
+    }
+    return c;
   }
 
   /** encoder.json + vocab.bpe from tokenizer.ggml.*; 0 when the file has no tokenizer. */

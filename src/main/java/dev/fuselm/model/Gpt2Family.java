@@ -120,6 +120,10 @@ public final class Gpt2Family implements ModelFamily<GptConfig, GptModel> {
 
   @Override
   public String unsavable(GptModel model) {
+    if (model.hasInt8Matrices()) {
+      return "this model holds its block matrices in int8 (loaded for decoding only): saving it"
+          + " would lose their float32 values";
+    }
     return model.hasBf16Matrices() ? "this model holds its block matrices in bf16 (loaded for"
         + " decoding only): saving it would lose their float32 values" : null;
   }

@@ -6,6 +6,7 @@ import dev.fuselm.nn.LayerNorm;
 import dev.fuselm.nn.Linear;
 import dev.fuselm.nn.LoraAdapters;
 import dev.fuselm.nn.TransformerBlock;
+import dev.fuselm.ops.Int8Ops;
 import dev.fuselm.ops.SoftmaxOps;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tensor.DType;
@@ -52,6 +53,8 @@ public final class GptModel implements Backbone {
   // matrices, which live here in bf16 instead of in the slab
   private final Map<String, long[]> allShapes;
   private final Map<String, Tensor> bf16Matrices;
+  // int8-matrix models only (else null): the block matrices in the decode kernel's packed Q8_0 form
+  private final Map<String, Tensor> int8Matrices;
 
   private Tensor wte, wpe;
   private LmHead head;
@@ -66,16 +69,26 @@ public final class GptModel implements Backbone {
   private final GptPasses passes = new GptPasses(this);
 
   private GptModel(ComputeContext ctx, GptConfig config, Map<String, long[]> allShapes) {
-    requireMemory(ctx, config, allShapes != null);
+    this(ctx, config, allShapes, allShapes == null ? DType.FLOAT32 : DType.BFLOAT16);
+  }
+
+  private GptModel(ComputeContext ctx, GptConfig config, Map<String, long[]> allShapes,
+      DType matrices) {
+    requireMemory(ctx, config, matrices);
     this.ctx = ctx;
     this.config = config;
     this.params = GptLayout.layout(config, allShapes == null, allShapes).build(ctx);
     this.allShapes = allShapes;
-    this.bf16Matrices = allShapes == null ? null : new LinkedHashMap<>();
+    this.bf16Matrices = matrices == DType.BFLOAT16 ? new LinkedHashMap<>() : null;
+    this.int8Matrices = matrices == DType.INT8 ? new LinkedHashMap<>() : null;
     try {
       if (allShapes != null) {
         for (Map.Entry<String, long[]> e : allShapes.entrySet()) {
-          if (isBlockMatrix(e.getKey())) {
+          if (isBlockMatrix(e.getKey()) && int8Matrices != null) {
+            long[] kn = e.getValue();
+            int8Matrices.put(e.getKey(), Tensor.zeros(ctx, DType.INT8,
+                Int8Ops.packedBytes(kn[0], kn[1])));
+          } else if (isBlockMatrix(e.getKey())) {
             bf16Matrices.put(e.getKey(), Tensor.zeros(ctx, DType.BFLOAT16, e.getValue()));
           }
         }
@@ -99,6 +112,33 @@ public final class GptModel implements Backbone {
     return new GptModel(ctx, config, new LinkedHashMap<>());
   }
 
+  /**
+   * A model for decoding with int8 matrices only, zero-filled: the four linear-layer matrices of
+   * every block are held in the decode kernel's packed Q8_0 form ({@link #parameter} gives that
+   * packed tensor; fill it with {@link Int8Ops}' repack, e.g. from a GGUF file's Q8_0 blocks, as
+   * {@code dev.fuselm.io.GgufModel} does), never in float32; embeddings, layer norms, biases and an
+   * untied head stay float32 in the slab. Only a {@link KvCache} of int8 weights can run it.
+   */
+  public static GptModel createWithInt8Matrices(ComputeContext ctx, GptConfig config) {
+    return new GptModel(ctx, config, new LinkedHashMap<>(), DType.INT8);
+  }
+
+  /** True when the block matrices are int8 only (see {@link #createWithInt8Matrices}). */
+  public boolean hasInt8Matrices() {
+    return int8Matrices != null;
+  }
+
+  /**
+   * A parameter's shape as the checkpoint stores it: for an int8-matrix model's block matrix its
+   * (in, out), not the packed tensor's byte count.
+   */
+  public long[] parameterShape(String name) {
+    if (int8Matrices != null && int8Matrices.containsKey(name)) {
+      return allShapes.get(name).clone();
+    }
+    return parameter(name).shape();
+  }
+
   /** True for the weight of a block's qkv, attention projection or MLP layer. */
   public static boolean isBlockMatrix(String name) {
     return GptLayout.isBlockMatrix(name);
@@ -117,10 +157,17 @@ public final class GptModel implements Backbone {
     if (bf16Matrices != null && bf16Matrices.containsKey(name)) {
       return bf16Matrices.get(name);
     }
+    if (int8Matrices != null && int8Matrices.containsKey(name)) {
+      return int8Matrices.get(name);
+    }
     return params.get(name);
   }
 
   private void requireFloat32Matrices(String what) {
+    if (int8Matrices != null) {
+      throw new IllegalStateException(what + " needs float32 weights, but this model holds its"
+          + " block matrices in int8 (loaded for int8 decoding only)");
+    }
     if (bf16Matrices != null) {
       throw new IllegalStateException(what + " needs float32 weights, but this model holds its"
           + " block matrices in bf16 (loaded for bf16 decoding only)");
@@ -131,18 +178,21 @@ public final class GptModel implements Backbone {
    * Refuses, before anything is allocated, a config whose parameters do not fit under {@link
    * NativeMemory}'s limit (a {@link dev.fuselm.tensor.NativeMemoryException} naming the sizes).
    */
-  static void requireMemory(ComputeContext ctx, GptConfig c, boolean bf16Matrices) {
+  static void requireMemory(ComputeContext ctx, GptConfig c, DType matrices) {
     long bytes;
     try {
       bytes = Math.multiplyExact(c.parameterCount(), 4L);
-      if (bf16Matrices) {
+      if (matrices == DType.BFLOAT16) {
         bytes -= Math.multiplyExact(c.blockMatrixCount(), 2L);
+      } else if (matrices == DType.INT8) { // 34 bytes per 32 values: 1.0625 of 4
+        bytes -= Math.multiplyExact(c.blockMatrixCount(), 4L) - c.blockMatrixCount() / 32 * 34;
       }
     } catch (ArithmeticException e) {
       bytes = Long.MAX_VALUE;
     }
     NativeMemory.require(ctx.backend(), bytes, () -> "the parameters of a GPT model with "
-        + c.sizes() + (bf16Matrices ? " (block matrices in bf16)" : " (float32)"));
+        + c.sizes() + (matrices == DType.FLOAT32 ? " (float32)"
+            : " (block matrices in " + (matrices == DType.INT8 ? "int8)" : "bf16)")));
   }
 
   /** A model with zero parameters (call {@link #initialize} or load weights into {@link #params}). */
@@ -197,6 +247,11 @@ public final class GptModel implements Backbone {
   /** The layer over p.weight and p.bias (a qkv projection may have no bias). */
   private Linear linear(String p) {
     String b = p + ".bias";
+    if (int8Matrices != null && int8Matrices.containsKey(p + ".weight")) {
+      long[] kn = allShapes.get(p + ".weight");
+      return Linear.int8Only(int8Matrices.get(p + ".weight"), kn[0], kn[1],
+          params.contains(b) ? params.get(b) : null);
+    }
     return new Linear(parameter(p + ".weight"), params.contains(b) ? params.get(b) : null,
         grad(p + ".weight"), params.contains(b) ? grad(b) : null);
   }
@@ -224,7 +279,9 @@ public final class GptModel implements Backbone {
 
   /** Allocates the int8 (Q8_0) copies of every block matrix and of the head (quantized on use). */
   void prepareInt8Copies() {
-    requireFloat32Matrices("int8 weights");
+    if (int8Matrices == null) { // an int8-matrix model holds them already (the head aside)
+      requireFloat32Matrices("int8 weights");
+    }
     eachLinear(lin -> lin.allocateInt8Copy(ctx));
     head.allocateInt8Copy(ctx);
   }
@@ -440,6 +497,12 @@ public final class GptModel implements Backbone {
         n += t.numel();
       }
     }
+    if (int8Matrices != null) {
+      for (String name : int8Matrices.keySet()) {
+        long[] kn = allShapes.get(name);
+        n += kn[0] * kn[1];
+      }
+    }
     return n;
   }
 
@@ -651,6 +714,11 @@ public final class GptModel implements Backbone {
     params.close();
     if (bf16Matrices != null) {
       for (Tensor t : bf16Matrices.values()) {
+        t.close();
+      }
+    }
+    if (int8Matrices != null) {
+      for (Tensor t : int8Matrices.values()) {
         t.close();
       }
     }

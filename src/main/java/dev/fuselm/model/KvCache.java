@@ -94,6 +94,10 @@ public final class KvCache implements AutoCloseable {
       throw new IllegalArgumentException("this model holds its block matrices in bf16: int8"
           + " weights are quantized from float32 ones (load it in float32)");
     }
+    if (weights != DType.INT8 && model.hasInt8Matrices()) {
+      throw new IllegalArgumentException("this model holds its block matrices in int8: decode it"
+          + " with int8 weights");
+    }
     if (weights == DType.FLOAT32 && model.hasBf16Matrices()) {
       throw new IllegalArgumentException("this model holds its block matrices in bf16: decode it"
           + " with bf16 weights");

@@ -12,14 +12,26 @@ import dev.fuselm.tensor.Tensor;
  * the input dimension), held in the decode kernel's packed form ({@link Int8Ops}).
  */
 public final class Int8Copy {
-  private final Tensor master; // float32
+  private final Tensor master; // float32; null for a fixed int8 weight
   private final boolean masterIsKn; // (in, out) Conv1D layout; else (out, in)
+  private final long in, out;
   private Tensor copy;
   private boolean stale = true;
 
   private Int8Copy(Tensor master, boolean masterIsKn) {
     this.master = master;
     this.masterIsKn = masterIsKn;
+    this.in = masterIsKn ? master.dim(0) : master.dim(1);
+    this.out = masterIsKn ? master.dim(1) : master.dim(0);
+  }
+
+  private Int8Copy(Tensor packed, long in, long out) {
+    this.master = null;
+    this.masterIsKn = true;
+    this.in = in;
+    this.out = out;
+    this.copy = packed;
+    this.stale = false;
   }
 
   /**
@@ -34,14 +46,33 @@ public final class Int8Copy {
     return new Int8Copy(master, masterIsKn);
   }
 
+  /**
+   * An int8 weight with no float32 master (loaded straight from Q8_0 blocks, e.g. a GGUF file):
+   * packed is in the decode kernel's form of an in x out matrix ({@link Int8Ops#packedBytes}); it
+   * is read as it is, never requantized, and freed by whoever loaded it.
+   */
+  public static Int8Copy fixed(Tensor packed, long in, long out) {
+    if (packed.dtype() != DType.INT8 || in % Int8Ops.BLOCK != 0
+        || packed.numel() != Int8Ops.packedBytes(in, out)) {
+      throw new IllegalArgumentException("a fixed int8 weight of " + in + " x " + out + " must be"
+          + " the packed int8 form of that size, got " + packed.describe());
+    }
+    return new Int8Copy(packed, in, out);
+  }
+
+  /** True when there is a float32 master (false for a fixed int8 weight). */
+  public boolean hasMaster() {
+    return master != null;
+  }
+
   /** The input dimension (the one quantized in blocks of 32). */
   public long in() {
-    return masterIsKn ? master.dim(0) : master.dim(1);
+    return in;
   }
 
   /** The output dimension. */
   public long out() {
-    return masterIsKn ? master.dim(1) : master.dim(0);
+    return out;
   }
 
   /** The packed int8 weight, allocated and quantized from the master first if needed. */
@@ -66,19 +97,21 @@ public final class Int8Copy {
     }
   }
 
-  /** The master was written: the next {@link #get} quantizes it again. */
+  /** The master was written: the next {@link #get} quantizes it again (a fixed weight: no-op). */
   public void markStale() {
-    stale = true;
+    if (master != null) {
+      stale = true;
+    }
   }
 
-  /** Native bytes of the copy (0 before first use). */
+  /** Native bytes of the copy (0 before first use; a fixed weight's packed bytes). */
   public long ownedBytes() {
     return copy != null ? copy.bytes() : 0;
   }
 
-  /** Frees the copy (a later use makes it again). */
+  /** Frees the copy (a later use makes it again); a fixed weight stays (its loader frees it). */
   public void release() {
-    if (copy != null) {
+    if (copy != null && master != null) {
       copy.close();
       copy = null;
     }

@@ -48,15 +48,33 @@ public final class Linear {
     this.int8 = weight.dtype() == DType.FLOAT32 ? Int8Copy.of(weight, true) : null;
   }
 
+  // an int8-only layer: the packed Q8_0 weight is all it holds (no master, no bf16 copy)
+  private Linear(Int8Copy fixed, Tensor bias) {
+    this.weight = null;
+    this.bias = bias;
+    this.dweight = null;
+    this.dbias = null;
+    this.bf16 = null;
+    this.int8 = fixed;
+  }
+
+  /**
+   * An int8-only layer (decoding with int8 weights only): packed is the decode kernel's form of an
+   * in x out Q8_0 matrix ({@link Int8Copy#fixed}), loaded by the caller, who frees it.
+   */
+  public static Linear int8Only(Tensor packed, long in, long out, Tensor bias) {
+    return new Linear(Int8Copy.fixed(packed, in, out), bias);
+  }
+
   public long in() {
-    return weight.dim(0);
+    return weight == null ? int8.in() : weight.dim(0);
   }
 
   public long out() {
-    return weight.dim(1);
+    return weight == null ? int8.out() : weight.dim(1);
   }
 
-  /** The float32 master (in, out); for a bf16-only layer, its bfloat16 weight. */
+  /** The float32 master (in, out); for a bf16-only layer, its bfloat16 weight; int8-only: null. */
   public Tensor weight() {
     return weight;
   }
@@ -72,19 +90,22 @@ public final class Linear {
 
   /** The bfloat16 weight (in, out): the copy of the master, rounded first if it is stale. */
   public Tensor bf16Weight(ComputeContext ctx) {
+    requireNotInt8Only("bf16 weights");
     return bf16.get(ctx);
   }
 
   /** Allocates the bf16 copy now (it is rounded on first use). */
   public void allocateBf16Copy(ComputeContext ctx) {
-    if (bf16.hasMaster()) {
+    if (bf16 != null && bf16.hasMaster()) {
       bf16.allocate(ctx);
     }
   }
 
   /** The float32 master was written: the bf16 copy is rounded again on its next use. */
   public void weightChanged() {
-    bf16.markStale();
+    if (bf16 != null) {
+      bf16.markStale();
+    }
     if (int8 != null) {
       int8.markStale();
     }
@@ -122,6 +143,13 @@ public final class Linear {
     Int8Ops.gemv(ctx, out, inp, int8.get(ctx), in(), out(), bias);
   }
 
+  private void requireNotInt8Only(String what) {
+    if (bf16 == null) {
+      throw new IllegalStateException("this layer holds only an int8 weight (loaded for int8"
+          + " decoding): " + what + " need the float32 weights");
+    }
+  }
+
   private void requireInt8() {
     if (int8 == null) {
       throw new IllegalStateException("this layer holds only a bf16 weight: int8 weights are made"
@@ -131,12 +159,14 @@ public final class Linear {
 
   /** Native bytes of the bf16 copy this layer made (0 without one, or for a bf16-only layer). */
   public long bf16CopyBytes() {
-    return bf16.ownedBytes();
+    return bf16 == null ? 0 : bf16.ownedBytes();
   }
 
   /** Frees the bf16 copy (the next bf16 use makes it again). */
   public void releaseBf16Copy() {
-    bf16.release();
+    if (bf16 != null) {
+      bf16.release();
+    }
   }
 
   /** out (M, out) = inp (M, in) * weight + bias. */
@@ -150,6 +180,7 @@ public final class Linear {
    * weight copy, accumulating in float32.
    */
   public void forward(ComputeContext ctx, Tensor out, Tensor inp, Tensor inpBf16) {
+    requireNotInt8Only("float32 and bf16 passes");
     if (inpBf16 == null) {
       GemmOps.sgemmBias(ctx, false, false, inp, weight, bias, out);
     } else {
@@ -170,6 +201,7 @@ public final class Linear {
       throw new IllegalStateException("LoRA adapters are attached: merge them into the model"
           + " (mergeLora) before decoding with bf16 weights");
     }
+    requireNotInt8Only("bf16 weights");
     GemmOps.sgemmBf16w(ctx, false, false, 1f, inp, bf16.get(ctx), 0f, bias, out);
   }
 

@@ -47,6 +47,7 @@ final class Checks {
     if (t.isClosed()) {
       throw new IllegalArgumentException(op + ": " + name + " " + t.describe() + " is closed");
     }
+    ctx.checkOpCaller(op); // another thread's context: refused, not raced
     if (t.device() != ctx.backend()) {
       throw new IllegalArgumentException(
           op + ": " + name + " lives on " + t.device() + " but the context runs on " + ctx.backend());

@@ -52,6 +52,51 @@ public final class Int8Ops {
   }
 
   /**
+   * packed (int8, {@link #packedBytes}(k, n) bytes) = Q8_0 blocks as stored (n rows of k / 32
+   * blocks of {@link #BLOCK_BYTES}, little-endian: llama.cpp's and GGUF's layout of an (n, k)
+   * matrix) repacked for {@link #gemv}, with no float32 step: {@link #quantize} of the values the
+   * blocks stand for gives the same bytes. The blocks are copied to the device first.
+   */
+  public static void repack(ComputeContext ctx, Tensor packed, java.nio.ByteBuffer blocks, long k,
+      long n) {
+    String op = "q8_0_repack";
+    checkK(op, k);
+    Checks.shape(op, "packed", packed, ctx, DType.INT8, packedBytes(k, n));
+    long bytes = n * (k / BLOCK) * BLOCK_BYTES;
+    if (blocks.remaining() != bytes) {
+      throw new IllegalArgumentException(op + ": " + k + " x " + n + " needs " + bytes
+          + " bytes of Q8_0 blocks, got " + blocks.remaining());
+    }
+    int[] words = new int[Math.toIntExact((bytes + 3) / 4)];
+    blocks.duplicate().order(java.nio.ByteOrder.LITTLE_ENDIAN).asIntBuffer().get(words, 0,
+        (int) (bytes / 4));
+    for (long i = bytes / 4 * 4; i < bytes; i++) { // a tail of 1-3 bytes (34 n k/32 is even)
+      int b = blocks.get(blocks.position() + (int) i) & 0xff;
+      words[(int) (i / 4)] |= b << (8 * (i % 4));
+    }
+    try (Tensor dev = Tensor.zeros(ctx, DType.INT8, bytes)) {
+      FuselmNativeException.check(FuselmNative.fl_memcpy(ctx.handle(), dev.address(), words,
+          bytes, 0), "fl_memcpy");
+      FuselmNativeException.check(FuselmNative.fl_q8_0_repack(ctx.handle(), packed.address(),
+          dev.address(), k, n), "fl_q8_0_repack");
+    }
+  }
+
+  /** The bytes of an int8 tensor (a packed weight), read back to the host: for checks and tests. */
+  public static byte[] toBytes(ComputeContext ctx, Tensor t) {
+    Checks.live("int8_to_bytes", "t", t, ctx, DType.INT8);
+    long bytes = t.bytes();
+    int[] words = new int[Math.toIntExact((bytes + 3) / 4)];
+    FuselmNativeException.check(FuselmNative.fl_memcpy(ctx.handle(), words, t.address(), bytes, 1),
+        "fl_memcpy");
+    byte[] out = new byte[(int) bytes];
+    for (int i = 0; i < out.length; i++) {
+      out[i] = (byte) (words[i / 4] >>> (8 * (i % 4)));
+    }
+    return out;
+  }
+
+  /**
    * out (M, n) = inp (M, k) x W + bias (n, or null) with W the packed int8 matrix of k x n. inp
    * is quantized per block of 32 to int8 (scale max|x| / 127), each block's dot product is exact,
    * and the blocks are summed in float32.

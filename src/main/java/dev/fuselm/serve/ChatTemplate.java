@@ -49,6 +49,10 @@ public final class ChatTemplate {
 
   /** The template a model directory records (see the class comment). */
   public static ChatTemplate forModel(Path dir) throws IOException {
+    if (dev.fuselm.io.GgufGpt2.isGguf(dir)) { // a GGUF file: its tokenizer.chat_template (Jinja)
+      return dev.fuselm.io.GgufModel.chatTemplate(dir) == null ? alpacaDefault()
+          : jinjaRefusal("this GGUF file's tokenizer.chat_template");
+    }
     dir = CheckpointDirectory.resolve(dir); // a training output directory: its latest checkpoint
     if (Files.isRegularFile(dir.resolve(InstructionModel.META_FILE))) {
       JsonNode meta = JSON.readTree(dir.resolve(InstructionModel.META_FILE).toFile());
@@ -59,14 +63,18 @@ public final class ChatTemplate {
     if (Files.isRegularFile(tc)) {
       JsonNode n = JSON.readTree(tc.toFile());
       if (n != null && n.hasNonNull("chat_template")) {
-        return new ChatTemplate(null, "none (a Jinja chat_template, not supported)",
-            "this model's tokenizer_config.json has a Hugging Face chat_template (Jinja), which"
-                + " this server cannot render: format the conversation yourself and use"
-                + " /v1/completions, or fine-tune the model with fuselm's instruction tuning so"
-                + " that its directory records an instruction template");
+        return jinjaRefusal("this model's tokenizer_config.json");
       }
     }
     return alpacaDefault();
+  }
+
+  private static ChatTemplate jinjaRefusal(String where) {
+    return new ChatTemplate(null, "none (a Jinja chat_template, not supported)",
+        where + " has a Hugging Face chat_template (Jinja), which"
+            + " this server cannot render: format the conversation yourself and use"
+            + " /v1/completions, or fine-tune the model with fuselm's instruction tuning so"
+            + " that its directory records an instruction template");
   }
 
   /** Which template this is, for the server's banner. */

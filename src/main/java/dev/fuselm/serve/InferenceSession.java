@@ -1,6 +1,8 @@
 package dev.fuselm.serve;
 
 import dev.fuselm.io.Checkpoint;
+import dev.fuselm.io.GgufGpt2;
+import dev.fuselm.io.GgufModel;
 import dev.fuselm.io.CheckpointDirectory;
 import dev.fuselm.model.ModelFamily;
 import dev.fuselm.tokenizer.Tokenizers;
@@ -255,6 +257,9 @@ public final class InferenceSession implements AutoCloseable {
    * dev.fuselm.io.Checkpoint#loadBf16Matrices}), so no float32 copy of them stays resident.
    */
   public static InferenceSession open(Path modelDir, Options options) throws IOException {
+    if (GgufGpt2.isGguf(modelDir)) {
+      return openGguf(modelDir, options);
+    }
     modelDir = CheckpointDirectory.resolve(modelDir); // a training output directory: its latest checkpoint
     GptConfig cfg = Checkpoint.readConfig(modelDir, ModelFamily.GPT2);
     Tokenizer tok = Tokenizers.present(modelDir) || cfg.vocabSize() == 50257
@@ -265,7 +270,32 @@ public final class InferenceSession implements AutoCloseable {
       ctx.threads(options.threads());
       // decoding with bf16 weights never needs the float32 block matrices: load them as bf16
       model = options.weights() == DType.BFLOAT16 ? Checkpoint.loadBf16Matrices(ctx, modelDir)
+          : options.weights() == DType.INT8 ? Checkpoint.loadInt8Matrices(ctx, modelDir)
           : Checkpoint.load(ctx, modelDir, ModelFamily.GPT2);
+      return new InferenceSession(model, ctx, true, tok, options);
+    } catch (IOException | RuntimeException | Error e) {
+      if (model != null) {
+        model.close();
+      }
+      ctx.close();
+      throw e;
+    }
+  }
+
+  /**
+   * A GPT-2 GGUF file loaded straight in the session's weight type ({@link GgufModel#load}: with
+   * int8 weights a Q8_0 file's blocks are used as stored), with the tokenizer of its metadata.
+   */
+  private static InferenceSession openGguf(Path file, Options options) throws IOException {
+    Tokenizer tok = GgufModel.tokenizer(file);
+    ComputeContext ctx = ComputeContext.create();
+    GptModel model = null;
+    try {
+      ctx.threads(options.threads());
+      model = GgufModel.load(ctx, file, options.weights());
+      if (tok == null && model.config().vocabSize() == 50257) {
+        tok = Gpt2BpeTokenizer.gpt2(); // no tokenizer in the file: GPT-2's, as for a directory
+      }
       return new InferenceSession(model, ctx, true, tok, options);
     } catch (IOException | RuntimeException | Error e) {
       if (model != null) {

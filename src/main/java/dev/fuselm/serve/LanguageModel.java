@@ -4,10 +4,13 @@ import dev.fuselm.generate.GenerationConfig;
 import dev.fuselm.generate.Generator;
 import dev.fuselm.io.Checkpoint;
 import dev.fuselm.io.CheckpointDirectory;
+import dev.fuselm.io.GgufGpt2;
+import dev.fuselm.io.GgufModel;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
 import dev.fuselm.model.ModelFamily;
 import dev.fuselm.tensor.ComputeContext;
+import dev.fuselm.tensor.DType;
 import dev.fuselm.tokenizer.Gpt2BpeTokenizer;
 import dev.fuselm.tokenizer.Tokenizer;
 import dev.fuselm.tokenizer.Tokenizers;
@@ -50,12 +53,16 @@ public final class LanguageModel implements AutoCloseable {
 
   /**
    * Loads a GPT-2-family directory (config.json, model.safetensors and its tokenizer files; a
-   * directory with GPT-2's vocabulary size and no tokenizer files uses GPT-2's) on a new context
-   * of the default backend using every core.
+   * directory with GPT-2's vocabulary size and no tokenizer files uses GPT-2's), or a GPT-2 GGUF
+   * file with the tokenizer of its metadata, on a new context of the default backend using every
+   * core.
    *
    * @throws IOException when the directory is not a GPT model directory or has no usable tokenizer
    */
   public static LanguageModel load(Path dir) throws IOException {
+    if (GgufGpt2.isGguf(dir)) {
+      return loadGguf(dir);
+    }
     dir = CheckpointDirectory.resolve(dir); // a training output directory: its latest checkpoint
     ModelFamily<?, ?> family = Checkpoint.family(dir);
     if (family != ModelFamily.GPT2) {
@@ -68,6 +75,31 @@ public final class LanguageModel implements AutoCloseable {
     GptModel model = null;
     try {
       model = Checkpoint.load(ctx, dir, ModelFamily.GPT2);
+      return new LanguageModel(ctx, model, tok);
+    } catch (IOException | RuntimeException | Error e) {
+      if (model != null) {
+        model.close();
+      }
+      ctx.close();
+      throw e;
+    }
+  }
+
+  /** A GPT-2 GGUF file (float32 weights) with the tokenizer of its metadata (or GPT-2's). */
+  private static LanguageModel loadGguf(Path file) throws IOException {
+    Tokenizer tok = GgufModel.tokenizer(file);
+    if (tok == null) {
+      GptConfig cfg = GgufModel.config(file);
+      if (cfg.vocabSize() != 50257) {
+        throw new IOException(file + ": the file has no tokenizer (tokenizer.ggml.*) and its"
+            + " vocabulary (" + cfg.vocabSize() + ") is not GPT-2's");
+      }
+      tok = Gpt2BpeTokenizer.gpt2();
+    }
+    ComputeContext ctx = ComputeContext.create();
+    GptModel model = null;
+    try {
+      model = GgufModel.load(ctx, file, DType.FLOAT32);
       return new LanguageModel(ctx, model, tok);
     } catch (IOException | RuntimeException | Error e) {
       if (model != null) {

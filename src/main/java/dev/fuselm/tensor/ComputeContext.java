@@ -87,6 +87,21 @@ public final class ComputeContext implements AutoCloseable {
     throw confined(user, o, me);
   }
 
+  /**
+   * Fails when another thread owns this context; claims nothing (an unowned context stays
+   * unowned, so loading on one thread and running on another still works). The ops ({@code
+   * dev.fuselm.ops}) call it for every tensor they check, so an op called directly from a second
+   * thread fails like a model would: one volatile read and one compare.
+   *
+   * @throws IllegalStateException when another thread owns this context
+   */
+  public void checkOpCaller(String op) {
+    Thread o = owner;
+    if (o != null && o != Thread.currentThread()) {
+      throw confined("the op " + op + " on this context", o, Thread.currentThread());
+    }
+  }
+
   /** Like {@link #checkThread} without claiming an unowned context (configuration calls). */
   private void checkNotOwnedElsewhere() {
     Thread me = Thread.currentThread();
