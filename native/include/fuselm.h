@@ -235,6 +235,20 @@ int fl_gemm_bf16(fl_context *ctx, int trans_a, int trans_b, int64_t M, int64_t N
                  float alpha, const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb,
                  float beta, const float *bias, float *C, int64_t ldc);
 
+/* ---- linear-layer inference forward: bias and activation fused into the GEMM epilogue ------ */
+#define FL_ACT_NONE 0
+#define FL_ACT_GELU_TANH 1 /* fl_gelu_forward's GELU (GPT-2) */
+#define FL_ACT_GELU_ERF 2  /* fl_gelu_erf_forward's exact GELU (BERT) */
+/* C(M,N) = act(A * op(B) + bias): A (M,K) float32 (leading dimension lda), op(B) (K,N) is B (K,N)
+ * or, when trans_b, B (N,K); bias (N) or NULL. b_bf16 == 0: B is float32 and C is bit for bit
+ * fl_sgemm_bias followed by the activation's pointwise op. b_bf16 != 0: B is bf16 (uint16_t) and A
+ * is rounded to bf16 (to nearest, ties to even) first, then as fl_gemm_bf16 (float32 sums). On the
+ * CPU backend the bias and activation are applied to each output tile as its last K block leaves
+ * the micro-kernel, while it is in cache. Host memory (CUDA: FL_ERR_UNSUPPORTED). */
+int fl_gemm_bias_act(fl_context *ctx, int trans_b, int64_t M, int64_t N, int64_t K,
+                     const float *A, int64_t lda, const void *B, int b_bf16, int64_t ldb,
+                     const float *bias, int act, float *C, int64_t ldc);
+
 /* ---- int8 weights (generation): Q8_0 blocks, repacked for the decode kernel ---------------- */
 /* Q8_0 is llama.cpp's layout: a weight row of K values (one output's weights, K % 32 == 0) is K/32
  * blocks of 34 bytes, {uint16_t d (an IEEE fp16 scale); int8_t q[32]}, value = d * q. */

@@ -607,6 +607,24 @@ int fl_gemm_bf16(fl_context *ctx, int trans_a, int trans_b, int64_t M, int64_t N
   FL_CATCH
 }
 
+int fl_gemm_bias_act(fl_context *ctx, int trans_b, int64_t M, int64_t N, int64_t K,
+                     const float *A, int64_t lda, const void *B, int b_bf16, int64_t ldb,
+                     const float *bias, int act, float *C, int64_t ldc) {
+  FL_CHECK_CTX
+  FL_CHECK_NONNEG(M) FL_CHECK_NONNEG(N) FL_CHECK_NONNEG(K)
+  if (act < FL_ACT_NONE || act > FL_ACT_GELU_ERF)
+    return fail(FL_ERR_INVALID_ARGUMENT, "fl_gemm_bias_act: unknown act " + std::to_string(act));
+  FL_TRY
+  if (ctx->backend == FL_BACKEND_REFERENCE)
+    fl::ref::gemm_bias_act(trans_b, M, N, K, A, lda, B, b_bf16 != 0, ldb, bias, act, C, ldc);
+  else if (ctx->backend == FL_BACKEND_CPU)
+    fl::cpu::gemm_bias_act(ctx->cpu, trans_b, M, N, K, A, lda, B, b_bf16 != 0, ldb, bias, act, C,
+                           ldc);
+  else
+    return fail(FL_ERR_UNSUPPORTED, "fl_gemm_bias_act: host memory only (reference and CPU)");
+  FL_CATCH
+}
+
 // ---- int8 weights: host memory only (reference and CPU backends)
 #define FL_DISPATCH_HOST(op, ...)                                              \
   switch (ctx->backend) {                                                      \

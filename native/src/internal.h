@@ -88,6 +88,9 @@ void sgemm_bf16w(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, floa
 void gemm_bf16(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb, float beta,
                const float *bias, float *C, int64_t ldc);
+void gemm_bias_act(int trans_b, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                   const void *B, bool b_bf16, int64_t ldb, const float *bias, int act, float *C,
+                   int64_t ldc);  // fuselm.h "bias and activation fused"
 // int8 weights (fuselm.h "int8 weights"; layouts in cpu/q8.h)
 void q8_0_quantize(uint8_t *blocks, const float *W, int64_t K, int64_t N, int w_is_kn);
 void q8_0_repack(uint8_t *packed, const uint8_t *blocks, int64_t K, int64_t N);
@@ -161,6 +164,9 @@ void sgemm_bf16w(const CpuContext &ctx, int trans_a, int trans_b, int64_t M, int
 void gemm_bf16(const CpuContext &ctx, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
                float alpha, const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb,
                float beta, const float *bias, float *C, int64_t ldc);
+void gemm_bias_act(const CpuContext &ctx, int trans_b, int64_t M, int64_t N, int64_t K,
+                   const float *A, int64_t lda, const void *B, bool b_bf16, int64_t ldb,
+                   const float *bias, int act, float *C, int64_t ldc);
 // int8 weights (fuselm.h "int8 weights"; layouts in cpu/q8.h)
 void q8_0_quantize(const CpuContext &ctx, uint8_t *blocks, const float *W, int64_t K, int64_t N,
                    int w_is_kn);
