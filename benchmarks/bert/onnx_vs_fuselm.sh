@@ -21,7 +21,9 @@
 #        THREADS=2 BATCH=32 ROUNDS=3 PAIRS=2 N=256 N128=64 benchmarks/bert/onnx_vs_fuselm.sh
 #        (LONG=0 skips the T=128 workload). Cost: 2 min 10 s of CPU time in all (user + sys,
 #        measured at load average 17-24, where it took 11 min of wall time); a quiet 2-core machine
-#        should take about that in wall time too (not yet measured quiet)
+#        should take about that in wall time too (not yet measured quiet). With the "fuselm bf16"
+#        row (bf16 weight copies, SentenceEmbedder.precision): 6 min 17 s of CPU time, 11 min 38 s
+#        of wall time at load average 13-19 (1 min 14 s quiet before that row was added)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
