@@ -1,4 +1,5 @@
 import dev.fuselm.io.Checkpoint;
+import dev.fuselm.model.Precision;
 import dev.fuselm.model.SentenceEmbedder;
 import dev.fuselm.tensor.ComputeContext;
 import java.nio.charset.StandardCharsets;
@@ -14,7 +15,8 @@ import java.util.List;
  * sentences with its own pooling and normalisation (SentenceEmbedder: tokenize, batch by length,
  * encoder, pool), one untimed warm-up pass, then ROUNDS timed passes; prints one JSON line with
  * the median sentences/s. Usage: java -cp ... OnnxEmbedBench.java DIR SENTENCES BATCH THREADS
- * ROUNDS; with -Dfuselm.embed.padded=true the batches are padded and masked (the path before
+ * ROUNDS [PRECISION] (fp32, the default, or bf16: "fuselm bf16", the encoder's linear layers on
+ * bf16 weight copies); with -Dfuselm.embed.padded=true the batches are padded and masked (the path before
  * packing) instead of packed.
  */
 public final class OnnxEmbedBench {
@@ -24,10 +26,12 @@ public final class OnnxEmbedBench {
     int batch = Integer.parseInt(args[2]);
     int threads = Integer.parseInt(args[3]);
     int rounds = Integer.parseInt(args[4]);
+    Precision precision = args.length > 5 ? Precision.parse(args[5]) : Precision.FP32;
     try (ComputeContext ctx = ComputeContext.create()) {
       ctx.threads(threads);
       // 128 tokens, as the onnxruntime side truncates (the jar's tokenizer.json)
       try (SentenceEmbedder e = Checkpoint.loadEmbedder(ctx, dir, 128, batch)) {
+        e.precision(precision);
         e.embed(texts); // warm-up
         List<Double> rates = new ArrayList<>();
         for (int r = 0; r < rounds; r++) {
@@ -39,7 +43,7 @@ public final class OnnxEmbedBench {
         double median = sorted[sorted.length / 2];
         // the path SentenceEmbedder took: packed (no padding) unless -Dfuselm.embed.padded=true
         String impl = Boolean.getBoolean(SentenceEmbedder.PADDED_PROPERTY) ? "fuselm padded"
-            : "fuselm";
+            : precision == Precision.BF16 ? "fuselm bf16" : "fuselm";
         System.out.printf("{\"impl\": \"%s\", \"threads\": %d, \"batch\": %d,"
             + " \"sentences\": %d, \"sentences_per_s\": %.1f, \"rounds\": %s}%n", impl,
             threads, batch, texts.size(), median, Arrays.toString(rates.stream()

@@ -21,7 +21,9 @@
 #        THREADS=2 BATCH=32 ROUNDS=3 PAIRS=2 N=256 N128=64 benchmarks/bert/onnx_vs_fuselm.sh
 #        (LONG=0 skips the T=128 workload). Cost: 2 min 10 s of CPU time in all (user + sys,
 #        measured at load average 17-24, where it took 11 min of wall time); a quiet 2-core machine
-#        should take about that in wall time too (not yet measured quiet)
+#        should take about that in wall time too (not yet measured quiet). With the "fuselm bf16"
+#        row (bf16 weight copies, SentenceEmbedder.precision): 6 min 17 s of CPU time, 11 min 38 s
+#        of wall time at load average 13-19 (1 min 14 s quiet before that row was added)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -81,10 +83,11 @@ run_workload() {  # NAME TEXTS_FILE ORT_ORDERS FUSELM_MODES
       --rounds "$ROUNDS" --order "$1" >> "$results"
   }
   fl() {
-    local opt=""
+    local opt="" prec=fp32
     [ "$1" = padded ] && opt="-Dfuselm.embed.padded=true"
+    [ "$1" = bf16 ] && prec=bf16
     java $opt -cp "$cp" "$HERE/OnnxEmbedBench.java" "$WORK/minilm" "$texts" "$BATCH" \
-      "$THREADS" "$ROUNDS" 2>/dev/null >> "$results"
+      "$THREADS" "$ROUNDS" "$prec" 2>/dev/null >> "$results"
   }
   for p in $(seq 1 "$PAIRS"); do
     if [ $((p % 2)) -eq 1 ]; then
@@ -122,16 +125,20 @@ gflops = f * mean_len * flop_per_token / 1e9
 print(f"  tokens per text {mean_len:.1f} (min {min(lens)}, max {max(lens)}); fuselm's linear layers "
       f"{gflops:.1f} GFLOP/s = {100 * gflops / peak['fp32_peak_gflops']:.0f}% of the "
       f"{peak['fp32_peak_gflops']:.0f} GFLOP/s {peak['fma_isa']} FMA peak measured in this run")
+fb = med(lambda r: r["impl"] == "fuselm bf16")
+if fb:
+    print(f"  fuselm bf16 (packed, bf16 weights)    {fb:7.1f} sentences/s   bf16/fp32 {fb / f:.2f}")
 fp = med(lambda r: r["impl"] == "fuselm padded")
 if fp:
     print(f"  fuselm padded + masked (before)       {fp:7.1f} sentences/s   packed/padded {f / fp:.2f}")
 for order, what in (("input", "batches in input order  "), ("length", "batches sorted by length")):
     o = med(lambda r: r.get("order") == order)
     if o:
-        print(f"  onnxruntime, {what} {o:7.1f} sentences/s   fuselm/ort {f / o:.2f}")
+        print(f"  onnxruntime, {what} {o:7.1f} sentences/s   fuselm fp32/ort {f / o:.2f}"
+              + (f"   fuselm bf16/ort {fb / o:.2f}" if fb else ""))
 PY
 }
-run_workload "short sentences" "$WORK/sentences.txt" "input length" "packed padded"
+run_workload "short sentences" "$WORK/sentences.txt" "input length" "packed bf16 padded"
 [ "$LONG" = 1 ] && run_workload "T=128 (all texts truncated at 128 tokens)" "$WORK/texts128.txt" \
-  "input" "packed"
+  "input" "packed bf16"
 echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; load average: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -66,6 +66,7 @@
 #include "gemm_kernels.h"
 #include "gemv.h"
 #include "internal.h"
+#include "pointwise_kernels.h"
 
 namespace fl {
 namespace cpu {
@@ -302,6 +303,20 @@ struct Gemm {
   const float *bias;
   float *C;
   int64_t ldc;
+  // The epilogue of fl_gemm_bias_act: act (FL_ACT_*) applied by pw to each tile after the last K
+  // block (FL_ACT_NONE: none, pw unused).
+  int act;
+  const PointwiseKernels *pw;
+
+  // act over rows x cols of C at c (row stride ldc), in place: the pointwise kernels' own
+  // per-element arithmetic, so the result is bit for bit that of the separate pointwise pass.
+  void epilogue(float *c, int64_t rows, int64_t cols) const {
+    for (int64_t y = 0; y < rows; y++) {
+      float *row = c + y * ldc;
+      if (act == FL_ACT_GELU_TANH) pw->gelu_forward(row, row, cols);
+      else pw->gelu_erf_forward(row, row, cols);
+    }
+  }
 
   // origin of op(A)(i, p) and op(B)(p, j)
   const AT *a_at(int64_t i, int64_t p) const { return ta ? A + p * lda + i : A + i * lda + p; }
@@ -368,6 +383,7 @@ struct Gemm {
     const int64_t group = std::max(1, 128 / NR);  // panels packed together (see gemm_x86_impl.h)
     const float beta_k = p0 == 0 ? beta : 1.f;
     const float *bias_k = p0 == 0 ? bias : nullptr;
+    const bool last_k = act != FL_ACT_NONE && p0 + kc == K;
     for (int64_t ic = r0; ic < r1; ic += mc_panels) {
       int64_t ie = std::min(ic + mc_panels, r1);
       int64_t i0 = ic * MR;
@@ -397,6 +413,7 @@ struct Gemm {
                 cp[y * ldc + x] = v;
               }
           }
+          if (last_k) epilogue(cp, rows, cols);
         }
       }
     }
@@ -505,9 +522,10 @@ template <typename AT, typename BT>
 void packed_driver(const CpuContext &ctx, const GemmKernel &kr, int trans_a, int trans_b,
                    int64_t M, int64_t N, int64_t K, float alpha, const AT *A, int64_t lda,
                    const BT *B, int64_t ldb, float beta, const float *bias, float *C,
-                   int64_t ldc) {
+                   int64_t ldc, int act = FL_ACT_NONE,
+                   const PointwiseKernels *pw = nullptr) {
   const Gemm<AT, BT> g{kr, trans_a != 0, trans_b != 0, M, N, K,   alpha, beta,
-                       A,  lda,          B,            ldb, bias, C, ldc};
+                       A,  lda,          B,            ldb, bias, C, ldc, act, pw};
   const int MR = kr.mr, NR = kr.nr;
 
   // Even blocks: K = 768 gives 3 x 256 rather than 256 + 256 + 256; N likewise.
@@ -686,6 +704,68 @@ void gemm_bf16(const CpuContext &ctx, int trans_a, int trans_b, int64_t M, int64
   }
   packed_driver(ctx, select_bf16_kernel(ctx.isa), trans_a, trans_b, M, N, K, alpha, A, lda, B,
                 ldb, beta, bias, C, ldc);
+}
+
+// ---- fl_gemm_bias_act: the linear layer's inference forward with its epilogue fused -----------
+
+namespace {
+// The pointwise table of the level (pointwise.cpp picks the same one).
+const PointwiseKernels &pointwise_for(int isa) {
+#if defined(FUSELM_HAVE_X86_SIMD)
+  if (isa >= FL_ISA_AVX512) return avx512_pointwise::kernels;
+  if (isa >= FL_ISA_AVX2) return avx2_pointwise::kernels;
+#endif
+  (void)isa;
+  return generic_pointwise::kernels;
+}
+
+// A rounded to bf16 for fl_gemm_bias_act (per calling thread, like tl_scratch).
+thread_local Scratch tl_rounded;
+}  // namespace
+
+// C = act(A op(B) + bias). M > kSmallM runs the packed driver with the epilogue in compute():
+// each MR x NR tile gets its activation right after the micro-kernel writes the last K block's sum
+// (the tile is still in L1), so the pre-activation never makes a round trip through memory. A bf16
+// B: A is rounded to bf16 once (a pass over M x K, small next to the M x N x K multiply) and the
+// bf16 packed path of fl_gemm_bf16 runs on it (vdpbf16ps k pairs with AVX512_BF16). Small M (decode
+// shapes) runs the small-M kernels and then the activation over C.
+void gemm_bias_act(const CpuContext &ctx, int trans_b, int64_t M, int64_t N, int64_t K,
+                   const float *A, int64_t lda, const void *B, int b_bf16, int64_t ldb,
+                   const float *bias, int act, float *C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  const PointwiseKernels &pw = pointwise_for(ctx.isa);
+  const bool packed = K > 0 && M > small_m_limit();
+  if (!b_bf16) {
+    const float *Bf = static_cast<const float *>(B);
+    if (packed) {
+      packed_driver(ctx, select_kernel(ctx.isa), 0, trans_b, M, N, K, 1.f, A, lda, Bf, ldb, 0.f,
+                    bias, C, ldc, act, &pw);
+      return;
+    }
+    gemm_driver(ctx, 0, trans_b, M, N, K, 1.f, A, lda, Bf, ldb, 0.f, bias, C, ldc);
+  } else {
+    const uint16_t *Bh = static_cast<const uint16_t *>(B);
+    uint16_t *a16 = reinterpret_cast<uint16_t *>(tl_rounded.get(size_t((M * K + 1) / 2)));
+    parallel_for(ctx, M, std::max<int64_t>(1, 16384 / std::max<int64_t>(K, 1)),
+                 [&](int64_t i0, int64_t i1) {
+                   for (int64_t i = i0; i < i1; i++)
+                     for (int64_t p = 0; p < K; p++) a16[i * K + p] = f32_to_bf16_rne(A[i * lda + p]);
+                 });
+    if (packed) {
+      packed_driver(ctx, select_bf16_kernel(ctx.isa), 0, trans_b, M, N, K, 1.f, a16, K, Bh, ldb,
+                    0.f, bias, C, ldc, act, &pw);
+      return;
+    }
+    gemm_bf16(ctx, 0, trans_b, M, N, K, 1.f, a16, K, Bh, ldb, 0.f, bias, C, ldc);
+  }
+  if (act == FL_ACT_NONE) return;
+  parallel_for(ctx, M, std::max<int64_t>(1, 16384 / N), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; i++) {
+      float *row = C + i * ldc;
+      if (act == FL_ACT_GELU_TANH) pw.gelu_forward(row, row, N);
+      else pw.gelu_erf_forward(row, row, N);
+    }
+  });
 }
 
 // dbias[j] += sum_i dout[i*N + j]: threads own column ranges (no reduction across threads), each

@@ -93,6 +93,11 @@ int fl_backend_supports(int backend, const char *op, int *out);
 #include "fuselm_ops.def"
 #undef FL_API
 
+/* ---- activations fused into a GEMM epilogue (fl_gemm_bias_act in fuselm_ops.def) ---------- */
+#define FL_ACT_NONE 0
+#define FL_ACT_GELU_TANH 1 /* fl_gelu_forward's GELU (GPT-2) */
+#define FL_ACT_GELU_ERF 2  /* fl_gelu_erf_forward's exact GELU (BERT) */
+
 /* ---- int8 weights: sizes (the ops are in fuselm_ops.def) ---------------------------------- */
 /* Q8_0 is llama.cpp's layout: a weight row of K values (one output's weights, K % 32 == 0) is K/32
  * blocks of 34 bytes, {uint16_t d (an IEEE fp16 scale); int8_t q[32]}, value = d * q. */

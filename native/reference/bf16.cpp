@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "fuselm.h"
 #include "internal.h"
 
 namespace fl {
@@ -83,6 +84,39 @@ void gemm_bf16(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float 
                const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb, float beta,
                const float *bias, float *C, int64_t ldc) {
   gemm_bf16_b(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc);
+}
+
+}  // namespace ref
+}  // namespace fl
+
+namespace fl {
+namespace ref {
+
+// The unfused sequence the CPU's fused epilogue must match: the GEMM (A rounded to bf16 first for a
+// bf16 B), then the activation over C.
+void gemm_bias_act(int trans_b, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                   const void *B, int b_bf16, int64_t ldb, const float *bias, int act, float *C,
+                   int64_t ldc) {
+  if (b_bf16) {
+    for (int64_t i = 0; i < M; i++)
+      for (int64_t j = 0; j < N; j++) {
+        double s = 0.0;
+        for (int64_t p = 0; p < K; p++) {
+          float a = widen(narrow(A[i * lda + p]));
+          uint16_t bv = static_cast<const uint16_t *>(B)[trans_b ? j * ldb + p : p * ldb + j];
+          s += double(a) * double(widen(bv));
+        }
+        C[i * ldc + j] = float(s + (bias ? double(bias[j]) : 0.0));
+      }
+  } else {
+    sgemm_bias(0, trans_b, M, N, K, A, lda, static_cast<const float *>(B), ldb, bias, C, ldc);
+  }
+  if (act == FL_ACT_NONE) return;
+  for (int64_t i = 0; i < M; i++) {
+    float *c = C + i * ldc;
+    if (act == FL_ACT_GELU_TANH) gelu_forward(c, c, N);
+    else gelu_erf_forward(c, c, N);
+  }
 }
 
 }  // namespace ref

@@ -99,6 +99,9 @@ void set_threads(fl_context *ctx, int threads) {
     return fail(FL_ERR_INVALID_ARGUMENT, std::string(__func__) + ": null " #x " or " #y);
 #define FL_CHECK_LEADING(cond, what)                                           \
   if (cond) return fail(FL_ERR_INVALID_ARGUMENT, std::string(__func__) + ": " what);
+#define FL_CHECK_ACT(act)                                                      \
+  if ((act) < FL_ACT_NONE || (act) > FL_ACT_GELU_ERF)                          \
+    return fail(FL_ERR_INVALID_ARGUMENT, std::string(__func__) + ": unknown act " + std::to_string(act));
 #define FL_CHECK_Q8_SHAPE(K, N)                                                \
   FL_CHECK_NONNEG(K) FL_CHECK_NONNEG(N)                                        \
   if ((K) % 32 != 0)                                                           \

@@ -34,6 +34,8 @@ public final class BenchEmbedCommand implements Callable<Integer> {
   @Option(names = "--steps", description = "timed batches (default: ${DEFAULT-VALUE})")
   int steps = 3;
   @Option(names = "--threads", description = "kernel threads (default: all cores)") int threads;
+  @Option(names = "--precision", description = "fp32, or bf16: the encoder's linear layers on"
+      + " bf16 weight copies (default: ${DEFAULT-VALUE})") String precision = "fp32";
 
   @Override
   public Integer call() throws IOException {
@@ -45,6 +47,7 @@ public final class BenchEmbedCommand implements Callable<Integer> {
       throw new UserInputException("need --batch > 0, 2 <= --seq <= " + cfg.maxPositions()
           + " and --steps > 0");
     }
+    dev.fuselm.model.Precision prec = dev.fuselm.cli.TrainingOptions.precision(precision);
     WordPieceTokenizer tok = WordPieceTokenizer.bertBaseUncased();
     if (tok.vocabSize() > cfg.vocabSize()) {
       throw new UserInputException("the config's vocabulary (" + cfg.vocabSize() + ") is smaller"
@@ -54,7 +57,8 @@ public final class BenchEmbedCommand implements Callable<Integer> {
       c.threads(threads);
       try (BertModel m = BertModel.create(c, cfg, true, false)) {
         m.initialize(1);
-        SentenceEmbedder emb = new SentenceEmbedder(m, tok, seq, batch);
+        m.setTraining(false);
+        SentenceEmbedder emb = new SentenceEmbedder(m, tok, seq, batch).precision(prec);
         SplittableRandom r = new SplittableRandom(2);
         int[][] ids = new int[batch][seq];
         for (int[] x : ids) {
@@ -80,7 +84,7 @@ public final class BenchEmbedCommand implements Callable<Integer> {
             .put("parameters", m.parameterCount()).put("batch", batch).put("seq", seq)
             .put("threads", c.threads()).put("steps", steps).put("ms_per_batch", med, 1)
             .put("sentences_per_s", batch / (med / 1e3), 2)
-            .put("cpu_ms_per_batch", cpu[steps / 2], 1).println(System.out);
+            .put("cpu_ms_per_batch", cpu[steps / 2], 1).put("precision", prec.toString()).println(System.out);
       }
     }
     return 0;

@@ -41,6 +41,8 @@ public final class EmbedCommand implements Callable<Integer> {
   @Option(names = "--normalize", negatable = true, description = "L2-normalise each embedding"
       + " (default: when the model has a Normalize module)") Boolean normalize;
   @Option(names = "--threads", description = "kernel threads (default: all cores)") int threads;
+  @Option(names = "--precision", description = "fp32, or bf16: the encoder's linear layers on"
+      + " bf16 weight copies (CPU; default: ${DEFAULT-VALUE})") String precision = "fp32";
 
   @Override
   public Integer call() throws IOException {
@@ -51,10 +53,12 @@ public final class EmbedCommand implements Callable<Integer> {
       throw new UserInputException("need --batch > 0 and --max-length >= 2");
     }
     Pooling mode = pooling == null ? null : Pooling.parse(pooling);
+    dev.fuselm.model.Precision prec = TrainingOptions.precision(precision);
     try (ComputeContext c = ComputeContext.create()) {
       c.threads(threads);
       try (SentenceEmbedder emb = Checkpoint.loadEmbedder(c, model, maxLength, batch);
           BufferedReader in = Files.newBufferedReader(input, StandardCharsets.UTF_8)) {
+        emb.precision(prec);
         Writer out = new BufferedWriter(new OutputStreamWriter(System.out, StandardCharsets.UTF_8),
             1 << 16);
         List<String> lines = new ArrayList<>(CHUNK_LINES);

@@ -61,6 +61,8 @@ public final class BertModel implements Backbone {
 
   private boolean training;
   private long dropoutSeed;
+  private Precision inferencePrecision = Precision.FP32;
+  private final List<Dense> blockDenses = new ArrayList<>(); // their bf16 copies are freed here
 
   private BertActivations acts;
   private PackedEncoder packed;
@@ -171,6 +173,8 @@ public final class BertModel implements Backbone {
     embLn = layerNorm(e + "LayerNorm");
     long C = config.hiddenSize();
     layers = new TransformerBlock[config.numLayers()];
+    releaseBf16Copies();
+    blockDenses.clear();
     for (int l = 0; l < layers.length; l++) {
       String p = layerPrefix(l);
       String q = p + "attention.self.query.";
@@ -182,6 +186,7 @@ public final class BertModel implements Backbone {
       CausalSelfAttention attention = CausalSelfAttention.bidirectional(qkv,
           dense(p + "attention.output.dense"), config.numHeads());
       FeedForward mlp = FeedForward.bert(dense(p + "intermediate.dense"), dense(p + "output.dense"));
+      blockDenses.add(qkv);
       layers[l] = new TransformerBlock(l, TransformerBlock.Norm.POST,
           layerNorm(p + "attention.output.LayerNorm"), attention, layerNorm(p + "output.LayerNorm"),
           mlp);
@@ -212,8 +217,49 @@ public final class BertModel implements Backbone {
   }
 
   private Dense dense(String p) {
-    return new Dense(params.get(p + ".weight"), params.get(p + ".bias"), grad(p + ".weight"),
+    Dense d = new Dense(params.get(p + ".weight"), params.get(p + ".bias"), grad(p + ".weight"),
         grad(p + ".bias"));
+    if (p.startsWith(PREFIX + "encoder.")) {
+      blockDenses.add(d);
+    }
+    return d;
+  }
+
+  private void releaseBf16Copies() {
+    for (Dense d : blockDenses) {
+      d.releaseBf16Copy();
+    }
+  }
+
+  /**
+   * The precision of {@link #forwardPacked}'s encoder projections: FP32 (the default) or BF16:
+   * each projection multiplies a bf16 copy of its weight (rounded from the float32 master once, on
+   * first use: half the bytes, and AVX512_BF16's vdpbf16ps where the CPU has it) by its input rounded
+   * to bf16 inside the GEMM, summing in float32; embeddings, layer norms, attention and residuals
+   * stay float32. The float32 weights are kept (training, checkpoints); FP32 frees the copies.
+   */
+  public BertModel setInferencePrecision(Precision p) {
+    inferencePrecision = p;
+    for (Dense d : blockDenses) {
+      d.weightChanged(); // rounded again on the next bf16 use (the weights may have been loaded)
+    }
+    if (p == Precision.FP32) {
+      releaseBf16Copies();
+    }
+    return this;
+  }
+
+  public Precision inferencePrecision() {
+    return inferencePrecision;
+  }
+
+  /** Native bytes of the encoder's bf16 weight copies (0 without any). */
+  public long bf16CopyBytes() {
+    long n = 0;
+    for (Dense d : blockDenses) {
+      n += d.bf16CopyBytes();
+    }
+    return n;
   }
 
   private LayerNorm layerNorm(String p) {
@@ -321,6 +367,11 @@ public final class BertModel implements Backbone {
   @Override
   public void setTraining(boolean training) {
     this.training = training;
+    if (training) {
+      for (Dense d : blockDenses) {
+        d.weightChanged(); // training writes the float32 weights: bf16 copies go stale
+      }
+    }
   }
 
   @Override
@@ -458,7 +509,8 @@ public final class BertModel implements Backbone {
     state = State.NONE; // hidden(), pooled() and backward() refer to forwardHidden()
     resetHeads();
     pooledDone = false;
-    return packed.forward(seqs, cuSeqlens, wordEmb, posEmb, typeEmb, embLn, layers);
+    return packed.forward(seqs, cuSeqlens, wordEmb, posEmb, typeEmb, embLn, layers,
+        inferencePrecision == Precision.BF16);
   }
 
   private void resetHeads() {
@@ -673,6 +725,7 @@ public final class BertModel implements Backbone {
   @Override
   public void close() {
     releaseActivations();
+    releaseBf16Copies();
     closeHeads();
     if (grads != null) {
       grads.close();

@@ -34,10 +34,11 @@ final class PackedEncoder implements AutoCloseable {
   /**
    * Runs the encoder on seqs (token ids, each 1..max_position_embeddings long, token type 0) and
    * returns the last hidden states (N, C), sequence s at rows cuSeqlens[s] ..: a view valid until
-   * the next call.
+   * the next call. bf16Weights: the projections on their bf16 weight copies
+   * ({@link BertModel#setInferencePrecision}).
    */
   Tensor forward(int[][] seqs, int[] cuSeqlens, Tensor wordEmb, Tensor posEmb, Tensor typeEmb,
-      LayerNorm embLn, TransformerBlock[] layers) {
+      LayerNorm embLn, TransformerBlock[] layers, boolean bf16Weights) {
     int nseq = seqs.length;
     if (cuSeqlens.length != nseq + 1) {
       throw new IllegalArgumentException("cuSeqlens has " + cuSeqlens.length + " entries, need "
@@ -86,7 +87,7 @@ final class PackedEncoder implements AutoCloseable {
     TransformerBlock.Activations a = TransformerBlock.Activations.postLnInference(arena, n, c,
         config.intermediateSize(), config.numHeads());
     for (int l = 0; l < layers.length; l++) {
-      layers[l].forwardPacked(ctx, res[(l + 1) % 2], res[l % 2], cuSeqlens, cuT, a);
+      layers[l].forwardPacked(ctx, res[(l + 1) % 2], res[l % 2], cuSeqlens, cuT, a, bf16Weights);
     }
     return res[layers.length % 2];
   }

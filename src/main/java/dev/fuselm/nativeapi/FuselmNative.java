@@ -467,6 +467,27 @@ public final class FuselmNative {
       @Cast("float*") long y,
       long ldy);
 
+  // ---- linear-layer inference forward, bias and activation in the GEMM epilogue
+  public static final int FL_ACT_NONE = 0;
+  public static final int FL_ACT_GELU_TANH = 1;
+  public static final int FL_ACT_GELU_ERF = 2;
+
+  public static native int fl_gemm_bias_act(
+      @Cast("fl_context*") long ctx,
+      int transB,
+      long m,
+      long n,
+      long k,
+      @Cast("const float*") long a,
+      long lda,
+      @Cast("const void*") long b,
+      int bBf16,
+      long ldb,
+      @Cast("const float*") long bias,
+      int act,
+      @Cast("float*") long c,
+      long ldc);
+
   // ---- bf16 mixed-precision training
   public static native int fl_gemm_bf16(
       @Cast("fl_context*") long ctx,

@@ -1,6 +1,7 @@
 package dev.fuselm.nn;
 
 import dev.fuselm.ops.AttentionOps;
+import dev.fuselm.ops.GemmOps;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tensor.Tensor;
 
@@ -102,12 +103,18 @@ public final class CausalSelfAttention {
    */
   public void forwardPacked(ComputeContext ctx, Tensor out, Tensor inp, Tensor qkv, Tensor y,
       int[] cuSeqlens, Tensor cuScratch) {
+    forwardPacked(ctx, out, inp, qkv, y, cuSeqlens, cuScratch, false);
+  }
+
+  /** {@link #forwardPacked}; bf16Weights: the projections on their bf16 weight copies. */
+  public void forwardPacked(ComputeContext ctx, Tensor out, Tensor inp, Tensor qkv, Tensor y,
+      int[] cuSeqlens, Tensor cuScratch, boolean bf16Weights) {
     if (causal) {
       throw new IllegalStateException("packed sequences need bidirectional attention");
     }
-    qkvProjection.forward(ctx, qkv, inp, null);
+    qkvProjection.forwardInference(ctx, qkv, inp, GemmOps.Act.NONE, bf16Weights);
     AttentionOps.forwardVarlen(ctx, y, qkv, cuSeqlens, cuScratch, heads);
-    outProjection.forward(ctx, out, y, null);
+    outProjection.forwardInference(ctx, out, y, GemmOps.Act.NONE, bf16Weights);
   }
 
   /**

@@ -14,6 +14,7 @@ public final class Dense implements Projection {
   private final Tensor bias;
   private final Tensor dweight;
   private final Tensor dbias;
+  private final Bf16Copy bf16;
 
   /** dweight/dbias may be null (frozen, or inference only); bias may be null (no bias). */
   public Dense(Tensor weight, Tensor bias, Tensor dweight, Tensor dbias) {
@@ -24,6 +25,7 @@ public final class Dense implements Projection {
     this.bias = bias;
     this.dweight = dweight;
     this.dbias = bias == null ? null : dbias;
+    this.bf16 = Bf16Copy.of(weight);
   }
 
   public long in() {
@@ -45,6 +47,33 @@ public final class Dense implements Projection {
   /** out (M, out) = inp (M, in) * weight^T + bias. */
   public void forward(ComputeContext ctx, Tensor out, Tensor inp) {
     GemmOps.sgemmBias(ctx, false, true, inp, weight, bias, out);
+  }
+
+  /**
+   * Inference: out (M, out) = act(inp * weight^T + bias) in one GEMM with the bias and activation
+   * in its epilogue ({@link GemmOps#gemmBiasAct}); bf16: with the bf16 copy of the weight (made on
+   * first use) and inp rounded to bf16 inside the GEMM, else float32 (bit for bit {@link #forward}
+   * then the activation).
+   */
+  @Override
+  public void forwardInference(ComputeContext ctx, Tensor out, Tensor inp, GemmOps.Act act,
+      boolean bf16Weights) {
+    GemmOps.gemmBiasAct(ctx, true, inp, bf16Weights ? bf16.get(ctx) : weight, bias, act, out);
+  }
+
+  /** The float32 weight was written (training, loading): the bf16 copy is rounded again. */
+  public void weightChanged() {
+    bf16.markStale();
+  }
+
+  /** Native bytes of the bf16 copy (0 without one). */
+  public long bf16CopyBytes() {
+    return bf16.ownedBytes();
+  }
+
+  /** Frees the bf16 copy (the next bf16 use makes it again). */
+  public void releaseBf16Copy() {
+    bf16.release();
   }
 
   /**

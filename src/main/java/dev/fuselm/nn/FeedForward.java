@@ -1,5 +1,6 @@
 package dev.fuselm.nn;
 
+import dev.fuselm.ops.GemmOps;
 import dev.fuselm.ops.PointwiseOps;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tensor.Tensor;
@@ -63,6 +64,18 @@ public final class FeedForward {
       PointwiseOps.geluForward(ctx, hGelu, h);
     }
     down.forward(ctx, out, hGelu, hGeluBf16);
+  }
+
+  /**
+   * Inference: inp (N, C) -> out (N, C) with the GELU in the first GEMM's epilogue (hGelu (N, 4C;
+   * BERT: N, I) receives the activation; the pre-activation is never written). bf16Weights: both
+   * GEMMs on the layers' bf16 weight copies. Float32 is bit for bit {@link #forward}'s out.
+   */
+  public void forwardInference(ComputeContext ctx, Tensor out, Tensor inp, Tensor hGelu,
+      boolean bf16Weights) {
+    up.forwardInference(ctx, hGelu, inp, erfGelu ? GemmOps.Act.GELU_ERF : GemmOps.Act.GELU_TANH,
+        bf16Weights);
+    down.forwardInference(ctx, out, hGelu, GemmOps.Act.NONE, bf16Weights);
   }
 
   /** dinp OVERWRITTEN; parameter gradients added; dh and dhGelu are scratch shaped like h. */

@@ -193,6 +193,27 @@ public final class Linear {
   }
 
   /**
+   * Inference: out (M, out) = act(inp * weight + bias) in one GEMM with the bias and activation in
+   * its epilogue ({@link GemmOps#gemmBiasAct}); bf16Weights: with the bf16 copy and inp rounded to
+   * bf16 inside the GEMM, else float32 (bit for bit {@link #forward} then the activation). With a
+   * LoRA adapter attached: the unfused float32 sequence.
+   */
+  public void forwardInference(ComputeContext ctx, Tensor out, Tensor inp, GemmOps.Act act,
+      boolean bf16Weights) {
+    if (adapter != null) {
+      forward(ctx, out, inp);
+      if (act == GemmOps.Act.GELU_TANH) {
+        dev.fuselm.ops.PointwiseOps.geluForward(ctx, out, out);
+      } else if (act == GemmOps.Act.GELU_ERF) {
+        dev.fuselm.ops.PointwiseOps.geluErfForward(ctx, out, out);
+      }
+      return;
+    }
+    Tensor w = bf16Weights || weight.dtype() == DType.BFLOAT16 ? bf16.get(ctx) : weight;
+    GemmOps.gemmBiasAct(ctx, false, inp, w, bias, act, out);
+  }
+
+  /**
    * out (M, out) = inp (M, in) * bf16 weight + bias, with float32 inputs and sums: decoding with
    * bf16 weights (half the bytes read per token). Not with a LoRA adapter attached.
    */

@@ -1,5 +1,6 @@
 package dev.fuselm.nn;
 
+import dev.fuselm.ops.GemmOps;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tensor.Tensor;
 
@@ -16,6 +17,13 @@ interface Projection {
   void forward(ComputeContext ctx, Tensor out, Tensor inp, Tensor inpBf16);
 
   /**
+   * Inference: out = act(inp mapped) with the bias and activation fused into the GEMM; bf16Weights:
+   * with the layer's bf16 weight copy (inp rounded to bf16 inside the GEMM).
+   */
+  void forwardInference(ComputeContext ctx, Tensor out, Tensor inp, GemmOps.Act act,
+      boolean bf16Weights);
+
+  /**
    * Parameter gradients are ADDED; the input gradient dinp is OVERWRITTEN, or ADDED when accumulate
    * is set (a residual branch of a post-LN block). inpBf16 and doutBf16: as in {@link Linear}.
    */
@@ -28,6 +36,12 @@ interface Projection {
       @Override
       public void forward(ComputeContext ctx, Tensor out, Tensor inp, Tensor inpBf16) {
         linear.forward(ctx, out, inp, inpBf16);
+      }
+
+      @Override
+      public void forwardInference(ComputeContext ctx, Tensor out, Tensor inp, GemmOps.Act act,
+          boolean bf16Weights) {
+        linear.forwardInference(ctx, out, inp, act, bf16Weights);
       }
 
       @Override

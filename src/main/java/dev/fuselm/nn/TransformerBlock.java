@@ -259,14 +259,24 @@ public final class TransformerBlock {
    */
   public void forwardPacked(ComputeContext ctx, Tensor out, Tensor inp, int[] cuSeqlens,
       Tensor cuScratch, Activations a) {
+    forwardPacked(ctx, out, inp, cuSeqlens, cuScratch, a, false);
+  }
+
+  /**
+   * {@link #forwardPacked}; bf16Weights: every projection on its bf16 weight copy, its input
+   * rounded to bf16 inside the GEMM (float32 sums, layer norms, attention and residuals). The MLP's
+   * GELU runs in the first GEMM's epilogue (float32: bit for bit the separate pass).
+   */
+  public void forwardPacked(ComputeContext ctx, Tensor out, Tensor inp, int[] cuSeqlens,
+      Tensor cuScratch, Activations a, boolean bf16Weights) {
     if (norm != Norm.POST) {
       throw new IllegalStateException("the packed forward is for post-LN (BERT) blocks");
     }
     long n = inp.dim(0), c = inp.dim(1);
     attn.forwardPacked(ctx, a.attnOut, inp, a.qkv.reshape(n, 3 * c), a.y.reshape(n, c),
-        cuSeqlens, cuScratch);
+        cuSeqlens, cuScratch, bf16Weights);
     ln1.residualForward(ctx, a.sum1, a.norm1, a.mean1, a.rstd1, a.attnOut, inp);
-    mlp.forward(ctx, a.mlpOut, a.norm1, a.h, a.hGelu, null, null);
+    mlp.forwardInference(ctx, a.mlpOut, a.norm1, a.hGelu, bf16Weights);
     ln2.residualForward(ctx, a.sum2, out, a.mean2, a.rstd2, a.mlpOut, a.norm1);
   }
 

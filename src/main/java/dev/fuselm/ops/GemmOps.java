@@ -101,6 +101,56 @@ public final class GemmOps {
         "fl_gemm_bf16");
   }
 
+  /** The activation a {@link #gemmBiasAct} applies in its epilogue. */
+  public enum Act {
+    NONE(FuselmNative.FL_ACT_NONE),
+    /** GPT-2's GELU (tanh approximation), as {@link PointwiseOps#geluForward}. */
+    GELU_TANH(FuselmNative.FL_ACT_GELU_TANH),
+    /** BERT's exact GELU, as {@link PointwiseOps#geluErfForward}. */
+    GELU_ERF(FuselmNative.FL_ACT_GELU_ERF);
+
+    final int code;
+
+    Act(int code) {
+      this.code = code;
+    }
+  }
+
+  /**
+   * c = act(a * op(b) + bias): a linear layer's inference forward with the bias and activation
+   * applied to each output tile in the GEMM's epilogue. a (M, K) float32; b float32 or bfloat16,
+   * (K, N), or (N, K) when transB; bias (N) or null. A float32 b gives exactly {@link #sgemmBias}
+   * followed by the activation's pointwise op; a bfloat16 b rounds a to bf16 first and sums the
+   * products in float32 ({@link #gemmBf16}'s arithmetic). On a device backend (no fused kernel) a
+   * float32 b runs that unfused sequence; a bfloat16 b is refused there.
+   */
+  public static void gemmBiasAct(ComputeContext ctx, boolean transB, Tensor a, Tensor b, Tensor bias,
+      Act act, Tensor c) {
+    String op = "gemm_bias_act";
+    boolean bf16 = b.dtype() == DType.BFLOAT16;
+    Dims d = dims(op, ctx, false, transB, a, b, bf16 ? DType.BFLOAT16 : DType.FLOAT32);
+    Checks.shape(op, "c", c, ctx, DType.FLOAT32, d.m, d.n);
+    Checks.optionalShape(op, "bias", bias, ctx, DType.FLOAT32, d.n);
+    if (ctx.backend() == dev.fuselm.tensor.Backend.CUDA) {
+      if (bf16) {
+        throw new IllegalArgumentException(op + ": bf16 weights with float32 inputs run on the"
+            + " CPU and reference backends only, not " + ctx.backend());
+      }
+      sgemmBias(ctx, false, transB, a, b, bias, c);
+      if (act == Act.GELU_TANH) {
+        PointwiseOps.geluForward(ctx, c, c);
+      } else if (act == Act.GELU_ERF) {
+        PointwiseOps.geluErfForward(ctx, c, c);
+      }
+      return;
+    }
+    FuselmNativeException.check(
+        FuselmNative.fl_gemm_bias_act(ctx.handle(), transB ? 1 : 0, d.m, d.n, d.k, a.address(),
+            a.dim(1), b.address(), bf16 ? 1 : 0, b.dim(1), address(bias), act.code, c.address(),
+            d.n),
+        "fl_gemm_bias_act");
+  }
+
   /** dbias (N) += column sums of dout (M, N). */
   public static void biasBackward(ComputeContext ctx, Tensor dbias, Tensor dout) {
     String op = "bias_backward";
