@@ -15,7 +15,10 @@ The first step (or run) is a warm-up and is not timed; the value printed is the 
 cpu_ms_per_step / cpu_ms_per_token: the process's CPU time (all threads) over the same span, which
 depends much less than wall time on what else the machine runs.
 max_rss_kb is the process's peak resident memory (getrusage), for the memory comparison.
-Needs Debian's python3-torch (run with /usr/bin/python3).
+Needs PyTorch: Debian's python3-torch (/usr/bin/python3), or 2.13 from the local wheel index in the
+venv benchmarks/parity/hf_venv.sh makes (benchmarks/peers/gpt_peers.sh uses that one).
+--precision bf16 runs the forward (and the loss) under torch.autocast("cpu", bfloat16), the
+parameters and AdamW staying float32. Attention without a cache is scaled_dot_product_attention.
 """
 import argparse
 import json
@@ -59,6 +62,9 @@ class Block(torch.nn.Module):
             cache[1][:, :, pos:pos + t] = v
             k = cache[0][:, :, :pos + t]
             v = cache[1][:, :, :pos + t]
+        if cache is None and t > 1:  # training and the full forward: PyTorch's fused attention
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            return self.c_proj(y.transpose(1, 2).contiguous().view(b, t, c))
         att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hs))
         if t > 1:  # causal mask; a single new token sees the whole cache
             n = k.shape[2]
@@ -109,14 +115,18 @@ def main():
     ap.add_argument("--steps", type=int, default=5, help="timed steps (train/forward) or new tokens")
     ap.add_argument("--runs", type=int, default=3, help="timed runs (generate)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                    help="bf16: torch.autocast(cpu, bfloat16) around the forward (and the loss)")
     a = ap.parse_args()
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.precision == "bf16")
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
     model = Gpt2(*PRESETS[a.config])
     nparams = sum(p.numel() for p in model.parameters())
     g = torch.Generator().manual_seed(2)
     out = {"bench": a.mode, "impl": "pytorch", "torch": torch.__version__, "config": a.config,
-           "parameters": nparams, "batch": a.batch, "threads": torch.get_num_threads()}
+           "parameters": nparams, "batch": a.batch, "threads": torch.get_num_threads(),
+           "precision": a.precision}
 
     if a.mode in ("train", "forward"):
         x = torch.randint(VOCAB, (a.batch, a.ctx), generator=g)
@@ -132,13 +142,14 @@ def main():
             t0, c0 = time.perf_counter(), time.process_time()
             if opt is not None:
                 opt.zero_grad(set_to_none=True)
-                logits = model(x)
-                loss = F.cross_entropy(logits.view(-1, VOCAB), y.view(-1))
+                with autocast:
+                    logits = model(x)
+                    loss = F.cross_entropy(logits.view(-1, VOCAB), y.view(-1))
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 opt.step()
             else:
-                with torch.no_grad():
+                with torch.no_grad(), autocast:
                     model(x)
             if s > 0:
                 ms.append((time.perf_counter() - t0) * 1e3)
@@ -154,7 +165,7 @@ def main():
         caches = [(torch.empty(a.batch, nh, N_POS, c // nh), torch.empty(a.batch, nh, N_POS, c // nh))
                   for _ in range(n_layer)]
         tps, cpu = [], []
-        with torch.no_grad():
+        with torch.no_grad(), autocast:
             for r in range(a.runs + 1):
                 logits = model(prompt, caches, 0)
                 nxt = logits[:, -1].argmax(-1, keepdim=True)

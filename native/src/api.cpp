@@ -1,6 +1,7 @@
 // The C API: argument sanity, backend dispatch, and turning C++ failures into status codes.
 #include "fuselm.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -363,6 +364,17 @@ int fl_memset_zero(fl_context *ctx, void *ptr, int64_t bytes) {
     FL_CATCH
   }
 #endif
+  // Large buffers (the gradient slab, zeroed every training step) are split over the CPU
+  // context's threads: one thread alone leaves the other cores idle for the whole memset.
+  constexpr int64_t kZeroChunk = int64_t{1} << 20;
+  if (ctx->backend == FL_BACKEND_CPU && bytes >= 4 * kZeroChunk && ctx->cpu.threads > 1) {
+    char *p = static_cast<char *>(ptr);
+    fl::parallel_for(ctx->cpu, (bytes + kZeroChunk - 1) / kZeroChunk, 1, [&](int64_t b, int64_t e) {
+      const int64_t lo = b * kZeroChunk, hi = std::min(bytes, e * kZeroChunk);
+      std::memset(p + lo, 0, static_cast<size_t>(hi - lo));
+    });
+    return FL_OK;
+  }
   if (bytes > 0) std::memset(ptr, 0, static_cast<size_t>(bytes));
   return FL_OK;
 }

@@ -7,6 +7,7 @@ import dev.fuselm.cli.TrainingOptions;
 import dev.fuselm.model.GptConfig;
 import dev.fuselm.model.GptModel;
 import dev.fuselm.model.Precision;
+import dev.fuselm.ops.OpProfile;
 import dev.fuselm.tensor.ComputeContext;
 import dev.fuselm.tensor.ParameterSlab;
 import dev.fuselm.train.TrainConfig;
@@ -43,6 +44,9 @@ public final class BenchTrainCommand implements Callable<Integer> {
       + " positions, no targets, no gradients) instead of a training step") boolean forwardOnly;
   @Option(names = "--precision", description = "fp32 or bf16 mixed precision (default:"
       + " ${DEFAULT-VALUE})") String precision = "fp32";
+  @Option(names = "--profile", description = "also time every native op of the timed steps and"
+      + " print ms per op family per step: JSON lines (\"bench\":\"train_profile\") on stdout"
+      + " before the usual line, a table on stderr") boolean profile;
 
   static GptConfig config(String spec) throws IOException {
     Path p = Path.of(spec);
@@ -78,6 +82,7 @@ public final class BenchTrainCommand implements Callable<Integer> {
         try (TrainingEngine engine = new TrainingEngine(task, tc, c)) {
           timing = time(engine::trainOneStep);
         }
+        printProfile("train", cfg, c.threads(), prec);
         double med = timing.ms();
         System.out.printf(Locale.ROOT, "{\"bench\":\"train\",\"config\":\"%s\",\"parameters\":%d,"
             + "\"batch\":%d,\"ctx\":%d,\"threads\":%d,\"steps\":%d,\"ms_per_step\":%.1f,"
@@ -99,6 +104,7 @@ public final class BenchTrainCommand implements Callable<Integer> {
         x[i] = r.nextInt(cfg.vocabSize());
       }
       Timing timing = time(() -> m.forward(x, null, batch, ctx));
+      printProfile("forward", cfg, c.threads(), prec);
       double med = timing.ms();
       System.out.printf(Locale.ROOT, "{\"bench\":\"forward\",\"config\":\"%s\",\"parameters\":%d,"
           + "\"batch\":%d,\"ctx\":%d,\"threads\":%d,\"steps\":%d,\"ms_per_step\":%.1f,"
@@ -184,19 +190,49 @@ public final class BenchTrainCommand implements Callable<Integer> {
   /** Median wall and process-CPU milliseconds of {@code steps} runs, after one untimed warm-up run. */
   private record Timing(double ms, double cpuMs) {}
 
+  /** With --profile: the timed steps' wall time in all (ns), and the ops' totals over them. */
+  private long profiledWallNs;
+  private Map<String, long[]> profiled;
+
   private Timing time(Runnable step) {
     double[] ms = new double[steps], cpu = new double[steps];
+    long wall = 0;
     for (int s = 0; s <= steps; s++) {
+      if (s == 1 && profile) {
+        OpProfile.enable(true); // the warm-up step is not profiled
+      }
       long t0 = System.nanoTime(), c0 = processCpuNs();
       step.run();
       if (s > 0) {
-        ms[s - 1] = (System.nanoTime() - t0) / 1e6;
+        long ns = System.nanoTime() - t0;
+        wall += ns;
+        ms[s - 1] = ns / 1e6;
         cpu[s - 1] = (processCpuNs() - c0) / 1e6;
       }
+    }
+    if (profile) {
+      profiled = OpProfile.snapshot();
+      profiledWallNs = wall;
+      OpProfile.enable(false);
     }
     Arrays.sort(ms);
     Arrays.sort(cpu);
     return new Timing(ms[steps / 2], cpu[steps / 2]);
+  }
+
+  /** With --profile: the ms per op family per step (means over the timed steps). */
+  private void printProfile(String bench, GptConfig cfg, int nThreads, Precision prec) {
+    if (!profile) {
+      return;
+    }
+    TrainProfile p = new TrainProfile(cfg.dModel(), cfg.vocabSize());
+    profiled.forEach((k, v) -> p.add(k, v[0], v[1]));
+    String head = String.format(Locale.ROOT, "\"bench\":\"%s_profile\",\"config\":\"%s\","
+        + "\"batch\":%d,\"ctx\":%d,\"threads\":%d,\"steps\":%d,\"precision\":\"%s\"",
+        bench, config, batch, ctx, nThreads, steps, prec);
+    System.err.printf(Locale.ROOT, "%s B=%d T=%d, %d threads, %s: mean over %d steps%n", bench,
+        batch, ctx, nThreads, prec, steps);
+    p.print(System.out, System.err, head, profiledWallNs, steps);
   }
 
   /**

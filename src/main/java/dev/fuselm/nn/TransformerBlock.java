@@ -235,6 +235,47 @@ public final class TransformerBlock {
     PointwiseOps.add(ctx, out, a.sum1, a.mlpOut);
   }
 
+  /**
+   * Where a pre-LN block's last residual add also writes the layer norm of its output, in the same
+   * pass over the rows: the next block's ln_1 into that block's activations, or the model's final
+   * norm into out, mean and rstd.
+   */
+  public record NextNorm(LayerNorm ln, Tensor out, Tensor mean, Tensor rstd) {
+    /** The next block's ln_1, written where that block's forward reads it. */
+    public static NextNorm of(TransformerBlock next, Activations a) {
+      return new NextNorm(next.ln1, a.norm1, a.mean1, a.rstd1);
+    }
+  }
+
+  /**
+   * A pre-LN (GPT-2) block's {@link #forward} with the residual add fused into the next layer norm
+   * (llm.c's fused residual forward): out = sum1 + mlp and next.ln(out) in one pass, instead of an
+   * add here and a layer norm at the start of the next block. inputNormed: this block's ln_1 of inp
+   * is already in a (the previous block wrote it through {@link NextNorm#of}), so it is not
+   * recomputed. Bitwise the same as {@link #forward} then next.ln: the fused kernel adds with the
+   * same float additions, stores the sum and normalises the stored row as the plain kernel does.
+   */
+  public void forwardFusedNorm(ComputeContext ctx, Tensor out, Tensor inp, Activations a,
+      float dropout, float attnDropout, long seed, boolean inputNormed, NextNorm next) {
+    if (norm != Norm.PRE) {
+      throw new IllegalStateException("the fused residual norm is for pre-LN (GPT-2) blocks");
+    }
+    if (!inputNormed) {
+      ln1.forward(ctx, a.norm1, a.mean1, a.rstd1, inp);
+    }
+    attn.forward(ctx, a.attnOut, a.norm1, a.qkv, a.y, a.lse, null, attnDropout,
+        attentionSeed(seed), a.ln1Bf16, a.yBf16);
+    if (dropout > 0) {
+      Dropout.apply(a.attnOut, dropout, seed, 2L * index);
+    }
+    ln2.residualForward(ctx, a.sum1, a.norm2, a.mean2, a.rstd2, inp, a.attnOut);
+    mlp.forward(ctx, a.mlpOut, a.norm2, a.h, a.hGelu, a.ln2Bf16, a.hGeluBf16);
+    if (dropout > 0) {
+      Dropout.apply(a.mlpOut, dropout, seed, 2L * index + 1);
+    }
+    next.ln().residualForward(ctx, out, next.out(), next.mean(), next.rstd(), a.sum1, a.mlpOut);
+  }
+
   private void forwardPostLn(ComputeContext ctx, Tensor out, Tensor inp, Tensor keyMask,
       Activations a, float dropout, float attnDropout, long seed) {
     attn.forward(ctx, a.attnOut, inp, a.qkv, a.y, a.lse, keyMask, attnDropout,

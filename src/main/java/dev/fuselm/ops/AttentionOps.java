@@ -38,18 +38,22 @@ public final class AttentionOps {
     Checks.optionalShape(op, "lse", lse, ctx, DType.FLOAT32, b, heads, t);
     checkDropout(op, dropout);
     if (dropout > 0) {
+      long prof = OpProfile.start();
       FuselmNativeException.check(
           FuselmNative.fl_attention_forward_dropout(
               ctx.handle(), out.address(), address(lse), qkv.address(), address(keyMask), b, t, c,
               heads, causal ? 1 : 0, dropout, seed),
           "fl_attention_forward_dropout");
+      OpProfile.stop(prof, "fl_attention_forward_dropout");
       return;
     }
+    long prof = OpProfile.start();
     FuselmNativeException.check(
         FuselmNative.fl_attention_forward(
             ctx.handle(), out.address(), address(lse), qkv.address(), address(keyMask), b, t, c,
             heads, causal ? 1 : 0),
         "fl_attention_forward");
+    OpProfile.stop(prof, "fl_attention_forward");
   }
 
   /** dqkv (B, T, 3C) += gradient. */
@@ -72,18 +76,22 @@ public final class AttentionOps {
     Checks.shape(op, "lse", lse, ctx, DType.FLOAT32, b, heads, t);
     checkDropout(op, dropout);
     if (dropout > 0) {
+      long prof = OpProfile.start();
       FuselmNativeException.check(
           FuselmNative.fl_attention_backward_dropout(
               ctx.handle(), dqkv.address(), dout.address(), qkv.address(), out.address(),
               lse.address(), address(keyMask), b, t, c, heads, causal ? 1 : 0, dropout, seed),
           "fl_attention_backward_dropout");
+      OpProfile.stop(prof, "fl_attention_backward_dropout");
       return;
     }
+    long prof = OpProfile.start();
     FuselmNativeException.check(
         FuselmNative.fl_attention_backward(
             ctx.handle(), dqkv.address(), dout.address(), qkv.address(), out.address(),
             lse.address(), address(keyMask), b, t, c, heads, causal ? 1 : 0),
         "fl_attention_backward");
+    OpProfile.stop(prof, "fl_attention_backward");
   }
 
   /**
@@ -105,10 +113,12 @@ public final class AttentionOps {
       throw new IllegalArgumentException(
           op + ": the cache holds " + filled + " positions; need " + tq + " <= filled <= " + tmax);
     }
+    long prof = OpProfile.start();
     FuselmNativeException.check(
         FuselmNative.fl_attention_forward_cached(
             ctx.handle(), out.address(), qkvCache.address(), b, filled, tmax, tq, c, heads),
         "fl_attention_forward_cached");
+    OpProfile.stop(prof, "fl_attention_forward_cached");
   }
 
 /**
@@ -146,10 +156,12 @@ public final class AttentionOps {
           + " ints, need " + cuSeqlens.length);
     }
     cuScratch.view(0, cuSeqlens.length).copyFrom(cuSeqlens);
+    long prof = OpProfile.start();
     FuselmNativeException.check(
         FuselmNative.fl_attention_forward_varlen(
             ctx.handle(), out.address(), qkv.address(), cuScratch.address(), nseq, c, heads),
         "fl_attention_forward_varlen");
+    OpProfile.stop(prof, "fl_attention_forward_varlen");
   }
 
   private static void checkDropout(String op, float dropout) {

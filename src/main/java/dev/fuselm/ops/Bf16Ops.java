@@ -18,9 +18,11 @@ public final class Bf16Ops {
     String op = "f32_to_bf16";
     Checks.live(op, "src", src, ctx, DType.FLOAT32);
     Checks.shape(op, "dst", dst, ctx, DType.BFLOAT16, src.shape());
+    long prof = OpProfile.start();
     FuselmNativeException.check(
         FuselmNative.fl_f32_to_bf16(ctx.handle(), dst.address(), src.address(), src.numel()),
         "fl_f32_to_bf16");
+    OpProfile.stop(prof, "fl_f32_to_bf16");
   }
 
   /** dst (float32) = src (bfloat16, same shape) widened exactly. */
@@ -28,9 +30,11 @@ public final class Bf16Ops {
     String op = "bf16_to_f32";
     Checks.live(op, "src", src, ctx, DType.BFLOAT16);
     Checks.shape(op, "dst", dst, ctx, DType.FLOAT32, src.shape());
+    long prof = OpProfile.start();
     FuselmNativeException.check(
         FuselmNative.fl_bf16_to_f32(ctx.handle(), dst.address(), src.address(), src.numel()),
         "fl_bf16_to_f32");
+    OpProfile.stop(prof, "fl_bf16_to_f32");
   }
 
   /** A new bfloat16 tensor (owned: close it) holding src rounded to nearest even. */

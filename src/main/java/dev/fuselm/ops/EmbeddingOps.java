@@ -17,11 +17,13 @@ public final class EmbeddingOps {
     String op = "embedding_forward";
     long[] btc = check(op, ctx, ids, wte, wpe);
     Checks.shape(op, "out", out, ctx, DType.FLOAT32, btc);
+    long prof = OpProfile.start();
     FuselmNativeException.check(
         FuselmNative.fl_embedding_forward(
             ctx.handle(), out.address(), ids.address(), wte.address(), address(wpe), btc[0], btc[1],
             btc[2]),
         "fl_embedding_forward");
+    OpProfile.stop(prof, "fl_embedding_forward");
   }
 
   /** dwte[ids] += dout; dwpe[t] += dout summed over the batch (either may be null). */
@@ -37,11 +39,13 @@ public final class EmbeddingOps {
       }
       Checks.shape(op, "dwpe", dwpe, ctx, DType.FLOAT32, wpe.shape());
     }
+    long prof = OpProfile.start();
     FuselmNativeException.check(
         FuselmNative.fl_embedding_backward(
             ctx.handle(), address(dwte), address(dwpe), dout.address(), ids.address(), btc[0],
             btc[1], btc[2]),
         "fl_embedding_backward");
+    OpProfile.stop(prof, "fl_embedding_backward");
   }
 
   private static long[] check(String op, ComputeContext ctx, Tensor ids, Tensor wte, Tensor wpe) {

@@ -28,11 +28,13 @@ public final class GemmOps {
     String op = "sgemm";
     Dims d = dims(op, ctx, transA, transB, a, b, DType.FLOAT32);
     Checks.shape(op, "c", c, ctx, DType.FLOAT32, d.m, d.n);
+    long prof = OpProfile.start();
     FuselmNativeException.check(
         FuselmNative.fl_sgemm(
             ctx.handle(), transA ? 1 : 0, transB ? 1 : 0, d.m, d.n, d.k, alpha, a.address(),
             a.dim(1), b.address(), b.dim(1), beta, c.address(), d.n),
         "fl_sgemm");
+    OpProfile.stopGemm(prof, "fl_sgemm", transA, transB, d.m, d.n, d.k);
   }
 
   /** c = op(a) * op(b) + bias, bias (N) broadcast over rows (null: none). */
@@ -42,11 +44,13 @@ public final class GemmOps {
     Dims d = dims(op, ctx, transA, transB, a, b, DType.FLOAT32);
     Checks.shape(op, "c", c, ctx, DType.FLOAT32, d.m, d.n);
     Checks.optionalShape(op, "bias", bias, ctx, DType.FLOAT32, d.n);
+    long prof = OpProfile.start();
     FuselmNativeException.check(
         FuselmNative.fl_sgemm_bias(
             ctx.handle(), transA ? 1 : 0, transB ? 1 : 0, d.m, d.n, d.k, a.address(), a.dim(1),
             b.address(), b.dim(1), address(bias), c.address(), d.n),
         "fl_sgemm_bias");
+    OpProfile.stopGemm(prof, "fl_sgemm_bias", transA, transB, d.m, d.n, d.k);
   }
 
   /**
@@ -68,11 +72,13 @@ public final class GemmOps {
     Dims d = dims(op, ctx, transA, transB, a, b, DType.BFLOAT16);
     Checks.shape(op, "c", c, ctx, DType.FLOAT32, d.m, d.n);
     Checks.optionalShape(op, "bias", bias, ctx, DType.FLOAT32, d.n);
+    long prof = OpProfile.start();
     FuselmNativeException.check(
         FuselmNative.fl_sgemm_bf16w(
             ctx.handle(), transA ? 1 : 0, transB ? 1 : 0, d.m, d.n, d.k, alpha, a.address(),
             a.dim(1), b.address(), b.dim(1), beta, address(bias), c.address(), d.n),
         "fl_sgemm_bf16w");
+    OpProfile.stopGemm(prof, "fl_sgemm_bf16w", transA, transB, d.m, d.n, d.k);
   }
 
   /**
@@ -94,11 +100,13 @@ public final class GemmOps {
     Dims d = dims(op, ctx, transA, transB, a, DType.BFLOAT16, b, DType.BFLOAT16);
     Checks.shape(op, "c", c, ctx, DType.FLOAT32, d.m, d.n);
     Checks.optionalShape(op, "bias", bias, ctx, DType.FLOAT32, d.n);
+    long prof = OpProfile.start();
     FuselmNativeException.check(
         FuselmNative.fl_gemm_bf16(
             ctx.handle(), transA ? 1 : 0, transB ? 1 : 0, d.m, d.n, d.k, alpha, a.address(),
             a.dim(1), b.address(), b.dim(1), beta, address(bias), c.address(), d.n),
         "fl_gemm_bf16");
+    OpProfile.stopGemm(prof, "fl_gemm_bf16", transA, transB, d.m, d.n, d.k);
   }
 
   /** The activation a {@link #gemmBiasAct} applies in its epilogue. */
@@ -159,10 +167,12 @@ public final class GemmOps {
       throw new IllegalArgumentException(op + ": dout must be 2-D, got " + dout.describe());
     }
     Checks.shape(op, "dbias", dbias, ctx, DType.FLOAT32, dout.dim(1));
+    long prof = OpProfile.start();
     FuselmNativeException.check(
         FuselmNative.fl_bias_backward(
             ctx.handle(), dbias.address(), dout.address(), dout.dim(0), dout.dim(1)),
         "fl_bias_backward");
+    OpProfile.stop(prof, "fl_bias_backward");
   }
 
   private record Dims(long m, long n, long k) {}

@@ -26,11 +26,13 @@ public final class LayerNormOps {
     checkStats(op, ctx, mean, rstd, n);
     Checks.shape(op, "weight", weight, ctx, DType.FLOAT32, c);
     Checks.shape(op, "bias", bias, ctx, DType.FLOAT32, c);
+    long prof = OpProfile.start();
     FuselmNativeException.check(
         FuselmNative.fl_layernorm_forward(
             ctx.handle(), out.address(), address(mean), address(rstd), inp.address(),
             weight.address(), bias.address(), n, c, eps),
         "fl_layernorm_forward");
+    OpProfile.stop(prof, "fl_layernorm_forward");
   }
 
   /** Adds into dinp, dweight, dbias (each may be null when not wanted). */
@@ -48,11 +50,13 @@ public final class LayerNormOps {
     Checks.optionalShape(op, "dbias", dbias, ctx, DType.FLOAT32, c);
     Checks.shape(op, "mean", mean, ctx, DType.FLOAT32, n);
     Checks.shape(op, "rstd", rstd, ctx, DType.FLOAT32, n);
+    long prof = OpProfile.start();
     FuselmNativeException.check(
         FuselmNative.fl_layernorm_backward(
             ctx.handle(), address(dinp), address(dweight), address(dbias), dout.address(),
             inp.address(), weight.address(), mean.address(), rstd.address(), n, c),
         "fl_layernorm_backward");
+    OpProfile.stop(prof, "fl_layernorm_backward");
   }
 
   /** residualOut = a + b; out = layernorm(residualOut). */
@@ -69,11 +73,13 @@ public final class LayerNormOps {
     checkStats(op, ctx, mean, rstd, n);
     Checks.shape(op, "weight", weight, ctx, DType.FLOAT32, c);
     Checks.shape(op, "bias", bias, ctx, DType.FLOAT32, c);
+    long prof = OpProfile.start();
     FuselmNativeException.check(
         FuselmNative.fl_residual_layernorm_forward(
             ctx.handle(), residualOut.address(), out.address(), address(mean), address(rstd),
             a.address(), b.address(), weight.address(), bias.address(), n, c, eps),
         "fl_residual_layernorm_forward");
+    OpProfile.stop(prof, "fl_residual_layernorm_forward");
   }
 
   private static void checkStats(String op, ComputeContext ctx, Tensor mean, Tensor rstd, long n) {

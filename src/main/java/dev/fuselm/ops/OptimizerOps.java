@@ -15,8 +15,10 @@ public final class OptimizerOps {
   public static float gradNorm(ComputeContext ctx, Tensor grads) {
     Checks.live("grad_norm", "grads", grads, ctx, DType.FLOAT32);
     float[] out = new float[1];
+    long prof = OpProfile.start();
     FuselmNativeException.check(
         FuselmNative.fl_grad_norm(ctx.handle(), out, grads.address(), grads.numel()), "fl_grad_norm");
+    OpProfile.stop(prof, "fl_grad_norm");
     return out[0];
   }
 
@@ -42,11 +44,13 @@ public final class OptimizerOps {
           op + ": need lr >= 0, 0 <= beta1, beta2 < 1 and eps > 0; got lr=" + lr + " beta1=" + beta1
               + " beta2=" + beta2 + " eps=" + eps);
     }
+    long prof = OpProfile.start();
     FuselmNativeException.check(
         FuselmNative.fl_adamw_step(
             ctx.handle(), params.flat().address(), grads.flat().address(), m.flat().address(),
             v.flat().address(), n, params.segmentOffsetsAddress(), params.segmentDecayAddress(),
             params.segmentCount(), lr, beta1, beta2, eps, weightDecay, t, gradScale),
         "fl_adamw_step");
+    OpProfile.stop(prof, "fl_adamw_step");
   }
 }

@@ -19,10 +19,12 @@ public final class SoftmaxOps {
     String op = "softmax_forward";
     Checks.live(op, "inp", inp, ctx, DType.FLOAT32);
     Checks.shape(op, "out", out, ctx, DType.FLOAT32, inp.shape());
+    long prof = OpProfile.start();
     FuselmNativeException.check(
         FuselmNative.fl_softmax_forward(
             ctx.handle(), out.address(), inp.address(), Checks.rows(inp), inp.dim(-1)),
         "fl_softmax_forward");
+    OpProfile.stop(prof, "fl_softmax_forward");
   }
 
   /** dinp += softmax gradient, given the forward output. */
@@ -31,11 +33,13 @@ public final class SoftmaxOps {
     Checks.live(op, "out", out, ctx, DType.FLOAT32);
     Checks.shape(op, "dinp", dinp, ctx, DType.FLOAT32, out.shape());
     Checks.shape(op, "dout", dout, ctx, DType.FLOAT32, out.shape());
+    long prof = OpProfile.start();
     FuselmNativeException.check(
         FuselmNative.fl_softmax_backward(
             ctx.handle(), dinp.address(), out.address(), dout.address(), Checks.rows(out),
             out.dim(-1)),
         "fl_softmax_backward");
+    OpProfile.stop(prof, "fl_softmax_backward");
   }
 
   /** The mean loss over non-ignored rows and how many rows that was. */
@@ -59,11 +63,13 @@ public final class SoftmaxOps {
     checkTargets(op, targets, v);
     float[] mean = new float[1];
     long[] count = new long[1];
+    long prof = OpProfile.start();
     FuselmNativeException.check(
         FuselmNative.fl_cross_entropy_forward(
             ctx.handle(), mean, count, address(losses), lse.address(), logits.address(),
             targets.address(), n, v, IGNORE_INDEX),
         "fl_cross_entropy_forward");
+    OpProfile.stop(prof, "fl_cross_entropy_forward");
     return new Loss(mean[0], count[0]);
   }
 
@@ -82,11 +88,13 @@ public final class SoftmaxOps {
     Checks.numel(op, "targets", targets, ctx, DType.INT32, n);
     Checks.numel(op, "lse", lse, ctx, DType.FLOAT32, n);
     checkTargets(op, targets, v);
+    long prof = OpProfile.start();
     FuselmNativeException.check(
         FuselmNative.fl_cross_entropy_backward(
             ctx.handle(), dlogits.address(), logits.address(), lse.address(), targets.address(), n,
             v, IGNORE_INDEX, dloss, count),
         "fl_cross_entropy_backward");
+    OpProfile.stop(prof, "fl_cross_entropy_backward");
   }
 
   private static void checkTargets(String op, Tensor targets, long v) {
