@@ -2,6 +2,7 @@ package dev.fuselm.bench;
 
 import dev.fuselm.io.Checkpoint;
 import dev.fuselm.model.ModelFamily;
+import dev.fuselm.cli.JsonLine;
 import dev.fuselm.cli.UserInputException;
 import dev.fuselm.cli.TrainingOptions;
 import dev.fuselm.model.GptConfig;
@@ -83,13 +84,7 @@ public final class BenchTrainCommand implements Callable<Integer> {
           timing = time(engine::trainOneStep);
         }
         printProfile("train", cfg, c.threads(), prec);
-        double med = timing.ms();
-        System.out.printf(Locale.ROOT, "{\"bench\":\"train\",\"config\":\"%s\",\"parameters\":%d,"
-            + "\"batch\":%d,\"ctx\":%d,\"threads\":%d,\"steps\":%d,\"ms_per_step\":%.1f,"
-            + "\"tokens_per_s\":%.1f,\"gflops\":%.1f,\"cpu_ms_per_step\":%.1f,"
-            + "\"precision\":\"%s\"}%n", config,
-            m.parameterCount(), batch, ctx, c.threads(), steps, med, batch * ctx / (med / 1e3),
-            flopsPerStep(cfg, batch, ctx) / (med / 1e3) / 1e9, timing.cpuMs(), prec);
+        printResult("train", m, c.threads(), timing, flopsPerStep(cfg, batch, ctx), prec);
       }
     }
     return 0;
@@ -105,15 +100,20 @@ public final class BenchTrainCommand implements Callable<Integer> {
       }
       Timing timing = time(() -> m.forward(x, null, batch, ctx));
       printProfile("forward", cfg, c.threads(), prec);
-      double med = timing.ms();
-      System.out.printf(Locale.ROOT, "{\"bench\":\"forward\",\"config\":\"%s\",\"parameters\":%d,"
-          + "\"batch\":%d,\"ctx\":%d,\"threads\":%d,\"steps\":%d,\"ms_per_step\":%.1f,"
-          + "\"tokens_per_s\":%.1f,\"gflops\":%.1f,\"cpu_ms_per_step\":%.1f,"
-          + "\"precision\":\"%s\"}%n", config,
-          m.parameterCount(), batch, ctx, c.threads(), steps, med, batch * ctx / (med / 1e3),
-          flopsPerStep(cfg, batch, ctx) / 3 / (med / 1e3) / 1e9, timing.cpuMs(), prec);
+      printResult("forward", m, c.threads(), timing, flopsPerStep(cfg, batch, ctx) / 3, prec);
     }
     return 0;
+  }
+
+  /** The result line: the JSON fields and digits this command has always printed. */
+  private void printResult(String bench, GptModel m, int nThreads, Timing timing, double flops,
+      Precision prec) {
+    double med = timing.ms();
+    new JsonLine().put("bench", bench).put("config", config).put("parameters", m.parameterCount())
+        .put("batch", batch).put("ctx", ctx).put("threads", nThreads).put("steps", steps)
+        .put("ms_per_step", med, 1).put("tokens_per_s", batch * ctx / (med / 1e3), 1)
+        .put("gflops", flops / (med / 1e3) / 1e9, 1).put("cpu_ms_per_step", timing.cpuMs(), 1)
+        .put("precision", prec.toString()).println(System.out);
   }
 
   /**
@@ -227,9 +227,9 @@ public final class BenchTrainCommand implements Callable<Integer> {
     }
     TrainProfile p = new TrainProfile(cfg.dModel(), cfg.vocabSize());
     profiled.forEach((k, v) -> p.add(k, v[0], v[1]));
-    String head = String.format(Locale.ROOT, "\"bench\":\"%s_profile\",\"config\":\"%s\","
-        + "\"batch\":%d,\"ctx\":%d,\"threads\":%d,\"steps\":%d,\"precision\":\"%s\"",
-        bench, config, batch, ctx, nThreads, steps, prec);
+    java.util.function.Consumer<JsonLine> head = j -> j.put("bench", bench + "_profile")
+        .put("config", config).put("batch", batch).put("ctx", ctx).put("threads", nThreads)
+        .put("steps", steps).put("precision", prec.toString());
     System.err.printf(Locale.ROOT, "%s B=%d T=%d, %d threads, %s: mean over %d steps%n", bench,
         batch, ctx, nThreads, prec, steps);
     p.print(System.out, System.err, head, profiledWallNs, steps);

@@ -1,9 +1,11 @@
 package dev.fuselm.bench;
 
+import dev.fuselm.cli.JsonLine;
 import java.io.PrintStream;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
+import java.util.function.Consumer;
 
 /**
  * The per-op breakdown of {@code fuselm bench train --profile}: groups the native calls that
@@ -96,7 +98,7 @@ final class TrainProfile {
    * Prints one JSON line per family (and one for "rest") on out and a readable table on table.
    * wallNs: the profiled steps' wall time in all; steps: how many.
    */
-  void print(PrintStream out, PrintStream table, String head, long wallNs, int steps) {
+  void print(PrintStream out, PrintStream table, Consumer<JsonLine> head, long wallNs, int steps) {
     double wallMs = wallNs / 1e6 / steps;
     double opsMs = 0;
     Map<String, Family> sorted = new LinkedHashMap<>();
@@ -117,10 +119,12 @@ final class TrainProfile {
     table.printf(Locale.ROOT, "%-22s %9.1f %6.1f%n", "step (mean wall)", wallMs, 100.0);
   }
 
-  private static void line(PrintStream out, PrintStream table, String head, String family,
-      double ms, double pct, double calls, double gflops) {
-    out.printf(Locale.ROOT, "{%s,\"op\":\"%s\",\"ms_per_step\":%.2f,\"percent\":%.1f,"
-        + "\"calls_per_step\":%.0f,\"gflops\":%.1f}%n", head, family, ms, pct, calls, gflops);
+  private static void line(PrintStream out, PrintStream table, Consumer<JsonLine> head,
+      String family, double ms, double pct, double calls, double gflops) {
+    JsonLine j = new JsonLine();
+    head.accept(j);
+    j.put("op", family).put("ms_per_step", ms, 2).put("percent", pct, 1)
+        .put("calls_per_step", calls, 0).put("gflops", gflops, 1).println(out);
     table.printf(Locale.ROOT, "%-22s %9.2f %6.1f %7.0f %8s%n", family, ms, pct, calls,
         gflops > 0 ? String.format(Locale.ROOT, "%.1f", gflops) : "");
   }
