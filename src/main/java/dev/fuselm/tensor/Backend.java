@@ -64,8 +64,11 @@ public enum Backend {
     } else {
       chosen = CUDA.isAvailable() ? CUDA : CPU;
     }
+    // said once, at INFO only when it is news (a GPU found, or a backend asked for): the plain CPU
+    // default is DEBUG, so an ordinary command prints no backend line
     if (LOGGED.compareAndSet(false, true)) {
-      LOG.info(
+      boolean news = chosen != CPU || requested != null;
+      (news ? LOG.atInfo() : LOG.atDebug()).log(
           "backend {} ({}; -D{}=cpu|cuda|reference overrides)",
           chosen.name().toLowerCase(Locale.ROOT),
           requested == null ? "default" : "requested",
