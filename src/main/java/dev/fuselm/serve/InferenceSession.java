@@ -264,22 +264,14 @@ public final class InferenceSession implements AutoCloseable {
     GptConfig cfg = Checkpoint.readConfig(modelDir, ModelFamily.GPT2);
     Tokenizer tok = Tokenizers.present(modelDir) || cfg.vocabSize() == 50257
         ? Tokenizers.forModel(modelDir, cfg.vocabSize()) : null;
-    ComputeContext ctx = ComputeContext.create();
-    GptModel model = null;
-    try {
+    Path dir = modelDir;
+    return OwnedModel.open(ctx -> {
       ctx.threads(options.threads());
       // decoding with bf16 weights never needs the float32 block matrices: load them as bf16
-      model = options.weights() == DType.BFLOAT16 ? Checkpoint.loadBf16Matrices(ctx, modelDir)
-          : options.weights() == DType.INT8 ? Checkpoint.loadInt8Matrices(ctx, modelDir)
-          : Checkpoint.load(ctx, modelDir, ModelFamily.GPT2);
-      return new InferenceSession(model, ctx, true, tok, options);
-    } catch (IOException | RuntimeException | Error e) {
-      if (model != null) {
-        model.close();
-      }
-      ctx.close();
-      throw e;
-    }
+      return options.weights() == DType.BFLOAT16 ? Checkpoint.loadBf16Matrices(ctx, dir)
+          : options.weights() == DType.INT8 ? Checkpoint.loadInt8Matrices(ctx, dir)
+          : Checkpoint.load(ctx, dir, ModelFamily.GPT2);
+    }, (ctx, model) -> new InferenceSession(model, ctx, true, tok, options));
   }
 
   /**
@@ -288,22 +280,13 @@ public final class InferenceSession implements AutoCloseable {
    */
   private static InferenceSession openGguf(Path file, Options options) throws IOException {
     Tokenizer tok = GgufModel.tokenizer(file);
-    ComputeContext ctx = ComputeContext.create();
-    GptModel model = null;
-    try {
+    return OwnedModel.open(ctx -> {
       ctx.threads(options.threads());
-      model = GgufModel.load(ctx, file, options.weights());
-      if (tok == null && model.config().vocabSize() == 50257) {
-        tok = Gpt2BpeTokenizer.gpt2(); // no tokenizer in the file: GPT-2's, as for a directory
-      }
-      return new InferenceSession(model, ctx, true, tok, options);
-    } catch (IOException | RuntimeException | Error e) {
-      if (model != null) {
-        model.close();
-      }
-      ctx.close();
-      throw e;
-    }
+      return GgufModel.load(ctx, file, options.weights());
+    }, (ctx, model) -> new InferenceSession(model, ctx, true,
+        // no tokenizer in the file: GPT-2's, as for a directory
+        tok == null && model.config().vocabSize() == 50257 ? Gpt2BpeTokenizer.gpt2() : tok,
+        options));
   }
 
   /**

@@ -71,18 +71,9 @@ public final class LanguageModel implements AutoCloseable {
     }
     GptConfig cfg = Checkpoint.readConfig(dir, ModelFamily.GPT2);
     Tokenizer tok = Tokenizers.forModel(dir, cfg.vocabSize());
-    ComputeContext ctx = ComputeContext.create();
-    GptModel model = null;
-    try {
-      model = Checkpoint.load(ctx, dir, ModelFamily.GPT2);
-      return new LanguageModel(ctx, model, tok);
-    } catch (IOException | RuntimeException | Error e) {
-      if (model != null) {
-        model.close();
-      }
-      ctx.close();
-      throw e;
-    }
+    Path resolved = dir;
+    return OwnedModel.open(ctx -> Checkpoint.load(ctx, resolved, ModelFamily.GPT2),
+        (ctx, model) -> new LanguageModel(ctx, model, tok));
   }
 
   /** A GPT-2 GGUF file (float32 weights) with the tokenizer of its metadata (or GPT-2's). */
@@ -96,18 +87,9 @@ public final class LanguageModel implements AutoCloseable {
       }
       tok = Gpt2BpeTokenizer.gpt2();
     }
-    ComputeContext ctx = ComputeContext.create();
-    GptModel model = null;
-    try {
-      model = GgufModel.load(ctx, file, DType.FLOAT32);
-      return new LanguageModel(ctx, model, tok);
-    } catch (IOException | RuntimeException | Error e) {
-      if (model != null) {
-        model.close();
-      }
-      ctx.close();
-      throw e;
-    }
+    Tokenizer fileTok = tok;
+    return OwnedModel.open(ctx -> GgufModel.load(ctx, file, DType.FLOAT32),
+        (ctx, model) -> new LanguageModel(ctx, model, fileTok));
   }
 
   public GptConfig config() {
