@@ -179,6 +179,11 @@ public final class SentenceEmbedder implements AutoCloseable {
     float[][] out = new float[n][];
     int c = dimension();
     boolean packed = usePacked();
+    if (!packed && model.inferencePrecision() == Precision.BF16) {
+      // the padded path has no bf16 forward: it would run float32 without a word
+      throw new IllegalStateException("bf16 embeddings run on the packed path only (CPU backend,"
+          + " model not training, -D" + PADDED_PROPERTY + " unset): use fp32 here");
+    }
     synchronized (model) {
       model.context().claim(); // calls are serialised here, so the caller may take the model over
       for (int start = 0; start < n; start += batchSize) {

@@ -103,6 +103,25 @@ class PackedEncoderTest {
   }
 
   @Test
+  void bf16EmbeddingsRefuseThePaddedPathInsteadOfRunningFloat32() {
+    WordPieceTokenizer tok = WordPieceTokenizer.bertBaseUncased();
+    try (ComputeContext ctx = ComputeContext.create().threads(2);
+        BertModel m = BertModelTest.model(ctx,
+            new BertConfig(30522, 32, 2, 2, 64, 64, 2, 1e-12f, 0.1f, 0.1f), 7)) {
+      SentenceEmbedder e = new SentenceEmbedder(m, tok, 64, 3).precision(Precision.BF16);
+      e.embed(List.of("packed is fine"), true);
+      System.setProperty(SentenceEmbedder.PADDED_PROPERTY, "true");
+      try {
+        IllegalStateException x = assertThrows(IllegalStateException.class,
+            () -> e.embed(List.of("padded is not"), true));
+        assertTrue(x.getMessage().contains("packed path only"), x.getMessage());
+      } finally {
+        System.clearProperty(SentenceEmbedder.PADDED_PROPERTY);
+      }
+    }
+  }
+
+  @Test
   void sentenceEmbedderPackedAndPaddedPathsAgreeBitwise() {
     WordPieceTokenizer tok = WordPieceTokenizer.bertBaseUncased();
     List<String> texts = List.of("A short one.", "", "hello world",
