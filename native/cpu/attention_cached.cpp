@@ -14,7 +14,10 @@ void attention_forward_cached(const CpuContext &ctx, float *out, const float *qk
   const int64_t hs = C / NH;
   const int64_t work = B * NH * Tq;
   parallel_for(ctx, work, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> scores(static_cast<size_t>(T));
+    // one score row per thread, kept between calls: a decode step runs this for every layer, and
+    // a fresh allocation per chunk cost a malloc/free pair each time
+    thread_local std::vector<float> scores;
+    if (scores.size() < static_cast<size_t>(T)) scores.resize(static_cast<size_t>(T));
     for (int64_t w = begin; w < end; w++) {
       const int64_t b = w / (NH * Tq), h = (w / Tq) % NH, i = w % Tq;
       const int64_t t = T - Tq + i;
