@@ -222,16 +222,7 @@ public final class TransformerBlock {
       return;
     }
     ln1.forward(ctx, a.norm1, a.mean1, a.rstd1, inp);
-    attn.forward(ctx, a.attnOut, a.norm1, a.qkv, a.y, a.lse, keyMask, attnDropout,
-        attentionSeed(seed), a.ln1Bf16, a.yBf16);
-    if (dropout > 0) {
-      Dropout.apply(a.attnOut, dropout, seed, 2L * index);
-    }
-    ln2.residualForward(ctx, a.sum1, a.norm2, a.mean2, a.rstd2, inp, a.attnOut);
-    mlp.forward(ctx, a.mlpOut, a.norm2, a.h, a.hGelu, a.ln2Bf16, a.hGeluBf16);
-    if (dropout > 0) {
-      Dropout.apply(a.mlpOut, dropout, seed, 2L * index + 1);
-    }
+    preLnBranches(ctx, inp, keyMask, a, dropout, attnDropout, seed);
     PointwiseOps.add(ctx, out, a.sum1, a.mlpOut);
   }
 
@@ -263,7 +254,15 @@ public final class TransformerBlock {
     if (!inputNormed) {
       ln1.forward(ctx, a.norm1, a.mean1, a.rstd1, inp);
     }
-    attn.forward(ctx, a.attnOut, a.norm1, a.qkv, a.y, a.lse, null, attnDropout,
+    preLnBranches(ctx, inp, null, a, dropout, attnDropout, seed);
+    next.ln().residualForward(ctx, out, next.out(), next.mean(), next.rstd(), a.sum1, a.mlpOut);
+  }
+
+  // A pre-LN block from its ln_1 output (in a.norm1) to both branches' outputs: attention, its
+  // residual add fused into ln_2, the MLP (a.sum1 and a.mlpOut are the last residual's operands).
+  private void preLnBranches(ComputeContext ctx, Tensor inp, Tensor keyMask, Activations a,
+      float dropout, float attnDropout, long seed) {
+    attn.forward(ctx, a.attnOut, a.norm1, a.qkv, a.y, a.lse, keyMask, attnDropout,
         attentionSeed(seed), a.ln1Bf16, a.yBf16);
     if (dropout > 0) {
       Dropout.apply(a.attnOut, dropout, seed, 2L * index);
@@ -273,7 +272,6 @@ public final class TransformerBlock {
     if (dropout > 0) {
       Dropout.apply(a.mlpOut, dropout, seed, 2L * index + 1);
     }
-    next.ln().residualForward(ctx, out, next.out(), next.mean(), next.rstd(), a.sum1, a.mlpOut);
   }
 
   private void forwardPostLn(ComputeContext ctx, Tensor out, Tensor inp, Tensor keyMask,
