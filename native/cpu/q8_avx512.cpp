@@ -28,7 +28,8 @@ inline __m512 load_scales(const uint8_t *chunk) {
   for (int c = 0; c < kGroup; c++) d[c] = half_to_float(uint16_t(chunk[2 * c] | chunk[2 * c + 1] << 8));
   return _mm512_load_ps(d);
 #else
-  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(chunk)));
+  // the maskz form with a full mask: GCC 12 warns about the undefined source of the unmasked one
+  return _mm512_maskz_cvtph_ps(0xFFFF, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(chunk)));
 #endif
 }
 
@@ -41,7 +42,7 @@ inline __m512 to_float(__m512i v) {
   for (int c = 0; c < kGroup; c++) f[c] = float(i[c]);
   return _mm512_load_ps(f);
 #else
-  return _mm512_cvtepi32_ps(v);
+  return _mm512_maskz_cvtepi32_ps(0xFFFF, v);  // maskz: as load_scales
 #endif
 }
 
