@@ -217,7 +217,7 @@ const GemmKernel kGenericKernel = {"generic 4x8", kGenMR, kGenNR, 128, 256, 4096
 // that path but its 512-bit vector wrapper.
 const GemmKernel &select_kernel(int isa) {
 #if defined(FUSELM_HAVE_X86_SIMD)
-  if (isa >= FL_ISA_AVX512) return avx512_gemm::kKernel;
+  if (isa >= FL_ISA_AVX512) return avx512_gemm::kernel_for_cpu();
   if (isa >= FL_ISA_AVX2) {
     const char *layout = std::getenv("FUSELM_GEMM_AVX512_LAYOUT");
     if (layout != nullptr && layout[0] == '1') return avx2_gemm::kKernelAvx512Layout;
@@ -307,6 +307,9 @@ struct Gemm {
   // block (FL_ACT_NONE: none, pw unused).
   int act;
   const PointwiseKernels *pw;
+  // Prefetch the source of the next group of B panels while the current one is in use (compute()
+  // with pack_b_here): the AVX-512 level only (measured there; no effect on any result).
+  bool prefetch_b_src = false;
 
   // act over rows x cols of C at c (row stride ldc), in place: the pointwise kernels' own
   // per-element arithmetic, so the result is bit for bit that of the separate pointwise pass.
@@ -370,6 +373,24 @@ struct Gemm {
                           dst + (q - q0) * kr.nr * kc);
   }
 
+  // Prefetches part `part` of `parts` of the source of B panels [q0, q1) of block (j0, p0) (the
+  // region pack_b reads: kc rows of the panels' columns, or their columns' rows when trans_b), so
+  // the packing of the next group reads it from cache instead of waiting on memory.
+  void prefetch_b(int64_t j0, int64_t nc, int64_t p0, int64_t kc, int64_t q0, int64_t q1,
+                  int64_t part, int64_t parts) const {
+    const int64_t c0 = q0 * kr.nr, c1 = std::min(q1 * kr.nr, nc);
+    if (c0 >= c1) return;
+    const int64_t lines = tb ? c1 - c0 : kc;               // rows of the source region
+    const int64_t len = (tb ? kc : c1 - c0) * int64_t(sizeof(BT));  // bytes per row
+    int64_t l0 = lines * part / parts, l1 = lines * (part + 1) / parts;
+    for (int64_t l = l0; l < l1; l++) {
+      const char *row = reinterpret_cast<const char *>(tb ? b_at(p0, j0 + c0 + l)
+                                                          : b_at(p0 + l, j0 + c0));
+      for (int64_t o = 0; o < len; o += 64) __builtin_prefetch(row + o, 0, 3);
+      __builtin_prefetch(row + len - 1, 0, 3);
+    }
+  }
+
   // C rows of MR panels [r0, r1), columns of NR panels [q0, q1) of block (j0, p0). bpack holds
   // packed B panels [q0, q1) (panel q at bpack + (q - q0) * NR * kc); A is packed into abuf.
   // pack_b_here: bpack is still empty and this call packs it, a group of panels just before the
@@ -395,7 +416,14 @@ struct Gemm {
         int64_t j = j0 + q * NR;
         int64_t cols = std::min<int64_t>(NR, nc - q * NR);
         const float *bias_j = bias_k ? bias_k + j : nullptr;
+        // the next group's source, spread over this group's first row block
+        const bool pf = prefetch_b_src && pack_b_here && ic == r0;
+        const int64_t gq = (q - q0) / group * group + q0 + group;  // the next group's first panel
+        const int64_t pf_parts = std::min(group, q1 - (gq - group)) * (ie - ic);
         for (int64_t r = ic; r < ie; r++) {
+          if (pf && gq < q1)
+            prefetch_b(j0, nc, p0, kc, gq, std::min(gq + group, q1),
+                       ((q - q0) % group) * (ie - ic) + (r - ic), pf_parts);
           const float *ap = abuf + (r - ic) * MR * kc;
           int64_t i = r * MR;
           int64_t rows = std::min<int64_t>(MR, M - i);
@@ -524,8 +552,11 @@ void packed_driver(const CpuContext &ctx, const GemmKernel &kr, int trans_a, int
                    const BT *B, int64_t ldb, float beta, const float *bias, float *C,
                    int64_t ldc, int act = FL_ACT_NONE,
                    const PointwiseKernels *pw = nullptr) {
-  const Gemm<AT, BT> g{kr, trans_a != 0, trans_b != 0, M, N, K,   alpha, beta,
-                       A,  lda,          B,            ldb, bias, C, ldc, act, pw};
+  Gemm<AT, BT> g{kr, trans_a != 0, trans_b != 0, M, N, K,   alpha, beta,
+                 A,  lda,          B,            ldb, bias, C, ldc, act, pw};
+#if defined(FUSELM_HAVE_X86_SIMD)
+  g.prefetch_b_src = &kr == &avx512_gemm::kernel_for_cpu();
+#endif
   const int MR = kr.mr, NR = kr.nr;
 
   // Even blocks: K = 768 gives 3 x 256 rather than 256 + 256 + 256; N likewise.

@@ -5,6 +5,8 @@
 #include "x86_intrin.h"
 
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 
 #include "gemm_kernels.h"
 
@@ -101,6 +103,24 @@ void small_m_bf16(int trans_b, int64_t m, int64_t n, int64_t k, float alpha, con
 extern const gemm_detail::GemmKernel kKernel = {"avx512 8x48", kMR, kNR, 256, 192, 4096,
                                                 micro, pack_a, pack_b, colsum, small_m,
                                                 small_m_bf16, pack_a_bf16, pack_b_bf16, false};
+
+// The kernel the driver runs at the AVX-512 level. FUSELM_GEMM_BLOCKING=mc,kc,nc (a measurement
+// aid, read once per process) replaces the cache blocks; mc must be a multiple of MR, nc of NR.
+const gemm_detail::GemmKernel &kernel_for_cpu() {
+  static const gemm_detail::GemmKernel chosen = [] {
+    gemm_detail::GemmKernel k = kKernel;
+    const char *e = std::getenv("FUSELM_GEMM_BLOCKING");
+    long mc = 0, kc = 0, nc = 0;
+    if (e != nullptr && std::sscanf(e, "%ld,%ld,%ld", &mc, &kc, &nc) == 3 && mc > 0 &&
+        mc % k.mr == 0 && kc >= 8 && nc > 0 && nc % k.nr == 0) {
+      k.mc = mc;
+      k.kc = kc;
+      k.nc = nc;
+    }
+    return k;
+  }();
+  return chosen;
+}
 
 }  // namespace avx512_gemm
 }  // namespace cpu

@@ -96,6 +96,7 @@ extern const gemm_detail::GemmKernel kKernelAvx512Layout;
 }
 namespace avx512_gemm {
 extern const gemm_detail::GemmKernel kKernel;  // 8 x 48 tile, 512-bit FMA
+const gemm_detail::GemmKernel &kernel_for_cpu();  // the one fl_sgemm runs (gemm_avx512.cpp)
 }
 namespace avx512bf16_gemm {
 extern const gemm_detail::GemmKernel kKernel;  // 12 x 32 tile, vdpbf16ps on k pairs (bf16 only)
