@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <unistd.h>
 
 #include "gemm_kernels.h"
 
@@ -104,11 +105,24 @@ extern const gemm_detail::GemmKernel kKernel = {"avx512 8x48", kMR, kNR, 256, 19
                                                 micro, pack_a, pack_b, colsum, small_m,
                                                 small_m_bf16, pack_a_bf16, pack_b_bf16, false};
 
-// The kernel the driver runs at the AVX-512 level. FUSELM_GEMM_BLOCKING=mc,kc,nc (a measurement
-// aid, read once per process) replaces the cache blocks; mc must be a multiple of MR, nc of NR.
+// The kernel the driver runs at the AVX-512 level, chosen once per process: kKernel with kc sized
+// to this CPU's L1d, so that a B micro-panel (48 x kc floats) takes three quarters of it: kc 192
+// for 48 KiB (Zen 5, Ice Lake and later: kKernel's own), 128 for 32 KiB (Zen 4, Skylake-X),
+// between 128 and 256 otherwise. Everything else is the same on every AVX-512 CPU: the 8 x 48
+// tile keeps 24 independent FMA chains, enough for two 512-bit pipes (Zen 5, Intel) and for the
+// double-pumped 256-bit units of Zen 4 alike, and mc 256 x kc fits every AVX-512 part's L2 (1-2
+// MiB). FUSELM_GEMM_BLOCKING=mc,kc,nc (a measurement aid) replaces the cache blocks; mc must be a
+// multiple of MR, nc of NR. The result depends on kc (the K blocking), never on the thread count.
 const gemm_detail::GemmKernel &kernel_for_cpu() {
   static const gemm_detail::GemmKernel chosen = [] {
     gemm_detail::GemmKernel k = kKernel;
+#if defined(_SC_LEVEL1_DCACHE_SIZE)
+    const long l1d = sysconf(_SC_LEVEL1_DCACHE_SIZE);
+    if (l1d >= 16384) {
+      long kc = l1d * 3 / 4 / (k.nr * long(sizeof(float))) / 8 * 8;
+      k.kc = kc < 128 ? 128 : kc > 256 ? 256 : kc;
+    }
+#endif
     const char *e = std::getenv("FUSELM_GEMM_BLOCKING");
     long mc = 0, kc = 0, nc = 0;
     if (e != nullptr && std::sscanf(e, "%ld,%ld,%ld", &mc, &kc, &nc) == 3 && mc > 0 &&
