@@ -61,7 +61,9 @@
 // - prefetching the source of the NEXT group of B panels, spread over the micro-kernel calls of
 //   the current group (Gemm::prefetch_b, AVX-512 level only: on Zen 3 a prefetch inside the packer
 //   itself, one panel ahead, did not help), plus every line of the 8 x 48 C tile (the middle line
-//   of each 192-byte row was not prefetched): 0.82-0.99x -> 0.90-1.01x OpenBLAS; kept;
+//   of each 192-byte row was not prefetched): in three such runs (7-9 rounds, 19 cases) the
+//   mean ratio to OpenBLAS went 0.91 -> 0.96, 0.965 -> 0.975 and 0.93 -> 0.97 (cells move by
+//   3-5% between runs; the LM head and the fwd cases gained most); kept;
 // - kc 256, 384, 768 (the B micro-panel then in L2, fewer passes over C) and mc 128: interleaved
 //   in one process, all within +-3% of kc 192 / mc 256 (separate runs had suggested +10% for kc
 //   384: that was the load, not the blocking); dropped, kc stays 192 on a 48 KiB L1d;
