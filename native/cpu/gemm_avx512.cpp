@@ -84,7 +84,8 @@ void small_m_bf16(int trans_b, int64_t m, int64_t n, int64_t k, float alpha, con
 
 }  // namespace
 
-// A B micro-panel is 48 x 192 floats = 36 KiB (of a 48 KiB L1d: Zen 4/5, Ice Lake and later), the
+// A B micro-panel is 48 x 192 floats = 36 KiB (of a 48 KiB L1d: Zen 5, Ice Lake and later; Zen 4
+// has 32 KiB and gets kc 128 from kernel_for_cpu), the
 // packed A block 256 x 192 floats = 192 KiB (L2 is 1-2 MiB on AVX-512 parts), the B block
 // 192 x 4096 = 3 MiB.
 //
@@ -100,7 +101,7 @@ void small_m_bf16(int trans_b, int64_t m, int64_t n, int64_t k, float alpha, con
 // floats ahead) 0-4%.
 // On Zen 4 (512-bit instructions on 256-bit units: half the FMA rate, the same registers) the
 // same tile needs only 8 independent accumulators in flight, so the choice is made by the cache
-// sizes rather than the datapath; a per-model table would key on the L1d/L2 sizes read at start.
+// sizes rather than the datapath: kernel_for_cpu (below) sizes kc from the L1d read at start.
 extern const gemm_detail::GemmKernel kKernel = {"avx512 8x48", kMR, kNR, 256, 192, 4096,
                                                 micro, pack_a, pack_b, colsum, small_m,
                                                 small_m_bf16, pack_a_bf16, pack_b_bf16, false};
