@@ -8,8 +8,8 @@
 //           for ir over MR panels of the A block:    micro-kernel: MR x NR tile in registers
 //
 // The micro-kernel and the packing routines come from a per-ISA table (gemm_kernels.h): AVX-512
-// (gemm_avx512.cpp), AVX2 + FMA (gemm_avx2.cpp), or the portable one below. This file is compiled
-// for baseline x86-64 (or any architecture) and only calls into an ISA file after checking ctx.isa.
+// (gemm_avx512.cpp), AVX2 + FMA (gemm_avx2.cpp), or the portable one (gemm_generic.cpp). This file
+// is compiled for baseline x86-64 (or any architecture) and only calls into an ISA file after checking ctx.isa.
 //
 // Threads (fl::parallel_for): the threads form a tm x tn grid over (MR panels of M) x (NR panels of
 // the N block). With tm == 1 every thread owns a column slice: it packs its own slice of B and all of
@@ -53,6 +53,21 @@
 //   packing groups of panels row by row (gemm_x86_impl.h);
 // - packing a thread's whole B slice before computing: the slice (about 1 MiB) then round-trips
 //   through L3; packing it group by group just before its first use gained 3-8% on M = 256 shapes.
+//
+// AVX-512 (gemm_avx512.cpp: 8 x 48 tile, kc from the L1d size), measured on a 2-core AMD EPYC
+// Zen 5 (full 512-bit units, 48 KiB L1d, 1 MiB L2), one thread by CPU time, alternating with
+// OpenBLAS 0.3.21 in one process (cpu_time_compare.cpp, load average ~10). perf put ~75% of the
+// time in the micro-kernel and 6-12% in the B packer on M = 256 (the packer waits on memory):
+// - prefetching the source of the NEXT group of B panels, spread over the micro-kernel calls of
+//   the current group (Gemm::prefetch_b, AVX-512 level only: on Zen 3 a prefetch inside the packer
+//   itself, one panel ahead, did not help), plus every line of the 8 x 48 C tile (the middle line
+//   of each 192-byte row was not prefetched): in three such runs (7-9 rounds, 19 cases) the
+//   mean ratio to OpenBLAS went 0.91 -> 0.96, 0.965 -> 0.975 and 0.93 -> 0.97 (cells move by
+//   3-5% between runs; the LM head and the fwd cases gained most); kept;
+// - kc 256, 384, 768 (the B micro-panel then in L2, fewer passes over C) and mc 128: interleaved
+//   in one process, all within +-3% of kc 192 / mc 256 (separate runs had suggested +10% for kc
+//   384: that was the load, not the blocking); dropped, kc stays 192 on a 48 KiB L1d;
+// - two k steps per micro-kernel iteration (32 zmm registers: no spill): no change; dropped.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -77,27 +92,7 @@ using gemm_detail::GemmKernel;
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
-// ---- portable micro-kernel and packing (also used for every ISA's edge panels) ----------------
-
-constexpr int kGenMR = 4;
-constexpr int kGenNR = 8;
-
-void generic_micro(int64_t kc, const float *__restrict a, const float *__restrict b, float *c,
-                   int64_t ldc, float alpha, float beta, const float *bias) {
-  float acc[kGenMR][kGenNR] = {};
-  for (int64_t p = 0; p < kc; p++, a += kGenMR, b += kGenNR)
-    for (int r = 0; r < kGenMR; r++)
-      for (int j = 0; j < kGenNR; j++) acc[r][j] += a[r] * b[j];
-  for (int r = 0; r < kGenMR; r++) {
-    float *cr = c + r * ldc;
-    for (int j = 0; j < kGenNR; j++) {
-      float x = alpha * acc[r][j];
-      if (beta != 0.f) x += beta * cr[j];
-      if (bias) x += bias[j];
-      cr[j] = x;
-    }
-  }
-}
+// ---- scalar panel packers (every ISA's edge panels) -------------------------------------------
 
 // Sources are float32, or bf16 (fl_gemm_bf16: widened exactly as they are packed).
 inline float as_f32(float v) { return v; }
@@ -121,103 +116,12 @@ void pack_b_panel_scalar(const T *b, int64_t ldb, bool trans, int64_t cols, int6
       dst[p * nr + c] = c < cols ? as_f32(trans ? b[c * ldb + p] : b[p * ldb + c]) : 0.f;
 }
 
-template <typename T>
-void generic_pack_a(const T *a, int64_t lda, int trans, int64_t panels, int64_t kc, float *dst) {
-  for (int64_t q = 0; q < panels; q++)
-    pack_a_panel_scalar(trans ? a + q * kGenMR : a + q * kGenMR * lda, lda, trans != 0, kGenMR, kc,
-                        kGenMR, dst + q * kGenMR * kc);
-}
-
-template <typename T>
-void generic_pack_b(const T *b, int64_t ldb, int trans, int64_t panels, int64_t kc, float *dst) {
-  for (int64_t q = 0; q < panels; q++)
-    pack_b_panel_scalar(trans ? b + q * kGenNR * ldb : b + q * kGenNR, ldb, trans != 0, kGenNR, kc,
-                        kGenNR, dst + q * kGenNR * kc);
-}
-
-void generic_colsum(float *dbias, const float *dout, int64_t ld, int64_t m, int64_t n) {
-  constexpr int64_t kBlock = 64;  // column block kept in a local array (vectorised by the compiler)
-  for (int64_t j0 = 0; j0 < n; j0 += kBlock) {
-    int64_t w = std::min(kBlock, n - j0);
-    float s[kBlock] = {};
-    for (int64_t i = 0; i < m; i++) {
-      const float *row = dout + i * ld + j0;
-      for (int64_t j = 0; j < w; j++) s[j] += row[j];
-    }
-    for (int64_t j = 0; j < w; j++) dbias[j0 + j] += s[j];
-  }
-}
-
-// The small-M path (gemm_small_impl.h) over 8-float "vectors" of plain arrays: the compiler maps
-// them onto the baseline's SSE registers.
-struct Vec {
-  struct T {
-    float v[8];
-  };
-  static constexpr int W = 8;
-  static T zero() { return T{}; }
-  static T load(const float *p) {
-    T r;
-    for (int l = 0; l < W; l++) r.v[l] = p[l];
-    return r;
-  }
-  static T load(const uint16_t *p);  // after gemm_small_impl.h's b_value
-  static T set1(float x) {
-    T r;
-    for (int l = 0; l < W; l++) r.v[l] = x;
-    return r;
-  }
-  static T fma(T a, T b, T c) {
-    for (int l = 0; l < W; l++) c.v[l] += a.v[l] * b.v[l];
-    return c;
-  }
-  static T mul(T a, T b) {
-    for (int l = 0; l < W; l++) a.v[l] *= b.v[l];
-    return a;
-  }
-  static T add(T a, T b) {
-    for (int l = 0; l < W; l++) a.v[l] += b.v[l];
-    return a;
-  }
-  static void store(float *p, T x) {
-    for (int l = 0; l < W; l++) p[l] = x.v[l];
-  }
-  static float hsum(T x) {
-    return ((x.v[0] + x.v[4]) + (x.v[1] + x.v[5])) + ((x.v[2] + x.v[6]) + (x.v[3] + x.v[7]));
-  }
-};
-
-#include "gemm_small_impl.h"
-
-Vec::T Vec::load(const uint16_t *p) {
-  T r;
-  for (int l = 0; l < W; l++) r.v[l] = b_value(p[l]);
-  return r;
-}
-
-void generic_small_m_bf16(int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-                          const float *x, int64_t ldx, const uint16_t *b, int64_t ldb, float beta,
-                          const float *bias, float *c, int64_t ldc) {
-  small_m_impl(trans_b, m, n, k, alpha, x, ldx, b, ldb, beta, bias, c, ldc);
-}
-
-void generic_small_m(int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *x,
-                     int64_t ldx, const float *b, int64_t ldb, float beta, const float *bias,
-                     float *c, int64_t ldc) {
-  small_m_impl(trans_b, m, n, k, alpha, x, ldx, b, ldb, beta, bias, c, ldc);
-}
-
-const GemmKernel kGenericKernel = {"generic 4x8", kGenMR, kGenNR, 128, 256, 4096, generic_micro,
-                                   generic_pack_a<float>, generic_pack_b<float>, generic_colsum,
-                                   generic_small_m, generic_small_m_bf16, generic_pack_a<uint16_t>,
-                                   generic_pack_b<uint16_t>, false};
-
 // FUSELM_GEMM_AVX512_LAYOUT=1 (a test aid) makes the AVX2 level run the AVX-512 kernel's 8 x 48
 // tile, packing and blocking with 256-bit vectors, so machines without AVX-512 still test all of
 // that path but its 512-bit vector wrapper.
 const GemmKernel &select_kernel(int isa) {
 #if defined(FUSELM_HAVE_X86_SIMD)
-  if (isa >= FL_ISA_AVX512) return avx512_gemm::kKernel;
+  if (isa >= FL_ISA_AVX512) return avx512_gemm::kernel_for_cpu();
   if (isa >= FL_ISA_AVX2) {
     const char *layout = std::getenv("FUSELM_GEMM_AVX512_LAYOUT");
     if (layout != nullptr && layout[0] == '1') return avx2_gemm::kKernelAvx512Layout;
@@ -225,7 +129,7 @@ const GemmKernel &select_kernel(int isa) {
   }
 #endif
   (void)isa;
-  return kGenericKernel;
+  return gemm_detail::kGenericKernel;
 }
 
 // fl_gemm_bf16's packed path: vdpbf16ps on k pairs where the CPU has AVX512_BF16, else the fp32
@@ -307,6 +211,9 @@ struct Gemm {
   // block (FL_ACT_NONE: none, pw unused).
   int act;
   const PointwiseKernels *pw;
+  // Prefetch the source of the next group of B panels while the current one is in use (compute()
+  // with pack_b_here): the AVX-512 level only (measured there; no effect on any result).
+  bool prefetch_b_src = false;
 
   // act over rows x cols of C at c (row stride ldc), in place: the pointwise kernels' own
   // per-element arithmetic, so the result is bit for bit that of the separate pointwise pass.
@@ -370,6 +277,24 @@ struct Gemm {
                           dst + (q - q0) * kr.nr * kc);
   }
 
+  // Prefetches part `part` of `parts` of the source of B panels [q0, q1) of block (j0, p0) (the
+  // region pack_b reads: kc rows of the panels' columns, or their columns' rows when trans_b), so
+  // the packing of the next group reads it from cache instead of waiting on memory.
+  void prefetch_b(int64_t j0, int64_t nc, int64_t p0, int64_t kc, int64_t q0, int64_t q1,
+                  int64_t part, int64_t parts) const {
+    const int64_t c0 = q0 * kr.nr, c1 = std::min(q1 * kr.nr, nc);
+    if (c0 >= c1) return;
+    const int64_t lines = tb ? c1 - c0 : kc;               // rows of the source region
+    const int64_t len = (tb ? kc : c1 - c0) * int64_t(sizeof(BT));  // bytes per row
+    int64_t l0 = lines * part / parts, l1 = lines * (part + 1) / parts;
+    for (int64_t l = l0; l < l1; l++) {
+      const char *row = reinterpret_cast<const char *>(tb ? b_at(p0, j0 + c0 + l)
+                                                          : b_at(p0 + l, j0 + c0));
+      for (int64_t o = 0; o < len; o += 64) __builtin_prefetch(row + o, 0, 3);
+      __builtin_prefetch(row + len - 1, 0, 3);
+    }
+  }
+
   // C rows of MR panels [r0, r1), columns of NR panels [q0, q1) of block (j0, p0). bpack holds
   // packed B panels [q0, q1) (panel q at bpack + (q - q0) * NR * kc); A is packed into abuf.
   // pack_b_here: bpack is still empty and this call packs it, a group of panels just before the
@@ -395,7 +320,14 @@ struct Gemm {
         int64_t j = j0 + q * NR;
         int64_t cols = std::min<int64_t>(NR, nc - q * NR);
         const float *bias_j = bias_k ? bias_k + j : nullptr;
+        // the next group's source, spread over this group's first row block
+        const bool pf = prefetch_b_src && pack_b_here && ic == r0;
+        const int64_t gq = (q - q0) / group * group + q0 + group;  // the next group's first panel
+        const int64_t pf_parts = std::min(group, q1 - (gq - group)) * (ie - ic);
         for (int64_t r = ic; r < ie; r++) {
+          if (pf && gq < q1)
+            prefetch_b(j0, nc, p0, kc, gq, std::min(gq + group, q1),
+                       ((q - q0) % group) * (ie - ic) + (r - ic), pf_parts);
           const float *ap = abuf + (r - ic) * MR * kc;
           int64_t i = r * MR;
           int64_t rows = std::min<int64_t>(MR, M - i);
@@ -524,8 +456,11 @@ void packed_driver(const CpuContext &ctx, const GemmKernel &kr, int trans_a, int
                    const BT *B, int64_t ldb, float beta, const float *bias, float *C,
                    int64_t ldc, int act = FL_ACT_NONE,
                    const PointwiseKernels *pw = nullptr) {
-  const Gemm<AT, BT> g{kr, trans_a != 0, trans_b != 0, M, N, K,   alpha, beta,
-                       A,  lda,          B,            ldb, bias, C, ldc, act, pw};
+  Gemm<AT, BT> g{kr, trans_a != 0, trans_b != 0, M, N, K,   alpha, beta,
+                 A,  lda,          B,            ldb, bias, C, ldc, act, pw};
+#if defined(FUSELM_HAVE_X86_SIMD)
+  g.prefetch_b_src = &kr == &avx512_gemm::kernel_for_cpu();
+#endif
   const int MR = kr.mr, NR = kr.nr;
 
   // Even blocks: K = 768 gives 3 x 256 rather than 256 + 256 + 256; N likewise.

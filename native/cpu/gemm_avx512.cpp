@@ -5,6 +5,9 @@
 #include "x86_intrin.h"
 
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <unistd.h>
 
 #include "gemm_kernels.h"
 
@@ -81,7 +84,8 @@ void small_m_bf16(int trans_b, int64_t m, int64_t n, int64_t k, float alpha, con
 
 }  // namespace
 
-// A B micro-panel is 48 x 192 floats = 36 KiB (of a 48 KiB L1d: Zen 4/5, Ice Lake and later), the
+// A B micro-panel is 48 x 192 floats = 36 KiB (of a 48 KiB L1d: Zen 5, Ice Lake and later; Zen 4
+// has 32 KiB and gets kc 128 from kernel_for_cpu), the
 // packed A block 256 x 192 floats = 192 KiB (L2 is 1-2 MiB on AVX-512 parts), the B block
 // 192 x 4096 = 3 MiB.
 //
@@ -97,10 +101,41 @@ void small_m_bf16(int trans_b, int64_t m, int64_t n, int64_t k, float alpha, con
 // floats ahead) 0-4%.
 // On Zen 4 (512-bit instructions on 256-bit units: half the FMA rate, the same registers) the
 // same tile needs only 8 independent accumulators in flight, so the choice is made by the cache
-// sizes rather than the datapath; a per-model table would key on the L1d/L2 sizes read at start.
+// sizes rather than the datapath: kernel_for_cpu (below) sizes kc from the L1d read at start.
 extern const gemm_detail::GemmKernel kKernel = {"avx512 8x48", kMR, kNR, 256, 192, 4096,
                                                 micro, pack_a, pack_b, colsum, small_m,
                                                 small_m_bf16, pack_a_bf16, pack_b_bf16, false};
+
+// The kernel the driver runs at the AVX-512 level, chosen once per process: kKernel with kc sized
+// to this CPU's L1d, so that a B micro-panel (48 x kc floats) takes three quarters of it: kc 192
+// for 48 KiB (Zen 5, Ice Lake and later: kKernel's own), 128 for 32 KiB (Zen 4, Skylake-X),
+// between 128 and 256 otherwise. Everything else is the same on every AVX-512 CPU: the 8 x 48
+// tile keeps 24 independent FMA chains, enough for two 512-bit pipes (Zen 5, Intel) and for the
+// double-pumped 256-bit units of Zen 4 alike, and mc 256 x kc fits every AVX-512 part's L2 (1-2
+// MiB). FUSELM_GEMM_BLOCKING=mc,kc,nc (a measurement aid) replaces the cache blocks; mc must be a
+// multiple of MR, nc of NR. The result depends on kc (the K blocking), never on the thread count.
+const gemm_detail::GemmKernel &kernel_for_cpu() {
+  static const gemm_detail::GemmKernel chosen = [] {
+    gemm_detail::GemmKernel k = kKernel;
+#if defined(_SC_LEVEL1_DCACHE_SIZE)
+    const long l1d = sysconf(_SC_LEVEL1_DCACHE_SIZE);
+    if (l1d >= 16384) {
+      long kc = l1d * 3 / 4 / (k.nr * long(sizeof(float))) / 8 * 8;
+      k.kc = kc < 128 ? 128 : kc > 256 ? 256 : kc;
+    }
+#endif
+    const char *e = std::getenv("FUSELM_GEMM_BLOCKING");
+    long mc = 0, kc = 0, nc = 0;
+    if (e != nullptr && std::sscanf(e, "%ld,%ld,%ld", &mc, &kc, &nc) == 3 && mc > 0 &&
+        mc % k.mr == 0 && kc >= 8 && nc > 0 && nc % k.nr == 0) {
+      k.mc = mc;
+      k.kc = kc;
+      k.nc = nc;
+    }
+    return k;
+  }();
+  return chosen;
+}
 
 }  // namespace avx512_gemm
 }  // namespace cpu

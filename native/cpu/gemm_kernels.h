@@ -85,6 +85,8 @@ void pack_pairs_b(const uint16_t *b, int64_t ldb, int trans, int64_t cols, int64
 // that path but the intrinsic inner loop. Selected for fl_gemm_bf16 below AVX512_BF16 by
 // FUSELM_GEMM_BF16_PAIRS=1 (a test aid).
 extern const GemmKernel kBf16PairsEmulated;
+// The portable 4 x 8 kernel (gemm_generic.cpp): no x86 SIMD level, or not an x86 build.
+extern const GemmKernel kGenericKernel;
 
 }  // namespace gemm_detail
 
@@ -96,6 +98,7 @@ extern const gemm_detail::GemmKernel kKernelAvx512Layout;
 }
 namespace avx512_gemm {
 extern const gemm_detail::GemmKernel kKernel;  // 8 x 48 tile, 512-bit FMA
+const gemm_detail::GemmKernel &kernel_for_cpu();  // the one fl_sgemm runs (gemm_avx512.cpp)
 }
 namespace avx512bf16_gemm {
 extern const gemm_detail::GemmKernel kKernel;  // 12 x 32 tile, vdpbf16ps on k pairs (bf16 only)

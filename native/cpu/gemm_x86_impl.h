@@ -26,6 +26,9 @@ void micro_kernel_t(int64_t kc, const float *__restrict a, const float *__restri
     _mm_prefetch(reinterpret_cast<const char *>(c + r * ldc), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char *>(c + r * ldc + NR - 1), _MM_HINT_T0);
 #pragma GCC unroll 4
+    for (int o = 16; o < NR - 1; o += 16)  // the lines between (tiles wider than a line and a half)
+      _mm_prefetch(reinterpret_cast<const char *>(c + r * ldc + o), _MM_HINT_T0);
+#pragma GCC unroll 4
     for (int v = 0; v < NV; v++) acc[r][v] = Vec::zero();
   }
   // Not unrolled on purpose: GCC keeps all MR*NV accumulators in registers only for the plain loop
