@@ -17,7 +17,7 @@ build_openblas_driver() {
 build_fuselm_cpp_driver() {
   local build="${FUSELM_BUILD:-$ROOT/build/native-bench}"
   if [ ! -e "$build/libfuselm.so" ]; then
-    cmake -S "$ROOT/native" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFUSELM_BUILD_TESTS=OFF >/dev/null
+    cmake -S "$ROOT/native" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFUSELM_BUILD_TESTS=OFF -DFUSELM_CUDA=OFF >/dev/null
     cmake --build "$build" --target fuselm >/dev/null
   fi
   c++ -O2 -std=c++17 -I "$ROOT/native/include" -o "$WORK/fuselm_sgemm" "$HERE/fuselm_sgemm.cpp" \
