@@ -37,7 +37,7 @@ for t in $THREADS; do
       f=${w/:/-}
       if [ "$w" != "${w%:old}" ]; then env_old="FUSELM_GEMV=0 FUSELM_SPIN_US=0"; else env_old=""; fi
       env $env_old bin/fuselm bench generate --weights "${w%:old}" --threads "$t" --steps "$STEPS" \
-        --runs "$RUNS" --profile 2>/dev/null | grep '^{' > "$out/gen-$t-$r-$f.json"
+        --runs "$RUNS" --profile 2>/dev/null | grep '"bench":"generate"' > "$out/gen-$t-$r-$f.json"
       "$out/machine_peak" --threads "$t" --reps 2 > "$out/peak-$t-$r-$f.json"
     done
   done
