@@ -3,6 +3,7 @@
 // read once per query); the AVX-512 body (attention_cached_avx512.cpp) keeps the query and the
 // output in registers and prefetches the strided cached rows, other ISAs run the plain loops the
 // compiler vectorises.
+#include <cstdlib>
 #include <vector>
 
 #include "attention_cached.h"
@@ -17,6 +18,16 @@ namespace {
 // so it runs on the caller; long contexts split over the threads. The split does not change any
 // result (each (batch, head, query) is computed alone).
 constexpr int64_t kChunkWork = 32768;
+
+// FUSELM_ATTN_CACHED=0: the previous kernel (the plain body at every ISA, one (batch, head, query)
+// per chunk at every context length), a measurement aid like FUSELM_GEMV=0.
+bool previous_kernel() {
+  static const bool old = [] {
+    const char *e = std::getenv("FUSELM_ATTN_CACHED");
+    return e != nullptr && e[0] == '0';
+  }();
+  return old;
+}
 }  // namespace
 
 void attention_forward_cached(const CpuContext &ctx, float *out, const float *qkv_cache, int64_t B,
@@ -24,9 +35,11 @@ void attention_forward_cached(const CpuContext &ctx, float *out, const float *qk
   const int64_t hs = C / NH;
   const int64_t work = B * NH * Tq;
   const int64_t per_item = T * (hs > 0 ? hs : 1);
-  const int64_t grain = per_item >= kChunkWork ? 1 : (kChunkWork + per_item - 1) / per_item;
+  const bool old = previous_kernel();
+  const int64_t grain =
+      old || per_item >= kChunkWork ? 1 : (kChunkWork + per_item - 1) / per_item;
 #if defined(FUSELM_HAVE_X86_SIMD)
-  const bool wide = ctx.isa >= FL_ISA_AVX512;
+  const bool wide = ctx.isa >= FL_ISA_AVX512 && !old;
 #endif
   parallel_for(ctx, work, grain, [&](int64_t begin, int64_t end) {
     // one score row per thread, kept between calls: a decode step runs this for every layer, and
