@@ -33,7 +33,9 @@ inline float hsum(__m512 x) {
   return _mm_cvtss_f32(s);
 }
 
-inline void prefetch(const float *p) { _mm_prefetch(reinterpret_cast<const char *>(p), _MM_HINT_T0); }
+inline void prefetch(const float *p) {
+  _mm_prefetch(reinterpret_cast<const char *>(p), _MM_HINT_T0);
+}
 
 template <int V>
 void query(float *out, const float *base, int64_t row, int64_t C, const float *q, int64_t t,
@@ -113,7 +115,8 @@ void query(float *out, const float *base, int64_t row, int64_t C, const float *q
       e0[v] = _mm512_fmadd_ps(p0, _mm512_loadu_ps(val + j * row + v * W), e0[v]);
   }
   const __m512 inv = _mm512_set1_ps(1.0f / sum);
-  for (int v = 0; v < V; v++) _mm512_storeu_ps(out + v * W, _mm512_mul_ps(_mm512_add_ps(e0[v], e1[v]), inv));
+  for (int v = 0; v < V; v++)
+    _mm512_storeu_ps(out + v * W, _mm512_mul_ps(_mm512_add_ps(e0[v], e1[v]), inv));
 }
 
 }  // namespace
