@@ -6,7 +6,9 @@
 # --profile breakdown (ms per token of the block matrices, LM head, attention, the rest) and each
 # weight component's GB/s as a fraction of the read bandwidth beside it (mat %bw, head %bw).
 # A weight name with ":old" (e.g. bf16:old) runs the previous small-M kernels and a pool that
-# sleeps at once (FUSELM_GEMV=0 FUSELM_SPIN_US=0), for before/after in the same run.
+# sleeps at once (FUSELM_GEMV=0 FUSELM_SPIN_US=0), for before/after in the same run; with
+# ":prevattn" (e.g. bf16:prevattn) the previous cached-attention kernel (FUSELM_ATTN_CACHED=0).
+# CTX=n sets the prompt length (default 16).
 # With two thread counts it also prints the 1 -> 2 thread speedup of decode and of the bandwidth.
 # Usage: ROUNDS=3 THREADS="1 2" STEPS=64 benchmarks/gpt/decode_weights.sh   (needs bin/fuselm built)
 #        PRESET=quick benchmarks/gpt/decode_weights.sh   (fp32 and bf16, 1 and 2 threads, 3 rounds,
@@ -36,8 +38,10 @@ for t in $THREADS; do
     for w in $WEIGHTS; do
       f=${w/:/-}
       if [ "$w" != "${w%:old}" ]; then env_old="FUSELM_GEMV=0 FUSELM_SPIN_US=0"; else env_old=""; fi
-      env $env_old bin/fuselm bench generate --weights "${w%:old}" --threads "$t" --steps "$STEPS" \
-        --runs "$RUNS" --profile 2>/dev/null | grep '^{' > "$out/gen-$t-$r-$f.json"
+      if [ "$w" != "${w%:prevattn}" ]; then env_old="FUSELM_ATTN_CACHED=0"; fi
+      env $env_old bin/fuselm bench generate --weights "${w%:*}" --threads "$t" --steps "$STEPS" \
+        --ctx "${CTX:-16}" \
+        --runs "$RUNS" --profile 2>/dev/null | grep '"bench":"generate"' > "$out/gen-$t-$r-$f.json"
       "$out/machine_peak" --threads "$t" --reps 2 > "$out/peak-$t-$r-$f.json"
     done
   done

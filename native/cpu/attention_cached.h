@@ -49,5 +49,14 @@ inline void one_query(float *out, const float *qkv, int64_t b, int64_t t, int64_
   }
 }
 
+#if defined(FUSELM_HAVE_X86_SIMD)
+// attention_cached_avx512.cpp: one_query with AVX-512 for hs a multiple of 16 up to
+// kAvx512MaxHead (returns false, computing nothing, for other head sizes). Not one_query's bits:
+// another summation order and a vector exp, within test_attention_cached.cpp's tolerance.
+constexpr int64_t kAvx512MaxHead = 128;
+bool one_query_avx512(float *out, const float *qkv, int64_t b, int64_t t, int64_t h, int64_t Tmax,
+                      int64_t C, int64_t hs, float *scores);
+#endif
+
 }  // namespace attention_cached
 }  // namespace fl

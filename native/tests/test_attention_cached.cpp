@@ -7,7 +7,12 @@ TEST(attention_cached_matches_full_causal_attention) {
   // Awkward sizes: T = 1 (first token), odd head size 3, a cache larger than the filled part.
   struct Case { int64_t B, T, Tmax, Tq, C, NH; };
   for (Case cs : {Case{1, 1, 4, 1, 3, 1}, Case{2, 7, 9, 1, 9, 3}, Case{2, 65, 65, 5, 24, 2},
-                  Case{1, 129, 200, 129, 16, 4}}) {
+                  Case{1, 129, 200, 129, 16, 4},
+                  // head sizes 16, 64, 128 (the AVX-512 body: 4-key groups and tails, 16-lane exp
+                  // tails, no prefetch near the last rows) and 144 (> its largest: the plain body)
+                  Case{1, 19, 19, 19, 48, 3}, Case{2, 41, 50, 3, 128, 2},
+                  Case{1, 70, 70, 1, 768, 12},
+                  Case{1, 130, 140, 2, 256, 2}, Case{1, 5, 5, 1, 144, 1}}) {
     const int64_t row = 3 * cs.C;
     std::vector<float> cache = fltest::random_floats(cs.B * cs.Tmax * row, 11);
     // Full attention sees only the filled T rows, packed contiguously.

@@ -31,8 +31,14 @@ public final class BenchGenerateCommand implements Callable<Integer> {
   String weights = "fp32";
   @Option(names = "--profile", description = "after the timed runs, one more run timing each part"
       + " of a decode step (block matrices, LM head, attention, the rest): adds"
-      + " \"profile\": {part: ms per token} and the GB/s the matrices and head read")
+      + " \"profile\": {part: ms per token} and the GB/s the matrices and head read, one JSON"
+      + " line per part (\"bench\":\"generate_profile\") before the usual line and a table on"
+      + " stderr")
   boolean profile;
+  @Option(names = "--read-gbs", paramLabel = "GBS", description = "with --profile: the read"
+      + " bandwidth measured beside the run (benchmarks/gpt/machine_peak.c's read_gbs); each part"
+      + " then also reports the fraction of its bandwidth bound it reaches")
+  double readGbs;
 
   @Override
   public Integer call() throws IOException {
@@ -41,6 +47,10 @@ public final class BenchGenerateCommand implements Callable<Integer> {
     if (batch <= 0 || ctx <= 0 || steps <= 0 || runs <= 0 || ctx + steps > cfg.contextLength()) {
       throw new UserInputException("need positive --batch, --ctx, --steps, --runs and --ctx +"
           + " --steps <= " + cfg.contextLength());
+    }
+    if (!(readGbs >= 0) || Double.isInfinite(readGbs) || (readGbs > 0 && !profile)) {
+      throw new UserInputException("--read-gbs needs --profile and a positive bandwidth in GB/s,"
+          + " got " + readGbs);
     }
     try (ComputeContext c = ComputeContext.create()) {
       c.threads(threads);
@@ -91,6 +101,10 @@ public final class BenchGenerateCommand implements Callable<Integer> {
             int n = dev.fuselm.model.KvCache.PROFILE_PARTS.length;
             p.put("matrices_gbs", prof[n], 2).put("lm_head_gbs", prof[n + 1], 2);
           });
+          DecodeProfile.of(prof, g.matmulWeightBytesPerToken(), headBytes(g, cfg),
+              kvBytesPerToken(cfg), readGbs)
+              .print(System.out, System.err, j -> j.put("bench", "generate_profile")
+                  .put("config", config).put("threads", c.threads()).put("weights", weights));
         }
         line.println(System.out);
       }
@@ -114,9 +128,7 @@ public final class BenchGenerateCommand implements Callable<Integer> {
     long[] ns = g.profileNanos();
     g.profile(false);
     double perStep = steps - 1;
-    long c = cfg.dModel();
-    long head = g.matmulWeightBytesPerToken() * cfg.vocabSize() * c
-        / (12 * c * c * cfg.nLayer() + (long) cfg.vocabSize() * c);
+    long head = headBytes(g, cfg);
     long blocks = g.matmulWeightBytesPerToken() - head;
     double[] out = new double[ns.length + 2];
     for (int i = 0; i < ns.length; i++) {
@@ -126,5 +138,22 @@ public final class BenchGenerateCommand implements Callable<Integer> {
     out[ns.length] = blocks / (ns[0] / 1e9 / perStep) / 1e9;
     out[ns.length + 1] = head / (ns[1] / 1e9 / perStep) / 1e9;
     return out;
+  }
+
+  /** Bytes of the LM head's weights read per step (its share of the matrices' bytes). */
+  private static long headBytes(Generator g, GptConfig cfg) {
+    long c = cfg.dModel();
+    return g.matmulWeightBytesPerToken() * cfg.vocabSize() * c
+        / (12 * c * c * cfg.nLayer() + (long) cfg.vocabSize() * c);
+  }
+
+  /**
+   * Bytes of cached keys and values (float32) the profiled steps' attention reads per step, on
+   * average: the step that makes new token i (i = 1 .. steps - 1) attends over ctx + i positions,
+   * in every layer, per sequence.
+   */
+  private long kvBytesPerToken(GptConfig cfg) {
+    double meanPositions = ctx + steps / 2.0;
+    return Math.round(cfg.nLayer() * meanPositions * 2 * cfg.dModel() * 4 * batch);
   }
 }

@@ -35,9 +35,12 @@ class BenchGenerateCommandTest {
     }
     assertEquals(0, rc);
     String[] lines = buf.toString(StandardCharsets.UTF_8).trim().split("\n");
-    assertEquals(1, lines.length);
-    return new ObjectMapper().readTree(lines[0]);
+    profileLines = java.util.Arrays.copyOf(lines, lines.length - 1);
+    return new ObjectMapper().readTree(lines[lines.length - 1]);
   }
+
+  /** The lines before the last of the latest {@link #bench} (--profile's per-part lines). */
+  private String[] profileLines;
 
   @Test
   void bf16WeightsHalveTheMatmulBytesPerToken() throws Exception {
@@ -45,6 +48,7 @@ class BenchGenerateCommandTest {
     Checkpoint.writeConfig(cfg, ModelFamily.GPT2.configJson(GptConfig.of(97, 16, 32, 2, 4)));
     JsonNode fp32 = bench(cfg.toString(), "fp32");
     JsonNode bf16 = bench(cfg.toString(), "bf16");
+    assertEquals(0, profileLines.length); // no --profile: one line
     assertEquals("bf16", bf16.get("weights").asText());
     long matmul = 4L * (2 * (32 * 96 + 32 * 32 + 2 * 32 * 128) + 97 * 32); // tied head included
     assertEquals(matmul, fp32.get("matmul_weight_bytes_per_token").asLong());
@@ -66,6 +70,48 @@ class BenchGenerateCommandTest {
     }
     assertTrue(prof.get("matrices_gbs").asDouble() > 0);
     assertTrue(int8.get("tokens_per_s").asDouble() > 0);
+  }
+
+  @Test
+  void profileWithBandwidthPrintsEachPartsFractionOfItsBound() throws Exception {
+    Path cfg = tmp.resolve("config.json");
+    Checkpoint.writeConfig(cfg, ModelFamily.GPT2.configJson(GptConfig.of(97, 16, 32, 2, 4)));
+    JsonNode fp32 = bench(cfg.toString(), "fp32", "--profile", "--read-gbs", "40");
+    assertEquals(5, profileLines.length, String.join("\n", profileLines));
+    String[] parts = {"matrices", "lm_head", "attention", "rest", "step"};
+    long head = 4L * 97 * 32;
+    // ctx 4, steps 5: the profiled steps attend over 4 + 1 .. 4 + 4 positions, 6.5 on average
+    long kv = Math.round(2 * 6.5 * 2 * 32 * 4);
+    long[] bytes = {fp32.get("matmul_weight_bytes_per_token").asLong() - head, head, kv, 0,
+        fp32.get("matmul_weight_bytes_per_token").asLong() + kv};
+    double sumMs = 0;
+    for (int i = 0; i < parts.length; i++) {
+      JsonNode p = new ObjectMapper().readTree(profileLines[i]);
+      assertEquals("generate_profile", p.get("bench").asText());
+      assertEquals(parts[i], p.get("part").asText());
+      assertEquals(bytes[i], p.get("bytes_per_token").asLong(), parts[i]);
+      double ms = p.get("ms_per_token").asDouble();
+      double bound = bytes[i] / 40e9 * 1e3;
+      assertEquals(bound, p.get("bound_ms").asDouble(), 1e-4, parts[i]);
+      assertTrue(ms > 0, parts[i]);
+      // ms and the fraction are rounded to 4 and 3 decimals
+      assertEquals(bound / ms, p.get("fraction_of_bound").asDouble(),
+          6e-4 + bound / ms * 6e-5 / ms, parts[i]);
+      if (i < 4) {
+        sumMs += ms;
+        assertEquals(fp32.get("profile").get(parts[i]).asDouble(), ms, 1e-3, parts[i]);
+      } else {
+        assertEquals(sumMs, ms, 3e-4);
+      }
+    }
+  }
+
+  @Test
+  void readGbsWithoutProfileOrNotPositiveExitsWithCode2() {
+    assertEquals(Main.EXIT_USER_ERROR, Main.execute("bench", "generate", "--config", "gpt2",
+        "--read-gbs", "40"));
+    assertEquals(Main.EXIT_USER_ERROR, Main.execute("bench", "generate", "--config", "gpt2",
+        "--profile", "--read-gbs", "-1"));
   }
 
   @Test
