@@ -103,6 +103,7 @@ void generic_micro(int64_t kc, const float *__restrict a, const float *__restric
 // Sources are float32, or bf16 (fl_gemm_bf16: widened exactly as they are packed).
 inline float as_f32(float v) { return v; }
 inline float as_f32(uint16_t v) { return bf16_to_f32(v); }
+inline float as_f32(gemm_internal::RoundedF32 v) { return bf16_to_f32(f32_to_bf16_rne(v.v)); }
 
 // Packs one A panel of `rows` <= mr valid rows, zero-padding rows [rows, mr).
 template <typename T>
@@ -316,9 +317,27 @@ struct Gemm {
   void pack_b_full(const uint16_t *b, int64_t panels, int64_t kc, float *dst) const {
     kr.pack_b_bf16(b, ldb, tb, panels, kc, dst);
   }
+  // RoundedF32 (fl_gemm_mixed): the k-pair packers above take it; this portable round-and-widen
+  // only makes the other branches compile (fl_gemm_mixed runs only k-pair kernels packed).
+  template <typename T>
+  void pack_a_full(const T *a, int64_t panels, int64_t kc, float *dst) const {
+    for (int64_t q = 0; q < panels; q++)
+      pack_a_panel_scalar(ta ? a + q * kr.mr : a + q * kr.mr * lda, lda, ta, kr.mr, kc, kr.mr,
+                          dst + q * kr.mr * kc);
+  }
+  template <typename T>
+  void pack_b_full(const T *b, int64_t panels, int64_t kc, float *dst) const {
+    for (int64_t q = 0; q < panels; q++)
+      pack_b_panel_scalar(tb ? b + q * kr.nr * ldb : b + q * kr.nr, ldb, tb, kr.nr, kc, kr.nr,
+                          dst + q * kr.nr * kc);
+  }
 
   // Packs A rows [i0, i0 + rows) x cols [p0, p0 + kc) into MR panels.
   void pack_a(int64_t i0, int64_t rows, int64_t p0, int64_t kc, float *dst) const {
+    if constexpr (std::is_same_v<AT, gemm_internal::RoundedF32>) {  // fl_gemm_mixed: k pairs only
+      gemm_detail::pack_pairs_a_f32(&a_at(i0, p0)->v, lda, ta, rows, kc, kr.mr, dst);
+      return;
+    }
     if constexpr (std::is_same_v<AT, uint16_t>) {
       if (kr.k_pairs) {
         gemm_detail::pack_pairs_a(a_at(i0, p0), lda, ta, rows, kc, kr.mr, dst);
@@ -337,6 +356,11 @@ struct Gemm {
   // goes to dst + (q - q0) * NR * kc.
   void pack_b(int64_t j0, int64_t nc, int64_t p0, int64_t kc, int64_t q0, int64_t q1,
               float *dst) const {
+    if constexpr (std::is_same_v<BT, gemm_internal::RoundedF32>) {
+      int64_t cols = std::min(q1 * kr.nr, nc) - q0 * kr.nr;
+      gemm_detail::pack_pairs_b_f32(&b_at(p0, j0 + q0 * kr.nr)->v, ldb, tb, cols, kc, kr.nr, dst);
+      return;
+    }
     if constexpr (std::is_same_v<BT, uint16_t>) {
       if (kr.k_pairs) {
         int64_t cols = std::min(q1 * kr.nr, nc) - q0 * kr.nr;
@@ -654,6 +678,9 @@ FL_GEMM_SMALL_M_(float)
 FL_GEMM_SMALL_M_(uint16_t)
 FL_GEMM_PACKED_(float, float)
 FL_GEMM_PACKED_(uint16_t, uint16_t)
+FL_GEMM_PACKED_(RoundedF32, uint16_t)  // fl_gemm_mixed (k-pair kernels only)
+FL_GEMM_PACKED_(uint16_t, RoundedF32)
+FL_GEMM_PACKED_(RoundedF32, RoundedF32)
 #undef FL_GEMM_SMALL_M_
 #undef FL_GEMM_PACKED_
 }  // namespace gemm_internal

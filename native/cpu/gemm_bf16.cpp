@@ -118,6 +118,73 @@ void gemm_bf16(const CpuContext &ctx, int trans_a, int trans_b, int64_t M, int64
                 ldb, beta, bias, C, ldc);
 }
 
+// ---- fl_gemm_mixed: float32 operands rounded to bf16 by the packers --------------------------
+
+namespace {
+// fl_gemm_mixed's rounded copies where it cannot round in the packers (per calling thread).
+thread_local Scratch tl_mixed_a, tl_mixed_b;
+
+// X (rows x cols, row stride ld) rounded to bf16 into a dense copy in buf (row stride cols).
+const uint16_t *rounded_copy(const CpuContext &ctx, Scratch &buf, const float *X, int64_t rows,
+                             int64_t cols, int64_t ld) {
+  uint16_t *d = reinterpret_cast<uint16_t *>(buf.get(size_t((rows * cols + 1) / 2)));
+  parallel_for(ctx, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(cols, 1)),
+               [&](int64_t i0, int64_t i1) {
+                 for (int64_t i = i0; i < i1; i++)
+                   for (int64_t p = 0; p < cols; p++) d[i * cols + p] = f32_to_bf16_rne(X[i * ld + p]);
+               });
+  return d;
+}
+
+template <typename AT>
+void packed_mixed_b(const CpuContext &ctx, const GemmKernel &kr, int trans_a, int trans_b,
+                    int64_t M, int64_t N, int64_t K, float alpha, const AT *A, int64_t lda,
+                    const void *B, int b_bf16, int64_t ldb, float beta, const float *bias,
+                    float *C, int64_t ldc) {
+  if (b_bf16)
+    packed_driver(ctx, kr, trans_a, trans_b, M, N, K, alpha, A, lda,
+                  static_cast<const uint16_t *>(B), ldb, beta, bias, C, ldc);
+  else
+    packed_driver(ctx, kr, trans_a, trans_b, M, N, K, alpha, A, lda,
+                  static_cast<const gemm_internal::RoundedF32 *>(B), ldb, beta, bias, C, ldc);
+}
+}  // namespace
+
+// fl_gemm_bf16 with float32 operands rounded to bf16 as they are read. With a k-pair kernel
+// (AVX512_BF16, or FUSELM_GEMM_BF16_PAIRS=1) the packed path's k-pair packers round float32
+// values into the very panels fl_gemm_bf16 packs from the rounded copy (gemm_bf16_pairs.cpp), so the
+// blocking, kernel and sums are the same and C is the same bits, with no rounded copy written.
+// Elsewhere (small M, and the widening levels, whose packed panels hold float32) the float32
+// operands are rounded into dense copies and fl_gemm_bf16 runs on them: that sequence itself.
+void gemm_mixed(const CpuContext &ctx, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
+                float alpha, const void *A, int a_bf16, int64_t lda, const void *B, int b_bf16,
+                int64_t ldb, float beta, const float *bias, float *C, int64_t ldc) {
+  if (without_product(ctx, M, N, K, alpha, beta, bias, C, ldc)) return;
+  const GemmKernel &kr = select_bf16_kernel(ctx.isa);
+  if (M > small_m_limit() && kr.k_pairs) {
+    if (a_bf16)
+      packed_mixed_b(ctx, kr, trans_a, trans_b, M, N, K, alpha, static_cast<const uint16_t *>(A),
+                     lda, B, b_bf16, ldb, beta, bias, C, ldc);
+    else
+      packed_mixed_b(ctx, kr, trans_a, trans_b, M, N, K, alpha,
+                     static_cast<const gemm_internal::RoundedF32 *>(A), lda, B, b_bf16, ldb, beta,
+                     bias, C, ldc);
+    return;
+  }
+  const uint16_t *a16 = static_cast<const uint16_t *>(A), *b16 = static_cast<const uint16_t *>(B);
+  if (!a_bf16) {
+    a16 = rounded_copy(ctx, tl_mixed_a, static_cast<const float *>(A), trans_a ? K : M,
+                       trans_a ? M : K, lda);
+    lda = trans_a ? M : K;
+  }
+  if (!b_bf16) {
+    b16 = rounded_copy(ctx, tl_mixed_b, static_cast<const float *>(B), trans_b ? N : K,
+                       trans_b ? K : N, ldb);
+    ldb = trans_b ? K : N;
+  }
+  gemm_bf16(ctx, trans_a, trans_b, M, N, K, alpha, a16, lda, b16, ldb, beta, bias, C, ldc);
+}
+
 // ---- fl_gemm_bias_act: the linear layer's inference forward with its epilogue fused -----------
 
 namespace {

@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "bf16.h"
 #include "gemm_kernels.h"
@@ -127,6 +128,53 @@ void pack_pairs_b(const uint16_t *b, int64_t ldb, int trans, int64_t cols, int64
   for (int64_t q = 0; q * nr < cols; q++)
     pack_pairs_panel(trans ? b + q * nr * ldb : b + q * nr, ldb, trans != 0,
                      std::min<int64_t>(nr, cols - q * nr), kc, nr, d + q * nr * kc * 2);
+}
+
+namespace {
+
+// One panel of a float32 source: its n x kc values (op(A) rows or op(B) columns) rounded into a
+// small bf16 tile in this thread's L1 (laid out as the source: x-major when contig, else k-major),
+// then packed from there by pack_pairs_panel. The rounding loop runs over contiguous values (the
+// compiler vectorises it); the tile is at most 32 x 384 bf16 = 24 KiB.
+thread_local std::vector<uint16_t> tl_tile;  // freed at thread exit
+
+uint16_t *tile(size_t n) {
+  if (tl_tile.size() < n) tl_tile.resize(n);
+  return tl_tile.data();
+}
+
+inline void round_run(const float *__restrict s, uint16_t *__restrict d, int64_t n) {
+  for (int64_t i = 0; i < n; i++) d[i] = f32_to_bf16_rne(s[i]);
+}
+
+void pack_pairs_panel_f32(const float *s, int64_t ld, bool contig, int64_t n, int64_t kc, int w,
+                          uint16_t *d) {
+  uint16_t *t = tile(size_t(w) * size_t(kc));
+  if (contig) {
+    for (int64_t x = 0; x < n; x++) round_run(s + x * ld, t + x * kc, kc);
+    pack_pairs_panel(t, kc, true, n, kc, w, d);
+  } else {
+    for (int64_t p = 0; p < kc; p++) round_run(s + p * ld, t + p * n, n);
+    pack_pairs_panel(t, n, false, n, kc, w, d);
+  }
+}
+
+}  // namespace
+
+void pack_pairs_a_f32(const float *a, int64_t lda, int trans, int64_t rows, int64_t kc, int mr,
+                      float *dst) {
+  uint16_t *d = reinterpret_cast<uint16_t *>(dst);
+  for (int64_t q = 0; q * mr < rows; q++)
+    pack_pairs_panel_f32(trans ? a + q * mr : a + q * mr * lda, lda, !trans,
+                         std::min<int64_t>(mr, rows - q * mr), kc, mr, d + q * mr * kc * 2);
+}
+
+void pack_pairs_b_f32(const float *b, int64_t ldb, int trans, int64_t cols, int64_t kc, int nr,
+                      float *dst) {
+  uint16_t *d = reinterpret_cast<uint16_t *>(dst);
+  for (int64_t q = 0; q * nr < cols; q++)
+    pack_pairs_panel_f32(trans ? b + q * nr * ldb : b + q * nr, ldb, trans != 0,
+                         std::min<int64_t>(nr, cols - q * nr), kc, nr, d + q * nr * kc * 2);
 }
 
 namespace {

@@ -80,6 +80,13 @@ void pack_pairs_a(const uint16_t *a, int64_t lda, int trans, int64_t rows, int64
                   float *dst);
 void pack_pairs_b(const uint16_t *b, int64_t ldb, int trans, int64_t cols, int64_t kc, int nr,
                   float *dst);
+// The same from a float32 source, each value rounded to bf16 (to nearest, ties to even, exactly as
+// fl_f32_to_bf16) as it is packed: the panels are bit for bit pack_pairs_a/b's of the rounded
+// operand (fl_gemm_mixed).
+void pack_pairs_a_f32(const float *a, int64_t lda, int trans, int64_t rows, int64_t kc, int mr,
+                      float *dst);
+void pack_pairs_b_f32(const float *b, int64_t ldb, int trans, int64_t cols, int64_t kc, int nr,
+                      float *dst);
 // The k-pair kernel in plain C++ with vdpbf16ps's arithmetic (gemm_bf16_pairs.cpp): the same 12 x 32
 // tile, layout and blocking as the AVX512_BF16 kernel, so this machine-independent code tests all of
 // that path but the intrinsic inner loop. Selected for fl_gemm_bf16 below AVX512_BF16 by
