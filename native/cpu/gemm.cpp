@@ -242,6 +242,15 @@ const GemmKernel &select_bf16_kernel(int isa) {
   return select_kernel(isa);
 }
 
+// fl_gemm_mixed's vectorised rounding for the k-pair packers of kr (null: portable).
+const gemm_detail::F32PairPacking *round_fn(const GemmKernel &kr) {
+#if defined(FUSELM_HAVE_X86_SIMD)
+  if (&kr == &avx512bf16_gemm::kKernel) return &avx512bf16_gemm::kF32PairPacking;
+#endif
+  (void)kr;
+  return nullptr;
+}
+
 // ---- scratch -----------------------------------------------------------------------------------
 
 // Scratch (gemm_driver.h): one aligned buffer per calling thread.
@@ -335,7 +344,8 @@ struct Gemm {
   // Packs A rows [i0, i0 + rows) x cols [p0, p0 + kc) into MR panels.
   void pack_a(int64_t i0, int64_t rows, int64_t p0, int64_t kc, float *dst) const {
     if constexpr (std::is_same_v<AT, gemm_internal::RoundedF32>) {  // fl_gemm_mixed: k pairs only
-      gemm_detail::pack_pairs_a_f32(&a_at(i0, p0)->v, lda, ta, rows, kc, kr.mr, dst);
+      gemm_detail::pack_pairs_a_f32(&a_at(i0, p0)->v, lda, ta, rows, kc, kr.mr, round_fn(kr),
+                                    dst);
       return;
     }
     if constexpr (std::is_same_v<AT, uint16_t>) {
@@ -358,7 +368,8 @@ struct Gemm {
               float *dst) const {
     if constexpr (std::is_same_v<BT, gemm_internal::RoundedF32>) {
       int64_t cols = std::min(q1 * kr.nr, nc) - q0 * kr.nr;
-      gemm_detail::pack_pairs_b_f32(&b_at(p0, j0 + q0 * kr.nr)->v, ldb, tb, cols, kc, kr.nr, dst);
+      gemm_detail::pack_pairs_b_f32(&b_at(p0, j0 + q0 * kr.nr)->v, ldb, tb, cols, kc, kr.nr,
+                                    round_fn(kr), dst);
       return;
     }
     if constexpr (std::is_same_v<BT, uint16_t>) {

@@ -132,10 +132,12 @@ void pack_pairs_b(const uint16_t *b, int64_t ldb, int trans, int64_t cols, int64
 
 namespace {
 
-// One panel of a float32 source: its n x kc values (op(A) rows or op(B) columns) rounded into a
-// small bf16 tile in this thread's L1 (laid out as the source: x-major when contig, else k-major),
-// then packed from there by pack_pairs_panel. The rounding loop runs over contiguous values (the
-// compiler vectorises it); the tile is at most 32 x 384 bf16 = 24 KiB.
+// A float32 source is rounded into a small bf16 tile in this thread's L1 (at most 16 KiB at a time,
+// laid out as the source), in runs as long as the source allows (the vectorised RoundFn of the
+// level where there is one), then packed from there by pack_pairs_panel, as a bf16 source would be.
+// contig (a panel's values x-major, k contiguous): one panel of kc values per row at a time; else
+// (k-major: each k row holds the block's rows or columns side by side) chunks of k rows across the
+// whole block, an even number of k at a time so that no pair straddles two chunks.
 thread_local std::vector<uint16_t> tl_tile;  // freed at thread exit
 
 uint16_t *tile(size_t n) {
@@ -143,38 +145,49 @@ uint16_t *tile(size_t n) {
   return tl_tile.data();
 }
 
-inline void round_run(const float *__restrict s, uint16_t *__restrict d, int64_t n) {
+void round_portable(const float *__restrict s, uint16_t *__restrict d, int64_t n) {
   for (int64_t i = 0; i < n; i++) d[i] = f32_to_bf16_rne(s[i]);
 }
 
-void pack_pairs_panel_f32(const float *s, int64_t ld, bool contig, int64_t n, int64_t kc, int w,
-                          uint16_t *d) {
-  uint16_t *t = tile(size_t(w) * size_t(kc));
+// `count` (<= panels of w, the last zero-padded) rows (A) or columns (B) x kc from a float32 s:
+// element (x, p) at s[x*ld + p] when contig, else s[p*ld + x]; panels at dst as pack_pairs_a/b.
+void pack_pairs_f32(const float *s, int64_t ld, bool contig, int64_t count, int64_t kc, int w,
+                    const F32PairPacking *vec, uint16_t *d) {
+  const RoundFn round = vec ? vec->round : round_portable;
   if (contig) {
-    for (int64_t x = 0; x < n; x++) round_run(s + x * ld, t + x * kc, kc);
-    pack_pairs_panel(t, kc, true, n, kc, w, d);
-  } else {
-    for (int64_t p = 0; p < kc; p++) round_run(s + p * ld, t + p * n, n);
-    pack_pairs_panel(t, n, false, n, kc, w, d);
+    uint16_t *t = tile(size_t(w) * size_t(kc));
+    for (int64_t q = 0; q * w < count; q++) {
+      const int64_t n = std::min<int64_t>(w, count - q * w);
+      for (int64_t x = 0; x < n; x++) round(s + (q * w + x) * ld, t + x * kc, kc);
+      pack_pairs_panel(t, kc, true, n, kc, w, d + q * w * kc * 2);
+    }
+    return;
+  }
+  if (vec != nullptr) {
+    vec->kmajor_panels(s, ld, count, kc, w, d);
+    return;
+  }
+  const int64_t chunk = std::max<int64_t>(2, (8192 / std::max<int64_t>(count, 1)) & ~int64_t(1));
+  uint16_t *t = tile(size_t(chunk) * size_t(count));
+  for (int64_t p0 = 0; p0 < kc; p0 += chunk) {
+    const int64_t kn = std::min(chunk, kc - p0);
+    for (int64_t p = 0; p < kn; p++) round(s + (p0 + p) * ld, t + p * count, count);
+    for (int64_t q = 0; q * w < count; q++)
+      pack_pairs_panel(t + q * w, count, false, std::min<int64_t>(w, count - q * w), kn, w,
+                       d + q * w * kc * 2 + (p0 / 2) * w * 2);
   }
 }
 
 }  // namespace
 
 void pack_pairs_a_f32(const float *a, int64_t lda, int trans, int64_t rows, int64_t kc, int mr,
-                      float *dst) {
-  uint16_t *d = reinterpret_cast<uint16_t *>(dst);
-  for (int64_t q = 0; q * mr < rows; q++)
-    pack_pairs_panel_f32(trans ? a + q * mr : a + q * mr * lda, lda, !trans,
-                         std::min<int64_t>(mr, rows - q * mr), kc, mr, d + q * mr * kc * 2);
+                      const F32PairPacking *vec, float *dst) {
+  pack_pairs_f32(a, lda, !trans, rows, kc, mr, vec, reinterpret_cast<uint16_t *>(dst));
 }
 
 void pack_pairs_b_f32(const float *b, int64_t ldb, int trans, int64_t cols, int64_t kc, int nr,
-                      float *dst) {
-  uint16_t *d = reinterpret_cast<uint16_t *>(dst);
-  for (int64_t q = 0; q * nr < cols; q++)
-    pack_pairs_panel_f32(trans ? b + q * nr * ldb : b + q * nr, ldb, trans != 0,
-                         std::min<int64_t>(nr, cols - q * nr), kc, nr, d + q * nr * kc * 2);
+                      const F32PairPacking *vec, float *dst) {
+  pack_pairs_f32(b, ldb, trans != 0, cols, kc, nr, vec, reinterpret_cast<uint16_t *>(dst));
 }
 
 namespace {
