@@ -79,28 +79,40 @@ void micro(int64_t kc, const float *a_f, const float *b_f, float *c, int64_t ldc
 
 namespace {
 
-// 16 floats (the lanes of live; the others read as 0) rounded to bf16 exactly as f32_to_bf16_rne
-// (bf16.h) does, in integer arithmetic (not vcvtneps2bf16, which flushes subnormal inputs to zero):
-// + 0x7fff + the kept half's lowest bit, keep the high half; a NaN keeps its high half with the
-// quiet bit set. The result is in the low 16 bits of each 32-bit lane.
-inline __m512i round16(const float *s, __mmask16 live) {
-  const __m512i u = _mm512_maskz_loadu_epi32(live, s);
+// 16 floats rounded to bf16 exactly as f32_to_bf16_rne (bf16.h) does, in integer arithmetic (not
+// vcvtneps2bf16, which flushes subnormal inputs to zero): + 0x7fff + the kept half's lowest bit,
+// keep the high half; a NaN keeps its high half with the quiet bit set. The result is in the low 16
+// bits of each 32-bit lane. (Only intrinsics the SIMDe build emulates.)
+inline __m512i round16(__m512i u) {
   const __m512i high = _mm512_srli_epi32(u, 16);
   const __m512i r = _mm512_srli_epi32(
       _mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff),
                                            _mm512_and_si512(high, _mm512_set1_epi32(1)))),
       16);
-  const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)),
-                                                _mm512_set1_epi32(0x7f800000));
+  // |x| above infinity's bits: a NaN (both sides non-negative as int32, so a signed compare)
+  const __mmask16 nan = _mm512_cmpgt_epi32_mask(
+      _mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
   return _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(high, _mm512_set1_epi32(0x40)));
 }
 
-inline __mmask16 first(int64_t n) { return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1); }
+// s[0, n) (n <= 16, the other lanes 0) as 32-bit lanes.
+inline __m512i load16(const float *s, int64_t n) {
+  if (n >= 16) return _mm512_loadu_si512(s);
+  alignas(64) float t[16] = {};
+  if (n > 0) std::memcpy(t, s, size_t(n) * sizeof(float));
+  return _mm512_load_si512(t);
+}
 
 void round_run(const float *s, uint16_t *d, int64_t n) {
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 live = first(n - i);
-    _mm256_mask_storeu_epi16(d + i, live, _mm512_cvtepi32_epi16(round16(s + i, live)));
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm256_storeu_si256(reinterpret_cast<__m256i *>(d + i),
+                        _mm512_cvtepi32_epi16(round16(_mm512_loadu_si512(s + i))));
+  if (i < n) {
+    alignas(32) uint16_t t[16];
+    _mm256_store_si256(reinterpret_cast<__m256i *>(t),
+                       _mm512_cvtepi32_epi16(round16(load16(s + i, n - i))));
+    std::memcpy(d + i, t, size_t(n - i) * sizeof(uint16_t));
   }
 }
 
@@ -117,11 +129,16 @@ void kmajor_panels(const float *s, int64_t ld, int64_t count, int64_t kc, int w,
       uint16_t *dp = d + (q * w * kc + pp * w) * 2;
       const int64_t n = std::min<int64_t>(w, count - q * w);
       for (int x = 0; x < w; x += 16) {
-        const __mmask16 live = n > x ? first(n - x) : __mmask16(0);
-        const __m512i lo = round16(s0 + q * w + x, live);
-        const __m512i hi = odd ? round16(s1 + q * w + x, live) : _mm512_setzero_si512();
-        _mm512_mask_storeu_epi32(dp + 2 * x, first(w - x),
-                                 _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+        const __m512i lo = round16(load16(s0 + q * w + x, n - x));
+        const __m512i hi = odd ? round16(load16(s1 + q * w + x, n - x)) : _mm512_setzero_si512();
+        const __m512i words = _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16));
+        if (w - x >= 16) {
+          _mm512_storeu_si512(dp + 2 * x, words);
+        } else {
+          alignas(64) uint32_t t[16];
+          _mm512_store_si512(t, words);
+          std::memcpy(dp + 2 * x, t, size_t(w - x) * sizeof(uint32_t));
+        }
       }
     }
   }
