@@ -104,15 +104,11 @@ inline __m512i load16(const float *s, int64_t n) {
 }
 
 void round_run(const float *s, uint16_t *d, int64_t n) {
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    _mm256_storeu_si256(reinterpret_cast<__m256i *>(d + i),
-                        _mm512_cvtepi32_epi16(round16(_mm512_loadu_si512(s + i))));
-  if (i < n) {
-    alignas(32) uint16_t t[16];
-    _mm256_store_si256(reinterpret_cast<__m256i *>(t),
-                       _mm512_cvtepi32_epi16(round16(load16(s + i, n - i))));
-    std::memcpy(d + i, t, size_t(n - i) * sizeof(uint16_t));
+  for (int64_t i = 0; i < n; i += 16) {
+    alignas(64) uint32_t t[16];
+    _mm512_store_si512(t, round16(load16(s + i, n - i)));
+    const int64_t m = n - i < 16 ? n - i : 16;
+    for (int64_t l = 0; l < m; l++) d[i + l] = uint16_t(t[l]);  // the low halves (vpmovdw)
   }
 }
 
