@@ -26,7 +26,7 @@
 // gemm_small_impl.h streams B straight from its storage (dot products with rows of B for trans_b,
 // axpys over rows of B otherwise), threads owning 64-column units of N; see small_m_driver.
 //
-// bf16 weights (fl_sgemm_bf16w, see sgemm_bf16w below): the small-M kernels are templates over B's
+// bf16 weights (fl_sgemm_bf16w, in gemm_bf16.cpp): the small-M kernels are templates over B's
 // element type, so M <= kSmallM streams the bf16 B directly (half the bytes); larger M widens column
 // blocks of B into scratch and runs the packed path above on them.
 //
