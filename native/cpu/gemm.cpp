@@ -26,7 +26,7 @@
 // gemm_small_impl.h streams B straight from its storage (dot products with rows of B for trans_b,
 // axpys over rows of B otherwise), threads owning 64-column units of N; see small_m_driver.
 //
-// bf16 weights (fl_sgemm_bf16w, see sgemm_bf16w below): the small-M kernels are templates over B's
+// bf16 weights (fl_sgemm_bf16w, in gemm_bf16.cpp): the small-M kernels are templates over B's
 // element type, so M <= kSmallM streams the bf16 B directly (half the bytes); larger M widens column
 // blocks of B into scratch and runs the packed path above on them.
 //
@@ -78,6 +78,7 @@
 
 #include "bf16.h"
 #include "fuselm.h"
+#include "gemm_driver.h"
 #include "gemm_kernels.h"
 #include "gemv.h"
 #include "internal.h"
@@ -97,6 +98,7 @@ inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 // Sources are float32, or bf16 (fl_gemm_bf16: widened exactly as they are packed).
 inline float as_f32(float v) { return v; }
 inline float as_f32(uint16_t v) { return bf16_to_f32(v); }
+inline float as_f32(gemm_internal::RoundedF32 v) { return bf16_to_f32(f32_to_bf16_rne(v.v)); }
 
 // Packs one A panel of `rows` <= mr valid rows, zero-padding rows [rows, mr).
 template <typename T>
@@ -144,29 +146,18 @@ const GemmKernel &select_bf16_kernel(int isa) {
   return select_kernel(isa);
 }
 
+// fl_gemm_mixed's vectorised rounding for the k-pair packers of kr (null: portable).
+const gemm_detail::F32PairPacking *round_fn(const GemmKernel &kr) {
+#if defined(FUSELM_HAVE_X86_SIMD)
+  if (&kr == &avx512bf16_gemm::kKernel) return &avx512bf16_gemm::kF32PairPacking;
+#endif
+  (void)kr;
+  return nullptr;
+}
+
 // ---- scratch -----------------------------------------------------------------------------------
 
-struct Scratch {
-  float *data = nullptr;
-  size_t capacity = 0;  // floats
-  Scratch() = default;
-  Scratch(const Scratch &) = delete;
-  Scratch &operator=(const Scratch &) = delete;
-  ~Scratch() { std::free(data); }
-  float *get(size_t floats) {
-    if (floats > capacity) {
-      std::free(data);
-      data = nullptr;
-      capacity = 0;
-      size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
-      data = static_cast<float *>(std::aligned_alloc(64, bytes));
-      if (data == nullptr) throw std::bad_alloc();
-      capacity = floats;
-    }
-    return data;
-  }
-};
-
+// Scratch (gemm_driver.h): one aligned buffer per calling thread.
 thread_local Scratch tl_scratch;
 
 // ---- the small-M threshold ----------------------------------------------------------------------
@@ -242,9 +233,28 @@ struct Gemm {
   void pack_b_full(const uint16_t *b, int64_t panels, int64_t kc, float *dst) const {
     kr.pack_b_bf16(b, ldb, tb, panels, kc, dst);
   }
+  // RoundedF32 (fl_gemm_mixed): the k-pair packers above take it; this portable round-and-widen
+  // only makes the other branches compile (fl_gemm_mixed runs only k-pair kernels packed).
+  template <typename T>
+  void pack_a_full(const T *a, int64_t panels, int64_t kc, float *dst) const {
+    for (int64_t q = 0; q < panels; q++)
+      pack_a_panel_scalar(ta ? a + q * kr.mr : a + q * kr.mr * lda, lda, ta, kr.mr, kc, kr.mr,
+                          dst + q * kr.mr * kc);
+  }
+  template <typename T>
+  void pack_b_full(const T *b, int64_t panels, int64_t kc, float *dst) const {
+    for (int64_t q = 0; q < panels; q++)
+      pack_b_panel_scalar(tb ? b + q * kr.nr * ldb : b + q * kr.nr, ldb, tb, kr.nr, kc, kr.nr,
+                          dst + q * kr.nr * kc);
+  }
 
   // Packs A rows [i0, i0 + rows) x cols [p0, p0 + kc) into MR panels.
   void pack_a(int64_t i0, int64_t rows, int64_t p0, int64_t kc, float *dst) const {
+    if constexpr (std::is_same_v<AT, gemm_internal::RoundedF32>) {  // fl_gemm_mixed: k pairs only
+      gemm_detail::pack_pairs_a_f32(&a_at(i0, p0)->v, lda, ta, rows, kc, kr.mr, round_fn(kr),
+                                    dst);
+      return;
+    }
     if constexpr (std::is_same_v<AT, uint16_t>) {
       if (kr.k_pairs) {
         gemm_detail::pack_pairs_a(a_at(i0, p0), lda, ta, rows, kc, kr.mr, dst);
@@ -263,6 +273,12 @@ struct Gemm {
   // goes to dst + (q - q0) * NR * kc.
   void pack_b(int64_t j0, int64_t nc, int64_t p0, int64_t kc, int64_t q0, int64_t q1,
               float *dst) const {
+    if constexpr (std::is_same_v<BT, gemm_internal::RoundedF32>) {
+      int64_t cols = std::min(q1 * kr.nr, nc) - q0 * kr.nr;
+      gemm_detail::pack_pairs_b_f32(&b_at(p0, j0 + q0 * kr.nr)->v, ldb, tb, cols, kc, kr.nr,
+                                    round_fn(kr), dst);
+      return;
+    }
     if constexpr (std::is_same_v<BT, uint16_t>) {
       if (kr.k_pairs) {
         int64_t cols = std::min(q1 * kr.nr, nc) - q0 * kr.nr;
@@ -564,10 +580,57 @@ void gemm_driver(const CpuContext &ctx, int trans_a, int trans_b, int64_t M, int
   packed_driver(ctx, kr, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc);
 }
 
-// B widened to float32 for the packed path of fl_sgemm_bf16w (per calling thread, like tl_scratch).
-thread_local Scratch tl_widened;
-
 }  // namespace
+
+// ---- the drivers for gemm_bf16.cpp (gemm_driver.h) ---------------------------------------------
+
+namespace gemm_internal {
+const GemmKernel &fp32_kernel(int isa) { return select_kernel(isa); }
+const GemmKernel &bf16_kernel(int isa) { return select_bf16_kernel(isa); }
+int64_t small_m_rows() { return small_m_limit(); }
+float *scratch(size_t floats) { return tl_scratch.get(floats); }
+bool no_product(const CpuContext &ctx, int64_t M, int64_t N, int64_t K, float alpha, float beta,
+                const float *bias, float *C, int64_t ldc) {
+  return without_product(ctx, M, N, K, alpha, beta, bias, C, ldc);
+}
+void gemm(const CpuContext &ctx, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
+          float alpha, const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+          const float *bias, float *C, int64_t ldc) {
+  gemm_driver(ctx, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc);
+}
+template <typename BT>
+void small_m(const CpuContext &ctx, const GemmKernel &kr, int trans_a, int trans_b, int64_t M,
+             int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const BT *B,
+             int64_t ldb, float beta, const float *bias, float *C, int64_t ldc) {
+  small_m_driver(ctx, kr, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc);
+}
+template <typename AT, typename BT>
+void packed(const CpuContext &ctx, const GemmKernel &kr, int trans_a, int trans_b, int64_t M,
+            int64_t N, int64_t K, float alpha, const AT *A, int64_t lda, const BT *B, int64_t ldb,
+            float beta, const float *bias, float *C, int64_t ldc, int act,
+            const PointwiseKernels *pw) {
+  packed_driver(ctx, kr, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc, act,
+                pw);
+}
+#define FL_GEMM_SMALL_M_(BT)                                                                      \
+  template void small_m(const CpuContext &, const GemmKernel &, int, int, int64_t, int64_t,       \
+                        int64_t, float, const float *, int64_t, const BT *, int64_t, float,       \
+                        const float *, float *, int64_t);
+#define FL_GEMM_PACKED_(AT, BT)                                                                   \
+  template void packed(const CpuContext &, const GemmKernel &, int, int, int64_t, int64_t,        \
+                       int64_t, float, const AT *, int64_t, const BT *, int64_t, float,           \
+                       const float *, float *, int64_t, int, const PointwiseKernels *);
+FL_GEMM_SMALL_M_(float)
+FL_GEMM_SMALL_M_(uint16_t)
+FL_GEMM_PACKED_(float, float)
+FL_GEMM_PACKED_(uint16_t, uint16_t)
+FL_GEMM_PACKED_(RoundedF32, uint16_t)  // fl_gemm_mixed (k-pair kernels only)
+FL_GEMM_PACKED_(uint16_t, RoundedF32)
+FL_GEMM_PACKED_(RoundedF32, RoundedF32)
+#undef FL_GEMM_SMALL_M_
+#undef FL_GEMM_PACKED_
+}  // namespace gemm_internal
+
 
 void sgemm(const CpuContext &ctx, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
            float alpha, const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
@@ -579,128 +642,6 @@ void sgemm_bias(const CpuContext &ctx, int trans_a, int trans_b, int64_t M, int6
                 const float *A, int64_t lda, const float *B, int64_t ldb, const float *bias,
                 float *C, int64_t ldc) {
   gemm_driver(ctx, trans_a, trans_b, M, N, K, 1.f, A, lda, B, ldb, 0.f, bias, C, ldc);
-}
-
-// C = alpha * op(A) op(B) + beta * C (+ bias) with B in bf16. M <= kSmallM (generation) streams the
-// bf16 weights through the small-M kernels, widening each vector as it is loaded: half the bytes of
-// float32 weights for the same arithmetic. Larger M (a prompt's prefill) runs the packed float32
-// GEMM on column blocks of op(B) widened into scratch (about 4 MiB at a time): the widening is one
-// pass over B, small next to the M x N x K multiply.
-void sgemm_bf16w(const CpuContext &ctx, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
-                 float alpha, const float *A, int64_t lda, const uint16_t *B, int64_t ldb,
-                 float beta, const float *bias, float *C, int64_t ldc) {
-  if (without_product(ctx, M, N, K, alpha, beta, bias, C, ldc)) return;
-  const GemmKernel &kr = select_kernel(ctx.isa);
-  if (M <= small_m_limit()) {
-    small_m_driver(ctx, kr, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, bias, C, ldc);
-    return;
-  }
-  const int64_t nb = std::min(N, std::max<int64_t>(256, round_up(ceil_div(int64_t(1) << 20, K), 64)));
-  float *w = tl_widened.get(size_t(nb * K));
-  for (int64_t j0 = 0; j0 < N; j0 += nb) {
-    const int64_t nc = std::min(nb, N - j0);
-    // op(B)(:, j0 : j0 + nc) in B's own orientation: (nc, K) rows when trans_b, else (K, nc)
-    if (trans_b) {
-      parallel_for(ctx, nc, std::max<int64_t>(1, 65536 / K), [&](int64_t b, int64_t e) {
-        for (int64_t j = b; j < e; j++)
-          for (int64_t p = 0; p < K; p++) w[j * K + p] = bf16_to_f32(B[(j0 + j) * ldb + p]);
-      });
-    } else {
-      parallel_for(ctx, K, std::max<int64_t>(1, 65536 / nc), [&](int64_t b, int64_t e) {
-        for (int64_t p = b; p < e; p++)
-          for (int64_t j = 0; j < nc; j++) w[p * nc + j] = bf16_to_f32(B[p * ldb + j0 + j]);
-      });
-    }
-    gemm_driver(ctx, trans_a, trans_b, M, nc, K, alpha, A, lda, w, trans_b ? K : nc, beta,
-                bias ? bias + j0 : nullptr, C + j0, ldc);
-  }
-}
-
-// C = alpha * op(A) op(B) + beta * C (+ bias) with A and B in bf16, fp32 accumulation. The packed
-// path widens both operands as it packs them (gemm_x86_impl.h's packers read bf16), then runs the
-// level's fp32 micro-kernels: no copy of A or B beyond the packed blocks fl_sgemm uses, and the
-// result is fl_sgemm's on the widened operands, bit for bit (the same packed panels, blocking and
-// kernels). With AVX512_BF16 the operands stay bf16 in k-pair panels for vdpbf16ps instead
-// (gemm_avx512bf16.cpp). Small M (<= kSmallM) widens op(A), at most 8 rows, into this thread's
-// scratch and streams the bf16 B through the small-M kernels, as fl_sgemm_bf16w does.
-void gemm_bf16(const CpuContext &ctx, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
-               float alpha, const uint16_t *A, int64_t lda, const uint16_t *B, int64_t ldb,
-               float beta, const float *bias, float *C, int64_t ldc) {
-  if (without_product(ctx, M, N, K, alpha, beta, bias, C, ldc)) return;
-  if (M <= small_m_limit()) {
-    float *x = tl_scratch.get(size_t(M * K));
-    for (int64_t i = 0; i < M; i++)
-      for (int64_t p = 0; p < K; p++)
-        x[i * K + p] = bf16_to_f32(trans_a ? A[p * lda + i] : A[i * lda + p]);
-    // small_m_driver with trans_a == 0 does not use tl_scratch, which now holds x
-    small_m_driver(ctx, select_kernel(ctx.isa), 0, trans_b, M, N, K, alpha, x, K, B, ldb, beta,
-                   bias, C, ldc);
-    return;
-  }
-  packed_driver(ctx, select_bf16_kernel(ctx.isa), trans_a, trans_b, M, N, K, alpha, A, lda, B,
-                ldb, beta, bias, C, ldc);
-}
-
-// ---- fl_gemm_bias_act: the linear layer's inference forward with its epilogue fused -----------
-
-namespace {
-// The pointwise table of the level (pointwise.cpp picks the same one).
-const PointwiseKernels &pointwise_for(int isa) {
-#if defined(FUSELM_HAVE_X86_SIMD)
-  if (isa >= FL_ISA_AVX512) return avx512_pointwise::kernels;
-  if (isa >= FL_ISA_AVX2) return avx2_pointwise::kernels;
-#endif
-  (void)isa;
-  return generic_pointwise::kernels;
-}
-
-// A rounded to bf16 for fl_gemm_bias_act (per calling thread, like tl_scratch).
-thread_local Scratch tl_rounded;
-}  // namespace
-
-// C = act(A op(B) + bias). M > kSmallM runs the packed driver with the epilogue in compute():
-// each MR x NR tile gets its activation right after the micro-kernel writes the last K block's sum
-// (the tile is still in L1), so the pre-activation never makes a round trip through memory. A bf16
-// B: A is rounded to bf16 once (a pass over M x K, small next to the M x N x K multiply) and the
-// bf16 packed path of fl_gemm_bf16 runs on it (vdpbf16ps k pairs with AVX512_BF16). Small M (decode
-// shapes) runs the small-M kernels and then the activation over C.
-void gemm_bias_act(const CpuContext &ctx, int trans_b, int64_t M, int64_t N, int64_t K,
-                   const float *A, int64_t lda, const void *B, int b_bf16, int64_t ldb,
-                   const float *bias, int act, float *C, int64_t ldc) {
-  if (M <= 0 || N <= 0) return;
-  const PointwiseKernels &pw = pointwise_for(ctx.isa);
-  const bool packed = K > 0 && M > small_m_limit();
-  if (!b_bf16) {
-    const float *Bf = static_cast<const float *>(B);
-    if (packed) {
-      packed_driver(ctx, select_kernel(ctx.isa), 0, trans_b, M, N, K, 1.f, A, lda, Bf, ldb, 0.f,
-                    bias, C, ldc, act, &pw);
-      return;
-    }
-    gemm_driver(ctx, 0, trans_b, M, N, K, 1.f, A, lda, Bf, ldb, 0.f, bias, C, ldc);
-  } else {
-    const uint16_t *Bh = static_cast<const uint16_t *>(B);
-    uint16_t *a16 = reinterpret_cast<uint16_t *>(tl_rounded.get(size_t((M * K + 1) / 2)));
-    parallel_for(ctx, M, std::max<int64_t>(1, 16384 / std::max<int64_t>(K, 1)),
-                 [&](int64_t i0, int64_t i1) {
-                   for (int64_t i = i0; i < i1; i++)
-                     for (int64_t p = 0; p < K; p++) a16[i * K + p] = f32_to_bf16_rne(A[i * lda + p]);
-                 });
-    if (packed) {
-      packed_driver(ctx, select_bf16_kernel(ctx.isa), 0, trans_b, M, N, K, 1.f, a16, K, Bh, ldb,
-                    0.f, bias, C, ldc, act, &pw);
-      return;
-    }
-    gemm_bf16(ctx, 0, trans_b, M, N, K, 1.f, a16, K, Bh, ldb, 0.f, bias, C, ldc);
-  }
-  if (act == FL_ACT_NONE) return;
-  parallel_for(ctx, M, std::max<int64_t>(1, 16384 / N), [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; i++) {
-      float *row = C + i * ldc;
-      if (act == FL_ACT_GELU_TANH) pw.gelu_forward(row, row, N);
-      else pw.gelu_erf_forward(row, row, N);
-    }
-  });
 }
 
 // dbias[j] += sum_i dout[i*N + j]: threads own column ranges (no reduction across threads), each

@@ -11,6 +11,7 @@
 // tested on any machine (FUSELM_GEMM_BF16_PAIRS=1).
 #include "x86_intrin.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -75,6 +76,73 @@ void micro(int64_t kc, const float *a_f, const float *b_f, float *c, int64_t ldc
 }
 
 }  // namespace
+
+namespace {
+
+// 16 floats rounded to bf16 exactly as f32_to_bf16_rne (bf16.h) does, in integer arithmetic (not
+// vcvtneps2bf16, which flushes subnormal inputs to zero): + 0x7fff + the kept half's lowest bit,
+// keep the high half; a NaN keeps its high half with the quiet bit set. The result is in the low 16
+// bits of each 32-bit lane. (Only intrinsics the SIMDe build emulates.)
+inline __m512i round16(__m512i u) {
+  const __m512i high = _mm512_srli_epi32(u, 16);
+  const __m512i r = _mm512_srli_epi32(
+      _mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff),
+                                           _mm512_and_si512(high, _mm512_set1_epi32(1)))),
+      16);
+  // |x| above infinity's bits: a NaN (both sides non-negative as int32, so a signed compare)
+  const __mmask16 nan = _mm512_cmpgt_epi32_mask(
+      _mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
+  return _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(high, _mm512_set1_epi32(0x40)));
+}
+
+// s[0, n) (n <= 16, the other lanes 0) as 32-bit lanes.
+inline __m512i load16(const float *s, int64_t n) {
+  if (n >= 16) return _mm512_loadu_si512(s);
+  alignas(64) float t[16] = {};
+  if (n > 0) std::memcpy(t, s, size_t(n) * sizeof(float));
+  return _mm512_load_si512(t);
+}
+
+void round_run(const float *s, uint16_t *d, int64_t n) {
+  for (int64_t i = 0; i < n; i += 16) {
+    alignas(64) uint32_t t[16];
+    _mm512_store_si512(t, round16(load16(s + i, n - i)));
+    const int64_t m = n - i < 16 ? n - i : 16;
+    for (int64_t l = 0; l < m; l++) d[i + l] = uint16_t(t[l]);  // the low halves (vpmovdw)
+  }
+}
+
+// k-major: a pair's two values sit in two source rows (k even, k odd) at the same x, so a pair
+// word is round(row 2pp) | round(row 2pp + 1) << 16, 16 x at a time, stored in place; lanes past
+// count read as 0 and so write the zero padding, and an odd kc's last pair takes 0 as its odd half.
+// Pair rows outermost: each step reads two runs of `count` contiguous values across all panels.
+void kmajor_panels(const float *s, int64_t ld, int64_t count, int64_t kc, int w, uint16_t *d) {
+  const int64_t kp = (kc + 1) / 2, panels = (count + w - 1) / w;
+  for (int64_t pp = 0; pp < kp; pp++) {
+    const float *s0 = s + 2 * pp * ld, *s1 = s0 + ld;
+    const bool odd = 2 * pp + 1 < kc;
+    for (int64_t q = 0; q < panels; q++) {
+      uint16_t *dp = d + (q * w * kc + pp * w) * 2;
+      const int64_t n = std::min<int64_t>(w, count - q * w);
+      for (int x = 0; x < w; x += 16) {
+        const __m512i lo = round16(load16(s0 + q * w + x, n - x));
+        const __m512i hi = odd ? round16(load16(s1 + q * w + x, n - x)) : _mm512_setzero_si512();
+        const __m512i words = _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16));
+        if (w - x >= 16) {
+          _mm512_storeu_si512(dp + 2 * x, words);
+        } else {
+          alignas(64) uint32_t t[16];
+          _mm512_store_si512(t, words);
+          std::memcpy(dp + 2 * x, t, size_t(w - x) * sizeof(uint32_t));
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+extern const gemm_detail::F32PairPacking kF32PairPacking = {round_run, kmajor_panels};
 
 // Blocking in elements of k (a packed value is 2 bytes): a B micro-panel is 32 x 384 bf16 = 24 KiB
 // (L1d is 32-48 KiB on AVX512_BF16 parts), the packed A block 240 x 384 bf16 = 180 KiB (L2 1-2 MiB),

@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "bf16.h"
 #include "gemm_kernels.h"
@@ -127,6 +128,66 @@ void pack_pairs_b(const uint16_t *b, int64_t ldb, int trans, int64_t cols, int64
   for (int64_t q = 0; q * nr < cols; q++)
     pack_pairs_panel(trans ? b + q * nr * ldb : b + q * nr, ldb, trans != 0,
                      std::min<int64_t>(nr, cols - q * nr), kc, nr, d + q * nr * kc * 2);
+}
+
+namespace {
+
+// A float32 source is rounded into a small bf16 tile in this thread's L1 (at most 16 KiB at a time,
+// laid out as the source), in runs as long as the source allows (the vectorised RoundFn of the
+// level where there is one), then packed from there by pack_pairs_panel, as a bf16 source would be.
+// contig (a panel's values x-major, k contiguous): one panel of kc values per row at a time; else
+// (k-major: each k row holds the block's rows or columns side by side) chunks of k rows across the
+// whole block, an even number of k at a time so that no pair straddles two chunks.
+thread_local std::vector<uint16_t> tl_tile;  // freed at thread exit
+
+uint16_t *tile(size_t n) {
+  if (tl_tile.size() < n) tl_tile.resize(n);
+  return tl_tile.data();
+}
+
+void round_portable(const float *__restrict s, uint16_t *__restrict d, int64_t n) {
+  for (int64_t i = 0; i < n; i++) d[i] = f32_to_bf16_rne(s[i]);
+}
+
+// `count` (<= panels of w, the last zero-padded) rows (A) or columns (B) x kc from a float32 s:
+// element (x, p) at s[x*ld + p] when contig, else s[p*ld + x]; panels at dst as pack_pairs_a/b.
+void pack_pairs_f32(const float *s, int64_t ld, bool contig, int64_t count, int64_t kc, int w,
+                    const F32PairPacking *vec, uint16_t *d) {
+  const RoundFn round = vec ? vec->round : round_portable;
+  if (contig) {
+    uint16_t *t = tile(size_t(w) * size_t(kc));
+    for (int64_t q = 0; q * w < count; q++) {
+      const int64_t n = std::min<int64_t>(w, count - q * w);
+      for (int64_t x = 0; x < n; x++) round(s + (q * w + x) * ld, t + x * kc, kc);
+      pack_pairs_panel(t, kc, true, n, kc, w, d + q * w * kc * 2);
+    }
+    return;
+  }
+  if (vec != nullptr) {
+    vec->kmajor_panels(s, ld, count, kc, w, d);
+    return;
+  }
+  const int64_t chunk = std::max<int64_t>(2, (8192 / std::max<int64_t>(count, 1)) & ~int64_t(1));
+  uint16_t *t = tile(size_t(chunk) * size_t(count));
+  for (int64_t p0 = 0; p0 < kc; p0 += chunk) {
+    const int64_t kn = std::min(chunk, kc - p0);
+    for (int64_t p = 0; p < kn; p++) round(s + (p0 + p) * ld, t + p * count, count);
+    for (int64_t q = 0; q * w < count; q++)
+      pack_pairs_panel(t + q * w, count, false, std::min<int64_t>(w, count - q * w), kn, w,
+                       d + q * w * kc * 2 + (p0 / 2) * w * 2);
+  }
+}
+
+}  // namespace
+
+void pack_pairs_a_f32(const float *a, int64_t lda, int trans, int64_t rows, int64_t kc, int mr,
+                      const F32PairPacking *vec, float *dst) {
+  pack_pairs_f32(a, lda, !trans, rows, kc, mr, vec, reinterpret_cast<uint16_t *>(dst));
+}
+
+void pack_pairs_b_f32(const float *b, int64_t ldb, int trans, int64_t cols, int64_t kc, int nr,
+                      const F32PairPacking *vec, float *dst) {
+  pack_pairs_f32(b, ldb, trans != 0, cols, kc, nr, vec, reinterpret_cast<uint16_t *>(dst));
 }
 
 namespace {

@@ -43,6 +43,19 @@ using SmallMBf16Fn = void (*)(int trans_b, int64_t m, int64_t n, int64_t k, floa
                               const float *x, int64_t ldx, const uint16_t *b, int64_t ldb,
                               float beta, const float *bias, float *c, int64_t ldc);
 
+// d[i] = the bf16 rounding of s[i] (to nearest, ties to even, NaN kept quiet), i < n.
+using RoundFn = void (*)(const float *s, uint16_t *d, int64_t n);
+// count rows (A) or columns (B) x kc k into w-wide k-pair panels (the last zero-padded) from a
+// float32 source laid out k-major (element (x, p) at s[p*ld + x]), each value rounded as RoundFn
+// does; d as pack_pairs_a/b.
+using KMajorPanelFn = void (*)(const float *s, int64_t ld, int64_t count, int64_t kc, int w,
+                               uint16_t *d);
+// A level's vectorised rounding for the k-pair packers of float32 sources (fl_gemm_mixed).
+struct F32PairPacking {
+  RoundFn round;               // runs of values (rounded into a tile, then transposed in pairs)
+  KMajorPanelFn kmajor_panels;  // k-major sources rounded straight into place
+};
+
 // The packers above from bf16 sources (uint16_t, widened exactly as they are read): fl_gemm_bf16.
 using PackABf16Fn = void (*)(const uint16_t *a, int64_t lda, int trans, int64_t panels, int64_t kc,
                              float *dst);
@@ -80,6 +93,14 @@ void pack_pairs_a(const uint16_t *a, int64_t lda, int trans, int64_t rows, int64
                   float *dst);
 void pack_pairs_b(const uint16_t *b, int64_t ldb, int trans, int64_t cols, int64_t kc, int nr,
                   float *dst);
+// The same from a float32 source, each value rounded to bf16 (to nearest, ties to even, exactly as
+// fl_f32_to_bf16) as it is packed: the panels are bit for bit pack_pairs_a/b's of the rounded
+// operand (fl_gemm_mixed).
+// vec: the level's vectorised rounding (avx512bf16_gemm::kF32PairPacking), null: portable code.
+void pack_pairs_a_f32(const float *a, int64_t lda, int trans, int64_t rows, int64_t kc, int mr,
+                      const F32PairPacking *vec, float *dst);
+void pack_pairs_b_f32(const float *b, int64_t ldb, int trans, int64_t cols, int64_t kc, int nr,
+                      const F32PairPacking *vec, float *dst);
 // The k-pair kernel in plain C++ with vdpbf16ps's arithmetic (gemm_bf16_pairs.cpp): the same 12 x 32
 // tile, layout and blocking as the AVX512_BF16 kernel, so this machine-independent code tests all of
 // that path but the intrinsic inner loop. Selected for fl_gemm_bf16 below AVX512_BF16 by
@@ -102,6 +123,8 @@ const gemm_detail::GemmKernel &kernel_for_cpu();  // the one fl_sgemm runs (gemm
 }
 namespace avx512bf16_gemm {
 extern const gemm_detail::GemmKernel kKernel;  // 12 x 32 tile, vdpbf16ps on k pairs (bf16 only)
+// f32_to_bf16_rne's bits in AVX-512 integer arithmetic: the k-pair packers of float32 sources
+extern const gemm_detail::F32PairPacking kF32PairPacking;
 }
 #endif
 

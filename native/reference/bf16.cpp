@@ -121,3 +121,34 @@ void gemm_bias_act(int trans_b, int64_t M, int64_t N, int64_t K, const float *A,
 
 }  // namespace ref
 }  // namespace fl
+
+namespace fl {
+namespace ref {
+
+// Round, then multiply: each float32 operand element rounded to bf16 (narrow above), bf16 ones
+// widened, double sums as gemm_bf16_b.
+void gemm_mixed(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                const void *A, int a_bf16, int64_t lda, const void *B, int b_bf16, int64_t ldb,
+                float beta, const float *bias, float *C, int64_t ldc) {
+  auto element = [](const void *X, int x_bf16, int64_t at) {
+    return x_bf16 ? widen(static_cast<const uint16_t *>(X)[at])
+                  : widen(narrow(static_cast<const float *>(X)[at]));
+  };
+  for (int64_t i = 0; i < M; i++)
+    for (int64_t j = 0; j < N; j++) {
+      double s = 0.0;
+      if (alpha != 0.f)
+        for (int64_t p = 0; p < K; p++) {
+          float a = element(A, a_bf16, trans_a ? p * lda + i : i * lda + p);
+          float b = element(B, b_bf16, trans_b ? j * ldb + p : p * ldb + j);
+          s += double(a) * double(b);
+        }
+      double v = double(alpha) * s;
+      if (beta != 0.f) v += double(beta) * double(C[i * ldc + j]);
+      if (bias) v += double(bias[j]);
+      C[i * ldc + j] = float(v);
+    }
+}
+
+}  // namespace ref
+}  // namespace fl

@@ -136,11 +136,43 @@ std::vector<float> run_bias_backward(fl_context *ctx, const Sizes &s) {
   return db.get();
 }
 
+// fl_gemm_mixed, every (trans_a, trans_b) and operand-type combination. Where the backend has no
+// fl_gemm_mixed (CUDA) it runs the fallback the Java layer takes there: fl_f32_to_bf16 of the
+// float32 operands, then fl_gemm_bf16.
+std::vector<float> run_gemm_mixed(fl_context *ctx, const Sizes &s) {
+  const int64_t M = s[0], N = s[1], K = s[2];
+  const auto a = fltest::random_floats(M * K, 42), b = fltest::random_floats(K * N, 43),
+             bias = fltest::random_floats(N, 44), c0 = fltest::random_floats(M * N, 45);
+  Buf ta(ctx, a), tb(ctx, b), tbias(ctx, bias), ah(ctx, M * K * 2), bh(ctx, K * N * 2);
+  CHECK_OK(fl_f32_to_bf16(ctx, static_cast<uint16_t *>(ah.p), ta.f(), M * K));
+  CHECK_OK(fl_f32_to_bf16(ctx, static_cast<uint16_t *>(bh.p), tb.f(), K * N));
+  std::vector<float> out;
+  for (int t = 0; t < 16; t++) {
+    const int trans_a = t & 1, trans_b = (t >> 1) & 1, a_bf16 = (t >> 2) & 1, b_bf16 = t >> 3;
+    const int64_t lda = trans_a ? M : K, ldb = trans_b ? K : N;
+    const float beta = t % 3 == 0 ? 0.f : 0.5f;
+    Buf c(ctx, c0);
+    const int st = fl_gemm_mixed(ctx, trans_a, trans_b, M, N, K, 0.75f, a_bf16 ? ah.p : ta.p, a_bf16,
+                                 lda, b_bf16 ? bh.p : tb.p, b_bf16, ldb, beta,
+                                 t % 2 ? tbias.f() : nullptr, c.f(), N);
+    if (st == FL_ERR_UNSUPPORTED)
+      CHECK_OK(fl_gemm_bf16(ctx, trans_a, trans_b, M, N, K, 0.75f, static_cast<uint16_t *>(ah.p), lda,
+                            static_cast<uint16_t *>(bh.p), ldb, beta, t % 2 ? tbias.f() : nullptr,
+                            c.f(), N));
+    else
+      CHECK_OK(st);
+    const std::vector<float> got = c.get();
+    out.insert(out.end(), got.begin(), got.end());
+  }
+  return out;
+}
+
 const std::map<std::string, Runner> kRunners = {
     {"layernorm", run_layernorm},       {"residual_layernorm", run_residual_layernorm},
     {"pointwise", run_pointwise},       {"softmax", run_softmax},
     {"cross_entropy", run_cross_entropy}, {"embedding", run_embedding},
     {"bias_backward", run_bias_backward},
+    {"gemm_mixed", run_gemm_mixed},
 };
 
 // op, sizes, rtol, atol
@@ -165,6 +197,9 @@ const OpCase kCases[] = {
     // dbias sums M rows: fp32 sums of M values in [-1, 1]
     {"bias_backward", {1, 1}, 1e-5f, 1e-5f},      {"bias_backward", {65, 129}, 1e-5f, 1e-5f},
     {"bias_backward", {1000, 33}, 1e-5f, 1e-4f},
+    // bf16 products are exact; fp32 sums of K of them (|terms| <= 1) against the double reference
+    {"gemm_mixed", {1, 1, 1}, 1e-5f, 1e-5f},      {"gemm_mixed", {7, 65, 129}, 1e-4f, 1e-4f},
+    {"gemm_mixed", {70, 40, 777}, 1e-4f, 4e-4f},
 };
 
 std::string describe(const OpCase &c) {

@@ -233,7 +233,7 @@ final class GptPasses {
   private void backwardFromLogits(GptActivations a) {
     ComputeContext ctx = m.context();
     if (a.bf16) {
-      m.lmHead().backwardBf16(ctx, a.dlnf, a.logits, a.dlogitsBf16, a.lnfBf16);
+      m.lmHead().backwardBf16(ctx, a.dlnf, a.logits, a.dlogitsBf16, a.lnf, a.lnfBf16);
     } else {
       m.lmHead().backward(ctx, a.dlnf, a.logits, a.lnf);
     }

@@ -38,6 +38,10 @@ final class LmHead {
 
   /** Mixed precision: hidden is rounded into hiddenBf16 (kept for the backward), bf16 GEMM. */
   void forwardBf16(ComputeContext ctx, Tensor logits, Tensor hidden, Tensor hiddenBf16) {
+    if (GemmOps.hasGemmMixed(ctx)) { // hidden rounded inside the GEMM; hiddenBf16 not written
+      GemmOps.gemmMixed(ctx, false, true, 1f, hidden, bf16.get(ctx), 0f, null, logits);
+      return;
+    }
     Bf16Ops.narrow(ctx, hiddenBf16, hidden);
     GemmOps.gemmBf16(ctx, false, true, 1f, hiddenBf16, bf16.get(ctx), 0f, null, logits);
   }
@@ -62,10 +66,19 @@ final class LmHead {
 
   /**
    * {@link #backward} in mixed precision: dlogits is rounded once into dlogitsBf16, for both
-   * GEMMs; hiddenBf16 is the forward's rounded input.
+   * GEMMs; hiddenBf16 is the forward's rounded input. Where the backend has {@link
+   * GemmOps#gemmMixed} the GEMMs round dlogits and hidden (the forward's input) as they read them
+   * instead, and neither bf16 buffer is used.
    */
   void backwardBf16(ComputeContext ctx, Tensor dhidden, Tensor dlogits, Tensor dlogitsBf16,
-      Tensor hiddenBf16) {
+      Tensor hidden, Tensor hiddenBf16) {
+    if (GemmOps.hasGemmMixed(ctx)) { // dlogits and hidden rounded inside the GEMMs (same bits)
+      GemmOps.gemmMixed(ctx, false, false, 1f, dlogits, bf16.get(ctx), 0f, null, dhidden);
+      if (dweight != null) {
+        GemmOps.gemmMixed(ctx, true, false, 1f, dlogits, hidden, 1f, null, dweight);
+      }
+      return;
+    }
     Bf16Ops.narrow(ctx, dlogitsBf16, dlogits);
     GemmOps.gemmBf16(ctx, false, false, 1f, dlogitsBf16, bf16.get(ctx), 0f, null, dhidden);
     if (dweight != null) {

@@ -489,6 +489,25 @@ public final class FuselmNative {
       long ldc);
 
   // ---- bf16 mixed-precision training
+  public static native int fl_gemm_mixed(
+      @Cast("fl_context*") long ctx,
+      int transA,
+      int transB,
+      long m,
+      long n,
+      long k,
+      float alpha,
+      @Cast("const void*") long a,
+      int aBf16,
+      long lda,
+      @Cast("const void*") long b,
+      int bBf16,
+      long ldb,
+      float beta,
+      @Cast("const float*") long bias,
+      @Cast("float*") long c,
+      long ldc);
+
   public static native int fl_gemm_bf16(
       @Cast("fl_context*") long ctx,
       int transA,

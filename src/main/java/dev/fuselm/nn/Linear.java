@@ -176,13 +176,18 @@ public final class Linear {
 
   /**
    * {@link #forward}; with inpBf16 (bfloat16, shaped like inp; null: float32 GEMM) in mixed
-   * precision: inp is rounded into inpBf16 (kept for the backward) and multiplied with the bf16
-   * weight copy, accumulating in float32.
+   * precision: inp is rounded to bf16 and multiplied with the bf16 weight copy, accumulating in
+   * float32. Where the backend has {@link GemmOps#gemmMixed} the GEMM rounds inp as it reads it and
+   * inpBf16 is not written (the backward then reads inp); elsewhere inp is rounded into inpBf16,
+   * kept for the backward.
    */
   public void forward(ComputeContext ctx, Tensor out, Tensor inp, Tensor inpBf16) {
     requireNotInt8Only("float32 and bf16 passes");
     if (inpBf16 == null) {
       GemmOps.sgemmBias(ctx, false, false, inp, weight, bias, out);
+    } else if (GemmOps.hasGemmMixed(ctx)) {
+      // inp rounded inside the GEMM (the same bits); inpBf16 is left unwritten
+      GemmOps.gemmMixed(ctx, false, false, 1f, inp, bf16.get(ctx), 0f, bias, out);
     } else {
       Bf16Ops.narrow(ctx, inpBf16, inp);
       GemmOps.gemmBf16(ctx, false, false, 1f, inpBf16, bf16.get(ctx), 0f, bias, out);
@@ -238,11 +243,18 @@ public final class Linear {
    * {@link #backward}; with inpBf16 (the forward's rounded input) and doutScratch (bfloat16 of at
    * least dout's element count; null both: float32 GEMMs) in mixed precision: dout is rounded once
    * into doutScratch and used for dweight += inpBf16^T dout and dinp = dout weightBf16^T, both
-   * accumulated in float32. The bias gradient sums the float32 dout.
+   * accumulated in float32. The bias gradient sums the float32 dout. Where the backend has {@link
+   * GemmOps#gemmMixed} the GEMMs round inp and dout as they read them (the same bits): inp must then
+   * still hold the forward's input, and neither scratch is used.
    */
   public void backward(ComputeContext ctx, Tensor dinp, Tensor dout, Tensor inp, Tensor inpBf16,
       Tensor doutScratch) {
-    if (inpBf16 != null) {
+    if (inpBf16 != null && GemmOps.hasGemmMixed(ctx)) {
+      if (doutScratch == null) { // the same contract on every backend
+        throw new IllegalArgumentException("a bf16 backward needs bf16 scratch for dout");
+      }
+      backwardMixed(ctx, dinp, dout, inp);
+    } else if (inpBf16 != null) {
       backwardBf16(ctx, dinp, dout, inpBf16, doutScratch);
     } else {
       backwardFloat32(ctx, dinp, dout, inp);
@@ -271,6 +283,23 @@ public final class Linear {
     }
     if (dinp != null) {
       GemmOps.gemmBf16(ctx, false, true, 1f, d16, w, 0f, null, dinp);
+    }
+  }
+
+  // The bf16 backward where the GEMMs round their float32 operands (GemmOps#gemmMixed): the same
+  // bits as backwardBf16 on the forward's inp, without the rounded copies of inp and dout.
+  private void backwardMixed(ComputeContext ctx, Tensor dinp, Tensor dout, Tensor inp) {
+    if (dout.rank() != 2) {
+      throw new IllegalArgumentException("Linear dout must be 2-D, got " + dout.describe());
+    }
+    if (dweight != null) {
+      GemmOps.gemmMixed(ctx, true, false, 1f, inp, dout, 1f, null, dweight);
+    }
+    if (dbias != null) {
+      GemmOps.biasBackward(ctx, dbias, dout);
+    }
+    if (dinp != null) {
+      GemmOps.gemmMixed(ctx, false, true, 1f, dout, bf16.get(ctx), 0f, null, dinp);
     }
   }
 

@@ -109,6 +109,65 @@ public final class GemmOps {
     OpProfile.stopGemm(prof, "fl_gemm_bf16", transA, transB, d.m, d.n, d.k);
   }
 
+  /**
+   * {@link #gemmBf16} with each of a and b either bfloat16 or float32 (its dtype says which): a
+   * float32 operand is rounded to bf16 (to nearest, ties to even, as {@link Bf16Ops#narrow}) as the
+   * GEMM reads it, so c is bit for bit {@link Bf16Ops#narrow} of it followed by {@link #gemmBf16},
+   * without the rounded copy (oneDNN's "fpmath mode bf16"). Only where {@link
+   * #hasGemmMixed} (the host backends); elsewhere round and call {@link #gemmBf16}.
+   */
+  public static void gemmMixed(
+      ComputeContext ctx,
+      boolean transA,
+      boolean transB,
+      float alpha,
+      Tensor a,
+      Tensor b,
+      float beta,
+      Tensor bias,
+      Tensor c) {
+    String op = "gemm_mixed";
+    boolean aBf16 = a.dtype() == DType.BFLOAT16, bBf16 = b.dtype() == DType.BFLOAT16;
+    Dims d = dims(op, ctx, transA, transB, a, aBf16 ? DType.BFLOAT16 : DType.FLOAT32, b,
+        bBf16 ? DType.BFLOAT16 : DType.FLOAT32);
+    Checks.shape(op, "c", c, ctx, DType.FLOAT32, d.m, d.n);
+    Checks.optionalShape(op, "bias", bias, ctx, DType.FLOAT32, d.n);
+    long prof = OpProfile.start();
+    FuselmNativeException.check(
+        FuselmNative.fl_gemm_mixed(
+            ctx.handle(), transA ? 1 : 0, transB ? 1 : 0, d.m, d.n, d.k, alpha, a.address(),
+            aBf16 ? 1 : 0, a.dim(1), b.address(), bBf16 ? 1 : 0, b.dim(1), beta, address(bias),
+            c.address(), d.n),
+        "fl_gemm_mixed");
+    OpProfile.stopGemm(prof, "fl_gemm_mixed", transA, transB, d.m, d.n, d.k);
+  }
+
+  /** The system property that, set to false, keeps bf16 training on narrow + {@link #gemmBf16}. */
+  public static final String GEMM_MIXED_PROPERTY = "fuselm.gemmMixed";
+
+  private static final boolean GEMM_MIXED_ENABLED =
+      !"false".equalsIgnoreCase(System.getProperty(GEMM_MIXED_PROPERTY));
+
+  /**
+   * True when ctx's backend has {@link #gemmMixed} (CPU and reference; not CUDA) and the {@value
+   * #GEMM_MIXED_PROPERTY} property (a measurement aid) is not false.
+   */
+  public static boolean hasGemmMixed(ComputeContext ctx) {
+    if (!GEMM_MIXED_ENABLED) {
+      return false;
+    }
+    int i = ctx.backend().ordinal();
+    int known = GEMM_MIXED_SUPPORTED[i]; // 0 not asked yet, 1 yes, 2 no (a benign race)
+    if (known == 0) {
+      known = ctx.backend().supports("gemm_mixed") ? 1 : 2;
+      GEMM_MIXED_SUPPORTED[i] = known;
+    }
+    return known == 1;
+  }
+
+  private static final int[] GEMM_MIXED_SUPPORTED =
+      new int[dev.fuselm.tensor.Backend.values().length];
+
   /** The activation a {@link #gemmBiasAct} applies in its epilogue. */
   public enum Act {
     NONE(FuselmNative.FL_ACT_NONE),

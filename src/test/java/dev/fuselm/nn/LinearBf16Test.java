@@ -153,6 +153,9 @@ class LinearBf16Test {
         }
         assertEquals(s, db[j], 1e-6 * Math.abs(s) + 1e-9, "dbias[" + j + "]");
       }
+      if (dev.fuselm.ops.GemmOps.hasGemmMixed(ctx)) {
+        return; // the GEMMs rounded x themselves: no saved copy
+      }
       // the saved input copy is exactly bf16(x)
       float[] back = new float[m * in];
       try (Tensor wide = Tensor.zeros(ctx, m, in)) {
@@ -163,6 +166,52 @@ class LinearBf16Test {
         assertEquals(xr[i], back[i], 0f, "inpBf16[" + i + "]");
       }
     }
+  }
+
+  /**
+   * Where the backend has GemmOps.gemmMixed (the GEMMs round float32 operands as they read them),
+   * forward and backward give the bits of the sequence they replace: narrow into the bf16 scratch,
+   * then GemmOps.gemmBf16 (large enough for the packed path: M > 8).
+   */
+  @Test
+  void theRoundingGemmsGiveTheBitsOfNarrowThenGemmBf16() {
+    int m = 37, in = 70, out = 45;
+    Random r = new Random(8);
+    float[] x = random(r, m * in, 1.0), w = random(r, in * out, 0.1), bias = random(r, out, 0.5);
+    float[] dout = random(r, m * out, 0.01), dw0 = random(r, in * out, 0.001);
+    try (Tensor wt = Tensor.of(ctx, w, in, out); Tensor bt = Tensor.of(ctx, bias, out);
+        Tensor dwt = Tensor.of(ctx, dw0, in, out); Tensor dbt = Tensor.zeros(ctx, out);
+        Tensor xt = Tensor.of(ctx, x, m, in); Tensor yt = Tensor.zeros(ctx, m, out);
+        Tensor dyt = Tensor.of(ctx, dout, m, out); Tensor dxt = Tensor.zeros(ctx, m, in);
+        Tensor x16 = Tensor.zeros(ctx, DType.BFLOAT16, m, in);
+        Tensor d16 = Tensor.zeros(ctx, DType.BFLOAT16, m, out);
+        Tensor w16 = Bf16Ops.toBf16(ctx, wt); Tensor y2 = Tensor.zeros(ctx, m, out);
+        Tensor dx2 = Tensor.zeros(ctx, m, in); Tensor dw2 = Tensor.of(ctx, dw0, in, out)) {
+      Linear lin = new Linear(wt, bt, dwt, dbt);
+      lin.forward(ctx, yt, xt, x16);
+      lin.backward(ctx, dxt, dyt, xt, x16, d16);
+      Bf16Ops.narrow(ctx, x16, xt);
+      Bf16Ops.narrow(ctx, d16, dyt);
+      dev.fuselm.ops.GemmOps.gemmBf16(ctx, false, false, 1f, x16, w16, 0f, bt, y2);
+      dev.fuselm.ops.GemmOps.gemmBf16(ctx, true, false, 1f, x16, d16, 1f, null, dw2);
+      dev.fuselm.ops.GemmOps.gemmBf16(ctx, false, true, 1f, d16, w16, 0f, null, dx2);
+      assertArrayEquals(y2.toFloatArray(), yt.toFloatArray(), 0f, "out");
+      assertArrayEquals(dw2.toFloatArray(), dwt.toFloatArray(), 0f, "dweight");
+      assertArrayEquals(dx2.toFloatArray(), dxt.toFloatArray(), 0f, "dinp");
+      // and the op itself, every operand-type combination
+      for (int t = 0; t < 4; t++) {
+        Tensor a = (t & 1) != 0 ? d16 : dyt, b = (t & 2) != 0 ? w16 : wt;
+        dev.fuselm.ops.GemmOps.gemmMixed(ctx, false, true, 0.5f, a, b, 0f, null, dxt);
+        assertArrayEquals(dx2.toFloatArray(), scaled(dxt.toFloatArray(), 2f), 0f, "gemmMixed " + t);
+      }
+    }
+  }
+
+  static float[] scaled(float[] v, float s) {
+    for (int i = 0; i < v.length; i++) {
+      v[i] *= s;
+    }
+    return v;
   }
 
   static float[] widened(Tensor bf16) {
