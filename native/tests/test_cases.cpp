@@ -23,6 +23,7 @@
 #include <limits>
 #include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "device_buf.h"
@@ -42,12 +43,25 @@ struct OpCase {
   float gpu_rtol = 0.f, gpu_atol = 0.f;  // the CUDA backend's, where looser; 0: rtol, atol
 };
 
+// Random inputs are the same for every configuration of a row, and drawing them (mt19937) costs
+// more than most ops: the runners below draw through this cache, which run_table clears per row.
+std::map<std::tuple<size_t, uint32_t, float, float>, std::vector<float>> &input_cache() {
+  static std::map<std::tuple<size_t, uint32_t, float, float>, std::vector<float>> cache;
+  return cache;
+}
+const std::vector<float> &inputs(size_t n, uint32_t seed, float lo = -1.f, float hi = 1.f) {
+  auto key = std::make_tuple(n, seed, lo, hi);
+  auto it = input_cache().find(key);
+  if (it == input_cache().end()) it = input_cache().emplace(key, fltest::random_floats(n, seed, lo, hi)).first;
+  return it->second;
+}
+
 std::vector<float> run_layernorm(fl_context *ctx, const Sizes &s) {
   const int64_t N = s[0], C = s[1];
-  const auto x = fltest::random_floats(N * C, 8), w = fltest::random_floats(C, 9),
-             b = fltest::random_floats(C, 10), dy = fltest::random_floats(N * C, 11),
-             dx0 = fltest::random_floats(N * C, 13), dw0 = fltest::random_floats(C, 14),
-             db0 = fltest::random_floats(C, 15);
+  const auto x = inputs(N * C, 8), w = inputs(C, 9),
+             b = inputs(C, 10), dy = inputs(N * C, 11),
+             dx0 = inputs(N * C, 13), dw0 = inputs(C, 14),
+             db0 = inputs(C, 15);
   Buf inp(ctx, x), tw(ctx, w), tb(ctx, b), out(ctx, N * C * 4), mean(ctx, N * 4), rstd(ctx, N * 4),
       dout(ctx, dy), dx(ctx, dx0), dw(ctx, dw0), dbias(ctx, db0);
   CHECK_OK(fl_layernorm_forward(ctx, out.f(), mean.f(), rstd.f(), inp.f(), tw.f(), tb.f(), N, C, 1e-5f));
@@ -63,8 +77,8 @@ std::vector<float> run_layernorm(fl_context *ctx, const Sizes &s) {
 
 std::vector<float> run_residual_layernorm(fl_context *ctx, const Sizes &s) {
   const int64_t N = s[0], C = s[1];
-  const auto x = fltest::random_floats(N * C, 8), w = fltest::random_floats(C, 9),
-             b = fltest::random_floats(C, 10), x2 = fltest::random_floats(N * C, 12);
+  const auto x = inputs(N * C, 8), w = inputs(C, 9),
+             b = inputs(C, 10), x2 = inputs(N * C, 12);
   Buf a(ctx, x), bb(ctx, x2), tw(ctx, w), tb(ctx, b), res(ctx, N * C * 4), out(ctx, N * C * 4),
       mean(ctx, N * 4), rstd(ctx, N * 4);
   CHECK_OK(fl_residual_layernorm_forward(ctx, res.f(), out.f(), mean.f(), rstd.f(), a.f(), bb.f(), tw.f(),
@@ -78,9 +92,9 @@ std::vector<float> run_residual_layernorm(fl_context *ctx, const Sizes &s) {
 
 std::vector<float> run_pointwise(fl_context *ctx, const Sizes &s) {
   const int64_t n = s[0];
-  auto x = fltest::random_floats(n, 20, -6.f, 6.f);  // the tails of GELU
+  auto x = inputs(n, 20, -6.f, 6.f);  // the tails of GELU
   if (n > 3) { x[0] = -30.f; x[1] = 30.f; x[2] = 0.f; }
-  const auto y = fltest::random_floats(n, 21), dy = fltest::random_floats(n, 22);
+  const auto y = inputs(n, 21), dy = inputs(n, 22);
   Buf tx(ctx, x), ty(ctx, y), out(ctx, n * 4), dx(ctx, y), dout(ctx, dy), sum(ctx, n * 4), inplace(ctx, x);
   CHECK_OK(fl_gelu_forward(ctx, out.f(), tx.f(), n));
   CHECK_OK(fl_gelu_backward(ctx, dx.f(), tx.f(), dout.f(), n));
@@ -95,8 +109,8 @@ std::vector<float> run_pointwise(fl_context *ctx, const Sizes &s) {
 
 std::vector<float> run_softmax(fl_context *ctx, const Sizes &s) {
   const int64_t N = s[0], V = s[1];
-  const auto logits = fltest::random_floats(N * V, 23, -8.f, 8.f);
-  const auto dy = fltest::random_floats(N * V, 24), dx0 = fltest::random_floats(N * V, 25);
+  const auto logits = inputs(N * V, 23, -8.f, 8.f);
+  const auto dy = inputs(N * V, 24), dx0 = inputs(N * V, 25);
   Buf x(ctx, logits), out(ctx, N * V * 4), dout(ctx, dy), dx(ctx, dx0), inplace(ctx, logits);
   CHECK_OK(fl_softmax_forward(ctx, out.f(), x.f(), N, V));
   CHECK_OK(fl_softmax_backward(ctx, dx.f(), out.f(), dout.f(), N, V));
@@ -106,7 +120,7 @@ std::vector<float> run_softmax(fl_context *ctx, const Sizes &s) {
 
 std::vector<float> run_cross_entropy(fl_context *ctx, const Sizes &s) {
   const int64_t N = s[0], V = s[1];
-  const auto logits = fltest::random_floats(N * V, 23, -8.f, 8.f);
+  const auto logits = inputs(N * V, 23, -8.f, 8.f);
   auto targets = fltest::random_ints(N, 26, 0, static_cast<int32_t>(V - 1));
   if (N > 2) targets[1] = -100;
   Buf x(ctx, logits), tt(ctx, targets), lse(ctx, N * 4), losses(ctx, N * 4), lse2(ctx, N * 4);
@@ -124,9 +138,9 @@ std::vector<float> run_cross_entropy(fl_context *ctx, const Sizes &s) {
 
 std::vector<float> run_embedding(fl_context *ctx, const Sizes &s) {
   const int64_t B = s[0], T = s[1], C = s[2], V = s[3];
-  const auto wte = fltest::random_floats(V * C, 28), wpe = fltest::random_floats(T * C, 29),
-             dy = fltest::random_floats(B * T * C, 30), dwte0 = fltest::random_floats(V * C, 31),
-             dwpe0 = fltest::random_floats(T * C, 32);
+  const auto wte = inputs(V * C, 28), wpe = inputs(T * C, 29),
+             dy = inputs(B * T * C, 30), dwte0 = inputs(V * C, 31),
+             dwpe0 = inputs(T * C, 32);
   const auto ids = fltest::random_ints(B * T, 33, 0, static_cast<int32_t>(V - 1));
   Buf tids(ctx, ids), twte(ctx, wte), twpe(ctx, wpe), out(ctx, B * T * C * 4), out2(ctx, B * T * C * 4),
       dout(ctx, dy), dwte(ctx, dwte0), dwpe(ctx, dwpe0), dwte2(ctx, dwte0);
@@ -139,7 +153,7 @@ std::vector<float> run_embedding(fl_context *ctx, const Sizes &s) {
 
 std::vector<float> run_bias_backward(fl_context *ctx, const Sizes &s) {
   const int64_t M = s[0], N = s[1];
-  const auto dy = fltest::random_floats(M * N, 40), db0 = fltest::random_floats(N, 41);
+  const auto dy = inputs(M * N, 40), db0 = inputs(N, 41);
   Buf dout(ctx, dy), db(ctx, db0);
   CHECK_OK(fl_bias_backward(ctx, db.f(), dout.f(), M, N));
   return db.get();
@@ -154,7 +168,7 @@ const float kNaN = std::numeric_limits<float>::quiet_NaN();
 
 std::vector<float> padded(size_t rows, int64_t cols, int64_t ld, uint32_t seed, float pad_value,
                           bool nan_inside = false) {
-  std::vector<float> v = fltest::random_floats(rows * static_cast<size_t>(ld), seed);
+  std::vector<float> v = inputs(rows * static_cast<size_t>(ld), seed);
   for (size_t r = 0; r < rows; r++)
     for (int64_t c = 0; c < ld; c++)
       if (c >= cols) v[r * ld + c] = pad_value;
@@ -162,11 +176,19 @@ std::vector<float> padded(size_t rows, int64_t cols, int64_t ld, uint32_t seed, 
   return v;
 }
 
+std::map<std::string, std::vector<uint16_t>> &bf16_cache() {  // cleared with input_cache()
+  static std::map<std::string, std::vector<uint16_t>> cache;
+  return cache;
+}
+
 std::vector<uint16_t> to_bf16(const std::vector<float> &x) {  // on the host, by the reference
+  std::string key(reinterpret_cast<const char *>(x.data()), x.size() * sizeof(float));
+  auto it = bf16_cache().find(key);
+  if (it != bf16_cache().end()) return it->second;
   fltest::Context ref(FL_BACKEND_REFERENCE);
   std::vector<uint16_t> h(x.size());
   CHECK_OK(fl_f32_to_bf16(ref, h.data(), x.data(), static_cast<int64_t>(x.size())));
-  return h;
+  return bf16_cache().emplace(std::move(key), std::move(h)).first->second;
 }
 
 // One GEMM's shapes: sizes {M, N, K, pad (extra columns of every leading dimension), offset
@@ -197,7 +219,7 @@ std::vector<float> run_sgemm(fl_context *ctx, const Sizes &s) {
       if (!runs(s, 4, ta, tb)) continue;
       const Gemm g(s, ta, tb);
       Buf a(ctx, g.a(50)), b(ctx, g.b(51)), c1(ctx, g.c(52)), c2(ctx, g.c(53, true)), c3(ctx, g.c(54)),
-          c4(ctx, g.c(55, true)), c5(ctx, g.c(56, true)), bias(ctx, fltest::random_floats(g.N, 57)),
+          c4(ctx, g.c(55, true)), c5(ctx, g.c(56, true)), bias(ctx, inputs(g.N, 57)),
           anan(ctx, std::vector<float>(g.ar * g.lda, kNaN)), bnan(ctx, std::vector<float>(g.br * g.ldb, kNaN));
       CHECK_OK(fl_sgemm(ctx, ta, tb, g.M, g.N, g.K, -1.25f, a.f(), g.lda, b.f(), g.ldb, 0.75f, c1.f(), g.ldc));
       CHECK_OK(fl_sgemm(ctx, ta, tb, g.M, g.N, g.K, 1.f, a.f(), g.lda, b.f(), g.ldb, 0.f, c2.f(), g.ldc));
@@ -218,7 +240,7 @@ std::vector<float> run_sgemm_bf16w(fl_context *ctx, const Sizes &s) {
       if (!runs(s, 4, ta, tb)) continue;
       const Gemm g(s, ta, tb);
       Buf a(ctx, g.a(60)), b(ctx, to_bf16(g.b(61))), c1(ctx, g.c(62)), c2(ctx, g.c(63, true)),
-          bias(ctx, fltest::random_floats(g.N, 64));
+          bias(ctx, inputs(g.N, 64));
       const auto *pb = static_cast<const uint16_t *>(b.p);
       CHECK_OK(fl_sgemm_bf16w(ctx, ta, tb, g.M, g.N, g.K, -1.25f, a.f(), g.lda, pb, g.ldb, 0.75f, bias.f(),
                               c1.f(), g.ldc));
@@ -243,7 +265,7 @@ std::vector<float> run_gemm_bf16(fl_context *ctx, const Sizes &s) {
       af.insert(af.begin(), g.offset, kNaN);
       bf.insert(bf.begin(), g.offset, kNaN);
       Buf a(ctx, to_bf16(af)), b(ctx, to_bf16(bf)), c1(ctx, g.c(72)), c2(ctx, g.c(73, true)),
-          c3(ctx, g.c(74, true)), c4(ctx, g.c(75)), bias(ctx, fltest::random_floats(g.N, 76)),
+          c3(ctx, g.c(74, true)), c4(ctx, g.c(75)), bias(ctx, inputs(g.N, 76)),
           nan(ctx, std::vector<uint16_t>(std::max(af.size(), bf.size()), 0x7fc0));
       const uint16_t *pa = static_cast<const uint16_t *>(a.p) + g.offset,
                      *pb = static_cast<const uint16_t *>(b.p) + g.offset,
@@ -264,7 +286,7 @@ std::vector<float> run_gemm_bias_act(fl_context *ctx, const Sizes &s) {
   for (int tb = 0; tb < 2; tb++) {
     const Gemm g(s, 0, tb);
     const std::vector<float> bf = g.b(81);
-    Buf a(ctx, g.a(80)), b32(ctx, bf), b16(ctx, to_bf16(bf)), bias(ctx, fltest::random_floats(g.N, 84));
+    Buf a(ctx, g.a(80)), b32(ctx, bf), b16(ctx, to_bf16(bf)), bias(ctx, inputs(g.N, 84));
     for (int b_bf16 = 0; b_bf16 < 2; b_bf16++)
       for (int act : {FL_ACT_NONE, FL_ACT_GELU_TANH, FL_ACT_GELU_ERF}) {
         Buf c1(ctx, g.c(82, true)), c2(ctx, g.c(83));
@@ -308,7 +330,7 @@ struct Attn {
 // with lse NULL (inference).
 std::vector<float> run_attention_forward(fl_context *ctx, const Sizes &s) {
   const Attn at(s);
-  const auto qkv = fltest::random_floats(at.B * at.T * 3 * at.C, 91, -1.5f, 1.5f);
+  const auto qkv = inputs(at.B * at.T * 3 * at.C, 91, -1.5f, 1.5f);
   const auto mask = at.mask();
   Buf tq(ctx, qkv), km(ctx, mask);
   std::vector<float> all;
@@ -327,9 +349,9 @@ std::vector<float> run_attention_forward(fl_context *ctx, const Sizes &s) {
 // the backward is checked on its own.
 std::vector<float> run_attention_backward(fl_context *ctx, const Sizes &s) {
   const Attn at(s);
-  const auto qkv = fltest::random_floats(at.B * at.T * 3 * at.C, 92, -1.5f, 1.5f),
-             dy = fltest::random_floats(at.B * at.T * at.C, 93),
-             dq0 = fltest::random_floats(at.B * at.T * 3 * at.C, 94);
+  const auto qkv = inputs(at.B * at.T * 3 * at.C, 92, -1.5f, 1.5f),
+             dy = inputs(at.B * at.T * at.C, 93),
+             dq0 = inputs(at.B * at.T * 3 * at.C, 94);
   const auto mask = at.mask();
   fltest::Context ref(FL_BACKEND_REFERENCE);
   Buf tq(ctx, qkv), km(ctx, mask), dout(ctx, dy);
@@ -355,7 +377,7 @@ std::vector<float> run_attention_backward(fl_context *ctx, const Sizes &s) {
 // sizes {B, T, Tmax, Tq, C, NH}: rows T..Tmax-1 of the cache hold NaN (never read).
 std::vector<float> run_attention_cached(fl_context *ctx, const Sizes &s) {
   const int64_t B = s[0], T = s[1], Tmax = s[2], Tq = s[3], C = s[4], NH = s[5];
-  auto cache = fltest::random_floats(B * Tmax * 3 * C, 95, -1.5f, 1.5f);
+  auto cache = inputs(B * Tmax * 3 * C, 95, -1.5f, 1.5f);
   for (int64_t b = 0; b < B; b++)
     for (int64_t j = T * 3 * C; j < Tmax * 3 * C; j++) cache[b * Tmax * 3 * C + j] = kNaN;
   Buf tc(ctx, cache), out(ctx, std::vector<float>(B * Tq * C, kSentinel));
@@ -368,7 +390,7 @@ std::vector<float> run_attention_varlen(fl_context *ctx, const Sizes &s) {
   const int64_t NH = s[0], C = s[0] * s[1], nseq = static_cast<int64_t>(s.size()) - 2;
   std::vector<int32_t> cu(1, 0);
   for (size_t i = 2; i < s.size(); i++) cu.push_back(cu.back() + static_cast<int32_t>(s[i]));
-  Buf qkv(ctx, fltest::random_floats(cu.back() * 3 * C, 96, -1.5f, 1.5f)), tcu(ctx, cu),
+  Buf qkv(ctx, inputs(cu.back() * 3 * C, 96, -1.5f, 1.5f)), tcu(ctx, cu),
       out(ctx, std::vector<float>(cu.back() * C, kSentinel));
   CHECK_OK(fl_attention_forward_varlen(ctx, out.f(), qkv.f(), tcu.i(), nseq, C, NH));
   return out.get();
@@ -378,7 +400,7 @@ std::vector<float> run_attention_varlen(fl_context *ctx, const Sizes &s) {
 std::vector<float> bytes_as_floats(const std::vector<uint8_t> &b) { return {b.begin(), b.end()}; }
 
 std::vector<uint8_t> q8_blocks(fl_context *ctx, int64_t K, int64_t N, int w_is_kn, uint32_t seed) {
-  auto w = fltest::random_floats(K * N, seed, -2.f, 2.f);
+  auto w = inputs(K * N, seed, -2.f, 2.f);
   if (K >= 32 && N > 1)  // one all-zero block (d = 0) of column 1
     for (int64_t p = 0; p < 32; p++) w[w_is_kn ? p * N + 1 : K + p] = 0.f;
   std::vector<uint8_t> blocks(N * (K / 32) * FL_Q8_0_BLOCK_BYTES, 0xcd);
@@ -411,7 +433,7 @@ std::vector<float> run_gemv_q8_0(fl_context *ctx, const Sizes &s) {
   const int64_t M = s[0], N = s[1], K = s[2], ldx = K + 3, ldy = N + 2;
   fltest::Context ref(FL_BACKEND_REFERENCE);
   const std::vector<uint8_t> packed = q8_packed(ref, q8_blocks(ref, K, N, 1, 99), K, N);
-  const auto x = fltest::random_floats(M * ldx, 100, -3.f, 3.f), bias = fltest::random_floats(N, 101);
+  const auto x = inputs(M * ldx, 100, -3.f, 3.f), bias = inputs(N, 101);
   std::vector<float> y1(M * ldy, kSentinel), y2(M * ldy, kSentinel);
   CHECK_OK(fl_gemv_q8_0(ctx, M, N, K, x.data(), ldx, packed.data(), bias.data(), y1.data(), ldy));
   CHECK_OK(fl_gemv_q8_0(ctx, M, N, K, x.data(), ldx, packed.data(), nullptr, y2.data(), ldy));
@@ -596,6 +618,8 @@ void run_table(const std::function<void(const ConfigBody &)> &for_each_config) {
   fltest::Context ref(FL_BACKEND_REFERENCE);
   for (const OpCase &c : cases()) {
     const RunnerInfo &runner = kRunners.at(c.op);
+    input_cache().clear();
+    bf16_cache().clear();
     const std::vector<float> want = runner.run(ref, c.sizes);
     CHECK(!want.empty());
     for_each_config([&](fl_context *ctx, const std::string &config, int backend) {
