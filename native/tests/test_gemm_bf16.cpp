@@ -234,12 +234,6 @@ void for_isas_and_threads(int lo, int hi,
 
 }  // namespace
 
-// The widening path: every fp32 ISA level this CPU has (generic, AVX2, AVX-512), 1/2/3 threads.
-TEST(gemm_bf16_matches_reference) {
-  const int top = std::min(best_isa(), FL_ISA_AVX512);
-  check_against_reference(7000, [&](const auto &body) { for_isas_and_threads(FL_ISA_GENERIC, top, body); });
-}
-
 // The AVX-512 kernel's tile, blocking and bf16 packers (8 x 48) run with 256-bit vectors on AVX2
 // (FUSELM_GEMM_AVX512_LAYOUT=1, as gemm_avx512_layout_on_avx2 does for fl_sgemm).
 TEST(gemm_bf16_avx512_layout_on_avx2) {

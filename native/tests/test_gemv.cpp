@@ -172,28 +172,3 @@ TEST(gemv_avx512_matches_reference_and_previous_kernels) {
   }
 }
 
-// One (1, 768, 3072)-sized Conv1D product and a (1, 4000, 768) head, the GPT-2 decode shapes (the
-// 1024-column block split, every prefetch distance), against the reference.
-TEST(gemv_avx512_decode_shapes) {
-  int best = 0;
-  CHECK_OK(fl_cpu_best_isa(&best));
-  if (best < FL_ISA_AVX512) fltest::skip("this CPU (and build) has no AVX-512");
-  const Case shapes[] = {{1, 3072, 768, 0}, {1, 768, 3072, 0}, {1, 4000, 768, 1}};
-  uint32_t seed = 900;
-  for (const Case &s : shapes) {
-    Problem pr(s, seed++);
-    for (bool bf16 : {false, true}) {
-      std::vector<float> want, bound;
-      pr.reference(bf16, 1.f, 0.f, true, want, bound);
-      fltest::Context ctx(FL_BACKEND_CPU);
-      CHECK_OK(fl_context_set_isa(ctx, FL_ISA_AVX512));
-      CHECK_OK(fl_context_set_threads(ctx, 2));
-      std::vector<float> got = pr.run(ctx, bf16, 1.f, 0.f, true);
-      for (size_t o = 0; o < got.size(); o++)
-        if (!(std::fabs(got[o] - want[o]) <= bound[o]))
-          throw fltest::Failure(describe(s, bf16, 1.f, 0.f, true, 2) + ": element " +
-                                std::to_string(o) + " is " + std::to_string(got[o]) +
-                                ", reference " + std::to_string(want[o]));
-    }
-  }
-}
