@@ -501,6 +501,12 @@ void packed_driver(const CpuContext &ctx, const GemmKernel &kr, int trans_a, int
       double cost = 2.0 * rows * cols;  // flops of the most loaded thread
       cost += kPackCost * (rows + (ctm == 1 ? cols : double(ceil_div(np_blk, ctm * ctn) * NR)));
       cost += ctm == 1 ? 0.0 : kRegionCost / double(kcb);  // the shared B-packing region
+      // The shared B block is packed in a pass of its own, not group by group just before use, so
+      // each thread then reads all of it back from L3: one more pack-like pass over the block.
+      // Without this term an odd panel count (the LM head's 81 per N block: 41 + 40 per thread)
+      // tipped 2 threads into the row split, measured 275-280 against 355-365 GFLOP/s for the
+      // column split on (256, 50257, 768), NN and trans_b (idle 2-core Zen 5; bench gemm).
+      cost += ctm == 1 ? 0.0 : kPackCost * double(np_blk * NR);
       if (best < 0 || cost < best) best = cost, tm = ctm, tn = ctn;
     }
   const int64_t T = tm * tn;
