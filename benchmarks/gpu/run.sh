@@ -4,7 +4,7 @@
 #      the library carries (fatbin_archs.py);
 #   2. runs the native CUDA conformance tests (`fuselm_tests cuda_`: every op vs the reference) and
 #      the whole native suite;
-#   3. runs the Java conformance test (CudaConformanceTest) through Maven, unless SKIP_JAVA=1;
+#   3. runs the Java conformance table (OpConformanceTest: CUDA rows beside the CPU ones) through Maven, unless SKIP_JAVA=1;
 #   4. builds and runs benchmarks/gpu/cuda_bench.cu: GEMM TFLOP/s (fp32 SIMT, TF32, bf16; cuBLAS beside
 #      it when libcublas is installed), attention vs a naive kernel, memory-bound ops, and a synthetic
 #      GPT-2 124M training step (tokens/s);
@@ -82,16 +82,16 @@ fi
 if [ "$rc" -ne 0 ]; then status=1; fi
 
 if [ "${SKIP_JAVA:-0}" != 1 ] && command -v mvn >/dev/null; then
-  log "Java CudaConformanceTest"
+  log "Java OpConformanceTest"
   set +e
-  (cd "$ROOT" && mvn -q -B -Dfuselm.cuda=ON -Dtest=CudaConformanceTest \
+  (cd "$ROOT" && mvn -q -B -Dfuselm.cuda=ON -Dtest=OpConformanceTest \
      -Dsurefire.failIfNoSpecifiedTests=false test) >"$BUILD/java_tests.log" 2>&1
   rc_java=$?
   set -e
-  section "Java CudaConformanceTest, exit $rc_java"
+  section "Java OpConformanceTest, exit $rc_java"
   tail -40 "$BUILD/java_tests.log" | fence
-  if ls "$ROOT"/target/surefire-reports/*CudaConformanceTest.txt >/dev/null 2>&1; then
-    cat "$ROOT"/target/surefire-reports/*CudaConformanceTest.txt | fence
+  if ls "$ROOT"/target/surefire-reports/*OpConformanceTest.txt >/dev/null 2>&1; then
+    cat "$ROOT"/target/surefire-reports/*OpConformanceTest.txt | fence
   fi
   if [ "$rc_java" -ne 0 ]; then status=1; fi
 fi
