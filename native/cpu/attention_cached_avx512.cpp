@@ -9,6 +9,8 @@
 // reference. Compiled with AVX-512 flags; called only when ctx.isa >= FL_ISA_AVX512.
 #include "x86_intrin.h"
 
+#include "avx512_hsum.h"
+
 #include <cstdint>
 
 #include "attention_cached.h"
@@ -24,14 +26,7 @@ constexpr int W = 16;
 static_assert(kAvx512MaxHead == 8 * W, "one case per vector count below");
 constexpr int64_t kAhead = 8;  // positions between a key read and its prefetch
 
-inline float hsum(__m512 x) {
-  __m256 h = _mm256_add_ps(_mm512_maskz_extractf32x8_ps(0xFF, x, 0),
-                           _mm512_maskz_extractf32x8_ps(0xFF, x, 1));
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
+inline float hsum(__m512 x) { return fl_hsum512(x); }
 
 inline void prefetch(const float *p) {
   _mm_prefetch(reinterpret_cast<const char *>(p), _MM_HINT_T0);

@@ -90,8 +90,8 @@ namespace {
 
 using gemm_detail::GemmKernel;
 
-inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+using gemm_internal::ceil_div;
+using gemm_internal::round_up;
 
 // ---- scalar panel packers (every ISA's edge panels) -------------------------------------------
 

@@ -4,6 +4,8 @@
 // flags; called only after the driver (gemm.cpp) has checked ctx.isa >= FL_ISA_AVX512.
 #include "x86_intrin.h"
 
+#include "avx512_hsum.h"
+
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -33,13 +35,7 @@ struct Vec {
   static T fma(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
   static T mul(T a, T b) { return _mm512_mul_ps(a, b); }
   static T add(T a, T b) { return _mm512_add_ps(a, b); }
-  static float hsum(T x) {
-    __m256 h = _mm256_add_ps(_mm512_maskz_extractf32x8_ps(0xFF, x, 0), _mm512_maskz_extractf32x8_ps(0xFF, x, 1));
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-  }
+  static float hsum(T x) { return fl_hsum512(x); }
   static void store(float *p, T x) { _mm512_storeu_ps(p, x); }
 };
 

@@ -20,8 +20,8 @@ namespace {
 
 using gemm_internal::GemmKernel;
 
-inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+using gemm_internal::ceil_div;
+using gemm_internal::round_up;
 
 // gemm.cpp's drivers under the names they have there.
 const GemmKernel &select_kernel(int isa) { return gemm_internal::fp32_kernel(isa); }

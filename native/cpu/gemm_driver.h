@@ -42,6 +42,9 @@ namespace gemm_internal {
 
 using gemm_detail::GemmKernel;
 
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
 // A float32 operand that the packers round to bf16 (to nearest, ties to even: f32_to_bf16_rne) as
 // they read it: fl_gemm_mixed's float32 A or B, passed as a pointer to its floats.
 struct RoundedF32 {

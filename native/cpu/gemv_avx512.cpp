@@ -5,6 +5,8 @@
 // Compiled with AVX-512 flags; called only after gemm.cpp checked ctx.isa >= FL_ISA_AVX512.
 #include "x86_intrin.h"
 
+#include "avx512_hsum.h"
+
 #include <cstdint>
 
 #include "gemv.h"
@@ -29,15 +31,8 @@ inline float widen(uint16_t v) {
 
 inline void prefetch(const void *p) { _mm_prefetch(static_cast<const char *>(p), _MM_HINT_T0); }
 
-// The horizontal sum of gemm_avx512.cpp's Vec::hsum (same order, so the same bits).
-inline float hsum(__m512 x) {
-  __m256 h = _mm256_add_ps(_mm512_maskz_extractf32x8_ps(0xFF, x, 0),
-                           _mm512_maskz_extractf32x8_ps(0xFF, x, 1));
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
+// The horizontal sum gemm_avx512.cpp's Vec::hsum uses too (avx512_hsum.h: the same bits).
+inline float hsum(__m512 x) { return fl_hsum512(x); }
 
 inline __m512 load16(const float *p) { return _mm512_loadu_ps(p); }
 inline __m512 load16(const uint16_t *p) {
